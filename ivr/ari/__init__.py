@@ -1,0 +1,1 @@
+"""ARI access: the REST client and typed events."""

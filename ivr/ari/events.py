@@ -1,0 +1,134 @@
+"""Typed ARI events: the ones the hotline uses get their own class, the rest stay `Event`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Channel:
+    """The parts of an ARI channel object the controller reads."""
+
+    id: str
+    name: str = ""
+    state: str = ""
+    #: Caller number as Asterisk saw it; personal data, never logged (see ivr.privacy).
+    caller_number: str = ""
+    #: The extension dialled.
+    exten: str = ""
+    language: str = ""
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Channel:
+        caller = d.get("caller") or {}
+        dialplan = d.get("dialplan") or {}
+        return cls(
+            id=str(d.get("id", "")),
+            name=str(d.get("name", "")),
+            state=str(d.get("state", "")),
+            caller_number=str(caller.get("number", "")),
+            exten=str(dialplan.get("exten", "")),
+            language=str(d.get("language", "")),
+        )
+
+    @property
+    def endpoint(self) -> str:
+        """`PJSIP/counselor01-0000002a` -> `counselor01`."""
+        tech_res = self.name.split("/", 1)[-1]
+        return tech_res.rsplit("-", 1)[0]
+
+
+@dataclass(frozen=True)
+class Event:
+    """Any ARI event; `type` is ARI's event name, `raw` the decoded JSON."""
+
+    type: str
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Connected(Event):
+    """Synthetic: the websocket is (re)connected; state may have to be resynchronised."""
+
+    type: str = "Connected"
+
+
+@dataclass(frozen=True)
+class Disconnected(Event):
+    """Synthetic: the websocket dropped; a reconnect follows."""
+
+    type: str = "Disconnected"
+
+
+@dataclass(frozen=True)
+class ChannelEvent(Event):
+    channel: Channel = field(default_factory=lambda: Channel(""))
+
+
+@dataclass(frozen=True)
+class StasisStart(ChannelEvent):
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StasisEnd(ChannelEvent):
+    pass
+
+
+@dataclass(frozen=True)
+class ChannelDtmfReceived(ChannelEvent):
+    digit: str = ""
+
+
+@dataclass(frozen=True)
+class ChannelDestroyed(ChannelEvent):
+    cause: int = 0
+    cause_txt: str = ""
+
+
+@dataclass(frozen=True)
+class ChannelHangupRequest(ChannelEvent):
+    cause: int = 0
+
+
+@dataclass(frozen=True)
+class ChannelStateChange(ChannelEvent):
+    pass
+
+
+@dataclass(frozen=True)
+class PlaybackFinished(Event):
+    playback_id: str = ""
+    state: str = ""
+
+
+@dataclass(frozen=True)
+class EndpointStateChange(Event):
+    resource: str = ""
+    state: str = ""
+
+
+def parse_event(d: dict[str, Any]) -> Event:
+    """Turn one websocket message into a typed event (unknown types stay plain `Event`)."""
+    kind = str(d.get("type", ""))
+    chan = Channel.from_json(d["channel"]) if isinstance(d.get("channel"), dict) else Channel("")
+    if kind == "StasisStart":
+        return StasisStart(kind, d, chan, tuple(str(a) for a in d.get("args", ())))
+    if kind == "StasisEnd":
+        return StasisEnd(kind, d, chan)
+    if kind == "ChannelDtmfReceived":
+        return ChannelDtmfReceived(kind, d, chan, str(d.get("digit", "")))
+    if kind == "ChannelDestroyed":
+        return ChannelDestroyed(kind, d, chan, int(d.get("cause", 0)), str(d.get("cause_txt", "")))
+    if kind == "ChannelHangupRequest":
+        return ChannelHangupRequest(kind, d, chan, int(d.get("cause", 0) or 0))
+    if kind == "ChannelStateChange":
+        return ChannelStateChange(kind, d, chan)
+    if kind == "PlaybackFinished":
+        pb = d.get("playback") or {}
+        return PlaybackFinished(kind, d, str(pb.get("id", "")), str(pb.get("state", "")))
+    if kind == "EndpointStateChange":
+        ep = d.get("endpoint") or {}
+        return EndpointStateChange(kind, d, str(ep.get("resource", "")), str(ep.get("state", "")))
+    return Event(kind, d)

@@ -1,0 +1,220 @@
+"""One typed, validated settings object: defaults < TOML file < environment < command line.
+
+Every value is checked at start-up; a bad value stops the program with a message that names the
+setting, where it came from and what is expected (in English and Korean, for administrators).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "IVR120_"
+DEFAULT_CONFIG_ENV = "IVR120_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A setting is missing, malformed or out of range."""
+
+
+def _default_counselors() -> tuple[str, ...]:
+    return tuple(f"counselor{n:02d}" for n in range(1, 15))
+
+
+def _default_agents() -> tuple[str, ...]:
+    return tuple(f"agent{n:02d}" for n in range(1, 5))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the PBX and the controller need. Field docs double as the config reference."""
+
+    #: Where runtime state lives: secrets, database, generated PBX instance (for a system Asterisk).
+    state_dir: Path = Path("var")
+    #: Where the Debian root with Asterisk is built and cached when no system Asterisk is used.
+    pbx_cache_dir: Path = Path("/var/cache/ivr120")
+    #: "auto" (system asterisk >= 20 if present, else the cached root), "system" or "root".
+    pbx_mode: str = "auto"
+    #: Instance name; tests run their own instance next to a running `make run`.
+    instance: str = "run"
+
+    #: SIP over UDP.
+    sip_bind: str = "0.0.0.0"
+    sip_port: int = 5060
+    #: RTP port range Asterisk uses for media.
+    rtp_port_start: int = 10000
+    rtp_port_end: int = 10999
+    #: Asterisk's HTTP server for ARI; keep it on loopback.
+    http_bind: str = "127.0.0.1"
+    http_port: int = 8088
+    #: The controller's status page for administrators (/status, /health); loopback by default.
+    status_port: int = 8089
+    #: Source addresses (CIDR) whose calls are citizens' calls arriving from the carrier.
+    carrier_addresses: tuple[str, ...] = ("127.0.0.1/32",)
+
+    #: Stasis application name.
+    ari_app: str = "ivr120"
+    ari_user: str = "ivr120"
+
+    #: Counselor SIP endpoints for the loneliness line (one contact each).
+    counselors: tuple[str, ...] = field(default_factory=_default_counselors)
+    #: General 120 agents for the other menu options.
+    agents: tuple[str, ...] = field(default_factory=_default_agents)
+
+    #: The menu as data.
+    menu_file: Path = Path("config/menu.toml")
+    #: Prompt catalog.
+    prompt_catalog: Path = Path("prompts/catalog.toml")
+    #: Studio recordings that take precedence over the synthetic voice.
+    prompt_studio_dir: Path = Path("prompts/studio")
+
+    #: Seconds to wait for a key after the menu finished playing.
+    menu_input_timeout: float = 6.0
+    #: Invalid choices or silences before the polite goodbye.
+    menu_max_failures: int = 3
+    #: Seconds between reassurance prompts for a waiting caller.
+    hold_reassurance_interval: float = 30.0
+    #: Seconds a counselor's phone rings before the attempt is given up.
+    ring_timeout: float = 20.0
+    #: Seconds between attempts to ring the group while nobody is available.
+    ring_retry_interval: float = 3.0
+
+    #: SQLite database file (relative paths are under state_dir).
+    database: Path = Path("ivr120.sqlite3")
+    log_level: str = "INFO"
+
+    @property
+    def ari_url(self) -> str:
+        return f"http://{self.http_bind}:{self.http_port}/ari"
+
+    def state_path(self, p: Path) -> Path:
+        return p if p.is_absolute() else self.state_dir / p
+
+    def validate(self) -> Settings:
+        errors: list[str] = []
+
+        def check(ok: bool, name: str, msg: str) -> None:
+            if not ok:
+                errors.append(f"{name}: {msg}")
+
+        for name in ("sip_port", "http_port", "status_port", "rtp_port_start", "rtp_port_end"):
+            v = getattr(self, name)
+            check(0 < v < 65536, name, f"{v} is not a port number (1-65535)")
+        check(
+            self.rtp_port_start < self.rtp_port_end,
+            "rtp_port_start",
+            "must be below rtp_port_end",
+        )
+        check(
+            len({self.sip_port, self.http_port, self.status_port}) == 3,
+            "http_port",
+            "sip_port, http_port and status_port must differ",
+        )
+        for name in ("sip_bind", "http_bind"):
+            try:
+                ipaddress.ip_address(getattr(self, name))
+            except ValueError:
+                errors.append(f"{name}: {getattr(self, name)!r} is not an IP address")
+        for cidr in self.carrier_addresses:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                errors.append(f"carrier_addresses: {cidr!r} is not an address or network")
+        check(bool(self.carrier_addresses), "carrier_addresses", "needs at least one address")
+        check(self.pbx_mode in ("auto", "system", "root"), "pbx_mode", "auto, system or root")
+        check(bool(self.counselors), "counselors", "needs at least one counselor endpoint")
+        for ep in (*self.counselors, *self.agents):
+            check(
+                ep.isascii() and ep.replace("_", "").replace("-", "").isalnum(),
+                "counselors/agents",
+                f"{ep!r}: endpoint names are letters, digits, - and _",
+            )
+        dup = {
+            e
+            for e in (*self.counselors, *self.agents)
+            if (*self.counselors, *self.agents).count(e) > 1
+        }
+        check(not dup, "counselors/agents", f"duplicate endpoints {sorted(dup)}")
+        check(
+            self.instance.isascii() and self.instance.replace("-", "").isalnum(),
+            "instance",
+            "letters, digits and -",
+        )
+        for name in ("menu_input_timeout", "hold_reassurance_interval", "ring_timeout"):
+            check(getattr(self, name) > 0, name, "must be positive")
+        check(self.ring_retry_interval > 0, "ring_retry_interval", "must be positive")
+        check(self.menu_max_failures >= 1, "menu_max_failures", "must be at least 1")
+        check(
+            self.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
+            "log_level",
+            "DEBUG, INFO, WARNING or ERROR",
+        )
+        if errors:
+            raise ConfigError("invalid configuration (설정 오류):\n  " + "\n  ".join(errors))
+        return self
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    f = _FIELDS.get(name)
+    if f is None:
+        raise ConfigError(f"{source}: unknown setting {name!r} (알 수 없는 설정)")
+    kind = str(f.type)
+    try:
+        if kind == "Path":
+            return Path(value)
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind.startswith("tuple"):
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, Sequence):
+                raise ValueError
+            return tuple(str(v) for v in value)
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{source}: {name} = {value!r} is not a valid {kind} (값이 올바르지 않습니다)"
+        ) from None
+
+
+def load_settings(
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings from defaults, a TOML file, the environment and explicit overrides."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = config_file or (Path(env[DEFAULT_CONFIG_ENV]) if env.get(DEFAULT_CONFIG_ENV) else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        for k, v in data.items():
+            values[k] = _coerce(k, v, str(path))
+    for k, v in env.items():
+        if k.startswith(ENV_PREFIX) and k != DEFAULT_CONFIG_ENV:
+            name = k[len(ENV_PREFIX) :].lower()
+            values[name] = _coerce(name, v, f"environment {k}")
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            values[k] = _coerce(k, v, "command line")
+    return Settings(**values).validate()

@@ -1,0 +1,465 @@
+"""A caller's journey as a pure state machine: events and the time in, commands out.
+
+No I/O, no clock, no ids invented here: the adapter (ivr.controller) feeds events with `now`
+and carries out the returned commands against ARI. Every transition is logged once as
+`old -> new` with the call id.
+
+    MENU_PLAYING --digit/playback done--> MENU_WAITING --digit--> INTRO --done--> WAITING
+    WAITING --counselor answered--> CONNECTING (whisper to the counselor; the caller still
+    hears music) --whisper done--> CONNECTED --either side hangs up--> ENDED
+    three failed choices --> GOODBYE --done--> ENDED
+    an adapter failure in any live state --> ENDED via Recover (apology from the dialplan)
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass, field
+
+from ivr.flow.menu import Menu, Queue
+
+log = logging.getLogger(__name__)
+
+
+class State(enum.Enum):
+    MENU_PLAYING = "menu_playing"
+    MENU_WAITING = "menu_waiting"
+    INTRO = "intro"
+    WAITING = "waiting"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    GOODBYE = "goodbye"
+    ENDED = "ended"
+
+
+END_STATES = frozenset({State.ENDED})
+
+
+class Outcome(enum.Enum):
+    """How a call ended, as recorded."""
+
+    COMPLETED = "completed"  # talked with a counselor/agent
+    ABANDONED_MENU = "abandoned_menu"  # caller hung up in the menu
+    ABANDONED_QUEUE = "abandoned_queue"  # caller hung up while waiting
+    NO_CHOICE = "no_choice"  # three failed choices, polite goodbye
+    ERROR = "error"  # the controller failed; the caller heard an apology
+
+
+# --- events -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Started:
+    """The caller's channel entered the application."""
+
+
+@dataclass(frozen=True)
+class Digit:
+    """The caller pressed a key."""
+
+    digit: str
+
+
+@dataclass(frozen=True)
+class PlaybackDone:
+    """A playback this flow started has finished (or was stopped)."""
+
+    playback_id: str
+
+
+@dataclass(frozen=True)
+class TimerFired:
+    """A timer this flow started has fired."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class StaffAnswered:
+    """A ring group member answered; `leg_id` is their channel."""
+
+    leg_id: str
+    member: str
+
+
+@dataclass(frozen=True)
+class CallerHungUp:
+    """The caller's channel is gone."""
+
+
+@dataclass(frozen=True)
+class StaffHungUp:
+    """The connected staff member's channel is gone."""
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The adapter could not carry out a command; `reason` is for the log."""
+
+    reason: str
+
+
+FlowEvent = (
+    Started
+    | Digit
+    | PlaybackDone
+    | TimerFired
+    | StaffAnswered
+    | CallerHungUp
+    | StaffHungUp
+    | Failed
+)
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    pass
+
+
+class Target(enum.Enum):
+    """Who hears a playback."""
+
+    CALLER = "caller"  # the caller's channel alone
+    HOLDING = "holding"  # the caller's holding bridge (pauses the music while it plays)
+    LEG = "leg"  # the answered staff leg, before it is bridged (the whisper)
+
+
+@dataclass(frozen=True)
+class Play:
+    """Play prompts in order to `target` (`leg_id` names the leg for Target.LEG)."""
+
+    playback_id: str
+    prompts: tuple[str, ...]
+    target: Target = Target.CALLER
+    leg_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StopPlayback:
+    playback_id: str
+
+
+@dataclass(frozen=True)
+class StartTimer:
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CancelTimer:
+    name: str
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Put the caller in their own holding bridge with music on hold."""
+
+
+@dataclass(frozen=True)
+class Enqueue:
+    """Ask the queue's ring group for a member; `since` orders the queue (longest wait first)."""
+
+    queue: str
+    since: float
+
+
+@dataclass(frozen=True)
+class Dequeue:
+    """Withdraw from the ring group and stop ringing anyone for this call."""
+
+    queue: str
+
+
+@dataclass(frozen=True)
+class Connect:
+    """Bridge the caller with the answered leg (and leave the holding bridge)."""
+
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class HangupLeg:
+    """Hang up a staff leg (the call is over, or someone else answered first)."""
+
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class HangupCaller:
+    pass
+
+
+@dataclass(frozen=True)
+class Recover:
+    """Hand the caller to the dialplan's recovery context: an apology, then hangup."""
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The call is over: write the final record."""
+
+    outcome: Outcome
+
+
+Command = (
+    Answer
+    | Play
+    | StopPlayback
+    | StartTimer
+    | CancelTimer
+    | Hold
+    | Enqueue
+    | Dequeue
+    | Connect
+    | HangupLeg
+    | HangupCaller
+    | Recover
+    | Finish
+)
+
+INPUT_TIMER = "menu-input"
+REASSURE_TIMER = "hold-reassure"
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    menu: Menu
+    input_timeout: float = 6.0
+    max_failures: int = 3
+    reassurance_interval: float = 30.0
+
+
+@dataclass
+class CallRecord:
+    """What the call leaves behind (the adapter stores it)."""
+
+    started_at: float
+    menu_path: list[str] = field(default_factory=list)
+    queue: str | None = None
+    queued_at: float | None = None
+    answered_at: float | None = None
+    member: str | None = None
+    ended_at: float | None = None
+    outcome: Outcome | None = None
+
+    @property
+    def wait_seconds(self) -> float | None:
+        if self.queued_at is None:
+            return None
+        end = self.answered_at if self.answered_at is not None else self.ended_at
+        return None if end is None else end - self.queued_at
+
+    @property
+    def talk_seconds(self) -> float | None:
+        if self.answered_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.answered_at
+
+
+class CallFlow:
+    """One caller's journey. `handle(event, now)` returns the commands to carry out."""
+
+    def __init__(self, call_id: str, config: FlowConfig, now: float) -> None:
+        self.call_id = call_id
+        self.config = config
+        self.state = State.MENU_PLAYING
+        self.record = CallRecord(started_at=now)
+        self.failures = 0
+        self._playback: str | None = None
+        self._playback_seq = 0
+        self._queue: Queue | None = None
+        self._leg: str | None = None
+
+    # -- helpers -------------------------------------------------------------------------
+    def _goto(self, new: State) -> None:
+        if new is not self.state:
+            log.info("call %s: %s -> %s", self.call_id, self.state.value, new.value)
+            self.state = new
+
+    def _play(
+        self, prompts: tuple[str, ...], target: Target = Target.CALLER, leg: str | None = None
+    ) -> Play:
+        self._playback_seq += 1
+        self._playback = f"{self.call_id}-pb{self._playback_seq}"
+        return Play(self._playback, prompts, target, leg)
+
+    def _stop_playback(self) -> list[Command]:
+        pb, self._playback = self._playback, None
+        return [StopPlayback(pb)] if pb else []
+
+    def _menu(self, lead: tuple[str, ...] = ()) -> list[Command]:
+        self._goto(State.MENU_PLAYING)
+        return [self._play((*lead, *self.config.menu.option_prompts))]
+
+    def _end(self, now: float, outcome: Outcome) -> list[Command]:
+        self.record.ended_at = now
+        self.record.outcome = outcome
+        self._goto(State.ENDED)
+        return [Finish(outcome)]
+
+    @property
+    def ended(self) -> bool:
+        return self.state in END_STATES
+
+    # -- the machine ---------------------------------------------------------------------
+    def handle(self, event: FlowEvent, now: float) -> list[Command]:
+        if self.state in END_STATES:
+            # Late events after the end (a playback finishing after hangup, a racing answer).
+            if isinstance(event, StaffAnswered):
+                return [HangupLeg(event.leg_id)]
+            return []
+        if isinstance(event, CallerHungUp):
+            return self._caller_gone(now)
+        if isinstance(event, Failed):
+            return self._fail(event.reason, now)
+        if isinstance(event, StaffAnswered) and self.state is not State.WAITING:
+            return [HangupLeg(event.leg_id)]
+        handler = {
+            State.MENU_PLAYING: self._in_menu,
+            State.MENU_WAITING: self._in_menu,
+            State.INTRO: self._in_intro,
+            State.WAITING: self._in_waiting,
+            State.CONNECTING: self._in_connecting,
+            State.CONNECTED: self._in_connected,
+            State.GOODBYE: self._in_goodbye,
+        }[self.state]
+        return handler(event, now)
+
+    def _in_menu(self, event: FlowEvent, now: float) -> list[Command]:
+        if isinstance(event, Started):
+            return [Answer(), *self._menu(self.config.menu.greeting)]
+        if isinstance(event, PlaybackDone):
+            if event.playback_id != self._playback or self.state is not State.MENU_PLAYING:
+                return []
+            self._playback = None
+            self._goto(State.MENU_WAITING)
+            return [StartTimer(INPUT_TIMER, self.config.input_timeout)]
+        if isinstance(event, TimerFired) and event.name == INPUT_TIMER:
+            if self.state is not State.MENU_WAITING:
+                return []
+            return self._failure(now, "no_input")
+        if isinstance(event, Digit):
+            cmds: list[Command] = [*self._stop_playback(), CancelTimer(INPUT_TIMER)]
+            if event.digit == "*":
+                return cmds + self._menu()
+            option = self.config.menu.option(event.digit)
+            if option is None:
+                return cmds + self._failure(now, "invalid_choice")
+            self.record.menu_path.append(event.digit)
+            queue = self.config.menu.queues[option.queue]
+            self._queue = queue
+            self._goto(State.INTRO)
+            return [*cmds, self._play((queue.intro,))]
+        return []
+
+    def _failure(self, now: float, prompt: str) -> list[Command]:
+        self.failures += 1
+        if self.failures >= self.config.max_failures:
+            self._goto(State.GOODBYE)
+            return [self._play(("goodbye",))]
+        return self._menu((prompt,))
+
+    def _in_intro(self, event: FlowEvent, now: float) -> list[Command]:
+        if isinstance(event, PlaybackDone) and event.playback_id == self._playback:
+            assert self._queue is not None
+            self._playback = None
+            self.record.queue = self._queue.name
+            self.record.queued_at = now
+            self._goto(State.WAITING)
+            return [
+                Hold(),
+                Enqueue(self._queue.name, now),
+                StartTimer(REASSURE_TIMER, self.config.reassurance_interval),
+            ]
+        return []
+
+    def _in_waiting(self, event: FlowEvent, now: float) -> list[Command]:
+        assert self._queue is not None
+        if isinstance(event, TimerFired) and event.name == REASSURE_TIMER:
+            return [self._play((self._queue.reassurance,), Target.HOLDING)]
+        if isinstance(event, PlaybackDone) and event.playback_id == self._playback:
+            self._playback = None
+            return [StartTimer(REASSURE_TIMER, self.config.reassurance_interval)]
+        if isinstance(event, StaffAnswered):
+            self._leg = event.leg_id
+            self.record.member = event.member
+            cmds: list[Command] = [
+                CancelTimer(REASSURE_TIMER),
+                *self._stop_playback(),
+                Dequeue(self._queue.name),
+            ]
+            if not self._queue.whisper:
+                return cmds + self._connect(now)
+            # The counselor hears which line this is; the caller keeps hearing music.
+            self._goto(State.CONNECTING)
+            return [*cmds, self._play((self._queue.whisper,), Target.LEG, event.leg_id)]
+        return []
+
+    def _connect(self, now: float) -> list[Command]:
+        assert self._leg is not None
+        self.record.answered_at = now
+        self._goto(State.CONNECTED)
+        return [Connect(self._leg)]
+
+    def _in_connecting(self, event: FlowEvent, now: float) -> list[Command]:
+        assert self._queue is not None
+        if isinstance(event, PlaybackDone) and event.playback_id == self._playback:
+            self._playback = None
+            return self._connect(now)
+        if isinstance(event, StaffHungUp):
+            # The counselor hung up during the whisper: the caller waits on, keeping their place.
+            self._leg = None
+            self.record.member = None
+            self._goto(State.WAITING)
+            assert self.record.queued_at is not None
+            return [
+                *self._stop_playback(),
+                Enqueue(self._queue.name, self.record.queued_at),
+                StartTimer(REASSURE_TIMER, self.config.reassurance_interval),
+            ]
+        return []
+
+    def _in_connected(self, event: FlowEvent, now: float) -> list[Command]:
+        if isinstance(event, StaffHungUp):
+            self._leg = None
+            return [HangupCaller(), *self._end(now, Outcome.COMPLETED)]
+        return []
+
+    def _in_goodbye(self, event: FlowEvent, now: float) -> list[Command]:
+        if isinstance(event, PlaybackDone) and event.playback_id == self._playback:
+            self._playback = None
+            return [HangupCaller(), *self._end(now, Outcome.NO_CHOICE)]
+        return []
+
+    def _caller_gone(self, now: float) -> list[Command]:
+        state = self.state
+        cmds: list[Command] = [CancelTimer(INPUT_TIMER), CancelTimer(REASSURE_TIMER)]
+        cmds += self._stop_playback()
+        if state is State.WAITING and self._queue is not None:
+            cmds.append(Dequeue(self._queue.name))
+        if self._leg is not None:
+            cmds.append(HangupLeg(self._leg))
+            self._leg = None
+        outcome = {
+            State.CONNECTED: Outcome.COMPLETED,
+            State.CONNECTING: Outcome.ABANDONED_QUEUE,
+            State.WAITING: Outcome.ABANDONED_QUEUE,
+            State.INTRO: Outcome.ABANDONED_QUEUE,
+            State.GOODBYE: Outcome.NO_CHOICE,
+        }.get(state, Outcome.ABANDONED_MENU)
+        return cmds + self._end(now, outcome)
+
+    def _fail(self, reason: str, now: float) -> list[Command]:
+        log.error("call %s: failure in state %s: %s", self.call_id, self.state.value, reason)
+        cmds: list[Command] = [CancelTimer(INPUT_TIMER), CancelTimer(REASSURE_TIMER)]
+        if self.state is State.WAITING and self._queue is not None:
+            cmds.append(Dequeue(self._queue.name))
+        if self._leg is not None:
+            cmds.append(HangupLeg(self._leg))
+            self._leg = None
+        self._playback = None
+        return [*cmds, Recover(), *self._end(now, Outcome.ERROR)]

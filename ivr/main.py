@@ -1,0 +1,85 @@
+"""`ivr-run`: start the PBX and the controller in the foreground until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from ivr.app import Options, build_app
+from ivr.config import ConfigError, load_settings
+from ivr.flow.menu import MenuError
+from ivr.pbx.install import PbxUnavailable
+from ivr.pbx.runner import PbxStartError
+from ivr.prompts.catalog import CatalogError, MissingPromptError
+
+log = logging.getLogger("ivr")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="ivr-run",
+        description="Run the 외로움안녕120 IVR: a local Asterisk and the ARI controller.",
+    )
+    p.add_argument("--config", type=Path, help="TOML settings file (also IVR120_CONFIG)")
+    p.add_argument("--sip-port", type=int, help="SIP UDP port (default 5060)")
+    p.add_argument("--http-port", type=int, help="Asterisk HTTP/ARI port (default 8088)")
+    p.add_argument("--status-port", type=int, help="status page port (default 8089)")
+    p.add_argument("--state-dir", type=Path, help="runtime state directory (default ./var)")
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    p.add_argument(
+        "--external-pbx",
+        action="store_true",
+        help="connect to an Asterisk that is already running instead of starting one",
+    )
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = load_settings(
+            args.config,
+            overrides={
+                "sip_port": args.sip_port,
+                "http_port": args.http_port,
+                "status_port": args.status_port,
+                "state_dir": args.state_dir,
+                "log_level": args.log_level,
+            },
+        )
+    except ConfigError as exc:
+        print(f"ivr-run: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    try:
+        app = build_app(settings, Options(manage_pbx=not args.external_pbx))
+        log.info(
+            "starting: SIP udp/%d, ARI %s, status http://127.0.0.1:%d/status",
+            settings.sip_port,
+            settings.ari_url,
+            settings.status_port,
+        )
+        web.run_app(
+            app,
+            host="127.0.0.1",
+            port=settings.status_port,
+            print=None,
+            access_log=None,
+            shutdown_timeout=5,
+        )
+    except (MenuError, CatalogError, MissingPromptError, PbxUnavailable, PbxStartError) as exc:
+        print(f"ivr-run: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

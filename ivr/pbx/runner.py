@@ -1,0 +1,277 @@
+"""Start and stop one Asterisk instance with the project's generated configuration.
+
+The instance lives in its own directory (config, database, spool, logs, sounds), inside the
+cached root when Asterisk runs chrooted. Asterisk is started through `unshare --fork
+--kill-child`, so it dies with its supervisor even when the supervisor is killed; in the chroot
+case `/proc` and `/dev` are mounted in a private mount namespace that disappears with the
+process, so an interrupted run never leaves mounts behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import pwd
+import shutil
+import signal
+import socket
+import time
+from pathlib import Path
+
+import aiohttp
+
+from ivr.ari.client import basic_auth_header
+from ivr.config import Settings
+from ivr.pbx.install import AsteriskInstall
+from ivr.pbx.render import InstanceDirs, render_config
+from ivr.pbx.secrets import Secrets
+
+log = logging.getLogger(__name__)
+
+RUN_USER = "asterisk"
+SYSTEM_DATA_DIR = "/usr/share/asterisk"
+SHARED_DATA = ("documentation", "rest-api", "static-http")
+_PR_SET_PDEATHSIG = 1
+
+
+class PbxStartError(RuntimeError):
+    """Asterisk did not come up; the message says why and where its log is."""
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def port_in_use(host: str, port: int, kind: int) -> bool:
+    with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+class Pbx:
+    """One running Asterisk: `await start()`, `await stop()`."""
+
+    def __init__(self, settings: Settings, secrets: Secrets, install: AsteriskInstall) -> None:
+        self.settings = settings
+        self.secrets = secrets
+        self.install = install
+        base = (
+            f"/srv/ivr120/{settings.instance}"
+            if install.root is not None
+            else str((settings.state_dir / "pbx" / settings.instance).resolve())
+        )
+        self.dirs = InstanceDirs(base)
+        self.host_base = install.host_path(base)
+        self._proc: asyncio.subprocess.Process | None = None
+        self._console: int | None = None
+
+    # -- paths ---------------------------------------------------------------------------
+    def host(self, inner: str) -> Path:
+        return self.install.host_path(inner)
+
+    @property
+    def sounds_dir(self) -> Path:
+        """Host path of the instance's sounds directory (prompts go to ko/ivr120, music to moh)."""
+        return self.host(self.dirs.data) / "sounds"
+
+    @property
+    def log_file(self) -> Path:
+        return self.host(self.dirs.log) / "messages.log"
+
+    @property
+    def console_file(self) -> Path:
+        return self.host(self.dirs.log) / "console.log"
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Create the instance directories and write the rendered configuration."""
+        self._kill_stale()
+        for d in self.dirs.all():
+            self.host(d).mkdir(parents=True, exist_ok=True)
+        etc = self.host(self.dirs.etc)
+        for old in etc.glob("*.conf"):
+            old.unlink()
+        files = render_config(self.settings, self.secrets, self.dirs, self.install.moddir)
+        for name, text in files.items():
+            path = etc / name
+            path.write_text(text, encoding="utf-8")
+            path.chmod(0o640)
+        # Asterisk needs its XML documentation (Stasis will not start without it) and ARI's
+        # API descriptions from its data directory; the instance's own data directory links
+        # them from the installation and keeps only sounds and music of its own.
+        for name in SHARED_DATA:
+            link = self.host(self.dirs.data) / name
+            if self.host(f"{SYSTEM_DATA_DIR}/{name}").exists() and not link.is_symlink():
+                link.symlink_to(f"{SYSTEM_DATA_DIR}/{name}")
+        self._chown()
+
+    def _run_ids(self) -> tuple[int, int] | None:
+        """uid/gid of the unprivileged user Asterisk runs as, when we are root."""
+        if os.geteuid() != 0:
+            return None
+        if self.install.root is not None:
+            for line in (self.install.root / "etc/passwd").read_text().splitlines():
+                parts = line.split(":")
+                if parts[0] == RUN_USER:
+                    return int(parts[2]), int(parts[3])
+            return None
+        try:
+            pw = pwd.getpwnam(RUN_USER)
+        except KeyError:
+            return None
+        return pw.pw_uid, pw.pw_gid
+
+    def _chown(self) -> None:
+        ids = self._run_ids()
+        if ids is None:
+            return
+        uid, gid = ids
+        for d in self.dirs.all():
+            for root, dirnames, filenames in os.walk(self.host(d)):
+                os.chown(root, uid, gid)
+                for n in (*dirnames, *filenames):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.lchown(os.path.join(root, n), uid, gid)
+
+    def _command(self) -> list[str]:
+        conf = f"{self.dirs.etc}/asterisk.conf"
+        ast = [self.install.binary, "-f", "-n", "-C", conf]
+        if self._run_ids() is not None:
+            ast += ["-U", RUN_USER, "-G", RUN_USER]
+        wrapper = ["unshare", "--fork", "--kill-child=SIGTERM"]
+        if self.install.root is None:
+            return wrapper + ast
+        root = str(self.install.root)
+        script = (
+            'set -e; mount -t proc proc "$0/proc"; mount --rbind /dev "$0/dev"; '
+            'exec chroot "$0" "$@"'
+        )
+        return [*wrapper, "--mount", "--propagation", "private", "sh", "-c", script, root, *ast]
+
+    def _kill_stale(self) -> None:
+        """Stop an Asterisk left over from an interrupted run of this same instance."""
+        pidfile = self.host(self.dirs.run) / "asterisk.pid"
+        try:
+            pid = int(pidfile.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if b"asterisk" not in cmdline or self.dirs.etc.encode() not in cmdline:
+            return
+        log.warning(
+            "stopping a stale Asterisk (pid %d) of instance %s", pid, self.settings.instance
+        )
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _check_ports(self) -> None:
+        s = self.settings
+        busy = []
+        if port_in_use(s.sip_bind, s.sip_port, socket.SOCK_DGRAM):
+            busy.append(f"SIP UDP {s.sip_bind}:{s.sip_port}")
+        if port_in_use(s.http_bind, s.http_port, socket.SOCK_STREAM):
+            busy.append(f"HTTP/ARI TCP {s.http_bind}:{s.http_port}")
+        if busy:
+            raise PbxStartError(
+                "port(s) already in use: "
+                + ", ".join(busy)
+                + " — is another PBX running? Set sip_port/http_port (IVR120_SIP_PORT, "
+                "IVR120_HTTP_PORT) to free ones. (포트가 이미 사용 중입니다)"
+            )
+
+    async def start(self, timeout: float = 60.0) -> None:
+        """Start Asterisk (after `prepare`) and return once ARI answers."""
+        self._check_ports()
+        self.console_file.parent.mkdir(parents=True, exist_ok=True)
+        self._console = os.open(self.console_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        cmd = self._command()
+        log.info("starting %s (%s)", self.install.version, self.install.kind)
+        log.debug("command: %s", cmd)
+        self._proc = await asyncio.create_subprocess_exec(
+            *cmd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=self._console,
+            stderr=self._console,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        try:
+            await self._wait_ready(timeout)
+        except BaseException:
+            await self.stop()
+            raise
+        log.info(
+            "Asterisk is up: SIP udp %s:%d, ARI %s (log %s)",
+            self.settings.sip_bind,
+            self.settings.sip_port,
+            self.settings.ari_url,
+            self.log_file,
+        )
+
+    def _tail(self, n: int = 20) -> str:
+        lines: list[str] = []
+        for f in (self.console_file, self.log_file):
+            with contextlib.suppress(OSError):
+                lines += f.read_text(errors="replace").splitlines()[-n:]
+        return "\n".join(lines[-n:])
+
+    async def _wait_ready(self, timeout: float) -> None:
+        assert self._proc is not None
+        auth = basic_auth_header(self.settings.ari_user, self.secrets.ari_password)
+        url = f"{self.settings.ari_url}/asterisk/info"
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with aiohttp.ClientSession(headers={"Authorization": auth}) as http:
+            while True:
+                if self._proc.returncode is not None:
+                    raise PbxStartError(
+                        f"Asterisk exited with code {self._proc.returncode} while starting; "
+                        f"its last lines:\n{self._tail()}"
+                    )
+                with contextlib.suppress(aiohttp.ClientError, OSError):
+                    async with http.get(url, timeout=aiohttp.ClientTimeout(total=2)) as r:
+                        if r.status == 200:
+                            return
+                if asyncio.get_running_loop().time() > deadline:
+                    raise PbxStartError(
+                        f"ARI did not answer on {url} within {timeout:.0f} s; "
+                        f"Asterisk's last lines:\n{self._tail()}"
+                    )
+                await asyncio.sleep(0.2)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    async def stop(self, timeout: float = 15.0) -> None:
+        """Stop Asterisk; SIGTERM first, SIGKILL if it does not end in time. Idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout)
+            except TimeoutError:
+                log.warning("Asterisk did not stop within %.0f s; killing it", timeout)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+            log.info("Asterisk stopped")
+        if self._console is not None:
+            os.close(self._console)
+            self._console = None
+
+    def remove_instance(self) -> None:
+        """Delete the instance directory (tests do this after stopping)."""
+        shutil.rmtree(self.host_base, ignore_errors=True)

@@ -1,0 +1,61 @@
+"""Generated secrets: ARI password, SIP passwords, the key that hashes callers' numbers.
+
+They are created on first start with `secrets.token_urlsafe`, kept in ``<state_dir>/secrets.json``
+(mode 0600) and never written to the repository. Deleting the file rotates everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Secrets:
+    ari_password: str
+    caller_hash_key: str
+    sip_passwords: dict[str, str]
+
+
+def load_or_create(path: Path, endpoints: Iterable[str]) -> Secrets:
+    """Load the secrets file, adding any missing entry, and return it."""
+    data: dict[str, object] = {}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RuntimeError(
+                f"secrets file {path} is unreadable ({exc}); move it away to generate new secrets"
+            ) from exc
+    changed = False
+    for key in ("ari_password", "caller_hash_key"):
+        if not isinstance(data.get(key), str):
+            data[key] = secrets.token_urlsafe(24)
+            changed = True
+    sip = data.get("sip_passwords")
+    if not isinstance(sip, dict):
+        sip = {}
+        changed = True
+    for ep in endpoints:
+        if not isinstance(sip.get(ep), str):
+            sip[ep] = secrets.token_urlsafe(12)
+            changed = True
+    data["sip_passwords"] = sip
+    if changed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    return Secrets(
+        ari_password=str(data["ari_password"]),
+        caller_hash_key=str(data["caller_hash_key"]),
+        sip_passwords={str(k): str(v) for k, v in sip.items()},
+    )

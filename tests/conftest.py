@@ -1,0 +1,192 @@
+"""Shared fixtures. The end-to-end fixtures start the real product: a real Asterisk (system or
+cached Debian root) with the project's generated configuration, the controller, and pjsua2
+phones in their own processes. Nothing here skips: a missing piece fails the test run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from ivr.app import ARI, CONTROLLER, PBX, SECRETS, build_app
+from ivr.ari.client import AriClient
+from ivr.config import Settings, load_settings
+from ivr.controller import Controller
+from ivr.pbx.runner import Pbx
+from ivr.phone.remote import RemotePhone
+
+#: A made-up caller number (never a real one): the tests check it is never stored in clear.
+TEST_CALLER_NUMBER = "0299990000"
+COUNSELORS = ("counselor01", "counselor02", "counselor03", "counselor04")
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Hotline:
+    """The running product, as the end-to-end tests see it."""
+
+    settings: Settings
+    app: web.Application
+    tmp: Path
+
+    @property
+    def ari(self) -> AriClient:
+        return self.app[ARI]
+
+    @property
+    def controller(self) -> Controller:
+        return self.app[CONTROLLER]
+
+    @property
+    def pbx(self) -> Pbx:
+        return self.app[PBX]
+
+    @property
+    def uri_120(self) -> str:
+        return f"sip:120@127.0.0.1:{self.settings.sip_port}"
+
+    @property
+    def domain(self) -> str:
+        return f"127.0.0.1:{self.settings.sip_port}"
+
+    def password(self, endpoint: str) -> str:
+        return self.app[SECRETS].sip_passwords[endpoint]
+
+    def rows(self, sql: str = "SELECT * FROM calls ORDER BY started_at") -> list[dict[str, Any]]:
+        """Read the call records from the database file, as an administrator would."""
+        db = sqlite3.connect(self.settings.state_path(self.settings.database))
+        db.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in db.execute(sql)]
+        finally:
+            db.close()
+
+    async def wait_row(self, call_id: str, timeout: float = 10) -> dict[str, Any]:
+        """The finished record of one call (outcome set)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                rows = [r for r in self.rows() if r["call_id"] == call_id and r["outcome"]]
+                if rows:
+                    return rows[0]
+                await asyncio.sleep(0.1)
+
+    async def wait_clean(self, timeout: float = 10) -> None:
+        """Wait until Asterisk has no channel and no bridge left, and the controller no call."""
+        channels: Any = None
+        bridges: Any = None
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    channels = await self.ari.get("channels")
+                    bridges = await self.ari.get("bridges")
+                    if not channels and not bridges and not self.controller.calls:
+                        return
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            pytest.fail(
+                f"left behind: channels={[c['name'] for c in channels or []]} "
+                f"bridges={[b['id'] for b in bridges or []]} calls={list(self.controller.calls)}"
+            )
+
+    async def wait_endpoint(self, endpoint: str, state: str, timeout: float = 10) -> None:
+        async with asyncio.timeout(timeout):
+            while True:
+                ep = await self.ari.get(f"endpoints/PJSIP/{endpoint}")
+                if ep.get("state") == state:
+                    return
+                await asyncio.sleep(0.1)
+
+    async def wait_state(self, call_id: str, state: Any, timeout: float = 20) -> None:
+        """Wait until the controller's flow for `call_id` is in `state`."""
+        async with asyncio.timeout(timeout):
+            while self.controller.calls[call_id].flow.state is not state:
+                await asyncio.sleep(0.05)
+
+    async def last_call_id(self, timeout: float = 10) -> str:
+        async with asyncio.timeout(timeout):
+            while True:
+                if self.controller.calls:
+                    return list(self.controller.calls)[-1]
+                await asyncio.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+async def hotline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hotline]:
+    tmp = tmp_path_factory.mktemp("hotline")
+    settings = load_settings(
+        env={},
+        overrides={
+            "instance": f"test{os.getpid()}",
+            "state_dir": tmp / "state",
+            "sip_bind": "127.0.0.1",
+            "sip_port": free_port(socket.SOCK_DGRAM),
+            "http_port": free_port(),
+            "status_port": free_port(),
+            "rtp_port_start": 31000,
+            "rtp_port_end": 31999,
+            "counselors": ",".join(COUNSELORS),
+            "agents": "agent01",
+            "menu_input_timeout": 3.0,
+            "hold_reassurance_interval": 4.0,
+            "ring_timeout": 15,
+            "ring_retry_interval": 1.0,
+            "log_level": "INFO",
+        },
+    )
+    app = build_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", settings.status_port)
+    await site.start()
+    try:
+        yield Hotline(settings, app, tmp)
+    finally:
+        pbx = app.get(PBX)
+        await runner.cleanup()
+        if pbx is not None:
+            pbx.remove_instance()
+
+
+PhoneFactory = Callable[..., Awaitable[RemotePhone]]
+
+
+@pytest.fixture
+async def phones() -> AsyncIterator[PhoneFactory]:
+    """Start pjsua2 phones; all are closed (hung up, unregistered) at the end of the test."""
+    started: list[RemotePhone] = []
+
+    async def start(name: str = "phone") -> RemotePhone:
+        phone = await RemotePhone.start(name=name)
+        started.append(phone)
+        return phone
+
+    try:
+        yield start
+    finally:
+        for phone in started:
+            with contextlib.suppress(Exception):
+                await phone.close()
+
+
+@pytest.fixture
+async def clean_hotline(hotline: Hotline) -> AsyncIterator[Hotline]:
+    """The hotline, checked to be idle before and after the test (nothing left behind)."""
+    for ep in COUNSELORS:
+        await hotline.wait_endpoint(ep, "offline", timeout=15)
+    await hotline.wait_clean()
+    yield hotline
+    await hotline.wait_clean()

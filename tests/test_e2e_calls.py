@@ -1,0 +1,228 @@
+"""End to end: real Asterisk, the project's dialplan, the controller, pjsua2 phones, real audio.
+
+Each test asserts what really happened: audio arrived (measured in what a phone recorded),
+a record exists in the database, no channel or bridge is left in Asterisk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from ivr.controller import Controller
+from ivr.flow import call as flow
+from ivr.phone.audio import is_silent, read_wav, rms_dbfs, tone_present, write_tone_wav
+from ivr.phone.remote import RemotePhone
+from tests.conftest import TEST_CALLER_NUMBER, Hotline, PhoneFactory
+
+CALLER_TONE = 600.0
+COUNSELOR_TONE = 1000.0
+
+
+@pytest.fixture
+def tones(tmp_path: Path) -> dict[str, Path]:
+    return {
+        "caller": write_tone_wav(tmp_path / "caller.wav", CALLER_TONE, seconds=2.0),
+        "counselor": write_tone_wav(tmp_path / "counselor.wav", COUNSELOR_TONE, seconds=2.0),
+    }
+
+
+async def record_for(phone: RemotePhone, path: Path, seconds: float) -> Path:
+    """Record what the phone hears for a while and return the file."""
+    await phone.record(path)
+    await asyncio.sleep(seconds)
+    return Path(await phone.stop_record())
+
+
+async def dial_120(hotline: Hotline, phones: PhoneFactory, name: str = "caller") -> RemotePhone:
+    caller = await phones(name)
+    await caller.identity(TEST_CALLER_NUMBER)
+    await caller.call(hotline.uri_120)
+    await caller.wait_for("call_state", state="CONFIRMED", timeout=10)
+    return caller
+
+
+async def counselor(
+    hotline: Hotline, phones: PhoneFactory, endpoint: str, *, auto_answer: bool = False
+) -> RemotePhone:
+    phone = await phones(endpoint)
+    if auto_answer:
+        await phone.auto_answer()
+    reg = await phone.register(endpoint, hotline.password(endpoint), hotline.domain)
+    assert reg["code"] == 200 and reg["active"], reg
+    await hotline.wait_endpoint(endpoint, "online")
+    return phone
+
+
+async def test_press_5_counselor_answers_audio_both_ways_then_hangup(
+    clean_hotline: Hotline, phones: PhoneFactory, tones: dict[str, Path], tmp_path: Path
+) -> None:
+    hotline = clean_hotline
+    c1 = await counselor(hotline, phones, "counselor01", auto_answer=True)
+
+    caller = await dial_120(hotline, phones)
+    call_id = await hotline.last_call_id()
+    menu = read_wav(await record_for(caller, tmp_path / "menu.wav", 2.5))
+    assert not is_silent(menu.samples), "the caller heard no menu"
+
+    await caller.dtmf("5")
+    await c1.wait_for("incoming", timeout=30)
+    await c1.wait_for("call_state", state="CONFIRMED", timeout=10)
+    await caller.play(tones["caller"])
+    await c1.play(tones["counselor"])
+    await hotline.wait_state(call_id, flow.State.CONNECTED)  # after the whisper
+    await asyncio.sleep(0.3)  # media settles
+    heard_by_caller = read_wav(await record_for(caller, tmp_path / "c-heard.wav", 2.0))
+    heard_by_counselor = read_wav(await record_for(c1, tmp_path / "k-heard.wav", 2.0))
+    assert tone_present(heard_by_caller.samples, heard_by_caller.rate, COUNSELOR_TONE)
+    assert tone_present(heard_by_counselor.samples, heard_by_counselor.rate, CALLER_TONE)
+
+    await caller.hangup()
+    await c1.wait_for("call_state", state="DISCONNECTED", timeout=10)
+    row = await hotline.wait_row(call_id)
+    assert row["outcome"] == "completed"
+    assert row["menu_path"] == "5"
+    assert row["queue"] == "loneliness"
+    assert row["member"] == "counselor01"
+    assert row["talk_seconds"] > 3
+    assert TEST_CALLER_NUMBER not in row["caller_hash"]
+    assert row["caller_hash"] != "anonymous"
+
+
+async def test_no_counselor_at_first_caller_waits_with_music_then_connected(
+    clean_hotline: Hotline, phones: PhoneFactory, tmp_path: Path
+) -> None:
+    hotline = clean_hotline
+    caller = await dial_120(hotline, phones)
+    call_id = await hotline.last_call_id()
+    await caller.dtmf("5")
+    await hotline.wait_state(call_id, flow.State.WAITING)
+    # Waiting with nobody registered: music and reassurance, never silence.
+    waiting = read_wav(await record_for(caller, tmp_path / "waiting.wav", 6.0))
+    for second in range(5):
+        window = waiting.span(second, second + 1)
+        assert rms_dbfs(window) > -45, f"dead air in second {second} of the wait"
+
+    c2 = await counselor(hotline, phones, "counselor02", auto_answer=True)
+    await c2.wait_for("incoming", timeout=15)
+    await c2.wait_for("call_state", state="CONFIRMED", timeout=10)
+    await hotline.wait_state(call_id, flow.State.CONNECTED)
+
+    await c2.hangup()  # the counselor ends the call: the caller is hung up too
+    await caller.wait_for("call_state", state="DISCONNECTED", timeout=10)
+    row = await hotline.wait_row(call_id)
+    assert row["outcome"] == "completed"
+    assert row["member"] == "counselor02"
+    assert row["wait_seconds"] >= 6
+
+
+async def test_three_invalid_choices_polite_goodbye(
+    clean_hotline: Hotline, phones: PhoneFactory, tmp_path: Path
+) -> None:
+    hotline = clean_hotline
+    caller = await dial_120(hotline, phones)
+    call_id = await hotline.last_call_id()
+    await caller.record(tmp_path / "all.wav")
+    for digit in "978":
+        await asyncio.sleep(1.0)
+        await caller.dtmf(digit)
+    await caller.wait_for("call_state", state="DISCONNECTED", timeout=30)
+    await caller.wait_for("recorded", timeout=10)
+    heard = read_wav(tmp_path / "all.wav")
+    # The goodbye prompt was heard before the PBX hung up: the last seconds are not silent.
+    assert heard.seconds > 4
+    assert not is_silent(heard.span(heard.seconds - 3, heard.seconds - 0.5))
+    row = await hotline.wait_row(call_id)
+    assert row["outcome"] == "no_choice"
+    assert row["menu_path"] == ""
+
+
+async def test_silence_in_the_menu_counts_as_a_failure_then_goodbye(
+    clean_hotline: Hotline, phones: PhoneFactory
+) -> None:
+    """A caller who presses nothing hears the menu again after the input timeout (with the
+    no-input prompt); with two wrong keys after that, the third failure ends politely."""
+    hotline = clean_hotline
+    caller = await dial_120(hotline, phones)
+    call_id = await hotline.last_call_id()
+    call = hotline.controller.calls[call_id]
+    async with asyncio.timeout(90):  # the whole menu plays, then the input timeout
+        while call.flow.failures < 1:
+            await asyncio.sleep(0.2)
+    assert call.flow.state is flow.State.MENU_PLAYING
+    for digit in "98":
+        await caller.dtmf(digit)
+        await asyncio.sleep(1.0)
+    await caller.wait_for("call_state", state="DISCONNECTED", timeout=30)
+    row = await hotline.wait_row(call_id)
+    assert row["outcome"] == "no_choice"
+
+
+async def test_caller_hangs_up_while_waiting_nothing_left_behind(
+    clean_hotline: Hotline, phones: PhoneFactory
+) -> None:
+    hotline = clean_hotline
+    c3 = await counselor(hotline, phones, "counselor03")  # registered, does not answer
+    caller = await dial_120(hotline, phones)
+    call_id = await hotline.last_call_id()
+    await caller.dtmf("5")
+    await c3.wait_for("incoming", timeout=30)  # the ring group rings the counselor
+    bridges = await hotline.ari.get("bridges")
+    assert [b["bridge_type"] for b in bridges] == ["holding"]
+
+    await caller.hangup()
+    await c3.wait_for("call_state", state="DISCONNECTED", timeout=10)  # ringing cancelled
+    await hotline.wait_clean()
+    row = await hotline.wait_row(call_id)
+    assert row["outcome"] == "abandoned_queue"
+
+
+async def test_unexpected_error_apology_then_hangup(
+    clean_hotline: Hotline, phones: PhoneFactory, tmp_path: Path
+) -> None:
+    """A handler failing mid-call (injected; a real Asterisk won't fail on demand) still ends
+    with an apology the caller hears, and a record."""
+    hotline = clean_hotline
+    controller: Controller = hotline.controller
+
+    def fail_on_hold(cmd: flow.Command) -> None:
+        if isinstance(cmd, flow.Hold):
+            raise RuntimeError("injected fault")
+
+    controller.fault_hook = fail_on_hold
+    try:
+        caller = await dial_120(hotline, phones)
+        call_id = await hotline.last_call_id()
+        await caller.dtmf("5")
+        await asyncio.sleep(2)
+        await caller.record(tmp_path / "apology.wav")
+        await caller.wait_for("call_state", state="DISCONNECTED", timeout=30)
+        await caller.wait_for("recorded", timeout=10)
+    finally:
+        controller.fault_hook = None
+    heard = read_wav(tmp_path / "apology.wav")
+    assert heard.seconds > 2 and not is_silent(heard.samples), "no apology was heard"
+    row = await hotline.wait_row(call_id)
+    assert row["outcome"] == "error"
+
+
+async def test_wrong_password_registration_is_refused(
+    clean_hotline: Hotline, phones: PhoneFactory
+) -> None:
+    phone = await phones("scanner")
+    reg = await phone.register("counselor04", "not-the-password", clean_hotline.domain)
+    assert not reg["active"]
+    assert reg["code"] in (401, 403, 408), reg
+    ep = await clean_hotline.ari.get("endpoints/PJSIP/counselor04")
+    assert ep["state"] == "offline"
+
+
+async def test_only_120_is_reachable_from_the_carrier(
+    clean_hotline: Hotline, phones: PhoneFactory
+) -> None:
+    phone = await phones("scanner")
+    await phone.call(f"sip:9999@{clean_hotline.domain}")
+    state = await phone.wait_for("call_state", state="DISCONNECTED", timeout=10)
+    assert state["code"] in (404, 403, 484), state

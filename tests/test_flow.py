@@ -1,0 +1,586 @@
+"""The call flow (ivr.flow.call) on its own: events and the time in, commands out.
+
+No event loop and no sleeps: every `handle` gets its `now` explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import pytest
+
+from ivr.flow.call import (
+    INPUT_TIMER,
+    REASSURE_TIMER,
+    Answer,
+    CallerHungUp,
+    CallFlow,
+    CancelTimer,
+    Command,
+    Connect,
+    Dequeue,
+    Digit,
+    Enqueue,
+    Failed,
+    Finish,
+    FlowConfig,
+    HangupCaller,
+    HangupLeg,
+    Hold,
+    Outcome,
+    Play,
+    PlaybackDone,
+    Recover,
+    StaffAnswered,
+    StaffHungUp,
+    Started,
+    StartTimer,
+    State,
+    StopPlayback,
+    Target,
+    TimerFired,
+)
+from ivr.flow.menu import Menu, load_menu
+from ivr.paths import PROJECT_ROOT
+
+T = TypeVar("T")
+
+MENU: Menu = load_menu(PROJECT_ROOT / "config" / "menu.toml")
+CONFIG = FlowConfig(menu=MENU, input_timeout=6.0, max_failures=3, reassurance_interval=30.0)
+OPTIONS = (*(o.prompt for o in MENU.options), MENU.repeat_hint)
+LEG = "leg-1"
+
+
+def of(cmds: list[Command], kind: type[T]) -> list[T]:
+    """The commands of one type, in order."""
+    return [c for c in cmds if isinstance(c, kind)]
+
+
+def one(cmds: list[Command], kind: type[T]) -> T:
+    found = of(cmds, kind)
+    assert len(found) == 1, f"expected one {kind.__name__} in {cmds}"
+    return found[0]
+
+
+def last_play(flow: CallFlow, cmds: list[Command]) -> Play:
+    play = one(cmds, Play)
+    assert flow._playback == play.playback_id
+    return play
+
+
+# --- helpers that drive a flow to a given state ------------------------------------------
+
+
+def started(now: float = 0.0) -> tuple[CallFlow, list[Command]]:
+    flow = CallFlow("c1", CONFIG, now)
+    return flow, flow.handle(Started(), now)
+
+
+def menu_playing() -> tuple[CallFlow, str]:
+    flow, cmds = started()
+    return flow, one(cmds, Play).playback_id
+
+
+def menu_waiting() -> CallFlow:
+    flow, pb = menu_playing()
+    flow.handle(PlaybackDone(pb), 1.0)
+    assert flow.state is State.MENU_WAITING
+    return flow
+
+
+def intro() -> tuple[CallFlow, str]:
+    flow = menu_waiting()
+    cmds = flow.handle(Digit("5"), 2.0)
+    assert flow.state is State.INTRO
+    return flow, one(cmds, Play).playback_id
+
+
+def waiting() -> CallFlow:
+    flow, pb = intro()
+    flow.handle(PlaybackDone(pb), 10.0)
+    assert flow.state is State.WAITING
+    return flow
+
+
+def connecting() -> tuple[CallFlow, str]:
+    flow = waiting()
+    cmds = flow.handle(StaffAnswered(LEG, "counselor01"), 40.0)
+    assert flow.state is State.CONNECTING
+    return flow, one(cmds, Play).playback_id
+
+
+def connected() -> CallFlow:
+    flow, whisper = connecting()
+    flow.handle(PlaybackDone(whisper), 40.0)
+    assert flow.state is State.CONNECTED
+    return flow
+
+
+def goodbye() -> tuple[CallFlow, str]:
+    flow = menu_waiting()
+    cmds: list[Command] = []
+    for _ in range(CONFIG.max_failures):
+        cmds = flow.handle(Digit("9"), 3.0)
+    assert flow.state is State.GOODBYE
+    return flow, one(cmds, Play).playback_id
+
+
+def ended() -> CallFlow:
+    flow = menu_waiting()
+    flow.handle(CallerHungUp(), 5.0)
+    assert flow.ended
+    return flow
+
+
+def _menu_playing_flow() -> CallFlow:
+    return menu_playing()[0]
+
+
+def _intro_flow() -> CallFlow:
+    return intro()[0]
+
+
+def _goodbye_flow() -> CallFlow:
+    return goodbye()[0]
+
+
+LIVE_STATES: dict[State, Callable[[], CallFlow]] = {
+    State.MENU_PLAYING: _menu_playing_flow,
+    State.MENU_WAITING: menu_waiting,
+    State.INTRO: _intro_flow,
+    State.WAITING: waiting,
+    State.CONNECTED: connected,
+    State.GOODBYE: _goodbye_flow,
+}
+
+
+# --- the happy path -----------------------------------------------------------------------
+
+
+def test_started_answers_and_plays_greeting_and_options() -> None:
+    flow, cmds = started()
+    assert isinstance(cmds[0], Answer)
+    play = one(cmds, Play)
+    assert play.prompts == (*MENU.greeting, *OPTIONS)
+    assert play.prompts[0] == "welcome"
+    assert play.target is Target.CALLER
+    assert flow.state is State.MENU_PLAYING
+    assert flow.record.started_at == 0.0
+
+
+def test_menu_playback_done_starts_input_timer() -> None:
+    flow, pb = menu_playing()
+    cmds = flow.handle(PlaybackDone(pb), 1.0)
+    assert cmds == [StartTimer(INPUT_TIMER, CONFIG.input_timeout)]
+    assert flow.state is State.MENU_WAITING
+
+
+def test_digit_while_menu_plays_stops_it_and_plays_intro() -> None:
+    flow, pb = menu_playing()
+    cmds = flow.handle(Digit("5"), 1.0)
+    assert of(cmds, StopPlayback) == [StopPlayback(pb)]
+    assert CancelTimer(INPUT_TIMER) in cmds
+    play = one(cmds, Play)
+    assert play.prompts == ("loneliness_intro",)
+    assert play.playback_id != pb
+    assert flow.state is State.INTRO
+    assert flow.record.menu_path == ["5"]
+    # The stopped menu playback reports done afterwards: ignored.
+    assert flow.handle(PlaybackDone(pb), 1.1) == []
+    assert flow.state is State.INTRO
+
+
+def test_digit_after_menu_cancels_timer_and_plays_intro() -> None:
+    flow = menu_waiting()
+    cmds = flow.handle(Digit("5"), 2.0)
+    assert of(cmds, StopPlayback) == []
+    assert cmds[0] == CancelTimer(INPUT_TIMER)
+    assert one(cmds, Play).prompts == ("loneliness_intro",)
+
+
+def test_other_options_lead_to_the_general_queue() -> None:
+    flow = menu_waiting()
+    cmds = flow.handle(Digit("1"), 2.0)
+    assert one(cmds, Play).prompts == ("general_intro",)
+    pb = one(cmds, Play).playback_id
+    cmds = flow.handle(PlaybackDone(pb), 5.0)
+    assert Enqueue("general", 5.0) in cmds
+    assert flow.record.queue == "general"
+
+
+def test_intro_done_holds_enqueues_and_starts_reassurance_timer() -> None:
+    flow, pb = intro()
+    cmds = flow.handle(PlaybackDone(pb), 10.0)
+    assert cmds == [
+        Hold(),
+        Enqueue("loneliness", 10.0),
+        StartTimer(REASSURE_TIMER, CONFIG.reassurance_interval),
+    ]
+    assert flow.state is State.WAITING
+    assert flow.record.queue == "loneliness"
+    assert flow.record.queued_at == 10.0
+
+
+def test_intro_ignores_digits_timers_and_stale_playbacks() -> None:
+    flow, pb = intro()
+    assert flow.handle(Digit("1"), 3.0) == []
+    assert flow.handle(TimerFired(INPUT_TIMER), 3.0) == []
+    assert flow.handle(PlaybackDone("not-" + pb), 3.0) == []
+    assert flow.state is State.INTRO
+
+
+def test_reassurance_plays_into_holding_bridge_and_restarts_timer() -> None:
+    flow = waiting()
+    for i in range(3):
+        cmds = flow.handle(TimerFired(REASSURE_TIMER), 40.0 + 30 * i)
+        play = one(cmds, Play)
+        assert play.prompts == ("hold_reassurance",)
+        assert play.target is Target.HOLDING
+        assert flow.handle(PlaybackDone(play.playback_id), 45.0 + 30 * i) == [
+            StartTimer(REASSURE_TIMER, CONFIG.reassurance_interval)
+        ]
+        # A second 'done' for the same playback does not start a second timer.
+        assert flow.handle(PlaybackDone(play.playback_id), 46.0 + 30 * i) == []
+    assert flow.state is State.WAITING
+
+
+def test_waiting_ignores_digits_and_input_timer() -> None:
+    flow = waiting()
+    assert flow.handle(Digit("5"), 11.0) == []
+    assert flow.handle(TimerFired(INPUT_TIMER), 11.0) == []
+
+
+def test_staff_answer_whispers_to_the_counselor_then_connects() -> None:
+    flow = waiting()
+    cmds = flow.handle(StaffAnswered(LEG, "counselor03"), 39.0)
+    assert CancelTimer(REASSURE_TIMER) in cmds
+    assert Dequeue("loneliness") in cmds
+    whisper = one(cmds, Play)
+    assert whisper.prompts == ("counselor_whisper_loneliness",)
+    assert whisper.target is Target.LEG and whisper.leg_id == LEG
+    assert of(cmds, Connect) == []
+    assert flow.state is State.CONNECTING
+    assert flow.handle(PlaybackDone(whisper.playback_id), 40.0) == [Connect(LEG)]
+    assert flow.state is State.CONNECTED
+    assert flow.record.answered_at == 40.0
+    assert flow.record.member == "counselor03"
+    assert flow.record.wait_seconds == pytest.approx(30.0)
+    assert flow.record.talk_seconds is None
+
+
+def test_staff_answer_during_reassurance_stops_it() -> None:
+    flow = waiting()
+    pb = one(flow.handle(TimerFired(REASSURE_TIMER), 40.0), Play).playback_id
+    cmds = flow.handle(StaffAnswered(LEG, "counselor01"), 41.0)
+    assert StopPlayback(pb) in cmds
+    assert one(cmds, Play).leg_id == LEG
+    # The stopped reassurance reports done: no timer is started any more.
+    assert flow.handle(PlaybackDone(pb), 41.5) == []
+
+
+def test_staff_hangup_ends_completed() -> None:
+    flow = connected()
+    cmds = flow.handle(StaffHungUp(), 100.0)
+    assert cmds == [HangupCaller(), Finish(Outcome.COMPLETED)]
+    assert flow.ended
+    assert flow.record.outcome is Outcome.COMPLETED
+    assert flow.record.ended_at == 100.0
+    assert flow.record.talk_seconds == pytest.approx(60.0)
+    assert flow.record.wait_seconds == pytest.approx(30.0)
+
+
+def test_second_staff_answer_while_connected_is_hung_up() -> None:
+    flow = connected()
+    assert flow.handle(StaffAnswered("leg-2", "counselor02"), 41.0) == [HangupLeg("leg-2")]
+    assert flow.state is State.CONNECTED
+    assert flow.record.member == "counselor01"
+
+
+# --- menu failures ------------------------------------------------------------------------
+
+
+def test_star_repeats_menu_without_counting_a_failure() -> None:
+    flow = menu_waiting()
+    for i in range(CONFIG.max_failures + 2):
+        cmds = flow.handle(Digit("*"), 2.0 + i)
+        play = last_play(flow, cmds)
+        assert play.prompts == OPTIONS
+        assert flow.state is State.MENU_PLAYING
+        flow.handle(PlaybackDone(play.playback_id), 2.5 + i)
+    assert flow.failures == 0
+    assert flow.record.menu_path == []
+
+
+def test_star_while_menu_plays_restarts_it() -> None:
+    flow, pb = menu_playing()
+    cmds = flow.handle(Digit("*"), 1.0)
+    assert StopPlayback(pb) in cmds
+    new = one(cmds, Play)
+    assert new.playback_id != pb
+    assert new.prompts == OPTIONS
+    # The old playback's done event must not start the input timer.
+    assert flow.handle(PlaybackDone(pb), 1.1) == []
+    assert flow.state is State.MENU_PLAYING
+    assert flow.handle(PlaybackDone(new.playback_id), 2.0) == [
+        StartTimer(INPUT_TIMER, CONFIG.input_timeout)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("event", "prompt"),
+    [
+        (Digit("9"), "invalid_choice"),
+        (Digit("#"), "invalid_choice"),
+        (TimerFired(INPUT_TIMER), "no_input"),
+    ],
+)
+def test_failure_plays_prompt_then_menu(event: Digit | TimerFired, prompt: str) -> None:
+    flow = menu_waiting()
+    cmds = flow.handle(event, 8.0)
+    assert one(cmds, Play).prompts == (prompt, *OPTIONS)
+    assert flow.state is State.MENU_PLAYING
+    assert flow.failures == 1
+
+
+def test_input_timer_while_menu_plays_is_ignored() -> None:
+    flow, _ = menu_playing()
+    assert flow.handle(TimerFired(INPUT_TIMER), 1.0) == []
+    assert flow.failures == 0
+
+
+def test_unknown_timer_in_menu_is_ignored() -> None:
+    flow = menu_waiting()
+    assert flow.handle(TimerFired(REASSURE_TIMER), 1.0) == []
+    assert flow.failures == 0
+
+
+@pytest.mark.parametrize(
+    "failures",
+    [
+        ("9", "9", "9"),
+        ("timer", "timer", "timer"),
+        ("9", "timer", "#"),
+        ("timer", "8", "timer"),
+    ],
+    ids=lambda f: "-".join(f),
+)
+def test_three_failures_say_goodbye_and_hang_up(failures: tuple[str, ...]) -> None:
+    flow, pb = menu_playing()
+    now = 1.0
+    cmds: list[Command] = []
+    for i, failure in enumerate(failures):
+        flow.handle(PlaybackDone(pb), now)
+        now += 6.0
+        event = TimerFired(INPUT_TIMER) if failure == "timer" else Digit(failure)
+        cmds = flow.handle(event, now)
+        play = one(cmds, Play)
+        pb = play.playback_id
+        if i < len(failures) - 1:
+            assert flow.state is State.MENU_PLAYING
+            assert play.prompts[1:] == OPTIONS
+    assert flow.state is State.GOODBYE
+    assert play.prompts == ("goodbye",)
+    # Nothing the caller presses now changes the outcome.
+    assert flow.handle(Digit("5"), now) == []
+    assert flow.handle(TimerFired(INPUT_TIMER), now) == []
+    assert flow.handle(PlaybackDone("stale"), now) == []
+    cmds = flow.handle(PlaybackDone(pb), now + 3)
+    assert cmds == [HangupCaller(), Finish(Outcome.NO_CHOICE)]
+    assert flow.ended
+    assert flow.record.outcome is Outcome.NO_CHOICE
+    assert flow.record.queue is None
+
+
+def test_star_between_failures_does_not_reset_or_count() -> None:
+    flow = menu_waiting()
+    flow.handle(Digit("9"), 2.0)
+    flow.handle(Digit("*"), 3.0)
+    flow.handle(Digit("9"), 4.0)
+    assert flow.failures == 2
+    assert flow.state is State.MENU_PLAYING
+    flow.handle(Digit("9"), 5.0)
+    assert flow.state is State.GOODBYE
+
+
+def test_valid_choice_after_failures_proceeds() -> None:
+    flow = menu_waiting()
+    flow.handle(Digit("9"), 2.0)
+    flow.handle(TimerFired(INPUT_TIMER), 3.0)
+    cmds = flow.handle(Digit("5"), 4.0)
+    assert one(cmds, Play).prompts == ("loneliness_intro",)
+    assert flow.state is State.INTRO
+
+
+# --- caller hangs up, anywhere ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "outcome", "expect", "forbid"),
+    [
+        (State.MENU_PLAYING, Outcome.ABANDONED_MENU, [StopPlayback], [Dequeue, HangupLeg]),
+        (State.MENU_WAITING, Outcome.ABANDONED_MENU, [], [StopPlayback, Dequeue, HangupLeg]),
+        (State.INTRO, Outcome.ABANDONED_QUEUE, [StopPlayback], [Dequeue, HangupLeg]),
+        (State.WAITING, Outcome.ABANDONED_QUEUE, [Dequeue], [HangupLeg]),
+        (State.CONNECTED, Outcome.COMPLETED, [HangupLeg], [Dequeue]),
+        (State.GOODBYE, Outcome.NO_CHOICE, [StopPlayback], [Dequeue, HangupLeg]),
+    ],
+    ids=lambda v: v.name if isinstance(v, State) else None,
+)
+def test_caller_hangup_in_each_state(
+    state: State, outcome: Outcome, expect: list[type], forbid: list[type]
+) -> None:
+    flow = LIVE_STATES[state]()
+    assert flow.state is state
+    cmds = flow.handle(CallerHungUp(), 200.0)
+    assert cmds[-1] == Finish(outcome)
+    assert CancelTimer(INPUT_TIMER) in cmds and CancelTimer(REASSURE_TIMER) in cmds
+    for kind in expect:
+        assert of(cmds, kind), f"{kind.__name__} missing from {cmds}"
+    for kind in forbid:
+        assert not of(cmds, kind), f"unexpected {kind.__name__} in {cmds}"
+    assert not of(cmds, HangupCaller) and not of(cmds, Recover)
+    if Dequeue in expect:
+        assert one(cmds, Dequeue) == Dequeue("loneliness")
+    if HangupLeg in expect:
+        assert one(cmds, HangupLeg) == HangupLeg(LEG)
+    assert flow.ended
+    assert flow.record.outcome is outcome
+    assert flow.record.ended_at == 200.0
+
+
+def test_caller_hangup_while_waiting_records_wait() -> None:
+    flow = waiting()
+    flow.handle(CallerHungUp(), 55.0)
+    assert flow.record.wait_seconds == pytest.approx(45.0)
+    assert flow.record.talk_seconds is None
+    assert flow.record.answered_at is None
+
+
+def test_caller_hangup_while_connected_records_talk() -> None:
+    flow = connected()
+    flow.handle(CallerHungUp(), 100.0)
+    assert flow.record.talk_seconds == pytest.approx(60.0)
+
+
+# --- adapter failures ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "cleanup"),
+    [
+        (State.MENU_PLAYING, []),
+        (State.MENU_WAITING, []),
+        (State.INTRO, []),
+        (State.WAITING, [Dequeue("loneliness")]),
+        (State.CONNECTED, [HangupLeg(LEG)]),
+        (State.GOODBYE, []),
+    ],
+    ids=lambda v: v.name if isinstance(v, State) else None,
+)
+def test_failure_recovers_and_ends_with_error(state: State, cleanup: list[Command]) -> None:
+    flow = LIVE_STATES[state]()
+    cmds = flow.handle(Failed("ARI said no"), 300.0)
+    assert cmds[-2:] == [Recover(), Finish(Outcome.ERROR)]
+    assert of(cmds, Dequeue) + of(cmds, HangupLeg) == cleanup
+    assert not of(cmds, HangupCaller)
+    assert flow.ended
+    assert flow.record.outcome is Outcome.ERROR
+    assert flow.record.ended_at == 300.0
+    # Once recovered, the caller's later hangup changes nothing.
+    assert flow.handle(CallerHungUp(), 301.0) == []
+    assert flow.record.outcome is Outcome.ERROR
+
+
+# --- stray and late events ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "state", [State.MENU_PLAYING, State.MENU_WAITING, State.INTRO, State.GOODBYE]
+)
+def test_staff_answer_outside_waiting_is_hung_up(state: State) -> None:
+    flow = LIVE_STATES[state]()
+    assert flow.handle(StaffAnswered("leg-9", "counselor09"), 5.0) == [HangupLeg("leg-9")]
+    assert flow.state is state
+    assert flow.record.answered_at is None
+
+
+def test_staff_answer_after_the_end_is_hung_up() -> None:
+    flow = ended()
+    assert flow.handle(StaffAnswered("leg-9", "counselor09"), 6.0) == [HangupLeg("leg-9")]
+    assert flow.record.outcome is Outcome.ABANDONED_MENU
+
+
+@pytest.mark.parametrize(
+    "state", [State.MENU_PLAYING, State.MENU_WAITING, State.INTRO, State.WAITING, State.GOODBYE]
+)
+def test_stale_playback_done_is_ignored(state: State) -> None:
+    flow = LIVE_STATES[state]()
+    assert flow.handle(PlaybackDone("c1-pb999"), 5.0) == []
+    assert flow.state is state
+
+
+def test_staff_hangup_outside_connected_is_ignored() -> None:
+    flow = waiting()
+    assert flow.handle(StaffHungUp(), 20.0) == []
+    assert flow.state is State.WAITING
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        Started(),
+        Digit("5"),
+        Digit("*"),
+        PlaybackDone("c1-pb1"),
+        TimerFired(INPUT_TIMER),
+        TimerFired(REASSURE_TIMER),
+        CallerHungUp(),
+        StaffHungUp(),
+        Failed("late"),
+    ],
+    ids=repr,
+)
+def test_events_after_the_end_do_nothing(
+    event: Started | Digit | PlaybackDone | TimerFired | CallerHungUp | StaffHungUp | Failed,
+) -> None:
+    flow = ended()
+    before = (flow.record.outcome, flow.record.ended_at)
+    assert flow.handle(event, 99.0) == []
+    assert flow.ended
+    assert (flow.record.outcome, flow.record.ended_at) == before
+
+
+def test_after_normal_completion_nothing_more_happens() -> None:
+    flow = connected()
+    flow.handle(StaffHungUp(), 100.0)
+    for event in (CallerHungUp(), StaffHungUp(), Failed("x"), TimerFired(REASSURE_TIMER)):
+        assert flow.handle(event, 101.0) == []
+    assert flow.record.outcome is Outcome.COMPLETED
+
+
+def test_playback_ids_are_unique_per_call() -> None:
+    flow, pb1 = menu_playing()
+    pb2 = one(flow.handle(Digit("*"), 1.0), Play).playback_id
+    pb3 = one(flow.handle(Digit("5"), 2.0), Play).playback_id
+    assert len({pb1, pb2, pb3}) == 3
+    assert all(pb.startswith("c1-") for pb in (pb1, pb2, pb3))
+
+
+def test_counselor_drops_during_whisper_caller_waits_on_keeping_place() -> None:
+    flow, whisper = connecting()
+    cmds = flow.handle(StaffHungUp(), 41.0)
+    assert flow.state is State.WAITING
+    assert StopPlayback(whisper) in cmds
+    assert Enqueue("loneliness", 10.0) in cmds  # the original place in the queue
+    assert StartTimer(REASSURE_TIMER, CONFIG.reassurance_interval) in cmds
+    assert flow.record.member is None
+    # A late 'done' of the stopped whisper does not connect anyone.
+    assert flow.handle(PlaybackDone(whisper), 41.5) == []
+
+
+def test_caller_hangs_up_during_whisper() -> None:
+    flow, _ = connecting()
+    cmds = flow.handle(CallerHungUp(), 41.0)
+    assert HangupLeg(LEG) in cmds
+    assert cmds[-1] == Finish(Outcome.ABANDONED_QUEUE)
