@@ -44,6 +44,8 @@ CONTROLLER = web.AppKey("controller", Controller)
 class Options:
     #: Start and stop our own Asterisk (False: connect to one already running).
     manage_pbx: bool = True
+    #: Run the call controller (False only in tests of the dialplan's own fallback).
+    run_controller: bool = True
 
 
 def project_file(p: Path) -> Path:
@@ -68,7 +70,8 @@ def build_app(settings: Settings, options: Options = Options()) -> web.Applicati
         app.cleanup_ctx.append(_pbx_ctx)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_ari_ctx)
-    app.cleanup_ctx.append(_controller_ctx)
+    if options.run_controller:
+        app.cleanup_ctx.append(_controller_ctx)
     app.router.add_get("/health", _health)
     app.router.add_get("/status", _status)
     return app
@@ -128,6 +131,8 @@ async def _controller_ctx(app: web.Application) -> AsyncIterator[None]:
         await asyncio.wait_for(controller.connected.wait(), 30)
         log.info("controller connected to ARI; ready for calls on 120")
         yield
+        log.info("stopping: ending calls in progress with an apology")
+        await controller.shutdown(settings.shutdown_grace)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -135,7 +140,8 @@ async def _controller_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _health(request: web.Request) -> web.Response:
-    ok = request.app[CONTROLLER].connected.is_set()
+    controller = request.app.get(CONTROLLER)
+    ok = controller is not None and controller.connected.is_set()
     return web.json_response({"ok": ok}, status=200 if ok else 503)
 
 

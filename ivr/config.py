@@ -85,6 +85,9 @@ class Settings:
     #: Seconds between attempts to ring the group while nobody is available.
     ring_retry_interval: float = 3.0
 
+    #: Seconds a stop waits for callers to hear the apology before Asterisk goes down.
+    shutdown_grace: float = 12.0
+
     #: SQLite database file (relative paths are under state_dir).
     database: Path = Path("ivr120.sqlite3")
     log_level: str = "INFO"
@@ -149,6 +152,7 @@ class Settings:
         for name in ("menu_input_timeout", "hold_reassurance_interval", "ring_timeout"):
             check(getattr(self, name) > 0, name, "must be positive")
         check(self.ring_retry_interval > 0, "ring_retry_interval", "must be positive")
+        check(self.shutdown_grace >= 0, "shutdown_grace", "must not be negative")
         check(self.menu_max_failures >= 1, "menu_max_failures", "must be at least 1")
         check(
             self.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),

@@ -417,6 +417,22 @@ class Controller:
         if handle is not None:
             handle.cancel()
 
+    async def shutdown(self, grace: float) -> None:
+        """End every call in progress as an error: the caller hears the apology from the
+        dialplan and the record is completed. Waits up to `grace` seconds for the channels."""
+        for call_id in list(self.calls):
+            await self._feed(call_id, flow.Failed("the controller is stopping"))
+        for leg_id in list(self.legs):
+            await self._hangup(leg_id)
+        deadline = asyncio.get_running_loop().time() + grace
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                if not await self.ari.get("channels"):
+                    return
+            except AriError:
+                return
+            await asyncio.sleep(0.2)
+
     # -- status for administrators -------------------------------------------------------
     def status(self) -> dict[str, Any]:
         now = self.clock()
