@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
+from ivr.api import ADMIN_TOKEN, ApiError, auth_middleware
 from ivr.ari.client import AriClient
 from ivr.config import Settings
-from ivr.controller import Controller
+from ivr.controller import Controller, ControllerError
 from ivr.flow.menu import Menu, load_menu
 from ivr.paths import PROJECT_ROOT
 from ivr.pbx.install import locate
@@ -26,13 +29,16 @@ from ivr.pbx.runner import Pbx
 from ivr.pbx.secrets import Secrets, load_or_create
 from ivr.prompts.build import build as build_prompts
 from ivr.prompts.catalog import Catalog, load_catalog
+from ivr.roster import Roster, RosterError, load_roster
 from ivr.store import Store
 
 log = logging.getLogger(__name__)
+audit = logging.getLogger("ivr.audit")
 
 SETTINGS = web.AppKey("settings", Settings)
 SECRETS = web.AppKey("secrets", Secrets)
 MENU = web.AppKey("menu", Menu)
+ROSTER = web.AppKey("roster", Roster)
 CATALOG = web.AppKey("catalog", Catalog)
 PBX = web.AppKey("pbx", Pbx)
 STORE = web.AppKey("store", Store)
@@ -56,10 +62,15 @@ def project_file(p: Path) -> Path:
 def build_app(settings: Settings, options: Options = Options()) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
-    secrets = load_or_create(
-        settings.state_dir / "secrets.json", (*settings.counselors, *settings.agents)
-    )
+    secrets = load_or_create(settings.state_dir / "secrets.json", settings.staff_endpoints)
     app[SECRETS] = secrets
+    roster = load_roster(project_file(settings.roster_file))
+    unknown = {c.endpoint for c in roster.counselors.values()} - set(settings.counselors)
+    if unknown:
+        raise RosterError(
+            f"{settings.roster_file}: endpoints {sorted(unknown)} are not in the counselors setting"
+        )
+    app[ROSTER] = roster
     menu = load_menu(project_file(settings.menu_file))
     catalog = load_catalog(project_file(settings.prompt_catalog))
     catalog.require(sorted(menu.prompt_ids() | REQUIRED_PROMPTS))
@@ -72,8 +83,17 @@ def build_app(settings: Settings, options: Options = Options()) -> web.Applicati
     app.cleanup_ctx.append(_ari_ctx)
     if options.run_controller:
         app.cleanup_ctx.append(_controller_ctx)
+    app[ADMIN_TOKEN] = secrets.admin_token
+    app.middlewares.append(auth_middleware)
     app.router.add_get("/health", _health)
     app.router.add_get("/status", _status)
+    app.router.add_get("/api/counselors", _counselors)
+    app.router.add_post("/api/counselors/{member}/{action}", _counselor_action)
+    app.router.add_get("/api/calls", _calls)
+    app.router.add_get("/api/flags", _flags)
+    app.router.add_delete("/api/flags/{caller_hash}", _lift_flag)
+    app.router.add_get("/api/callbacks", _callbacks)
+    app.router.add_post("/api/roster/reload", _reload_roster)
     return app
 
 
@@ -124,7 +144,7 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _controller_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    controller = Controller(app[ARI], app[STORE], settings, app[MENU], app[SECRETS].caller_hash_key)
+    controller = Controller(app[ARI], app[STORE], settings, app[MENU], app[SECRETS], app[ROSTER])
     app[CONTROLLER] = controller
     task = asyncio.create_task(controller.run(), name="controller")
     try:
@@ -147,3 +167,87 @@ async def _health(request: web.Request) -> web.Response:
 
 async def _status(request: web.Request) -> web.Response:
     return web.json_response(request.app[CONTROLLER].status())
+
+
+def _controller(request: web.Request) -> Controller:
+    controller = request.app.get(CONTROLLER)
+    if controller is None:
+        raise ApiError(
+            503, "not_ready", "the controller is not running", "컨트롤러가 실행 중이 아닙니다"
+        )
+    return controller
+
+
+async def _counselors(request: web.Request) -> web.Response:
+    return web.json_response(_controller(request).members())
+
+
+async def _counselor_action(request: web.Request) -> web.Response:
+    controller = _controller(request)
+    member, action = request.match_info["member"], request.match_info["action"]
+    if action not in ("login", "logout", "pause", "unpause"):
+        raise ApiError(404, "unknown_action", f"unknown action {action!r}", "알 수 없는 작업입니다")
+    try:
+        body = await request.json() if request.can_read_body else {}
+    except ValueError:
+        raise ApiError(
+            400, "bad_json", "the body is not JSON", "요청 형식이 잘못되었습니다"
+        ) from None
+    reason = str((body or {}).get("reason") or "admin")
+
+    async def act() -> None:
+        await controller.member_action(member, action, reason)
+
+    try:
+        await controller.submit(act)
+    except ControllerError as exc:
+        raise ApiError(404, "unknown_member", str(exc), "없는 상담사입니다") from None
+    return web.json_response({"member": member, "action": action, "reason": reason})
+
+
+async def _calls(request: web.Request) -> web.Response:
+    try:
+        limit = max(1, min(1000, int(request.query.get("limit", "20"))))
+    except ValueError:
+        raise ApiError(
+            400, "bad_limit", "limit must be a number", "limit은 숫자여야 합니다"
+        ) from None
+    rows = await request.app[STORE].calls(limit)
+    return web.json_response([dataclasses.asdict(r) for r in rows])
+
+
+async def _flags(request: web.Request) -> web.Response:
+    flags = await request.app[STORE].flags(time.time())
+    return web.json_response([dataclasses.asdict(f) for f in flags])
+
+
+async def _lift_flag(request: web.Request) -> web.Response:
+    caller = request.match_info["caller_hash"]
+    lifted = await request.app[STORE].lift_flags(caller, "admin", time.time())
+    if not lifted:
+        raise ApiError(
+            404, "no_active_flag", "no active flag for that caller", "해당 표시가 없습니다"
+        )
+    audit.info("abuse flag lifted by an administrator: caller %s", caller)
+    return web.json_response({"caller_hash": caller, "lifted": lifted})
+
+
+async def _callbacks(request: web.Request) -> web.Response:
+    rows = await request.app[STORE].callbacks()
+    return web.json_response(
+        [{k: v for k, v in dataclasses.asdict(r).items() if k != "number_sealed"} for r in rows]
+    )
+
+
+async def _reload_roster(request: web.Request) -> web.Response:
+    controller = _controller(request)
+    path = project_file(request.app[SETTINGS].roster_file)
+
+    async def reload() -> None:
+        await controller.reload_roster(path)
+
+    try:
+        await controller.submit(reload)
+    except (RosterError, ControllerError) as exc:
+        raise ApiError(400, "bad_roster", str(exc), "근무표 오류") from None
+    return web.json_response({"reloaded": str(path)})

@@ -67,6 +67,17 @@ class Settings:
     #: General 120 agents for the other menu options.
     agents: tuple[str, ...] = field(default_factory=_default_agents)
 
+    #: The SIP account standing in for the crisis line (an account like the counselors').
+    crisis_endpoint: str = "crisis"
+    #: What the warm transfer dials; empty = PJSIP/<crisis_endpoint>. In production point it at
+    #: the carrier route to the suicide-prevention line (109 in Korea).
+    crisis_dial: str = ""
+    #: Seconds the crisis line rings before the transfer is given up.
+    crisis_ring_timeout: float = 30.0
+
+    #: The roster and shift plan (who is on shift when, in Seoul time).
+    roster_file: Path = Path("config/roster.toml")
+
     #: The menu as data.
     menu_file: Path = Path("config/menu.toml")
     #: Prompt catalog.
@@ -85,6 +96,22 @@ class Settings:
     #: Seconds between attempts to ring the group while nobody is available.
     ring_retry_interval: float = 3.0
 
+    #: Seconds of waiting after which the announcements offer a callback (key 1).
+    callback_offer_after: float = 300.0
+    #: Ring group distribution: "longest_idle" (one counselor at a time) or "ringall".
+    ring_strategy: str = "longest_idle"
+    #: Wrap-up seconds after a call before the counselor is rung again.
+    wrapup_seconds: float = 30.0
+    #: Wrap-up after a call ended for abuse (counselor wellbeing).
+    abuse_wrapup_seconds: float = 300.0
+    #: A call at least this long gets the longer wrap-up below.
+    long_call_seconds: float = 3600.0
+    long_call_wrapup_seconds: float = 600.0
+    #: A counselor who did not answer is not rung again for this long.
+    no_answer_cooldown_seconds: float = 60.0
+    #: Consecutive unanswered rings that pause a counselor (reason "no_answer").
+    max_consecutive_no_answers: int = 3
+
     #: Seconds a stop waits for callers to hear the apology before Asterisk goes down.
     shutdown_grace: float = 12.0
 
@@ -95,6 +122,15 @@ class Settings:
     @property
     def ari_url(self) -> str:
         return f"http://{self.http_bind}:{self.http_port}/ari"
+
+    @property
+    def staff_endpoints(self) -> tuple[str, ...]:
+        """Every SIP account with a generated secret."""
+        return (*self.counselors, *self.agents, self.crisis_endpoint)
+
+    @property
+    def crisis_target(self) -> str:
+        return self.crisis_dial or f"PJSIP/{self.crisis_endpoint}"
 
     def state_path(self, p: Path) -> Path:
         return p if p.is_absolute() else self.state_dir / p
@@ -132,17 +168,30 @@ class Settings:
         check(bool(self.carrier_addresses), "carrier_addresses", "needs at least one address")
         check(self.pbx_mode in ("auto", "system", "root"), "pbx_mode", "auto, system or root")
         check(bool(self.counselors), "counselors", "needs at least one counselor endpoint")
-        for ep in (*self.counselors, *self.agents):
+        check(
+            self.ring_strategy in ("longest_idle", "ringall"),
+            "ring_strategy",
+            "longest_idle or ringall",
+        )
+        for name in (
+            "callback_offer_after",
+            "wrapup_seconds",
+            "abuse_wrapup_seconds",
+            "long_call_seconds",
+            "long_call_wrapup_seconds",
+            "no_answer_cooldown_seconds",
+            "crisis_ring_timeout",
+        ):
+            check(getattr(self, name) >= 0, name, "must not be negative")
+        check(self.max_consecutive_no_answers >= 1, "max_consecutive_no_answers", "at least 1")
+        for ep in self.staff_endpoints:
             check(
                 ep.isascii() and ep.replace("_", "").replace("-", "").isalnum(),
                 "counselors/agents",
                 f"{ep!r}: endpoint names are letters, digits, - and _",
             )
-        dup = {
-            e
-            for e in (*self.counselors, *self.agents)
-            if (*self.counselors, *self.agents).count(e) > 1
-        }
+        staff = self.staff_endpoints
+        dup = {e for e in staff if staff.count(e) > 1}
         check(not dup, "counselors/agents", f"duplicate endpoints {sorted(dup)}")
         check(
             self.instance.isascii() and self.instance.replace("-", "").isalnum(),

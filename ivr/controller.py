@@ -1,8 +1,8 @@
 """The ARI adapter: turns ARI events into flow events and flow commands into ARI requests.
 
-All decisions live in the pure machines (ivr.flow.call, ivr.flow.ringgroup); this module only
-moves data between them and Asterisk. Inputs (websocket events and timer firings) go through one
-queue and are handled one at a time, so no two handlers ever interleave on the same call.
+All decisions live in the pure machines (ivr.flow.call, ivr.flow.ringgroup, ivr.roster); this
+module moves data between them, Asterisk and the store. Inputs (websocket events and timer
+firings) go through one queue and are handled one at a time, so no two handlers ever interleave.
 
 Safety rule: when carrying out a command fails unexpectedly, the error is logged and the flow is
 told (`Failed`), which sends the caller to the dialplan's recovery context (an apology, then a
@@ -19,8 +19,11 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from ivr import roster as rosters
 from ivr.ari.client import AriClient, AriError, AriNotFound
 from ivr.ari.events import (
     ChannelDestroyed,
@@ -33,27 +36,54 @@ from ivr.ari.events import (
     StasisStart,
 )
 from ivr.config import Settings
+from ivr.crypto import Sealer
 from ivr.flow import call as flow
 from ivr.flow.menu import Menu
-from ivr.flow.ringgroup import RingGroup
+from ivr.flow.ringgroup import (
+    EndReason,
+    LegOutcome,
+    RingGroup,
+    RingGroupConfig,
+    Strategy,
+    UnknownMemberError,
+)
+from ivr.pbx.secrets import Secrets
 from ivr.privacy import caller_hash
 from ivr.store import Store
 
 log = logging.getLogger(__name__)
+#: Consent, abuse and callback actions: a separate logger an operator can route to its own file.
+audit = logging.getLogger("ivr.audit")
 
+SEOUL = ZoneInfo("Asia/Seoul")
 LEG_ARG = "leg"
+CRISIS_ARG = "crisis"
+FEATURE_ARG = "feature"
 SOUND_PREFIX = "sound:ivr120/"
 MOH_CLASS = "default"
+INFO_HEADER = "PJSIP_HEADER(add,X-IVR120-{})"
+#: ChannelDestroyed causes of an unanswered ring attempt.
+CAUSE_OUTCOME = {17: LegOutcome.BUSY, 21: LegOutcome.REJECTED}
+FEATURE_PROMPTS = {
+    "login": "feature_logged_in",
+    "logout": "feature_logged_out",
+    "pause": "feature_paused",
+    "unpause": "feature_unpaused",
+}
 
 
 @dataclass
 class ActiveCall:
     call_id: str  # = the caller's channel id
     flow: flow.CallFlow
-    caller: str  # hashed number, for logs
+    caller: str  # hashed number, for logs and records
+    number: str  # the clear number, in memory only: sealed when a callback needs it
+    repeat: bool = False
+    flag_level: int = 0
     holding_bridge: str | None = None
     talk_bridge: str | None = None
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    reported: tuple[int, int] | None = None  # last QueueStatus sent (ahead, estimate bucket)
 
 
 @dataclass
@@ -62,9 +92,14 @@ class Leg:
     queue: str
     member: str
     answered: bool = False
+    abuse: bool = False
 
 
 Input = tuple[str, Any]  # ("ari", Event) or ("flow", (call_id, FlowEvent)) or ("tick", None)
+
+
+class ControllerError(Exception):
+    """An administrator's request the controller cannot carry out (unknown member, ...)."""
 
 
 class Controller:
@@ -74,29 +109,50 @@ class Controller:
         store: Store,
         settings: Settings,
         menu: Menu,
-        hash_key: str,
+        secrets_: Secrets,
+        roster: rosters.Roster,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.ari = ari
         self.store = store
         self.settings = settings
         self.menu = menu
-        self.hash_key = hash_key
+        self.hash_key = secrets_.caller_hash_key
+        self.sealer = Sealer(secrets_.data_key)
+        self.roster = roster
         self.clock = clock
         self.flow_config = flow.FlowConfig(
             menu=menu,
             input_timeout=settings.menu_input_timeout,
             max_failures=settings.menu_max_failures,
             reassurance_interval=settings.hold_reassurance_interval,
+            callback_offer_after=settings.callback_offer_after,
+        )
+        group_config = RingGroupConfig(
+            strategy=Strategy(settings.ring_strategy),
+            wrapup_seconds=settings.wrapup_seconds,
+            abuse_wrapup_seconds=settings.abuse_wrapup_seconds,
+            long_call_seconds=settings.long_call_seconds,
+            long_call_wrapup_seconds=settings.long_call_wrapup_seconds,
+            no_answer_cooldown_seconds=settings.no_answer_cooldown_seconds,
+            max_consecutive_no_answers=settings.max_consecutive_no_answers,
         )
         members = {"counselors": settings.counselors, "agents": settings.agents}
-        self.groups = {name: RingGroup(name, members[q.members]) for name, q in menu.queues.items()}
-        self._staff = frozenset((*settings.counselors, *settings.agents))
+        self.groups = {
+            name: RingGroup(name, members[q.members], group_config)
+            for name, q in menu.queues.items()
+        }
+        #: Queues answered by the rostered counselors (the others have no shift plan).
+        self._rostered = {n for n, q in menu.queues.items() if q.members == "counselors"}
+        self._staff = frozenset(settings.staff_endpoints)
         self.calls: dict[str, ActiveCall] = {}
         self.legs: dict[str, Leg] = {}
+        self.crisis_legs: dict[str, str] = {}  # leg id -> call id
+        self.features: dict[str, str] = {}  # playback id -> staff channel (feature codes)
         self.playbacks: dict[str, str] = {}
         self._inputs: asyncio.Queue[Input] = asyncio.Queue()
         self._leg_prefix = f"ivr-{secrets.token_hex(3)}-"
+        self._crisis_seq = 0
         self.connected = asyncio.Event()
         self.fault_hook: Callable[[flow.Command], None] | None = None  # tests inject faults
 
@@ -116,6 +172,12 @@ class Controller:
                         await self._feed(call_id, event)
                     elif kind == "tick":
                         await self._plan_all()
+                    elif kind == "call":
+                        func, fut = payload
+                        try:
+                            fut.set_result(await func())
+                        except Exception as exc:
+                            fut.set_exception(exc)
                 except Exception:
                     log.exception("unexpected error handling %s input", kind)
         finally:
@@ -134,33 +196,51 @@ class Controller:
             await asyncio.sleep(self.settings.ring_retry_interval)
             await self._inputs.put(("tick", None))
 
+    async def submit(self, func: Callable[[], Any]) -> Any:
+        """Run `func` (a coroutine function) inside the input loop, in turn with the events."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self._inputs.put(("call", (func, fut)))
+        return await fut
+
     # -- ARI events ----------------------------------------------------------------------
     async def _on_ari(self, ev: Event) -> None:
         if isinstance(ev, Connected):
             await self._resync()
             self.connected.set()
         elif isinstance(ev, StasisStart):
-            if ev.args[:1] == (LEG_ARG,):
+            kind = ev.args[:1]
+            if kind == (LEG_ARG,):
                 await self._leg_answered(ev.channel.id)
+            elif kind == (CRISIS_ARG,):
+                await self._crisis_answered(ev.channel.id)
+            elif kind == (FEATURE_ARG,):
+                await self._feature(ev.channel.id, ev.channel.endpoint, ev.args[1:])
             elif ev.channel.id not in self.calls:
                 await self._new_call(ev)
         elif isinstance(ev, ChannelDtmfReceived):
-            if ev.channel.id in self.calls:
-                await self._feed(ev.channel.id, flow.Digit(ev.digit))
+            cid = ev.channel.id
+            if cid in self.calls:
+                await self._feed(cid, flow.Digit(ev.digit))
+            elif cid in self.legs and self.legs[cid].answered:
+                await self._feed(self.legs[cid].call_id, flow.StaffDigit(ev.digit))
         elif isinstance(ev, PlaybackFinished):
+            if ev.playback_id in self.features:
+                await self._hangup(self.features.pop(ev.playback_id))
+                return
             call_id = self.playbacks.pop(ev.playback_id, None)
             if call_id is not None:
                 await self._feed(call_id, flow.PlaybackDone(ev.playback_id))
         elif isinstance(ev, StasisEnd | ChannelDestroyed):
             cid = ev.channel.id
-            if cid in self.legs:
-                await self._leg_gone(cid)
+            cause = ev.cause if isinstance(ev, ChannelDestroyed) else 0
+            if cid in self.legs or cid in self.crisis_legs:
+                await self._leg_gone(cid, cause)
             elif cid in self.calls:
                 await self._feed(cid, flow.CallerHungUp())
         elif isinstance(ev, EndpointStateChange):
             if ev.resource in self._staff:
                 log.info("endpoint %s is %s", ev.resource, ev.state)
-            await self._plan_all()
+                await self._plan_all()
 
     async def _resync(self) -> None:
         """After (re)connecting: subscribe to endpoint states and reconcile channels."""
@@ -176,15 +256,16 @@ class Controller:
         present = {c.get("id") for c in channels}
         for call_id in [c for c in self.calls if c not in present]:
             await self._feed(call_id, flow.CallerHungUp())
-        for leg_id in [leg for leg in self.legs if leg not in present]:
-            await self._leg_gone(leg_id)
+        for leg_id in [leg for leg in (*self.legs, *self.crisis_legs) if leg not in present]:
+            await self._leg_gone(leg_id, 0)
         for c in channels:
             cid = c.get("id", "")
             dp = c.get("dialplan") or {}
             in_app = dp.get("app_name") == "Stasis" and str(dp.get("app_data", "")).startswith(
                 self.settings.ari_app
             )
-            if cid in self.calls or cid in self.legs or not in_app:
+            known = cid in self.calls or cid in self.legs or cid in self.crisis_legs
+            if known or not in_app:
                 continue
             # A caller we lost track of (the controller restarted): apologise and let go.
             log.warning("recovering orphaned channel %s", cid)
@@ -192,23 +273,32 @@ class Controller:
 
     async def _new_call(self, ev: StasisStart) -> None:
         now = self.clock()
+        hashed = caller_hash(ev.channel.caller_number, self.hash_key)
         call = ActiveCall(
             call_id=ev.channel.id,
             flow=flow.CallFlow(ev.channel.id, self.flow_config, now),
-            caller=caller_hash(ev.channel.caller_number, self.hash_key),
+            caller=hashed,
+            number=ev.channel.caller_number,
         )
         self.calls[call.call_id] = call
         log.info("call %s: new call from caller %s", call.call_id, call.caller)
         try:
             await self.store.call_started(call.call_id, call.caller, now)
+            if hashed != "anonymous":
+                call.repeat = await self.store.previous_calls(hashed, call.call_id) > 0
+                flag = await self.store.active_flag(hashed, now)
+                call.flag_level = flag.level if flag else 0
         except Exception:
-            log.exception("call %s: could not store the call start", call.call_id)
-        await self._feed(call.call_id, flow.Started())
+            log.exception("call %s: could not store or look up the call", call.call_id)
+        if call.flag_level:
+            log.info("call %s: caller has an active abuse flag", call.call_id)
+        await self._feed(call.call_id, flow.Started(flagged=call.flag_level > 0))
 
     # -- ring group legs -----------------------------------------------------------------
     async def _leg_answered(self, leg_id: str) -> None:
+        now = self.clock()
         leg = self.legs.get(leg_id)
-        result = self.groups[leg.queue].answered(leg_id) if leg else None
+        result = self.groups[leg.queue].answered(leg_id, now) if leg else None
         if leg is None or result is None:
             log.info("leg %s answered too late; hanging it up", leg_id)
             await self._hangup(leg_id)
@@ -216,17 +306,33 @@ class Controller:
         call_id, member, others = result
         leg.answered = True
         log.info("call %s: %s answered", call_id, member)
+        await self._safe_store(self.store.ring_ended(leg_id, now, "answered"))
         for other in others:
-            await self._hangup(other)
+            await self._cancel_leg(other)
         await self._feed(call_id, flow.StaffAnswered(leg_id, member))
+        await self._after_group_change(leg.queue)
 
-    async def _leg_gone(self, leg_id: str) -> None:
+    async def _crisis_answered(self, leg_id: str) -> None:
+        call_id = self.crisis_legs.get(leg_id)
+        if call_id is None or call_id not in self.calls:
+            await self._hangup(leg_id)
+            return
+        log.info("call %s: the crisis line answered", call_id)
+        await self._feed(call_id, flow.CrisisAnswered(leg_id))
+
+    async def _leg_gone(self, leg_id: str, cause: int) -> None:
+        now = self.clock()
+        crisis_call = self.crisis_legs.pop(leg_id, None)
+        if crisis_call is not None:
+            await self._feed(crisis_call, flow.CrisisEnded())
+            return
         leg = self.legs.pop(leg_id, None)
         if leg is None:
             return
         group = self.groups[leg.queue]
         if leg.answered:
-            group.released(leg.member)
+            reason = EndReason.ABUSE if leg.abuse else EndReason.NORMAL
+            group.released(leg.member, now, reason)
             call = self.calls.get(leg.call_id)
             if call is not None and call.flow.state in (
                 flow.State.CONNECTING,
@@ -234,9 +340,13 @@ class Controller:
             ):
                 await self._feed(leg.call_id, flow.StaffHungUp())
         else:
-            group.leg_ended(leg_id)
-            log.info("call %s: %s did not answer", leg.call_id, leg.member)
-        await self._plan(leg.queue)
+            outcome = CAUSE_OUTCOME.get(cause, LegOutcome.NO_ANSWER)
+            paused = group.leg_ended(leg_id, outcome, now)
+            log.info("call %s: %s did not answer (%s)", leg.call_id, leg.member, outcome.value)
+            await self._safe_store(self.store.ring_ended(leg_id, now, outcome.value))
+            if paused is not None:
+                log.warning("%s paused after repeated unanswered calls", leg.member)
+        await self._after_group_change(leg.queue)
 
     async def _reachable(self) -> set[str]:
         try:
@@ -246,6 +356,12 @@ class Controller:
             return set()
         return {e["resource"] for e in endpoints if e.get("state") == "online"}
 
+    def on_shift(self, queue: str, now: float) -> frozenset[str] | None:
+        """Who is on shift for a queue now (None: the queue has no shift plan)."""
+        if queue not in self._rostered:
+            return None
+        return rosters.on_shift(self.roster, datetime.fromtimestamp(now, SEOUL))
+
     async def _plan_all(self) -> None:
         for name in self.groups:
             await self._plan(name)
@@ -254,24 +370,136 @@ class Controller:
         group = self.groups[queue]
         if not group.waiting:
             return
-        rings = group.plan(await self._reachable(), self._leg_prefix)
+        now = self.clock()
+        reachable = await self._reachable()
+        rings = group.plan(reachable, self._leg_prefix, now, self.on_shift(queue, now))
         for ring in rings:
+            call = self.calls.get(ring.call_id)
             self.legs[ring.leg_id] = Leg(ring.call_id, queue, ring.member)
             log.info("call %s: ringing %s", ring.call_id, ring.member)
+            await self._safe_store(
+                self.store.ring_started(ring.leg_id, ring.call_id, ring.member, now)
+            )
             try:
-                await self.ari.post(
+                await self.ari.request(
+                    "POST",
                     "channels",
-                    endpoint=f"PJSIP/{ring.member}",
-                    app=self.settings.ari_app,
-                    appArgs=f"{LEG_ARG},{ring.call_id}",
-                    channelId=ring.leg_id,
-                    timeout=int(self.settings.ring_timeout),
-                    callerId=f'"{queue}" <120>',
+                    params={
+                        "endpoint": f"PJSIP/{ring.member}",
+                        "app": self.settings.ari_app,
+                        "appArgs": f"{LEG_ARG},{ring.call_id}",
+                        "channelId": ring.leg_id,
+                        "timeout": int(self.settings.ring_timeout),
+                        "callerId": f'"{queue}" <120>',
+                    },
+                    body={"variables": self._call_info(call, queue, now)},
                 )
             except AriError as exc:
                 log.warning("call %s: could not ring %s: %s", ring.call_id, ring.member, exc)
                 self.legs.pop(ring.leg_id, None)
-                group.leg_ended(ring.leg_id)
+                group.leg_ended(ring.leg_id, LegOutcome.FAILED, now)
+                await self._safe_store(self.store.ring_ended(ring.leg_id, now, "failed"))
+        await self._after_group_change(queue)
+
+    def _call_info(self, call: ActiveCall | None, queue: str, now: float) -> dict[str, str]:
+        """SIP headers for the counselor's phone: what the hotline knows, never the number."""
+        if call is None:
+            return {}
+        rec = call.flow.record
+        info = {
+            "Line": queue,
+            "Call": call.call_id,
+            "Path": "".join(rec.menu_path) or "-",
+            "Wait": str(int(now - (rec.queued_at or now))),
+            "Repeat": "yes" if call.repeat else "no",
+        }
+        if call.flag_level:
+            info["Flag"] = f"abuse-{call.flag_level}"
+        return {INFO_HEADER.format(k): v for k, v in info.items()}
+
+    async def _after_group_change(self, queue: str) -> None:
+        """Record member state changes and tell waiting callers where they stand."""
+        group = self.groups[queue]
+        for change in group.drain_changes():
+            log.info(
+                "%s: %s %s -> %s (%s)",
+                change.member,
+                change.field,
+                change.old,
+                change.new,
+                change.reason or "-",
+            )
+            await self._safe_store(
+                self.store.counselor_event(
+                    change.member,
+                    change.at,
+                    change.field,
+                    str(change.old).lower(),
+                    str(change.new).lower(),
+                    change.reason or "",
+                )
+            )
+        now = self.clock()
+        for ahead, call_id in enumerate(group.waiting):
+            call = self.calls.get(call_id)
+            if call is None:
+                continue
+            estimate = group.estimated_wait(call_id, now)
+            bucket = -1 if estimate is None else int(estimate // 30)
+            if call.reported != (ahead, bucket):
+                call.reported = (ahead, bucket)
+                await self._feed(call_id, flow.QueueStatus(ahead, estimate))
+
+    # -- feature codes from staff phones ---------------------------------------------------
+    async def _feature(self, channel_id: str, member: str, args: tuple[str, ...]) -> None:
+        action = args[0] if args else ""
+        prompt = FEATURE_PROMPTS.get(action, "feature_denied")
+        try:
+            await self.member_action(member, action, "phone")
+        except ControllerError as exc:
+            log.info("feature code %s from %s refused: %s", action, member, exc)
+            prompt = "feature_denied"
+        try:
+            await self.ari.post(f"channels/{channel_id}/answer")
+            pid = f"feat-{channel_id}"
+            self.features[pid] = channel_id
+            await self.ari.post(
+                f"channels/{channel_id}/play/{pid}", media=SOUND_PREFIX + prompt, lang="ko"
+            )
+        except AriError:
+            log.exception("feature code %s: cannot confirm to %s", action, member)
+            await self._hangup(channel_id)
+
+    def _group_of(self, member: str) -> str:
+        for name, group in self.groups.items():
+            if member in group.members:
+                return name
+        raise ControllerError(f"{member!r} is not a counselor or agent")
+
+    async def member_action(self, member: str, action: str, reason: str) -> None:
+        """Log in/out, pause or unpause a member (from a feature code or the admin API)."""
+        queue = self._group_of(member)
+        group = self.groups[queue]
+        now = self.clock()
+        try:
+            if action == "login":
+                group.login(member, now, reason)
+                legs: list[str] = []
+            elif action == "logout":
+                legs = group.logout(member, now, reason)
+            elif action == "pause":
+                legs = group.pause(member, reason, now)
+            elif action == "unpause":
+                group.unpause(member, now, reason)
+                legs = []
+            else:
+                raise ControllerError(f"unknown action {action!r}")
+        except UnknownMemberError as exc:
+            raise ControllerError(str(exc)) from None
+        for leg in legs:
+            await self._cancel_leg(leg)
+        await self._after_group_change(queue)
+        await self._plan(queue)
 
     # -- flow ----------------------------------------------------------------------------
     async def _feed(self, call_id: str, event: flow.FlowEvent) -> None:
@@ -337,10 +565,13 @@ class Controller:
             await self._plan(cmd.queue)
         elif isinstance(cmd, flow.Dequeue):
             for leg in self.groups[cmd.queue].dequeue(cid):
-                self.legs.pop(leg, None)
-                await self._hangup(leg)
+                await self._cancel_leg(leg)
+            await self._after_group_change(cmd.queue)
         elif isinstance(cmd, flow.Connect):
             await self._connect(call, cmd)
+        elif isinstance(cmd, flow.JoinTalk):
+            if call.talk_bridge:
+                await self.ari.post(f"bridges/{call.talk_bridge}/addChannel", channel=cmd.leg_id)
         elif isinstance(cmd, flow.HangupLeg):
             await self._hangup(cmd.leg_id)
         elif isinstance(cmd, flow.HangupCaller):
@@ -348,6 +579,12 @@ class Controller:
         elif isinstance(cmd, flow.Recover):
             await self._destroy_bridges(call)
             await self._recover(cid)
+        elif isinstance(cmd, flow.FlagCaller):
+            await self._flag(call)
+        elif isinstance(cmd, flow.RequestCallback):
+            await self._request_callback(call, cmd)
+        elif isinstance(cmd, flow.RingCrisis):
+            await self._ring_crisis(call)
         elif isinstance(cmd, flow.Finish):
             await self._finish(call, cmd.outcome)
 
@@ -362,12 +599,76 @@ class Controller:
                 await self.ari.delete(f"bridges/{held}")
         await self.ari.post(f"bridges/{bridge}/addChannel", channel=f"{cid},{cmd.leg_id}")
 
+    async def _flag(self, call: ActiveCall) -> None:
+        member = call.flow.record.member
+        for leg in self.legs.values():
+            if leg.call_id == call.call_id and leg.answered:
+                leg.abuse = True  # the counselor gets the longer wrap-up
+        if call.caller == "anonymous":
+            audit.info("abuse end: call %s by %s; caller withheld the number", call.call_id, member)
+            return
+        flag = await self.store.flag_caller(call.caller, call.call_id, member, self.clock())
+        audit.info(
+            "abuse flag: caller %s level %d until %s, call %s, counselor %s",
+            call.caller,
+            flag.level,
+            datetime.fromtimestamp(flag.until, SEOUL).isoformat(timespec="minutes"),
+            call.call_id,
+            member,
+        )
+
+    async def _request_callback(self, call: ActiveCall, cmd: flow.RequestCallback) -> None:
+        sealed = None
+        if call.number:
+            sealed = self.sealer.seal(call.number, f"callback:{call.call_id}")
+        request_id = await self.store.add_callback(
+            call.call_id,
+            call.caller,
+            sealed,
+            self.clock(),
+            cmd.reason,
+            cmd.consent,
+            cmd.requested_by,
+        )
+        audit.info(
+            "callback request %d: call %s, caller %s, reason %s, consent %s, by %s",
+            request_id,
+            call.call_id,
+            call.caller,
+            cmd.reason,
+            cmd.consent,
+            cmd.requested_by or "caller",
+        )
+
+    async def _ring_crisis(self, call: ActiveCall) -> None:
+        self._crisis_seq += 1
+        leg = f"{self._leg_prefix}crisis-{self._crisis_seq}"
+        self.crisis_legs[leg] = call.call_id
+        log.info("call %s: warm transfer, ringing the crisis line", call.call_id)
+        try:
+            await self.ari.post(
+                "channels",
+                endpoint=self.settings.crisis_target,
+                app=self.settings.ari_app,
+                appArgs=f"{CRISIS_ARG},{call.call_id}",
+                channelId=leg,
+                timeout=int(self.settings.crisis_ring_timeout),
+                callerId='"ivr120" <120>',
+            )
+        except AriError as exc:
+            log.warning("call %s: cannot ring the crisis line: %s", call.call_id, exc)
+            self.crisis_legs.pop(leg, None)
+            await self._feed(call.call_id, flow.CrisisEnded())
+
     async def _finish(self, call: ActiveCall, outcome: flow.Outcome) -> None:
         for name in list(call.timers):
             self._cancel_timer(call, name)
         await self._destroy_bridges(call)
         for pb in [p for p, c in self.playbacks.items() if c == call.call_id]:
             del self.playbacks[pb]
+        for leg, call_id in list(self.crisis_legs.items()):
+            if call_id == call.call_id:  # still ringing: nobody to hand over to any more
+                await self._hangup(leg)
         self.calls.pop(call.call_id, None)
         rec = call.flow.record
         log.info(
@@ -403,6 +704,13 @@ class Controller:
             log.exception("cannot hand %s to the recovery context; hanging up", channel_id)
             await self._hangup(channel_id)
 
+    async def _cancel_leg(self, leg_id: str) -> None:
+        """Stop ringing a leg we no longer need (no penalty for the member)."""
+        if leg_id in self.legs and not self.legs[leg_id].answered:
+            self.legs.pop(leg_id)
+            await self._safe_store(self.store.ring_ended(leg_id, self.clock(), "cancelled"))
+        await self._hangup(leg_id)
+
     async def _hangup(self, channel_id: str) -> None:
         try:
             await self.ari.delete(f"channels/{channel_id}")
@@ -411,18 +719,36 @@ class Controller:
         except AriError:
             log.exception("cannot hang up %s", channel_id)
 
+    async def _safe_store(self, op: Any) -> None:
+        """A record that cannot be written (full disk, ...) is logged; the call goes on."""
+        try:
+            await op
+        except Exception:
+            log.exception("could not write a record")
+
     @staticmethod
     def _cancel_timer(call: ActiveCall, name: str) -> None:
         handle = call.timers.pop(name, None)
         if handle is not None:
             handle.cancel()
 
+    # -- administration ------------------------------------------------------------------
+    async def reload_roster(self, path: Any) -> None:
+        """Replace the shift plan (an administrator edited it); calls in progress go on."""
+        new = rosters.load_roster(path)
+        unknown = {c.endpoint for c in new.counselors.values()} - set(self.settings.counselors)
+        if unknown:
+            raise ControllerError(f"roster names endpoints that are not counselors: {unknown}")
+        self.roster = new
+        log.info("roster reloaded from %s", path)
+        await self._plan_all()
+
     async def shutdown(self, grace: float) -> None:
         """End every call in progress as an error: the caller hears the apology from the
         dialplan and the record is completed. Waits up to `grace` seconds for the channels."""
         for call_id in list(self.calls):
             await self._feed(call_id, flow.Failed("the controller is stopping"))
-        for leg_id in list(self.legs):
+        for leg_id in [*self.legs, *self.crisis_legs]:
             await self._hangup(leg_id)
         deadline = asyncio.get_running_loop().time() + grace
         while asyncio.get_running_loop().time() < deadline:
@@ -433,7 +759,27 @@ class Controller:
                 return
             await asyncio.sleep(0.2)
 
-    # -- status for administrators -------------------------------------------------------
+    def members(self) -> list[dict[str, Any]]:
+        now = self.clock()
+        out = []
+        for name, group in self.groups.items():
+            shift = self.on_shift(name, now)
+            for m in group.snapshot(now):
+                out.append(
+                    {
+                        "member": m.member,
+                        "queue": name,
+                        "state": m.activity.value,
+                        "on_shift": shift is None or m.member in shift,
+                        "logged_in": m.logged_in,
+                        "paused": m.paused,
+                        "pause_reason": m.pause_reason,
+                        "calls": m.calls_taken,
+                        "blocked_for": round(m.blocked_for, 1),
+                    }
+                )
+        return out
+
     def status(self) -> dict[str, Any]:
         now = self.clock()
         return {

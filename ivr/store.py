@@ -36,7 +36,81 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX calls_started ON calls (started_at);
     CREATE INDEX calls_caller ON calls (caller_hash);
     """,
+    """
+    ALTER TABLE calls ADD COLUMN end_reason TEXT;
+    CREATE TABLE ring_attempts (
+        leg_id     TEXT PRIMARY KEY,
+        call_id    TEXT NOT NULL,
+        member     TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        ended_at   REAL,
+        outcome    TEXT
+    );
+    CREATE INDEX ring_attempts_call ON ring_attempts (call_id);
+    CREATE TABLE counselor_events (
+        id     INTEGER PRIMARY KEY,
+        member TEXT NOT NULL,
+        at     REAL NOT NULL,
+        field  TEXT NOT NULL,
+        old    TEXT,
+        new    TEXT,
+        reason TEXT
+    );
+    CREATE TABLE caller_flags (
+        id          INTEGER PRIMARY KEY,
+        caller_hash TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        level       INTEGER NOT NULL,
+        created_at  REAL NOT NULL,
+        until       REAL NOT NULL,
+        call_id     TEXT,
+        member      TEXT,
+        lifted_at   REAL,
+        lifted_by   TEXT
+    );
+    CREATE INDEX caller_flags_caller ON caller_flags (caller_hash);
+    CREATE TABLE callbacks (
+        id            INTEGER PRIMARY KEY,
+        call_id       TEXT NOT NULL,
+        caller_hash   TEXT NOT NULL,
+        number_sealed BLOB,
+        requested_at  REAL NOT NULL,
+        reason        TEXT NOT NULL,
+        consent       TEXT NOT NULL,
+        requested_by  TEXT,
+        status        TEXT NOT NULL DEFAULT 'open'
+    );
+    """,
 )
+
+#: How long an abuse flag lasts, by how many flags the caller already had (graduated).
+FLAG_HOURS = (24.0, 7 * 24.0, 30 * 24.0)
+#: Earlier flags within this many days count towards the level.
+FLAG_MEMORY_DAYS = 180
+
+
+@dataclass(frozen=True)
+class Flag:
+    id: int
+    caller_hash: str
+    kind: str
+    level: int
+    created_at: float
+    until: float
+    lifted_at: float | None
+
+
+@dataclass(frozen=True)
+class Callback:
+    id: int
+    call_id: str
+    caller_hash: str
+    number_sealed: bytes | None
+    requested_at: float
+    reason: str
+    consent: str
+    requested_by: str | None
+    status: str
 
 
 @dataclass(frozen=True)
@@ -84,7 +158,8 @@ class Store:
     async def call_ended(self, call_id: str, rec: CallRecord) -> None:
         await self._db.execute(
             """UPDATE calls SET menu_path=?, queue=?, queued_at=?, answered_at=?, member=?,
-               wait_seconds=?, talk_seconds=?, ended_at=?, outcome=? WHERE call_id=?""",
+               wait_seconds=?, talk_seconds=?, ended_at=?, outcome=?, end_reason=?
+               WHERE call_id=?""",
             (
                 "".join(rec.menu_path),
                 rec.queue,
@@ -95,6 +170,7 @@ class Store:
                 rec.talk_seconds,
                 rec.ended_at,
                 rec.outcome.value if rec.outcome else None,
+                rec.end_reason,
                 call_id,
             ),
         )
@@ -117,6 +193,126 @@ class Store:
         )
         row: Any = await cur.fetchone()
         return StoredCall(*row) if row else None
+
+    async def previous_calls(self, caller_hash: str, call_id: str) -> int:
+        """How many earlier calls the same (hashed) number made."""
+        cur = await self._db.execute(
+            "SELECT COUNT(*) FROM calls WHERE caller_hash=? AND call_id<>?", (caller_hash, call_id)
+        )
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    # -- ring attempts and counselor state ---------------------------------------------------
+    async def ring_started(self, leg_id: str, call_id: str, member: str, at: float) -> None:
+        await self._db.execute(
+            "INSERT OR REPLACE INTO ring_attempts (leg_id, call_id, member, started_at)"
+            " VALUES (?, ?, ?, ?)",
+            (leg_id, call_id, member, at),
+        )
+        await self._db.commit()
+
+    async def ring_ended(self, leg_id: str, at: float, outcome: str) -> None:
+        await self._db.execute(
+            "UPDATE ring_attempts SET ended_at=?, outcome=? WHERE leg_id=? AND outcome IS NULL",
+            (at, outcome, leg_id),
+        )
+        await self._db.commit()
+
+    async def ring_attempts(self, call_id: str) -> list[tuple[str, str | None]]:
+        cur = await self._db.execute(
+            "SELECT member, outcome FROM ring_attempts WHERE call_id=? ORDER BY started_at",
+            (call_id,),
+        )
+        return [(str(m), o) for m, o in await cur.fetchall()]
+
+    async def counselor_event(
+        self, member: str, at: float, field: str, old: str, new: str, reason: str
+    ) -> None:
+        await self._db.execute(
+            "INSERT INTO counselor_events (member, at, field, old, new, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (member, at, field, old, new, reason),
+        )
+        await self._db.commit()
+
+    # -- abuse flags -------------------------------------------------------------------------
+    async def flag_caller(
+        self, caller_hash: str, call_id: str, member: str | None, now: float, kind: str = "abuse"
+    ) -> Flag:
+        """Flag a caller; each earlier flag (lifted or not) in memory lengthens the next one."""
+        cur = await self._db.execute(
+            "SELECT COUNT(*) FROM caller_flags WHERE caller_hash=? AND kind=? AND created_at>?",
+            (caller_hash, kind, now - FLAG_MEMORY_DAYS * 86400),
+        )
+        row = await cur.fetchone()
+        earlier = int(row[0]) if row else 0
+        level = earlier + 1
+        until = now + FLAG_HOURS[min(earlier, len(FLAG_HOURS) - 1)] * 3600
+        cur = await self._db.execute(
+            "INSERT INTO caller_flags (caller_hash, kind, level, created_at, until, call_id,"
+            " member) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (caller_hash, kind, level, now, until, call_id, member),
+        )
+        await self._db.commit()
+        return Flag(int(cur.lastrowid or 0), caller_hash, kind, level, now, until, None)
+
+    async def active_flag(self, caller_hash: str, now: float) -> Flag | None:
+        cur = await self._db.execute(
+            "SELECT id, caller_hash, kind, level, created_at, until, lifted_at FROM caller_flags"
+            " WHERE caller_hash=? AND until>? AND lifted_at IS NULL ORDER BY until DESC LIMIT 1",
+            (caller_hash, now),
+        )
+        row: Any = await cur.fetchone()
+        return Flag(*row) if row else None
+
+    async def flags(self, now: float, active_only: bool = True) -> list[Flag]:
+        sql = "SELECT id, caller_hash, kind, level, created_at, until, lifted_at FROM caller_flags"
+        args: tuple[Any, ...] = ()
+        if active_only:
+            sql += " WHERE until>? AND lifted_at IS NULL"
+            args = (now,)
+        cur = await self._db.execute(sql + " ORDER BY created_at", args)
+        return [Flag(*row) for row in await cur.fetchall()]
+
+    async def lift_flags(self, caller_hash: str, by: str, now: float) -> int:
+        cur = await self._db.execute(
+            "UPDATE caller_flags SET lifted_at=?, lifted_by=? WHERE caller_hash=? AND"
+            " lifted_at IS NULL AND until>?",
+            (now, by, caller_hash, now),
+        )
+        await self._db.commit()
+        return cur.rowcount
+
+    # -- callback requests -------------------------------------------------------------------
+    async def add_callback(
+        self,
+        call_id: str,
+        caller_hash: str,
+        number_sealed: bytes | None,
+        at: float,
+        reason: str,
+        consent: str,
+        requested_by: str | None,
+    ) -> int:
+        cur = await self._db.execute(
+            "INSERT INTO callbacks (call_id, caller_hash, number_sealed, requested_at, reason,"
+            " consent, requested_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (call_id, caller_hash, number_sealed, at, reason, consent, requested_by),
+        )
+        await self._db.commit()
+        return int(cur.lastrowid or 0)
+
+    async def callbacks(self, status: str | None = "open") -> list[Callback]:
+        sql = (
+            "SELECT id, call_id, caller_hash, number_sealed, requested_at, reason, consent,"
+            " requested_by, status FROM callbacks"
+        )
+        args: tuple[Any, ...] = ()
+        if status:
+            sql += " WHERE status=?"
+            args = (status,)
+        cur = await self._db.execute(sql + " ORDER BY requested_at", args)
+        return [Callback(*row) for row in await cur.fetchall()]
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:

@@ -26,7 +26,28 @@ from ivr.phone.remote import RemotePhone
 
 #: A made-up caller number (never a real one): the tests check it is never stored in clear.
 TEST_CALLER_NUMBER = "0299990000"
-COUNSELORS = ("counselor01", "counselor02", "counselor03", "counselor04")
+COUNSELORS = tuple(f"counselor{n:02d}" for n in range(1, 9))
+
+
+def write_roster(path: Path, on_shift: tuple[str, ...], off_shift: tuple[str, ...] = ()) -> Path:
+    """A roster where `on_shift` work every shift (one team, a 24-hour rotation) and
+    `off_shift` are in no team (never on shift)."""
+    lines = []
+    for c in (*on_shift, *off_shift):
+        lines += ["[[counselor]]", f'id = "{c}"', f'name = "{c}"', f'endpoint = "{c}"', ""]
+    team = ", ".join(f'"{c}"' for c in on_shift)
+    lines += [
+        "[teams]",
+        f"A = [{team}]",
+        "",
+        "[rotation]",
+        "start = 2025-04-01",
+        'shift_start = "09:00"',
+        "shift_hours = 24",
+        'cycle = ["A"]',
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -127,6 +148,7 @@ class Hotline:
 @pytest.fixture(scope="session")
 async def hotline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hotline]:
     tmp = tmp_path_factory.mktemp("hotline")
+    roster = write_roster(tmp / "roster.toml", COUNSELORS)
     settings = load_settings(
         env={},
         overrides={
@@ -144,6 +166,10 @@ async def hotline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hot
             "hold_reassurance_interval": 4.0,
             "ring_timeout": 15,
             "ring_retry_interval": 1.0,
+            "roster_file": roster,
+            "wrapup_seconds": 0,
+            "no_answer_cooldown_seconds": 5,
+            "callback_offer_after": 8,
             "log_level": "INFO",
         },
     )

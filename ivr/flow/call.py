@@ -17,6 +17,7 @@ import enum
 import logging
 from dataclasses import dataclass, field
 
+from ivr import speak_ko
 from ivr.flow.menu import Menu, Queue
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,9 @@ class Outcome(enum.Enum):
     ABANDONED_QUEUE = "abandoned_queue"  # caller hung up while waiting
     NO_CHOICE = "no_choice"  # three failed choices, polite goodbye
     ERROR = "error"  # the controller failed; the caller heard an apology
+    ABUSE_ENDED = "abuse_ended"  # the counselor ended the call for abuse (manual procedure)
+    CALLBACK_REQUESTED = "callback_requested"  # left the queue asking to be called back
+    TRANSFERRED = "transferred"  # handed over to the crisis line (warm transfer)
 
 
 # --- events -----------------------------------------------------------------------------
@@ -52,6 +56,9 @@ class Outcome(enum.Enum):
 @dataclass(frozen=True)
 class Started:
     """The caller's channel entered the application."""
+
+    #: The caller's number has an active abuse flag: a policy notice precedes queueing.
+    flagged: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,33 @@ class StaffHungUp:
 
 
 @dataclass(frozen=True)
+class QueueStatus:
+    """Where the waiting caller stands: callers ahead, and the estimated wait (None: unknown)."""
+
+    ahead: int
+    estimate: float | None
+
+
+@dataclass(frozen=True)
+class StaffDigit:
+    """The connected counselor pressed a key (`*9` abuse, `*7` crisis, `*8` callback)."""
+
+    digit: str
+
+
+@dataclass(frozen=True)
+class CrisisAnswered:
+    """The crisis line answered the warm transfer on `leg_id`."""
+
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class CrisisEnded:
+    """The crisis leg is gone: it never answered, or it hung up."""
+
+
+@dataclass(frozen=True)
 class Failed:
     """The adapter could not carry out a command; `reason` is for the log."""
 
@@ -109,6 +143,10 @@ FlowEvent = (
     | CallerHungUp
     | StaffHungUp
     | Failed
+    | QueueStatus
+    | StaffDigit
+    | CrisisAnswered
+    | CrisisEnded
 )
 
 
@@ -199,6 +237,32 @@ class Recover:
 
 
 @dataclass(frozen=True)
+class FlagCaller:
+    """Flag the caller's number for abuse (graduated, time-limited)."""
+
+
+@dataclass(frozen=True)
+class RequestCallback:
+    """Store a callback request for this caller."""
+
+    reason: str  # "max_wait" (caller's key press) or "social_worker" (counselor's request)
+    consent: str  # how consent was given
+    requested_by: str | None  # the counselor, or None for the caller themselves
+
+
+@dataclass(frozen=True)
+class RingCrisis:
+    """Ring the crisis line for a warm transfer (the counselor stays on the line)."""
+
+
+@dataclass(frozen=True)
+class JoinTalk:
+    """Add a leg to the caller's talk bridge (three-way during the warm transfer)."""
+
+    leg_id: str
+
+
+@dataclass(frozen=True)
 class Finish:
     """The call is over: write the final record."""
 
@@ -218,8 +282,21 @@ Command = (
     | HangupLeg
     | HangupCaller
     | Recover
+    | FlagCaller
+    | RequestCallback
+    | RingCrisis
+    | JoinTalk
     | Finish
 )
+
+#: Counselor keys during a call, after `*`.
+STAFF_ABUSE = "9"
+STAFF_CRISIS = "7"
+STAFF_CALLBACK = "8"
+#: Queue positions above this are announced as this many (never happens with 14 counselors).
+ANNOUNCE_MAX_AHEAD = 99
+#: The caller's key that accepts the callback offer while waiting.
+CALLBACK_KEY = "1"
 
 INPUT_TIMER = "menu-input"
 REASSURE_TIMER = "hold-reassure"
@@ -231,6 +308,10 @@ class FlowConfig:
     input_timeout: float = 6.0
     max_failures: int = 3
     reassurance_interval: float = 30.0
+    #: Seconds of waiting after which the announcements offer a callback (key 1).
+    callback_offer_after: float = 300.0
+    #: Speak position and estimated wait in the announcements.
+    announce_position: bool = True
 
 
 @dataclass
@@ -245,6 +326,8 @@ class CallRecord:
     member: str | None = None
     ended_at: float | None = None
     outcome: Outcome | None = None
+    #: Why the call ended when it was not the usual way ("abuse", "crisis_transfer").
+    end_reason: str | None = None
 
     @property
     def wait_seconds(self) -> float | None:
@@ -273,6 +356,14 @@ class CallFlow:
         self._playback_seq = 0
         self._queue: Queue | None = None
         self._leg: str | None = None
+        self._flagged = False
+        self._ahead: int | None = None
+        self._estimate: float | None = None
+        self._offered = False
+        self._closing = Outcome.NO_CHOICE  # what GOODBYE ends as
+        self._staff_armed = False
+        self._crisis_leg: str | None = None
+        self._crisis_ringing = False
 
     # -- helpers -------------------------------------------------------------------------
     def _goto(self, new: State) -> None:
@@ -309,7 +400,7 @@ class CallFlow:
     def handle(self, event: FlowEvent, now: float) -> list[Command]:
         if self.state in END_STATES:
             # Late events after the end (a playback finishing after hangup, a racing answer).
-            if isinstance(event, StaffAnswered):
+            if isinstance(event, StaffAnswered | CrisisAnswered):
                 return [HangupLeg(event.leg_id)]
             return []
         if isinstance(event, CallerHungUp):
@@ -317,6 +408,11 @@ class CallFlow:
         if isinstance(event, Failed):
             return self._fail(event.reason, now)
         if isinstance(event, StaffAnswered) and self.state is not State.WAITING:
+            return [HangupLeg(event.leg_id)]
+        if isinstance(event, QueueStatus):
+            self._ahead, self._estimate = event.ahead, event.estimate
+            return []
+        if isinstance(event, CrisisAnswered) and self.state is not State.CONNECTED:
             return [HangupLeg(event.leg_id)]
         handler = {
             State.MENU_PLAYING: self._in_menu,
@@ -331,6 +427,7 @@ class CallFlow:
 
     def _in_menu(self, event: FlowEvent, now: float) -> list[Command]:
         if isinstance(event, Started):
+            self._flagged = event.flagged
             return [Answer(), *self._menu(self.config.menu.greeting)]
         if isinstance(event, PlaybackDone):
             if event.playback_id != self._playback or self.state is not State.MENU_PLAYING:
@@ -353,7 +450,8 @@ class CallFlow:
             queue = self.config.menu.queues[option.queue]
             self._queue = queue
             self._goto(State.INTRO)
-            return [*cmds, self._play((queue.intro,))]
+            notice = ("abuse_policy_notice",) if self._flagged else ()
+            return [*cmds, self._play((*notice, queue.intro))]
         return []
 
     def _failure(self, now: float, prompt: str) -> list[Command]:
@@ -380,10 +478,20 @@ class CallFlow:
     def _in_waiting(self, event: FlowEvent, now: float) -> list[Command]:
         assert self._queue is not None
         if isinstance(event, TimerFired) and event.name == REASSURE_TIMER:
-            return [self._play((self._queue.reassurance,), Target.HOLDING)]
+            return [self._play(self._announcement(now), Target.HOLDING)]
         if isinstance(event, PlaybackDone) and event.playback_id == self._playback:
             self._playback = None
             return [StartTimer(REASSURE_TIMER, self.config.reassurance_interval)]
+        if isinstance(event, Digit) and event.digit == CALLBACK_KEY and self._offered:
+            self._closing = Outcome.CALLBACK_REQUESTED
+            self._goto(State.GOODBYE)
+            return [
+                CancelTimer(REASSURE_TIMER),
+                *self._stop_playback(),
+                Dequeue(self._queue.name),
+                RequestCallback("max_wait", "caller_keypress", None),
+                self._play(("callback_confirm",), Target.HOLDING),
+            ]
         if isinstance(event, StaffAnswered):
             self._leg = event.leg_id
             self.record.member = event.member
@@ -398,6 +506,21 @@ class CallFlow:
             self._goto(State.CONNECTING)
             return [*cmds, self._play((self._queue.whisper,), Target.LEG, event.leg_id)]
         return []
+
+    def _announcement(self, now: float) -> tuple[str, ...]:
+        """Position, estimated wait, reassurance — and the callback offer after a long wait."""
+        assert self._queue is not None
+        parts: list[str] = []
+        if self.config.announce_position and self._ahead is not None:
+            parts += speak_ko.people_ahead(min(self._ahead, ANNOUNCE_MAX_AHEAD))
+            if self._estimate is not None and self._ahead > 0:
+                parts += speak_ko.wait_announcement(self._estimate)
+        parts.append(self._queue.reassurance)
+        waited = now - (self.record.queued_at or now)
+        if waited >= self.config.callback_offer_after:
+            self._offered = True
+            parts.append("callback_offer")
+        return tuple(parts)
 
     def _connect(self, now: float) -> list[Command]:
         assert self._leg is not None
@@ -426,13 +549,67 @@ class CallFlow:
     def _in_connected(self, event: FlowEvent, now: float) -> list[Command]:
         if isinstance(event, StaffHungUp):
             self._leg = None
+            if self._crisis_leg is not None:
+                # Warm transfer done: the counselor dropped, the crisis line stays with the caller.
+                self.record.end_reason = "crisis_transfer"
+                return []
             return [HangupCaller(), *self._end(now, Outcome.COMPLETED)]
+        if isinstance(event, StaffDigit):
+            return self._staff_key(event.digit, now)
+        if isinstance(event, CrisisAnswered):
+            if not self._crisis_ringing or self._crisis_leg is not None:
+                return [HangupLeg(event.leg_id)]
+            self._crisis_ringing = False
+            self._crisis_leg = event.leg_id
+            return [JoinTalk(event.leg_id)]
+        if isinstance(event, CrisisEnded):
+            self._crisis_ringing = False
+            if self._crisis_leg is None:
+                # The crisis line did not answer: tell the counselor, who is still on the line.
+                if self._leg is None:
+                    return []
+                return [self._side_prompt("staff_crisis_unreachable")]
+            self._crisis_leg = None
+            if self._leg is None:
+                return [HangupCaller(), *self._end(now, Outcome.TRANSFERRED)]
+        return []
+
+    def _side_prompt(self, prompt: str) -> Play:
+        """A short prompt to the counselor's leg only, not tracked as the flow's playback."""
+        assert self._leg is not None
+        self._playback_seq += 1
+        return Play(f"{self.call_id}-pb{self._playback_seq}", (prompt,), Target.LEG, self._leg)
+
+    def _staff_key(self, digit: str, now: float) -> list[Command]:
+        if digit == "*":
+            self._staff_armed = True
+            return []
+        armed, self._staff_armed = self._staff_armed, False
+        if not armed or self._leg is None:
+            return []
+        if digit == STAFF_ABUSE:
+            log.info("call %s: ended by %s for abuse", self.call_id, self.record.member)
+            self.record.end_reason = "abuse"
+            self._closing = Outcome.ABUSE_ENDED
+            cmds: list[Command] = [FlagCaller(), *self._hangup_legs()]
+            self._goto(State.GOODBYE)
+            return [*cmds, self._play(("abuse_policy_end",))]
+        if digit == STAFF_CRISIS:
+            if self._crisis_ringing or self._crisis_leg is not None:
+                return []
+            self._crisis_ringing = True
+            return [RingCrisis()]
+        if digit == STAFF_CALLBACK:
+            return [
+                RequestCallback("social_worker", "verbal_to_counselor", self.record.member),
+                self._side_prompt("staff_callback_ack"),
+            ]
         return []
 
     def _in_goodbye(self, event: FlowEvent, now: float) -> list[Command]:
         if isinstance(event, PlaybackDone) and event.playback_id == self._playback:
             self._playback = None
-            return [HangupCaller(), *self._end(now, Outcome.NO_CHOICE)]
+            return [HangupCaller(), *self._end(now, self._closing)]
         return []
 
     def _caller_gone(self, now: float) -> list[Command]:
@@ -441,15 +618,14 @@ class CallFlow:
         cmds += self._stop_playback()
         if state is State.WAITING and self._queue is not None:
             cmds.append(Dequeue(self._queue.name))
-        if self._leg is not None:
-            cmds.append(HangupLeg(self._leg))
-            self._leg = None
+        cmds += self._hangup_legs()
+        transferred = self.record.end_reason == "crisis_transfer"
         outcome = {
-            State.CONNECTED: Outcome.COMPLETED,
+            State.CONNECTED: Outcome.TRANSFERRED if transferred else Outcome.COMPLETED,
             State.CONNECTING: Outcome.ABANDONED_QUEUE,
             State.WAITING: Outcome.ABANDONED_QUEUE,
             State.INTRO: Outcome.ABANDONED_QUEUE,
-            State.GOODBYE: Outcome.NO_CHOICE,
+            State.GOODBYE: self._closing,
         }.get(state, Outcome.ABANDONED_MENU)
         return cmds + self._end(now, outcome)
 
@@ -458,8 +634,12 @@ class CallFlow:
         cmds: list[Command] = [CancelTimer(INPUT_TIMER), CancelTimer(REASSURE_TIMER)]
         if self.state is State.WAITING and self._queue is not None:
             cmds.append(Dequeue(self._queue.name))
-        if self._leg is not None:
-            cmds.append(HangupLeg(self._leg))
-            self._leg = None
+        cmds += self._hangup_legs()
         self._playback = None
         return [*cmds, Recover(), *self._end(now, Outcome.ERROR)]
+
+    def _hangup_legs(self) -> list[Command]:
+        legs = [leg for leg in (self._leg, self._crisis_leg) if leg is not None]
+        self._leg = self._crisis_leg = None
+        self._crisis_ringing = False
+        return [HangupLeg(leg) for leg in legs]

@@ -1,19 +1,148 @@
 """Who to ring for waiting callers: a pure model of one queue's ring group.
 
-The adapter tells it who is waiting, which members are reachable (registered) and what happened
-to each ring attempt; it answers with the attempts to start and the legs to cancel. Strategy:
-`ringall` — every free reachable member rings for the caller who has waited longest; the first
-to answer is bridged and the other legs are cancelled. (Longest-idle-first distribution comes
-with the roster work.)
+The adapter tells it who is waiting, who is on shift and reachable (registered), what happened
+to each ring attempt and when calls end; it answers with the attempts to start and the legs to
+cancel. No clock: every method that needs the time takes ``now`` (seconds, the adapter's clock).
+
+Strategies (:class:`Strategy`):
+
+* ``longest_idle`` (default): each waiting caller, in FIFO order, rings ONE member: the eligible
+  member who has been available longest. The ring timeout is the adapter's (the leg ends with
+  ``no_answer``), then the next member is tried. With several members free and several callers
+  waiting, each caller gets their own member at once.
+* ``ringall``: every eligible member rings for the caller who has waited longest; the first to
+  answer is bridged and the other legs are cancelled.
+
+Eligible = on shift (a set from the roster), logged in, not paused, reachable, not on a call,
+not ringing, not in wrap-up, not in no-answer cooldown. A member going off shift keeps their
+call; the shift only decides who gets new calls.
+
+Fairness. "Available since" is the moment a member last became free to take a call: the end of
+their last wrap-up (or never, for members who have not had a call yet: they come first). It is
+NOT the time they were last rung or answered — ordering by that (as "leastrecent" does in some
+PBXes) rings a member who has just finished a long call before one who finished a short call
+long ago. Ties (members never called, or freed at the same instant) go to the member with the
+fewest calls so far, then to the one offered a call least recently, and only then to the member
+order — so a tie does not always favour the first member. With equal members and equal talk
+times this is an exact round robin (tests/test_ringgroup.py proves max - min calls <= 1).
+
+Wrap-up after every call: ``wrapup_seconds``; after a call ended for abuse
+``abuse_wrapup_seconds``; after a call of ``long_call_seconds`` or more
+``long_call_wrapup_seconds`` (the longest that applies).
+
+No answer (and busy, rejected): the member is not rung again for
+``no_answer_cooldown_seconds``; after ``max_consecutive_no_answers`` in a row they are paused
+with reason ``"no_answer"``. Every change of logged-in or paused state is recorded as a
+:class:`MemberStateChange`; the adapter takes them with :meth:`RingGroup.drain_changes`.
+
+Wait estimate (:meth:`RingGroup.estimated_wait`): the caller at position p needs the members
+free now (f of them) plus p - f more to become free. Each of the n staffed members (on shift,
+logged in, not paused, reachable) frees up about once per (average handle time + wrap-up), so
+the estimate is ``max(0, p - f) * (aht + wrapup) / n``. The average handle time is the mean of
+the last ``handle_time_window`` calls (``default_handle_seconds`` before the first).
+Deliberately simple: it is announced rounded ("약 삼 분", ivr.speak_ko.wait_announcement).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import logging
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 log = logging.getLogger(__name__)
+
+NEVER = float("-inf")
+
+__all__ = [
+    "Activity",
+    "CounselorState",
+    "EndReason",
+    "LegOutcome",
+    "MemberStateChange",
+    "MemberStatus",
+    "Ring",
+    "RingGroup",
+    "RingGroupConfig",
+    "Strategy",
+    "UnknownMemberError",
+]
+
+
+class Strategy(enum.Enum):
+    LONGEST_IDLE = "longest_idle"
+    RINGALL = "ringall"
+
+
+class LegOutcome(enum.Enum):
+    """Why a ringing leg ended without being answered."""
+
+    NO_ANSWER = "no_answer"  # rang until the ring timeout
+    BUSY = "busy"
+    REJECTED = "rejected"  # the member declined
+    FAILED = "failed"  # could not be rung at all (adapter/PBX error): cooldown, no penalty
+
+
+#: Outcomes that count toward `max_consecutive_no_answers`.
+_PENALISED = frozenset({LegOutcome.NO_ANSWER, LegOutcome.BUSY, LegOutcome.REJECTED})
+
+
+class EndReason(enum.Enum):
+    """How a member's call ended, as far as wrap-up is concerned."""
+
+    NORMAL = "normal"
+    ABUSE = "abuse"  # the counselor ended the call because of verbal abuse (per the manual)
+
+
+class Activity(enum.Enum):
+    """What a member is doing, for the status page."""
+
+    LOGGED_OUT = "logged_out"
+    PAUSED = "paused"
+    BUSY = "busy"
+    RINGING = "ringing"
+    WRAPUP = "wrapup"
+    COOLDOWN = "cooldown"
+    IDLE = "idle"
+
+
+@dataclass(frozen=True)
+class RingGroupConfig:
+    strategy: Strategy = Strategy.LONGEST_IDLE
+    wrapup_seconds: float = 30.0
+    abuse_wrapup_seconds: float = 300.0
+    long_call_seconds: float = 1800.0
+    long_call_wrapup_seconds: float = 120.0
+    no_answer_cooldown_seconds: float = 60.0
+    max_consecutive_no_answers: int = 3
+    handle_time_window: int = 20
+    default_handle_seconds: float = 600.0
+
+    def __post_init__(self) -> None:
+        for name in (
+            "wrapup_seconds",
+            "abuse_wrapup_seconds",
+            "long_call_wrapup_seconds",
+            "no_answer_cooldown_seconds",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("long_call_seconds", "default_handle_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.max_consecutive_no_answers < 1 or self.handle_time_window < 1:
+            raise ValueError("max_consecutive_no_answers and handle_time_window must be >= 1")
+
+    def wrapup_for(self, handle_seconds: float, reason: EndReason) -> float:
+        wrapup = self.wrapup_seconds
+        if reason is EndReason.ABUSE:
+            wrapup = max(wrapup, self.abuse_wrapup_seconds)
+        if handle_seconds >= self.long_call_seconds:
+            wrapup = max(wrapup, self.long_call_wrapup_seconds)
+        return wrapup
 
 
 @dataclass(frozen=True)
@@ -25,6 +154,61 @@ class Ring:
     leg_id: str
 
 
+@dataclass(frozen=True)
+class MemberStateChange:
+    """A change of a member's logged-in or paused state, with when and why."""
+
+    member: str
+    at: float
+    field: Literal["logged_in", "paused"]
+    old: bool
+    new: bool
+    reason: str | None = None
+
+
+@dataclass
+class CounselorState:
+    """One member of the group. `logged_in` and `paused` are set by the counselor (or an
+    administrator) and by the no-answer rule; the rest is bookkeeping for distribution."""
+
+    member: str
+    logged_in: bool = True
+    paused: bool = False
+    pause_reason: str | None = None
+    #: When the member last became free to take a call (end of wrap-up); NEVER if no call yet.
+    available_since: float = NEVER
+    #: Not rung before this time (wrap-up end or no-answer cooldown end).
+    wrapup_until: float = NEVER
+    cooldown_until: float = NEVER
+    consecutive_no_answers: int = 0
+    calls_taken: int = 0
+    #: When a call was last offered (rung) to the member; the second tie-breaker.
+    last_offered: float = NEVER
+    #: When the current call was answered (None: not on a call).
+    answered_at: float | None = None
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    """A snapshot of one member for the status page."""
+
+    member: str
+    activity: Activity
+    logged_in: bool
+    paused: bool
+    pause_reason: str | None
+    on_shift: bool
+    calls_taken: int
+    consecutive_no_answers: int
+    available_since: float | None
+    #: Seconds until wrap-up or cooldown ends (0 if neither).
+    blocked_for: float
+
+
+class UnknownMemberError(KeyError):
+    """A member name that is not in this ring group."""
+
+
 @dataclass
 class _Waiting:
     call_id: str
@@ -33,12 +217,29 @@ class _Waiting:
 
 
 class RingGroup:
-    def __init__(self, name: str, members: Iterable[str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        members: Iterable[str],
+        config: RingGroupConfig | None = None,
+        *,
+        logged_in: bool = True,
+    ) -> None:
+        """`members` in a stable order (the last tie-breaker). Members start logged in and not
+        paused unless `logged_in` is False (then they log in with :meth:`login`)."""
         self.name = name
-        self.members = tuple(members)
+        self.members = tuple(dict.fromkeys(members))
+        self.config = config or RingGroupConfig()
+        self._state = {m: CounselorState(m, logged_in=logged_in) for m in self.members}
+        self._order = {m: i for i, m in enumerate(self.members)}
         self._waiting: list[_Waiting] = []
         self._busy: dict[str, str] = {}  # member -> call id (connected)
         self._leg_seq = 0
+        self._changes: list[MemberStateChange] = []
+        self._handle_times: deque[float] = deque(maxlen=self.config.handle_time_window)
+        # As given to the last plan() (for the wait estimate and the snapshot); None: all.
+        self._on_shift: frozenset[str] | None = None
+        self._online: frozenset[str] | None = None
 
     # -- queries -------------------------------------------------------------------------
     @property
@@ -55,10 +256,195 @@ class RingGroup:
     def busy_members(self) -> set[str]:
         return set(self._busy)
 
+    def counselor(self, member: str) -> CounselorState:
+        """A copy of one member's state."""
+        return dataclasses.replace(self._get(member))
+
+    def average_handle_seconds(self) -> float:
+        """Mean talk time of the recent calls (the configured default before the first)."""
+        if not self._handle_times:
+            return self.config.default_handle_seconds
+        return sum(self._handle_times) / len(self._handle_times)
+
+    def _get(self, member: str) -> CounselorState:
+        try:
+            return self._state[member]
+        except KeyError:
+            msg = f"{member!r} is not a member of ring group {self.name}"
+            raise UnknownMemberError(msg) from None
+
     def _find(self, call_id: str) -> _Waiting | None:
         return next((w for w in self._waiting if w.call_id == call_id), None)
 
-    # -- changes -------------------------------------------------------------------------
+    def _staffed(self, member: str) -> bool:
+        """On shift, logged in and not paused."""
+        st = self._state[member]
+        on = self._on_shift is None or member in self._on_shift
+        return on and st.logged_in and not st.paused
+
+    def _eligible(self, online: set[str], ringing: set[str], now: float) -> list[str]:
+        """Members who may be rung now, best first."""
+        ok = [
+            st
+            for m, st in self._state.items()
+            if self._staffed(m)
+            and m in online
+            and m not in self._busy
+            and m not in ringing
+            and st.wrapup_until <= now
+            and st.cooldown_until <= now
+        ]
+        ok.sort(
+            key=lambda st: (
+                st.available_since,
+                st.calls_taken,
+                st.last_offered,
+                self._order[st.member],
+            )
+        )
+        return [st.member for st in ok]
+
+    def snapshot(self, now: float) -> list[MemberStatus]:
+        """Every member's state, in member order."""
+        ringing = self.ringing_members()
+        out = []
+        for m in self.members:
+            st = self._state[m]
+            blocked = max(0.0, st.wrapup_until - now, st.cooldown_until - now)
+            if not st.logged_in:
+                activity = Activity.LOGGED_OUT
+            elif m in self._busy:
+                activity = Activity.BUSY
+            elif m in ringing:
+                activity = Activity.RINGING
+            elif st.paused:
+                activity = Activity.PAUSED
+            elif st.wrapup_until > now:
+                activity = Activity.WRAPUP
+            elif st.cooldown_until > now:
+                activity = Activity.COOLDOWN
+            else:
+                activity = Activity.IDLE
+            out.append(
+                MemberStatus(
+                    member=m,
+                    activity=activity,
+                    logged_in=st.logged_in,
+                    paused=st.paused,
+                    pause_reason=st.pause_reason,
+                    on_shift=self._on_shift is None or m in self._on_shift,
+                    calls_taken=st.calls_taken,
+                    consecutive_no_answers=st.consecutive_no_answers,
+                    available_since=None if st.available_since == NEVER else st.available_since,
+                    blocked_for=blocked,
+                )
+            )
+        return out
+
+    def next_wakeup(self, now: float) -> float | None:
+        """The next time a wrap-up or cooldown ends (plan again then), if any is pending."""
+        times = [
+            t
+            for st in self._state.values()
+            for t in (st.wrapup_until, st.cooldown_until)
+            if t > now
+        ]
+        return min(times, default=None)
+
+    def estimated_wait(self, call_id: str, now: float) -> float | None:
+        """Seconds the caller is expected to wait from `now` (see the module docstring), or
+        None if the caller is not waiting or nobody is staffed (on shift, logged in, unpaused
+        and reachable, as given to the last :meth:`plan`).
+        """
+        pos = self.position(call_id)
+        if pos is None:
+            return None
+        staffed = [
+            m
+            for m in self.members
+            if self._staffed(m) and (self._online is None or m in self._online)
+        ]
+        if not staffed:
+            return None
+        free_now = sum(
+            1
+            for m in staffed
+            if m not in self._busy
+            and self._state[m].wrapup_until <= now
+            and self._state[m].cooldown_until <= now
+        )
+        ahead_of_free = pos - free_now
+        if ahead_of_free <= 0:
+            return 0.0
+        cycle = self.average_handle_seconds() + self.config.wrapup_seconds
+        return ahead_of_free * cycle / len(staffed)
+
+    # -- member state --------------------------------------------------------------------
+    def _record(
+        self,
+        member: str,
+        now: float,
+        name: Literal["logged_in", "paused"],
+        old: bool,
+        new: bool,
+        reason: str | None,
+    ) -> MemberStateChange:
+        change = MemberStateChange(member, now, name, old, new, reason)
+        self._changes.append(change)
+        log.info(
+            "ring group %s: %s %s %s -> %s (%s)", self.name, member, name, old, new, reason or "-"
+        )
+        return change
+
+    def _withdraw_legs(self, member: str) -> list[str]:
+        """Stop counting `member`'s ringing legs (the adapter hangs them up)."""
+        legs = []
+        for w in self._waiting:
+            for leg, m in list(w.legs.items()):
+                if m == member:
+                    del w.legs[leg]
+                    legs.append(leg)
+        return legs
+
+    def drain_changes(self) -> list[MemberStateChange]:
+        """The state changes since the last call, oldest first (the adapter records them)."""
+        changes, self._changes = self._changes, []
+        return changes
+
+    def login(self, member: str, now: float, reason: str | None = None) -> None:
+        st = self._get(member)
+        if not st.logged_in:
+            st.logged_in = True
+            self._record(member, now, "logged_in", False, True, reason)
+
+    def logout(self, member: str, now: float, reason: str | None = None) -> list[str]:
+        """Log out; returns the member's ringing legs to cancel. A call in progress goes on."""
+        st = self._get(member)
+        if st.logged_in:
+            st.logged_in = False
+            self._record(member, now, "logged_in", True, False, reason)
+        return self._withdraw_legs(member)
+
+    def pause(self, member: str, reason: str, now: float) -> list[str]:
+        """Pause (or change the reason of a pause); returns ringing legs to cancel."""
+        st = self._get(member)
+        if not st.paused or st.pause_reason != reason:
+            self._record(member, now, "paused", st.paused, True, reason)
+            st.paused = True
+            st.pause_reason = reason
+        return self._withdraw_legs(member)
+
+    def unpause(self, member: str, now: float, reason: str | None = None) -> None:
+        """Unpause; also forgets no-answers and the cooldown (a fresh start)."""
+        st = self._get(member)
+        st.consecutive_no_answers = 0
+        st.cooldown_until = NEVER
+        if st.paused:
+            st.paused = False
+            st.pause_reason = None
+            self._record(member, now, "paused", True, False, reason)
+
+    # -- callers and legs ----------------------------------------------------------------
     def enqueue(self, call_id: str, since: float) -> None:
         """Add a caller, ordered by the time they started waiting (a caller whose counselor
         dropped out before the bridge keeps their place)."""
@@ -76,25 +462,42 @@ class RingGroup:
         self._waiting.remove(w)
         return list(w.legs)
 
-    def plan(self, reachable: Iterable[str], leg_prefix: str) -> list[Ring]:
-        """Attempts to start now, given the members that are registered."""
+    def plan(
+        self,
+        reachable: Iterable[str],
+        leg_prefix: str,
+        now: float,
+        on_shift: Iterable[str] | None = None,
+    ) -> list[Ring]:
+        """Attempts to start now. `reachable`: registered members; `on_shift`: members the
+        roster has on shift now (None: no roster, everybody is)."""
+        self._on_shift = None if on_shift is None else frozenset(on_shift)
+        online = set(reachable)  # once: `reachable` may be a one-shot iterator
+        self._online = frozenset(online)
         if not self._waiting:
             return []
-        head = self._waiting[0]
-        if head.legs:
-            return []  # already ringing for the head of the queue
-        online = set(reachable)  # once: `reachable` may be a one-shot iterator
-        ringing = self.ringing_members()
-        free = [m for m in self.members if m in online and m not in self._busy and m not in ringing]
+        free = self._eligible(online, self.ringing_members(), now)
+        if self.config.strategy is Strategy.RINGALL:
+            head = self._waiting[0]
+            if head.legs:
+                return []  # already ringing for the head of the queue
+            return [self._ring(head, m, leg_prefix, now) for m in free]
         rings = []
-        for member in free:
-            self._leg_seq += 1
-            leg = f"{leg_prefix}{self._leg_seq}"
-            head.legs[leg] = member
-            rings.append(Ring(head.call_id, member, leg))
+        for w in self._waiting:
+            if not free:
+                break
+            if not w.legs:
+                rings.append(self._ring(w, free.pop(0), leg_prefix, now))
         return rings
 
-    def answered(self, leg_id: str) -> tuple[str, str, list[str]] | None:
+    def _ring(self, w: _Waiting, member: str, leg_prefix: str, now: float) -> Ring:
+        self._leg_seq += 1
+        leg = f"{leg_prefix}{self._leg_seq}"
+        w.legs[leg] = member
+        self._state[member].last_offered = now
+        return Ring(w.call_id, member, leg)
+
+    def answered(self, leg_id: str, now: float) -> tuple[str, str, list[str]] | None:
         """A leg answered: (call id, member, other legs to cancel), or None if unknown/late."""
         for w in self._waiting:
             if leg_id in w.legs:
@@ -103,15 +506,45 @@ class RingGroup:
                 w.legs.clear()
                 self._waiting.remove(w)
                 self._busy[member] = w.call_id
+                st = self._state[member]
+                st.answered_at = now
+                st.calls_taken += 1
+                st.consecutive_no_answers = 0
                 return w.call_id, member, others
         return None
 
-    def leg_ended(self, leg_id: str) -> None:
-        """A ringing leg ended without being answered (no answer, busy, rejected)."""
+    def leg_ended(self, leg_id: str, outcome: LegOutcome, now: float) -> MemberStateChange | None:
+        """A ringing leg ended without being answered. The member is not rung again during the
+        cooldown; no answer, busy or rejected too often in a row pauses them (reason
+        ``"no_answer"``): that change is returned (and is in :meth:`drain_changes` too, which is
+        what the adapter records). Unknown legs (cancelled ones) are ignored."""
         for w in self._waiting:
-            if w.legs.pop(leg_id, None) is not None:
-                return
+            member = w.legs.pop(leg_id, None)
+            if member is not None:
+                break
+        else:
+            return None
+        st = self._state[member]
+        st.cooldown_until = now + self.config.no_answer_cooldown_seconds
+        if outcome not in _PENALISED:
+            return None
+        st.consecutive_no_answers += 1
+        if st.consecutive_no_answers >= self.config.max_consecutive_no_answers and not st.paused:
+            self.pause(member, "no_answer", now)
+            return self._changes[-1]
+        return None
 
-    def released(self, member: str) -> None:
-        """A member's call ended; they are free again."""
-        self._busy.pop(member, None)
+    def released(
+        self, member: str, now: float, reason: EndReason = EndReason.NORMAL
+    ) -> float | None:
+        """A member's call ended. Starts their wrap-up; returns when it ends (None if the
+        member was not on a call)."""
+        if self._busy.pop(member, None) is None:
+            return None
+        st = self._state[member]
+        handle = max(0.0, now - st.answered_at) if st.answered_at is not None else 0.0
+        st.answered_at = None
+        self._handle_times.append(handle)
+        st.wrapup_until = now + self.config.wrapup_for(handle, reason)
+        st.available_since = st.wrapup_until
+        return st.wrapup_until

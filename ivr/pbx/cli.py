@@ -19,9 +19,7 @@ from ivr.pbx.secrets import Secrets, load_or_create
 
 
 def _secrets(settings: Settings) -> Secrets:
-    return load_or_create(
-        settings.state_dir / "secrets.json", (*settings.counselors, *settings.agents)
-    )
+    return load_or_create(settings.state_dir / "secrets.json", settings.staff_endpoints)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         host = "<this host's address>"
         print(f"# SIP accounts — registrar/domain: {host}:{settings.sip_port} (UDP)")
         print("# 상담사 소프트폰 계정 — 비밀번호는 외부에 공유하지 마세요.")
-        for name in (*settings.counselors, *settings.agents):
+        for name in settings.staff_endpoints:
             print(f"{name}\t{secrets.sip_passwords[name]}")
         return 0
     inst_dirs = InstanceDirs(f"/srv/ivr120/{settings.instance}")

@@ -67,10 +67,7 @@ def render_config(
         keep_trailing_newline=True,
         autoescape=False,
     )
-    staff = [
-        StaffEndpoint(name, secrets.sip_passwords[name])
-        for name in (*settings.counselors, *settings.agents)
-    ]
+    staff = [StaffEndpoint(name, secrets.sip_passwords[name]) for name in settings.staff_endpoints]
     ctx = {"settings": settings, "secrets": secrets, "dirs": dirs, "moddir": moddir, "staff": staff}
     out: dict[str, str] = {}
     for tpl in sorted(Path(DIALPLAN_TEMPLATES).glob("*.j2")):

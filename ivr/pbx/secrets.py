@@ -6,6 +6,7 @@ They are created on first start with `secrets.token_urlsafe`, kept in ``<state_d
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -19,6 +20,10 @@ class Secrets:
     ari_password: str
     caller_hash_key: str
     sip_passwords: dict[str, str]
+    #: AES-256-GCM key for personal data at rest (ivr.crypto).
+    data_key: str = ""
+    #: Token for the administrators' HTTP API (ivr-admin reads it from this file).
+    admin_token: str = ""
 
 
 def load_or_create(path: Path, endpoints: Iterable[str]) -> Secrets:
@@ -32,10 +37,13 @@ def load_or_create(path: Path, endpoints: Iterable[str]) -> Secrets:
                 f"secrets file {path} is unreadable ({exc}); move it away to generate new secrets"
             ) from exc
     changed = False
-    for key in ("ari_password", "caller_hash_key"):
+    for key in ("ari_password", "caller_hash_key", "admin_token"):
         if not isinstance(data.get(key), str):
             data[key] = secrets.token_urlsafe(24)
             changed = True
+    if not isinstance(data.get("data_key"), str):
+        data["data_key"] = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+        changed = True
     sip = data.get("sip_passwords")
     if not isinstance(sip, dict):
         sip = {}
@@ -58,4 +66,6 @@ def load_or_create(path: Path, endpoints: Iterable[str]) -> Secrets:
         ari_password=str(data["ari_password"]),
         caller_hash_key=str(data["caller_hash_key"]),
         sip_passwords={str(k): str(v) for k, v in sip.items()},
+        data_key=str(data["data_key"]),
+        admin_token=str(data["admin_token"]),
     )

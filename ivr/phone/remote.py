@@ -179,6 +179,17 @@ class RemotePhone:
                 f"{self.diagnostics()}"
             ) from None
 
+    async def wait_any(self, seen: int | None = None) -> None:
+        """Wait until there are more than `seen` events (default: the current count).
+
+        Raises PhoneError once the agent has exited and nothing new arrived."""
+        n = len(self.events) if seen is None else seen
+        async with self._changed:
+            while len(self.events) <= n:
+                if self._eof:
+                    raise PhoneError(f"{self.name}: agent exited\n{self.diagnostics()}")
+                await self._changed.wait()
+
     async def _write(self, obj: dict[str, Any]) -> None:
         stdin = self.proc.stdin
         if stdin is None or stdin.is_closing():

@@ -1,0 +1,236 @@
+"""`ivr-admin`: supervisors' and administrators' commands against the running controller.
+
+    ivr-admin status                      calls in progress and queues
+    ivr-admin counselors                  roster: on shift, logged in, paused, busy, wrap-up
+    ivr-admin login|logout ID             log a counselor in or out
+    ivr-admin pause ID --reason TEXT      pause a counselor (a break, training, ...)
+    ivr-admin unpause ID
+    ivr-admin calls [--limit N]           recent call records
+    ivr-admin flags                       active abuse flags (hashed callers)
+    ivr-admin lift-flag CALLER_HASH       lift a caller's abuse flag
+    ivr-admin callbacks                   open callback requests
+
+It talks to the controller's API on loopback with the admin token from state_dir/secrets.json
+(whoever can read that file is an administrator). Output is Korean with English headings;
+`--json` prints the raw answer for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+
+from ivr.config import ConfigError, load_settings
+from ivr.pbx.secrets import load_or_create
+
+SEOUL = ZoneInfo("Asia/Seoul")
+
+
+class AdminError(RuntimeError):
+    pass
+
+
+async def request(
+    url: str, token: str, method: str, path: str, body: dict[str, Any] | None = None
+) -> Any:
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        async with (
+            aiohttp.ClientSession(headers=headers) as http,
+            http.request(method, url + path, json=body, timeout=aiohttp.ClientTimeout(10)) as r,
+        ):
+            data = await r.json(content_type=None)
+            if r.status >= 300:
+                raise AdminError(
+                    f"{data.get('message_ko', '')} ({data.get('error_id')}: {data.get('message')})"
+                )
+            return data
+    except aiohttp.ClientConnectionError as exc:
+        raise AdminError(
+            f"컨트롤러에 연결할 수 없습니다 — is ivr-run running? ({url}: {exc})"
+        ) from None
+
+
+def when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, SEOUL).strftime("%m-%d %H:%M:%S")
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [headers, *[[("-" if c is None else str(c)) for c in r] for r in rows]]
+    widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        lines.append("  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True)))
+    return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    """Display width: Hangul and other wide characters take two columns."""
+    return sum(2 if ord(ch) >= 0x1100 else 1 for ch in text)
+
+
+def render(cmd: str, data: Any) -> str:
+    if cmd == "status":
+        lines = [f"진행 중인 통화 calls in progress: {len(data['calls'])}"]
+        lines.append(
+            table(
+                ["통화 call", "상태 state", "대기열 queue", "상담사 member", "초 secs"],
+                [
+                    [c["call_id"], c["state"], c["queue"], c["member"], c["seconds"]]
+                    for c in data["calls"]
+                ],
+            )
+        )
+        lines.append("")
+        lines.append(
+            table(
+                ["대기열 queue", "대기 waiting", "호출 중 ringing", "통화 중 busy"],
+                [
+                    [q, v["waiting"], ",".join(v["ringing"]), ",".join(v["busy"])]
+                    for q, v in data["queues"].items()
+                ],
+            )
+        )
+        return "\n".join(lines)
+    if cmd == "counselors":
+        return table(
+            [
+                "상담사 member",
+                "근무 on shift",
+                "로그인 logged in",
+                "휴식 paused",
+                "사유 reason",
+                "상태 state",
+                "통화 calls",
+            ],
+            [
+                [
+                    m["member"],
+                    _yn(m["on_shift"]),
+                    _yn(m["logged_in"]),
+                    _yn(m["paused"]),
+                    m.get("pause_reason"),
+                    m["state"],
+                    m.get("calls", 0),
+                ]
+                for m in data
+            ],
+        )
+    if cmd == "calls":
+        return table(
+            [
+                "시작 started",
+                "발신자 caller",
+                "메뉴 menu",
+                "대기열 queue",
+                "상담사 member",
+                "대기 wait",
+                "통화 talk",
+                "결과 outcome",
+            ],
+            [
+                [
+                    when(c["started_at"]),
+                    c["caller_hash"][:10],
+                    c["menu_path"],
+                    c["queue"],
+                    c["member"],
+                    _secs(c["wait_seconds"]),
+                    _secs(c["talk_seconds"]),
+                    c["outcome"],
+                ]
+                for c in data
+            ],
+        )
+    if cmd == "flags":
+        return table(
+            ["발신자 caller", "단계 level", "시작 since", "종료 until"],
+            [[f["caller_hash"], f["level"], when(f["created_at"]), when(f["until"])] for f in data],
+        )
+    if cmd == "callbacks":
+        return table(
+            [
+                "번호 id",
+                "요청 requested",
+                "사유 reason",
+                "동의 consent",
+                "요청자 by",
+                "발신자 caller",
+            ],
+            [
+                [
+                    c["id"],
+                    when(c["requested_at"]),
+                    c["reason"],
+                    c["consent"],
+                    c["requested_by"],
+                    c["caller_hash"][:10],
+                ]
+                for c in data
+            ],
+        )
+    return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def _yn(v: bool) -> str:
+    return "예" if v else "아니요"
+
+
+def _secs(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f}s"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="ivr-admin", description=__doc__.splitlines()[0])
+    p.add_argument("--config", type=Path, help="TOML settings file (also IVR120_CONFIG)")
+    p.add_argument("--json", action="store_true", help="print the raw JSON answer")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name in ("status", "counselors", "flags", "callbacks"):
+        sub.add_parser(name)
+    sub.add_parser("calls").add_argument("--limit", type=int, default=20)
+    for name in ("login", "logout", "unpause"):
+        sub.add_parser(name).add_argument("member")
+    pause = sub.add_parser("pause")
+    pause.add_argument("member")
+    pause.add_argument("--reason", default="break")
+    sub.add_parser("lift-flag").add_argument("caller_hash")
+    args = p.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"ivr-admin: {exc}", file=sys.stderr)
+        return 2
+    token = load_or_create(settings.state_dir / "secrets.json", settings.staff_endpoints)
+    url = f"http://127.0.0.1:{settings.status_port}"
+    method, path, body = "GET", "/status", None
+    if args.cmd in ("counselors", "flags", "callbacks"):
+        path = f"/api/{args.cmd}"
+    elif args.cmd == "calls":
+        path = f"/api/calls?limit={args.limit}"
+    elif args.cmd in ("login", "logout", "pause", "unpause"):
+        method, path = "POST", f"/api/counselors/{args.member}/{args.cmd}"
+        body = {"reason": getattr(args, "reason", None) or "admin"}
+    elif args.cmd == "lift-flag":
+        method, path = "DELETE", f"/api/flags/{args.caller_hash}"
+    try:
+        data = asyncio.run(request(url, token.admin_token, method, path, body))
+    except AdminError as exc:
+        print(f"ivr-admin: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else render(args.cmd, data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

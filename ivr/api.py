@@ -1,0 +1,54 @@
+"""The administrators' HTTP API (loopback only, bearer token from state_dir/secrets.json).
+
+Errors are JSON objects with `status`, a stable `error_id`, a `message` (English) and
+`message_ko`, so scripts can branch on the id and people can read the text.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ADMIN_TOKEN = web.AppKey("admin_token", str)
+
+
+class ApiError(web.HTTPException):
+    def __init__(self, status: int, error_id: str, message: str, message_ko: str) -> None:
+        self.status_code = status
+        super().__init__(
+            text=_json(
+                {
+                    "status": status,
+                    "error_id": error_id,
+                    "message": message,
+                    "message_ko": message_ko,
+                }
+            ),
+            content_type="application/json",
+        )
+
+
+def _json(data: Any) -> str:
+    import json
+
+    return json.dumps(data, ensure_ascii=False)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith("/api/"):
+        expected = f"Bearer {request.app[ADMIN_TOKEN]}"
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise ApiError(401, "unauthorized", "missing or wrong admin token", "인증 실패")
+    return await handler(request)
+
+
+def now() -> float:
+    return time.time()
