@@ -18,10 +18,12 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ivr import speak_ko
 from ivr.api import ADMIN_TOKEN, ApiError, auth_middleware
 from ivr.ari.client import AriClient
 from ivr.config import Settings
-from ivr.controller import Controller, ControllerError
+from ivr.controller import FEATURE_PROMPTS, Controller, ControllerError
+from ivr.flow.call import FLOW_PROMPTS
 from ivr.flow.menu import Menu, load_menu
 from ivr.paths import PROJECT_ROOT
 from ivr.pbx.install import locate
@@ -31,6 +33,7 @@ from ivr.prompts.build import build as build_prompts
 from ivr.prompts.catalog import Catalog, load_catalog
 from ivr.roster import Roster, RosterError, load_roster
 from ivr.store import Store
+from speech.recognizer import load_model
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("ivr.audit")
@@ -98,8 +101,11 @@ def build_app(settings: Settings, options: Options = Options()) -> web.Applicati
 
 
 #: Prompts the flow and the dialplan name besides those in the menu file.
-REQUIRED_PROMPTS = frozenset(
-    {"invalid_choice", "no_input", "goodbye", "system_error", "service_unavailable"}
+REQUIRED_PROMPTS = (
+    FLOW_PROMPTS
+    | speak_ko.all_piece_ids()
+    | frozenset(FEATURE_PROMPTS.values())
+    | {"feature_denied", "system_error", "service_unavailable"}
 )
 
 
@@ -144,7 +150,12 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _controller_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    controller = Controller(app[ARI], app[STORE], settings, app[MENU], app[SECRETS], app[ROSTER])
+    model = None
+    if settings.voice_answers:
+        model = await asyncio.to_thread(load_model)  # once per process, off the event loop
+    controller = Controller(
+        app[ARI], app[STORE], settings, app[MENU], app[SECRETS], app[ROSTER], model=model
+    )
     app[CONTROLLER] = controller
     task = asyncio.create_task(controller.run(), name="controller")
     try:

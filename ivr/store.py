@@ -81,6 +81,17 @@ MIGRATIONS: tuple[str, ...] = (
         status        TEXT NOT NULL DEFAULT 'open'
     );
     """,
+    """
+    CREATE TABLE silence_events (
+        id         INTEGER PRIMARY KEY,
+        call_id    TEXT NOT NULL,
+        party      TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        seconds    REAL NOT NULL,
+        action     TEXT NOT NULL
+    );
+    CREATE INDEX silence_events_call ON silence_events (call_id);
+    """,
 )
 
 #: How long an abuse flag lasts, by how many flags the caller already had (graduated).
@@ -232,6 +243,16 @@ class Store:
             "INSERT INTO counselor_events (member, at, field, old, new, reason)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (member, at, field, old, new, reason),
+        )
+        await self._db.commit()
+
+    async def silence_event(
+        self, call_id: str, party: str, started_at: float, seconds: float, action: str
+    ) -> None:
+        await self._db.execute(
+            "INSERT INTO silence_events (call_id, party, started_at, seconds, action)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (call_id, party, started_at, seconds, action),
         )
         await self._db.commit()
 

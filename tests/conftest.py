@@ -170,6 +170,8 @@ async def hotline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hot
             "wrapup_seconds": 0,
             "no_answer_cooldown_seconds": 5,
             "callback_offer_after": 8,
+            "both_silence_notify": 4,
+            "caller_silence_notify": 8,
             "log_level": "INFO",
         },
     )

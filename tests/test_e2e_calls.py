@@ -170,7 +170,10 @@ async def test_caller_hangs_up_while_waiting_nothing_left_behind(
     await caller.dtmf("5")
     await c3.wait_for("incoming", timeout=30)  # the ring group rings the counselor
     bridges = await hotline.ari.get("bridges")
-    assert [b["bridge_type"] for b in bridges] == ["holding"]
+    assert sorted(b["bridge_type"] for b in bridges if not b["id"].startswith("tap-")) == [
+        "holding"
+    ]
+    assert [b["id"] for b in bridges if b["id"].startswith("tap-")] == [f"tap-caller-{call_id}"]
 
     await caller.hangup()
     await c3.wait_for("call_state", state="DISCONNECTED", timeout=10)  # ringing cancelled

@@ -27,14 +27,22 @@ from ivr.flow.call import (
     FlowConfig,
     HangupCaller,
     HangupLeg,
+    Heard,
     Hold,
+    Listen,
+    NotifyStaff,
     Outcome,
     Play,
     PlaybackDone,
+    RecordSilence,
     Recover,
+    RequestCallback,
+    Silence,
+    SpeechHeard,
     StaffAnswered,
     StaffHungUp,
     Started,
+    StartListening,
     StartTimer,
     State,
     StopPlayback,
@@ -261,7 +269,8 @@ def test_staff_answer_whispers_to_the_counselor_then_connects() -> None:
     assert whisper.target is Target.LEG and whisper.leg_id == LEG
     assert of(cmds, Connect) == []
     assert flow.state is State.CONNECTING
-    assert flow.handle(PlaybackDone(whisper.playback_id), 40.0) == [Connect(LEG)]
+    cmds = flow.handle(PlaybackDone(whisper.playback_id), 40.0)
+    assert Connect(LEG) in cmds and StartListening("staff") in cmds
     assert flow.state is State.CONNECTED
     assert flow.record.answered_at == 40.0
     assert flow.record.member == "counselor03"
@@ -332,7 +341,7 @@ def test_star_while_menu_plays_restarts_it() -> None:
     [
         (Digit("9"), "invalid_choice"),
         (Digit("#"), "invalid_choice"),
-        (TimerFired(INPUT_TIMER), "no_input"),
+        (TimerFired(INPUT_TIMER), "gentle_prompt"),
     ],
 )
 def test_failure_plays_prompt_then_menu(event: Digit | TimerFired, prompt: str) -> None:
@@ -380,7 +389,9 @@ def test_three_failures_say_goodbye_and_hang_up(failures: tuple[str, ...]) -> No
             assert flow.state is State.MENU_PLAYING
             assert play.prompts[1:] == OPTIONS
     assert flow.state is State.GOODBYE
-    assert play.prompts == ("goodbye",)
+    silent_line = all(f == "timer" for f in failures)
+    assert play.prompts == (("silent_goodbye",) if silent_line else ("goodbye",))
+    assert bool(of(cmds, RequestCallback)) is silent_line
     # Nothing the caller presses now changes the outcome.
     assert flow.handle(Digit("5"), now) == []
     assert flow.handle(TimerFired(INPUT_TIMER), now) == []
@@ -584,3 +595,109 @@ def test_caller_hangs_up_during_whisper() -> None:
     cmds = flow.handle(CallerHungUp(), 41.0)
     assert HangupLeg(LEG) in cmds
     assert cmds[-1] == Finish(Outcome.ABANDONED_QUEUE)
+
+
+# --- listening: silence, spoken answers (issue "Listening to the call") ---------------------
+
+
+def test_call_start_opens_the_caller_tap_and_listens_for_menu_words() -> None:
+    _, cmds = started()
+    assert StartListening("caller") in cmds
+    assert Listen(MENU.voice_phrases) in cmds
+    assert "외로움" in MENU.voice_phrases
+
+
+def test_saying_a_menu_word_chooses_that_option() -> None:
+    flow = menu_waiting()
+    cmds = flow.handle(Heard("외로움"), 3.0)
+    assert flow.state is State.INTRO
+    assert flow.record.menu_path == ["5"]
+    assert Listen(()) in cmds  # recognition stops once the caller has chosen
+
+
+def test_silence_in_the_menu_gets_the_gentle_prompt_and_is_recorded() -> None:
+    flow = menu_waiting()
+    cmds = flow.handle(TimerFired(INPUT_TIMER), 8.0)
+    assert one(cmds, Play).prompts[0] == "gentle_prompt"
+    silence = one(cmds, RecordSilence)
+    assert silence.party == "caller" and silence.action == "gentle_prompt"
+
+
+def test_speech_that_is_not_understood_gets_a_different_prompt() -> None:
+    flow = menu_waiting()
+    flow.handle(SpeechHeard("caller", 2.0), 3.0)
+    cmds = flow.handle(TimerFired(INPUT_TIMER), 8.0)
+    assert one(cmds, Play).prompts[0] == "not_understood"
+    assert of(cmds, RecordSilence) == []
+
+
+def test_a_caller_who_spoke_is_not_treated_as_a_silent_line() -> None:
+    flow = menu_waiting()
+    flow.handle(SpeechHeard("caller", 1.0), 2.0)
+    cmds: list[Command] = []
+    for i in range(CONFIG.max_failures):
+        cmds = flow.handle(TimerFired(INPUT_TIMER), 10.0 + i)
+        if flow.state is State.MENU_PLAYING:
+            flow.handle(PlaybackDone(one(cmds, Play).playback_id), 10.5 + i)
+    assert one(cmds, Play).prompts == ("goodbye",)
+    assert of(cmds, RequestCallback) == []
+
+
+def test_silent_line_is_flagged_for_a_welfare_callback() -> None:
+    flow = menu_waiting()
+    cmds: list[Command] = []
+    for i in range(CONFIG.max_failures):
+        cmds = flow.handle(TimerFired(INPUT_TIMER), 40.0 * (i + 1))
+        if flow.state is State.MENU_PLAYING:
+            flow.handle(PlaybackDone(one(cmds, Play).playback_id), 40.0 * (i + 1) + 30)
+    request = one(cmds, RequestCallback)
+    assert request.reason == "welfare_silence"
+    assert one(cmds, RecordSilence).action == "welfare_callback"
+    assert flow.record.end_reason == "silent"
+
+
+def test_waiting_caller_is_not_disturbed_by_silence() -> None:
+    flow = waiting()
+    assert flow.handle(Silence("caller", 30.0), 60.0) == []
+    assert flow.state is State.WAITING
+
+
+def test_yes_by_voice_accepts_the_callback_offer_and_no_declines_it() -> None:
+    config = FlowConfig(menu=MENU, callback_offer_after=5.0, reassurance_interval=10.0)
+    for word, accepted in (("네", True), ("예", True), ("아니요", False), ("아니오", False)):
+        flow = CallFlow("c9", config, 0.0)
+        pb = one(flow.handle(Started(), 0.0), Play).playback_id
+        flow.handle(PlaybackDone(pb), 1.0)
+        pb = one(flow.handle(Digit("5"), 2.0), Play).playback_id
+        flow.handle(PlaybackDone(pb), 3.0)
+        offer = one(flow.handle(TimerFired(REASSURE_TIMER), 20.0), Play)
+        assert "callback_offer" in offer.prompts
+        cmds = flow.handle(Heard(word), 21.0)
+        assert bool(of(cmds, RequestCallback)) is accepted
+        assert flow.state is (State.GOODBYE if accepted else State.WAITING)
+        if not accepted:
+            flow.handle(PlaybackDone(offer.playback_id), 22.0)
+            again = one(flow.handle(TimerFired(REASSURE_TIMER), 40.0), Play)
+            assert "callback_offer" not in again.prompts  # declined: not offered again
+
+
+def test_connected_both_silent_tells_the_counselor_and_speech_clears_it() -> None:
+    flow = connected()
+    assert flow.handle(Silence("caller", 20.0), 70.0) == []  # the counselor still talks
+    cmds = flow.handle(Silence("staff", 20.0), 75.0)
+    note = one(cmds, NotifyStaff)
+    assert note.kind == "both_silent" and note.seconds == pytest.approx(20.0)
+    assert one(cmds, RecordSilence).party == "both"
+    later = of(flow.handle(Silence("staff", 45.0), 100.0), NotifyStaff)
+    assert [n.kind for n in later] == ["caller_silent"]  # "both" is told once per stretch
+    assert of(flow.handle(SpeechHeard("caller", 30.0), 101.0), NotifyStaff) == [
+        NotifyStaff("resumed", 30.0)
+    ]
+    assert flow.state is State.CONNECTED  # never hung up on silence
+
+
+def test_connected_caller_silent_long_tells_the_counselor_only() -> None:
+    flow = connected()
+    cmds = flow.handle(Silence("caller", 45.0), 100.0)
+    assert one(cmds, NotifyStaff).kind == "caller_silent"
+    assert of(cmds, Play) == [] and of(cmds, HangupCaller) == []

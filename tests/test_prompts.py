@@ -34,7 +34,7 @@ FLOW_IDS = (
     "menu_0",
     "menu_repeat",
     "invalid_choice",
-    "no_input",
+    "gentle_prompt",
     "goodbye",
     "loneliness_intro",
     "general_intro",

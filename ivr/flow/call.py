@@ -128,6 +128,29 @@ class CrisisEnded:
 
 
 @dataclass(frozen=True)
+class Silence:
+    """A party has been silent for `seconds` (from the call's audio tap)."""
+
+    party: str  # "caller" or "staff"
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SpeechHeard:
+    """A party started speaking (again) after `after_seconds` of silence."""
+
+    party: str
+    after_seconds: float
+
+
+@dataclass(frozen=True)
+class Heard:
+    """The recognizer heard one of the phrases the flow is listening for."""
+
+    phrase: str
+
+
+@dataclass(frozen=True)
 class Failed:
     """The adapter could not carry out a command; `reason` is for the log."""
 
@@ -147,6 +170,9 @@ FlowEvent = (
     | StaffDigit
     | CrisisAnswered
     | CrisisEnded
+    | Silence
+    | SpeechHeard
+    | Heard
 )
 
 
@@ -263,6 +289,37 @@ class JoinTalk:
 
 
 @dataclass(frozen=True)
+class StartListening:
+    """Open the audio tap on a party (the caller at once; the staff leg when connected)."""
+
+    party: str
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Recognise these phrases from the caller from now on (empty: stop recognising)."""
+
+    phrases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NotifyStaff:
+    """Tell the counselor's phone (a SIP MESSAGE): "both_silent", "caller_silent", "resumed"."""
+
+    kind: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RecordSilence:
+    """Keep a silence event with the call: who, how long, what the product did."""
+
+    party: str
+    seconds: float
+    action: str
+
+
+@dataclass(frozen=True)
 class Finish:
     """The call is over: write the final record."""
 
@@ -286,8 +343,32 @@ Command = (
     | RequestCallback
     | RingCrisis
     | JoinTalk
+    | StartListening
+    | Listen
+    | NotifyStaff
+    | RecordSilence
     | Finish
 )
+
+#: Every prompt id this module plays (besides the menu's own); the app checks the catalog.
+FLOW_PROMPTS = frozenset(
+    {
+        "invalid_choice",
+        "gentle_prompt",
+        "not_understood",
+        "goodbye",
+        "silent_goodbye",
+        "abuse_policy_notice",
+        "abuse_policy_end",
+        "callback_offer",
+        "callback_confirm",
+        "staff_callback_ack",
+        "staff_crisis_unreachable",
+    }
+)
+
+YES_WORDS = ("네", "예")
+NO_WORDS = ("아니요", "아니오")
 
 #: Counselor keys during a call, after `*`.
 STAFF_ABUSE = "9"
@@ -312,6 +393,10 @@ class FlowConfig:
     callback_offer_after: float = 300.0
     #: Speak position and estimated wait in the announcements.
     announce_position: bool = True
+    #: With a counselor on the line: tell the counselor when both sides were silent this long.
+    both_silence_notify: float = 20.0
+    #: ... and when the caller alone was silent this long.
+    caller_silence_notify: float = 45.0
 
 
 @dataclass
@@ -364,6 +449,12 @@ class CallFlow:
         self._staff_armed = False
         self._crisis_leg: str | None = None
         self._crisis_ringing = False
+        self._spoke_this_round = False  # speech heard since the menu last started
+        self._ever_spoke = False
+        self._ever_pressed = False
+        self._declined_offer = False
+        self._quiet_since: dict[str, float | None] = {"caller": None, "staff": None}
+        self._notified: set[str] = set()
 
     # -- helpers -------------------------------------------------------------------------
     def _goto(self, new: State) -> None:
@@ -428,7 +519,21 @@ class CallFlow:
     def _in_menu(self, event: FlowEvent, now: float) -> list[Command]:
         if isinstance(event, Started):
             self._flagged = event.flagged
-            return [Answer(), *self._menu(self.config.menu.greeting)]
+            return [
+                Answer(),
+                StartListening("caller"),
+                Listen(self.config.menu.voice_phrases),
+                *self._menu(self.config.menu.greeting),
+            ]
+        if isinstance(event, SpeechHeard) and event.party == "caller":
+            self._spoke_this_round = self._ever_spoke = True
+            return []
+        if isinstance(event, Heard):
+            option = self.config.menu.option_for_phrase(event.phrase)
+            if option is None:
+                return []
+            log.info("call %s: caller said %r", self.call_id, event.phrase)
+            event = Digit(option.digit)
         if isinstance(event, PlaybackDone):
             if event.playback_id != self._playback or self.state is not State.MENU_PLAYING:
                 return []
@@ -438,8 +543,16 @@ class CallFlow:
         if isinstance(event, TimerFired) and event.name == INPUT_TIMER:
             if self.state is not State.MENU_WAITING:
                 return []
-            return self._failure(now, "no_input")
+            if self._spoke_this_round:
+                return self._failure(now, "not_understood")
+            # Silence is a signal, not a timeout: a gentle word before the menu repeats.
+            out = self._failure(now, "gentle_prompt")
+            if self.state is State.MENU_PLAYING:
+                waited = now - self.record.started_at
+                out.insert(0, RecordSilence("caller", waited, "gentle_prompt"))
+            return out
         if isinstance(event, Digit):
+            self._ever_pressed = True
             cmds: list[Command] = [*self._stop_playback(), CancelTimer(INPUT_TIMER)]
             if event.digit == "*":
                 return cmds + self._menu()
@@ -451,14 +564,25 @@ class CallFlow:
             self._queue = queue
             self._goto(State.INTRO)
             notice = ("abuse_policy_notice",) if self._flagged else ()
-            return [*cmds, self._play((*notice, queue.intro))]
+            return [*cmds, Listen(()), self._play((*notice, queue.intro))]
         return []
 
     def _failure(self, now: float, prompt: str) -> list[Command]:
         self.failures += 1
+        self._spoke_this_round = False
         if self.failures >= self.config.max_failures:
             self._goto(State.GOODBYE)
-            return [self._play(("goodbye",))]
+            if not self._ever_pressed and not self._ever_spoke:
+                # A silent line: not dropped without trace, flagged for a welfare callback.
+                self.record.end_reason = "silent"
+                silent_for = now - self.record.started_at
+                return [
+                    Listen(()),
+                    RecordSilence("caller", silent_for, "welfare_callback"),
+                    RequestCallback("welfare_silence", "none_welfare_check", None),
+                    self._play(("silent_goodbye",)),
+                ]
+            return [Listen(()), self._play(("goodbye",))]
         return self._menu((prompt,))
 
     def _in_intro(self, event: FlowEvent, now: float) -> list[Command]:
@@ -478,10 +602,20 @@ class CallFlow:
     def _in_waiting(self, event: FlowEvent, now: float) -> list[Command]:
         assert self._queue is not None
         if isinstance(event, TimerFired) and event.name == REASSURE_TIMER:
-            return [self._play(self._announcement(now), Target.HOLDING)]
+            offered_before = self._offered
+            announce: list[Command] = [self._play(self._announcement(now), Target.HOLDING)]
+            if self._offered and not offered_before:
+                announce.append(Listen((*YES_WORDS, *NO_WORDS)))  # "네" answers the offer too
+            return announce
         if isinstance(event, PlaybackDone) and event.playback_id == self._playback:
             self._playback = None
             return [StartTimer(REASSURE_TIMER, self.config.reassurance_interval)]
+        if isinstance(event, Heard) and self._offered:
+            if event.phrase in NO_WORDS:
+                self._offered, self._declined_offer = False, True
+                return [Listen(())]
+            if event.phrase in YES_WORDS:
+                event = Digit(CALLBACK_KEY)
         if isinstance(event, Digit) and event.digit == CALLBACK_KEY and self._offered:
             self._closing = Outcome.CALLBACK_REQUESTED
             self._goto(State.GOODBYE)
@@ -489,7 +623,8 @@ class CallFlow:
                 CancelTimer(REASSURE_TIMER),
                 *self._stop_playback(),
                 Dequeue(self._queue.name),
-                RequestCallback("max_wait", "caller_keypress", None),
+                RequestCallback("max_wait", "caller_answer", None),
+                Listen(()),
                 self._play(("callback_confirm",), Target.HOLDING),
             ]
         if isinstance(event, StaffAnswered):
@@ -517,7 +652,7 @@ class CallFlow:
                 parts += speak_ko.wait_announcement(self._estimate)
         parts.append(self._queue.reassurance)
         waited = now - (self.record.queued_at or now)
-        if waited >= self.config.callback_offer_after:
+        if waited >= self.config.callback_offer_after and not self._declined_offer:
             self._offered = True
             parts.append("callback_offer")
         return tuple(parts)
@@ -526,7 +661,8 @@ class CallFlow:
         assert self._leg is not None
         self.record.answered_at = now
         self._goto(State.CONNECTED)
-        return [Connect(self._leg)]
+        self._quiet_since = {"caller": None, "staff": None}
+        return [Listen(()), Connect(self._leg), StartListening("staff")]
 
     def _in_connecting(self, event: FlowEvent, now: float) -> list[Command]:
         assert self._queue is not None
@@ -556,6 +692,8 @@ class CallFlow:
             return [HangupCaller(), *self._end(now, Outcome.COMPLETED)]
         if isinstance(event, StaffDigit):
             return self._staff_key(event.digit, now)
+        if isinstance(event, Silence | SpeechHeard):
+            return self._silence_connected(event, now)
         if isinstance(event, CrisisAnswered):
             if not self._crisis_ringing or self._crisis_leg is not None:
                 return [HangupLeg(event.leg_id)]
@@ -573,6 +711,36 @@ class CallFlow:
             if self._leg is None:
                 return [HangupCaller(), *self._end(now, Outcome.TRANSFERRED)]
         return []
+
+    def _silence_connected(self, event: Silence | SpeechHeard, now: float) -> list[Command]:
+        """The counselor decides: the product only tells them. It never hangs up on silence."""
+        if isinstance(event, SpeechHeard):
+            self._quiet_since[event.party] = None
+            if not self._notified or self._leg is None:
+                return []
+            self._notified.clear()
+            return [NotifyStaff("resumed", event.after_seconds)]
+        self._quiet_since[event.party] = now - event.seconds
+        if self._leg is None:
+            return []
+        cmds: list[Command] = []
+        caller_q = self._quiet_since["caller"]
+        staff_q = self._quiet_since["staff"]
+        caller_for = now - caller_q if caller_q is not None else 0.0
+        both_for = min(caller_for, now - staff_q) if staff_q is not None else 0.0
+        if both_for >= self.config.both_silence_notify and "both" not in self._notified:
+            self._notified.add("both")
+            cmds += [
+                NotifyStaff("both_silent", both_for),
+                RecordSilence("both", both_for, "told_counselor"),
+            ]
+        if caller_for >= self.config.caller_silence_notify and "caller" not in self._notified:
+            self._notified.add("caller")
+            cmds += [
+                NotifyStaff("caller_silent", caller_for),
+                RecordSilence("caller", caller_for, "told_counselor"),
+            ]
+        return cmds
 
     def _side_prompt(self, prompt: str) -> Play:
         """A short prompt to the counselor's leg only, not tracked as the flow's playback."""

@@ -37,6 +37,8 @@ class MenuOption:
     digit: str
     prompt: str
     queue: str
+    #: Korean words a caller may say instead of pressing the key (recognised with vosk).
+    words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,14 @@ class Menu:
 
     def option(self, digit: str) -> MenuOption | None:
         return next((o for o in self.options if o.digit == digit), None)
+
+    def option_for_phrase(self, phrase: str) -> MenuOption | None:
+        return next((o for o in self.options if phrase in o.words), None)
+
+    @property
+    def voice_phrases(self) -> tuple[str, ...]:
+        """Every word the menu listens for."""
+        return tuple(dict.fromkeys(w for o in self.options for w in o.words))
 
     @property
     def option_prompts(self) -> tuple[str, ...]:
@@ -100,7 +110,13 @@ def parse_menu(data: dict[str, object], source: str = "menu") -> Menu:
             raise fail(f"option {i}: needs a prompt id")
         if queue not in queues:
             raise fail(f"option {i}: queue {queue!r} is not defined under [queues]")
-        options.append(MenuOption(digit, prompt, str(queue)))
+        words = o.get("words", [])
+        if not isinstance(words, list) or not all(isinstance(w, str) and w for w in words):
+            raise fail(f"option {i}: words must be a list of Korean words")
+        for w in words:
+            if any(w in x.words for x in options):
+                raise fail(f"option {i}: the word {w!r} is used twice")
+        options.append(MenuOption(digit, prompt, str(queue), tuple(words)))
     greeting = data.get("greeting", ["welcome"])
     if not isinstance(greeting, list) or not all(isinstance(g, str) for g in greeting):
         raise fail("greeting must be a list of prompt ids")

@@ -159,6 +159,11 @@ class PhoneAccount(pj.Account):  # type: ignore[misc]
     def onIncomingCall(self, prm: Any) -> None:  # noqa: N802
         self.agent.on_incoming_call(self, prm)
 
+    @guarded
+    def onInstantMessage(self, prm: Any) -> None:  # noqa: N802
+        """A SIP MESSAGE (the hotline tells the counselor about silence this way)."""
+        self.agent.emit("message", **{"from": str(prm.fromUri), "body": str(prm.msgBody)})
+
 
 class PhoneCall(pj.Call):  # type: ignore[misc]
     def __init__(self, agent: Agent, acc: PhoneAccount, call_id: int = pj.PJSUA_INVALID_ID) -> None:

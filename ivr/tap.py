@@ -1,0 +1,189 @@
+"""Listening to one party of a call: ARI snoop + externalMedia → `speech` (RTP, VAD, vosk).
+
+    party's channel ── snoop (spy=in: that party's voice only) ─┐
+                                                                 mixing bridge "tap-<id>"
+    127.0.0.1:<port> <── RTP (PCMU) ── externalMedia channel ───┘
+
+The receiver's frames go through webrtcvad and the silence tracker; while a question is open
+(`listen`), also through a vosk grammar recognizer in its own thread. Results are handed to
+`deliver` as flow events. Every object a tap creates (two channels, a bridge, a UDP socket, a
+recognizer thread) is released by `close()`, which the controller calls when the call ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ivr.ari.client import AriBadRequest, AriClient, AriConflict, AriError
+from ivr.flow import call as flow
+from speech.recognizer import AsyncRecognizer
+from speech.rtp import PCMU, Frame, RtpReceiver
+from speech.silence import (
+    SilenceFor,
+    SilenceParams,
+    SilenceTracker,
+    SpeechResumed,
+    SpeechStarted,
+    VadClassifier,
+)
+
+log = logging.getLogger(__name__)
+
+#: Channel and bridge ids of taps start with this (the controller ignores their Stasis events).
+TAP_PREFIX = "tap-"
+#: Frames batched per recognizer call (5 x 20 ms).
+RECOGNIZER_BATCH = 5
+#: Adding the tap's channels to its bridge: attempts and the pause between them.
+ADD_ATTEMPTS = 20
+ADD_RETRY_SECONDS = 0.05
+#: A recognised phrase counts only with at least this mean word confidence.
+MIN_CONFIDENCE = 0.5
+
+
+@dataclass(frozen=True)
+class TapConfig:
+    app: str
+    thresholds: tuple[float, ...]
+    aggressiveness: int = 2
+
+
+class Tap:
+    def __init__(
+        self,
+        ari: AriClient,
+        config: TapConfig,
+        channel_id: str,
+        party: str,
+        deliver: Callable[[flow.FlowEvent], None],
+        model: Any = None,
+    ) -> None:
+        self.ari = ari
+        self.config = config
+        self.channel_id = channel_id
+        self.party = party
+        self.deliver = deliver
+        self.model = model
+        self.id = f"{TAP_PREFIX}{party}-{channel_id}"
+        self.snoop_id = f"{self.id}-snoop"
+        self.media_id = f"{self.id}-media"
+        self.receiver: RtpReceiver | None = None
+        self.vad = VadClassifier(8000, 20, config.aggressiveness)
+        self.tracker = SilenceTracker(SilenceParams(thresholds=config.thresholds))
+        self._recognizer: AsyncRecognizer | None = None
+        self._phrases: tuple[str, ...] = ()
+        self._pending: list[bytes] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
+
+    async def open(self) -> None:
+        """Create the receiver, the two channels and the bridge; on failure undo what was made."""
+        try:
+            self.receiver = await RtpReceiver.open(PCMU, on_frame=self._frame)
+            await self.ari.post(
+                "channels/externalMedia",
+                app=self.config.app,
+                external_host=f"127.0.0.1:{self.receiver.port}",
+                format="ulaw",
+                channelId=self.media_id,
+            )
+            await self.ari.post(
+                f"channels/{self.channel_id}/snoop",
+                spy="in",
+                app=self.config.app,
+                appArgs="tap",
+                snoopId=self.snoop_id,
+            )
+            await self.ari.post("bridges", type="mixing", bridgeId=self.id, name=self.id)
+            await self._add_to_bridge()
+        except BaseException:
+            await self.close()
+            raise
+        log.info("listening to %s %s on udp/%d", self.party, self.channel_id, self.receiver.port)
+
+    async def _add_to_bridge(self) -> None:
+        """The new channels enter Stasis asynchronously; until they have, Asterisk answers 422
+        ("Channel not in Stasis application"), so retry briefly."""
+        for attempt in range(ADD_ATTEMPTS):
+            try:
+                await self.ari.post(
+                    f"bridges/{self.id}/addChannel", channel=f"{self.snoop_id},{self.media_id}"
+                )
+                return
+            except (AriBadRequest, AriConflict):
+                if attempt == ADD_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(ADD_RETRY_SECONDS)
+
+    # -- audio ---------------------------------------------------------------------------
+    def _frame(self, frame: Frame) -> None:
+        if self.closed or len(frame.pcm) != self.vad.frame_bytes:
+            return
+        for ev in self.tracker.update(self.vad.is_speech(frame.pcm), frame.time):
+            if isinstance(ev, SilenceFor):
+                self.deliver(flow.Silence(self.party, ev.seconds))
+            elif isinstance(ev, SpeechResumed):
+                self.deliver(flow.SpeechHeard(self.party, ev.after_seconds))
+            elif isinstance(ev, SpeechStarted):
+                self.deliver(flow.SpeechHeard(self.party, 0.0))
+        if self._recognizer is not None:
+            self._pending.append(frame.pcm)
+            if len(self._pending) >= RECOGNIZER_BATCH:
+                pcm, self._pending = b"".join(self._pending), []
+                self._spawn(self._recognize(self._recognizer, pcm))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _recognize(self, recognizer: AsyncRecognizer, pcm: bytes) -> None:
+        try:
+            text = await recognizer.feed(pcm)
+        except Exception:
+            log.exception("recognition failed on %s", self.channel_id)
+            return
+        if not text or recognizer is not self._recognizer:
+            return
+        rec = recognizer.recognizer
+        phrase = rec.phrase_for(text) if hasattr(rec, "phrase_for") else None
+        words = rec.words
+        confidence = sum(w.conf for w in words) / len(words) if words else 0.0
+        log.info("heard %r (%.2f) on %s", phrase or text, confidence, self.channel_id)
+        if phrase is not None and confidence >= MIN_CONFIDENCE:
+            self.deliver(flow.Heard(phrase))
+
+    async def listen(self, phrases: tuple[str, ...]) -> None:
+        """Recognise `phrases` from now on (replacing any earlier question); () stops."""
+        if phrases == self._phrases or self.model is None or self.closed:
+            return
+        old, self._recognizer = self._recognizer, None
+        self._pending = []
+        self._phrases = phrases
+        if old is not None:
+            old.close()
+        if phrases:
+            self._recognizer = await AsyncRecognizer.grammar(self.model, 8000, list(phrases))
+
+    async def close(self) -> None:
+        """Release everything; safe to call twice and after a partial open."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._recognizer is not None:
+            self._recognizer.close()
+            self._recognizer = None
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(AriError):
+            await self.ari.delete(f"bridges/{self.id}")
+        for chan in (self.snoop_id, self.media_id):
+            with contextlib.suppress(AriError):
+                await self.ari.delete(f"channels/{chan}")
+        if self.receiver is not None:
+            await self.receiver.aclose()
+        log.info("stopped listening to %s %s", self.party, self.channel_id)
