@@ -637,6 +637,8 @@ class Controller:
             with contextlib.suppress(AriNotFound):
                 await self.ari.delete(f"bridges/{held}")
         await self.ari.post(f"bridges/{bridge}/addChannel", channel=f"{cid},{cmd.leg_id}")
+        if "caller" in call.taps:
+            call.taps["caller"].restart_silence()  # silence with the counselor counts from now
 
     async def _start_listening(self, call: ActiveCall, party: str) -> None:
         """Open an audio tap; without one the call goes on with keys only (logged)."""

@@ -78,6 +78,7 @@ class Tap:
         self._phrases: tuple[str, ...] = ()
         self._pending: list[bytes] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._media_time = 0.0
         self.closed = False
 
     async def open(self) -> None:
@@ -123,7 +124,9 @@ class Tap:
     def _frame(self, frame: Frame) -> None:
         if self.closed or len(frame.pcm) != self.vad.frame_bytes:
             return
+        self._media_time = frame.time + frame.duration
         for ev in self.tracker.update(self.vad.is_speech(frame.pcm), frame.time):
+            log.debug("%s %s: %s", self.party, self.channel_id, ev)
             if isinstance(ev, SilenceFor):
                 self.deliver(flow.Silence(self.party, ev.seconds))
             elif isinstance(ev, SpeechResumed):
@@ -135,6 +138,10 @@ class Tap:
             if len(self._pending) >= RECOGNIZER_BATCH:
                 pcm, self._pending = b"".join(self._pending), []
                 self._spawn(self._recognize(self._recognizer, pcm))
+
+    def restart_silence(self) -> None:
+        """Start counting silence afresh from now (a new phase of the call: connected)."""
+        self.tracker = SilenceTracker(self.tracker.params, start=self._media_time)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -184,6 +191,8 @@ class Tap:
         for chan in (self.snoop_id, self.media_id):
             with contextlib.suppress(AriError):
                 await self.ari.delete(f"channels/{chan}")
+        stats = ""
         if self.receiver is not None:
             await self.receiver.aclose()
-        log.info("stopped listening to %s %s", self.party, self.channel_id)
+            stats = str(self.receiver.stats)
+        log.info("stopped listening to %s %s %s", self.party, self.channel_id, stats)
