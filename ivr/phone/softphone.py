@@ -58,6 +58,9 @@ MESSAGES = {
         "unknown": "알 수 없는 명령: {key}  (a 받기, h 끊기, i/o 로그인/아웃, p/r 휴식/재개,"
         " x 폭언 종료, t 위기 연결, c 콜백, q 종료)",
         "bye": "종료합니다.",
+        "both_silent": "(양쪽 모두 {seconds}초째 말이 없습니다)",
+        "caller_silent": "(상대방이 {seconds}초째 말이 없습니다 — 판단은 상담사님께 맡깁니다)",
+        "resumed": "(대화가 다시 이어지고 있습니다)",
     },
     "en": {
         "registering": "registering: {user}@{server}",
@@ -81,6 +84,9 @@ MESSAGES = {
         "unknown": "unknown command: {key}  (a answer, h hang up, i/o log in/out, p/r pause/"
         "resume, x abuse, t crisis, c callback, q quit)",
         "bye": "bye.",
+        "both_silent": "(both sides silent for {seconds} s)",
+        "caller_silent": "(the caller has been silent for {seconds} s — your call)",
+        "resumed": "(speech resumed)",
     },
 }
 
@@ -134,6 +140,11 @@ class Console:
                 repeat=repeat,
                 flag=self.msg["flag"].format(flag=flag) if flag else self.msg["flag_none"],
             )
+        elif kind == "message":
+            # The hotline's notices: "ivr120:<kind>:<seconds>".
+            parts = str(ev.get("body", "")).split(":")
+            if len(parts) == 3 and parts[0] == "ivr120" and parts[1] in self.msg:
+                self.say(parts[1], seconds=parts[2])
         elif kind == "call_state":
             state = ev.get("state")
             if state == "CONFIRMED" and self.ringing:
