@@ -153,8 +153,17 @@ async def _controller_ctx(app: web.Application) -> AsyncIterator[None]:
     model = None
     if settings.voice_answers:
         model = await asyncio.to_thread(load_model)  # once per process, off the event loop
+    catalog = app[CATALOG]
     controller = Controller(
-        app[ARI], app[STORE], settings, app[MENU], app[SECRETS], app[ROSTER], model=model
+        app[ARI],
+        app[STORE],
+        settings,
+        app[MENU],
+        app[SECRETS],
+        app[ROSTER],
+        model=model,
+        prompt_texts={pid: p.ko for pid, p in catalog.prompts.items()},
+        catalog_version=catalog.version,
     )
     app[CONTROLLER] = controller
     task = asyncio.create_task(controller.run(), name="controller")

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -65,6 +67,9 @@ MOH_CLASS = "default"
 INFO_HEADER = "PJSIP_HEADER(add,X-IVR120-{})"
 #: ChannelDestroyed causes of an unanswered ring attempt.
 CAUSE_OUTCOME = {17: LegOutcome.BUSY, 21: LegOutcome.REJECTED}
+#: Fetching a stored recording right after the call: attempts and the pause between them.
+COLLECT_ATTEMPTS = 25
+COLLECT_RETRY_SECONDS = 0.2
 FEATURE_PROMPTS = {
     "login": "feature_logged_in",
     "logout": "feature_logged_out",
@@ -86,6 +91,10 @@ class ActiveCall:
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     reported: tuple[int, int] | None = None  # last QueueStatus sent (ahead, estimate bucket)
     taps: dict[str, Tap] = field(default_factory=dict)  # party -> audio tap
+    channel_name: str = ""
+    #: Consent given and not withdrawn: the counseling is being recorded.
+    recording: bool = False
+    recordings: dict[str, str] = field(default_factory=dict)  # party -> recording name
 
 
 @dataclass
@@ -115,6 +124,8 @@ class Controller:
         roster: rosters.Roster,
         clock: Callable[[], float] = time.time,
         model: Any = None,
+        prompt_texts: dict[str, str] | None = None,
+        catalog_version: int = 0,
     ) -> None:
         self.ari = ari
         self.store = store
@@ -126,6 +137,10 @@ class Controller:
         self.clock = clock
         #: The Korean recognition model (loaded once per process), or None: keys only.
         self.model = model
+        self.prompt_texts = prompt_texts or {}
+        self.catalog_version = catalog_version
+        self.audio_dir = settings.state_dir / "audio"
+        self._collectors: set[asyncio.Task[None]] = set()
         self.tap_config = TapConfig(
             app=settings.ari_app,
             thresholds=tuple(
@@ -260,7 +275,15 @@ class Controller:
                 await self._plan_all()
 
     async def _resync(self) -> None:
-        """After (re)connecting: subscribe to endpoint states and reconcile channels."""
+        """After (re)connecting: subscribe to endpoint states, reconcile channels, and collect
+        recordings a previous run left in Asterisk."""
+        with contextlib.suppress(Exception):
+            pending: dict[str, dict[str, str]] = {}
+            for name, call_id, party in await self.store.recordings_to_collect():
+                if call_id not in self.calls:
+                    pending.setdefault(call_id, {})[party] = name
+            for call_id, recs in pending.items():
+                self._collect_later(call_id, recs)
         with contextlib.suppress(AriError):
             await self.ari.post(
                 f"applications/{self.settings.ari_app}/subscription", eventSource="endpoint:PJSIP"
@@ -303,6 +326,7 @@ class Controller:
             flow=flow.CallFlow(ev.channel.id, self.flow_config, now),
             caller=hashed,
             number=ev.channel.caller_number,
+            channel_name=ev.channel.name,
         )
         self.calls[call.call_id] = call
         log.info("call %s: new call from caller %s", call.call_id, call.caller)
@@ -436,6 +460,7 @@ class Controller:
             "Path": "".join(rec.menu_path) or "-",
             "Wait": str(int(now - (rec.queued_at or now))),
             "Repeat": "yes" if call.repeat else "no",
+            "Consent": call.flow.consent or "-",
         }
         if call.flag_level:
             info["Flag"] = f"abuse-{call.flag_level}"
@@ -624,6 +649,14 @@ class Controller:
                 )
             )
             log.info("call %s: %s silent %.0f s -> %s", cid, cmd.party, cmd.seconds, cmd.action)
+        elif isinstance(cmd, flow.RecordConsent):
+            await self._record_consent(call, cmd)
+        elif isinstance(cmd, flow.StartRecording):
+            call.recording = True
+            for party in list(call.taps):
+                await self._record_party(call, party)
+        elif isinstance(cmd, flow.WithdrawConsent):
+            await self._withdraw_during_call(call, cmd.by or "counselor")
         elif isinstance(cmd, flow.Finish):
             await self._finish(call, cmd.outcome)
 
@@ -672,6 +705,104 @@ class Controller:
             await tap.close()
             return
         call.taps[party] = tap
+        await self._record_party(call, party)
+
+    # -- consent and recording -------------------------------------------------------------
+    def consent_version(self, prompts: tuple[str, ...]) -> str:
+        """Which exact words the caller heard: catalog version + hash of the Korean text."""
+        text = "\n".join(self.prompt_texts.get(p, f"<{p}>") for p in prompts)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return f"catalog-v{self.catalog_version}:{digest}"
+
+    async def _record_consent(self, call: ActiveCall, cmd: flow.RecordConsent) -> None:
+        await self.store.record_consent(
+            call.call_id,
+            cmd.answer,
+            cmd.answered_by,
+            self.clock(),
+            ",".join(cmd.prompts),
+            self.consent_version(cmd.prompts),
+            call.channel_name,
+        )
+        audit.info(
+            "consent: call %s caller %s answered %s by %s",
+            call.call_id,
+            call.caller,
+            cmd.answer,
+            cmd.answered_by,
+        )
+
+    async def _record_party(self, call: ActiveCall, party: str) -> None:
+        """Record one party's voice (their tap's bridge holds only that voice)."""
+        tap = call.taps.get(party)
+        if not call.recording or tap is None or party in call.recordings:
+            return
+        name = f"ivr120-{call.call_id}-{party}"
+        try:
+            await self.ari.post(
+                f"bridges/{tap.id}/record",
+                name=name,
+                format="wav",
+                ifExists="overwrite",
+                beep=False,
+                terminateOn="none",
+            )
+        except AriError as exc:
+            log.warning("call %s: cannot record the %s: %s", call.call_id, party, exc)
+            return
+        call.recordings[party] = name
+        await self._safe_store(
+            self.store.recording_started(name, call.call_id, party, self.clock())
+        )
+        log.info("call %s: recording the %s (consent given)", call.call_id, party)
+
+    async def _withdraw_during_call(self, call: ActiveCall, by: str) -> None:
+        call.recording = False
+        for name in call.recordings.values():
+            with contextlib.suppress(AriNotFound):
+                await self.ari.delete(f"recordings/live/{name}")  # stop and discard
+            await self._safe_store(self.store.recording_status(name, "deleted"))
+        call.recordings.clear()
+        await self.store.withdraw_consent(call.call_id, by, self.clock())
+        audit.info("consent withdrawn during call %s by %s; recording discarded", call.call_id, by)
+
+    def _collect_later(self, call_id: str, recordings: dict[str, str]) -> None:
+        task = asyncio.create_task(self._collect(call_id, recordings))
+        self._collectors.add(task)
+        task.add_done_callback(self._collectors.discard)
+
+    async def _collect(self, call_id: str, recordings: dict[str, str]) -> None:
+        """Fetch the call's recordings over ARI (Asterisk may be on another host), delete them
+        from Asterisk and queue the transcription job. Retried at the next start if cut off."""
+        folder = self.audio_dir / call_id
+        fetched = 0
+        for party, name in recordings.items():
+            data = None
+            for _ in range(COLLECT_ATTEMPTS):
+                try:
+                    data = await self.ari.get_bytes(f"recordings/stored/{name}/file")
+                    break
+                except AriNotFound:
+                    await asyncio.sleep(COLLECT_RETRY_SECONDS)  # still being finalised
+                except AriError as exc:
+                    log.warning("call %s: cannot fetch recording %s: %s", call_id, name, exc)
+                    break
+            if data is None:
+                await self._safe_store(self.store.recording_status(name, "failed"))
+                continue
+            path = folder / f"{party}.wav"
+            try:
+                await asyncio.to_thread(_write_private, path, data)
+            except OSError as exc:  # a full disk: keep it in Asterisk, try again next start
+                log.error("call %s: cannot store recording %s: %s", call_id, name, exc)
+                continue
+            with contextlib.suppress(AriError):
+                await self.ari.delete(f"recordings/stored/{name}")
+            await self._safe_store(self.store.recording_status(name, "fetched", str(path)))
+            fetched += 1
+        if fetched:
+            await self._safe_store(self.store.add_transcription_job(call_id, self.clock()))
+            log.info("call %s: %d recording(s) fetched, transcription queued", call_id, fetched)
 
     async def _notify_staff(self, call: ActiveCall, cmd: flow.NotifyStaff) -> None:
         """A SIP MESSAGE to the counselor's phone; the softphone shows it."""
@@ -753,8 +884,11 @@ class Controller:
         for name in list(call.timers):
             self._cancel_timer(call, name)
         for tap in call.taps.values():
-            await tap.close()
+            await tap.close()  # destroying the tap bridges also ends their recordings
         call.taps.clear()
+        if call.recordings:
+            self._collect_later(call.call_id, dict(call.recordings))
+            call.recordings.clear()
         await self._destroy_bridges(call)
         for pb in [p for p, c in self.playbacks.items() if c == call.call_id]:
             del self.playbacks[pb]
@@ -842,6 +976,8 @@ class Controller:
             await self._feed(call_id, flow.Failed("the controller is stopping"))
         for leg_id in [*self.legs, *self.crisis_legs]:
             await self._hangup(leg_id)
+        if self._collectors:  # recordings being fetched: finish, or they are fetched next start
+            await asyncio.wait(set(self._collectors), timeout=grace)
         deadline = asyncio.get_running_loop().time() + grace
         while asyncio.get_running_loop().time() < deadline:
             try:
@@ -895,6 +1031,18 @@ class Controller:
                 for name, g in self.groups.items()
             },
         }
+
+
+def _write_private(path: Any, data: bytes) -> None:
+    """Write a file readable by the service's user only."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def _secs(v: float | None) -> str:

@@ -92,6 +92,59 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX silence_events_call ON silence_events (call_id);
     """,
+    """
+    CREATE TABLE consents (
+        call_id        TEXT PRIMARY KEY,
+        answer         TEXT NOT NULL,      -- yes | no | none (no answer = no consent)
+        answered_by    TEXT NOT NULL,      -- key | voice | none
+        at             REAL NOT NULL,
+        prompt_id      TEXT NOT NULL,
+        prompt_version TEXT NOT NULL,      -- catalog version + hash of the exact text heard
+        channel        TEXT NOT NULL,      -- the caller's channel name
+        withdrawn_at   REAL,
+        withdrawn_by   TEXT
+    );
+    CREATE TABLE recordings (
+        name       TEXT PRIMARY KEY,       -- Asterisk's stored recording name
+        call_id    TEXT NOT NULL,
+        party      TEXT NOT NULL,          -- caller | staff
+        started_at REAL NOT NULL,
+        status     TEXT NOT NULL,          -- recording | fetched | deleted | failed
+        path       TEXT                    -- where the fetched audio waits for transcription
+    );
+    CREATE INDEX recordings_call ON recordings (call_id);
+    CREATE TABLE transcription_jobs (
+        id         INTEGER PRIMARY KEY,
+        call_id    TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        status     TEXT NOT NULL,          -- pending | running | done | failed | cancelled
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        error      TEXT
+    );
+    CREATE TABLE transcripts (
+        call_id    TEXT NOT NULL,
+        party      TEXT NOT NULL,
+        sealed     BLOB NOT NULL,          -- AES-GCM, purpose "transcript:<call>:<party>"
+        created_at REAL NOT NULL,
+        PRIMARY KEY (call_id, party)
+    );
+    CREATE TABLE summaries (
+        call_id     TEXT PRIMARY KEY,
+        sealed      BLOB,                  -- JSON summary, purpose "summary:<call>"
+        created_at  REAL,
+        note_sealed BLOB,                  -- the counselor's wrap-up note, purpose "note:<call>"
+        note_by     TEXT,
+        note_at     REAL
+    );
+    CREATE TABLE summary_access (
+        id      INTEGER PRIMARY KEY,
+        call_id TEXT NOT NULL,
+        who     TEXT NOT NULL,
+        at      REAL NOT NULL,
+        action  TEXT NOT NULL              -- read | export | withdraw | purge
+    );
+    """,
 )
 
 #: How long an abuse flag lasts, by how many flags the caller already had (graduated).
@@ -334,6 +387,61 @@ class Store:
             args = (status,)
         cur = await self._db.execute(sql + " ORDER BY requested_at", args)
         return [Callback(*row) for row in await cur.fetchall()]
+
+    # -- consent and recordings ----------------------------------------------------------
+    async def record_consent(
+        self,
+        call_id: str,
+        answer: str,
+        answered_by: str,
+        at: float,
+        prompt_id: str,
+        prompt_version: str,
+        channel: str,
+    ) -> None:
+        await self._db.execute(
+            "INSERT OR REPLACE INTO consents (call_id, answer, answered_by, at, prompt_id,"
+            " prompt_version, channel) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (call_id, answer, answered_by, at, prompt_id, prompt_version, channel),
+        )
+        await self._db.commit()
+
+    async def withdraw_consent(self, call_id: str, by: str, at: float) -> None:
+        await self._db.execute(
+            "UPDATE consents SET withdrawn_at=?, withdrawn_by=? WHERE call_id=?",
+            (at, by, call_id),
+        )
+        await self._db.commit()
+
+    async def recording_started(self, name: str, call_id: str, party: str, at: float) -> None:
+        await self._db.execute(
+            "INSERT OR REPLACE INTO recordings (name, call_id, party, started_at, status)"
+            " VALUES (?, ?, ?, ?, 'recording')",
+            (name, call_id, party, at),
+        )
+        await self._db.commit()
+
+    async def recording_status(self, name: str, status: str, path: str | None = None) -> None:
+        await self._db.execute(
+            "UPDATE recordings SET status=?, path=COALESCE(?, path) WHERE name=?",
+            (status, path, name),
+        )
+        await self._db.commit()
+
+    async def recordings_to_collect(self) -> list[tuple[str, str, str]]:
+        """(name, call_id, party) of recordings still in Asterisk (e.g. after a restart)."""
+        cur = await self._db.execute(
+            "SELECT name, call_id, party FROM recordings WHERE status='recording'"
+        )
+        return [(str(n), str(c), str(p)) for n, c, p in await cur.fetchall()]
+
+    async def add_transcription_job(self, call_id: str, at: float) -> None:
+        await self._db.execute(
+            "INSERT OR IGNORE INTO transcription_jobs (call_id, created_at, updated_at, status)"
+            " VALUES (?, ?, ?, 'pending')",
+            (call_id, at, at),
+        )
+        await self._db.commit()
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -186,6 +187,9 @@ async def hotline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hot
         pbx = app.get(PBX)
         await runner.cleanup()
         if pbx is not None:
+            # Keep Asterisk's log with the test's files for diagnosis, then drop the instance.
+            with contextlib.suppress(OSError):
+                shutil.copy(pbx.log_file, tmp / "asterisk-messages.log")
             pbx.remove_instance()
 
 

@@ -11,6 +11,8 @@ from typing import TypeVar
 import pytest
 
 from ivr.flow.call import (
+    CONSENT_PROMPTS,
+    CONSENT_TIMER,
     INPUT_TIMER,
     REASSURE_TIMER,
     Answer,
@@ -34,20 +36,24 @@ from ivr.flow.call import (
     Outcome,
     Play,
     PlaybackDone,
+    RecordConsent,
     RecordSilence,
     Recover,
     RequestCallback,
     Silence,
     SpeechHeard,
     StaffAnswered,
+    StaffDigit,
     StaffHungUp,
     Started,
     StartListening,
+    StartRecording,
     StartTimer,
     State,
     StopPlayback,
     Target,
     TimerFired,
+    WithdrawConsent,
 )
 from ivr.flow.menu import Menu, load_menu
 from ivr.paths import PROJECT_ROOT
@@ -104,9 +110,12 @@ def intro() -> tuple[CallFlow, str]:
     return flow, one(cmds, Play).playback_id
 
 
-def waiting() -> CallFlow:
+def waiting(consent: str = "2") -> CallFlow:
     flow, pb = intro()
-    flow.handle(PlaybackDone(pb), 10.0)
+    cmds = flow.handle(PlaybackDone(pb), 10.0)
+    assert flow.state is State.CONSENT
+    assert one(cmds, Play).prompts == CONSENT_PROMPTS
+    flow.handle(Digit(consent), 10.0)  # answered at once
     assert flow.state is State.WAITING
     return flow
 
@@ -219,8 +228,9 @@ def test_other_options_lead_to_the_general_queue() -> None:
 
 def test_intro_done_holds_enqueues_and_starts_reassurance_timer() -> None:
     flow, pb = intro()
-    cmds = flow.handle(PlaybackDone(pb), 10.0)
-    assert cmds == [
+    flow.handle(PlaybackDone(pb), 9.0)
+    cmds = flow.handle(Digit("1"), 10.0)
+    assert cmds[-3:] == [
         Hold(),
         Enqueue("loneliness", 10.0),
         StartTimer(REASSURE_TIMER, CONFIG.reassurance_interval),
@@ -670,6 +680,7 @@ def test_yes_by_voice_accepts_the_callback_offer_and_no_declines_it() -> None:
         flow.handle(PlaybackDone(pb), 1.0)
         pb = one(flow.handle(Digit("5"), 2.0), Play).playback_id
         flow.handle(PlaybackDone(pb), 3.0)
+        flow.handle(Digit("2"), 3.0)  # the consent question
         offer = one(flow.handle(TimerFired(REASSURE_TIMER), 20.0), Play)
         assert "callback_offer" in offer.prompts
         cmds = flow.handle(Heard(word), 21.0)
@@ -701,3 +712,80 @@ def test_connected_caller_silent_long_tells_the_counselor_only() -> None:
     cmds = flow.handle(Silence("caller", 45.0), 100.0)
     assert one(cmds, NotifyStaff).kind == "caller_silent"
     assert of(cmds, Play) == [] and of(cmds, HangupCaller) == []
+
+
+# --- consent to keep a summary (issue "Consented call summaries") ---------------------------
+
+
+def _consent_asked() -> tuple[CallFlow, list[Command]]:
+    flow, pb = intro()
+    cmds = flow.handle(PlaybackDone(pb), 10.0)
+    return flow, cmds
+
+
+def test_loneliness_line_asks_consent_before_queueing_and_listens_for_yes_no() -> None:
+    flow, cmds = _consent_asked()
+    assert flow.state is State.CONSENT
+    assert one(cmds, Play).prompts == CONSENT_PROMPTS
+    assert "네" in one(cmds, Listen).phrases and "아니요" in one(cmds, Listen).phrases
+    assert of(cmds, Enqueue) == []
+
+
+@pytest.mark.parametrize(
+    ("event", "answer", "by"),
+    [
+        (Digit("1"), "yes", "key"),
+        (Digit("2"), "no", "key"),
+        (Heard("네"), "yes", "voice"),
+        (Heard("아니요"), "no", "voice"),
+    ],
+)
+def test_consent_answer_is_recorded_then_the_caller_queues(
+    event: Digit | Heard, answer: str, by: str
+) -> None:
+    flow, _ = _consent_asked()
+    cmds = flow.handle(event, 12.0)
+    assert one(cmds, RecordConsent) == RecordConsent(answer, by, CONSENT_PROMPTS)
+    assert Enqueue("loneliness", 12.0) in cmds
+    assert flow.consent == answer
+
+
+def test_no_answer_is_no_consent() -> None:
+    flow, cmds = _consent_asked()
+    flow.handle(PlaybackDone(one(cmds, Play).playback_id), 20.0)
+    cmds = flow.handle(TimerFired(CONSENT_TIMER), 28.0)
+    assert one(cmds, RecordConsent).answer == "none"
+    assert flow.state is State.WAITING
+
+
+def test_other_keys_do_not_answer_the_consent_question() -> None:
+    flow, _ = _consent_asked()
+    assert flow.handle(Digit("5"), 12.0) == []
+    assert flow.state is State.CONSENT
+
+
+def test_recording_starts_on_connect_only_with_consent() -> None:
+    for answer, recorded in (("1", True), ("2", False)):
+        flow = waiting(answer)
+        cmds = flow.handle(StaffAnswered(LEG, "counselor01"), 40.0)
+        cmds = flow.handle(PlaybackDone(one(cmds, Play).playback_id), 41.0)
+        assert bool(of(cmds, StartRecording)) is recorded
+
+
+def test_counselor_marks_withdrawal_during_the_call() -> None:
+    flow = waiting("1")
+    cmds = flow.handle(StaffAnswered(LEG, "counselor01"), 40.0)
+    flow.handle(PlaybackDone(one(cmds, Play).playback_id), 41.0)
+    flow.handle(StaffDigit("*"), 50.0)
+    cmds = flow.handle(StaffDigit("6"), 50.1)
+    assert one(cmds, WithdrawConsent).by == "counselor01"
+    assert flow.consent == "withdrawn"
+    flow.handle(StaffDigit("*"), 51.0)
+    assert flow.handle(StaffDigit("6"), 51.1) == []  # once
+
+
+def test_hangup_while_asked_for_consent() -> None:
+    flow, _ = _consent_asked()
+    cmds = flow.handle(CallerHungUp(), 12.0)
+    assert CancelTimer(CONSENT_TIMER) in cmds
+    assert cmds[-1] == Finish(Outcome.ABANDONED_QUEUE)

@@ -141,6 +141,19 @@ class AriClient:
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise AriConnectionError(method, path, 0, str(exc) or type(exc).__name__) from exc
 
+    async def get_bytes(self, path: str) -> bytes:
+        """GET a binary resource (a stored recording's file)."""
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        try:
+            async with self._http().get(url, timeout=self._timeout) as resp:
+                body = await resp.read()
+                if resp.status >= 300:
+                    text = body.decode("utf-8", "replace")
+                    raise _error_for("GET", path, resp.status, _message(text) or resp.reason or "")
+                return body
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise AriConnectionError("GET", path, 0, str(exc) or type(exc).__name__) from exc
+
     async def get(self, path: str, **params: str | int | float | bool) -> Any:
         return await self.request("GET", path, params=params)
 

@@ -27,6 +27,7 @@ class State(enum.Enum):
     MENU_PLAYING = "menu_playing"
     MENU_WAITING = "menu_waiting"
     INTRO = "intro"
+    CONSENT = "consent"  # asking whether a summary may be kept (the loneliness line)
     WAITING = "waiting"
     CONNECTING = "connecting"
     CONNECTED = "connected"
@@ -320,6 +321,27 @@ class RecordSilence:
 
 
 @dataclass(frozen=True)
+class RecordConsent:
+    """Store the caller's answer to the summary question ("yes", "no" or "none")."""
+
+    answer: str
+    answered_by: str  # key | voice | none
+    prompts: tuple[str, ...]  # exactly what was played
+
+
+@dataclass(frozen=True)
+class StartRecording:
+    """Record the counseling part of the call (consent given), each party separately."""
+
+
+@dataclass(frozen=True)
+class WithdrawConsent:
+    """The caller withdrew consent during the call: stop and delete what was recorded."""
+
+    by: str | None
+
+
+@dataclass(frozen=True)
 class Finish:
     """The call is over: write the final record."""
 
@@ -347,8 +369,17 @@ Command = (
     | Listen
     | NotifyStaff
     | RecordSilence
+    | RecordConsent
+    | StartRecording
+    | WithdrawConsent
     | Finish
 )
+
+#: What the caller hears before the consent question, and the question itself.
+CONSENT_PROMPTS = ("consent_explain", "consent_question")
+CONSENT_TIMER = "consent-answer"
+CONSENT_YES_KEY = "1"
+CONSENT_NO_KEY = "2"
 
 #: Every prompt id this module plays (besides the menu's own); the app checks the catalog.
 FLOW_PROMPTS = frozenset(
@@ -364,6 +395,8 @@ FLOW_PROMPTS = frozenset(
         "callback_confirm",
         "staff_callback_ack",
         "staff_crisis_unreachable",
+        "staff_consent_withdrawn",
+        *CONSENT_PROMPTS,
     }
 )
 
@@ -374,6 +407,7 @@ NO_WORDS = ("아니요", "아니오")
 STAFF_ABUSE = "9"
 STAFF_CRISIS = "7"
 STAFF_CALLBACK = "8"
+STAFF_WITHDRAW = "6"
 #: Queue positions above this are announced as this many (never happens with 14 counselors).
 ANNOUNCE_MAX_AHEAD = 99
 #: The caller's key that accepts the callback offer while waiting.
@@ -397,6 +431,8 @@ class FlowConfig:
     both_silence_notify: float = 20.0
     #: ... and when the caller alone was silent this long.
     caller_silence_notify: float = 45.0
+    #: Seconds to answer the consent question after it was played; no answer = no consent.
+    consent_timeout: float = 8.0
 
 
 @dataclass
@@ -455,6 +491,8 @@ class CallFlow:
         self._declined_offer = False
         self._quiet_since: dict[str, float | None] = {"caller": None, "staff": None}
         self._notified: set[str] = set()
+        #: The caller's answer to the summary question: "yes", "no", "none" or None (not asked).
+        self.consent: str | None = None
 
     # -- helpers -------------------------------------------------------------------------
     def _goto(self, new: State) -> None:
@@ -509,6 +547,7 @@ class CallFlow:
             State.MENU_PLAYING: self._in_menu,
             State.MENU_WAITING: self._in_menu,
             State.INTRO: self._in_intro,
+            State.CONSENT: self._in_consent,
             State.WAITING: self._in_waiting,
             State.CONNECTING: self._in_connecting,
             State.CONNECTED: self._in_connected,
@@ -589,15 +628,46 @@ class CallFlow:
         if isinstance(event, PlaybackDone) and event.playback_id == self._playback:
             assert self._queue is not None
             self._playback = None
-            self.record.queue = self._queue.name
-            self.record.queued_at = now
-            self._goto(State.WAITING)
-            return [
-                Hold(),
-                Enqueue(self._queue.name, now),
-                StartTimer(REASSURE_TIMER, self.config.reassurance_interval),
-            ]
+            if self._queue.consent:
+                self._goto(State.CONSENT)
+                return [Listen((*YES_WORDS, *NO_WORDS)), self._play(CONSENT_PROMPTS)]
+            return self._enqueue(now)
         return []
+
+    def _in_consent(self, event: FlowEvent, now: float) -> list[Command]:
+        """Only a clear yes is consent; no, silence or anything else is no."""
+        if isinstance(event, PlaybackDone) and event.playback_id == self._playback:
+            self._playback = None
+            return [StartTimer(CONSENT_TIMER, self.config.consent_timeout)]
+        answer: tuple[str, str] | None = None
+        if isinstance(event, Digit) and event.digit in (CONSENT_YES_KEY, CONSENT_NO_KEY):
+            answer = ("yes" if event.digit == CONSENT_YES_KEY else "no", "key")
+        elif isinstance(event, Heard) and event.phrase in (*YES_WORDS, *NO_WORDS):
+            answer = ("yes" if event.phrase in YES_WORDS else "no", "voice")
+        elif isinstance(event, TimerFired) and event.name == CONSENT_TIMER:
+            answer = ("none", "none")
+        if answer is None:
+            return []
+        self.consent = answer[0]
+        log.info("call %s: summary consent %s (%s)", self.call_id, *answer)
+        return [
+            *self._stop_playback(),
+            CancelTimer(CONSENT_TIMER),
+            Listen(()),
+            RecordConsent(answer[0], answer[1], CONSENT_PROMPTS),
+            *self._enqueue(now),
+        ]
+
+    def _enqueue(self, now: float) -> list[Command]:
+        assert self._queue is not None
+        self.record.queue = self._queue.name
+        self.record.queued_at = now
+        self._goto(State.WAITING)
+        return [
+            Hold(),
+            Enqueue(self._queue.name, now),
+            StartTimer(REASSURE_TIMER, self.config.reassurance_interval),
+        ]
 
     def _in_waiting(self, event: FlowEvent, now: float) -> list[Command]:
         assert self._queue is not None
@@ -662,7 +732,10 @@ class CallFlow:
         self.record.answered_at = now
         self._goto(State.CONNECTED)
         self._quiet_since = {"caller": None, "staff": None}
-        return [Listen(()), Connect(self._leg), StartListening("staff")]
+        cmds: list[Command] = [Listen(()), Connect(self._leg), StartListening("staff")]
+        if self.consent == "yes":
+            cmds.append(StartRecording())
+        return cmds
 
     def _in_connecting(self, event: FlowEvent, now: float) -> list[Command]:
         assert self._queue is not None
@@ -767,6 +840,14 @@ class CallFlow:
                 return []
             self._crisis_ringing = True
             return [RingCrisis()]
+        if digit == STAFF_WITHDRAW:
+            if self.consent != "yes":
+                return []
+            self.consent = "withdrawn"
+            return [
+                WithdrawConsent(self.record.member),
+                self._side_prompt("staff_consent_withdrawn"),
+            ]
         if digit == STAFF_CALLBACK:
             return [
                 RequestCallback("social_worker", "verbal_to_counselor", self.record.member),
@@ -782,7 +863,11 @@ class CallFlow:
 
     def _caller_gone(self, now: float) -> list[Command]:
         state = self.state
-        cmds: list[Command] = [CancelTimer(INPUT_TIMER), CancelTimer(REASSURE_TIMER)]
+        cmds: list[Command] = [
+            CancelTimer(INPUT_TIMER),
+            CancelTimer(REASSURE_TIMER),
+            CancelTimer(CONSENT_TIMER),
+        ]
         cmds += self._stop_playback()
         if state is State.WAITING and self._queue is not None:
             cmds.append(Dequeue(self._queue.name))
@@ -793,13 +878,18 @@ class CallFlow:
             State.CONNECTING: Outcome.ABANDONED_QUEUE,
             State.WAITING: Outcome.ABANDONED_QUEUE,
             State.INTRO: Outcome.ABANDONED_QUEUE,
+            State.CONSENT: Outcome.ABANDONED_QUEUE,
             State.GOODBYE: self._closing,
         }.get(state, Outcome.ABANDONED_MENU)
         return cmds + self._end(now, outcome)
 
     def _fail(self, reason: str, now: float) -> list[Command]:
         log.error("call %s: failure in state %s: %s", self.call_id, self.state.value, reason)
-        cmds: list[Command] = [CancelTimer(INPUT_TIMER), CancelTimer(REASSURE_TIMER)]
+        cmds: list[Command] = [
+            CancelTimer(INPUT_TIMER),
+            CancelTimer(REASSURE_TIMER),
+            CancelTimer(CONSENT_TIMER),
+        ]
         if self.state is State.WAITING and self._queue is not None:
             cmds.append(Dequeue(self._queue.name))
         cmds += self._hangup_legs()

@@ -30,6 +30,8 @@ class Queue:
     reassurance: str = "hold_reassurance"
     #: Prompt played to the staff member when they answer, before the caller is bridged.
     whisper: str = ""
+    #: Ask the caller's consent to keep a summary of the counseling (before queueing).
+    consent: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ def parse_menu(data: dict[str, object], source: str = "menu") -> Menu:
             members=str(members),
             reassurance=str(q.get("reassurance", "hold_reassurance")),
             whisper=str(q.get("whisper", "")),
+            consent=bool(q.get("consent", False)),
         )
     raw_opts = data.get("option")
     if not isinstance(raw_opts, list) or not raw_opts:

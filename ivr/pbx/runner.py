@@ -97,6 +97,17 @@ class Pbx:
         self._kill_stale()
         for d in self.dirs.all():
             self.host(d).mkdir(parents=True, exist_ok=True)
+        # ARI recordings are written here; Asterisk does not create the folder itself.
+        (self.host(self.dirs.spool) / "recording").mkdir(exist_ok=True)
+        if self.install.root is not None:
+            # The root's resolver knows no host name: without this Asterisk spends its start
+            # trying to resolve the machine's name (and A.ROOT-SERVERS.NET) to find its address.
+            hosts = self.install.root / "etc" / "hosts"
+            with contextlib.suppress(OSError):
+                hosts.write_text(
+                    f"127.0.0.1\tlocalhost {socket.gethostname()}\n::1\tlocalhost\n",
+                    encoding="utf-8",
+                )
         etc = self.host(self.dirs.etc)
         for old in etc.glob("*.conf"):
             old.unlink()

@@ -1,0 +1,103 @@
+"""End to end: consent before the counseling, recording only with it, fetched over ARI.
+
+Real Asterisk, pjsua2 phones, the controller's per-party recordings of its audio taps."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr.ari.client import AriNotFound
+from ivr.flow import call as flow
+from speech.synth import espeak_korean
+from tests.conftest import Hotline, PhoneFactory
+from tests.test_e2e_calls import counselor, dial_120
+
+
+@pytest.fixture(scope="module")
+def sentence(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("consent")
+    return espeak_korean("요즘 혼자 지내서 너무 외로워요", out / "caller.wav", rate=8000)
+
+
+async def live_recording(hotline: Hotline, name: str, wait: float = 10) -> Any:
+    """The live recording `name` in Asterisk, or None (after waiting up to `wait` s)."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        try:
+            return await hotline.ari.get(f"recordings/live/{name}")
+        except AriNotFound:
+            if asyncio.get_running_loop().time() >= deadline:
+                return None
+            await asyncio.sleep(0.2)
+
+
+def rows(hotline: Hotline, table: str, call_id: str) -> list[dict[str, Any]]:
+    return hotline.rows(f"SELECT * FROM {table} WHERE call_id = '{call_id}'")
+
+
+async def _to_counselor(
+    hotline: Hotline, phones: PhoneFactory, member: str, consent_key: str | None
+) -> tuple[Any, Any, str]:
+    c = await counselor(hotline, phones, member, auto_answer=True)
+    caller = await dial_120(hotline, phones)
+    call_id = await hotline.last_call_id()
+    await caller.dtmf("5")
+    await hotline.wait_state(call_id, flow.State.CONSENT, timeout=40)
+    if consent_key is not None:
+        await asyncio.sleep(1.0)
+        await caller.dtmf(consent_key)
+    await hotline.wait_state(call_id, flow.State.CONNECTED, timeout=90)
+    return c, caller, call_id
+
+
+async def test_consent_yes_records_each_party_and_fetches_over_ari(
+    clean_hotline: Hotline, phones: PhoneFactory, sentence: Path
+) -> None:
+    hotline = clean_hotline
+    c, caller, call_id = await _to_counselor(hotline, phones, "counselor05", "1")
+    assert rows(hotline, "consents", call_id)[0]["answer"] == "yes"
+    incoming = await c.wait_for("incoming", timeout=1)
+    assert incoming["headers"].get("X-IVR120-Consent") == "yes"
+    await caller.play(sentence, loop=True)
+    for party in ("caller", "staff"):  # recording in Asterisk during the call
+        live = await live_recording(hotline, f"ivr120-{call_id}-{party}")
+        assert live is not None and live["state"] == "recording", party
+    await asyncio.sleep(4)
+    await caller.hangup()
+    await hotline.wait_clean()
+    async with asyncio.timeout(20):
+        while not rows(hotline, "transcription_jobs", call_id):
+            await asyncio.sleep(0.2)
+    recs = {r["party"]: r for r in rows(hotline, "recordings", call_id)}
+    assert set(recs) == {"caller", "staff"}
+    for rec in recs.values():
+        assert rec["status"] in ("fetched", "deleted")  # the worker may already be done
+    stored = {r["name"] for r in await hotline.ari.get("recordings/stored")}
+    assert not any(call_id in name for name in stored), "left in Asterisk after the fetch"
+
+
+@pytest.mark.parametrize("answer", ["2", None])
+async def test_no_consent_nothing_is_recorded_anywhere(
+    clean_hotline: Hotline, phones: PhoneFactory, sentence: Path, answer: str | None
+) -> None:
+    hotline = clean_hotline
+    member = "counselor06" if answer else "counselor07"
+    c, caller, call_id = await _to_counselor(hotline, phones, member, answer)
+    consent = rows(hotline, "consents", call_id)[0]
+    assert consent["answer"] == ("no" if answer else "none")
+    await caller.play(sentence, loop=True)
+    await asyncio.sleep(3)
+    for party in ("caller", "staff"):
+        assert await live_recording(hotline, f"ivr120-{call_id}-{party}", wait=0) is None
+    await caller.hangup()
+    await hotline.wait_clean()
+    await asyncio.sleep(1)
+    stored = await hotline.ari.get("recordings/stored")
+    assert not any(call_id in r["name"] for r in stored)
+    for table in ("recordings", "transcription_jobs", "transcripts", "summaries"):
+        assert rows(hotline, table, call_id) == [], table
+    assert not (hotline.settings.state_dir / "audio" / call_id).exists()
