@@ -138,6 +138,15 @@ class Hotline:
             while self.controller.calls[call_id].flow.state is not state:
                 await asyncio.sleep(0.05)
 
+    async def press_5(self, caller: Any, call_id: str, consent: str = "2") -> None:
+        """Choose the loneliness line, then answer the summary consent question (2 = no)."""
+        from ivr.flow.call import State
+
+        await caller.dtmf("5")
+        await self.wait_state(call_id, State.CONSENT, timeout=40)
+        await asyncio.sleep(0.5)
+        await caller.dtmf(consent)
+
     async def last_call_id(self, timeout: float = 10) -> str:
         async with asyncio.timeout(timeout):
             while True:

@@ -67,7 +67,7 @@ async def test_press_5_counselor_answers_audio_both_ways_then_hangup(
     menu = read_wav(await record_for(caller, tmp_path / "menu.wav", 2.5))
     assert not is_silent(menu.samples), "the caller heard no menu"
 
-    await caller.dtmf("5")
+    await hotline.press_5(caller, call_id)
     await c1.wait_for("incoming", timeout=30)
     await c1.wait_for("call_state", state="CONFIRMED", timeout=10)
     await caller.play(tones["caller"])
@@ -97,7 +97,7 @@ async def test_no_counselor_at_first_caller_waits_with_music_then_connected(
     hotline = clean_hotline
     caller = await dial_120(hotline, phones)
     call_id = await hotline.last_call_id()
-    await caller.dtmf("5")
+    await hotline.press_5(caller, call_id)
     await hotline.wait_state(call_id, flow.State.WAITING)
     # Waiting with nobody registered: music and reassurance, never silence.
     waiting = read_wav(await record_for(caller, tmp_path / "waiting.wav", 6.0))
@@ -167,7 +167,7 @@ async def test_caller_hangs_up_while_waiting_nothing_left_behind(
     c3 = await counselor(hotline, phones, "counselor03")  # registered, does not answer
     caller = await dial_120(hotline, phones)
     call_id = await hotline.last_call_id()
-    await caller.dtmf("5")
+    await hotline.press_5(caller, call_id)
     await c3.wait_for("incoming", timeout=30)  # the ring group rings the counselor
     bridges = await hotline.ari.get("bridges")
     assert sorted(b["bridge_type"] for b in bridges if not b["id"].startswith("tap-")) == [
@@ -198,7 +198,7 @@ async def test_unexpected_error_apology_then_hangup(
     try:
         caller = await dial_120(hotline, phones)
         call_id = await hotline.last_call_id()
-        await caller.dtmf("5")
+        await hotline.press_5(caller, call_id)
         await asyncio.sleep(2)
         await caller.record(tmp_path / "apology.wav")
         await caller.wait_for("call_state", state="DISCONNECTED", timeout=30)

@@ -88,10 +88,15 @@ async def test_caller_says_oeroum_and_reaches_the_loneliness_line(
     call_id = await hotline.last_call_id()
     await asyncio.sleep(1.0)
     await caller.play(words["외로움"], loop=False)  # spoken over the menu: no key pressed
-    await hotline.wait_state(call_id, flow.State.WAITING, timeout=40)
+    await hotline.wait_state(call_id, flow.State.CONSENT, timeout=40)
     call = hotline.controller.calls[call_id]
     assert call.flow.record.menu_path == ["5"]
+    await asyncio.sleep(1.0)
+    await caller.play(words["아니요"], loop=False)  # the consent question, answered by voice
+    await hotline.wait_state(call_id, flow.State.WAITING, timeout=40)
     assert call.flow.record.queue == "loneliness"
+    consent = hotline.rows(f"SELECT * FROM consents WHERE call_id = '{call_id}'")
+    assert [(c["answer"], c["answered_by"]) for c in consent] == [("no", "voice")]
     await caller.hangup()
     await hotline.wait_clean()
     row = await hotline.wait_row(call_id)
@@ -110,10 +115,10 @@ async def test_yes_or_no_by_voice_answers_the_callback_offer(
     hotline = clean_hotline
     caller = await dial_120(hotline, phones)
     call_id = await hotline.last_call_id()
-    await caller.dtmf("5")
+    await hotline.press_5(caller, call_id)
     await hotline.wait_state(call_id, flow.State.WAITING, timeout=30)
     async with asyncio.timeout(60):  # the offer comes after callback_offer_after (8 s)
-        while not any(isinstance(c, flow.Listen) and "네" in c.phrases for c in spy):
+        while not any(isinstance(c, flow.Play) and "callback_offer" in c.prompts for c in spy):
             await asyncio.sleep(0.2)
     await asyncio.sleep(1.0)
     await caller.play(words[answer], loop=False)
@@ -148,7 +153,7 @@ async def test_both_silent_the_counselor_is_told_speech_clears_it_no_tap_left(
     c4 = await counselor(hotline, phones, "counselor04", auto_answer=True)
     caller = await dial_120(hotline, phones)
     call_id = await hotline.last_call_id()
-    await caller.dtmf("5")
+    await hotline.press_5(caller, call_id)
     await hotline.wait_state(call_id, flow.State.CONNECTED, timeout=40)
     call = hotline.controller.calls[call_id]
     async with asyncio.timeout(10):
