@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from ivr.config import ConfigError, load_settings
-from ivr.pbx.secrets import load_or_create
+from ivr.pbx.secrets import load_existing
 
 SEOUL = ZoneInfo("Asia/Seoul")
 
@@ -211,7 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ivr-admin: {exc}", file=sys.stderr)
         return 2
-    token = load_or_create(settings.state_dir / "secrets.json", settings.staff_endpoints)
+    try:
+        token = load_existing(settings.state_dir / "secrets.json")
+    except RuntimeError as exc:
+        print(f"ivr-admin: {exc}", file=sys.stderr)
+        return 2
     url = f"http://127.0.0.1:{settings.status_port}"
     method, path, body = "GET", "/status", None
     if args.cmd in ("counselors", "flags", "callbacks"):

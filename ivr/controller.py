@@ -63,7 +63,6 @@ LEG_ARG = "leg"
 CRISIS_ARG = "crisis"
 FEATURE_ARG = "feature"
 SOUND_PREFIX = "sound:ivr120/"
-MOH_CLASS = "default"
 INFO_HEADER = "PJSIP_HEADER(add,X-IVR120-{})"
 #: ChannelDestroyed causes of an unanswered ring attempt.
 CAUSE_OUTCOME = {17: LegOutcome.BUSY, 21: LegOutcome.REJECTED}
@@ -607,8 +606,11 @@ class Controller:
             bridge = f"hold-{cid}"
             await self.ari.post("bridges", type="holding", bridgeId=bridge, name=bridge)
             call.holding_bridge = bridge
+            # A holding bridge's participants hear music on hold (class "default") while no
+            # announcer plays; the announcements (bridges/{id}/play) pause it and it resumes.
+            # Starting bridge MOH explicitly would take the bridge's one announcer slot and
+            # make every announcement fail.
             await self.ari.post(f"bridges/{bridge}/addChannel", channel=cid, role="participant")
-            await self.ari.post(f"bridges/{bridge}/moh", mohClass=MOH_CLASS)
         elif isinstance(cmd, flow.Enqueue):
             self.groups[cmd.queue].enqueue(cid, cmd.since)
             await self._plan(cmd.queue)

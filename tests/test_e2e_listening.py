@@ -134,7 +134,7 @@ async def test_yes_or_no_by_voice_answers_the_callback_offer(
             ).fetchall()
         finally:
             db.close()
-        assert [(r, c) for r, c, _ in reasons] == [("max_wait", "caller_answer")]
+        assert [(r, c) for r, c, _ in reasons] == [("max_wait", "caller_voice")]
         assert TEST_CALLER_NUMBER.encode() not in reasons[0][2]
     else:
         call = hotline.controller.calls[call_id]

@@ -680,12 +680,13 @@ class CallFlow:
         if isinstance(event, PlaybackDone) and event.playback_id == self._playback:
             self._playback = None
             return [StartTimer(REASSURE_TIMER, self.config.reassurance_interval)]
+        via = "caller_keypress"
         if isinstance(event, Heard) and self._offered:
             if event.phrase in NO_WORDS:
                 self._offered, self._declined_offer = False, True
                 return [Listen(())]
             if event.phrase in YES_WORDS:
-                event = Digit(CALLBACK_KEY)
+                event, via = Digit(CALLBACK_KEY), "caller_voice"
         if isinstance(event, Digit) and event.digit == CALLBACK_KEY and self._offered:
             self._closing = Outcome.CALLBACK_REQUESTED
             self._goto(State.GOODBYE)
@@ -693,7 +694,7 @@ class CallFlow:
                 CancelTimer(REASSURE_TIMER),
                 *self._stop_playback(),
                 Dequeue(self._queue.name),
-                RequestCallback("max_wait", "caller_answer", None),
+                RequestCallback("max_wait", via, None),
                 Listen(()),
                 self._play(("callback_confirm",), Target.HOLDING),
             ]

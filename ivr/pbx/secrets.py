@@ -69,3 +69,22 @@ def load_or_create(path: Path, endpoints: Iterable[str]) -> Secrets:
         data_key=str(data["data_key"]),
         admin_token=str(data["admin_token"]),
     )
+
+
+def load_existing(path: Path) -> Secrets:
+    """Read the secrets file without creating or changing anything (for admin tools)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Secrets(
+            ari_password=str(data["ari_password"]),
+            caller_hash_key=str(data["caller_hash_key"]),
+            sip_passwords={str(k): str(v) for k, v in data["sip_passwords"].items()},
+            data_key=str(data["data_key"]),
+            admin_token=str(data["admin_token"]),
+        )
+    except FileNotFoundError:
+        raise RuntimeError(
+            f"no secrets file at {path}: is state_dir right? (비밀 파일이 없습니다)"
+        ) from None
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise RuntimeError(f"secrets file {path} is unreadable: {exc}") from None
