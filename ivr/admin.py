@@ -13,6 +13,18 @@
 It talks to the controller's API on loopback with the admin token from state_dir/secrets.json
 (whoever can read that file is an administrator). Output is Korean with English headings;
 `--json` prints the raw answer for scripts.
+
+Consented call summaries (ivr.summary.admin_commands; on the database file, no controller
+needed; reads, exports, notes and withdrawals are audited):
+
+    ivr-admin consent CALL_ID                      the call's consent record
+    ivr-admin summary CALL_ID [--who NAME]         read a call summary
+    ivr-admin export CALL_ID --out FILE [--who N]  export it as JSON for a follow-up worker
+    ivr-admin note CALL_ID --text TEXT [--by NAME] add or replace the counselor's wrap-up note
+    ivr-admin withdraw CALL_ID [--by NAME]         withdraw consent: delete transcripts+summary
+    ivr-admin purge                                delete what is older than retention_days
+    ivr-admin jobs                                 transcription jobs pending/running/failed
+    ivr-admin retry CALL_ID                        a failed transcription job pending again
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ import aiohttp
 
 from ivr.config import ConfigError, load_settings
 from ivr.pbx.secrets import load_existing
+from ivr.summary import admin_commands
 
 SEOUL = ZoneInfo("Asia/Seoul")
 
@@ -205,12 +218,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     pause.add_argument("member")
     pause.add_argument("--reason", default="break")
     sub.add_parser("lift-flag").add_argument("caller_hash")
+    admin_commands.add_commands(sub)
     args = p.parse_args(argv)
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
         print(f"ivr-admin: {exc}", file=sys.stderr)
         return 2
+    if args.cmd in admin_commands.COMMANDS:
+        return admin_commands.run(args, settings)
     try:
         token = load_existing(settings.state_dir / "secrets.json")
     except RuntimeError as exc:

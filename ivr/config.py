@@ -126,6 +126,14 @@ class Settings:
     database: Path = Path("ivr120.sqlite3")
     log_level: str = "INFO"
 
+    #: Consented call summaries (ivr.summary, docs/summaries.md): days transcripts and summaries
+    #: are kept before `ivr-admin purge` (or the worker's daily purge) deletes them.
+    retention_days: int = 90
+    #: Delete a call's audio as soon as its transcripts are stored (keep it only to debug).
+    delete_audio_after_transcription: bool = True
+    #: Seconds the summary worker (ivr-summarize) waits between looks for new jobs.
+    summary_poll_seconds: float = 2.0
+
     @property
     def ari_url(self) -> str:
         return f"http://{self.http_bind}:{self.http_port}/ari"
@@ -212,6 +220,8 @@ class Settings:
         check(self.ring_retry_interval > 0, "ring_retry_interval", "must be positive")
         check(self.shutdown_grace >= 0, "shutdown_grace", "must not be negative")
         check(self.menu_max_failures >= 1, "menu_max_failures", "must be at least 1")
+        check(self.retention_days >= 1, "retention_days", "must be at least 1 (days)")
+        check(self.summary_poll_seconds > 0, "summary_poll_seconds", "must be positive")
         check(
             self.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
             "log_level",

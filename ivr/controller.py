@@ -63,6 +63,7 @@ LEG_ARG = "leg"
 CRISIS_ARG = "crisis"
 FEATURE_ARG = "feature"
 SOUND_PREFIX = "sound:ivr120/"
+MOH_CLASS = "default"
 INFO_HEADER = "PJSIP_HEADER(add,X-IVR120-{})"
 #: ChannelDestroyed causes of an unanswered ring attempt.
 CAUSE_OUTCOME = {17: LegOutcome.BUSY, 21: LegOutcome.REJECTED}
@@ -584,11 +585,12 @@ class Controller:
         elif isinstance(cmd, flow.Play):
             media = ",".join(SOUND_PREFIX + p for p in cmd.prompts)
             self.playbacks[cmd.playback_id] = cid
-            if cmd.target is flow.Target.HOLDING and call.holding_bridge:
-                target = f"bridges/{call.holding_bridge}"
-            elif cmd.target is flow.Target.LEG and cmd.leg_id:
+            if cmd.target is flow.Target.LEG and cmd.leg_id:
                 target = f"channels/{cmd.leg_id}"
             else:
+                # Announcements to a waiting caller play on their own channel: it hears them
+                # instead of the bridge's music, which goes on underneath. (Playing into the
+                # holding bridge needs its single announcer slot, which the music holds.)
                 target = f"channels/{cid}"
             await self.ari.post(f"{target}/play/{cmd.playback_id}", media=media, lang="ko")
         elif isinstance(cmd, flow.StopPlayback):
@@ -606,11 +608,8 @@ class Controller:
             bridge = f"hold-{cid}"
             await self.ari.post("bridges", type="holding", bridgeId=bridge, name=bridge)
             call.holding_bridge = bridge
-            # A holding bridge's participants hear music on hold (class "default") while no
-            # announcer plays; the announcements (bridges/{id}/play) pause it and it resumes.
-            # Starting bridge MOH explicitly would take the bridge's one announcer slot and
-            # make every announcement fail.
             await self.ari.post(f"bridges/{bridge}/addChannel", channel=cid, role="participant")
+            await self.ari.post(f"bridges/{bridge}/moh", mohClass=MOH_CLASS)
         elif isinstance(cmd, flow.Enqueue):
             self.groups[cmd.queue].enqueue(cid, cmd.since)
             await self._plan(cmd.queue)

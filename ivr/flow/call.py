@@ -189,7 +189,7 @@ class Target(enum.Enum):
     """Who hears a playback."""
 
     CALLER = "caller"  # the caller's channel alone
-    HOLDING = "holding"  # the caller's holding bridge (pauses the music while it plays)
+    HOLDING = "holding"  # the caller waiting in the holding bridge (heard over the music)
     LEG = "leg"  # the answered staff leg, before it is bridged (the whisper)
 
 
