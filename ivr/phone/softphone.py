@@ -41,7 +41,7 @@ MESSAGES = {
         "registered": "등록되었습니다. 전화를 기다립니다.",
         "reg_failed": "등록 실패 ({code} {reason})",
         "incoming": "전화가 왔습니다 — {line}",
-        "details": "  메뉴 {path} · 대기 {wait}초 · {repeat} · {flag}",
+        "details": "  메뉴 {path} · 대기 {wait}초 · {repeat} · {flag} · 요약 동의: {consent}",
         "repeat_yes": "이전에 전화한 번호",
         "repeat_no": "처음 전화한 번호",
         "flag_none": "주의 표시 없음",
@@ -67,7 +67,7 @@ MESSAGES = {
         "registered": "registered; waiting for calls.",
         "reg_failed": "registration failed ({code} {reason})",
         "incoming": "incoming call — {line}",
-        "details": "  menu {path} · waited {wait}s · {repeat} · {flag}",
+        "details": "  menu {path} · waited {wait}s · {repeat} · {flag} · consent: {consent}",
         "repeat_yes": "called before",
         "repeat_no": "first call",
         "flag_none": "no flag",
@@ -139,6 +139,7 @@ class Console:
                 wait=info.get("wait", "?"),
                 repeat=repeat,
                 flag=self.msg["flag"].format(flag=flag) if flag else self.msg["flag_none"],
+                consent=info.get("consent", "-"),
             )
         elif kind == "message":
             # The hotline's notices: "ivr120:<kind>:<seconds>".
