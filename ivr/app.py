@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from ivr.flow.call import FLOW_PROMPTS
 from ivr.flow.menu import Menu, load_menu
 from ivr.paths import PROJECT_ROOT
 from ivr.pbx.install import locate
-from ivr.pbx.runner import Pbx
+from ivr.pbx.runner import Pbx, die_with_parent
 from ivr.pbx.secrets import Secrets, load_or_create
 from ivr.prompts.build import build as build_prompts
 from ivr.prompts.catalog import Catalog, load_catalog
@@ -47,6 +49,7 @@ PBX = web.AppKey("pbx", Pbx)
 STORE = web.AppKey("store", Store)
 ARI = web.AppKey("ari", AriClient)
 CONTROLLER = web.AppKey("controller", Controller)
+SUMMARY_WORKER = web.AppKey("summary_worker", asyncio.subprocess.Process)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class Options:
     manage_pbx: bool = True
     #: Run the call controller (False only in tests of the dialplan's own fallback).
     run_controller: bool = True
+    #: Start the transcription/summary worker (`ivr-summarize`) as a child process.
+    run_summary_worker: bool = True
 
 
 def project_file(p: Path) -> Path:
@@ -83,6 +88,8 @@ def build_app(settings: Settings, options: Options = Options()) -> web.Applicati
     if options.manage_pbx:
         app.cleanup_ctx.append(_pbx_ctx)
     app.cleanup_ctx.append(_store_ctx)
+    if options.run_summary_worker:
+        app.cleanup_ctx.append(_summary_worker_ctx)
     app.cleanup_ctx.append(_ari_ctx)
     if options.run_controller:
         app.cleanup_ctx.append(_controller_ctx)
@@ -134,6 +141,39 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await store.close()
+
+
+async def _summary_worker_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Transcription runs in its own process: a crash or restart of the controller loses no
+    job (they are rows in the database) and recognition never blocks call handling."""
+    settings = app[SETTINGS]
+    env = {
+        **os.environ,
+        "IVR120_STATE_DIR": str(settings.state_dir.resolve()),
+        "IVR120_DATABASE": str(settings.database),
+        "IVR120_LOG_LEVEL": settings.log_level,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ivr.summary.worker",
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
+    )
+    app[SUMMARY_WORKER] = proc
+    log.info("summary worker started (pid %d)", proc.pid)
+    try:
+        yield
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 15)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        log.info("summary worker stopped")
 
 
 async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:

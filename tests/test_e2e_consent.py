@@ -101,3 +101,29 @@ async def test_no_consent_nothing_is_recorded_anywhere(
     for table in ("recordings", "transcription_jobs", "transcripts", "summaries"):
         assert rows(hotline, table, call_id) == [], table
     assert not (hotline.settings.state_dir / "audio" / call_id).exists()
+
+
+async def test_withdrawal_during_the_call_discards_the_recording(
+    clean_hotline: Hotline, phones: PhoneFactory, sentence: Path
+) -> None:
+    hotline = clean_hotline
+    c, caller, call_id = await _to_counselor(hotline, phones, "counselor08", "1")
+    await caller.play(sentence, loop=True)
+    assert await live_recording(hotline, f"ivr120-{call_id}-caller") is not None
+    await c.dtmf("*6")  # the caller asked the counselor to withdraw consent
+    async with asyncio.timeout(10):
+        while not rows(hotline, "consents", call_id)[0]["withdrawn_at"]:
+            await asyncio.sleep(0.2)
+    for party in ("caller", "staff"):
+        assert await live_recording(hotline, f"ivr120-{call_id}-{party}", wait=0) is None
+    await asyncio.sleep(2)
+    await caller.hangup()
+    await hotline.wait_clean()
+    await asyncio.sleep(1)
+    stored = await hotline.ari.get("recordings/stored")
+    assert not any(call_id in r["name"] for r in stored)
+    assert {r["status"] for r in rows(hotline, "recordings", call_id)} == {"deleted"}
+    for table in ("transcription_jobs", "transcripts", "summaries"):
+        assert rows(hotline, table, call_id) == [], table
+    consent = rows(hotline, "consents", call_id)[0]
+    assert consent["withdrawn_by"] == "counselor08"

@@ -41,7 +41,8 @@ class PbxStartError(RuntimeError):
     """Asterisk did not come up; the message says why and where its log is."""
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:
+    """Runs in a child between fork and exec: the child gets SIGTERM when its parent dies."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -216,7 +217,7 @@ class Pbx:
             stdout=self._console,
             stderr=self._console,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         try:
             await self._wait_ready(timeout)
