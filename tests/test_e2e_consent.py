@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from ivr.app import SECRETS
 from ivr.ari.client import AriNotFound
+from ivr.crypto import Sealer
 from ivr.flow import call as flow
 from speech.synth import espeak_korean
 from tests.conftest import Hotline, PhoneFactory
@@ -78,6 +80,23 @@ async def test_consent_yes_records_each_party_and_fetches_over_ari(
         assert rec["status"] in ("fetched", "deleted")  # the worker may already be done
     stored = {r["name"] for r in await hotline.ari.get("recordings/stored")}
     assert not any(call_id in name for name in stored), "left in Asterisk after the fetch"
+
+    # The summary worker (its own process) transcribes, summarises, seals, deletes the audio.
+    async with asyncio.timeout(180):
+        while rows(hotline, "transcription_jobs", call_id)[0]["status"] != "done":
+            assert rows(hotline, "transcription_jobs", call_id)[0]["status"] != "failed"
+            await asyncio.sleep(0.5)
+    sealer = Sealer(hotline.app[SECRETS].data_key)
+    transcripts = {r["party"]: r for r in rows(hotline, "transcripts", call_id)}
+    assert set(transcripts) == {"caller", "staff"}
+    caller_text = sealer.open(transcripts["caller"]["sealed"], f"transcript:{call_id}:caller")
+    assert any("\uac00" <= ch <= "\ud7a3" for ch in caller_text), caller_text  # Korean text
+    db_bytes = hotline.settings.state_path(hotline.settings.database).read_bytes()
+    assert caller_text.encode() not in db_bytes  # encrypted at rest
+    summary = rows(hotline, "summaries", call_id)[0]
+    assert summary["sealed"] and sealer.open(summary["sealed"], f"summary:{call_id}")
+    assert {r["status"] for r in rows(hotline, "recordings", call_id)} == {"deleted"}
+    assert not list((hotline.settings.state_dir / "audio").glob(f"{call_id}/*.wav"))
 
 
 @pytest.mark.parametrize("answer", ["2", None])

@@ -436,7 +436,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         sealer, conn = opened
         db_path = settings.state_path(settings.database)
         try:
-            worker = Worker(settings, sealer, conn, retry_delay=args.retry_delay, stop=stop)
+            try:
+                needs = load_needs()
+            except (OSError, ValueError) as exc:
+                print(f"ivr-summarize: the needs list: {exc}", file=sys.stderr)
+                return 2
+            worker = Worker(
+                settings, sealer, conn, needs=needs, retry_delay=args.retry_delay, stop=stop
+            )
             log.info("summary worker started (pid %d, %s)", os.getpid(), db_path)
             worker.startup()
             try:
