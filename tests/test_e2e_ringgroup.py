@@ -354,8 +354,11 @@ async def test_unanswering_counselor_is_skipped_then_paused_after_three(
             what=f"{a} paused after three unanswered rings",
         )
         assert m["state"] == "paused" and m["pause_reason"] == "no_answer", m
-        events = rows_where(
-            hotline, "SELECT * FROM counselor_events WHERE member=? AND at>=?", a, t0
+        events = await until(  # the record is written just after the state changes
+            lambda: rows_where(
+                hotline, "SELECT * FROM counselor_events WHERE member=? AND at>=?", a, t0
+            ),
+            what="the automatic pause recorded",
         )
         assert [(e["field"], e["old"], e["new"], e["reason"]) for e in events] == [
             ("paused", "false", "true", "no_answer")
