@@ -7,7 +7,7 @@ Errors are JSON objects with `status`, a stable `error_id`, a `message` (English
 from __future__ import annotations
 
 import hmac
-import time
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,8 +35,6 @@ class ApiError(web.HTTPException):
 
 
 def _json(data: Any) -> str:
-    import json
-
     return json.dumps(data, ensure_ascii=False)
 
 
@@ -48,7 +46,3 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise ApiError(401, "unauthorized", "missing or wrong admin token", "인증 실패")
     return await handler(request)
-
-
-def now() -> float:
-    return time.time()

@@ -249,15 +249,6 @@ class Store:
         rows = await cur.fetchall()
         return [StoredCall(*row) for row in rows]
 
-    async def get(self, call_id: str) -> StoredCall | None:
-        cur = await self._db.execute(
-            """SELECT call_id, caller_hash, started_at, menu_path, queue, member, wait_seconds,
-               talk_seconds, ended_at, outcome FROM calls WHERE call_id=?""",
-            (call_id,),
-        )
-        row: Any = await cur.fetchone()
-        return StoredCall(*row) if row else None
-
     async def previous_calls(self, caller_hash: str, call_id: str) -> int:
         """How many earlier calls the same (hashed) number made."""
         cur = await self._db.execute(
@@ -281,13 +272,6 @@ class Store:
             (at, outcome, leg_id),
         )
         await self._db.commit()
-
-    async def ring_attempts(self, call_id: str) -> list[tuple[str, str | None]]:
-        cur = await self._db.execute(
-            "SELECT member, outcome FROM ring_attempts WHERE call_id=? ORDER BY started_at",
-            (call_id,),
-        )
-        return [(str(m), o) for m, o in await cur.fetchall()]
 
     async def counselor_event(
         self, member: str, at: float, field: str, old: str, new: str, reason: str

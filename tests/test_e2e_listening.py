@@ -20,7 +20,7 @@ from ivr.flow import call as flow
 from ivr.phone.audio import is_silent, read_wav
 from speech.synth import espeak_korean
 from tests.conftest import TEST_CALLER_NUMBER, Hotline, PhoneFactory
-from tests.test_e2e_calls import counselor, dial_120
+from tests.test_e2e_calls import counselor, dial_120, record_for
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ async def test_silent_caller_in_the_menu_hears_the_gentle_prompt(
             await asyncio.sleep(0.2)
     gentle = [c for c in spy if isinstance(c, flow.Play) and "gentle_prompt" in c.prompts]
     assert gentle and gentle[0].prompts[0] == "gentle_prompt"
-    heard = read_wav(await _record(caller, tmp_path / "gentle.wav", 3.0))
+    heard = read_wav(await record_for(caller, tmp_path / "gentle.wav", 3.0))
     assert not is_silent(heard.samples), "the gentle prompt was not heard"
     rows = silence_rows(hotline, call_id)
     assert [r["action"] for r in rows] == ["gentle_prompt"]
@@ -179,9 +179,3 @@ async def test_both_silent_the_counselor_is_told_speech_clears_it_no_tap_left(
     assert all(udp_port_free(p) for p in ports), "a tap's UDP port was not released"
     rows = silence_rows(hotline, call_id)
     assert ("both", "told_counselor") in {(r["party"], r["action"]) for r in rows}
-
-
-async def _record(phone: Any, path: Path, seconds: float) -> Path:
-    await phone.record(path)
-    await asyncio.sleep(seconds)
-    return Path(await phone.stop_record())
