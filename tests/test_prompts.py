@@ -47,9 +47,6 @@ FLOW_IDS = (
 
 STUDIO = DEFAULT_CATALOG_PATH.parent / "studio"
 TOOLS_MISSING = [t for t in ("espeak-ng", "sox") if shutil.which(t) is None]
-needs_tools = pytest.mark.skipif(
-    bool(TOOLS_MISSING), reason=f"not installed: {', '.join(TOOLS_MISSING)}"
-)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -114,8 +111,8 @@ def built(
     tmp_path_factory: pytest.TempPathFactory, catalog: Catalog
 ) -> tuple[Path, builder.BuildResult]:
     """The real catalog, built once per session. Tests that modify it work on a copy."""
-    if TOOLS_MISSING:
-        pytest.skip(f"not installed: {', '.join(TOOLS_MISSING)}")
+    # Never skip: a missing tool is a missing install step (tools/bootstrap.sh installs both).
+    assert not TOOLS_MISSING, f"not installed: {', '.join(TOOLS_MISSING)}"
     out = tmp_path_factory.mktemp("sounds")
     result = builder.build(catalog, out, STUDIO)
     return out, result
@@ -188,7 +185,6 @@ def test_catalog_file_errors(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- build output
 
 
-@needs_tools
 def test_build_writes_valid_audio_for_every_prompt(
     built: tuple[Path, builder.BuildResult], catalog: Catalog
 ) -> None:
@@ -211,7 +207,6 @@ def test_build_writes_valid_audio_for_every_prompt(
             assert rms_dbfs(samples[-edge:]) < -60, f"{path}: no trailing silence"
 
 
-@needs_tools
 def test_music_on_hold_is_audible_and_calm(built: tuple[Path, builder.BuildResult]) -> None:
     out, _ = built
     path = out / "moh" / "gentle.wav"
@@ -232,7 +227,6 @@ def test_music_on_hold_is_audible_and_calm(built: tuple[Path, builder.BuildResul
     assert max(b - a for a, b in zip(levels, levels[1:], strict=False)) < 6
 
 
-@needs_tools
 def test_second_build_is_all_unchanged(
     built: tuple[Path, builder.BuildResult], catalog: Catalog, tmp_path: Path
 ) -> None:
@@ -245,7 +239,6 @@ def test_second_build_is_all_unchanged(
     assert f"built 0, unchanged {len(catalog)}, removed 0" in result.summary()
 
 
-@needs_tools
 def test_cli_build_prints_summary(
     built: tuple[Path, builder.BuildResult], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -256,7 +249,6 @@ def test_cli_build_prints_summary(
     assert "built 0, unchanged" in line and "removed 0" in line
 
 
-@needs_tools
 def test_changing_one_text_rebuilds_only_that_one(
     built: tuple[Path, builder.BuildResult], catalog: Catalog, tmp_path: Path
 ) -> None:
@@ -274,7 +266,6 @@ def test_changing_one_text_rebuilds_only_that_one(
     assert manifest["catalog_version"] == catalog.version + 1
 
 
-@needs_tools
 def test_removed_entry_files_are_deleted(
     built: tuple[Path, builder.BuildResult], catalog: Catalog, tmp_path: Path
 ) -> None:
@@ -289,7 +280,6 @@ def test_removed_entry_files_are_deleted(
     assert again.removed == [] and again.built == []
 
 
-@needs_tools
 def test_deleted_output_is_rebuilt(
     built: tuple[Path, builder.BuildResult], catalog: Catalog, tmp_path: Path
 ) -> None:
@@ -301,7 +291,6 @@ def test_deleted_output_is_rebuilt(
     assert builder.check(catalog, out) == []
 
 
-@needs_tools
 def test_studio_recording_overrides_synthetic_voice(
     built: tuple[Path, builder.BuildResult], catalog: Catalog, tmp_path: Path
 ) -> None:
@@ -338,7 +327,6 @@ def test_studio_recording_overrides_synthetic_voice(
     assert manifest["prompts"]["welcome"]["source"] == "espeak-ng"
 
 
-@needs_tools
 def test_broken_studio_file_fails_that_prompt_only(
     built: tuple[Path, builder.BuildResult], catalog: Catalog, tmp_path: Path
 ) -> None:
@@ -358,7 +346,6 @@ def test_broken_studio_file_fails_that_prompt_only(
 # --------------------------------------------------------------------------- check / errors
 
 
-@needs_tools
 def test_check_passes_then_fails_when_a_file_is_missing(
     built: tuple[Path, builder.BuildResult], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
