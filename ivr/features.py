@@ -1,7 +1,7 @@
 """Counselors' feature codes: what the digits after a code mean (pure).
 
-    *53      pause with the reason "phone"
-    *53N     pause with the N-th of the `pause_reasons` setting (*531 = the first, N = 1..9)
+*53      pause with the reason "phone"
+*53N     pause with the N-th of the `pause_reasons` setting (*531 = the first, N = 1..9)
 """
 
 from __future__ import annotations
