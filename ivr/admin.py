@@ -9,10 +9,11 @@
     ivr-admin flags                       active abuse flags (hashed callers)
     ivr-admin lift-flag CALLER_HASH       lift a caller's abuse flag
     ivr-admin callbacks                   open callback requests
+    ivr-admin reload-roster               read the roster file again (no restart)
 
 It talks to the controller's API on loopback with the admin token from state_dir/secrets.json
 (whoever can read that file is an administrator). Output is Korean with English headings;
-`--json` prints the raw answer for scripts.
+`--json` (before or after the subcommand) prints the raw answer for scripts.
 
 Consented call summaries (ivr.summary.admin_commands; on the database file, no controller
 needed; reads, exports, notes and withdrawals are audited):
@@ -143,6 +144,7 @@ def render(cmd: str, data: Any) -> str:
     if cmd == "calls":
         return table(
             [
+                "통화 call",
                 "시작 started",
                 "발신자 caller",
                 "메뉴 menu",
@@ -154,6 +156,7 @@ def render(cmd: str, data: Any) -> str:
             ],
             [
                 [
+                    c["call_id"],
                     when(c["started_at"]),
                     c["caller_hash"][:10],
                     c["menu_path"],
@@ -193,7 +196,26 @@ def render(cmd: str, data: Any) -> str:
                 for c in data
             ],
         )
+    if cmd in ACTIONS:
+        ko, en = ACTIONS[cmd]
+        line = f"{ko} {en}: {data['member']}"
+        if cmd == "pause":
+            line += f" (사유 reason: {data.get('reason')})"
+        return line
+    if cmd == "lift-flag":
+        return f"주의 표시 해제 flag lifted: {data['caller_hash']} ({data['lifted']})"
+    if cmd == "reload-roster":
+        return f"근무표를 다시 읽었습니다 roster reloaded: {data['reloaded']}"
     return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+#: What a counselor action did, in Korean and English.
+ACTIONS = {
+    "login": ("로그인했습니다", "logged in"),
+    "logout": ("로그아웃했습니다", "logged out"),
+    "pause": ("휴식 중으로 바꿨습니다", "paused"),
+    "unpause": ("휴식을 끝냈습니다", "unpaused"),
+}
 
 
 def _yn(v: bool) -> str:
@@ -204,10 +226,23 @@ def _secs(v: float | None) -> str:
     return "-" if v is None else f"{v:.0f}s"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _shared_options(p: argparse.ArgumentParser, default: Any) -> None:
+    """Options that work before and after the subcommand. Subcommands get them with a
+    suppressed default, so that `--json status` is not undone by the subparser."""
+    p.add_argument(
+        "--config", type=Path, default=default, help="TOML settings file (also IVR120_CONFIG)"
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        default=False if default is None else default,
+        help="print the raw JSON answer",
+    )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="ivr-admin", description=__doc__.splitlines()[0])
-    p.add_argument("--config", type=Path, help="TOML settings file (also IVR120_CONFIG)")
-    p.add_argument("--json", action="store_true", help="print the raw JSON answer")
+    _shared_options(p, None)
     sub = p.add_subparsers(dest="cmd", required=True)
     for name in ("status", "counselors", "flags", "callbacks"):
         sub.add_parser(name)
@@ -218,8 +253,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     pause.add_argument("member")
     pause.add_argument("--reason", default="break")
     sub.add_parser("lift-flag").add_argument("caller_hash")
+    sub.add_parser("reload-roster", help="read the roster file again without a restart")
     admin_commands.add_commands(sub)
-    args = p.parse_args(argv)
+    for subparser in sub.choices.values():
+        _shared_options(subparser, argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
@@ -243,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         body = {"reason": getattr(args, "reason", None) or "admin"}
     elif args.cmd == "lift-flag":
         method, path = "DELETE", f"/api/flags/{args.caller_hash}"
+    elif args.cmd == "reload-roster":
+        method, path = "POST", "/api/roster/reload"
     try:
         data = asyncio.run(request(url, token.admin_token, method, path, body))
     except AdminError as exc:

@@ -1,5 +1,8 @@
 """The administrators' HTTP API (loopback only, bearer token from state_dir/secrets.json).
 
+Everything but ``/health`` needs the token: ``/status`` lists live calls with callers' hashes,
+and anyone on the machine can reach loopback.
+
 Errors are JSON objects with `status`, a stable `error_id`, a `message` (English) and
 `message_ko`, so scripts can branch on the id and people can read the text.
 """
@@ -16,6 +19,9 @@ from aiohttp import web
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 ADMIN_TOKEN = web.AppKey("admin_token", str)
+
+#: Paths anyone may read: only the liveness check, which says nothing about calls.
+UNAUTHENTICATED = frozenset({"/health"})
 
 
 class ApiError(web.HTTPException):
@@ -40,7 +46,7 @@ def _json(data: Any) -> str:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith("/api/"):
+    if request.path not in UNAUTHENTICATED:
         expected = f"Bearer {request.app[ADMIN_TOKEN]}"
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), expected.encode()):

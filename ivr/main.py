@@ -13,9 +13,12 @@ from aiohttp import web
 from ivr.app import Options, build_app
 from ivr.config import ConfigError, load_settings
 from ivr.flow.menu import MenuError
+from ivr.logs import setup_logging
 from ivr.pbx.install import PbxUnavailable
 from ivr.pbx.runner import PbxStartError
+from ivr.pbx.secrets import SecretsError
 from ivr.prompts.catalog import CatalogError, MissingPromptError
+from ivr.roster import RosterError
 
 log = logging.getLogger("ivr")
 
@@ -55,10 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ivr-run: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+    setup_logging(settings)
     try:
         app = build_app(settings, Options(manage_pbx=not args.external_pbx))
         log.info(
@@ -75,7 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             access_log=None,
             shutdown_timeout=5,
         )
-    except (MenuError, CatalogError, MissingPromptError, PbxUnavailable, PbxStartError) as exc:
+    except (
+        MenuError,
+        CatalogError,
+        MissingPromptError,
+        PbxUnavailable,
+        PbxStartError,
+        RosterError,
+        SecretsError,
+    ) as exc:
         print(f"ivr-run: {exc}", file=sys.stderr)
         return 1
     return 0

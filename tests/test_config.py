@@ -5,12 +5,15 @@ Also the caller-number hash (ivr.privacy), which guards what settings-driven log
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ivr import config_example
 from ivr.config import ConfigError, Settings, load_settings
+from ivr.config_example import render_example
 from ivr.paths import PROJECT_ROOT
 from ivr.privacy import caller_hash
 
@@ -36,6 +39,24 @@ def test_defaults_validate() -> None:
 def test_example_config_file_loads_as_the_defaults() -> None:
     example = PROJECT_ROOT / "config" / "ivr120.example.toml"
     assert load_settings(example, env={}) == Settings()
+
+
+def test_example_config_file_is_generated_from_the_settings() -> None:
+    """The committed example is what `python -m ivr.config_example` renders: every key, its
+    default and its documentation. Regenerate with
+    `python -m ivr.config_example > config/ivr120.example.toml`."""
+    example = PROJECT_ROOT / "config" / "ivr120.example.toml"
+    assert example.read_text(encoding="utf-8") == render_example(), (
+        "config/ivr120.example.toml is out of date: "
+        "python -m ivr.config_example > config/ivr120.example.toml"
+    )
+    keys = {
+        line.split("=")[0].strip()
+        for line in example.read_text(encoding="utf-8").splitlines()
+        if line and line[0].isalpha()
+    }
+    assert keys == {f.name for f in dataclasses.fields(Settings)}
+    assert config_example.main(["--check"]) == 0
 
 
 def test_file_values_are_typed(tmp_path: Path) -> None:
@@ -122,6 +143,50 @@ def test_bad_values_name_the_setting(kwargs: dict[str, Any], setting: str) -> No
     with pytest.raises(ConfigError) as info:
         load_settings(**kwargs)
     assert setting in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "setting"),
+    [
+        ({"http_bind": "0.0.0.0"}, "http_bind"),
+        ({"http_bind": "192.168.1.10"}, "http_bind"),
+        ({"http_bind": "::"}, "http_bind"),
+        ({"carrier_addresses": ["0.0.0.0/0"]}, "carrier_addresses"),
+        ({"carrier_addresses": ["203.0.113.7/32", "10.0.0.0/8"]}, "carrier_addresses"),
+        ({"carrier_addresses": ["::/0"]}, "carrier_addresses"),
+    ],
+)
+def test_public_exposure_is_refused_unless_allowed(overrides: dict[str, Any], setting: str) -> None:
+    with pytest.raises(ConfigError, match="allow_public_exposure") as info:
+        load_settings(env={}, overrides=overrides)
+    assert setting in str(info.value)
+    s = load_settings(env={}, overrides={**overrides, "allow_public_exposure": True})
+    assert [name for name, _ in s.exposure()] == [setting]
+
+
+def test_narrow_carrier_networks_and_loopback_are_not_exposure() -> None:
+    s = load_settings(
+        env={},
+        overrides={
+            "http_bind": "127.0.0.2",
+            "carrier_addresses": ["203.0.113.0/24", "10.1.0.0/16"],
+        },
+    )
+    assert s.exposure() == []
+    assert Settings().exposure() == []
+
+
+def test_public_exposure_from_a_file(tmp_path: Path) -> None:
+    path = _toml(tmp_path, 'http_bind = "0.0.0.0"\ncarrier_addresses = ["0.0.0.0/0"]\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert "http_bind" in str(info.value) and "0.0.0.0/0" in str(info.value)
+
+
+@pytest.mark.parametrize("reasons", [[], ["a b"], [f"r{n}" for n in range(10)]])
+def test_bad_pause_reasons(reasons: list[str]) -> None:
+    with pytest.raises(ConfigError, match="pause_reasons"):
+        load_settings(env={}, overrides={"pause_reasons": reasons})
 
 
 def test_all_errors_are_reported_at_once() -> None:

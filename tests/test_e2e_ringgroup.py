@@ -726,8 +726,11 @@ async def ivr_admin(hotline: Hotline, *args: str) -> tuple[int, str, str]:
     env = dict(os.environ)
     env["IVR120_STATE_DIR"] = str(hotline.settings.state_dir)
     env["IVR120_STATUS_PORT"] = str(hotline.settings.status_port)
+    env["PYTHONPATH"] = str(PROJECT_ROOT)  # this checkout's code, not the installed script's
     proc = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "ivr-admin"),
+        sys.executable,
+        "-m",
+        "ivr.admin",
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -821,7 +824,7 @@ class Console:
 
 
 async def test_console_softphone_headless_answer_and_abuse_end(
-    clean_hotline: Hotline, phones: PhoneFactory
+    clean_hotline: Hotline, phones: PhoneFactory, tmp_path: Path
 ) -> None:
     hotline = clean_hotline
     number = "0299991010"
@@ -829,14 +832,18 @@ async def test_console_softphone_headless_answer_and_abuse_end(
     env = dict(os.environ)
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     env["PYTHONUNBUFFERED"] = "1"
+    env.pop("IVR120_SIP_PASSWORD", None)
+    password_file = tmp_path / "sip-password"
+    password_file.write_text(hotline.password(name) + "\n", encoding="utf-8")
+    password_file.chmod(0o600)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "ivr.phone.softphone",
         "--user",
         name,
-        "--password",
-        hotline.password(name),
+        "--password-file",
+        str(password_file),
         "--server",
         hotline.domain,
         stdin=asyncio.subprocess.PIPE,
@@ -876,7 +883,7 @@ async def test_console_softphone_headless_answer_and_abuse_end(
         output = "\n".join(console.lines)
         assert number not in output and number[1:] not in output, output
         # What the hotline knows about the call, from the INVITE's X-IVR120-* headers.
-        assert "loneliness" in incoming, incoming
+        assert "외로움안녕 상담" in incoming and "loneliness" not in incoming, incoming
         assert "메뉴 5" in details and "대기 " in details and "초" in details, details
         assert "처음 전화한 번호" in details and "주의 표시 없음" in details, details
     finally:

@@ -26,16 +26,45 @@ class Secrets:
     admin_token: str = ""
 
 
+class SecretsError(RuntimeError):
+    """The secrets file exists but cannot be used; it is never overwritten then."""
+
+
+def _refuse(path: Path, problem: str) -> SecretsError:
+    return SecretsError(
+        f"secrets file {path} {problem}. Refusing to start: it holds the keys for sealed data "
+        "(callback numbers, summaries) and the accounts, and is never overwritten. Restore it "
+        "from a backup; only if nothing sealed must be kept, move it away to generate new "
+        "secrets. (비밀 파일이 손상되었습니다: 덮어쓰지 않고 시작을 멈춥니다)"
+    )
+
+
 def load_or_create(path: Path, endpoints: Iterable[str]) -> Secrets:
-    """Load the secrets file, adding any missing entry, and return it."""
+    """Load the secrets file, adding any missing entry, and return it.
+
+    A file that exists but is unreadable, not a JSON object, or has an entry of the wrong type
+    raises :class:`SecretsError` and is left as it is.
+    """
     data: dict[str, object] = {}
     if path.exists():
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise RuntimeError(
-                f"secrets file {path} is unreadable ({exc}); move it away to generate new secrets"
-            ) from exc
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise _refuse(path, f"cannot be read ({exc.strerror})") from None
+        except ValueError as exc:
+            raise _refuse(path, f"is not valid JSON ({exc})") from None
+        if not isinstance(loaded, dict):
+            raise _refuse(path, "is not a JSON object")
+        data = loaded
+        wrong = sorted(
+            k
+            for k in ("ari_password", "caller_hash_key", "admin_token", "data_key")
+            if k in data and not isinstance(data[k], str)
+        )
+        if "sip_passwords" in data and not isinstance(data["sip_passwords"], dict):
+            wrong.append("sip_passwords")
+        if wrong:
+            raise _refuse(path, f"has entries of the wrong type: {', '.join(wrong)}")
     changed = False
     for key in ("ari_password", "caller_hash_key", "admin_token"):
         if not isinstance(data.get(key), str):
@@ -83,8 +112,8 @@ def load_existing(path: Path) -> Secrets:
             admin_token=str(data["admin_token"]),
         )
     except FileNotFoundError:
-        raise RuntimeError(
+        raise SecretsError(
             f"no secrets file at {path}: is state_dir right? (비밀 파일이 없습니다)"
         ) from None
-    except (OSError, ValueError, KeyError, AttributeError) as exc:
-        raise RuntimeError(f"secrets file {path} is unreadable: {exc}") from None
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
+        raise SecretsError(f"secrets file {path} is unreadable: {exc}") from None

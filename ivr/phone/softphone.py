@@ -9,10 +9,16 @@ itself), and takes one-key commands followed by Enter:
     x  end for abuse (*9 — the manual's procedure: policy prompt, flag, longer wrap-up)
     t  warm transfer to the crisis line (*7 — you stay on until it answers, then hang up)
     c  ask for a social-worker callback (*8 — after the caller agreed on the call)
+    w  the caller withdraws consent to the summary (*6 — recording stops and is deleted)
 
 The keys during a call are sent as DTMF, so any SIP phone can do the same with its keypad.
 Line-based input keeps it usable headless (tests drive it through stdin) and in any terminal.
-Messages are in Korean; `--lang en` switches to English for administrators.
+Messages are in Korean (the hotline's values, such as the line and the consent answer, too);
+`--lang en` switches to English for administrators.
+
+The SIP password is never taken from the command line (other users see it in `ps`): it is read
+from `--password-file FILE`, else from the environment variable IVR120_SIP_PASSWORD, else asked
+for at the terminal.
 
 The pjsua2 wheel used here is built without sound-device support, so audio goes to pjsua2's
 null device; for a headset, run the agent against a pjsua2 build with audio (docs/pjsua2.md).
@@ -23,9 +29,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ivr.phone.remote import PhoneError, RemotePhone
@@ -33,7 +42,27 @@ from ivr.phone.remote import PhoneError, RemotePhone
 INFO_PREFIX = "X-IVR120-"
 
 FEATURES = {"i": "*51", "o": "*52", "p": "*53", "r": "*54"}
-IN_CALL = {"x": "*9", "t": "*7", "c": "*8"}
+IN_CALL = {"x": "*9", "t": "*7", "c": "*8", "w": "*6"}
+IN_CALL_WHAT = {"x": "abuse", "t": "crisis", "c": "callback", "w": "withdraw"}
+PASSWORD_ENV = "IVR120_SIP_PASSWORD"
+
+#: The hotline's header values as the counselor reads them; unknown values are shown as sent.
+VALUES = {
+    "ko": {
+        "line": {"loneliness": "외로움안녕 상담", "general": "120 일반 상담", "120": "120"},
+        "consent": {"yes": "동의함", "no": "동의하지 않음", "-": "동의 전"},
+        "flag": {"abuse-1": "폭언 1단계", "abuse-2": "폭언 2단계", "abuse-3": "폭언 3단계"},
+    },
+    "en": {
+        "line": {"loneliness": "loneliness line", "general": "general 120", "120": "120"},
+        "consent": {"yes": "yes", "no": "no", "-": "not yet"},
+        "flag": {
+            "abuse-1": "abuse level 1",
+            "abuse-2": "abuse level 2",
+            "abuse-3": "abuse level 3",
+        },
+    },
+}
 
 MESSAGES = {
     "ko": {
@@ -53,10 +82,11 @@ MESSAGES = {
         "abuse": "폭언 종료",
         "crisis": "위기 상담 연결",
         "callback": "사회복지사 콜백",
+        "withdraw": "요약 동의 철회",
         "no_call": "진행 중인 통화가 없습니다.",
         "busy": "통화 중에는 사용할 수 없습니다.",
         "unknown": "알 수 없는 명령: {key}  (a 받기, h 끊기, i/o 로그인/아웃, p/r 휴식/재개,"
-        " x 폭언 종료, t 위기 연결, c 콜백, q 종료)",
+        " x 폭언 종료, t 위기 연결, c 콜백, w 동의 철회, q 종료)",
         "bye": "종료합니다.",
         "both_silent": "(양쪽 모두 {seconds}초째 말이 없습니다)",
         "caller_silent": "(상대방이 {seconds}초째 말이 없습니다 — 판단은 상담사님께 맡깁니다)",
@@ -79,10 +109,11 @@ MESSAGES = {
         "abuse": "end for abuse",
         "crisis": "crisis transfer",
         "callback": "social-worker callback",
+        "withdraw": "consent withdrawal",
         "no_call": "no call in progress.",
         "busy": "not available during a call.",
         "unknown": "unknown command: {key}  (a answer, h hang up, i/o log in/out, p/r pause/"
-        "resume, x abuse, t crisis, c callback, q quit)",
+        "resume, x abuse, t crisis, c callback, w withdraw consent, q quit)",
         "bye": "bye.",
         "both_silent": "(both sides silent for {seconds} s)",
         "caller_silent": "(the caller has been silent for {seconds} s — your call)",
@@ -98,6 +129,11 @@ def call_info(headers: dict[str, str]) -> dict[str, str]:
         if name.lower().startswith(INFO_PREFIX.lower()):
             out[name[len(INFO_PREFIX) :].lower()] = value
     return out
+
+
+def label(lang: str, kind: str, value: str) -> str:
+    """A header value (line, consent, flag) in the console's language."""
+    return VALUES[lang][kind].get(value, value)
 
 
 class Console:
@@ -130,16 +166,21 @@ class Console:
         elif kind == "incoming":
             self.ringing = True
             info = call_info(ev.get("headers") or {})
-            self.say("incoming", line=info.get("line", info.get("queue", "120")))
+            lang = self.args.lang
+            line = info.get("line", info.get("queue", "120"))
+            self.say("incoming", line=label(lang, "line", line))
             repeat = self.msg["repeat_yes" if info.get("repeat") == "yes" else "repeat_no"]
-            flag = info.get("flag", "")
+            flag = label(lang, "flag", info.get("flag", ""))
+            consent = info.get("consent", "-")
             self.say(
                 "details",
                 path=info.get("path", "-"),
                 wait=info.get("wait", "?"),
                 repeat=repeat,
                 flag=self.msg["flag"].format(flag=flag) if flag else self.msg["flag_none"],
-                consent=info.get("consent", "-"),
+                consent=label(lang, "consent", consent)
+                if line == "loneliness" or consent != "-"
+                else "-",
             )
         elif kind == "message":
             # The hotline's notices: "ivr120:<kind>:<seconds>".
@@ -180,13 +221,44 @@ class Console:
                     self.say("no_call")
                 else:
                     await self.phone.dtmf(IN_CALL[key])
-                    what = {"x": "abuse", "t": "crisis", "c": "callback"}[key]
-                    self.say("sent", what=self.msg[what])
+                    self.say("sent", what=self.msg[IN_CALL_WHAT[key]])
             else:
                 self.say("unknown", key=key)
         except PhoneError as exc:
             print(f"! {exc}".splitlines()[0], flush=True)
         return True
+
+
+class PasswordError(RuntimeError):
+    """No SIP password could be read."""
+
+
+def read_password(password_file: Path | None, env: Mapping[str, str], ask: Any = None) -> str:
+    """The SIP password: from the file, else the environment, else asked with `ask` (a
+    terminal prompt such as getpass; None when stdin is not a terminal, as stdin carries the
+    console's commands)."""
+    if password_file is not None:
+        try:
+            text = password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise PasswordError(
+                f"cannot read {password_file}: {exc.strerror} (비밀번호 파일을 읽을 수 없습니다)"
+            ) from None
+        if not text:
+            raise PasswordError(f"{password_file} is empty (비밀번호 파일이 비어 있습니다)")
+        return text.splitlines()[0]
+    if env.get(PASSWORD_ENV):
+        return env[PASSWORD_ENV]
+    text = ""
+    if ask is not None:
+        with contextlib.suppress(EOFError, OSError):
+            text = str(ask("SIP 비밀번호 password: "))
+    if not text:
+        raise PasswordError(
+            f"no password: give --password-file FILE, set {PASSWORD_ENV} or type it at a terminal"
+            " (비밀번호가 필요합니다)"
+        )
+    return text
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -199,7 +271,9 @@ async def run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         console.say("registering", user=args.user, server=args.server)
-        await phone.send("register", user=args.user, password=args.password, domain=args.server)
+        await phone.send(
+            "register", user=args.user, password=args.password_value, domain=args.server
+        )
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         while not stop.is_set():
@@ -224,13 +298,27 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="ivr-softphone", description="Counselor console softphone")
+    p = argparse.ArgumentParser(
+        prog="ivr-softphone",
+        description="Counselor console softphone",
+        allow_abbrev=False,  # `--password` must not pass as `--password-file`
+    )
     p.add_argument("--user", required=True, help="SIP account, e.g. counselor01")
-    p.add_argument("--password", required=True, help="SIP password (ivr-pbx credentials)")
+    p.add_argument(
+        "--password-file",
+        type=Path,
+        help=f"file with the SIP password (ivr-pbx credentials); else ${PASSWORD_ENV}, else asked",
+    )
     p.add_argument("--server", default="127.0.0.1:5060", help="PBX host:port")
     p.add_argument("--bind", default="127.0.0.1", help="local address for SIP and RTP")
     p.add_argument("--lang", choices=sorted(MESSAGES), default="ko")
     args = p.parse_args(argv)
+    try:
+        ask = getpass.getpass if sys.stdin.isatty() else None
+        args.password_value = read_password(args.password_file, os.environ, ask)
+    except PasswordError as exc:
+        print(f"ivr-softphone: {exc}", file=sys.stderr)
+        return 2
     return asyncio.run(run(args))
 
 

@@ -9,7 +9,12 @@ Layout written under ``--out DIR`` (point Asterisk's ``astdatadir``/sounds at it
 
 The voice is ``espeak-ng -v ko``; a studio recording ``<studio>/<id>.wav`` replaces it.
 Every source goes through the same sox chain: mono, trim digital silence, short fades,
-resample, peak-normalise to -3 dBFS, 150 ms of silence at both ends.
+resample, 150 ms of silence at both ends, then a gain to the common loudness.
+
+Prompts and music on hold are levelled to the same loudness, :data:`TARGET_LOUDNESS_DBFS`,
+measured by :func:`loudness_dbfs` (a gated RMS in the manner of ITU-R BS.1770, without its
+K-weighting: 400 ms blocks, absolute gate -70 dBFS, relative gate -10 dB), so that a caller
+on hold hears the music and the reassurance between it at one level.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import array
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -48,7 +54,9 @@ __all__ = [
     "BuildResult",
     "ToolMissingError",
     "WavInfo",
+    "TARGET_LOUDNESS_DBFS",
     "analyze_wav",
+    "loudness_dbfs",
     "build",
     "check",
     "main",
@@ -56,7 +64,12 @@ __all__ = [
 ]
 
 #: Bump when the processing chain changes in a way that should rebuild everything.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
+
+#: The loudness (gated RMS, see :func:`loudness_dbfs`) of every prompt and the music on hold;
+#: -23 as in EBU R128's -23 LUFS. Peaks stay at or below :data:`MAX_PEAK_DBFS`.
+TARGET_LOUDNESS_DBFS = -23.0
+MAX_PEAK_DBFS = -1.0
 
 PROMPT_SUBDIR = Path("ko") / "ivr120"
 MOH_FILE = Path("moh") / "gentle.wav"
@@ -119,7 +132,7 @@ class PostProcess:
             "reverse",
             "fade", "h", str(self.fade_in_s),
             "rate", "-v", str(rate),
-            "gain", "-n", str(self.peak_dbfs),
+            "gain", "-n", str(self.peak_dbfs),  # a known peak before levelling
             "pad", str(self.pad_s), str(self.pad_s),
         ]  # fmt: skip
 
@@ -161,8 +174,8 @@ MOH_RECIPE: dict[str, Any] = {
     "reverb": [40, 60, 70],  # reverberance %, HF damping %, room scale %
     "fade_in_s": 0.4,
     "fade_out_s": 2.5,
-    "target_rms_dbfs": -18.0,
-    "max_peak_dbfs": -1.0,
+    "target_loudness_dbfs": TARGET_LOUDNESS_DBFS,
+    "max_peak_dbfs": MAX_PEAK_DBFS,
 }
 
 # Apt packages that provide the tools, for error messages.
@@ -188,6 +201,8 @@ class WavInfo:
     frames: int
     rms_dbfs: float
     peak_dbfs: float
+    #: Gated loudness (:func:`loudness_dbfs`).
+    loudness_dbfs: float = -math.inf
 
     @property
     def duration_s(self) -> float:
@@ -218,7 +233,34 @@ def analyze_wav(path: Path) -> WavInfo:
         return WavInfo(rate, channels, width, frames, -math.inf, -math.inf)
     rms = math.sqrt(math.fsum(s * s for s in samples) / len(samples))
     peak = max(max(samples), -min(samples))
-    return WavInfo(rate, channels, width, frames, _dbfs(rms), _dbfs(peak))
+    loud = loudness_dbfs(samples, rate * channels)
+    return WavInfo(rate, channels, width, frames, _dbfs(rms), _dbfs(peak), loud)
+
+
+def loudness_dbfs(samples: Sequence[int], rate: int) -> float:
+    """Gated RMS level of 16-bit samples in dBFS, as ITU-R BS.1770 gates (no K-weighting).
+
+    Mean squares of 400 ms blocks every 100 ms; blocks below -70 dBFS are dropped, then those
+    more than 10 dB below the mean of the rest; the level is the mean of what remains. Pauses
+    between words or notes thus do not pull the level down.
+    """
+    block, step = max(1, int(0.4 * rate)), max(1, int(0.1 * rate))
+    sums = list(itertools.accumulate((s * s for s in samples), initial=0))
+    n = len(samples)
+    starts = range(0, max(1, n - block + 1), step)
+    full = 32768.0**2
+    ms = [(sums[min(n, i + block)] - sums[i]) / min(block, n - i) / full for i in starts]
+    ms = [m for m in ms if m > 10 ** (-70 / 10)]
+    if not ms:
+        return -math.inf
+    gate = math.fsum(ms) / len(ms) / 10
+    kept = [m for m in ms if m >= gate]
+    return 10 * math.log10(math.fsum(kept) / len(kept))
+
+
+def level_gain(info: WavInfo, target: float = TARGET_LOUDNESS_DBFS) -> float:
+    """The gain in dB that brings a file to `target` loudness without peaks above the ceiling."""
+    return min(target - info.loudness_dbfs, MAX_PEAK_DBFS - info.peak_dbfs)
 
 
 # --------------------------------------------------------------------------- tools
@@ -378,6 +420,7 @@ def _build_prompt(job: _PromptJob, out: Path, tools: Mapping[str, str], tmpdir: 
         )
     for fmt, final in zip(OUTPUTS, prompt_paths(out, pid), strict=True):
         tmp = _tmp_name(final)
+        shaped = tmpdir / f"{pid}{fmt.suffix}.shaped.wav"
         try:
             _run(
                 [
@@ -385,17 +428,23 @@ def _build_prompt(job: _PromptJob, out: Path, tools: Mapping[str, str], tmpdir: 
                     "-R",
                     "-V1",
                     str(source),
-                    *_sox_out(tmp, fmt.rate),
+                    *_sox_out(shaped, fmt.rate),
                     *POST.effects(fmt.rate),
                 ],
                 f"prompt {pid!r} ({source})",
             )
-            info = analyze_wav(tmp)
+            info = analyze_wav(shaped)
             if info.rms_dbfs < -45:
                 raise BuildError(f"prompt {pid!r}: {source} is silent after processing")
+            _run(
+                [tools["sox"], "-R", "-V1", str(shaped), *_sox_out(tmp, fmt.rate),
+                 "gain", f"{level_gain(info):.2f}"],
+                f"prompt {pid!r} (level)",
+            )  # fmt: skip
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
+            shaped.unlink(missing_ok=True)
 
 
 def _build_moh(out: Path, tools: Mapping[str, str], tmpdir: Path) -> None:
@@ -439,9 +488,7 @@ def _build_moh(out: Path, tools: Mapping[str, str], tmpdir: Path) -> None:
         "music on hold (mix)",
     )  # fmt: skip
 
-    info = analyze_wav(mix)
-    gain = float(r["target_rms_dbfs"]) - info.rms_dbfs
-    gain = min(gain, float(r["max_peak_dbfs"]) - info.peak_dbfs)
+    gain = level_gain(analyze_wav(mix), float(r["target_loudness_dbfs"]))
     final = out / MOH_FILE
     tmp = _tmp_name(final)
     try:

@@ -45,6 +45,7 @@ from typing import IO, Any
 
 from ivr.config import ConfigError, Settings, load_settings
 from ivr.crypto import Sealer
+from ivr.logs import setup_logging
 from ivr.pbx.secrets import load_existing
 from ivr.summary import jobs, records
 from ivr.summary.needs import NeedList, load_needs
@@ -405,11 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ivr-summarize: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(settings, "summary")
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
