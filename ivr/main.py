@@ -14,8 +14,10 @@ from ivr.app import Options, build_app
 from ivr.config import ConfigError, load_settings
 from ivr.flow.menu import MenuError
 from ivr.pbx.install import PbxUnavailable
+from ivr.pbx.lock import InstanceBusy
 from ivr.pbx.runner import PbxStartError
 from ivr.prompts.catalog import CatalogError, MissingPromptError
+from ivr.security.files import secure_state_dir
 
 log = logging.getLogger("ivr")
 
@@ -55,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ivr-run: {exc}", file=sys.stderr)
         return 2
+    secure_state_dir(settings.state_dir)  # owner-only files from here on (umask 077)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -75,7 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             access_log=None,
             shutdown_timeout=5,
         )
-    except (MenuError, CatalogError, MissingPromptError, PbxUnavailable, PbxStartError) as exc:
+    except (
+        MenuError,
+        CatalogError,
+        MissingPromptError,
+        PbxUnavailable,
+        PbxStartError,
+        InstanceBusy,
+    ) as exc:
         print(f"ivr-run: {exc}", file=sys.stderr)
         return 1
     return 0

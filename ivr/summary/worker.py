@@ -46,6 +46,7 @@ from typing import IO, Any
 from ivr.config import ConfigError, Settings, load_settings
 from ivr.crypto import Sealer
 from ivr.pbx.secrets import load_existing
+from ivr.security.files import UMASK
 from ivr.summary import jobs, records
 from ivr.summary.needs import NeedList, load_needs
 from ivr.summary.summarize import Word, build_summary
@@ -405,6 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ivr-summarize: {exc}", file=sys.stderr)
         return 2
+    os.umask(UMASK)  # owner-only files, as ivr-run (which also tightens existing ones)
     logging.basicConfig(
         level=settings.log_level.upper(),
         stream=sys.stderr,
