@@ -71,6 +71,7 @@ async def test_a_second_start_of_the_same_instance_leaves_the_first_running(
     rc, out = await run_second(second_start_env(hotline.settings, IVR120_INSTANCE="other"))
     assert rc == 1, out
     assert "already in use" in out, out
+    assert not pbx.install.host_path(pbx.dirs.base).with_name("other").exists()
 
     assert pidfile.read_text() == pid and pbx.running
     assert conf.stat().st_mtime_ns == written, "the second start rewrote the live configuration"

@@ -192,3 +192,8 @@ def test_a_root_where_the_reserved_id_is_taken_is_refused(tmp_path: Path) -> Non
     (root / "etc/group").write_text("asterisk:x:101:\n")
     with pytest.raises(PbxUnavailable, match="other"):
         migrate_root_ids(root)
+
+
+def test_probing_a_free_instance_creates_nothing(tmp_path: Path) -> None:
+    InstanceLock(tmp_path / "instance" / "controller.lock").probe()
+    assert not (tmp_path / "instance").exists()

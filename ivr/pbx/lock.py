@@ -43,13 +43,37 @@ class InstanceLock:
             return int(self.path.read_text(encoding="ascii").strip() or "x")
         return None
 
+    def probe(self) -> None:
+        """Raise `InstanceBusy` if a live controller holds the lock; create nothing."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            self._lock(fd)
+        finally:
+            os.close(fd)  # closing drops the probe's own lock, if it got one
+
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
+            self._lock(fd)
+        except InstanceBusy:
+            os.close(fd)
+            raise
+        stale = self.owner()
+        if stale is not None and stale != os.getpid():
+            log.info("taking over %s from pid %d, which no longer holds it", self.path, stale)
+        os.fchmod(fd, 0o600)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        self._fd = fd
+
+    def _lock(self, fd: int) -> None:
+        try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(fd)
             pid = self.owner()
             raise InstanceBusy(
                 f"this PBX instance is already run by a live controller (pid {pid or '?'}; "
@@ -58,13 +82,6 @@ class InstanceLock:
                 "IVR120_HTTP_PORT, IVR120_STATUS_PORT). "
                 "(이 PBX 인스턴스는 이미 실행 중인 컨트롤러가 사용하고 있습니다)"
             ) from None
-        stale = self.owner()
-        if stale is not None and stale != os.getpid():
-            log.info("taking over %s from pid %d, which no longer holds it", self.path, stale)
-        os.fchmod(fd, 0o600)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-        self._fd = fd
 
     def release(self) -> None:
         fd, self._fd = self._fd, None

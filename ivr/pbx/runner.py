@@ -116,6 +116,8 @@ class Pbx:
         a port is taken. Idempotent; `stop()` gives the claim back."""
         if self._claimed:
             return
+        self._lock.probe()  # first without creating anything, so a refused start leaves no trace
+        self._check_ports()
         self._lock.acquire()
         try:
             self._check_ports()
