@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -29,11 +30,14 @@ from ivr.flow.call import FLOW_PROMPTS
 from ivr.flow.menu import Menu, load_menu
 from ivr.paths import PROJECT_ROOT
 from ivr.pbx.install import locate
-from ivr.pbx.runner import Pbx, die_with_parent
+from ivr.pbx.runner import Pbx, PbxStartError, die_with_parent, port_in_use
 from ivr.pbx.secrets import Secrets, load_or_create
 from ivr.prompts.build import build as build_prompts
 from ivr.prompts.catalog import Catalog, load_catalog
 from ivr.roster import Roster, RosterError, load_roster
+from ivr.security.bans import BanParams, BanTracker, acl_config
+from ivr.security.files import secure_state_dir
+from ivr.security.watcher import BanWatcher
 from ivr.store import Store
 from speech.recognizer import load_model
 
@@ -70,6 +74,7 @@ def project_file(p: Path) -> Path:
 def build_app(settings: Settings, options: Options = Options()) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
+    secure_state_dir(settings.state_dir)  # umask 077 and owner-only modes, before any write
     secrets = load_or_create(settings.state_dir / "secrets.json", settings.staff_endpoints)
     app[SECRETS] = secrets
     roster = load_roster(project_file(settings.roster_file))
@@ -91,6 +96,8 @@ def build_app(settings: Settings, options: Options = Options()) -> web.Applicati
     if options.run_summary_worker:
         app.cleanup_ctx.append(_summary_worker_ctx)
     app.cleanup_ctx.append(_ari_ctx)
+    if options.manage_pbx:
+        app.cleanup_ctx.append(_ban_watcher_ctx)
     if options.run_controller:
         app.cleanup_ctx.append(_controller_ctx)
     app[ADMIN_TOKEN] = secrets.admin_token
@@ -120,6 +127,15 @@ async def _pbx_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     install = await asyncio.to_thread(locate, settings.pbx_mode, settings.pbx_cache_dir)
     pbx = Pbx(settings, app[SECRETS], install)
+    # Nothing of the instance is touched before it is ours and its ports are free: a second
+    # start must not harm the first (see ivr/pbx/lock.py).
+    pbx.claim()
+    if port_in_use("127.0.0.1", settings.status_port, socket.SOCK_STREAM):
+        await pbx.stop()
+        raise PbxStartError(
+            f"status port TCP 127.0.0.1:{settings.status_port} is already in use; set "
+            "status_port (IVR120_STATUS_PORT) to a free one. (포트가 이미 사용 중입니다)"
+        )
     result = await asyncio.to_thread(
         build_prompts, app[CATALOG], pbx.sounds_dir, project_file(settings.prompt_studio_dir)
     )
@@ -188,6 +204,30 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
         await ari.close()
 
 
+async def _ban_watcher_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Ban SIP sources that keep failing authentication (ivr/security/watcher.py)."""
+    settings, pbx, ari = app[SETTINGS], app[PBX], app[ARI]
+    params = BanParams(
+        failures=settings.auth_ban_failures,
+        window=settings.auth_ban_window,
+        ban_seconds=settings.auth_ban_seconds,
+        exempt=(*settings.carrier_addresses, *settings.auth_ban_exempt),
+    )
+
+    async def apply(banned: frozenset[str]) -> None:
+        await asyncio.to_thread(pbx.write_bans, acl_config(banned))
+        await ari.request("PUT", "asterisk/modules/res_pjsip.so")
+
+    watcher = BanWatcher(pbx.security_log, BanTracker(params), apply)
+    task = asyncio.create_task(watcher.run(), name="ban-watcher")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def _controller_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     model = None
@@ -220,9 +260,21 @@ async def _controller_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _health(request: web.Request) -> web.Response:
+    """200 when calls can be taken; otherwise 503 with the reasons (English, for monitoring)."""
+    reasons = []
+    pbx = request.app.get(PBX)
+    if pbx is not None and not pbx.running:
+        reasons.append(f"Asterisk is not running (exit code {pbx.exit_code})")
     controller = request.app.get(CONTROLLER)
-    ok = controller is not None and controller.connected.is_set()
-    return web.json_response({"ok": ok}, status=200 if ok else 503)
+    ari = request.app.get(ARI)
+    if controller is None or not controller.connected.is_set():
+        reasons.append("the controller is not running")
+    elif ari is None or not ari.ws_connected:
+        reasons.append("ARI websocket is disconnected")
+    body: dict[str, object] = {"ok": not reasons}
+    if reasons:
+        body["reasons"] = reasons
+    return web.json_response(body, status=503 if reasons else 200)
 
 
 async def _status(request: web.Request) -> web.Response:

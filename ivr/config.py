@@ -141,6 +141,14 @@ class Settings:
     #: Seconds the summary worker (ivr-summarize) waits between looks for new jobs.
     summary_poll_seconds: float = 2.0
 
+    #: SIP brute force (ivr/security): a source address with this many failed authentications
+    #: within auth_ban_window seconds is refused (403) for auth_ban_seconds. The carrier
+    #: addresses and auth_ban_exempt (CIDRs, e.g. the counselors' office) are never banned.
+    auth_ban_failures: int = 5
+    auth_ban_window: float = 60.0
+    auth_ban_seconds: float = 600.0
+    auth_ban_exempt: tuple[str, ...] = ()
+
     @property
     def ari_url(self) -> str:
         return f"http://{self.http_bind}:{self.http_port}/ari"
@@ -251,6 +259,14 @@ class Settings:
                     f"{name}: {problem}; refused unless allow_public_exposure = true "
                     "(공개 노출 위험: 허용하려면 allow_public_exposure = true)"
                 )
+        check(self.auth_ban_failures >= 1, "auth_ban_failures", "must be at least 1")
+        for name in ("auth_ban_window", "auth_ban_seconds"):
+            check(getattr(self, name) > 0, name, "must be positive")
+        for cidr in self.auth_ban_exempt:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                errors.append(f"auth_ban_exempt: {cidr!r} is not an address or network")
         if errors:
             raise ConfigError("invalid configuration (설정 오류):\n  " + "\n  ".join(errors))
         return self

@@ -15,10 +15,12 @@ from ivr.config import ConfigError, load_settings
 from ivr.flow.menu import MenuError
 from ivr.logs import setup_logging
 from ivr.pbx.install import PbxUnavailable
+from ivr.pbx.lock import InstanceBusy
 from ivr.pbx.runner import PbxStartError
 from ivr.pbx.secrets import SecretsError
 from ivr.prompts.catalog import CatalogError, MissingPromptError
 from ivr.roster import RosterError
+from ivr.security.files import secure_state_dir
 
 log = logging.getLogger("ivr")
 
@@ -58,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ivr-run: {exc}", file=sys.stderr)
         return 2
+    secure_state_dir(settings.state_dir)  # owner-only files from here on (umask 077)
     setup_logging(settings)
     try:
         app = build_app(settings, Options(manage_pbx=not args.external_pbx))
@@ -83,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         PbxStartError,
         RosterError,
         SecretsError,
+        InstanceBusy,
     ) as exc:
         print(f"ivr-run: {exc}", file=sys.stderr)
         return 1

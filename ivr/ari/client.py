@@ -100,6 +100,8 @@ class AriClient:
         self._session: aiohttp.ClientSession | None = None
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        #: True while the event websocket is open (`/health` reports it).
+        self.ws_connected = False
 
     async def __aenter__(self) -> AriClient:
         return self
@@ -183,6 +185,7 @@ class AriClient:
                 continue
             delay = self.backoff_initial
             log.info("ARI websocket connected to %s (app %s)", url, self.app)
+            self.ws_connected = True
             try:
                 yield Connected()
                 async for msg in ws:
@@ -196,6 +199,7 @@ class AriClient:
                     if isinstance(data, dict):
                         yield parse_event(data)
             finally:
+                self.ws_connected = False
                 await ws.close()
             log.warning("ARI websocket closed; reconnecting in %.2f s", delay)
             yield Disconnected()

@@ -14,6 +14,10 @@ import jinja2
 from ivr.config import Settings
 from ivr.paths import DIALPLAN_TEMPLATES
 from ivr.pbx.secrets import Secrets
+from ivr.security.bans import acl_config
+
+#: The file of banned SIP sources that pjsip.conf includes (rewritten by ivr.security).
+BANS_FILE = "pjsip-bans.conf"
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,16 @@ def render_config(
         autoescape=False,
     )
     staff = [StaffEndpoint(name, secrets.sip_passwords[name]) for name in settings.staff_endpoints]
-    ctx = {"settings": settings, "secrets": secrets, "dirs": dirs, "moddir": moddir, "staff": staff}
+    ctx = {
+        "settings": settings,
+        "secrets": secrets,
+        "dirs": dirs,
+        "moddir": moddir,
+        "staff": staff,
+        "bans_file": BANS_FILE,
+    }
     out: dict[str, str] = {}
     for tpl in sorted(Path(DIALPLAN_TEMPLATES).glob("*.j2")):
         out[tpl.name.removesuffix(".j2")] = env.get_template(tpl.name).render(ctx)
+    out[BANS_FILE] = acl_config(())  # nobody is banned at start
     return out

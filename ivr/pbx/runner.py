@@ -5,6 +5,10 @@ cached root when Asterisk runs chrooted. Asterisk is started through `unshare --
 --kill-child`, so it dies with its supervisor even when the supervisor is killed; in the chroot
 case `/proc` and `/dev` are mounted in a private mount namespace that disappears with the
 process, so an interrupted run never leaves mounts behind.
+
+Before anything of the instance is touched, `claim()` takes the instance's lock (one live
+controller per instance, `ivr.pbx.lock`) and checks that the SIP and ARI ports are free; only
+then may a stale Asterisk of the instance (one whose controller died) be stopped.
 """
 
 from __future__ import annotations
@@ -25,13 +29,13 @@ import aiohttp
 
 from ivr.ari.client import basic_auth_header
 from ivr.config import Settings
-from ivr.pbx.install import AsteriskInstall
-from ivr.pbx.render import InstanceDirs, render_config
+from ivr.pbx.install import RUN_USER, AsteriskInstall
+from ivr.pbx.lock import LOCK_NAME, InstanceLock
+from ivr.pbx.render import BANS_FILE, InstanceDirs, render_config
 from ivr.pbx.secrets import Secrets
 
 log = logging.getLogger(__name__)
 
-RUN_USER = "asterisk"
 SYSTEM_DATA_DIR = "/usr/share/asterisk"
 SHARED_DATA = ("documentation", "rest-api", "static-http")
 _PR_SET_PDEATHSIG = 1
@@ -74,6 +78,8 @@ class Pbx:
         self.host_base = install.host_path(base)
         self._proc: asyncio.subprocess.Process | None = None
         self._console: int | None = None
+        self._lock = InstanceLock(self.host_base / LOCK_NAME)
+        self._claimed = False
 
     # -- paths ---------------------------------------------------------------------------
     def host(self, inner: str) -> Path:
@@ -92,9 +98,37 @@ class Pbx:
     def console_file(self) -> Path:
         return self.host(self.dirs.log) / "console.log"
 
+    @property
+    def security_log(self) -> Path:
+        """Asterisk's security events (failed authentications), see logger.conf.j2."""
+        return self.host(self.dirs.log) / "security.log"
+
+    @property
+    def exit_code(self) -> int | None:
+        """Asterisk's exit status once it has ended (None while running or never started)."""
+        return self._proc.returncode if self._proc is not None else None
+
     # -- lifecycle -----------------------------------------------------------------------
+    def claim(self) -> None:
+        """Take the instance's lock and check the SIP and ARI ports, touching nothing else.
+
+        Raises `InstanceBusy` when a live controller owns the instance, `PbxStartError` when
+        a port is taken. Idempotent; `stop()` gives the claim back."""
+        if self._claimed:
+            return
+        self._lock.probe()  # first without creating anything, so a refused start leaves no trace
+        self._check_ports()
+        self._lock.acquire()
+        try:
+            self._check_ports()
+        except BaseException:
+            self._lock.release()
+            raise
+        self._claimed = True
+
     def prepare(self) -> None:
         """Create the instance directories and write the rendered configuration."""
+        self.claim()
         self._kill_stale()
         for d in self.dirs.all():
             self.host(d).mkdir(parents=True, exist_ok=True)
@@ -116,7 +150,7 @@ class Pbx:
         for name, text in files.items():
             path = etc / name
             path.write_text(text, encoding="utf-8")
-            path.chmod(0o640)
+            path.chmod(0o600)
         # Asterisk needs its XML documentation (Stasis will not start without it) and ARI's
         # API descriptions from its data directory; the instance's own data directory links
         # them from the installation and keeps only sounds and music of its own.
@@ -124,7 +158,36 @@ class Pbx:
             link = self.host(self.dirs.data) / name
             if self.host(f"{SYSTEM_DATA_DIR}/{name}").exists() and not link.is_symlink():
                 link.symlink_to(f"{SYSTEM_DATA_DIR}/{name}")
+        self._open_path_to_instance()
         self._chown()
+
+    def _open_path_to_instance(self) -> None:
+        """Let the unprivileged Asterisk reach its instance directory, and no more.
+
+        The instance directory and those above it may have been created under the owner-only
+        umask (by root): they are opened to traversal only (0711: nobody may list them); for a
+        system Asterisk that drops to its own user, so are the state directory and its pbx/."""
+        if self._run_ids() is None:
+            return
+        base = Path(self.dirs.base)
+        if self.install.root is not None:
+            path = [self.host(str(p)) for p in (base, *base.parents) if str(p) != "/"]
+        else:
+            path = [self.settings.state_dir.resolve(), base.parent, base]
+        for d in path:
+            with contextlib.suppress(FileNotFoundError):
+                d.chmod(d.stat().st_mode & 0o7777 | 0o711)
+
+    def write_bans(self, text: str) -> None:
+        """Replace the banned-sources file (then reload res_pjsip to apply it)."""
+        path = self.host(self.dirs.etc) / BANS_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(0o600)
+        ids = self._run_ids()
+        if ids is not None:
+            os.chown(tmp, *ids)
+        tmp.replace(path)
 
     def _run_ids(self) -> tuple[int, int] | None:
         """uid/gid of the unprivileged user Asterisk runs as, when we are root."""
@@ -205,9 +268,10 @@ class Pbx:
 
     async def start(self, timeout: float = 60.0) -> None:
         """Start Asterisk (after `prepare`) and return once ARI answers."""
+        self.claim()
         self._check_ports()
         self.console_file.parent.mkdir(parents=True, exist_ok=True)
-        self._console = os.open(self.console_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._console = os.open(self.console_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         cmd = self._command()
         log.info("starting %s (%s)", self.install.version, self.install.kind)
         log.debug("command: %s", cmd)
@@ -283,6 +347,9 @@ class Pbx:
         if self._console is not None:
             os.close(self._console)
             self._console = None
+        if self._claimed:
+            self._claimed = False
+            self._lock.release()
 
     def remove_instance(self) -> None:
         """Delete the instance directory (tests do this after stopping)."""

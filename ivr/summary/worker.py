@@ -47,6 +47,7 @@ from ivr.config import ConfigError, Settings, load_settings
 from ivr.crypto import Sealer
 from ivr.logs import setup_logging
 from ivr.pbx.secrets import load_existing
+from ivr.security.files import UMASK
 from ivr.summary import jobs, records
 from ivr.summary.needs import NeedList, load_needs
 from ivr.summary.summarize import Word, build_summary
@@ -406,6 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ivr-summarize: {exc}", file=sys.stderr)
         return 2
+    os.umask(UMASK)  # owner-only files, as ivr-run (which also tightens existing ones)
     setup_logging(settings, "summary")
     stop = threading.Event()
 

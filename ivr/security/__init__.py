@@ -1,0 +1,1 @@
+"""Protecting the hotline: file permissions of personal data, and SIP authentication bans."""

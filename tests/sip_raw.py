@@ -1,0 +1,115 @@
+"""A few hand-made SIP requests over UDP from a chosen source address (127.0.0.x), for the
+security tests: what a scanner or a spoofing peer sends, which no well-behaved phone would."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import socket
+from dataclasses import dataclass
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+class SipClient:
+    """Blocking (run it with asyncio.to_thread): one UDP socket bound to `source`."""
+
+    def __init__(self, source: str, server: tuple[str, int]) -> None:
+        self.server = server
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((source, 0))
+        self.source, self.port = self.sock.getsockname()
+        self.call_id = secrets.token_hex(8)
+        self.cseq = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _send(
+        self, method: str, uri: str, user: str, extra: str = "", body: str = "", to: str = ""
+    ) -> str:
+        self.cseq += 1
+        branch = "z9hG4bK" + secrets.token_hex(6)
+        host = f"{self.server[0]}:{self.server[1]}"
+        msg = (
+            f"{method} {uri} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {self.source}:{self.port};rport;branch={branch}\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:{user}@{host}>;tag={secrets.token_hex(4)}\r\n"
+            f"To: <{to or uri}>\r\n"
+            f"Call-ID: {self.call_id}\r\n"
+            f"CSeq: {self.cseq} {method}\r\n"
+            f"Contact: <sip:{user}@{self.source}:{self.port}>\r\n"
+            f"{extra}"
+            f"Content-Length: {len(body.encode())}\r\n\r\n{body}"
+        )
+        self.sock.sendto(msg.encode(), self.server)
+        return branch
+
+    def _final(self, timeout: float) -> Response | None:
+        """The first final (>= 200) response, or None when nothing final arrives in time."""
+        self.sock.settimeout(timeout)
+        while True:
+            try:
+                data, _ = self.sock.recvfrom(65535)
+            except TimeoutError:
+                return None
+            head = data.decode("utf-8", "replace").split("\r\n\r\n", 1)[0].split("\r\n")
+            m = re.match(r"SIP/2.0 (\d{3})", head[0])
+            if m is None:
+                continue  # a request from the server (e.g. OPTIONS); not what we wait for
+            status = int(m.group(1))
+            if status >= 200:
+                headers = {}
+                for line in head[1:]:
+                    k, _, v = line.partition(":")
+                    headers[k.strip().lower()] = v.strip()
+                return Response(status, headers)
+
+    def invite(self, to_user: str, from_user: str, timeout: float = 5.0) -> Response | None:
+        uri = f"sip:{to_user}@{self.server[0]}:{self.server[1]}"
+        ip = self.source
+        sdp = (
+            f"v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
+            "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        )
+        self._send(uri=uri, method="INVITE", user=from_user,
+                   extra="Content-Type: application/sdp\r\n", body=sdp)  # fmt: skip
+        return self._final(timeout)
+
+    def register(self, user: str, password: str, timeout: float = 3.0) -> Response | None:
+        """REGISTER, answering a digest challenge with `password`; the last final response."""
+        uri = f"sip:{self.server[0]}:{self.server[1]}"
+        aor = f"sip:{user}@{self.server[0]}:{self.server[1]}"
+        self._send("REGISTER", uri, user, "Expires: 60\r\n", to=aor)
+        first = self._final(timeout)
+        if first is None or first.status != 401:
+            return first
+        chal = first.headers["www-authenticate"]
+        realm = re.search(r'realm="([^"]*)"', chal)
+        nonce = re.search(r'nonce="([^"]*)"', chal)
+        assert realm and nonce, chal
+        ha1 = _md5(f"{user}:{realm.group(1)}:{password}")
+        ha2 = _md5(f"REGISTER:{uri}")
+        qop = ""
+        if re.search(r'qop="[^"]*auth', chal):
+            cnonce = secrets.token_hex(4)
+            resp = _md5(f"{ha1}:{nonce.group(1)}:00000001:{cnonce}:auth:{ha2}")
+            qop = f', qop=auth, nc=00000001, cnonce="{cnonce}"'
+        else:
+            resp = _md5(f"{ha1}:{nonce.group(1)}:{ha2}")
+        auth = (
+            f'Authorization: Digest username="{user}", realm="{realm.group(1)}", '
+            f'nonce="{nonce.group(1)}", uri="{uri}", response="{resp}", algorithm=MD5{qop}\r\n'
+        )
+        self._send("REGISTER", uri, user, "Expires: 60\r\n" + auth, to=aor)
+        return self._final(timeout)
