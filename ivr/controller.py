@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from ivr.ari.events import (
     EndpointStateChange,
     Event,
     PlaybackFinished,
+    RecordingFinished,
     StasisEnd,
     StasisStart,
 )
@@ -52,6 +52,7 @@ from ivr.flow.ringgroup import (
 from ivr.pbx.secrets import Secrets
 from ivr.privacy import caller_hash
 from ivr.store import Store
+from ivr.summary.capture import Capture
 from ivr.tap import TAP_PREFIX, Tap, TapConfig
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,6 @@ MOH_CLASS = "default"
 INFO_HEADER = "PJSIP_HEADER(add,X-IVR120-{})"
 #: ChannelDestroyed causes of an unanswered ring attempt.
 CAUSE_OUTCOME = {17: LegOutcome.BUSY, 21: LegOutcome.REJECTED}
-#: Fetching a stored recording right after the call: attempts and the pause between them.
-COLLECT_ATTEMPTS = 25
-COLLECT_RETRY_SECONDS = 0.2
 FEATURE_PROMPTS = {
     "login": "feature_logged_in",
     "logout": "feature_logged_out",
@@ -140,7 +138,8 @@ class Controller:
         self.prompt_texts = prompt_texts or {}
         self.catalog_version = catalog_version
         self.audio_dir = settings.state_dir / "audio"
-        self._collectors: set[asyncio.Task[None]] = set()
+        #: Fetches the recordings of consented calls once Asterisk has finished them.
+        self.capture = Capture(ari, store, self.audio_dir, clock)
         self.tap_config = TapConfig(
             app=settings.ari_app,
             thresholds=tuple(
@@ -269,6 +268,8 @@ class Controller:
                 await self._leg_gone(cid, cause)
             elif cid in self.calls:
                 await self._feed(cid, flow.CallerHungUp())
+        elif isinstance(ev, RecordingFinished):
+            self.capture.finished(ev.name)
         elif isinstance(ev, EndpointStateChange):
             if ev.resource in self._staff:
                 log.info("endpoint %s is %s", ev.resource, ev.state)
@@ -283,7 +284,7 @@ class Controller:
                 if call_id not in self.calls:
                     pending.setdefault(call_id, {})[party] = name
             for call_id, recs in pending.items():
-                self._collect_later(call_id, recs)
+                self.capture.collect_later(call_id, recs)
         with contextlib.suppress(AriError):
             await self.ari.post(
                 f"applications/{self.settings.ari_app}/subscription", eventSource="endpoint:PJSIP"
@@ -767,44 +768,6 @@ class Controller:
         await self.store.withdraw_consent(call.call_id, by, self.clock())
         audit.info("consent withdrawn during call %s by %s; recording discarded", call.call_id, by)
 
-    def _collect_later(self, call_id: str, recordings: dict[str, str]) -> None:
-        task = asyncio.create_task(self._collect(call_id, recordings))
-        self._collectors.add(task)
-        task.add_done_callback(self._collectors.discard)
-
-    async def _collect(self, call_id: str, recordings: dict[str, str]) -> None:
-        """Fetch the call's recordings over ARI (Asterisk may be on another host), delete them
-        from Asterisk and queue the transcription job. Retried at the next start if cut off."""
-        folder = self.audio_dir / call_id
-        fetched = 0
-        for party, name in recordings.items():
-            data = None
-            for _ in range(COLLECT_ATTEMPTS):
-                try:
-                    data = await self.ari.get_bytes(f"recordings/stored/{name}/file")
-                    break
-                except AriNotFound:
-                    await asyncio.sleep(COLLECT_RETRY_SECONDS)  # still being finalised
-                except AriError as exc:
-                    log.warning("call %s: cannot fetch recording %s: %s", call_id, name, exc)
-                    break
-            if data is None:
-                await self._safe_store(self.store.recording_status(name, "failed"))
-                continue
-            path = folder / f"{party}.wav"
-            try:
-                await asyncio.to_thread(_write_private, path, data)
-            except OSError as exc:  # a full disk: keep it in Asterisk, try again next start
-                log.error("call %s: cannot store recording %s: %s", call_id, name, exc)
-                continue
-            with contextlib.suppress(AriError):
-                await self.ari.delete(f"recordings/stored/{name}")
-            await self._safe_store(self.store.recording_status(name, "fetched", str(path)))
-            fetched += 1
-        if fetched:
-            await self._safe_store(self.store.add_transcription_job(call_id, self.clock()))
-            log.info("call %s: %d recording(s) fetched, transcription queued", call_id, fetched)
-
     async def _notify_staff(self, call: ActiveCall, cmd: flow.NotifyStaff) -> None:
         """A SIP MESSAGE to the counselor's phone; the softphone shows it."""
         member = call.flow.record.member
@@ -888,7 +851,7 @@ class Controller:
             await tap.close()  # destroying the tap bridges also ends their recordings
         call.taps.clear()
         if call.recordings:
-            self._collect_later(call.call_id, dict(call.recordings))
+            self.capture.collect_later(call.call_id, dict(call.recordings))
             call.recordings.clear()
         await self._destroy_bridges(call)
         for pb in [p for p, c in self.playbacks.items() if c == call.call_id]:
@@ -977,8 +940,8 @@ class Controller:
             await self._feed(call_id, flow.Failed("the controller is stopping"))
         for leg_id in [*self.legs, *self.crisis_legs]:
             await self._hangup(leg_id)
-        if self._collectors:  # recordings being fetched: finish, or they are fetched next start
-            await asyncio.wait(set(self._collectors), timeout=grace)
+        # Recordings being fetched: finish, or they are fetched at the next start.
+        await self.capture.wait(grace)
         deadline = asyncio.get_running_loop().time() + grace
         while asyncio.get_running_loop().time() < deadline:
             try:
@@ -1032,18 +995,6 @@ class Controller:
                 for name, g in self.groups.items()
             },
         }
-
-
-def _write_private(path: Any, data: bytes) -> None:
-    """Write a file readable by the service's user only."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(".part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _secs(v: float | None) -> str:
