@@ -222,7 +222,14 @@ async def _controller_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _health(request: web.Request) -> web.Response:
     controller = request.app.get(CONTROLLER)
     ok = controller is not None and controller.connected.is_set()
-    return web.json_response({"ok": ok}, status=200 if ok else 503)
+    body: dict[str, object] = {"ok": ok}
+    store = request.app.get(STORE)
+    if store is not None:  # records that cannot be written (a full disk) make it unhealthy
+        health = store.health()
+        body["store"] = health
+        ok = ok and bool(health["ok"])
+        body["ok"] = ok
+    return web.json_response(body, status=200 if ok else 503)
 
 
 async def _status(request: web.Request) -> web.Response:

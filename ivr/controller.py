@@ -51,7 +51,7 @@ from ivr.flow.ringgroup import (
 )
 from ivr.pbx.secrets import Secrets
 from ivr.privacy import caller_hash
-from ivr.store import Store
+from ivr.store import Store, WriteDeferred
 from ivr.summary.capture import Capture
 from ivr.tap import TAP_PREFIX, Tap, TapConfig
 
@@ -68,6 +68,14 @@ MOH_CLASS = "default"
 INFO_HEADER = "PJSIP_HEADER(add,X-IVR120-{})"
 #: ChannelDestroyed causes of an unanswered ring attempt.
 CAUSE_OUTCOME = {17: LegOutcome.BUSY, 21: LegOutcome.REJECTED}
+#: Commands that only write records: when one fails, the call goes on.
+BOOKKEEPING = (
+    flow.RecordConsent,
+    flow.RecordSilence,
+    flow.FlagCaller,
+    flow.RequestCallback,
+    flow.WithdrawConsent,
+)
 FEATURE_PROMPTS = {
     "login": "feature_logged_in",
     "logout": "feature_logged_out",
@@ -92,6 +100,8 @@ class ActiveCall:
     channel_name: str = ""
     #: Consent given and not withdrawn: the counseling is being recorded.
     recording: bool = False
+    #: The consent row was written: only then may the call be recorded.
+    consent_stored: bool = False
     recordings: dict[str, str] = field(default_factory=dict)  # party -> recording name
 
 
@@ -331,8 +341,8 @@ class Controller:
         )
         self.calls[call.call_id] = call
         log.info("call %s: new call from caller %s", call.call_id, call.caller)
+        await self._safe_store(self.store.call_started(call.call_id, call.caller, now))
         try:
-            await self.store.call_started(call.call_id, call.caller, now)
             if hashed != "anonymous":
                 call.repeat = await self.store.previous_calls(hashed, call.call_id) > 0
                 flag = await self.store.active_flag(hashed, now)
@@ -570,6 +580,8 @@ class Controller:
                 log.info("call %s: %s skipped, object gone (%s)", call.call_id, cmd, exc.path)
             except Exception as exc:
                 log.exception("call %s: %s failed", call.call_id, type(cmd).__name__)
+                if isinstance(cmd, BOOKKEEPING):
+                    continue  # a record that could not be written never ends a call
                 if call.flow.ended:
                     # Already ending: just make sure nothing of the call is left behind.
                     self.calls.pop(call.call_id, None)
@@ -654,6 +666,9 @@ class Controller:
         elif isinstance(cmd, flow.RecordConsent):
             await self._record_consent(call, cmd)
         elif isinstance(cmd, flow.StartRecording):
+            if not call.consent_stored:  # no stored consent, no recording
+                log.warning("call %s: consent could not be stored; not recording", cid)
+                return
             call.recording = True
             for party in list(call.taps):
                 await self._record_party(call, party)
@@ -717,21 +732,24 @@ class Controller:
         return f"catalog-v{self.catalog_version}:{digest}"
 
     async def _record_consent(self, call: ActiveCall, cmd: flow.RecordConsent) -> None:
-        await self.store.record_consent(
-            call.call_id,
-            cmd.answer,
-            cmd.answered_by,
-            self.clock(),
-            ",".join(cmd.prompts),
-            self.consent_version(cmd.prompts),
-            call.channel_name,
+        call.consent_stored = await self._safe_store(
+            self.store.record_consent(
+                call.call_id,
+                cmd.answer,
+                cmd.answered_by,
+                self.clock(),
+                ",".join(cmd.prompts),
+                self.consent_version(cmd.prompts),
+                call.channel_name,
+            )
         )
         audit.info(
-            "consent: call %s caller %s answered %s by %s",
+            "consent: call %s caller %s answered %s by %s%s",
             call.call_id,
             call.caller,
             cmd.answer,
             cmd.answered_by,
+            "" if call.consent_stored else " (not stored: nothing will be recorded)",
         )
 
     async def _record_party(self, call: ActiveCall, party: str) -> None:
@@ -765,7 +783,7 @@ class Controller:
                 await self.ari.delete(f"recordings/live/{name}")  # stop and discard
             await self._safe_store(self.store.recording_status(name, "deleted"))
         call.recordings.clear()
-        await self.store.withdraw_consent(call.call_id, by, self.clock())
+        await self._safe_store(self.store.withdraw_consent(call.call_id, by, self.clock()))
         audit.info("consent withdrawn during call %s by %s; recording discarded", call.call_id, by)
 
     async def _notify_staff(self, call: ActiveCall, cmd: flow.NotifyStaff) -> None:
@@ -791,7 +809,20 @@ class Controller:
         if call.caller == "anonymous":
             audit.info("abuse end: call %s by %s; caller withheld the number", call.call_id, member)
             return
-        flag = await self.store.flag_caller(call.caller, call.call_id, member, self.clock())
+        try:
+            flag = await self.store.flag_caller(call.caller, call.call_id, member, self.clock())
+        except WriteDeferred as exc:
+            audit.info(
+                "abuse flag: caller %s, call %s, counselor %s: %s",
+                call.caller,
+                call.call_id,
+                member,
+                exc,
+            )
+            return
+        except Exception:
+            log.exception("call %s: could not flag the caller", call.call_id)
+            return
         audit.info(
             "abuse flag: caller %s level %d until %s, call %s, counselor %s",
             call.caller,
@@ -805,17 +836,23 @@ class Controller:
         sealed = None
         if call.number:
             sealed = self.sealer.seal(call.number, f"callback:{call.call_id}")
-        request_id = await self.store.add_callback(
-            call.call_id,
-            call.caller,
-            sealed,
-            self.clock(),
-            cmd.reason,
-            cmd.consent,
-            cmd.requested_by,
-        )
+        try:
+            request_id: int | str = await self.store.add_callback(
+                call.call_id,
+                call.caller,
+                sealed,
+                self.clock(),
+                cmd.reason,
+                cmd.consent,
+                cmd.requested_by,
+            )
+        except WriteDeferred:
+            request_id = "(kept in memory, written when the database can take it)"
+        except Exception:
+            log.exception("call %s: could not store the callback request", call.call_id)
+            request_id = "(NOT STORED)"
         audit.info(
-            "callback request %d: call %s, caller %s, reason %s, consent %s, by %s",
+            "callback request %s: call %s, caller %s, reason %s, consent %s, by %s",
             request_id,
             call.call_id,
             call.caller,
@@ -870,7 +907,7 @@ class Controller:
             _secs(rec.wait_seconds),
             _secs(rec.talk_seconds),
         )
-        await self.store.call_ended(call.call_id, rec)
+        await self._safe_store(self.store.call_ended(call.call_id, rec))
 
     async def _destroy_bridges(self, call: ActiveCall) -> None:
         for attr in ("holding_bridge", "talk_bridge"):
@@ -909,12 +946,18 @@ class Controller:
         except AriError:
             log.exception("cannot hang up %s", channel_id)
 
-    async def _safe_store(self, op: Any) -> None:
-        """A record that cannot be written (full disk, ...) is logged; the call goes on."""
+    async def _safe_store(self, op: Any) -> bool:
+        """A record that cannot be written (full disk, ...) is logged; the call goes on.
+        True when it was written (not just kept in memory for later)."""
         try:
             await op
+        except WriteDeferred as exc:
+            log.warning("record not written yet: %s", exc)
+            return False
         except Exception:
             log.exception("could not write a record")
+            return False
+        return True
 
     @staticmethod
     def _cancel_timer(call: ActiveCall, name: str) -> None:
