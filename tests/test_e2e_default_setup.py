@@ -210,7 +210,8 @@ async def test_default_setup_consented_call_to_sealed_summary_and_withdrawal(
         assert code == 0, out
         assert "통화 요약 Call summary" in out and "not written yet" not in out, out
         assert "FAILED" not in out
-        assert "외로" in out or "혼자" in out, out  # the caller's words, transcribed
+        turns = out.split("대화 turns:", 1)[-1]
+        assert any("\uac00" <= ch <= "\ud7a3" for ch in turns), out  # Korean, transcribed
 
         code, out = await run.admin("withdraw", call_id, "--by", "test")
         assert code == 0 and "consent withdrawn" in out, out
@@ -223,4 +224,8 @@ async def test_default_setup_consented_call_to_sealed_summary_and_withdrawal(
         assert code == 1 and "not found" in out, out
     finally:
         await ari.close()
-    assert TEST_CALLER_NUMBER not in run.log.read_text()
+    text = run.log.read_text()
+    assert TEST_CALLER_NUMBER not in text
+    fetched = [line for line in text.splitlines() if "fetched (" in line]
+    assert len(fetched) == 2, text
+    print("\n".join(fetched))

@@ -220,7 +220,11 @@ class Capture:
             "mark it fetched", self.store.recording_status(name, "fetched", str(path))
         )
         log.info(
-            "call %s: recording of the %s fetched (%d bytes)", call_id, party, path.stat().st_size
+            "call %s: recording of the %s fetched (%d bytes, %s)",
+            call_id,
+            party,
+            path.stat().st_size,
+            "finished event seen" if self._event(name).is_set() else "no longer live",
         )
         return True
 
