@@ -46,7 +46,7 @@ MAX_REMEMBERED = 1000
 @dataclass(frozen=True)
 class CaptureParams:
     #: Seconds to wait for RecordingFinished before asking ARI whether it is still live.
-    finish_timeout: float = 10.0
+    finish_timeout: float = 2.0
     #: Fetch attempts per recording, and the backoff between them (doubling up to max_delay).
     attempts: int = 8
     first_delay: float = 0.5
