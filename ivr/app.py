@@ -271,7 +271,14 @@ async def _health(request: web.Request) -> web.Response:
         reasons.append("the controller is not running")
     elif ari is None or not ari.ws_connected:
         reasons.append("ARI websocket is disconnected")
-    body: dict[str, object] = {"ok": not reasons}
+    body: dict[str, object] = {}
+    store = request.app.get(STORE)
+    if store is not None:  # records that cannot be written (a full disk) make it unhealthy
+        health = store.health()
+        body["store"] = health
+        if not health["ok"]:
+            reasons.append(f"records cannot be written: {health['error']}")
+    body["ok"] = not reasons
     if reasons:
         body["reasons"] = reasons
     return web.json_response(body, status=503 if reasons else 200)

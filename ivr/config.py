@@ -36,6 +36,7 @@ class Settings:
     """Everything the PBX and the controller need. Field docs double as the config reference."""
 
     #: Where runtime state lives: secrets, database, generated PBX instance (for a system Asterisk).
+    #: A relative path is resolved against the working directory once, at start.
     state_dir: Path = Path("var")
     #: Where the Debian root with Asterisk is built and cached when no system Asterisk is used.
     pbx_cache_dir: Path = Path("/var/cache/ivr120")
@@ -148,6 +149,11 @@ class Settings:
     auth_ban_window: float = 60.0
     auth_ban_seconds: float = 600.0
     auth_ban_exempt: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Resolved once, here: every path stored or passed on (recordings, the worker's
+        # environment) is absolute, so no process joins a relative state_dir twice.
+        object.__setattr__(self, "state_dir", self.state_dir.absolute())
 
     @property
     def ari_url(self) -> str:

@@ -70,8 +70,12 @@ def _assignment(name: str, value: Any) -> list[str]:
 
 def render_example() -> str:
     """The example file's text."""
-    defaults = Settings()
-    fields = {f.name for f in dataclasses.fields(Settings)}
+    # The declared defaults, not an instance's values (__post_init__ makes state_dir absolute).
+    defaults = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        for f in dataclasses.fields(Settings)
+    }
+    fields = set(defaults)
     out = HEADER.splitlines()
     docs: list[str] = []
     for line in inspect.getsource(Settings).splitlines()[1:]:
@@ -84,7 +88,7 @@ def render_example() -> str:
         field = _FIELD.match(line)
         if field and field[1] in fields:
             out += [f"# {d}".rstrip() for d in docs]
-            out += _assignment(field[1], getattr(defaults, field[1]))
+            out += _assignment(field[1], defaults[field[1]])
             docs = []
         elif not line.strip() and out[-1] != "":
             out.append("")

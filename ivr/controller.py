@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from ivr.ari.events import (
     EndpointStateChange,
     Event,
     PlaybackFinished,
+    RecordingFinished,
     StasisEnd,
     StasisStart,
 )
@@ -52,7 +52,8 @@ from ivr.flow.ringgroup import (
 )
 from ivr.pbx.secrets import Secrets
 from ivr.privacy import caller_hash
-from ivr.store import Store
+from ivr.store import Store, WriteDeferred
+from ivr.summary.capture import Capture
 from ivr.tap import TAP_PREFIX, Tap, TapConfig
 
 log = logging.getLogger(__name__)
@@ -68,9 +69,14 @@ MOH_CLASS = "default"
 INFO_HEADER = "PJSIP_HEADER(add,X-IVR120-{})"
 #: ChannelDestroyed causes of an unanswered ring attempt.
 CAUSE_OUTCOME = {17: LegOutcome.BUSY, 21: LegOutcome.REJECTED}
-#: Fetching a stored recording right after the call: attempts and the pause between them.
-COLLECT_ATTEMPTS = 25
-COLLECT_RETRY_SECONDS = 0.2
+#: Commands that only write records: when one fails, the call goes on.
+BOOKKEEPING = (
+    flow.RecordConsent,
+    flow.RecordSilence,
+    flow.FlagCaller,
+    flow.RequestCallback,
+    flow.WithdrawConsent,
+)
 FEATURE_PROMPTS = {
     "login": "feature_logged_in",
     "logout": "feature_logged_out",
@@ -95,6 +101,8 @@ class ActiveCall:
     channel_name: str = ""
     #: Consent given and not withdrawn: the counseling is being recorded.
     recording: bool = False
+    #: The consent row was written: only then may the call be recorded.
+    consent_stored: bool = False
     recordings: dict[str, str] = field(default_factory=dict)  # party -> recording name
 
 
@@ -141,7 +149,8 @@ class Controller:
         self.prompt_texts = prompt_texts or {}
         self.catalog_version = catalog_version
         self.audio_dir = settings.state_dir / "audio"
-        self._collectors: set[asyncio.Task[None]] = set()
+        #: Fetches the recordings of consented calls once Asterisk has finished them.
+        self.capture = Capture(ari, store, self.audio_dir, clock)
         self.tap_config = TapConfig(
             app=settings.ari_app,
             thresholds=tuple(
@@ -270,6 +279,8 @@ class Controller:
                 await self._leg_gone(cid, cause)
             elif cid in self.calls:
                 await self._feed(cid, flow.CallerHungUp())
+        elif isinstance(ev, RecordingFinished):
+            self.capture.finished(ev.name)
         elif isinstance(ev, EndpointStateChange):
             if ev.resource in self._staff:
                 log.info("endpoint %s is %s", ev.resource, ev.state)
@@ -284,7 +295,7 @@ class Controller:
                 if call_id not in self.calls:
                     pending.setdefault(call_id, {})[party] = name
             for call_id, recs in pending.items():
-                self._collect_later(call_id, recs)
+                self.capture.collect_later(call_id, recs)
         with contextlib.suppress(AriError):
             await self.ari.post(
                 f"applications/{self.settings.ari_app}/subscription", eventSource="endpoint:PJSIP"
@@ -331,8 +342,8 @@ class Controller:
         )
         self.calls[call.call_id] = call
         log.info("call %s: new call from caller %s", call.call_id, call.caller)
+        await self._safe_store(self.store.call_started(call.call_id, call.caller, now))
         try:
-            await self.store.call_started(call.call_id, call.caller, now)
             if hashed != "anonymous":
                 call.repeat = await self.store.previous_calls(hashed, call.call_id) > 0
                 flag = await self.store.active_flag(hashed, now)
@@ -573,6 +584,8 @@ class Controller:
                 log.info("call %s: %s skipped, object gone (%s)", call.call_id, cmd, exc.path)
             except Exception as exc:
                 log.exception("call %s: %s failed", call.call_id, type(cmd).__name__)
+                if isinstance(cmd, BOOKKEEPING):
+                    continue  # a record that could not be written never ends a call
                 if call.flow.ended:
                     # Already ending: just make sure nothing of the call is left behind.
                     self.calls.pop(call.call_id, None)
@@ -657,6 +670,9 @@ class Controller:
         elif isinstance(cmd, flow.RecordConsent):
             await self._record_consent(call, cmd)
         elif isinstance(cmd, flow.StartRecording):
+            if not call.consent_stored:  # no stored consent, no recording
+                log.warning("call %s: consent could not be stored; not recording", cid)
+                return
             call.recording = True
             for party in list(call.taps):
                 await self._record_party(call, party)
@@ -720,21 +736,24 @@ class Controller:
         return f"catalog-v{self.catalog_version}:{digest}"
 
     async def _record_consent(self, call: ActiveCall, cmd: flow.RecordConsent) -> None:
-        await self.store.record_consent(
-            call.call_id,
-            cmd.answer,
-            cmd.answered_by,
-            self.clock(),
-            ",".join(cmd.prompts),
-            self.consent_version(cmd.prompts),
-            call.channel_name,
+        call.consent_stored = await self._safe_store(
+            self.store.record_consent(
+                call.call_id,
+                cmd.answer,
+                cmd.answered_by,
+                self.clock(),
+                ",".join(cmd.prompts),
+                self.consent_version(cmd.prompts),
+                call.channel_name,
+            )
         )
         audit.info(
-            "consent: call %s caller %s answered %s by %s",
+            "consent: call %s caller %s answered %s by %s%s",
             call.call_id,
             call.caller,
             cmd.answer,
             cmd.answered_by,
+            "" if call.consent_stored else " (not stored: nothing will be recorded)",
         )
 
     async def _record_party(self, call: ActiveCall, party: str) -> None:
@@ -768,46 +787,8 @@ class Controller:
                 await self.ari.delete(f"recordings/live/{name}")  # stop and discard
             await self._safe_store(self.store.recording_status(name, "deleted"))
         call.recordings.clear()
-        await self.store.withdraw_consent(call.call_id, by, self.clock())
+        await self._safe_store(self.store.withdraw_consent(call.call_id, by, self.clock()))
         audit.info("consent withdrawn during call %s by %s; recording discarded", call.call_id, by)
-
-    def _collect_later(self, call_id: str, recordings: dict[str, str]) -> None:
-        task = asyncio.create_task(self._collect(call_id, recordings))
-        self._collectors.add(task)
-        task.add_done_callback(self._collectors.discard)
-
-    async def _collect(self, call_id: str, recordings: dict[str, str]) -> None:
-        """Fetch the call's recordings over ARI (Asterisk may be on another host), delete them
-        from Asterisk and queue the transcription job. Retried at the next start if cut off."""
-        folder = self.audio_dir / call_id
-        fetched = 0
-        for party, name in recordings.items():
-            data = None
-            for _ in range(COLLECT_ATTEMPTS):
-                try:
-                    data = await self.ari.get_bytes(f"recordings/stored/{name}/file")
-                    break
-                except AriNotFound:
-                    await asyncio.sleep(COLLECT_RETRY_SECONDS)  # still being finalised
-                except AriError as exc:
-                    log.warning("call %s: cannot fetch recording %s: %s", call_id, name, exc)
-                    break
-            if data is None:
-                await self._safe_store(self.store.recording_status(name, "failed"))
-                continue
-            path = folder / f"{party}.wav"
-            try:
-                await asyncio.to_thread(_write_private, path, data)
-            except OSError as exc:  # a full disk: keep it in Asterisk, try again next start
-                log.error("call %s: cannot store recording %s: %s", call_id, name, exc)
-                continue
-            with contextlib.suppress(AriError):
-                await self.ari.delete(f"recordings/stored/{name}")
-            await self._safe_store(self.store.recording_status(name, "fetched", str(path)))
-            fetched += 1
-        if fetched:
-            await self._safe_store(self.store.add_transcription_job(call_id, self.clock()))
-            log.info("call %s: %d recording(s) fetched, transcription queued", call_id, fetched)
 
     async def _notify_staff(self, call: ActiveCall, cmd: flow.NotifyStaff) -> None:
         """A SIP MESSAGE to the counselor's phone; the softphone shows it."""
@@ -832,7 +813,20 @@ class Controller:
         if call.caller == "anonymous":
             audit.info("abuse end: call %s by %s; caller withheld the number", call.call_id, member)
             return
-        flag = await self.store.flag_caller(call.caller, call.call_id, member, self.clock())
+        try:
+            flag = await self.store.flag_caller(call.caller, call.call_id, member, self.clock())
+        except WriteDeferred as exc:
+            audit.info(
+                "abuse flag: caller %s, call %s, counselor %s: %s",
+                call.caller,
+                call.call_id,
+                member,
+                exc,
+            )
+            return
+        except Exception:
+            log.exception("call %s: could not flag the caller", call.call_id)
+            return
         audit.info(
             "abuse flag: caller %s level %d until %s, call %s, counselor %s",
             call.caller,
@@ -846,17 +840,23 @@ class Controller:
         sealed = None
         if call.number:
             sealed = self.sealer.seal(call.number, f"callback:{call.call_id}")
-        request_id = await self.store.add_callback(
-            call.call_id,
-            call.caller,
-            sealed,
-            self.clock(),
-            cmd.reason,
-            cmd.consent,
-            cmd.requested_by,
-        )
+        try:
+            request_id: int | str = await self.store.add_callback(
+                call.call_id,
+                call.caller,
+                sealed,
+                self.clock(),
+                cmd.reason,
+                cmd.consent,
+                cmd.requested_by,
+            )
+        except WriteDeferred:
+            request_id = "(kept in memory, written when the database can take it)"
+        except Exception:
+            log.exception("call %s: could not store the callback request", call.call_id)
+            request_id = "(NOT STORED)"
         audit.info(
-            "callback request %d: call %s, caller %s, reason %s, consent %s, by %s",
+            "callback request %s: call %s, caller %s, reason %s, consent %s, by %s",
             request_id,
             call.call_id,
             call.caller,
@@ -892,7 +892,7 @@ class Controller:
             await tap.close()  # destroying the tap bridges also ends their recordings
         call.taps.clear()
         if call.recordings:
-            self._collect_later(call.call_id, dict(call.recordings))
+            self.capture.collect_later(call.call_id, dict(call.recordings))
             call.recordings.clear()
         await self._destroy_bridges(call)
         for pb in [p for p, c in self.playbacks.items() if c == call.call_id]:
@@ -911,7 +911,7 @@ class Controller:
             _secs(rec.wait_seconds),
             _secs(rec.talk_seconds),
         )
-        await self.store.call_ended(call.call_id, rec)
+        await self._safe_store(self.store.call_ended(call.call_id, rec))
 
     async def _destroy_bridges(self, call: ActiveCall) -> None:
         for attr in ("holding_bridge", "talk_bridge"):
@@ -950,12 +950,18 @@ class Controller:
         except AriError:
             log.exception("cannot hang up %s", channel_id)
 
-    async def _safe_store(self, op: Any) -> None:
-        """A record that cannot be written (full disk, ...) is logged; the call goes on."""
+    async def _safe_store(self, op: Any) -> bool:
+        """A record that cannot be written (full disk, ...) is logged; the call goes on.
+        True when it was written (not just kept in memory for later)."""
         try:
             await op
+        except WriteDeferred as exc:
+            log.warning("record not written yet: %s", exc)
+            return False
         except Exception:
             log.exception("could not write a record")
+            return False
+        return True
 
     @staticmethod
     def _cancel_timer(call: ActiveCall, name: str) -> None:
@@ -981,8 +987,8 @@ class Controller:
             await self._feed(call_id, flow.Failed("the controller is stopping"))
         for leg_id in [*self.legs, *self.crisis_legs]:
             await self._hangup(leg_id)
-        if self._collectors:  # recordings being fetched: finish, or they are fetched next start
-            await asyncio.wait(set(self._collectors), timeout=grace)
+        # Recordings being fetched: finish, or they are fetched at the next start.
+        await self.capture.wait(grace)
         deadline = asyncio.get_running_loop().time() + grace
         while asyncio.get_running_loop().time() < deadline:
             try:
@@ -1036,18 +1042,6 @@ class Controller:
                 for name, g in self.groups.items()
             },
         }
-
-
-def _write_private(path: Any, data: bytes) -> None:
-    """Write a file readable by the service's user only."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(".part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _secs(v: float | None) -> str:

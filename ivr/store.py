@@ -2,11 +2,18 @@
 
 A row is written when the call starts and completed when it ends, so a crash of the controller
 mid-call still leaves a trace. Schema changes go through `MIGRATIONS` (append only).
+
+Records the database cannot take (a full disk) are kept in memory and written, in order, when
+it can again (`ivr.store_buffer`); such a write raises `WriteDeferred`, which callers log and
+go on from. Administrators' changes (`lift_flags`) are not kept: they fail at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +21,16 @@ from typing import Any
 import aiosqlite
 
 from ivr.flow.call import CallRecord
+from ivr.store_buffer import (
+    DEFAULT_LIMIT,
+    DEFAULT_RETRY_SECONDS,
+    WRITE_ERRORS,
+    PendingWrites,
+    Write,
+    WriteDeferred,
+)
+
+__all__ = ["Store", "WriteDeferred"]
 
 log = logging.getLogger(__name__)
 
@@ -192,11 +209,21 @@ class StoredCall:
 
 
 class Store:
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        retry_seconds: float = DEFAULT_RETRY_SECONDS,
+        limit: int = DEFAULT_LIMIT,
+    ) -> None:
         self._db = db
+        #: Records that could not be written yet (a full disk), retried every retry_seconds.
+        self.pending = PendingWrites(limit)
+        self.retry_seconds = retry_seconds
+        self._lock = asyncio.Lock()
+        self._retrying: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
+    async def open(cls, path: Path, retry_seconds: float = DEFAULT_RETRY_SECONDS) -> Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(path)
         try:
@@ -207,20 +234,97 @@ class Store:
         except BaseException:
             await db.close()
             raise
-        return cls(db)
+        return cls(db, retry_seconds)
 
     async def close(self) -> None:
+        if self._retrying is not None:
+            self._retrying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retrying
+        if self.pending:
+            async with self._lock:
+                await self._flush()
+            if self.pending:
+                log.error(
+                    "database: %d records could not be written and are lost", len(self.pending)
+                )
         await self._db.close()
 
+    # -- writing, with the records the database could not take kept for later ---------------
+    def health(self) -> dict[str, Any]:
+        """For /health: ok, or the reason writes fail and how many records wait."""
+        return self.pending.status()
+
+    async def _write(self, what: str, sql: str, args: tuple[Any, ...]) -> int:
+        """Write one record (returns its rowid), or keep it and raise WriteDeferred."""
+        write = Write(what, sql, args)
+        async with self._lock:
+            if self.pending:
+                await self._flush()
+            if self.pending:  # still failing: queue behind the others, in order
+                self.pending.queue(write)
+                raise WriteDeferred(f"{what}: kept in memory ({self.pending.problem})")
+            try:
+                return await self._apply(write)
+            except WRITE_ERRORS as exc:
+                self.pending.failed(write, exc)
+                self._retry_later()
+                raise WriteDeferred(f"{what}: kept in memory ({exc})") from exc
+
+    async def _apply(self, write: Write) -> int:
+        try:
+            cur = await self._db.execute(write.sql, write.args)
+            await self._db.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._db.rollback()  # the connection stays usable after SQLITE_FULL
+            raise
+        return int(cur.lastrowid or 0)
+
+    async def _flush(self) -> None:
+        """Write what is pending, oldest first, until one fails (call holding the lock)."""
+        written = 0
+        while self.pending:
+            write = self.pending.peek()
+            try:
+                await self._apply(write)
+            except WRITE_ERRORS as exc:
+                self.pending.problem = f"{type(exc).__name__}: {exc}"
+                return
+            except sqlite3.Error as exc:  # this one can never be written: do not block the rest
+                log.error("database: pending %s cannot be written (%s), dropped", write.what, exc)
+            self.pending.written()
+            written += 1
+        self.pending.recovered(written)
+
+    async def flush(self) -> bool:
+        """Try to write what is pending now; True when nothing is left."""
+        async with self._lock:
+            await self._flush()
+        return not self.pending
+
+    def _retry_later(self) -> None:
+        if self._retrying is None or self._retrying.done():
+            self._retrying = asyncio.create_task(self._retry(), name="store-retry")
+
+    async def _retry(self) -> None:
+        while self.pending:
+            await asyncio.sleep(self.retry_seconds)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("database: retrying the pending records failed")
+
     async def call_started(self, call_id: str, caller_hash: str, started_at: float) -> None:
-        await self._db.execute(
+        await self._write(
+            "call start",
             "INSERT OR IGNORE INTO calls (call_id, caller_hash, started_at) VALUES (?, ?, ?)",
             (call_id, caller_hash, started_at),
         )
-        await self._db.commit()
 
     async def call_ended(self, call_id: str, rec: CallRecord) -> None:
-        await self._db.execute(
+        await self._write(
+            "call end",
             """UPDATE calls SET menu_path=?, queue=?, queued_at=?, answered_at=?, member=?,
                wait_seconds=?, talk_seconds=?, ended_at=?, outcome=?, end_reason=?
                WHERE call_id=?""",
@@ -238,7 +342,6 @@ class Store:
                 call_id,
             ),
         )
-        await self._db.commit()
 
     async def calls(self, limit: int = 100) -> list[StoredCall]:
         cur = await self._db.execute(
@@ -259,39 +362,39 @@ class Store:
 
     # -- ring attempts and counselor state ---------------------------------------------------
     async def ring_started(self, leg_id: str, call_id: str, member: str, at: float) -> None:
-        await self._db.execute(
+        await self._write(
+            "ring start",
             "INSERT OR REPLACE INTO ring_attempts (leg_id, call_id, member, started_at)"
             " VALUES (?, ?, ?, ?)",
             (leg_id, call_id, member, at),
         )
-        await self._db.commit()
 
     async def ring_ended(self, leg_id: str, at: float, outcome: str) -> None:
-        await self._db.execute(
+        await self._write(
+            "ring end",
             "UPDATE ring_attempts SET ended_at=?, outcome=? WHERE leg_id=? AND outcome IS NULL",
             (at, outcome, leg_id),
         )
-        await self._db.commit()
 
     async def counselor_event(
         self, member: str, at: float, field: str, old: str, new: str, reason: str
     ) -> None:
-        await self._db.execute(
+        await self._write(
+            "counselor event",
             "INSERT INTO counselor_events (member, at, field, old, new, reason)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (member, at, field, old, new, reason),
         )
-        await self._db.commit()
 
     async def silence_event(
         self, call_id: str, party: str, started_at: float, seconds: float, action: str
     ) -> None:
-        await self._db.execute(
+        await self._write(
+            "silence event",
             "INSERT INTO silence_events (call_id, party, started_at, seconds, action)"
             " VALUES (?, ?, ?, ?, ?)",
             (call_id, party, started_at, seconds, action),
         )
-        await self._db.commit()
 
     # -- abuse flags -------------------------------------------------------------------------
     async def flag_caller(
@@ -306,13 +409,13 @@ class Store:
         earlier = int(row[0]) if row else 0
         level = earlier + 1
         until = now + FLAG_HOURS[min(earlier, len(FLAG_HOURS) - 1)] * 3600
-        cur = await self._db.execute(
+        rowid = await self._write(
+            "abuse flag",
             "INSERT INTO caller_flags (caller_hash, kind, level, created_at, until, call_id,"
             " member) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (caller_hash, kind, level, now, until, call_id, member),
         )
-        await self._db.commit()
-        return Flag(int(cur.lastrowid or 0), caller_hash, kind, level, now, until, None)
+        return Flag(rowid, caller_hash, kind, level, now, until, None)
 
     async def active_flag(self, caller_hash: str, now: float) -> Flag | None:
         cur = await self._db.execute(
@@ -333,13 +436,19 @@ class Store:
         return [Flag(*row) for row in await cur.fetchall()]
 
     async def lift_flags(self, caller_hash: str, by: str, now: float) -> int:
-        cur = await self._db.execute(
-            "UPDATE caller_flags SET lifted_at=?, lifted_by=? WHERE caller_hash=? AND"
-            " lifted_at IS NULL AND until>?",
-            (now, by, caller_hash, now),
-        )
-        await self._db.commit()
-        return cur.rowcount
+        async with self._lock:  # an administrator's change: fails at once, is not kept
+            try:
+                cur = await self._db.execute(
+                    "UPDATE caller_flags SET lifted_at=?, lifted_by=? WHERE caller_hash=? AND"
+                    " lifted_at IS NULL AND until>?",
+                    (now, by, caller_hash, now),
+                )
+                await self._db.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await self._db.rollback()
+                raise
+            return cur.rowcount
 
     # -- callback requests -------------------------------------------------------------------
     async def add_callback(
@@ -352,13 +461,12 @@ class Store:
         consent: str,
         requested_by: str | None,
     ) -> int:
-        cur = await self._db.execute(
+        return await self._write(
+            "callback request",
             "INSERT INTO callbacks (call_id, caller_hash, number_sealed, requested_at, reason,"
             " consent, requested_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (call_id, caller_hash, number_sealed, at, reason, consent, requested_by),
         )
-        await self._db.commit()
-        return int(cur.lastrowid or 0)
 
     async def callbacks(self, status: str | None = "open") -> list[Callback]:
         sql = (
@@ -383,34 +491,34 @@ class Store:
         prompt_version: str,
         channel: str,
     ) -> None:
-        await self._db.execute(
+        await self._write(
+            "consent",
             "INSERT OR REPLACE INTO consents (call_id, answer, answered_by, at, prompt_id,"
             " prompt_version, channel) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (call_id, answer, answered_by, at, prompt_id, prompt_version, channel),
         )
-        await self._db.commit()
 
     async def withdraw_consent(self, call_id: str, by: str, at: float) -> None:
-        await self._db.execute(
+        await self._write(
+            "consent withdrawal",
             "UPDATE consents SET withdrawn_at=?, withdrawn_by=? WHERE call_id=?",
             (at, by, call_id),
         )
-        await self._db.commit()
 
     async def recording_started(self, name: str, call_id: str, party: str, at: float) -> None:
-        await self._db.execute(
+        await self._write(
+            "recording start",
             "INSERT OR REPLACE INTO recordings (name, call_id, party, started_at, status)"
             " VALUES (?, ?, ?, ?, 'recording')",
             (name, call_id, party, at),
         )
-        await self._db.commit()
 
     async def recording_status(self, name: str, status: str, path: str | None = None) -> None:
-        await self._db.execute(
+        await self._write(
+            "recording status",
             "UPDATE recordings SET status=?, path=COALESCE(?, path) WHERE name=?",
             (status, path, name),
         )
-        await self._db.commit()
 
     async def recordings_to_collect(self) -> list[tuple[str, str, str]]:
         """(name, call_id, party) of recordings still in Asterisk (e.g. after a restart)."""
@@ -420,12 +528,12 @@ class Store:
         return [(str(n), str(c), str(p)) for n, c, p in await cur.fetchall()]
 
     async def add_transcription_job(self, call_id: str, at: float) -> None:
-        await self._db.execute(
+        await self._write(
+            "transcription job",
             "INSERT OR IGNORE INTO transcription_jobs (call_id, created_at, updated_at, status)"
             " VALUES (?, ?, ?, 'pending')",
             (call_id, at, at),
         )
-        await self._db.commit()
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:

@@ -253,3 +253,16 @@ def test_caller_hash_never_contains_the_number(number: str) -> None:
 @pytest.mark.parametrize("number", ["", "   ", "anonymous", "Restricted", "-"])
 def test_caller_hash_without_digits_is_anonymous(number: str) -> None:
     assert caller_hash(number, "k1") == "anonymous"
+
+
+def test_a_relative_state_dir_is_resolved_once_at_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default `var` is made absolute from the working directory at start, so the worker
+    (another process, told the absolute directory) finds what the controller stored."""
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(env={})
+    assert s.state_dir == tmp_path / "var" and s.state_dir.is_absolute()
+    assert s.state_path(s.database) == tmp_path / "var" / "ivr120.sqlite3"
+    monkeypatch.chdir("/")
+    assert s.state_dir == tmp_path / "var"  # fixed at load, not re-read from the cwd

@@ -104,6 +104,15 @@ class PlaybackFinished(Event):
 
 
 @dataclass(frozen=True)
+class RecordingFinished(Event):
+    """A live recording ended and Asterisk has closed its file (``RecordingFailed`` too, with
+    state "failed"): only now is the stored recording complete."""
+
+    name: str = ""
+    state: str = ""
+
+
+@dataclass(frozen=True)
 class EndpointStateChange(Event):
     resource: str = ""
     state: str = ""
@@ -128,6 +137,9 @@ def parse_event(d: dict[str, Any]) -> Event:
     if kind == "PlaybackFinished":
         pb = d.get("playback") or {}
         return PlaybackFinished(kind, d, str(pb.get("id", "")), str(pb.get("state", "")))
+    if kind in ("RecordingFinished", "RecordingFailed"):
+        rec = d.get("recording") or {}
+        return RecordingFinished(kind, d, str(rec.get("name", "")), str(rec.get("state", "")))
     if kind == "EndpointStateChange":
         ep = d.get("endpoint") or {}
         return EndpointStateChange(kind, d, str(ep.get("resource", "")), str(ep.get("state", "")))

@@ -119,14 +119,14 @@ def _run(
             f"동의 철회 consent withdrawn: call {w.call_id} at {when(w.withdrawn_at)} by "
             f"{w.withdrawn_by}; 삭제 deleted: {w.transcripts_deleted} transcripts, "
             f"summary {'yes' if w.summary_deleted else 'none'}, "
-            f"{w.audio_files_deleted} audio files"
+            f"{w.audio_files_deleted} audio files ({w.audio_bytes_deleted} bytes)"
         )
     if cmd == "purge":
         p = records.purge(conn, settings.retention_days, settings.state_dir)
         return (
             f"보존 기간 retention {settings.retention_days} days (before {when(p.cutoff)}): "
             f"{len(p.calls)} calls, {p.transcripts} transcripts, {p.summaries} summaries, "
-            f"{p.audio_files} audio files deleted"
+            f"{p.audio_files} audio files ({p.audio_bytes} bytes) deleted"
         )
     if cmd == "jobs":
         pending = records.pending_jobs(conn)
@@ -194,11 +194,31 @@ def render_jobs(items: list[jobs.Job]) -> str:
     return "\n".join(lines)
 
 
+def pending_line(summary: dict[str, Any]) -> str:
+    """Why there is no summary: its job failed, was cancelled, or is still to come."""
+    job = summary.get("job") or {}
+    status, error = job.get("status"), job.get("error") or "-"
+    if status == "failed":
+        return (
+            f"요약 실패 summary FAILED: the transcription job failed after {job.get('attempts')} "
+            f"attempts: {error} (ivr-admin retry {summary.get('call_id')})"
+        )
+    if status == "cancelled":
+        return f"요약 취소 summary cancelled: {error}"
+    if status == "done":
+        return "요약 없음 no summary (the job is done but stored none)"
+    if status in ("pending", "running"):
+        return (
+            f"요약 작성 중 summary not written yet (job {status}, attempts {job.get('attempts')})"
+        )
+    return "요약 작성 중 summary not written yet (the worker has not finished)"
+
+
 def render(summary: dict[str, Any]) -> str:
     """A summary for a person: Korean with English headings."""
     lines = [f"통화 요약 Call summary — {summary.get('call_id')}"]
     if summary.get("pending"):
-        lines.append("요약 작성 중 summary not written yet (the worker has not finished)")
+        lines.append(pending_line(summary))
     else:
         lines.append(
             f"작성 created: {when(summary.get('created_at'))}   "

@@ -16,6 +16,7 @@ committed; a crash in between leaves files that `sweep_deleted_audio` removes on
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Iterator, Mapping
@@ -34,6 +35,10 @@ MAX_ATTEMPTS = 3
 ORPHAN_AFTER_SECONDS = 300.0
 #: ... or, if the call never got an end time, once it started this long ago.
 ORPHAN_UNENDED_AFTER_SECONDS = 24 * 3600.0
+#: The audio folder under state_dir (one folder per call).
+AUDIO_DIR = "audio"
+#: The sweep leaves files younger than this alone (a fetch may be writing them).
+SWEEP_GRACE_SECONDS = 600.0
 #: Recording statuses whose audio file is ours to delete (not "recording": Asterisk has it).
 _OURS = ("fetched", "failed", "deleted")
 
@@ -176,11 +181,22 @@ def refusal(conn: sqlite3.Connection, call_id: str) -> str | None:
 
 def audio_path(rec: Recording, state_dir: Path) -> Path:
     """Where a recording's audio is: its path (relative ones are under state_dir), or the
-    controller's default ``<state_dir>/audio/<call_id>/<party>.wav``."""
+    controller's default ``<state_dir>/audio/<call_id>/<party>.wav``. A relative path that
+    does not exist there (rows written before state_dir was made absolute held
+    ``var/audio/…``, relative to the controller's working directory) means the default."""
+    default = call_audio_dir(state_dir, rec.call_id) / f"{rec.party}.wav"
     if rec.path:
         p = Path(rec.path)
-        return p if p.is_absolute() else state_dir / p
-    return state_dir / "audio" / rec.call_id / f"{rec.party}.wav"
+        if p.is_absolute():
+            return p
+        if (state_dir / p).exists() or not default.exists():
+            return state_dir / p
+    return default
+
+
+def call_audio_dir(state_dir: Path, call_id: str) -> Path:
+    """The folder the controller fetches a call's recordings into."""
+    return state_dir / AUDIO_DIR / call_id
 
 
 # -- the queue -----------------------------------------------------------------------------------
@@ -323,12 +339,11 @@ def erase_call(conn: sqlite3.Connection, call_id: str, state_dir: Path) -> list[
     mark its fetched recordings deleted. Returns the audio files to unlink after the commit."""
     conn.execute("DELETE FROM transcripts WHERE call_id=?", (call_id,))
     conn.execute("DELETE FROM summaries WHERE call_id=?", (call_id,))
-    recs = [r for r in recordings(conn, call_id) if r.status in _OURS]
     conn.execute(
         "UPDATE recordings SET status='deleted' WHERE call_id=? AND status IN (?, ?, ?)",
         (call_id, *_OURS),
     )
-    return [audio_path(r, state_dir) for r in recs]
+    return call_audio_files(conn, call_id, state_dir)
 
 
 def cancel(
@@ -345,13 +360,26 @@ def cancel(
         return erase_call(conn, call_id, state_dir)
 
 
-def unlink_audio(paths: list[Path]) -> int:
+@dataclass(frozen=True)
+class Removed:
+    """What a deletion removed from the disk."""
+
+    files: int = 0
+    bytes: int = 0
+
+    def __add__(self, other: Removed) -> Removed:
+        return Removed(self.files + other.files, self.bytes + other.bytes)
+
+
+def unlink_audio(paths: list[Path]) -> Removed:
     """Delete audio files (missing ones are fine) and their call's folder once empty."""
-    removed = 0
-    for p in paths:
+    files = size = 0
+    for p in dict.fromkeys(paths):
         try:
+            n = p.stat().st_size
             p.unlink()
-            removed += 1
+            files += 1
+            size += n
         except FileNotFoundError:
             pass
         except OSError as exc:
@@ -361,10 +389,20 @@ def unlink_audio(paths: list[Path]) -> int:
             p.parent.rmdir()  # only succeeds when empty
         except OSError:
             pass
-    return removed
+    return Removed(files, size)
 
 
-def delete_call_audio(conn: sqlite3.Connection, call_id: str, state_dir: Path) -> int:
+def call_audio_files(conn: sqlite3.Connection, call_id: str, state_dir: Path) -> list[Path]:
+    """Every audio file of a call: its recordings' paths and whatever is in its folder
+    (a half-written ``.part`` too)."""
+    paths = [audio_path(r, state_dir) for r in recordings(conn, call_id)]
+    folder = call_audio_dir(state_dir, call_id)
+    if folder.is_dir():
+        paths += sorted(p for p in folder.iterdir() if p.is_file())
+    return paths
+
+
+def delete_call_audio(conn: sqlite3.Connection, call_id: str, state_dir: Path) -> Removed:
     """Mark the call's fetched recordings deleted and delete their files."""
     with transaction(conn):
         recs = [r for r in recordings(conn, call_id) if r.status in _OURS]
@@ -375,7 +413,7 @@ def delete_call_audio(conn: sqlite3.Connection, call_id: str, state_dir: Path) -
     return unlink_audio([audio_path(r, state_dir) for r in recs])
 
 
-def sweep_deleted_audio(conn: sqlite3.Connection, state_dir: Path) -> int:
+def sweep_deleted_audio(conn: sqlite3.Connection, state_dir: Path) -> Removed:
     """Delete files left behind by a crash after their recordings were marked deleted."""
     rows = conn.execute(
         "SELECT name, call_id, party, started_at, status, path FROM recordings"
@@ -383,6 +421,70 @@ def sweep_deleted_audio(conn: sqlite3.Connection, state_dir: Path) -> int:
     ).fetchall()
     paths = [audio_path(Recording(*row), state_dir) for row in rows]
     return unlink_audio([p for p in paths if p.exists()])
+
+
+def audio_owner(conn: sqlite3.Connection, call_id: str, now: float) -> str | None:
+    """Who still needs a call's audio folder (None: nobody, it may be deleted): a call in
+    progress, a recording still being collected, a fetched recording waiting for its job, or
+    a job that is pending, running or failed (an administrator may retry it)."""
+    call = conn.execute(
+        "SELECT started_at, ended_at FROM calls WHERE call_id=?", (call_id,)
+    ).fetchone()
+    if call is not None and call[1] is None and call[0] > now - ORPHAN_UNENDED_AFTER_SECONDS:
+        return "the call is in progress"
+    job = job_for(conn, call_id)
+    if job is not None and job.status in ("pending", "running", "failed"):
+        return f"its job is {job.status}"
+    statuses = {r.status for r in recordings(conn, call_id)}
+    if "recording" in statuses:
+        return "a recording is being collected"
+    if job is None and "fetched" in statuses:
+        return "its recordings wait for a job"
+    if job is not None and job.status == "done" and "fetched" in statuses:
+        return "kept after transcription (delete_audio_after_transcription is off)"
+    return None
+
+
+def sweep_orphan_audio(conn: sqlite3.Connection, state_dir: Path, now: float) -> Removed:
+    """Delete audio that no call in progress and no pending job owns (see `audio_owner`):
+    left behind by a crash, a done or cancelled job, or a call with no records at all. Files
+    modified in the last SWEEP_GRACE_SECONDS are left alone. Each call's deletion is logged."""
+    root = state_dir / AUDIO_DIR
+    total = Removed()
+    if not root.is_dir():
+        return total
+    for entry in sorted(root.iterdir()):
+        call_id = entry.name if entry.is_dir() else "-"
+        if entry.is_dir():
+            why = audio_owner(conn, entry.name, now)
+            files = [p for p in entry.iterdir() if p.is_file()]
+        else:
+            why, files = None, [entry]
+        if why is not None:
+            continue
+        old = [p for p in files if _mtime(p) < now - SWEEP_GRACE_SECONDS]
+        if not old:
+            if entry.is_dir() and not files:
+                with contextlib.suppress(OSError):
+                    entry.rmdir()
+            continue
+        removed = unlink_audio(old)
+        total += removed
+        if removed.files:
+            log.warning(
+                "swept %d audio file(s), %d bytes, of call %s: no call or job owns them",
+                removed.files,
+                removed.bytes,
+                call_id,
+            )
+    return total
+
+
+def _mtime(p: Path) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:
+        return float("inf")
 
 
 def adopt_orphans(conn: sqlite3.Connection, now: float) -> list[str]:

@@ -98,13 +98,20 @@ def read_summary(
         "SELECT sealed, created_at, note_sealed, note_by, note_at FROM summaries WHERE call_id=?",
         (call_id,),
     ).fetchone()
+    job = jobs.job_for(conn, call_id)
     if row is None or (row[0] is None and row[2] is None):
-        raise NotFound(f"no summary for call {call_id}")
+        if job is None:
+            raise NotFound(f"no summary for call {call_id}")
+        if job.status == "cancelled":
+            raise NotFound(f"no summary for call {call_id} (cancelled: {job.error})")
+        row = (None, None, None, None, None)  # no summary yet: say how its job stands
     audit(conn, call_id, who, action, time.time() if now is None else now)
     sealed, created_at, *note_row = row
     note = _note(sealer, call_id, note_row)
-    if sealed is None:  # only a note so far (the worker has not finished)
+    if sealed is None:  # not written (yet): the job says whether it is coming or failed
         summary: dict[str, Any] = {"call_id": call_id, "pending": True}
+        if job is not None:
+            summary["job"] = {"status": job.status, "attempts": job.attempts, "error": job.error}
     else:
         summary = json.loads(sealer.open(sealed, summary_purpose(call_id)))
     return with_note(summary, note)
@@ -176,6 +183,7 @@ class Withdrawal:
     transcripts_deleted: int
     summary_deleted: bool
     audio_files_deleted: int
+    audio_bytes_deleted: int = 0
 
 
 def withdraw(
@@ -220,15 +228,22 @@ def withdraw(
     c = jobs.consent(conn, call_id)
     assert c is not None and c.withdrawn_at is not None
     audit_log.info(
-        "consent withdrawn: call=%s who=%s transcripts=%d summary=%s audio=%d",
+        "consent withdrawn: call=%s who=%s transcripts=%d summary=%s audio=%d files %d bytes",
         call_id,
         by,
         n_transcripts,
         had_summary,
-        removed,
+        removed.files,
+        removed.bytes,
     )
     return Withdrawal(
-        call_id, c.withdrawn_at, c.withdrawn_by or by, int(n_transcripts), had_summary, removed
+        call_id,
+        c.withdrawn_at,
+        c.withdrawn_by or by,
+        int(n_transcripts),
+        had_summary,
+        removed.files,
+        removed.bytes,
     )
 
 
@@ -239,6 +254,7 @@ class Purge:
     transcripts: int
     summaries: int
     audio_files: int
+    audio_bytes: int = 0
 
 
 def purge(
@@ -288,7 +304,10 @@ def purge(
             "INSERT INTO summary_access (call_id, who, at, action) VALUES (?, ?, ?, 'purge')",
             [(c, RETENTION, now) for c in calls],
         )
-    removed = jobs.unlink_audio([jobs.audio_path(r, state_dir) for r in audio])
+    files = [jobs.audio_path(r, state_dir) for r in audio]
+    for call_id in sorted({r.call_id for r in audio}):
+        files += jobs.call_audio_files(conn, call_id, state_dir)
+    removed = jobs.unlink_audio(files)
     if calls:
         _checkpoint(conn)
     for c in calls:
@@ -299,7 +318,7 @@ def purge(
             c in t_calls,
             c in s_calls,
         )
-    return Purge(cutoff, calls, n_t, n_s, removed)
+    return Purge(cutoff, calls, n_t, n_s, removed.files, removed.bytes)
 
 
 def _checkpoint(conn: sqlite3.Connection) -> None:

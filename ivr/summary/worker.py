@@ -197,8 +197,8 @@ class Worker:
         for call_id in failed:
             log.error("call %s: job failed, the worker stopped during its last attempt", call_id)
         swept = jobs.sweep_deleted_audio(self.conn, self.state_dir)
-        if swept:
-            log.info("deleted %d audio files a crash left behind", swept)
+        if swept.files:
+            log.info("deleted %d audio files a crash left behind", swept.files)
         self.housekeeping()
 
     def housekeeping(self) -> None:
@@ -212,7 +212,19 @@ class Worker:
             self._next_purge = now + PURGE_EVERY
             result = records.purge(self.conn, self.settings.retention_days, self.state_dir, now)
             if result.calls:
-                log.info("retention: purged %d calls", len(result.calls))
+                log.info(
+                    "retention: purged %d calls, %d audio files (%d bytes)",
+                    len(result.calls),
+                    result.audio_files,
+                    result.audio_bytes,
+                )
+            swept = jobs.sweep_orphan_audio(self.conn, self.state_dir, now)
+            if swept.files:
+                log.warning(
+                    "sweep: deleted %d audio files (%d bytes) no call or job owned",
+                    swept.files,
+                    swept.bytes,
+                )
 
     # -- the queue -------------------------------------------------------------------------------
 
@@ -330,7 +342,13 @@ class Worker:
     def _cancel(self, call_id: str, why: str) -> str:
         files = jobs.cancel(self.conn, call_id, why, self.clock(), self.state_dir)
         removed = jobs.unlink_audio(files)
-        log.info("call %s: cancelled (%s), %d audio files deleted", call_id, why, removed)
+        log.info(
+            "call %s: cancelled (%s), %d audio files (%d bytes) deleted",
+            call_id,
+            why,
+            removed.files,
+            removed.bytes,
+        )
         return "cancelled"
 
 
