@@ -1,7 +1,8 @@
 """`ivr-admin`: supervisors' and administrators' commands against the running controller.
 
     ivr-admin status                      calls in progress and queues
-    ivr-admin counselors                  roster: on shift, logged in, paused, busy, wrap-up
+    ivr-admin counselors                  roster: on shift, phone registered, logged in, paused
+                                          (each since when), busy, wrap-up
     ivr-admin login|logout ID             log a counselor in or out
     ivr-admin pause ID --reason TEXT      pause a counselor (a break, training, ...)
     ivr-admin unpause ID

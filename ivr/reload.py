@@ -12,6 +12,11 @@ disappears from the menu keeps working for the callers already in it.
 
 Not reloadable (a restart is needed): the settings file, and changing which staff list
 (counselors or agents) answers an existing queue.
+
+Limits: the prompt build deletes the audio of prompts removed from the catalog, so a call still
+in an old menu that names one would hear nothing for it — drop a prompt from the menu first and
+from the catalog at a later reload. A consent answered after a reload is stored with the new
+catalog's version of the consent text.
 """
 
 from __future__ import annotations
