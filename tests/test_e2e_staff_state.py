@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import sys
@@ -26,6 +27,7 @@ from ivr.app import PBX, SECRETS, build_app
 from ivr.config import load_settings
 from ivr.flow import call as flow
 from ivr.paths import PROJECT_ROOT
+from ivr.prompts.build import prompt_paths
 from ivr.staff.registration import OFF_SHIFT_MESSAGE
 from tests.conftest import Hotline, PhoneFactory, free_port, write_roster
 from tests.test_e2e_calls import counselor, dial_120
@@ -75,6 +77,9 @@ class Product:
         self.tmp = tmp
         self.menu_file = tmp / "menu.toml"
         self.menu_file.write_text(MENU, encoding="utf-8")
+        self.catalog_file = tmp / "catalog.toml"
+        shutil.copy(PROJECT_ROOT / "prompts" / "catalog.toml", self.catalog_file)
+        self.roster_file = write_roster(tmp / "roster.toml", ON_SHIFT, OFF_SHIFT)
         self.settings = load_settings(
             env={},
             overrides={
@@ -90,8 +95,9 @@ class Product:
                 "agents": "agent01",
                 "menu_input_timeout": 3.0,
                 "ring_retry_interval": 1.0,
-                "roster_file": write_roster(tmp / "roster.toml", ON_SHIFT, OFF_SHIFT),
+                "roster_file": self.roster_file,
                 "menu_file": self.menu_file,
+                "prompt_catalog": self.catalog_file,
                 "wrapup_seconds": 0,
                 "log_level": "INFO",
             },
@@ -307,3 +313,37 @@ async def test_a_broken_menu_file_is_refused_and_the_old_menu_stays(product: Pro
         assert controller.flow_config.menu is menu
     finally:
         product.menu_file.write_text(good, encoding="utf-8")
+
+
+async def test_reload_applies_a_changed_roster(product: Product) -> None:
+    write_roster(product.roster_file, (*ON_SHIFT, *OFF_SHIFT))  # counselor04 joins the shift
+    try:
+        rc, _, err = await product.admin("reload")
+        assert rc == 0, err
+        assert (await product.counselors())["counselor04"]["on_shift"] is True
+    finally:
+        write_roster(product.roster_file, ON_SHIFT, OFF_SHIFT)
+        rc, _, err = await product.admin("reload")
+        assert rc == 0, err
+
+
+async def test_reload_rebuilds_a_changed_prompt_into_the_pbx(product: Product) -> None:
+    sounds = product.hotline.pbx.sounds_dir
+    files = prompt_paths(sounds, "menu_repeat")
+    before = [f.read_bytes() for f in files]
+    text = product.catalog_file.read_text(encoding="utf-8")
+    changed = re.sub(
+        r"^version = (\d+)",
+        lambda m: f"version = {int(m[1]) + 1}",
+        text.replace("다시 들으시려면 별표를", "다시 들으시려면 지금 별표를"),
+        count=1,
+        flags=re.MULTILINE,
+    )
+    assert changed.count("지금 별표") == 1
+    product.catalog_file.write_text(changed, encoding="utf-8")
+    rc, out, err = await product.admin("--json", "reload")
+    assert rc == 0, err
+    answer = json.loads(out)
+    assert answer["prompts"].startswith("built 1,"), answer
+    assert [f.read_bytes() for f in files] != before
+    assert product.hotline.controller.catalog_version == answer["catalog_version"]
