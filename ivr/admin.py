@@ -1,7 +1,8 @@
 """`ivr-admin`: supervisors' and administrators' commands against the running controller.
 
     ivr-admin status                      calls in progress and queues
-    ivr-admin counselors                  roster: on shift, logged in, paused, busy, wrap-up
+    ivr-admin counselors                  roster: on shift, phone registered, logged in, paused
+                                          (each since when), busy, wrap-up
     ivr-admin login|logout ID             log a counselor in or out
     ivr-admin pause ID --reason TEXT      pause a counselor (a break, training, ...)
     ivr-admin unpause ID
@@ -10,6 +11,7 @@
     ivr-admin lift-flag CALLER_HASH       lift a caller's abuse flag
     ivr-admin callbacks                   open callback requests
     ivr-admin reload-roster               read the roster file again (no restart)
+    ivr-admin reload                      apply menu, roster and prompt changes (no restart)
 
 It talks to the controller's API on loopback with the admin token from state_dir/secrets.json
 (whoever can read that file is an administrator). Output is Korean with English headings;
@@ -122,6 +124,7 @@ def render(cmd: str, data: Any) -> str:
             [
                 "상담사 member",
                 "근무 on shift",
+                "전화 phone",
                 "로그인 logged in",
                 "휴식 paused",
                 "사유 reason",
@@ -132,14 +135,23 @@ def render(cmd: str, data: Any) -> str:
                 [
                     m["member"],
                     _yn(m["on_shift"]),
-                    _yn(m["logged_in"]),
-                    _yn(m["paused"]),
+                    _since(
+                        "등록 online" if m.get("registered") else "미등록 offline",
+                        m.get("registered_since"),
+                    ),
+                    _since(_yn(m["logged_in"]), m.get("logged_in_since")),
+                    _since(_yn(m["paused"]), m.get("paused_since")),
                     m.get("pause_reason"),
                     m["state"],
                     m.get("calls", 0),
                 ]
                 for m in data
             ],
+        )
+    if cmd == "reload":
+        return (
+            f"다시 읽었습니다 reloaded: 메뉴 menu {data['menu']}, 근무표 roster {data['roster']},"
+            f" 안내 음성 prompts v{data['catalog_version']} ({data['prompts']})"
         )
     if cmd == "calls":
         return table(
@@ -222,6 +234,11 @@ def _yn(v: bool) -> str:
     return "예" if v else "아니요"
 
 
+def _since(text: str, ts: float | None) -> str:
+    """A state with since when ("예 · 04-02 09:12:03")."""
+    return text if ts is None else f"{text} · {when(ts)}"
+
+
 def _secs(v: float | None) -> str:
     return "-" if v is None else f"{v:.0f}s"
 
@@ -246,6 +263,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     sub = p.add_subparsers(dest="cmd", required=True)
     for name in ("status", "counselors", "flags", "callbacks"):
         sub.add_parser(name)
+    sub.add_parser("reload", help="apply menu, roster and prompt changes without a restart")
     sub.add_parser("calls").add_argument("--limit", type=int, default=20)
     for name in ("login", "logout", "unpause"):
         sub.add_parser(name).add_argument("member")
@@ -287,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         method, path = "DELETE", f"/api/flags/{args.caller_hash}"
     elif args.cmd == "reload-roster":
         method, path = "POST", "/api/roster/reload"
+    elif args.cmd == "reload":
+        method, path = "POST", "/api/reload"
     try:
         data = asyncio.run(request(url, token.admin_token, method, path, body))
     except AdminError as exc:

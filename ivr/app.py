@@ -32,8 +32,10 @@ from ivr.paths import PROJECT_ROOT
 from ivr.pbx.install import locate
 from ivr.pbx.runner import Pbx, PbxStartError, die_with_parent, port_in_use
 from ivr.pbx.secrets import Secrets, load_or_create
+from ivr.prompts.build import BuildError
 from ivr.prompts.build import build as build_prompts
 from ivr.prompts.catalog import Catalog, load_catalog
+from ivr.reload import ReloadError, load_files
 from ivr.roster import Roster, RosterError, load_roster
 from ivr.security.bans import BanParams, BanTracker, acl_config
 from ivr.security.files import secure_state_dir
@@ -54,6 +56,7 @@ STORE = web.AppKey("store", Store)
 ARI = web.AppKey("ari", AriClient)
 CONTROLLER = web.AppKey("controller", Controller)
 SUMMARY_WORKER = web.AppKey("summary_worker", asyncio.subprocess.Process)
+RELOAD_LOCK = web.AppKey("reload_lock", asyncio.Lock)
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,8 @@ def build_app(settings: Settings, options: Options = Options()) -> web.Applicati
     app.router.add_delete("/api/flags/{caller_hash}", _lift_flag)
     app.router.add_get("/api/callbacks", _callbacks)
     app.router.add_post("/api/roster/reload", _reload_roster)
+    app[RELOAD_LOCK] = asyncio.Lock()
+    app.router.add_post("/api/reload", _reload)
     return app
 
 
@@ -370,3 +375,48 @@ async def _reload_roster(request: web.Request) -> web.Response:
     except (RosterError, ControllerError) as exc:
         raise ApiError(400, "bad_roster", str(exc), "근무표 오류") from None
     return web.json_response({"reloaded": str(path)})
+
+
+async def _reload(request: web.Request) -> web.Response:
+    """Menu, roster and prompts from their files, without a restart (ivr.reload)."""
+    controller = _controller(request)
+    settings = request.app[SETTINGS]
+    async with request.app[RELOAD_LOCK]:
+        try:
+            files = await asyncio.to_thread(load_files, settings, REQUIRED_PROMPTS, project_file)
+            controller.check_menu(files.menu)
+        except (ReloadError, ControllerError) as exc:
+            log.warning("reload refused, the running configuration stays: %s", exc)
+            raise ApiError(
+                400, "bad_config", str(exc), "설정 파일 오류 — 이전 설정을 그대로 사용합니다"
+            ) from None
+        built = "-"
+        pbx = request.app.get(PBX)
+        if pbx is not None:
+            studio = project_file(settings.prompt_studio_dir)
+            try:
+                result = await asyncio.to_thread(
+                    build_prompts, files.catalog, pbx.sounds_dir, studio
+                )
+            except BuildError as exc:
+                log.error("reload: prompts could not be built: %s", exc)
+                raise ApiError(
+                    500, "prompt_build_failed", str(exc), "안내 음성을 만들 수 없습니다"
+                ) from None
+            built = result.summary()
+        catalog = files.catalog
+        texts = {pid: p.ko for pid, p in catalog.prompts.items()}
+
+        async def apply() -> None:
+            await controller.apply_config(files.menu, files.roster, texts, catalog.version)
+
+        await controller.submit(apply)
+    audit.info("configuration reloaded by an administrator (menu, roster, prompts: %s)", built)
+    return web.json_response(
+        {
+            "menu": str(settings.menu_file),
+            "roster": str(settings.roster_file),
+            "catalog_version": catalog.version,
+            "prompts": built,
+        }
+    )

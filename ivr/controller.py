@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import secrets
@@ -52,6 +53,8 @@ from ivr.flow.ringgroup import (
 )
 from ivr.pbx.secrets import Secrets
 from ivr.privacy import caller_hash
+from ivr.staff import registration
+from ivr.staff import states as staff_states
 from ivr.store import Store, WriteDeferred
 from ivr.summary.capture import Capture
 from ivr.tap import TAP_PREFIX, Tap, TapConfig
@@ -176,6 +179,7 @@ class Controller:
             max_consecutive_no_answers=settings.max_consecutive_no_answers,
         )
         members = {"counselors": settings.counselors, "agents": settings.agents}
+        self._members = members
         self.groups = {
             name: RingGroup(name, members[q.members], group_config)
             for name, q in menu.queues.items()
@@ -183,6 +187,7 @@ class Controller:
         #: Queues answered by the rostered counselors (the others have no shift plan).
         self._rostered = {n for n, q in menu.queues.items() if q.members == "counselors"}
         self._staff = frozenset(settings.staff_endpoints)
+        self.registrations = registration.Registrations(settings.staff_endpoints)
         self.calls: dict[str, ActiveCall] = {}
         self.legs: dict[str, Leg] = {}
         self.crisis_legs: dict[str, str] = {}  # leg id -> call id
@@ -197,6 +202,7 @@ class Controller:
     # -- main loops ----------------------------------------------------------------------
     async def run(self) -> None:
         """Read ARI events and timer firings until cancelled."""
+        await staff_states.restore(self.store, self.groups.values())
         reader = asyncio.create_task(self._read_events(), name="ari-events")
         ticker = asyncio.create_task(self._tick(), name="ring-retry")
         try:
@@ -284,6 +290,9 @@ class Controller:
         elif isinstance(ev, EndpointStateChange):
             if ev.resource in self._staff:
                 log.info("endpoint %s is %s", ev.resource, ev.state)
+                change = self.registrations.update(ev.resource, ev.state, self.clock())
+                if change is not None and change.online:
+                    await self._tell_if_off_shift(change.member)
                 await self._plan_all()
 
     async def _resync(self) -> None:
@@ -300,6 +309,8 @@ class Controller:
             await self.ari.post(
                 f"applications/{self.settings.ari_app}/subscription", eventSource="endpoint:PJSIP"
             )
+        with contextlib.suppress(AriError):
+            self.registrations.seed(await self._reachable(), self.clock())
         try:
             channels = await self.ari.get("channels")
         except AriError as exc:
@@ -500,6 +511,8 @@ class Controller:
                     change.reason or "",
                 )
             )
+            state = staff_states.state_of(group, change.member)
+            await self._safe_store(self.store.save_member_state(state))
         now = self.clock()
         for ahead, call_id in enumerate(group.waiting):
             call = self.calls.get(call_id)
@@ -510,6 +523,26 @@ class Controller:
             if call.reported != (ahead, bucket):
                 call.reported = (ahead, bucket)
                 await self._feed(call_id, flow.QueueStatus(ahead, estimate))
+
+    # -- staff state across restarts, registrations ----------------------------------------
+    async def _tell_if_off_shift(self, member: str) -> None:
+        """A counselor registered while off shift: their phone reads that they are."""
+        now = self.clock()
+        shifts = [self.on_shift(q, now) for q in self._rostered if member in self.groups[q].members]
+        if not shifts or any(s is None or member in s for s in shifts):
+            return
+        log.info("%s registered while off shift; telling their phone", member)
+        await self._send_message(member, registration.OFF_SHIFT_MESSAGE)
+
+    async def _send_message(self, member: str, body: str) -> None:
+        try:
+            await self.ari.request(
+                "PUT",
+                "endpoints/sendMessage",
+                params={"to": f"pjsip:{member}", "from": "sip:ivr120@127.0.0.1", "body": body},
+            )
+        except AriError as exc:
+            log.warning("cannot send a message to %s: %s", member, exc)
 
     # -- feature codes from staff phones ---------------------------------------------------
     async def _feature(self, channel_id: str, member: str, args: tuple[str, ...]) -> None:
@@ -980,6 +1013,35 @@ class Controller:
         log.info("roster reloaded from %s", path)
         await self._plan_all()
 
+    def check_menu(self, menu: Menu) -> None:
+        """Refuse a new menu that would change who answers an existing queue (restart)."""
+        for name, q in menu.queues.items():
+            group = self.groups.get(name)
+            wanted = tuple(dict.fromkeys(self._members[q.members]))
+            if group is not None and group.members != wanted:
+                raise ControllerError(f"queue {name!r}: changing its members needs a restart")
+
+    async def apply_config(
+        self, menu: Menu, roster: rosters.Roster, prompt_texts: dict[str, str], version: int
+    ) -> None:
+        """A reloaded menu, roster and catalog (ivr.reload): for new calls only; each call in
+        progress keeps the FlowConfig (and so the menu) it started with."""
+        self.check_menu(menu)
+        for name, q in menu.queues.items():
+            if name not in self.groups:  # a new queue: members as they are elsewhere
+                config = next(iter(self.groups.values())).config
+                group = RingGroup(name, self._members[q.members], config)
+                staff_states.seed_from(group, self.groups.values())
+                self.groups[name] = group
+            if q.members == "counselors":
+                self._rostered.add(name)
+        self.menu = menu
+        self.flow_config = dataclasses.replace(self.flow_config, menu=menu)
+        self.prompt_texts, self.catalog_version = prompt_texts, version
+        self.roster = roster
+        log.info("menu, roster and prompts reloaded (catalog v%d)", version)
+        await self._plan_all()
+
     async def shutdown(self, grace: float) -> None:
         """End every call in progress as an error: the caller hears the apology from the
         dialplan and the record is completed. Waits up to `grace` seconds for the channels."""
@@ -1015,9 +1077,21 @@ class Controller:
                         "pause_reason": m.pause_reason,
                         "calls": m.calls_taken,
                         "blocked_for": round(m.blocked_for, 1),
+                        **self._member_times(m.member, m.logged_in_since, m.paused_since),
                     }
                 )
         return out
+
+    def _member_times(
+        self, member: str, logged_in_since: float | None, paused_since: float | None
+    ) -> dict[str, Any]:
+        reg = self.registrations.get(member)
+        return {
+            "registered": reg.online,
+            "registered_since": reg.since,
+            "logged_in_since": logged_in_since,
+            "paused_since": paused_since,
+        }
 
     def status(self) -> dict[str, Any]:
         now = self.clock()
@@ -1041,6 +1115,7 @@ class Controller:
                 }
                 for name, g in self.groups.items()
             },
+            "counselors": self.members(),
         }
 
 

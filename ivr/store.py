@@ -162,6 +162,17 @@ MIGRATIONS: tuple[str, ...] = (
         action  TEXT NOT NULL              -- read | export | withdraw | purge
     );
     """,
+    """
+    -- The counselors' own current state (counselor_events keeps the history); restored at start.
+    CREATE TABLE counselor_state (
+        member          TEXT PRIMARY KEY,
+        logged_in       INTEGER NOT NULL,
+        logged_in_since REAL,
+        paused          INTEGER NOT NULL,
+        pause_reason    TEXT,
+        paused_since    REAL
+    );
+    """,
 )
 
 #: How long an abuse flag lasts, by how many flags the caller already had (graduated).
@@ -206,6 +217,18 @@ class StoredCall:
     talk_seconds: float | None
     ended_at: float | None
     outcome: str | None
+
+
+@dataclass(frozen=True)
+class MemberState:
+    """A counselor's or agent's logged-in and paused state, as last stored."""
+
+    member: str
+    logged_in: bool
+    logged_in_since: float | None
+    paused: bool
+    pause_reason: str | None
+    paused_since: float | None
 
 
 class Store:
@@ -385,6 +408,31 @@ class Store:
             " VALUES (?, ?, ?, ?, ?, ?)",
             (member, at, field, old, new, reason),
         )
+
+    async def save_member_state(self, state: MemberState) -> None:
+        await self._db.execute(
+            "INSERT OR REPLACE INTO counselor_state (member, logged_in, logged_in_since, paused,"
+            " pause_reason, paused_since) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                state.member,
+                int(state.logged_in),
+                state.logged_in_since,
+                int(state.paused),
+                state.pause_reason,
+                state.paused_since,
+            ),
+        )
+        await self._db.commit()
+
+    async def member_states(self) -> list[MemberState]:
+        cur = await self._db.execute(
+            "SELECT member, logged_in, logged_in_since, paused, pause_reason, paused_since"
+            " FROM counselor_state ORDER BY member"
+        )
+        return [
+            MemberState(m, bool(li), lis, bool(p), pr, ps)
+            for m, li, lis, p, pr, ps in await cur.fetchall()
+        ]
 
     async def silence_event(
         self, call_id: str, party: str, started_at: float, seconds: float, action: str

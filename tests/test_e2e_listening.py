@@ -179,3 +179,56 @@ async def test_both_silent_the_counselor_is_told_speech_clears_it_no_tap_left(
     assert all(udp_port_free(p) for p in ports), "a tap's UDP port was not released"
     rows = silence_rows(hotline, call_id)
     assert ("both", "told_counselor") in {(r["party"], r["action"]) for r in rows}
+
+
+def notices(phone: Any, kind: str) -> list[str]:
+    """The hotline's SIP MESSAGE notices of one kind the phone has received so far."""
+    return [
+        str(e.get("body", ""))
+        for e in phone.events
+        if e.get("event") == "message" and str(e.get("body", "")).startswith(f"ivr120:{kind}:")
+    ]
+
+
+async def wait_notice(phone: Any, kind: str, timeout: float) -> str:
+    async with asyncio.timeout(timeout):
+        while not notices(phone, kind):
+            await asyncio.sleep(0.1)
+    return notices(phone, kind)[0]
+
+
+async def test_the_counselors_own_voice_does_not_end_the_caller_silent_notice(
+    clean_hotline: Hotline,
+    phones: PhoneFactory,
+    spy: list[flow.Command],
+    words: dict[str, Path],
+) -> None:
+    hotline = clean_hotline
+    c5 = await counselor(hotline, phones, "counselor05", auto_answer=True)
+    caller = await dial_120(hotline, phones)
+    call_id = await hotline.last_call_id()
+    await hotline.press_5(caller, call_id)
+    await hotline.wait_state(call_id, flow.State.CONNECTED, timeout=40)
+    call = hotline.controller.calls[call_id]
+    async with asyncio.timeout(10):
+        while set(call.taps) != {"caller", "staff"}:
+            await asyncio.sleep(0.1)
+
+    # The caller stays silent past caller_silence_notify (8 s here).
+    await wait_notice(c5, "caller_silent", timeout=40)
+    # The counselor speaks; the caller stays silent.
+    await c5.play(words["안녕하세요 저는 오늘 조금 외로워요"], loop=False)
+    async with asyncio.timeout(20):  # the counselor's speech has reached the flow
+        while call.flow._quiet_since["staff"] is not None:
+            await asyncio.sleep(0.05)
+    resumed = [c for c in spy if isinstance(c, flow.NotifyStaff) and c.kind == "resumed"]
+    assert resumed == [], "the counselor's own voice ended the caller_silent notice"
+    assert notices(c5, "resumed") == []
+
+    # Now the caller speaks: that ends the notice.
+    await caller.play(words["안녕하세요 저는 오늘 조금 외로워요"], loop=False)
+    await wait_notice(c5, "resumed", timeout=20)
+
+    await caller.hangup()
+    await c5.wait_for("call_state", state="DISCONNECTED", timeout=10)
+    await hotline.wait_clean()

@@ -714,6 +714,52 @@ def test_connected_caller_silent_long_tells_the_counselor_only() -> None:
     assert of(cmds, Play) == [] and of(cmds, HangupCaller) == []
 
 
+def _caller_silent_told() -> CallFlow:
+    """Connected; the caller silent 45 s while the counselor talks: caller_silent was told."""
+    flow = connected()
+    assert one(flow.handle(Silence("caller", 45.0), 100.0), NotifyStaff).kind == "caller_silent"
+    return flow
+
+
+def _both_silent_told() -> CallFlow:
+    flow = connected()
+    flow.handle(Silence("caller", 20.0), 70.0)
+    assert one(flow.handle(Silence("staff", 20.0), 75.0), NotifyStaff).kind == "both_silent"
+    return flow
+
+
+def test_counselor_speaking_does_not_end_the_caller_silent_notice() -> None:
+    flow = _caller_silent_told()
+    assert of(flow.handle(SpeechHeard("staff", 2.0), 100.8), NotifyStaff) == []
+
+
+def test_caller_speaking_ends_the_caller_silent_notice() -> None:
+    flow = _caller_silent_told()
+    assert of(flow.handle(SpeechHeard("caller", 45.0), 101.0), NotifyStaff) == [
+        NotifyStaff("resumed", 45.0)
+    ]
+
+
+def test_caller_speaking_after_the_counselor_spoke_still_ends_the_notice() -> None:
+    flow = _caller_silent_told()
+    flow.handle(SpeechHeard("staff", 2.0), 100.8)
+    assert of(flow.handle(SpeechHeard("caller", 47.0), 103.0), NotifyStaff) == [
+        NotifyStaff("resumed", 47.0)
+    ]
+
+
+def test_counselor_speaking_ends_both_silent_without_a_resumed_notice() -> None:
+    flow = _both_silent_told()
+    assert of(flow.handle(SpeechHeard("staff", 20.0), 76.0), NotifyStaff) == []
+
+
+def test_both_silent_is_told_again_after_the_counselor_broke_it() -> None:
+    flow = _both_silent_told()
+    flow.handle(SpeechHeard("staff", 20.0), 76.0)
+    again = of(flow.handle(Silence("staff", 20.0), 97.0), NotifyStaff)
+    assert "both_silent" in [n.kind for n in again]
+
+
 # --- consent to keep a summary (issue "Consented call summaries") ---------------------------
 
 

@@ -616,6 +616,59 @@ def test_logout_during_a_call_keeps_the_call() -> None:
     assert g.released("c1", 10.0) == 40.0
 
 
+def test_state_changes_keep_since_when() -> None:
+    g = group()
+    g.pause("c2", "meal", 2.0)
+    g.pause("c2", "training", 3.0)  # another reason: still paused since 2.0
+    g.logout("c3", 4.0)
+    snap = {s.member: s for s in g.snapshot(5.0)}
+    assert (snap["c2"].paused_since, snap["c3"].logged_in_since) == (2.0, 4.0)
+
+
+def restored() -> RingGroup:
+    """A fresh group seeded as a previous run left it: c1 paused for training, c2 logged out."""
+    g = group(NO_WRAPUP)
+    g.restore("c1", logged_in=True, paused=True, pause_reason="training", paused_since=10.0)
+    g.restore("c2", logged_in=False, paused=False, logged_in_since=11.0)
+    return g
+
+
+def test_restore_seeds_paused_and_logged_out_members() -> None:
+    snap = {s.member: s for s in restored().snapshot(20.0)}
+    assert [(snap[m].activity, snap[m].pause_reason) for m in ("c1", "c2")] == [
+        (Activity.PAUSED, "training"),
+        (Activity.LOGGED_OUT, None),
+    ]
+
+
+def test_restore_keeps_since_when() -> None:
+    snap = {s.member: s for s in restored().snapshot(20.0)}
+    assert (snap["c1"].paused_since, snap["c2"].logged_in_since) == (10.0, 11.0)
+
+
+def test_restore_is_not_a_change() -> None:
+    assert restored().drain_changes() == []
+
+
+def test_restored_members_are_not_rung() -> None:
+    g = restored()
+    g.enqueue("a", 20.0)
+    g.enqueue("b", 20.0)
+    assert {r.member for r in g.plan(ALL, "leg-", 20.0)} == {"c3", "c4"}
+
+
+def test_restore_after_the_first_call_is_refused() -> None:
+    g = group()
+    g.enqueue("a", 0.0)
+    with pytest.raises(RuntimeError, match="before the first call"):
+        g.restore("c1", logged_in=False, paused=False)
+
+
+def test_restore_of_an_unknown_member_is_an_error() -> None:
+    with pytest.raises(UnknownMemberError):
+        group().restore("zz", logged_in=False, paused=False)
+
+
 def test_unknown_member_is_an_error() -> None:
     g = group()
     for call in (

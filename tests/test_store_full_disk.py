@@ -36,18 +36,17 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
 def fill(path: Path) -> Path:
     """Fill the filesystem of `path` with one file until it is full; returns the file."""
     filler = path / "filler"
-    with filler.open("wb") as fh:
+    # Unbuffered: a buffered file would raise ENOSPC again when closing flushes its rest.
+    with filler.open("wb", buffering=0) as fh:
         chunk = b"\0" * 65536
         try:
             while True:
                 fh.write(chunk)
-                fh.flush()
         except OSError:
             pass
-    with contextlib.suppress(OSError), filler.open("ab") as fh:  # the last few bytes too
+    with contextlib.suppress(OSError), filler.open("ab", buffering=0) as fh:  # the last bytes
         while True:
             fh.write(b"\0")
-            fh.flush()
     return filler
 
 

@@ -787,12 +787,21 @@ class CallFlow:
         return []
 
     def _silence_connected(self, event: Silence | SpeechHeard, now: float) -> list[Command]:
-        """The counselor decides: the product only tells them. It never hangs up on silence."""
+        """The counselor decides: the product only tells them. It never hangs up on silence.
+
+        Each notice ends only when a party it is about speaks: "caller_silent" when the caller
+        speaks, "both_silent" when either does. Only the caller's speech is announced
+        ("resumed"): the counselor knows when they spoke themselves, and telling them the
+        conversation resumed while the caller is still silent would be false. A notice that
+        ended can be told again after a new stretch of silence.
+        """
         if isinstance(event, SpeechHeard):
             self._quiet_since[event.party] = None
-            if not self._notified or self._leg is None:
+            about = {"caller", "both"} if event.party == "caller" else {"both"}
+            ended = self._notified & about
+            self._notified -= about
+            if event.party != "caller" or not ended or self._leg is None:
                 return []
-            self._notified.clear()
             return [NotifyStaff("resumed", event.after_seconds)]
         self._quiet_since[event.party] = now - event.seconds
         if self._leg is None:

@@ -35,6 +35,11 @@ No answer (and busy, rejected): the member is not rung again for
 with reason ``"no_answer"``. Every change of logged-in or paused state is recorded as a
 :class:`MemberStateChange`; the adapter takes them with :meth:`RingGroup.drain_changes`.
 
+Restart. The logged-in and paused states (with the pause reason and since when) are the
+counselors' own decisions and outlive the process: the adapter stores them and, at start, seeds
+a fresh group with :meth:`RingGroup.restore` (not a change: nothing is recorded). Everything
+else (wrap-up, cooldown, call counts) starts afresh.
+
 Wait estimate (:meth:`RingGroup.estimated_wait`): the caller at position p needs the members
 free now (f of them) plus p - f more to become free. Each of the n staffed members (on shift,
 logged in, not paused, reachable) frees up about once per (average handle time + wrap-up), so
@@ -186,6 +191,9 @@ class CounselorState:
     last_offered: float = NEVER
     #: When the current call was answered (None: not on a call).
     answered_at: float | None = None
+    #: When `logged_in` and `paused` last changed (None: not since the group started).
+    logged_in_since: float | None = None
+    paused_since: float | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +211,9 @@ class MemberStatus:
     available_since: float | None
     #: Seconds until wrap-up or cooldown ends (0 if neither).
     blocked_for: float
+    #: When `logged_in` / `paused` last changed (None: unchanged since the start).
+    logged_in_since: float | None = None
+    paused_since: float | None = None
 
 
 class UnknownMemberError(KeyError):
@@ -337,6 +348,8 @@ class RingGroup:
                     consecutive_no_answers=st.consecutive_no_answers,
                     available_since=None if st.available_since == NEVER else st.available_since,
                     blocked_for=blocked,
+                    logged_in_since=st.logged_in_since,
+                    paused_since=st.paused_since,
                 )
             )
         return out
@@ -415,6 +428,7 @@ class RingGroup:
         st = self._get(member)
         if not st.logged_in:
             st.logged_in = True
+            st.logged_in_since = now
             self._record(member, now, "logged_in", False, True, reason)
 
     def logout(self, member: str, now: float, reason: str | None = None) -> list[str]:
@@ -422,6 +436,7 @@ class RingGroup:
         st = self._get(member)
         if st.logged_in:
             st.logged_in = False
+            st.logged_in_since = now
             self._record(member, now, "logged_in", True, False, reason)
         return self._withdraw_legs(member)
 
@@ -430,6 +445,8 @@ class RingGroup:
         st = self._get(member)
         if not st.paused or st.pause_reason != reason:
             self._record(member, now, "paused", st.paused, True, reason)
+            if not st.paused:
+                st.paused_since = now
             st.paused = True
             st.pause_reason = reason
         return self._withdraw_legs(member)
@@ -442,7 +459,29 @@ class RingGroup:
         if st.paused:
             st.paused = False
             st.pause_reason = None
+            st.paused_since = now
             self._record(member, now, "paused", True, False, reason)
+
+    def restore(
+        self,
+        member: str,
+        *,
+        logged_in: bool,
+        paused: bool,
+        pause_reason: str | None = None,
+        logged_in_since: float | None = None,
+        paused_since: float | None = None,
+    ) -> None:
+        """Seed a member's logged-in and paused state as stored before a restart. Not a
+        change (nothing is recorded): only for a group that has not started working yet."""
+        if self._waiting or self._busy:
+            raise RuntimeError(f"ring group {self.name}: restore only before the first call")
+        st = self._get(member)
+        st.logged_in = logged_in
+        st.paused = paused
+        st.pause_reason = (pause_reason or "admin") if paused else None
+        st.logged_in_since = logged_in_since
+        st.paused_since = paused_since
 
     # -- callers and legs ----------------------------------------------------------------
     def enqueue(self, call_id: str, since: float) -> None:

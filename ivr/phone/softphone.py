@@ -91,6 +91,7 @@ MESSAGES = {
         "both_silent": "(양쪽 모두 {seconds}초째 말이 없습니다)",
         "caller_silent": "(상대방이 {seconds}초째 말이 없습니다 — 판단은 상담사님께 맡깁니다)",
         "resumed": "(대화가 다시 이어지고 있습니다)",
+        "text": "[알림] {body}",
     },
     "en": {
         "registering": "registering: {user}@{server}",
@@ -118,6 +119,7 @@ MESSAGES = {
         "both_silent": "(both sides silent for {seconds} s)",
         "caller_silent": "(the caller has been silent for {seconds} s — your call)",
         "resumed": "(speech resumed)",
+        "text": "[notice] {body}",
     },
 }
 
@@ -187,6 +189,8 @@ class Console:
             parts = str(ev.get("body", "")).split(":")
             if len(parts) == 3 and parts[0] == "ivr120" and parts[1] in self.msg:
                 self.say(parts[1], seconds=parts[2])
+            elif parts[0] != "ivr120":  # a notice in words (e.g. "not on shift now")
+                self.say("text", body=ev.get("body", ""))
         elif kind == "call_state":
             state = ev.get("state")
             if state == "CONFIRMED" and self.ringing:

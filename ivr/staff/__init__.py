@@ -1,0 +1,1 @@
+"""Staff-facing state that is not about one call: phone registrations, stored member states."""
