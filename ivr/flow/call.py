@@ -18,9 +18,107 @@ import logging
 from dataclasses import dataclass, field
 
 from ivr import speak_ko
+from ivr.flow.commands import (
+    Answer,
+    CancelTimer,
+    Command,
+    Connect,
+    Dequeue,
+    Enqueue,
+    Finish,
+    FlagCaller,
+    HangupCaller,
+    HangupLeg,
+    Hold,
+    JoinTalk,
+    Listen,
+    NotifyStaff,
+    Outcome,
+    Play,
+    RecordConsent,
+    RecordSilence,
+    Recover,
+    RequestCallback,
+    RingCrisis,
+    StartListening,
+    StartRecording,
+    StartTimer,
+    StopPlayback,
+    Target,
+    WithdrawConsent,
+)
+from ivr.flow.events import (
+    CallerHungUp,
+    CrisisAnswered,
+    CrisisEnded,
+    Digit,
+    Failed,
+    FlowEvent,
+    Heard,
+    PlaybackDone,
+    QueueStatus,
+    Silence,
+    SpeechHeard,
+    StaffAnswered,
+    StaffDigit,
+    StaffHungUp,
+    Started,
+    TimerFired,
+)
 from ivr.flow.menu import Menu, Queue
 
 log = logging.getLogger(__name__)
+
+#: The vocabulary lives in its own modules; re-exported so `flow.Play` etc. keep working.
+__all__ = [
+    "Started",
+    "Digit",
+    "PlaybackDone",
+    "TimerFired",
+    "StaffAnswered",
+    "CallerHungUp",
+    "StaffHungUp",
+    "QueueStatus",
+    "StaffDigit",
+    "CrisisAnswered",
+    "CrisisEnded",
+    "Silence",
+    "SpeechHeard",
+    "Heard",
+    "Failed",
+    "FlowEvent",
+    "Outcome",
+    "Answer",
+    "Target",
+    "Play",
+    "StopPlayback",
+    "StartTimer",
+    "CancelTimer",
+    "Hold",
+    "Enqueue",
+    "Dequeue",
+    "Connect",
+    "HangupLeg",
+    "HangupCaller",
+    "Recover",
+    "FlagCaller",
+    "RequestCallback",
+    "RingCrisis",
+    "JoinTalk",
+    "StartListening",
+    "Listen",
+    "NotifyStaff",
+    "RecordSilence",
+    "RecordConsent",
+    "StartRecording",
+    "WithdrawConsent",
+    "Finish",
+    "Command",
+    "CallFlow",
+    "CallRecord",
+    "FlowConfig",
+    "State",
+]
 
 
 class State(enum.Enum):
@@ -37,343 +135,6 @@ class State(enum.Enum):
 
 END_STATES = frozenset({State.ENDED})
 
-
-class Outcome(enum.Enum):
-    """How a call ended, as recorded."""
-
-    COMPLETED = "completed"  # talked with a counselor/agent
-    ABANDONED_MENU = "abandoned_menu"  # caller hung up in the menu
-    ABANDONED_QUEUE = "abandoned_queue"  # caller hung up while waiting
-    NO_CHOICE = "no_choice"  # three failed choices, polite goodbye
-    ERROR = "error"  # the controller failed; the caller heard an apology
-    ABUSE_ENDED = "abuse_ended"  # the counselor ended the call for abuse (manual procedure)
-    CALLBACK_REQUESTED = "callback_requested"  # left the queue asking to be called back
-    TRANSFERRED = "transferred"  # handed over to the crisis line (warm transfer)
-
-
-# --- events -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Started:
-    """The caller's channel entered the application."""
-
-    #: The caller's number has an active abuse flag: a policy notice precedes queueing.
-    flagged: bool = False
-
-
-@dataclass(frozen=True)
-class Digit:
-    """The caller pressed a key."""
-
-    digit: str
-
-
-@dataclass(frozen=True)
-class PlaybackDone:
-    """A playback this flow started has finished (or was stopped)."""
-
-    playback_id: str
-
-
-@dataclass(frozen=True)
-class TimerFired:
-    """A timer this flow started has fired."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class StaffAnswered:
-    """A ring group member answered; `leg_id` is their channel."""
-
-    leg_id: str
-    member: str
-
-
-@dataclass(frozen=True)
-class CallerHungUp:
-    """The caller's channel is gone."""
-
-
-@dataclass(frozen=True)
-class StaffHungUp:
-    """The connected staff member's channel is gone."""
-
-
-@dataclass(frozen=True)
-class QueueStatus:
-    """Where the waiting caller stands: callers ahead, and the estimated wait (None: unknown)."""
-
-    ahead: int
-    estimate: float | None
-
-
-@dataclass(frozen=True)
-class StaffDigit:
-    """The connected counselor pressed a key (`*9` abuse, `*7` crisis, `*8` callback)."""
-
-    digit: str
-
-
-@dataclass(frozen=True)
-class CrisisAnswered:
-    """The crisis line answered the warm transfer on `leg_id`."""
-
-    leg_id: str
-
-
-@dataclass(frozen=True)
-class CrisisEnded:
-    """The crisis leg is gone: it never answered, or it hung up."""
-
-
-@dataclass(frozen=True)
-class Silence:
-    """A party has been silent for `seconds` (from the call's audio tap)."""
-
-    party: str  # "caller" or "staff"
-    seconds: float
-
-
-@dataclass(frozen=True)
-class SpeechHeard:
-    """A party started speaking (again) after `after_seconds` of silence."""
-
-    party: str
-    after_seconds: float
-
-
-@dataclass(frozen=True)
-class Heard:
-    """The recognizer heard one of the phrases the flow is listening for."""
-
-    phrase: str
-
-
-@dataclass(frozen=True)
-class Failed:
-    """The adapter could not carry out a command; `reason` is for the log."""
-
-    reason: str
-
-
-FlowEvent = (
-    Started
-    | Digit
-    | PlaybackDone
-    | TimerFired
-    | StaffAnswered
-    | CallerHungUp
-    | StaffHungUp
-    | Failed
-    | QueueStatus
-    | StaffDigit
-    | CrisisAnswered
-    | CrisisEnded
-    | Silence
-    | SpeechHeard
-    | Heard
-)
-
-
-# --- commands ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Answer:
-    pass
-
-
-class Target(enum.Enum):
-    """Who hears a playback."""
-
-    CALLER = "caller"  # the caller's channel alone
-    HOLDING = "holding"  # the caller waiting in the holding bridge (heard over the music)
-    LEG = "leg"  # the answered staff leg, before it is bridged (the whisper)
-
-
-@dataclass(frozen=True)
-class Play:
-    """Play prompts in order to `target` (`leg_id` names the leg for Target.LEG)."""
-
-    playback_id: str
-    prompts: tuple[str, ...]
-    target: Target = Target.CALLER
-    leg_id: str | None = None
-
-
-@dataclass(frozen=True)
-class StopPlayback:
-    playback_id: str
-
-
-@dataclass(frozen=True)
-class StartTimer:
-    name: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class CancelTimer:
-    name: str
-
-
-@dataclass(frozen=True)
-class Hold:
-    """Put the caller in their own holding bridge with music on hold."""
-
-
-@dataclass(frozen=True)
-class Enqueue:
-    """Ask the queue's ring group for a member; `since` orders the queue (longest wait first)."""
-
-    queue: str
-    since: float
-
-
-@dataclass(frozen=True)
-class Dequeue:
-    """Withdraw from the ring group and stop ringing anyone for this call."""
-
-    queue: str
-
-
-@dataclass(frozen=True)
-class Connect:
-    """Bridge the caller with the answered leg (and leave the holding bridge)."""
-
-    leg_id: str
-
-
-@dataclass(frozen=True)
-class HangupLeg:
-    """Hang up a staff leg (the call is over, or someone else answered first)."""
-
-    leg_id: str
-
-
-@dataclass(frozen=True)
-class HangupCaller:
-    pass
-
-
-@dataclass(frozen=True)
-class Recover:
-    """Hand the caller to the dialplan's recovery context: an apology, then hangup."""
-
-
-@dataclass(frozen=True)
-class FlagCaller:
-    """Flag the caller's number for abuse (graduated, time-limited)."""
-
-
-@dataclass(frozen=True)
-class RequestCallback:
-    """Store a callback request for this caller."""
-
-    reason: str  # "max_wait" (caller's key press) or "social_worker" (counselor's request)
-    consent: str  # how consent was given
-    requested_by: str | None  # the counselor, or None for the caller themselves
-
-
-@dataclass(frozen=True)
-class RingCrisis:
-    """Ring the crisis line for a warm transfer (the counselor stays on the line)."""
-
-
-@dataclass(frozen=True)
-class JoinTalk:
-    """Add a leg to the caller's talk bridge (three-way during the warm transfer)."""
-
-    leg_id: str
-
-
-@dataclass(frozen=True)
-class StartListening:
-    """Open the audio tap on a party (the caller at once; the staff leg when connected)."""
-
-    party: str
-
-
-@dataclass(frozen=True)
-class Listen:
-    """Recognise these phrases from the caller from now on (empty: stop recognising)."""
-
-    phrases: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class NotifyStaff:
-    """Tell the counselor's phone (a SIP MESSAGE): "both_silent", "caller_silent", "resumed"."""
-
-    kind: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class RecordSilence:
-    """Keep a silence event with the call: who, how long, what the product did."""
-
-    party: str
-    seconds: float
-    action: str
-
-
-@dataclass(frozen=True)
-class RecordConsent:
-    """Store the caller's answer to the summary question ("yes", "no" or "none")."""
-
-    answer: str
-    answered_by: str  # key | voice | none
-    prompts: tuple[str, ...]  # exactly what was played
-
-
-@dataclass(frozen=True)
-class StartRecording:
-    """Record the counseling part of the call (consent given), each party separately."""
-
-
-@dataclass(frozen=True)
-class WithdrawConsent:
-    """The caller withdrew consent during the call: stop and delete what was recorded."""
-
-    by: str | None
-
-
-@dataclass(frozen=True)
-class Finish:
-    """The call is over: write the final record."""
-
-    outcome: Outcome
-
-
-Command = (
-    Answer
-    | Play
-    | StopPlayback
-    | StartTimer
-    | CancelTimer
-    | Hold
-    | Enqueue
-    | Dequeue
-    | Connect
-    | HangupLeg
-    | HangupCaller
-    | Recover
-    | FlagCaller
-    | RequestCallback
-    | RingCrisis
-    | JoinTalk
-    | StartListening
-    | Listen
-    | NotifyStaff
-    | RecordSilence
-    | RecordConsent
-    | StartRecording
-    | WithdrawConsent
-    | Finish
-)
 
 #: What the caller hears before the consent question, and the question itself.
 CONSENT_PROMPTS = ("consent_explain", "consent_question")
