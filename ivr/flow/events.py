@@ -61,6 +61,9 @@ class QueueStatus:
 
     ahead: int
     estimate: float | None
+    #: Members of the line who could answer at all (on shift, logged in, not paused,
+    #: registered; busy or in wrap-up counts). 0: nobody, the caller is told so. None: unknown.
+    reachable: int | None = None
 
 
 @dataclass(frozen=True)

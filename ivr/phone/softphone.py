@@ -61,6 +61,7 @@ MESSAGES = {
         "both_silent": "(양쪽 모두 {seconds}초째 말이 없습니다)",
         "caller_silent": "(상대방이 {seconds}초째 말이 없습니다 — 판단은 상담사님께 맡깁니다)",
         "resumed": "(대화가 다시 이어지고 있습니다)",
+        "consent_pending": "동의 전",
     },
     "en": {
         "registering": "registering: {user}@{server}",
@@ -87,6 +88,7 @@ MESSAGES = {
         "both_silent": "(both sides silent for {seconds} s)",
         "caller_silent": "(the caller has been silent for {seconds} s — your call)",
         "resumed": "(speech resumed)",
+        "consent_pending": "not asked yet",
     },
 }
 
@@ -139,7 +141,7 @@ class Console:
                 wait=info.get("wait", "?"),
                 repeat=repeat,
                 flag=self.msg["flag"].format(flag=flag) if flag else self.msg["flag_none"],
-                consent=info.get("consent", "-"),
+                consent=self.msg.get(f"consent_{info.get('consent')}", info.get("consent", "-")),
             )
         elif kind == "message":
             # The hotline's notices: "ivr120:<kind>:<seconds>".
