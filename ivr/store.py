@@ -145,6 +145,9 @@ MIGRATIONS: tuple[str, ...] = (
         action  TEXT NOT NULL              -- read | export | withdraw | purge
     );
     """,
+    """
+    ALTER TABLE calls ADD COLUMN menu_failures INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 #: How long an abuse flag lasts, by how many flags the caller already had (graduated).
@@ -222,7 +225,8 @@ class Store:
     async def call_ended(self, call_id: str, rec: CallRecord) -> None:
         await self._db.execute(
             """UPDATE calls SET menu_path=?, queue=?, queued_at=?, answered_at=?, member=?,
-               wait_seconds=?, talk_seconds=?, ended_at=?, outcome=?, end_reason=?
+               wait_seconds=?, talk_seconds=?, ended_at=?, outcome=?, end_reason=?,
+               menu_failures=?
                WHERE call_id=?""",
             (
                 "".join(rec.menu_path),
@@ -235,6 +239,7 @@ class Store:
                 rec.ended_at,
                 rec.outcome.value if rec.outcome else None,
                 rec.end_reason,
+                rec.menu_failures,
                 call_id,
             ),
         )
