@@ -49,7 +49,7 @@ async def _to_counselor(
     # The question is asked while the phones ring: the counselor registers once the caller
     # answered it (or it timed out), so that they do not answer first.
     await hotline.press_5(caller, call_id, consent_key)
-    await hotline.wait_state(call_id, flow.State.WAITING, timeout=40)
+    await hotline.wait_state(call_id, flow.State.WAITING, timeout=90)  # no answer: after it
     c = await counselor(hotline, phones, member, auto_answer=True)
     await hotline.wait_state(call_id, flow.State.CONNECTED, timeout=90)
     return c, caller, call_id
