@@ -103,6 +103,9 @@ class Settings:
 
     #: Seconds of waiting after which the announcements offer a callback (key 1).
     callback_offer_after: float = 300.0
+    #: Seconds of waiting after which the callback is offered at the latest (also when it
+    #: was declined before: asked once more).
+    max_wait: float = 600.0
     #: Ring group distribution: "longest_idle" (one counselor at a time) or "ringall".
     ring_strategy: str = "longest_idle"
     #: Wrap-up seconds after a call before the counselor is rung again.
@@ -236,7 +239,7 @@ class Settings:
             "instance",
             "letters, digits and -",
         )
-        for name in ("menu_input_timeout", "hold_reassurance_interval", "ring_timeout"):
+        for name in ("menu_input_timeout", "hold_reassurance_interval", "ring_timeout", "max_wait"):
             check(getattr(self, name) > 0, name, "must be positive")
         check(self.ring_retry_interval > 0, "ring_retry_interval", "must be positive")
         check(self.shutdown_grace >= 0, "shutdown_grace", "must not be negative")

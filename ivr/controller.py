@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from ivr import roster as rosters
 from ivr.ari.client import AriClient, AriError, AriNotFound
+from ivr.ari.dedupe import RecentEvents
 from ivr.ari.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
@@ -99,7 +100,8 @@ class ActiveCall:
     holding_bridge: str | None = None
     talk_bridge: str | None = None
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
-    reported: tuple[int, int] | None = None  # last QueueStatus sent (ahead, estimate bucket)
+    #: Last QueueStatus sent: (ahead, estimate bucket, anybody reachable).
+    reported: tuple[int, int, bool] | None = None
     taps: dict[str, Tap] = field(default_factory=dict)  # party -> audio tap
     channel_name: str = ""
     #: Consent given and not withdrawn: the counseling is being recorded.
@@ -166,6 +168,7 @@ class Controller:
             max_failures=settings.menu_max_failures,
             reassurance_interval=settings.hold_reassurance_interval,
             callback_offer_after=settings.callback_offer_after,
+            max_wait=settings.max_wait,
             both_silence_notify=settings.both_silence_notify,
             caller_silence_notify=settings.caller_silence_notify,
         )
@@ -197,6 +200,7 @@ class Controller:
         self._leg_prefix = f"ivr-{secrets.token_hex(3)}-"
         self._crisis_seq = 0
         self.connected = asyncio.Event()
+        self._recent = RecentEvents()  # drops events delivered twice (two subscriptions)
         self.fault_hook: Callable[[flow.Command], None] | None = None  # tests inject faults
 
     # -- main loops ----------------------------------------------------------------------
@@ -248,6 +252,9 @@ class Controller:
 
     # -- ARI events ----------------------------------------------------------------------
     async def _on_ari(self, ev: Event) -> None:
+        if self._recent.seen(ev):
+            log.debug("dropped a second copy of %s", ev.type)
+            return
         if isinstance(ev, StasisStart | StasisEnd | ChannelDestroyed) and ev.channel.id.startswith(
             TAP_PREFIX
         ):
@@ -483,7 +490,7 @@ class Controller:
             "Path": "".join(rec.menu_path) or "-",
             "Wait": str(int(now - (rec.queued_at or now))),
             "Repeat": "yes" if call.repeat else "no",
-            "Consent": call.flow.consent or "-",
+            "Consent": call.flow.consent or "-",  # "pending": the question is still open
         }
         if call.flag_level:
             info["Flag"] = f"abuse-{call.flag_level}"
@@ -514,15 +521,16 @@ class Controller:
             state = staff_states.state_of(group, change.member)
             await self._safe_store(self.store.save_member_state(state))
         now = self.clock()
+        reachable = group.reachable()
         for ahead, call_id in enumerate(group.waiting):
             call = self.calls.get(call_id)
             if call is None:
                 continue
             estimate = group.estimated_wait(call_id, now)
             bucket = -1 if estimate is None else int(estimate // 30)
-            if call.reported != (ahead, bucket):
-                call.reported = (ahead, bucket)
-                await self._feed(call_id, flow.QueueStatus(ahead, estimate))
+            if call.reported != (ahead, bucket, reachable > 0):
+                call.reported = (ahead, bucket, reachable > 0)
+                await self._feed(call_id, flow.QueueStatus(ahead, estimate, reachable))
 
     # -- staff state across restarts, registrations ----------------------------------------
     async def _tell_if_off_shift(self, member: str) -> None:

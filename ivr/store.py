@@ -173,6 +173,9 @@ MIGRATIONS: tuple[str, ...] = (
         paused_since    REAL
     );
     """,
+    """
+    ALTER TABLE calls ADD COLUMN menu_failures INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 #: How long an abuse flag lasts, by how many flags the caller already had (graduated).
@@ -349,7 +352,8 @@ class Store:
         await self._write(
             "call end",
             """UPDATE calls SET menu_path=?, queue=?, queued_at=?, answered_at=?, member=?,
-               wait_seconds=?, talk_seconds=?, ended_at=?, outcome=?, end_reason=?
+               wait_seconds=?, talk_seconds=?, ended_at=?, outcome=?, end_reason=?,
+               menu_failures=?
                WHERE call_id=?""",
             (
                 "".join(rec.menu_path),
@@ -362,6 +366,7 @@ class Store:
                 rec.ended_at,
                 rec.outcome.value if rec.outcome else None,
                 rec.end_reason,
+                rec.menu_failures,
                 call_id,
             ),
         )

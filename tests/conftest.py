@@ -138,14 +138,39 @@ class Hotline:
             while self.controller.calls[call_id].flow.state is not state:
                 await asyncio.sleep(0.05)
 
-    async def press_5(self, caller: Any, call_id: str, consent: str = "2") -> None:
-        """Choose the loneliness line, then answer the summary consent question (2 = no)."""
+    async def press_5(self, caller: Any, call_id: str, consent: str | None = "2") -> None:
+        """Choose the loneliness line (queued at once), then answer the summary consent
+        question (2 = no) while it is asked — unless a counselor answered first."""
         from ivr.flow.call import State
 
         await caller.dtmf("5")
-        await self.wait_state(call_id, State.CONSENT, timeout=40)
-        await asyncio.sleep(0.5)
-        await caller.dtmf(consent)
+        flow = self.controller.calls[call_id].flow
+        async with asyncio.timeout(20):
+            while flow.state in (State.MENU_PLAYING, State.MENU_WAITING):
+                await asyncio.sleep(0.05)
+        if flow.state is State.CONSENT and consent is not None:
+            await caller.dtmf(consent)  # keys answer at any moment of the question
+            async with asyncio.timeout(20):
+                while flow.state is State.CONSENT:
+                    await asyncio.sleep(0.05)
+
+    async def wait_play(
+        self, spy: list[Any], call_id: str, prompt: str, timeout: float = 60
+    ) -> Any:
+        """Wait until the controller carried out a Play with `prompt` for the call; return it.
+        `spy` is the list the controller's command hook appends to."""
+        from ivr.flow.call import Play
+
+        async with asyncio.timeout(timeout):
+            while True:
+                for cmd in spy:
+                    if (
+                        isinstance(cmd, Play)
+                        and cmd.playback_id.startswith(f"{call_id}-")
+                        and prompt in cmd.prompts
+                    ):
+                        return cmd
+                await asyncio.sleep(0.05)
 
     async def last_call_id(self, timeout: float = 10) -> str:
         async with asyncio.timeout(timeout):

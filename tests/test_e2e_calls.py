@@ -7,6 +7,8 @@ a record exists in the database, no channel or bridge is left in Asterisk.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -118,25 +120,93 @@ async def test_no_counselor_at_first_caller_waits_with_music_then_connected(
     assert row["wait_seconds"] >= 6
 
 
+@pytest.fixture
+def spy(hotline: Hotline) -> Iterator[list[flow.Command]]:
+    """Every command the controller carries out during the test (the hook never raises)."""
+    seen: list[flow.Command] = []
+    hotline.controller.fault_hook = seen.append
+    try:
+        yield seen
+    finally:
+        hotline.controller.fault_hook = None
+
+
+def plays(spy: list[flow.Command], call_id: str) -> list[tuple[str, ...]]:
+    return [
+        c.prompts for c in spy if isinstance(c, flow.Play) and c.playback_id.startswith(call_id)
+    ]
+
+
 async def test_three_invalid_choices_polite_goodbye(
-    clean_hotline: Hotline, phones: PhoneFactory, tmp_path: Path
+    clean_hotline: Hotline, phones: PhoneFactory, spy: list[flow.Command], tmp_path: Path
 ) -> None:
+    """Each wrong key counts once (Asterisk delivers every key press twice to the app: channel
+    and endpoint subscriptions): the wrong-key prompt three times, then the goodbye."""
     hotline = clean_hotline
     caller = await dial_120(hotline, phones)
     call_id = await hotline.last_call_id()
     await caller.record(tmp_path / "all.wav")
-    for digit in "978":
-        await asyncio.sleep(1.0)
+    for n, digit in enumerate("978", start=1):
+        async with asyncio.timeout(20):  # press during the n-th menu prompt (barge-in)
+            while len(plays(spy, call_id)) < n:
+                await asyncio.sleep(0.05)
         await caller.dtmf(digit)
     await caller.wait_for("call_state", state="DISCONNECTED", timeout=30)
     await caller.wait_for("recorded", timeout=10)
+    options = (*(o.prompt for o in hotline.controller.menu.options), "menu_repeat")
+    assert plays(spy, call_id) == [
+        ("welcome", *options),
+        ("invalid_choice", *options),
+        ("invalid_choice", *options),
+        ("invalid_choice", "goodbye"),
+    ]
     heard = read_wav(tmp_path / "all.wav")
     # The goodbye prompt was heard before the PBX hung up: the last seconds are not silent.
     assert heard.seconds > 4
     assert not is_silent(heard.span(heard.seconds - 3, heard.seconds - 0.5))
     row = await hotline.wait_row(call_id)
-    assert row["outcome"] == "no_choice"
-    assert row["menu_path"] == ""
+    assert (row["outcome"], row["menu_path"], row["menu_failures"]) == ("no_choice", "", 3)
+
+
+async def test_press_5_at_once_rings_a_counselor_within_10_seconds(
+    clean_hotline: Hotline, phones: PhoneFactory, spy: list[flow.Command]
+) -> None:
+    """Barge-in during the greeting; the caller is queued at once, the consent question is
+    asked while the counselor's phone rings (which is told consent is pending)."""
+    hotline = clean_hotline
+    k1 = await counselor(hotline, phones, "counselor01")
+    caller = await dial_120(hotline, phones)
+    call_id = await hotline.last_call_id()
+    greeting = await hotline.wait_play(spy, call_id, "welcome", timeout=10)
+    await caller.dtmf("5")  # within the first second of the greeting
+    pressed = time.monotonic()
+    incoming = await k1.wait_for("incoming", timeout=20)
+    seconds = time.monotonic() - pressed
+    print(f"\npress 5 -> first counselor's phone ringing: {seconds:.2f} s")
+    assert seconds <= 10, seconds
+    assert flow.StopPlayback(greeting.playback_id) in spy  # the greeting stopped at the key
+    assert incoming["headers"].get("X-IVR120-Consent") == "pending"
+    assert hotline.controller.calls[call_id].flow.state is flow.State.CONSENT
+    await caller.hangup()
+    await hotline.wait_clean()
+
+
+async def test_nobody_reachable_the_caller_is_told_and_offered_a_callback(
+    clean_hotline: Hotline, phones: PhoneFactory, spy: list[flow.Command]
+) -> None:
+    hotline = clean_hotline  # no counselor registered
+    caller = await dial_120(hotline, phones)
+    call_id = await hotline.last_call_id()
+    await hotline.press_5(caller, call_id)
+    told = await hotline.wait_play(spy, call_id, "nobody_available", timeout=30)
+    assert told.prompts == ("nobody_available", "callback_offer")
+    await caller.dtmf("1")
+    await caller.wait_for("call_state", state="DISCONNECTED", timeout=30)
+    row = await hotline.wait_row(call_id)
+    assert row["outcome"] == "callback_requested"
+    callbacks = hotline.rows(f"SELECT reason, consent FROM callbacks WHERE call_id = '{call_id}'")
+    assert callbacks == [{"reason": "max_wait", "consent": "caller_keypress"}]
+    await hotline.wait_clean()
 
 
 async def test_silence_in_the_menu_counts_as_a_failure_then_goodbye(
@@ -151,13 +221,15 @@ async def test_silence_in_the_menu_counts_as_a_failure_then_goodbye(
     async with asyncio.timeout(90):  # the whole menu plays, then the input timeout
         while call.flow.failures < 1:
             await asyncio.sleep(0.2)
-    assert call.flow.state is flow.State.MENU_PLAYING
-    for digit in "98":
+    assert call.flow.state is flow.State.MENU_PLAYING  # set in the same step as the count
+    for failures, digit in ((2, "9"), (3, "8")):
         await caller.dtmf(digit)
-        await asyncio.sleep(1.0)
+        async with asyncio.timeout(10):  # each key counted (once) before the next one
+            while call.flow.failures < failures:
+                await asyncio.sleep(0.05)
     await caller.wait_for("call_state", state="DISCONNECTED", timeout=30)
     row = await hotline.wait_row(call_id)
-    assert row["outcome"] == "no_choice"
+    assert (row["outcome"], row["menu_failures"]) == ("no_choice", 3)
 
 
 async def test_caller_hangs_up_while_waiting_nothing_left_behind(
@@ -190,7 +262,10 @@ async def test_unexpected_error_apology_then_hangup(
     hotline = clean_hotline
     controller: Controller = hotline.controller
 
+    carried_out: list[flow.Command] = []
+
     def fail_on_hold(cmd: flow.Command) -> None:
+        carried_out.append(cmd)
         if isinstance(cmd, flow.Hold):
             raise RuntimeError("injected fault")
 
@@ -198,8 +273,10 @@ async def test_unexpected_error_apology_then_hangup(
     try:
         caller = await dial_120(hotline, phones)
         call_id = await hotline.last_call_id()
-        await hotline.press_5(caller, call_id)
-        await asyncio.sleep(2)
+        await caller.dtmf("5")  # queueing (Hold) fails at once
+        async with asyncio.timeout(20):  # the caller is handed to the apology
+            while flow.Recover() not in carried_out:
+                await asyncio.sleep(0.05)
         await caller.record(tmp_path / "apology.wav")
         await caller.wait_for("call_state", state="DISCONNECTED", timeout=30)
         await caller.wait_for("recorded", timeout=10)

@@ -44,14 +44,13 @@ def rows(hotline: Hotline, table: str, call_id: str) -> list[dict[str, Any]]:
 async def _to_counselor(
     hotline: Hotline, phones: PhoneFactory, member: str, consent_key: str | None
 ) -> tuple[Any, Any, str]:
-    c = await counselor(hotline, phones, member, auto_answer=True)
     caller = await dial_120(hotline, phones)
     call_id = await hotline.last_call_id()
-    await caller.dtmf("5")
-    await hotline.wait_state(call_id, flow.State.CONSENT, timeout=40)
-    if consent_key is not None:
-        await asyncio.sleep(1.0)
-        await caller.dtmf(consent_key)
+    # The question is asked while the phones ring: the counselor registers once the caller
+    # answered it (or it timed out), so that they do not answer first.
+    await hotline.press_5(caller, call_id, consent_key)
+    await hotline.wait_state(call_id, flow.State.WAITING, timeout=90)  # no answer: after it
+    c = await counselor(hotline, phones, member, auto_answer=True)
     await hotline.wait_state(call_id, flow.State.CONNECTED, timeout=90)
     return c, caller, call_id
 

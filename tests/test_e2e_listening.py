@@ -65,12 +65,10 @@ async def test_silent_caller_in_the_menu_hears_the_gentle_prompt(
     hotline = clean_hotline
     caller = await dial_120(hotline, phones)
     call_id = await hotline.last_call_id()
-    call = hotline.controller.calls[call_id]
-    async with asyncio.timeout(90):  # the whole menu plays, then the input timeout
-        while call.flow.failures < 1:
-            await asyncio.sleep(0.2)
-    gentle = [c for c in spy if isinstance(c, flow.Play) and "gentle_prompt" in c.prompts]
-    assert gentle and gentle[0].prompts[0] == "gentle_prompt"
+    # The whole menu plays, then the input timeout: wait for the Play itself (carried out a
+    # moment after the failure is counted), not for the count.
+    gentle = await hotline.wait_play(spy, call_id, "gentle_prompt", timeout=90)
+    assert gentle.prompts[0] == "gentle_prompt"
     heard = read_wav(await record_for(caller, tmp_path / "gentle.wav", 3.0))
     assert not is_silent(heard.samples), "the gentle prompt was not heard"
     rows = silence_rows(hotline, call_id)

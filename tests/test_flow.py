@@ -14,7 +14,10 @@ from ivr.flow.call import (
     CONSENT_PROMPTS,
     CONSENT_TIMER,
     INPUT_TIMER,
+    MAX_WAIT_TIMER,
+    NO_WORDS,
     REASSURE_TIMER,
+    YES_WORDS,
     Answer,
     CallerHungUp,
     CallFlow,
@@ -36,6 +39,7 @@ from ivr.flow.call import (
     Outcome,
     Play,
     PlaybackDone,
+    QueueStatus,
     RecordConsent,
     RecordSilence,
     Recover,
@@ -104,18 +108,33 @@ def menu_waiting() -> CallFlow:
 
 
 def intro() -> tuple[CallFlow, str]:
+    """The general line (no consent question): queued, its intro playing."""
     flow = menu_waiting()
-    cmds = flow.handle(Digit("5"), 2.0)
+    cmds = flow.handle(Digit("1"), 2.0)
     assert flow.state is State.INTRO
     return flow, one(cmds, Play).playback_id
 
 
-def waiting(consent: str = "2") -> CallFlow:
-    flow, pb = intro()
-    cmds = flow.handle(PlaybackDone(pb), 10.0)
+def consent_asked() -> tuple[CallFlow, str]:
+    """The loneliness line: queued at once, the intro and the consent question playing."""
+    flow = menu_waiting()
+    cmds = flow.handle(Digit("5"), 2.0)
     assert flow.state is State.CONSENT
-    assert one(cmds, Play).prompts == CONSENT_PROMPTS
-    flow.handle(Digit(consent), 10.0)  # answered at once
+    return flow, one(cmds, Play).playback_id
+
+
+def waiting(consent: str = "2") -> CallFlow:
+    flow, _ = consent_asked()
+    flow.handle(Digit(consent), 10.0)  # answered before the question ended
+    assert flow.state is State.WAITING
+    return flow
+
+
+def nobody_waiting() -> CallFlow:
+    """Waiting (consent answered) while nobody of the line could answer."""
+    flow, _ = consent_asked()
+    flow.handle(QueueStatus(0, None, reachable=0), 2.5)
+    flow.handle(Digit("2"), 10.0)
     assert flow.state is State.WAITING
     return flow
 
@@ -162,10 +181,15 @@ def _goodbye_flow() -> CallFlow:
     return goodbye()[0]
 
 
+def _consent_flow() -> CallFlow:
+    return consent_asked()[0]
+
+
 LIVE_STATES: dict[State, Callable[[], CallFlow]] = {
     State.MENU_PLAYING: _menu_playing_flow,
     State.MENU_WAITING: menu_waiting,
     State.INTRO: _intro_flow,
+    State.CONSENT: _consent_flow,
     State.WAITING: waiting,
     State.CONNECTED: connected,
     State.GOODBYE: _goodbye_flow,
@@ -193,51 +217,65 @@ def test_menu_playback_done_starts_input_timer() -> None:
     assert flow.state is State.MENU_WAITING
 
 
-def test_digit_while_menu_plays_stops_it_and_plays_intro() -> None:
+def test_the_greeting_names_the_loneliness_line_first() -> None:
+    _, cmds = started()
+    assert one(cmds, Play).prompts[len(MENU.greeting)] == "menu_5"
+
+
+def test_digit_while_menu_plays_stops_it_and_acts() -> None:
     flow, pb = menu_playing()
     cmds = flow.handle(Digit("5"), 1.0)
     assert of(cmds, StopPlayback) == [StopPlayback(pb)]
     assert CancelTimer(INPUT_TIMER) in cmds
     play = one(cmds, Play)
-    assert play.prompts == ("loneliness_intro",)
+    assert play.prompts == ("loneliness_intro", *CONSENT_PROMPTS)
     assert play.playback_id != pb
-    assert flow.state is State.INTRO
+    assert flow.state is State.CONSENT
     assert flow.record.menu_path == ["5"]
     # The stopped menu playback reports done afterwards: ignored.
     assert flow.handle(PlaybackDone(pb), 1.1) == []
-    assert flow.state is State.INTRO
+    assert flow.state is State.CONSENT
 
 
-def test_digit_after_menu_cancels_timer_and_plays_intro() -> None:
+def test_pressing_5_queues_at_once_before_the_intro_plays() -> None:
+    flow = menu_waiting()
+    cmds = flow.handle(Digit("5"), 2.0)
+    assert cmds.index(Enqueue("loneliness", 2.0)) < cmds.index(one(cmds, Play))
+    assert Hold() in cmds
+    assert one(cmds, Play).target is Target.HOLDING
+    assert flow.record.queued_at == 2.0
+
+
+def test_digit_after_menu_cancels_timer_and_queues() -> None:
     flow = menu_waiting()
     cmds = flow.handle(Digit("5"), 2.0)
     assert of(cmds, StopPlayback) == []
     assert cmds[0] == CancelTimer(INPUT_TIMER)
-    assert one(cmds, Play).prompts == ("loneliness_intro",)
+    assert one(cmds, Play).prompts[0] == "loneliness_intro"
 
 
-def test_other_options_lead_to_the_general_queue() -> None:
+def test_other_options_lead_to_the_general_queue_at_once() -> None:
     flow = menu_waiting()
     cmds = flow.handle(Digit("1"), 2.0)
     assert one(cmds, Play).prompts == ("general_intro",)
-    pb = one(cmds, Play).playback_id
-    cmds = flow.handle(PlaybackDone(pb), 5.0)
-    assert Enqueue("general", 5.0) in cmds
+    assert Enqueue("general", 2.0) in cmds
     assert flow.record.queue == "general"
 
 
-def test_intro_done_holds_enqueues_and_starts_reassurance_timer() -> None:
+def test_intro_done_starts_the_reassurance_timer() -> None:
     flow, pb = intro()
-    flow.handle(PlaybackDone(pb), 9.0)
+    cmds = flow.handle(PlaybackDone(pb), 9.0)
+    assert cmds == [StartTimer(REASSURE_TIMER, CONFIG.reassurance_interval)]
+    assert flow.state is State.WAITING
+
+
+def test_consent_answer_moves_to_waiting_with_the_reassurance_timer() -> None:
+    flow, _ = consent_asked()
     cmds = flow.handle(Digit("1"), 10.0)
-    assert cmds[-3:] == [
-        Hold(),
-        Enqueue("loneliness", 10.0),
-        StartTimer(REASSURE_TIMER, CONFIG.reassurance_interval),
-    ]
+    assert cmds[-1] == StartTimer(REASSURE_TIMER, CONFIG.reassurance_interval)
     assert flow.state is State.WAITING
     assert flow.record.queue == "loneliness"
-    assert flow.record.queued_at == 10.0
+    assert flow.record.queued_at == 2.0
 
 
 def test_intro_ignores_digits_timers_and_stale_playbacks() -> None:
@@ -284,7 +322,7 @@ def test_staff_answer_whispers_to_the_counselor_then_connects() -> None:
     assert flow.state is State.CONNECTED
     assert flow.record.answered_at == 40.0
     assert flow.record.member == "counselor03"
-    assert flow.record.wait_seconds == pytest.approx(30.0)
+    assert flow.record.wait_seconds == pytest.approx(38.0)  # queued at 2 s, when 5 was pressed
     assert flow.record.talk_seconds is None
 
 
@@ -306,7 +344,7 @@ def test_staff_hangup_ends_completed() -> None:
     assert flow.record.outcome is Outcome.COMPLETED
     assert flow.record.ended_at == 100.0
     assert flow.record.talk_seconds == pytest.approx(60.0)
-    assert flow.record.wait_seconds == pytest.approx(30.0)
+    assert flow.record.wait_seconds == pytest.approx(38.0)
 
 
 def test_second_staff_answer_while_connected_is_hung_up() -> None:
@@ -400,7 +438,9 @@ def test_three_failures_say_goodbye_and_hang_up(failures: tuple[str, ...]) -> No
             assert play.prompts[1:] == OPTIONS
     assert flow.state is State.GOODBYE
     silent_line = all(f == "timer" for f in failures)
-    assert play.prompts == (("silent_goodbye",) if silent_line else ("goodbye",))
+    wrong_key_last = failures[-1] != "timer"
+    expected = ("silent_goodbye",) if silent_line else ("goodbye",)
+    assert play.prompts == (("invalid_choice", *expected) if wrong_key_last else expected)
     assert bool(of(cmds, RequestCallback)) is silent_line
     # Nothing the caller presses now changes the outcome.
     assert flow.handle(Digit("5"), now) == []
@@ -428,9 +468,8 @@ def test_valid_choice_after_failures_proceeds() -> None:
     flow = menu_waiting()
     flow.handle(Digit("9"), 2.0)
     flow.handle(TimerFired(INPUT_TIMER), 3.0)
-    cmds = flow.handle(Digit("5"), 4.0)
-    assert one(cmds, Play).prompts == ("loneliness_intro",)
-    assert flow.state is State.INTRO
+    flow.handle(Digit("5"), 4.0)
+    assert flow.state is State.CONSENT
 
 
 # --- caller hangs up, anywhere ----------------------------------------------------------
@@ -441,7 +480,8 @@ def test_valid_choice_after_failures_proceeds() -> None:
     [
         (State.MENU_PLAYING, Outcome.ABANDONED_MENU, [StopPlayback], [Dequeue, HangupLeg]),
         (State.MENU_WAITING, Outcome.ABANDONED_MENU, [], [StopPlayback, Dequeue, HangupLeg]),
-        (State.INTRO, Outcome.ABANDONED_QUEUE, [StopPlayback], [Dequeue, HangupLeg]),
+        (State.INTRO, Outcome.ABANDONED_QUEUE, [StopPlayback, Dequeue], [HangupLeg]),
+        (State.CONSENT, Outcome.ABANDONED_QUEUE, [StopPlayback, Dequeue], [HangupLeg]),
         (State.WAITING, Outcome.ABANDONED_QUEUE, [Dequeue], [HangupLeg]),
         (State.CONNECTED, Outcome.COMPLETED, [HangupLeg], [Dequeue]),
         (State.GOODBYE, Outcome.NO_CHOICE, [StopPlayback], [Dequeue, HangupLeg]),
@@ -462,7 +502,7 @@ def test_caller_hangup_in_each_state(
         assert not of(cmds, kind), f"unexpected {kind.__name__} in {cmds}"
     assert not of(cmds, HangupCaller) and not of(cmds, Recover)
     if Dequeue in expect:
-        assert one(cmds, Dequeue) == Dequeue("loneliness")
+        assert one(cmds, Dequeue) == Dequeue(flow.record.queue or "")
     if HangupLeg in expect:
         assert one(cmds, HangupLeg) == HangupLeg(LEG)
     assert flow.ended
@@ -473,7 +513,7 @@ def test_caller_hangup_in_each_state(
 def test_caller_hangup_while_waiting_records_wait() -> None:
     flow = waiting()
     flow.handle(CallerHungUp(), 55.0)
-    assert flow.record.wait_seconds == pytest.approx(45.0)
+    assert flow.record.wait_seconds == pytest.approx(53.0)
     assert flow.record.talk_seconds is None
     assert flow.record.answered_at is None
 
@@ -492,7 +532,8 @@ def test_caller_hangup_while_connected_records_talk() -> None:
     [
         (State.MENU_PLAYING, []),
         (State.MENU_WAITING, []),
-        (State.INTRO, []),
+        (State.INTRO, [Dequeue("general")]),
+        (State.CONSENT, [Dequeue("loneliness")]),
         (State.WAITING, [Dequeue("loneliness")]),
         (State.CONNECTED, [HangupLeg(LEG)]),
         (State.GOODBYE, []),
@@ -516,9 +557,7 @@ def test_failure_recovers_and_ends_with_error(state: State, cleanup: list[Comman
 # --- stray and late events ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "state", [State.MENU_PLAYING, State.MENU_WAITING, State.INTRO, State.GOODBYE]
-)
+@pytest.mark.parametrize("state", [State.MENU_PLAYING, State.MENU_WAITING, State.GOODBYE])
 def test_staff_answer_outside_waiting_is_hung_up(state: State) -> None:
     flow = LIVE_STATES[state]()
     assert flow.handle(StaffAnswered("leg-9", "counselor09"), 5.0) == [HangupLeg("leg-9")]
@@ -593,7 +632,7 @@ def test_counselor_drops_during_whisper_caller_waits_on_keeping_place() -> None:
     cmds = flow.handle(StaffHungUp(), 41.0)
     assert flow.state is State.WAITING
     assert StopPlayback(whisper) in cmds
-    assert Enqueue("loneliness", 10.0) in cmds  # the original place in the queue
+    assert Enqueue("loneliness", 2.0) in cmds  # the original place in the queue
     assert StartTimer(REASSURE_TIMER, CONFIG.reassurance_interval) in cmds
     assert flow.record.member is None
     # A late 'done' of the stopped whisper does not connect anyone.
@@ -620,9 +659,9 @@ def test_call_start_opens_the_caller_tap_and_listens_for_menu_words() -> None:
 def test_saying_a_menu_word_chooses_that_option() -> None:
     flow = menu_waiting()
     cmds = flow.handle(Heard("외로움"), 3.0)
-    assert flow.state is State.INTRO
+    assert flow.state is State.CONSENT
     assert flow.record.menu_path == ["5"]
-    assert Listen(()) in cmds  # recognition stops once the caller has chosen
+    assert Listen((*YES_WORDS, *NO_WORDS)) in cmds  # now listening for the consent answer
 
 
 def test_silence_in_the_menu_gets_the_gentle_prompt_and_is_recorded() -> None:
@@ -764,17 +803,42 @@ def test_both_silent_is_told_again_after_the_counselor_broke_it() -> None:
 
 
 def _consent_asked() -> tuple[CallFlow, list[Command]]:
-    flow, pb = intro()
-    cmds = flow.handle(PlaybackDone(pb), 10.0)
+    flow = menu_waiting()
+    cmds = flow.handle(Digit("5"), 2.0)
     return flow, cmds
 
 
-def test_loneliness_line_asks_consent_before_queueing_and_listens_for_yes_no() -> None:
+def test_loneliness_line_asks_consent_while_queued_and_listens_for_yes_no() -> None:
     flow, cmds = _consent_asked()
     assert flow.state is State.CONSENT
-    assert one(cmds, Play).prompts == CONSENT_PROMPTS
+    assert one(cmds, Play).prompts[-2:] == CONSENT_PROMPTS
     assert "네" in one(cmds, Listen).phrases and "아니요" in one(cmds, Listen).phrases
-    assert of(cmds, Enqueue) == []
+    assert of(cmds, Enqueue) == [Enqueue("loneliness", 2.0)]
+
+
+def test_the_counselors_phone_is_told_consent_is_pending_while_asked() -> None:
+    flow, _ = _consent_asked()
+    assert flow.consent == "pending"
+
+
+def test_counselor_answering_before_the_caller_answered_gets_no_recording() -> None:
+    flow, _ = _consent_asked()
+    cmds = flow.handle(StaffAnswered(LEG, "counselor01"), 5.0)
+    assert one(cmds, RecordConsent) == RecordConsent("none", "counselor_first", CONSENT_PROMPTS)
+    cmds = flow.handle(PlaybackDone(one(cmds, Play).playback_id), 6.0)
+    assert of(cmds, StartRecording) == []
+
+
+def test_counselor_answering_first_stops_the_question() -> None:
+    flow, cmds = _consent_asked()
+    question = one(cmds, Play).playback_id
+    cmds = flow.handle(StaffAnswered(LEG, "counselor01"), 5.0)
+    assert StopPlayback(question) in cmds and CancelTimer(CONSENT_TIMER) in cmds
+
+
+def test_the_consent_question_is_not_cut_off_by_queue_announcements() -> None:
+    flow, _ = _consent_asked()
+    assert flow.handle(QueueStatus(0, None, reachable=0), 3.0) == []
 
 
 @pytest.mark.parametrize(
@@ -792,7 +856,7 @@ def test_consent_answer_is_recorded_then_the_caller_queues(
     flow, _ = _consent_asked()
     cmds = flow.handle(event, 12.0)
     assert one(cmds, RecordConsent) == RecordConsent(answer, by, CONSENT_PROMPTS)
-    assert Enqueue("loneliness", 12.0) in cmds
+    assert flow.state is State.WAITING
     assert flow.consent == answer
 
 
@@ -807,7 +871,6 @@ def test_no_answer_is_no_consent() -> None:
 def test_other_keys_do_not_answer_the_consent_question() -> None:
     flow, _ = _consent_asked()
     assert flow.handle(Digit("5"), 12.0) == []
-    assert flow.state is State.CONSENT
 
 
 def test_recording_starts_on_connect_only_with_consent() -> None:
@@ -835,3 +898,92 @@ def test_hangup_while_asked_for_consent() -> None:
     cmds = flow.handle(CallerHungUp(), 12.0)
     assert CancelTimer(CONSENT_TIMER) in cmds
     assert cmds[-1] == Finish(Outcome.ABANDONED_QUEUE)
+
+
+# --- one failure per caller action (issue 8, item 2) ----------------------------------------
+
+
+def test_a_key_and_a_recognizer_result_together_count_as_one_failure() -> None:
+    flow = menu_waiting()
+    flow.handle(SpeechHeard("caller", 2.0), 7.0)  # the caller spoke as they pressed
+    flow.handle(Heard("네"), 7.0)  # recognised, but not a menu word
+    flow.handle(Digit("9"), 7.0)
+    flow.handle(TimerFired(INPUT_TIMER), 7.0)  # the input timer fired in the same moment
+    assert flow.failures == 1
+
+
+def test_the_record_keeps_the_failure_count() -> None:
+    flow = menu_waiting()
+    flow.handle(Digit("9"), 7.0)
+    assert flow.record.menu_failures == 1
+
+
+def test_every_counted_failure_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture) -> None:
+    flow = menu_waiting()
+    with caplog.at_level("INFO", logger="ivr.flow.call"):
+        flow.handle(Digit("9"), 7.0)
+    assert "call c1: menu failure 1 of 3 in menu_waiting: key 9" in caplog.messages
+
+
+def test_the_last_wrong_key_is_named_before_the_goodbye() -> None:
+    flow = menu_waiting()
+    for _ in range(CONFIG.max_failures - 1):
+        flow.handle(Digit("9"), 7.0)
+    assert one(flow.handle(Digit("7"), 8.0), Play).prompts == ("invalid_choice", "goodbye")
+
+
+# --- nobody could answer (issue 8, item 5) ----------------------------------------------------
+
+
+def test_nobody_reachable_the_caller_is_told_and_offered_a_callback_at_once() -> None:
+    flow, _ = consent_asked()
+    flow.handle(QueueStatus(0, None, reachable=0), 2.5)
+    cmds = flow.handle(Digit("2"), 10.0)
+    assert one(cmds, Play).prompts == ("nobody_available", "callback_offer")
+
+
+def test_nobody_reachable_key_1_requests_the_callback() -> None:
+    flow = nobody_waiting()
+    assert one(flow.handle(Digit("1"), 12.0), RequestCallback).reason == "max_wait"
+
+
+def test_nobody_reachable_declined_keeps_waiting_with_the_honest_message() -> None:
+    flow = nobody_waiting()
+    offer = flow._playback
+    flow.handle(Heard("아니요"), 12.0)
+    flow.handle(PlaybackDone(offer or ""), 13.0)
+    assert one(flow.handle(TimerFired(REASSURE_TIMER), 43.0), Play).prompts == (
+        "nobody_available_wait",
+    )
+
+
+def test_everybody_gone_while_waiting_is_announced_at_once() -> None:
+    flow = waiting()
+    cmds = flow.handle(QueueStatus(0, None, reachable=0), 20.0)
+    assert one(cmds, Play).prompts == ("nobody_available", "callback_offer")
+
+
+def test_everybody_gone_during_an_announcement_is_announced_right_after_it() -> None:
+    flow = waiting()
+    pb = one(flow.handle(TimerFired(REASSURE_TIMER), 40.0), Play).playback_id
+    assert flow.handle(QueueStatus(0, None, reachable=0), 41.0) == []  # not cut off
+    assert one(flow.handle(PlaybackDone(pb), 45.0), Play).prompts[0] == "nobody_available"
+
+
+def test_reachable_counselors_keep_the_usual_reassurance() -> None:
+    flow = waiting()
+    flow.handle(QueueStatus(0, None, reachable=2), 20.0)
+    assert "hold_reassurance" in one(flow.handle(TimerFired(REASSURE_TIMER), 40.0), Play).prompts
+
+
+def test_max_wait_offers_the_callback_at_the_latest() -> None:
+    config = FlowConfig(menu=MENU, callback_offer_after=9999.0, max_wait=600.0)
+    flow = CallFlow("c2", config, 0.0)
+    flow.handle(Digit("5"), 1.0)  # barge-in: no need to wait for the menu
+    flow.handle(Digit("2"), 2.0)
+    assert "callback_offer" in one(flow.handle(TimerFired(MAX_WAIT_TIMER), 601.0), Play).prompts
+
+
+def test_queueing_starts_the_max_wait_timer() -> None:
+    flow = menu_waiting()
+    assert StartTimer(MAX_WAIT_TIMER, 600.0) in flow.handle(Digit("5"), 2.0)

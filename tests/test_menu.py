@@ -17,7 +17,7 @@ MENU_FILE = PROJECT_ROOT / "config" / "menu.toml"
 
 def test_real_menu_loads() -> None:
     menu = load_menu(MENU_FILE)
-    assert [o.digit for o in menu.options] == ["1", "2", "3", "5", "0"]
+    assert [o.digit for o in menu.options] == ["5", "1", "2", "3", "0"]  # the loneliness line first
     five = menu.option("5")
     assert five is not None and five.queue == "loneliness"
     assert menu.option("9") is None

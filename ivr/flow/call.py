@@ -5,9 +5,23 @@ and carries out the returned commands against ARI. Every transition is logged on
 `old -> new` with the call id.
 
     MENU_PLAYING --digit/playback done--> MENU_WAITING --digit--> INTRO --done--> WAITING
-    WAITING --counselor answered--> CONNECTING (whisper to the counselor; the caller still
-    hears music) --whisper done--> CONNECTED --either side hangs up--> ENDED
+    (a key during the menu stops it and acts: barge-in)
+    the line's key --> queued at once (holding bridge, the ring group rings), then
+        INTRO (the line's intro plays) --done--> WAITING, or, for a line that asks consent,
+        CONSENT (intro + consent question play while the phones ring; 1/2 or 네/아니요 at
+        any moment answer it) --answer/timeout--> WAITING
+    INTRO/CONSENT/WAITING --counselor answered--> CONNECTING (whisper to the counselor; the
+    caller still hears music) --whisper done--> CONNECTED --either side hangs up--> ENDED
     three failed choices --> GOODBYE --done--> ENDED
+
+Consent asked while waiting: a counselor who answers before the caller has answered gets the
+call without recording. The question closes at that moment and is recorded as answer "none",
+answered_by "counselor_first" (no answer is no consent); it is never asked again once
+connected. While it is open the counselor's phone is told "pending" (X-IVR120-Consent).
+
+Waiting with nobody who could answer (QueueStatus.reachable == 0): the caller is told so
+honestly and offered a callback at once; the callback is offered after `max_wait` at the
+latest. A caller who declines keeps waiting and hears the honest message, not "soon".
     an adapter failure in any live state --> ENDED via Recover (apology from the dialplan)
 """
 
@@ -18,9 +32,107 @@ import logging
 from dataclasses import dataclass, field
 
 from ivr import speak_ko
+from ivr.flow.commands import (
+    Answer,
+    CancelTimer,
+    Command,
+    Connect,
+    Dequeue,
+    Enqueue,
+    Finish,
+    FlagCaller,
+    HangupCaller,
+    HangupLeg,
+    Hold,
+    JoinTalk,
+    Listen,
+    NotifyStaff,
+    Outcome,
+    Play,
+    RecordConsent,
+    RecordSilence,
+    Recover,
+    RequestCallback,
+    RingCrisis,
+    StartListening,
+    StartRecording,
+    StartTimer,
+    StopPlayback,
+    Target,
+    WithdrawConsent,
+)
+from ivr.flow.events import (
+    CallerHungUp,
+    CrisisAnswered,
+    CrisisEnded,
+    Digit,
+    Failed,
+    FlowEvent,
+    Heard,
+    PlaybackDone,
+    QueueStatus,
+    Silence,
+    SpeechHeard,
+    StaffAnswered,
+    StaffDigit,
+    StaffHungUp,
+    Started,
+    TimerFired,
+)
 from ivr.flow.menu import Menu, Queue
 
 log = logging.getLogger(__name__)
+
+#: The vocabulary lives in its own modules; re-exported so `flow.Play` etc. keep working.
+__all__ = [
+    "Started",
+    "Digit",
+    "PlaybackDone",
+    "TimerFired",
+    "StaffAnswered",
+    "CallerHungUp",
+    "StaffHungUp",
+    "QueueStatus",
+    "StaffDigit",
+    "CrisisAnswered",
+    "CrisisEnded",
+    "Silence",
+    "SpeechHeard",
+    "Heard",
+    "Failed",
+    "FlowEvent",
+    "Outcome",
+    "Answer",
+    "Target",
+    "Play",
+    "StopPlayback",
+    "StartTimer",
+    "CancelTimer",
+    "Hold",
+    "Enqueue",
+    "Dequeue",
+    "Connect",
+    "HangupLeg",
+    "HangupCaller",
+    "Recover",
+    "FlagCaller",
+    "RequestCallback",
+    "RingCrisis",
+    "JoinTalk",
+    "StartListening",
+    "Listen",
+    "NotifyStaff",
+    "RecordSilence",
+    "RecordConsent",
+    "StartRecording",
+    "WithdrawConsent",
+    "Finish",
+    "Command",
+    "CallFlow",
+    "CallRecord",
+    "FlowConfig",
+    "State",
+]
 
 
 class State(enum.Enum):
@@ -37,343 +149,6 @@ class State(enum.Enum):
 
 END_STATES = frozenset({State.ENDED})
 
-
-class Outcome(enum.Enum):
-    """How a call ended, as recorded."""
-
-    COMPLETED = "completed"  # talked with a counselor/agent
-    ABANDONED_MENU = "abandoned_menu"  # caller hung up in the menu
-    ABANDONED_QUEUE = "abandoned_queue"  # caller hung up while waiting
-    NO_CHOICE = "no_choice"  # three failed choices, polite goodbye
-    ERROR = "error"  # the controller failed; the caller heard an apology
-    ABUSE_ENDED = "abuse_ended"  # the counselor ended the call for abuse (manual procedure)
-    CALLBACK_REQUESTED = "callback_requested"  # left the queue asking to be called back
-    TRANSFERRED = "transferred"  # handed over to the crisis line (warm transfer)
-
-
-# --- events -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Started:
-    """The caller's channel entered the application."""
-
-    #: The caller's number has an active abuse flag: a policy notice precedes queueing.
-    flagged: bool = False
-
-
-@dataclass(frozen=True)
-class Digit:
-    """The caller pressed a key."""
-
-    digit: str
-
-
-@dataclass(frozen=True)
-class PlaybackDone:
-    """A playback this flow started has finished (or was stopped)."""
-
-    playback_id: str
-
-
-@dataclass(frozen=True)
-class TimerFired:
-    """A timer this flow started has fired."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class StaffAnswered:
-    """A ring group member answered; `leg_id` is their channel."""
-
-    leg_id: str
-    member: str
-
-
-@dataclass(frozen=True)
-class CallerHungUp:
-    """The caller's channel is gone."""
-
-
-@dataclass(frozen=True)
-class StaffHungUp:
-    """The connected staff member's channel is gone."""
-
-
-@dataclass(frozen=True)
-class QueueStatus:
-    """Where the waiting caller stands: callers ahead, and the estimated wait (None: unknown)."""
-
-    ahead: int
-    estimate: float | None
-
-
-@dataclass(frozen=True)
-class StaffDigit:
-    """The connected counselor pressed a key (`*9` abuse, `*7` crisis, `*8` callback)."""
-
-    digit: str
-
-
-@dataclass(frozen=True)
-class CrisisAnswered:
-    """The crisis line answered the warm transfer on `leg_id`."""
-
-    leg_id: str
-
-
-@dataclass(frozen=True)
-class CrisisEnded:
-    """The crisis leg is gone: it never answered, or it hung up."""
-
-
-@dataclass(frozen=True)
-class Silence:
-    """A party has been silent for `seconds` (from the call's audio tap)."""
-
-    party: str  # "caller" or "staff"
-    seconds: float
-
-
-@dataclass(frozen=True)
-class SpeechHeard:
-    """A party started speaking (again) after `after_seconds` of silence."""
-
-    party: str
-    after_seconds: float
-
-
-@dataclass(frozen=True)
-class Heard:
-    """The recognizer heard one of the phrases the flow is listening for."""
-
-    phrase: str
-
-
-@dataclass(frozen=True)
-class Failed:
-    """The adapter could not carry out a command; `reason` is for the log."""
-
-    reason: str
-
-
-FlowEvent = (
-    Started
-    | Digit
-    | PlaybackDone
-    | TimerFired
-    | StaffAnswered
-    | CallerHungUp
-    | StaffHungUp
-    | Failed
-    | QueueStatus
-    | StaffDigit
-    | CrisisAnswered
-    | CrisisEnded
-    | Silence
-    | SpeechHeard
-    | Heard
-)
-
-
-# --- commands ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Answer:
-    pass
-
-
-class Target(enum.Enum):
-    """Who hears a playback."""
-
-    CALLER = "caller"  # the caller's channel alone
-    HOLDING = "holding"  # the caller waiting in the holding bridge (heard over the music)
-    LEG = "leg"  # the answered staff leg, before it is bridged (the whisper)
-
-
-@dataclass(frozen=True)
-class Play:
-    """Play prompts in order to `target` (`leg_id` names the leg for Target.LEG)."""
-
-    playback_id: str
-    prompts: tuple[str, ...]
-    target: Target = Target.CALLER
-    leg_id: str | None = None
-
-
-@dataclass(frozen=True)
-class StopPlayback:
-    playback_id: str
-
-
-@dataclass(frozen=True)
-class StartTimer:
-    name: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class CancelTimer:
-    name: str
-
-
-@dataclass(frozen=True)
-class Hold:
-    """Put the caller in their own holding bridge with music on hold."""
-
-
-@dataclass(frozen=True)
-class Enqueue:
-    """Ask the queue's ring group for a member; `since` orders the queue (longest wait first)."""
-
-    queue: str
-    since: float
-
-
-@dataclass(frozen=True)
-class Dequeue:
-    """Withdraw from the ring group and stop ringing anyone for this call."""
-
-    queue: str
-
-
-@dataclass(frozen=True)
-class Connect:
-    """Bridge the caller with the answered leg (and leave the holding bridge)."""
-
-    leg_id: str
-
-
-@dataclass(frozen=True)
-class HangupLeg:
-    """Hang up a staff leg (the call is over, or someone else answered first)."""
-
-    leg_id: str
-
-
-@dataclass(frozen=True)
-class HangupCaller:
-    pass
-
-
-@dataclass(frozen=True)
-class Recover:
-    """Hand the caller to the dialplan's recovery context: an apology, then hangup."""
-
-
-@dataclass(frozen=True)
-class FlagCaller:
-    """Flag the caller's number for abuse (graduated, time-limited)."""
-
-
-@dataclass(frozen=True)
-class RequestCallback:
-    """Store a callback request for this caller."""
-
-    reason: str  # "max_wait" (caller's key press) or "social_worker" (counselor's request)
-    consent: str  # how consent was given
-    requested_by: str | None  # the counselor, or None for the caller themselves
-
-
-@dataclass(frozen=True)
-class RingCrisis:
-    """Ring the crisis line for a warm transfer (the counselor stays on the line)."""
-
-
-@dataclass(frozen=True)
-class JoinTalk:
-    """Add a leg to the caller's talk bridge (three-way during the warm transfer)."""
-
-    leg_id: str
-
-
-@dataclass(frozen=True)
-class StartListening:
-    """Open the audio tap on a party (the caller at once; the staff leg when connected)."""
-
-    party: str
-
-
-@dataclass(frozen=True)
-class Listen:
-    """Recognise these phrases from the caller from now on (empty: stop recognising)."""
-
-    phrases: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class NotifyStaff:
-    """Tell the counselor's phone (a SIP MESSAGE): "both_silent", "caller_silent", "resumed"."""
-
-    kind: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class RecordSilence:
-    """Keep a silence event with the call: who, how long, what the product did."""
-
-    party: str
-    seconds: float
-    action: str
-
-
-@dataclass(frozen=True)
-class RecordConsent:
-    """Store the caller's answer to the summary question ("yes", "no" or "none")."""
-
-    answer: str
-    answered_by: str  # key | voice | none
-    prompts: tuple[str, ...]  # exactly what was played
-
-
-@dataclass(frozen=True)
-class StartRecording:
-    """Record the counseling part of the call (consent given), each party separately."""
-
-
-@dataclass(frozen=True)
-class WithdrawConsent:
-    """The caller withdrew consent during the call: stop and delete what was recorded."""
-
-    by: str | None
-
-
-@dataclass(frozen=True)
-class Finish:
-    """The call is over: write the final record."""
-
-    outcome: Outcome
-
-
-Command = (
-    Answer
-    | Play
-    | StopPlayback
-    | StartTimer
-    | CancelTimer
-    | Hold
-    | Enqueue
-    | Dequeue
-    | Connect
-    | HangupLeg
-    | HangupCaller
-    | Recover
-    | FlagCaller
-    | RequestCallback
-    | RingCrisis
-    | JoinTalk
-    | StartListening
-    | Listen
-    | NotifyStaff
-    | RecordSilence
-    | RecordConsent
-    | StartRecording
-    | WithdrawConsent
-    | Finish
-)
 
 #: What the caller hears before the consent question, and the question itself.
 CONSENT_PROMPTS = ("consent_explain", "consent_question")
@@ -396,6 +171,8 @@ FLOW_PROMPTS = frozenset(
         "staff_callback_ack",
         "staff_crisis_unreachable",
         "staff_consent_withdrawn",
+        "nobody_available",
+        "nobody_available_wait",
         *CONSENT_PROMPTS,
     }
 )
@@ -415,6 +192,11 @@ CALLBACK_KEY = "1"
 
 INPUT_TIMER = "menu-input"
 REASSURE_TIMER = "hold-reassure"
+MAX_WAIT_TIMER = "max-wait"
+#: States in which the caller is in the queue (the ring group may ring for them).
+QUEUED_STATES = frozenset({State.INTRO, State.CONSENT, State.WAITING})
+#: The consent row when a counselor answered before the caller answered the question.
+CONSENTED_BY_NOBODY = "counselor_first"
 
 
 @dataclass(frozen=True)
@@ -433,6 +215,8 @@ class FlowConfig:
     caller_silence_notify: float = 45.0
     #: Seconds to answer the consent question after it was played; no answer = no consent.
     consent_timeout: float = 8.0
+    #: Seconds of waiting after which the callback is offered at the latest.
+    max_wait: float = 600.0
 
 
 @dataclass
@@ -449,6 +233,8 @@ class CallRecord:
     outcome: Outcome | None = None
     #: Why the call ended when it was not the usual way ("abuse", "crisis_transfer").
     end_reason: str | None = None
+    #: Failed choices counted in the menu (one per caller action or silent round).
+    menu_failures: int = 0
 
     @property
     def wait_seconds(self) -> float | None:
@@ -472,7 +258,6 @@ class CallFlow:
         self.config = config
         self.state = State.MENU_PLAYING
         self.record = CallRecord(started_at=now)
-        self.failures = 0
         self._playback: str | None = None
         self._playback_seq = 0
         self._queue: Queue | None = None
@@ -489,10 +274,19 @@ class CallFlow:
         self._ever_spoke = False
         self._ever_pressed = False
         self._declined_offer = False
+        self._reachable: int | None = None  # from QueueStatus; 0: nobody could answer
+        self._announce_due = False  # announce as soon as the current playback ends
+        self._max_wait_reached = False
         self._quiet_since: dict[str, float | None] = {"caller": None, "staff": None}
         self._notified: set[str] = set()
-        #: The caller's answer to the summary question: "yes", "no", "none" or None (not asked).
+        #: The caller's answer to the summary question: "yes", "no", "none", "pending" (being
+        #: asked) or None (not asked).
         self.consent: str | None = None
+
+    @property
+    def failures(self) -> int:
+        """Failed choices counted so far in the menu."""
+        return self.record.menu_failures
 
     # -- helpers -------------------------------------------------------------------------
     def _goto(self, new: State) -> None:
@@ -536,11 +330,10 @@ class CallFlow:
             return self._caller_gone(now)
         if isinstance(event, Failed):
             return self._fail(event.reason, now)
-        if isinstance(event, StaffAnswered) and self.state is not State.WAITING:
+        if isinstance(event, StaffAnswered) and self.state not in QUEUED_STATES:
             return [HangupLeg(event.leg_id)]
         if isinstance(event, QueueStatus):
-            self._ahead, self._estimate = event.ahead, event.estimate
-            return []
+            return self._queue_status(event, now)
         if isinstance(event, CrisisAnswered) and self.state is not State.CONNECTED:
             return [HangupLeg(event.leg_id)]
         handler = {
@@ -583,9 +376,9 @@ class CallFlow:
             if self.state is not State.MENU_WAITING:
                 return []
             if self._spoke_this_round:
-                return self._failure(now, "not_understood")
+                return self._failure(now, "not_understood", "speech not understood")
             # Silence is a signal, not a timeout: a gentle word before the menu repeats.
-            out = self._failure(now, "gentle_prompt")
+            out = self._failure(now, "gentle_prompt", "no key and no speech")
             if self.state is State.MENU_PLAYING:
                 waited = now - self.record.started_at
                 out.insert(0, RecordSilence("caller", waited, "gentle_prompt"))
@@ -597,17 +390,41 @@ class CallFlow:
                 return cmds + self._menu()
             option = self.config.menu.option(event.digit)
             if option is None:
-                return cmds + self._failure(now, "invalid_choice")
+                return cmds + self._failure(now, "invalid_choice", f"key {event.digit}")
             self.record.menu_path.append(event.digit)
-            queue = self.config.menu.queues[option.queue]
-            self._queue = queue
-            self._goto(State.INTRO)
-            notice = ("abuse_policy_notice",) if self._flagged else ()
-            return [*cmds, Listen(()), self._play((*notice, queue.intro))]
+            return cmds + self._choose(self.config.menu.queues[option.queue], now)
         return []
 
-    def _failure(self, now: float, prompt: str) -> list[Command]:
-        self.failures += 1
+    def _choose(self, queue: Queue, now: float) -> list[Command]:
+        """The caller chose a line: queued at once, the intro (and the consent question) play
+        to them while the phones ring."""
+        self._queue = queue
+        self.record.queue = queue.name
+        self.record.queued_at = now
+        notice = ("abuse_policy_notice",) if self._flagged else ()
+        cmds: list[Command] = [Hold(), Enqueue(queue.name, now)]
+        cmds.append(StartTimer(MAX_WAIT_TIMER, self.config.max_wait))
+        if queue.consent:
+            self._goto(State.CONSENT)
+            self.consent = "pending"
+            listen = Listen((*YES_WORDS, *NO_WORDS))
+            prompts = (*notice, queue.intro, *CONSENT_PROMPTS)
+        else:
+            self._goto(State.INTRO)
+            listen, prompts = Listen(()), (*notice, queue.intro)
+        return [listen, *cmds, self._play(prompts, Target.HOLDING)]
+
+    def _failure(self, now: float, prompt: str, reason: str) -> list[Command]:
+        """One failed choice: one per caller action (a key, or a round without any)."""
+        self.record.menu_failures += 1
+        log.info(
+            "call %s: menu failure %d of %d in %s: %s",
+            self.call_id,
+            self.failures,
+            self.config.max_failures,
+            self.state.value,
+            reason,
+        )
         self._spoke_this_round = False
         if self.failures >= self.config.max_failures:
             self._goto(State.GOODBYE)
@@ -621,24 +438,31 @@ class CallFlow:
                     RequestCallback("welfare_silence", "none_welfare_check", None),
                     self._play(("silent_goodbye",)),
                 ]
-            return [Listen(()), self._play(("goodbye",))]
+            # A wrong key is told as such before the goodbye (the caller hears why it ends).
+            lead = ("invalid_choice",) if prompt == "invalid_choice" else ()
+            return [Listen(()), self._play((*lead, "goodbye"))]
         return self._menu((prompt,))
 
     def _in_intro(self, event: FlowEvent, now: float) -> list[Command]:
         if isinstance(event, PlaybackDone) and event.playback_id == self._playback:
-            assert self._queue is not None
             self._playback = None
-            if self._queue.consent:
-                self._goto(State.CONSENT)
-                return [Listen((*YES_WORDS, *NO_WORDS)), self._play(CONSENT_PROMPTS)]
-            return self._enqueue(now)
-        return []
+            return self._start_waiting(now)
+        return self._in_waiting(event, now)
 
     def _in_consent(self, event: FlowEvent, now: float) -> list[Command]:
-        """Only a clear yes is consent; no, silence or anything else is no."""
+        """Only a clear yes is consent; no, silence or anything else is no. Asked while the
+        phones ring: a counselor who answers first closes the question (no consent)."""
         if isinstance(event, PlaybackDone) and event.playback_id == self._playback:
             self._playback = None
             return [StartTimer(CONSENT_TIMER, self.config.consent_timeout)]
+        if isinstance(event, StaffAnswered):
+            self.consent = "none"
+            log.info("call %s: answered before the consent question was", self.call_id)
+            closed: list[Command] = [
+                CancelTimer(CONSENT_TIMER),
+                RecordConsent("none", CONSENTED_BY_NOBODY, CONSENT_PROMPTS),
+            ]
+            return closed + self._in_waiting(event, now)
         answer: tuple[str, str] | None = None
         if isinstance(event, Digit) and event.digit in (CONSENT_YES_KEY, CONSENT_NO_KEY):
             answer = ("yes" if event.digit == CONSENT_YES_KEY else "no", "key")
@@ -655,30 +479,52 @@ class CallFlow:
             CancelTimer(CONSENT_TIMER),
             Listen(()),
             RecordConsent(answer[0], answer[1], CONSENT_PROMPTS),
-            *self._enqueue(now),
+            *self._start_waiting(now),
         ]
 
-    def _enqueue(self, now: float) -> list[Command]:
-        assert self._queue is not None
-        self.record.queue = self._queue.name
-        self.record.queued_at = now
+    def _start_waiting(self, now: float) -> list[Command]:
+        """The intro (and question) are over: announcements from now on, at once if nobody
+        could answer."""
         self._goto(State.WAITING)
-        return [
-            Hold(),
-            Enqueue(self._queue.name, now),
-            StartTimer(REASSURE_TIMER, self.config.reassurance_interval),
-        ]
+        if self._reachable == 0:
+            return self._announce(now)
+        return [StartTimer(REASSURE_TIMER, self.config.reassurance_interval)]
+
+    def _queue_status(self, event: QueueStatus, now: float) -> list[Command]:
+        nobody_before = self._reachable == 0
+        self._ahead, self._estimate = event.ahead, event.estimate
+        self._reachable = event.reachable
+        if self.state is State.WAITING and self._reachable == 0 and not nobody_before:
+            return self._announce_soon(now)  # the truth at once, not at the next interval
+        return []
+
+    def _announce_soon(self, now: float) -> list[Command]:
+        """Announce now, or right after the announcement that is playing (never cut off)."""
+        if self._playback is not None:
+            self._announce_due = True
+            return []
+        return [CancelTimer(REASSURE_TIMER), *self._announce(now)]
+
+    def _announce(self, now: float) -> list[Command]:
+        self._announce_due = False
+        offered_before = self._offered
+        announce: list[Command] = [self._play(self._announcement(now), Target.HOLDING)]
+        if self._offered and not offered_before:
+            announce.append(Listen((*YES_WORDS, *NO_WORDS)))  # "네" answers the offer too
+        return announce
 
     def _in_waiting(self, event: FlowEvent, now: float) -> list[Command]:
         assert self._queue is not None
-        if isinstance(event, TimerFired) and event.name == REASSURE_TIMER:
-            offered_before = self._offered
-            announce: list[Command] = [self._play(self._announcement(now), Target.HOLDING)]
-            if self._offered and not offered_before:
-                announce.append(Listen((*YES_WORDS, *NO_WORDS)))  # "네" answers the offer too
-            return announce
-        if isinstance(event, PlaybackDone) and event.playback_id == self._playback:
+        waiting = self.state is State.WAITING
+        if isinstance(event, TimerFired) and event.name == MAX_WAIT_TIMER:
+            self._max_wait_reached, self._declined_offer = True, False  # asked once more
+            return self._announce_soon(now) if waiting and not self._offered else []
+        if waiting and isinstance(event, TimerFired) and event.name == REASSURE_TIMER:
+            return self._announce(now)
+        if waiting and isinstance(event, PlaybackDone) and event.playback_id == self._playback:
             self._playback = None
+            if self._announce_due:
+                return self._announce(now)
             return [StartTimer(REASSURE_TIMER, self.config.reassurance_interval)]
         via = "caller_keypress"
         if isinstance(event, Heard) and self._offered:
@@ -692,6 +538,7 @@ class CallFlow:
             self._goto(State.GOODBYE)
             return [
                 CancelTimer(REASSURE_TIMER),
+                CancelTimer(MAX_WAIT_TIMER),
                 *self._stop_playback(),
                 Dequeue(self._queue.name),
                 RequestCallback("max_wait", via, None),
@@ -703,6 +550,7 @@ class CallFlow:
             self.record.member = event.member
             cmds: list[Command] = [
                 CancelTimer(REASSURE_TIMER),
+                CancelTimer(MAX_WAIT_TIMER),
                 *self._stop_playback(),
                 Dequeue(self._queue.name),
             ]
@@ -717,13 +565,21 @@ class CallFlow:
         """Position, estimated wait, reassurance — and the callback offer after a long wait."""
         assert self._queue is not None
         parts: list[str] = []
-        if self.config.announce_position and self._ahead is not None:
-            parts += speak_ko.people_ahead(min(self._ahead, ANNOUNCE_MAX_AHEAD))
-            if self._estimate is not None and self._ahead > 0:
-                parts += speak_ko.wait_announcement(self._estimate)
-        parts.append(self._queue.reassurance)
         waited = now - (self.record.queued_at or now)
-        if waited >= self.config.callback_offer_after and not self._declined_offer:
+        offer = waited >= self.config.callback_offer_after or self._max_wait_reached
+        if self._reachable == 0:
+            # Nobody could answer: say so, and offer the callback at once (never "soon").
+            offer = True
+            parts.append(
+                "nobody_available" if not self._declined_offer else "nobody_available_wait"
+            )
+        else:
+            if self.config.announce_position and self._ahead is not None:
+                parts += speak_ko.people_ahead(min(self._ahead, ANNOUNCE_MAX_AHEAD))
+                if self._estimate is not None and self._ahead > 0:
+                    parts += speak_ko.wait_announcement(self._estimate)
+            parts.append(self._queue.reassurance)
+        if offer and not self._declined_offer:
             self._offered = True
             parts.append("callback_offer")
         return tuple(parts)
@@ -749,10 +605,12 @@ class CallFlow:
             self.record.member = None
             self._goto(State.WAITING)
             assert self.record.queued_at is not None
+            waited = now - self.record.queued_at
             return [
                 *self._stop_playback(),
                 Enqueue(self._queue.name, self.record.queued_at),
                 StartTimer(REASSURE_TIMER, self.config.reassurance_interval),
+                StartTimer(MAX_WAIT_TIMER, max(self.config.max_wait - waited, 0.0)),
             ]
         return []
 
@@ -877,9 +735,10 @@ class CallFlow:
             CancelTimer(INPUT_TIMER),
             CancelTimer(REASSURE_TIMER),
             CancelTimer(CONSENT_TIMER),
+            CancelTimer(MAX_WAIT_TIMER),
         ]
         cmds += self._stop_playback()
-        if state is State.WAITING and self._queue is not None:
+        if state in QUEUED_STATES and self._queue is not None:
             cmds.append(Dequeue(self._queue.name))
         cmds += self._hangup_legs()
         transferred = self.record.end_reason == "crisis_transfer"
@@ -899,8 +758,9 @@ class CallFlow:
             CancelTimer(INPUT_TIMER),
             CancelTimer(REASSURE_TIMER),
             CancelTimer(CONSENT_TIMER),
+            CancelTimer(MAX_WAIT_TIMER),
         ]
-        if self.state is State.WAITING and self._queue is not None:
+        if self.state in QUEUED_STATES and self._queue is not None:
             cmds.append(Dequeue(self._queue.name))
         cmds += self._hangup_legs()
         self._playback = None

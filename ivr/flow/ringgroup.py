@@ -267,6 +267,12 @@ class RingGroup:
     def busy_members(self) -> set[str]:
         return set(self._busy)
 
+    def reachable(self) -> int:
+        """Members who could answer at all, as of the last plan: on shift, logged in, not
+        paused and registered (busy, ringing, wrap-up and cool-down count: they come back)."""
+        online = self._online
+        return sum(1 for m in self.members if self._staffed(m) and (online is None or m in online))
+
     def counselor(self, member: str) -> CounselorState:
         """A copy of one member's state."""
         return dataclasses.replace(self._get(member))

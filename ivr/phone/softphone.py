@@ -50,12 +50,12 @@ PASSWORD_ENV = "IVR120_SIP_PASSWORD"
 VALUES = {
     "ko": {
         "line": {"loneliness": "외로움안녕 상담", "general": "120 일반 상담", "120": "120"},
-        "consent": {"yes": "동의함", "no": "동의하지 않음", "-": "동의 전"},
+        "consent": {"yes": "동의함", "no": "동의하지 않음", "pending": "동의 전", "-": "동의 전"},
         "flag": {"abuse-1": "폭언 1단계", "abuse-2": "폭언 2단계", "abuse-3": "폭언 3단계"},
     },
     "en": {
         "line": {"loneliness": "loneliness line", "general": "general 120", "120": "120"},
-        "consent": {"yes": "yes", "no": "no", "-": "not yet"},
+        "consent": {"yes": "yes", "no": "no", "pending": "not yet", "-": "not yet"},
         "flag": {
             "abuse-1": "abuse level 1",
             "abuse-2": "abuse level 2",
