@@ -24,6 +24,7 @@ from aiohttp import web
 from ivr import speak_ko
 from ivr.api import ADMIN_TOKEN, ApiError, auth_middleware
 from ivr.ari.client import AriClient
+from ivr.audit import audit
 from ivr.config import Settings
 from ivr.controller import FEATURE_PROMPTS, Controller, ControllerError
 from ivr.flow.call import FLOW_PROMPTS
@@ -44,7 +45,6 @@ from ivr.store import Store
 from speech.recognizer import load_model
 
 log = logging.getLogger(__name__)
-audit = logging.getLogger("ivr.audit")
 
 SETTINGS = web.AppKey("settings", Settings)
 SECRETS = web.AppKey("secrets", Secrets)

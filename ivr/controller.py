@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ivr import roster as rosters
 from ivr.ari.client import AriClient, AriError, AriNotFound
@@ -39,6 +38,7 @@ from ivr.ari.events import (
     StasisEnd,
     StasisStart,
 )
+from ivr.audit import audit
 from ivr.config import Settings
 from ivr.crypto import Sealer
 from ivr.features import phone_pause_reason
@@ -59,12 +59,10 @@ from ivr.staff import states as staff_states
 from ivr.store import Store, WriteDeferred
 from ivr.summary.capture import Capture
 from ivr.tap import TAP_PREFIX, Tap, TapConfig
+from ivr.timezone import SEOUL
 
 log = logging.getLogger(__name__)
-#: Consent, abuse and callback actions: a separate logger an operator can route to its own file.
-audit = logging.getLogger("ivr.audit")
 
-SEOUL = ZoneInfo("Asia/Seoul")
 LEG_ARG = "leg"
 CRISIS_ARG = "crisis"
 FEATURE_ARG = "feature"
