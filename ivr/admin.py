@@ -40,15 +40,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 
 from ivr.config import ConfigError, load_settings
 from ivr.pbx.secrets import load_existing
 from ivr.summary import admin_commands
-
-SEOUL = ZoneInfo("Asia/Seoul")
+from ivr.timezone import SEOUL
 
 
 class AdminError(RuntimeError):

@@ -24,7 +24,9 @@ from aiohttp import web
 from ivr import speak_ko
 from ivr.api import ADMIN_TOKEN, ApiError, auth_middleware
 from ivr.ari.client import AriClient
+from ivr.audit import audit
 from ivr.config import Settings
+from ivr.configs import ban_params
 from ivr.controller import FEATURE_PROMPTS, Controller, ControllerError
 from ivr.flow.call import FLOW_PROMPTS
 from ivr.flow.menu import Menu, load_menu
@@ -37,14 +39,13 @@ from ivr.prompts.build import build as build_prompts
 from ivr.prompts.catalog import Catalog, load_catalog
 from ivr.reload import ReloadError, load_files
 from ivr.roster import Roster, RosterError, load_roster
-from ivr.security.bans import BanParams, BanTracker, acl_config
+from ivr.security.bans import BanTracker, acl_config
 from ivr.security.files import secure_state_dir
 from ivr.security.watcher import BanWatcher
 from ivr.store import Store
 from speech.recognizer import load_model
 
 log = logging.getLogger(__name__)
-audit = logging.getLogger("ivr.audit")
 
 SETTINGS = web.AppKey("settings", Settings)
 SECRETS = web.AppKey("secrets", Secrets)
@@ -212,12 +213,7 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _ban_watcher_ctx(app: web.Application) -> AsyncIterator[None]:
     """Ban SIP sources that keep failing authentication (ivr/security/watcher.py)."""
     settings, pbx, ari = app[SETTINGS], app[PBX], app[ARI]
-    params = BanParams(
-        failures=settings.auth_ban_failures,
-        window=settings.auth_ban_window,
-        ban_seconds=settings.auth_ban_seconds,
-        exempt=(*settings.carrier_addresses, *settings.auth_ban_exempt),
-    )
+    params = ban_params(settings)
 
     async def apply(banned: frozenset[str]) -> None:
         await asyncio.to_thread(pbx.write_bans, acl_config(banned))

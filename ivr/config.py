@@ -7,6 +7,7 @@ setting, where it came from and what is expected (in English and Korean, for adm
 from __future__ import annotations
 
 import dataclasses
+import enum
 import ipaddress
 import os
 import tomllib
@@ -15,12 +16,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ivr.flow.ringgroup import Strategy
+
 ENV_PREFIX = "IVR120_"
 DEFAULT_CONFIG_ENV = "IVR120_CONFIG"
 
 
 class ConfigError(ValueError):
     """A setting is missing, malformed or out of range."""
+
+
+class PbxMode(enum.StrEnum):
+    """Which Asterisk runs (ivr.pbx.install.locate)."""
+
+    AUTO = "auto"  # a system Asterisk >= 20 if present, else the cached root
+    SYSTEM = "system"
+    ROOT = "root"
+
+
+#: Settings whose values are an enumeration: read as strings, kept as the enum.
+_ENUMS: dict[str, type[enum.StrEnum]] = {"pbx_mode": PbxMode, "ring_strategy": Strategy}
+
+
+def _choices(kind: type[enum.StrEnum]) -> str:
+    """'a, b or c' for the validation message."""
+    *rest, last = (m.value for m in kind)
+    return f"{', '.join(rest)} or {last}" if rest else last
 
 
 def _default_counselors() -> tuple[str, ...]:
@@ -41,7 +62,7 @@ class Settings:
     #: Where the Debian root with Asterisk is built and cached when no system Asterisk is used.
     pbx_cache_dir: Path = Path("/var/cache/ivr120")
     #: "auto" (system asterisk >= 20 if present, else the cached root), "system" or "root".
-    pbx_mode: str = "auto"
+    pbx_mode: PbxMode = PbxMode.AUTO
     #: Instance name; tests run their own instance next to a running `make run`.
     instance: str = "run"
 
@@ -106,8 +127,11 @@ class Settings:
     #: Seconds of waiting after which the callback is offered at the latest (also when it
     #: was declined before: asked once more).
     max_wait: float = 600.0
+    #: Seconds the caller has to answer the consent question once it has been played (keys 1/2
+    #: or 네/아니요); no answer is no consent.
+    consent_timeout: float = 8.0
     #: Ring group distribution: "longest_idle" (one counselor at a time) or "ringall".
-    ring_strategy: str = "longest_idle"
+    ring_strategy: Strategy = Strategy.LONGEST_IDLE
     #: Wrap-up seconds after a call before the counselor is rung again.
     wrapup_seconds: float = 30.0
     #: Wrap-up after a call ended for abuse (counselor wellbeing).
@@ -157,6 +181,12 @@ class Settings:
         # Resolved once, here: every path stored or passed on (recordings, the worker's
         # environment) is absolute, so no process joins a relative state_dir twice.
         object.__setattr__(self, "state_dir", self.state_dir.absolute())
+        # Enumerations arrive as strings (file, environment): kept as the enum when valid,
+        # reported by validate() when not.
+        for name, kind in _ENUMS.items():
+            value = getattr(self, name)
+            if not isinstance(value, kind) and value in [m.value for m in kind]:
+                object.__setattr__(self, name, kind(value))
 
     @property
     def ari_url(self) -> str:
@@ -205,13 +235,9 @@ class Settings:
             except ValueError:
                 errors.append(f"carrier_addresses: {cidr!r} is not an address or network")
         check(bool(self.carrier_addresses), "carrier_addresses", "needs at least one address")
-        check(self.pbx_mode in ("auto", "system", "root"), "pbx_mode", "auto, system or root")
+        for name, kind in _ENUMS.items():
+            check(isinstance(getattr(self, name), kind), name, _choices(kind))
         check(bool(self.counselors), "counselors", "needs at least one counselor endpoint")
-        check(
-            self.ring_strategy in ("longest_idle", "ringall"),
-            "ring_strategy",
-            "longest_idle or ringall",
-        )
         for name in (
             "callback_offer_after",
             "wrapup_seconds",
@@ -239,7 +265,13 @@ class Settings:
             "instance",
             "letters, digits and -",
         )
-        for name in ("menu_input_timeout", "hold_reassurance_interval", "ring_timeout", "max_wait"):
+        for name in (
+            "menu_input_timeout",
+            "hold_reassurance_interval",
+            "ring_timeout",
+            "max_wait",
+            "consent_timeout",
+        ):
             check(getattr(self, name) > 0, name, "must be positive")
         check(self.ring_retry_interval > 0, "ring_retry_interval", "must be positive")
         check(self.shutdown_grace >= 0, "shutdown_grace", "must not be negative")

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ivr import roster as rosters
 from ivr.ari.client import AriClient, AriError, AriNotFound
@@ -39,7 +38,9 @@ from ivr.ari.events import (
     StasisEnd,
     StasisStart,
 )
+from ivr.audit import audit
 from ivr.config import Settings
+from ivr.configs import flow_config, ring_group_config
 from ivr.crypto import Sealer
 from ivr.features import phone_pause_reason
 from ivr.flow import call as flow
@@ -48,8 +49,6 @@ from ivr.flow.ringgroup import (
     EndReason,
     LegOutcome,
     RingGroup,
-    RingGroupConfig,
-    Strategy,
     UnknownMemberError,
 )
 from ivr.pbx.secrets import Secrets
@@ -59,12 +58,10 @@ from ivr.staff import states as staff_states
 from ivr.store import Store, WriteDeferred
 from ivr.summary.capture import Capture
 from ivr.tap import TAP_PREFIX, Tap, TapConfig
+from ivr.timezone import SEOUL
 
 log = logging.getLogger(__name__)
-#: Consent, abuse and callback actions: a separate logger an operator can route to its own file.
-audit = logging.getLogger("ivr.audit")
 
-SEOUL = ZoneInfo("Asia/Seoul")
 LEG_ARG = "leg"
 CRISIS_ARG = "crisis"
 FEATURE_ARG = "feature"
@@ -162,25 +159,8 @@ class Controller:
                 sorted({settings.both_silence_notify, settings.caller_silence_notify})
             ),
         )
-        self.flow_config = flow.FlowConfig(
-            menu=menu,
-            input_timeout=settings.menu_input_timeout,
-            max_failures=settings.menu_max_failures,
-            reassurance_interval=settings.hold_reassurance_interval,
-            callback_offer_after=settings.callback_offer_after,
-            max_wait=settings.max_wait,
-            both_silence_notify=settings.both_silence_notify,
-            caller_silence_notify=settings.caller_silence_notify,
-        )
-        group_config = RingGroupConfig(
-            strategy=Strategy(settings.ring_strategy),
-            wrapup_seconds=settings.wrapup_seconds,
-            abuse_wrapup_seconds=settings.abuse_wrapup_seconds,
-            long_call_seconds=settings.long_call_seconds,
-            long_call_wrapup_seconds=settings.long_call_wrapup_seconds,
-            no_answer_cooldown_seconds=settings.no_answer_cooldown_seconds,
-            max_consecutive_no_answers=settings.max_consecutive_no_answers,
-        )
+        self.flow_config = flow_config(settings, menu)
+        group_config = ring_group_config(settings)
         members = {"counselors": settings.counselors, "agents": settings.agents}
         self._members = members
         self.groups = {

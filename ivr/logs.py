@@ -20,9 +20,9 @@ import os
 import sys
 from pathlib import Path
 
+from ivr.audit import AUDIT_LOGGER
 from ivr.config import Settings
 
-AUDIT_LOGGER = "ivr.audit"
 LOG_DIR = "log"
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 #: Bytes per file before it is rotated, and how many rotated files are kept.

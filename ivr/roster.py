@@ -31,9 +31,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ivr.paths import CONFIG_DIR
+from ivr.timezone import SEOUL
 
 __all__ = [
     "DEFAULT_ROSTER_PATH",
@@ -51,7 +51,6 @@ __all__ = [
     "parse_roster",
 ]
 
-SEOUL = ZoneInfo("Asia/Seoul")
 DEFAULT_ROSTER_PATH = CONFIG_DIR / "roster.toml"
 
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")

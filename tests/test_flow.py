@@ -5,11 +5,14 @@ No event loop and no sleeps: every `handle` gets its `now` explicitly.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
+from ivr.config import Settings
+from ivr.configs import flow_config
 from ivr.flow.call import (
     CONSENT_PROMPTS,
     CONSENT_TIMER,
@@ -65,7 +68,14 @@ from ivr.paths import PROJECT_ROOT
 T = TypeVar("T")
 
 MENU: Menu = load_menu(PROJECT_ROOT / "config" / "menu.toml")
-CONFIG = FlowConfig(menu=MENU, input_timeout=6.0, max_failures=3, reassurance_interval=30.0)
+
+
+def make_config(**changes: Any) -> FlowConfig:
+    """The flow's config from the default settings and MENU, with `changes`."""
+    return dataclasses.replace(flow_config(Settings(), MENU), **changes)
+
+
+CONFIG = make_config()
 OPTIONS = (*(o.prompt for o in MENU.options), MENU.repeat_hint)
 LEG = "leg-1"
 
@@ -712,7 +722,7 @@ def test_waiting_caller_is_not_disturbed_by_silence() -> None:
 
 
 def test_yes_by_voice_accepts_the_callback_offer_and_no_declines_it() -> None:
-    config = FlowConfig(menu=MENU, callback_offer_after=5.0, reassurance_interval=10.0)
+    config = make_config(callback_offer_after=5.0, reassurance_interval=10.0)
     for word, accepted in (("네", True), ("예", True), ("아니요", False), ("아니오", False)):
         flow = CallFlow("c9", config, 0.0)
         pb = one(flow.handle(Started(), 0.0), Play).playback_id
@@ -977,7 +987,7 @@ def test_reachable_counselors_keep_the_usual_reassurance() -> None:
 
 
 def test_max_wait_offers_the_callback_at_the_latest() -> None:
-    config = FlowConfig(menu=MENU, callback_offer_after=9999.0, max_wait=600.0)
+    config = make_config(callback_offer_after=9999.0, max_wait=600.0)
     flow = CallFlow("c2", config, 0.0)
     flow.handle(Digit("5"), 1.0)  # barge-in: no need to wait for the menu
     flow.handle(Digit("2"), 2.0)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ivr.config import Settings
+from ivr.configs import ring_group_config
 from ivr.flow.ringgroup import (
     Activity,
     EndReason,
@@ -24,15 +28,22 @@ from ivr.flow.ringgroup import (
 
 MEMBERS = ("c1", "c2", "c3", "c4")
 ALL = set(MEMBERS)
-NO_WRAPUP = RingGroupConfig(wrapup_seconds=0)
+
+
+def make_config(**changes: Any) -> RingGroupConfig:
+    """The ring group's config from the default settings, with `changes`."""
+    return dataclasses.replace(ring_group_config(Settings()), **changes)
+
+
+NO_WRAPUP = make_config(wrapup_seconds=0)
 
 
 def ringall() -> RingGroup:
-    return RingGroup("loneliness", MEMBERS, RingGroupConfig(strategy=Strategy.RINGALL))
+    return RingGroup("loneliness", MEMBERS, make_config(strategy=Strategy.RINGALL))
 
 
 def group(config: RingGroupConfig | None = None) -> RingGroup:
-    return RingGroup("loneliness", MEMBERS, config)
+    return RingGroup("loneliness", MEMBERS, config or make_config())
 
 
 def legs_of(rings: list[Ring]) -> dict[str, str]:
@@ -54,7 +65,7 @@ def take_call(g: RingGroup, call_id: str, now: float, reachable: set[str] = ALL)
 
 
 def test_default_strategy_is_longest_idle() -> None:
-    assert RingGroupConfig().strategy is Strategy.LONGEST_IDLE
+    assert ring_group_config(Settings()).strategy is Strategy.LONGEST_IDLE
     assert group().config.strategy is Strategy.LONGEST_IDLE
 
 
@@ -183,7 +194,9 @@ def test_released_unknown_member_is_harmless() -> None:
 
 
 def test_leg_ended_frees_the_member_and_head_is_rung_again_when_all_ended() -> None:
-    g = RingGroup("q", MEMBERS, RingGroupConfig(Strategy.RINGALL, no_answer_cooldown_seconds=0))
+    g = RingGroup(
+        "q", MEMBERS, make_config(strategy=Strategy.RINGALL, no_answer_cooldown_seconds=0)
+    )
     g.enqueue("call-a", 1.0)
     legs = legs_of(g.plan({"c1", "c2"}, "leg-", 1.0))
     leg1, leg2 = sorted(legs, key=legs.__getitem__)
@@ -246,7 +259,7 @@ def test_answer_after_dequeue_returns_none() -> None:
 
 
 def test_enqueue_keeps_order_of_waiting_since() -> None:
-    g = RingGroup("q", ["m1"])
+    g = RingGroup("q", ["m1"], make_config())
     g.enqueue("late", 20.0)
     g.enqueue("early", 10.0)  # came back after a counselor dropped out: keeps its place
     g.enqueue("later", 30.0)
@@ -356,7 +369,7 @@ def test_ties_do_not_always_favour_the_first_member() -> None:
 
 
 def test_tie_on_idle_time_and_calls_goes_to_the_one_offered_least_recently() -> None:
-    g = group(RingGroupConfig(wrapup_seconds=0, no_answer_cooldown_seconds=0))
+    g = group(make_config(wrapup_seconds=0, no_answer_cooldown_seconds=0))
     g.pause("c3", "x", 0.0)
     g.pause("c4", "x", 0.0)
     g.enqueue("a", 0.0)
@@ -441,7 +454,7 @@ def test_no_roster_means_everybody_is_on_shift() -> None:
     ],
 )
 def test_wrapup_after_every_call(talk: float, reason: EndReason, wrapup: float) -> None:
-    g = group()
+    g = group(make_config(long_call_seconds=1800.0, long_call_wrapup_seconds=120.0))
     assert take_call(g, "a", 100.0) == "c1"
     end = 100.0 + talk
     assert g.released("c1", end, reason) == end + wrapup
@@ -458,7 +471,7 @@ def test_wrapup_after_every_call(talk: float, reason: EndReason, wrapup: float) 
 
 
 def test_wrapup_is_configurable() -> None:
-    cfg = RingGroupConfig(
+    cfg = make_config(
         wrapup_seconds=5,
         abuse_wrapup_seconds=600,
         long_call_seconds=60,
@@ -485,7 +498,7 @@ def test_wrapup_is_configurable() -> None:
 )
 def test_bad_config_is_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
-        RingGroupConfig(**kwargs)  # type: ignore[arg-type]
+        make_config(**kwargs)
 
 
 # --------------------------------------------------------------------------- no answer
@@ -506,7 +519,7 @@ def test_no_answer_cooldown_then_rung_again() -> None:
 
 
 def test_three_no_answers_in_a_row_pause_the_member() -> None:
-    g = group(RingGroupConfig(no_answer_cooldown_seconds=0))
+    g = group(make_config(no_answer_cooldown_seconds=0))
     for m in ("c2", "c3", "c4"):
         g.pause(m, "x", 0.0)
     g.drain_changes()
@@ -532,7 +545,7 @@ def test_three_no_answers_in_a_row_pause_the_member() -> None:
 
 
 def test_an_answer_resets_the_no_answer_count() -> None:
-    g = group(RingGroupConfig(no_answer_cooldown_seconds=0, wrapup_seconds=0))
+    g = group(make_config(no_answer_cooldown_seconds=0, wrapup_seconds=0))
     for m in ("c2", "c3", "c4"):
         g.pause(m, "x", 0.0)
     for n in range(5):  # no answer, answer, no answer, answer ... never paused
@@ -547,7 +560,7 @@ def test_an_answer_resets_the_no_answer_count() -> None:
 
 
 def test_failed_ring_cools_down_without_counting() -> None:
-    g = group(RingGroupConfig(max_consecutive_no_answers=1))
+    g = group(make_config(max_consecutive_no_answers=1))
     g.enqueue("a", 0.0)
     (r1,) = g.plan(ALL, "leg-", 0.0)
     assert g.leg_ended(r1.leg_id, LegOutcome.FAILED, 0.0) is None
@@ -559,7 +572,7 @@ def test_failed_ring_cools_down_without_counting() -> None:
 
 
 def test_cancelled_leg_is_no_no_answer() -> None:
-    g = group(RingGroupConfig(max_consecutive_no_answers=1))
+    g = group(make_config(max_consecutive_no_answers=1))
     g.enqueue("a", 0.0)
     (ring,) = g.plan(ALL, "leg-", 0.0)
     assert g.dequeue("a") == [ring.leg_id]  # the caller hung up
@@ -572,7 +585,7 @@ def test_cancelled_leg_is_no_no_answer() -> None:
 
 
 def test_login_logout_pause_unpause_are_recorded_with_time_and_reason() -> None:
-    g = RingGroup("q", MEMBERS, logged_in=False)
+    g = RingGroup("q", MEMBERS, make_config(), logged_in=False)
     assert all(not s.logged_in for s in map(g.counselor, MEMBERS))
     g.enqueue("a", 0.0)
     assert g.plan(ALL, "leg-", 0.0) == []
@@ -707,7 +720,7 @@ def test_snapshot_shows_what_each_member_does() -> None:
 
 
 def test_members_are_deduplicated_in_order() -> None:
-    g = RingGroup("q", ["b", "a", "b"])
+    g = RingGroup("q", ["b", "a", "b"], make_config())
     assert g.members == ("b", "a")
 
 
@@ -715,7 +728,7 @@ def test_members_are_deduplicated_in_order() -> None:
 
 
 def test_estimated_wait_from_average_handle_time_and_staff() -> None:
-    cfg = RingGroupConfig(wrapup_seconds=30, default_handle_seconds=570)
+    cfg = make_config(wrapup_seconds=30, default_handle_seconds=570)
     g = group(cfg)
     assert g.average_handle_seconds() == 570
     assert g.estimated_wait("nobody", 0.0) is None
@@ -748,7 +761,7 @@ def test_estimated_wait_from_average_handle_time_and_staff() -> None:
 
 
 def test_estimated_wait_counts_only_reachable_members() -> None:
-    g = group(RingGroupConfig(default_handle_seconds=570))
+    g = group(make_config(default_handle_seconds=570))
     g.enqueue("a", 0.0)
     g.enqueue("b", 0.0)
     assert g.plan(set(), "leg-", 0.0) == []
@@ -759,7 +772,7 @@ def test_estimated_wait_counts_only_reachable_members() -> None:
 
 
 def test_average_handle_time_uses_the_recent_window() -> None:
-    g = group(RingGroupConfig(handle_time_window=2, wrapup_seconds=0))
+    g = group(make_config(handle_time_window=2, wrapup_seconds=0))
     for n, talk in enumerate([1000.0, 100.0, 300.0]):
         member = take_call(g, f"x{n}", 10_000.0 * n)
         g.released(member, 10_000.0 * n + talk)
@@ -786,7 +799,7 @@ class Sim:
 def simulate(n_members: int, gaps: list[int], talks: list[int], wrapup: float = 30.0) -> Sim:
     members = [f"m{n:02d}" for n in range(n_members)]
     # Every call gets the same wrap-up (no "long call" rule) so the test can predict it.
-    config = RingGroupConfig(wrapup_seconds=wrapup, long_call_seconds=math.inf)
+    config = make_config(wrapup_seconds=wrapup, long_call_seconds=math.inf)
     g = RingGroup("q", members, config)
     sim = Sim(g, wrapup, calls=dict.fromkeys(members, 0))
     arrivals: list[tuple[float, str]] = []

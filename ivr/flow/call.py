@@ -199,24 +199,27 @@ QUEUED_STATES = frozenset({State.INTRO, State.CONSENT, State.WAITING})
 CONSENTED_BY_NOBODY = "counselor_first"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FlowConfig:
+    """The menu and the settings' values (built by ivr.configs.flow_config; no defaults here
+    for what the settings own)."""
+
     menu: Menu
-    input_timeout: float = 6.0
-    max_failures: int = 3
-    reassurance_interval: float = 30.0
+    input_timeout: float
+    max_failures: int
+    reassurance_interval: float
     #: Seconds of waiting after which the announcements offer a callback (key 1).
-    callback_offer_after: float = 300.0
+    callback_offer_after: float
+    #: With a counselor on the line: tell the counselor when both sides were silent this long.
+    both_silence_notify: float
+    #: ... and when the caller alone was silent this long.
+    caller_silence_notify: float
+    #: Seconds to answer the consent question after it was played; no answer = no consent.
+    consent_timeout: float
+    #: Seconds of waiting after which the callback is offered at the latest.
+    max_wait: float
     #: Speak position and estimated wait in the announcements.
     announce_position: bool = True
-    #: With a counselor on the line: tell the counselor when both sides were silent this long.
-    both_silence_notify: float = 20.0
-    #: ... and when the caller alone was silent this long.
-    caller_silence_notify: float = 45.0
-    #: Seconds to answer the consent question after it was played; no answer = no consent.
-    consent_timeout: float = 8.0
-    #: Seconds of waiting after which the callback is offered at the latest.
-    max_wait: float = 600.0
 
 
 @dataclass

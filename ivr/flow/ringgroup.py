@@ -77,7 +77,7 @@ __all__ = [
 ]
 
 
-class Strategy(enum.Enum):
+class Strategy(enum.StrEnum):
     LONGEST_IDLE = "longest_idle"
     RINGALL = "ringall"
 
@@ -114,15 +114,17 @@ class Activity(enum.Enum):
     IDLE = "idle"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RingGroupConfig:
-    strategy: Strategy = Strategy.LONGEST_IDLE
-    wrapup_seconds: float = 30.0
-    abuse_wrapup_seconds: float = 300.0
-    long_call_seconds: float = 1800.0
-    long_call_wrapup_seconds: float = 120.0
-    no_answer_cooldown_seconds: float = 60.0
-    max_consecutive_no_answers: int = 3
+    """The settings' values (built by ivr.configs.ring_group_config; no defaults here)."""
+
+    strategy: Strategy
+    wrapup_seconds: float
+    abuse_wrapup_seconds: float
+    long_call_seconds: float
+    long_call_wrapup_seconds: float
+    no_answer_cooldown_seconds: float
+    max_consecutive_no_answers: int
     handle_time_window: int = 20
     default_handle_seconds: float = 600.0
 
@@ -232,7 +234,7 @@ class RingGroup:
         self,
         name: str,
         members: Iterable[str],
-        config: RingGroupConfig | None = None,
+        config: RingGroupConfig,
         *,
         logged_in: bool = True,
     ) -> None:
@@ -240,7 +242,7 @@ class RingGroup:
         paused unless `logged_in` is False (then they log in with :meth:`login`)."""
         self.name = name
         self.members = tuple(dict.fromkeys(members))
-        self.config = config or RingGroupConfig()
+        self.config = config
         self._state = {m: CounselorState(m, logged_in=logged_in) for m in self.members}
         self._order = {m: i for i, m in enumerate(self.members)}
         self._waiting: list[_Waiting] = []

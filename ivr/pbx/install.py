@@ -27,6 +27,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.config import PbxMode
+
 log = logging.getLogger(__name__)
 
 MIN_MAJOR = 20
@@ -256,7 +258,7 @@ def ensure_root(cache_dir: Path) -> AsteriskInstall:
     return root_install(root)
 
 
-def locate(mode: str, cache_dir: Path) -> AsteriskInstall:
+def locate(mode: PbxMode, cache_dir: Path) -> AsteriskInstall:
     """Pick the Asterisk to run according to `pbx_mode` ("auto", "system" or "root")."""
     if mode in ("auto", "system"):
         found = find_system()

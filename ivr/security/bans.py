@@ -25,13 +25,6 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-#: Failed authentications within the window that ban an address.
-DEFAULT_FAILURES = 5
-#: Seconds over which failures are counted.
-DEFAULT_WINDOW = 60.0
-#: Seconds a ban lasts.
-DEFAULT_BAN_SECONDS = 600.0
-
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -53,13 +46,18 @@ class Lifted:
 Event = Banned | Lifted
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BanParams:
-    failures: int = DEFAULT_FAILURES
-    window: float = DEFAULT_WINDOW
-    ban_seconds: float = DEFAULT_BAN_SECONDS
+    """The auth_ban_* settings (built by ivr.configs.ban_params; no defaults here)."""
+
+    #: Failed authentications within the window that ban an address.
+    failures: int
+    #: Seconds over which failures are counted.
+    window: float
+    #: Seconds a ban lasts.
+    ban_seconds: float
     #: Networks that are never banned.
-    exempt: tuple[str, ...] = ()
+    exempt: tuple[str, ...]
     _networks: tuple[Network, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -80,7 +78,7 @@ class BanParams:
 class BanTracker:
     """Failed authentications per address in, bans and their ends out."""
 
-    def __init__(self, params: BanParams = BanParams()) -> None:
+    def __init__(self, params: BanParams) -> None:
         self.params = params
         self._failures: dict[str, deque[float]] = {}
         self._bans: dict[str, float] = {}

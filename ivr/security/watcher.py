@@ -25,10 +25,10 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from ivr.audit import audit
 from ivr.security.bans import Banned, BanTracker, Lifted
 
 log = logging.getLogger(__name__)
-audit = logging.getLogger("ivr.audit")
 
 #: Security events that mean "this source tried credentials that were wrong".
 FAILURE_EVENTS = frozenset({"ChallengeResponseFailed", "InvalidAccountID", "InvalidPassword"})

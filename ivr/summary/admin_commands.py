@@ -26,15 +26,14 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ivr.config import Settings
 from ivr.crypto import DecryptionError, Sealer
 from ivr.pbx.secrets import load_existing
 from ivr.summary import jobs, records
+from ivr.timezone import SEOUL
 
 COMMANDS = ("consent", "summary", "export", "note", "withdraw", "purge", "jobs", "retry")
-SEOUL = ZoneInfo("Asia/Seoul")
 PARTY_KO = {"caller": "내담자", "staff": "상담사"}
 
 

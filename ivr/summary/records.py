@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ivr.audit import audit as audit_log
 from ivr.crypto import Sealer
 from ivr.summary import jobs
 from ivr.summary.summarize import Note, with_note
-
-audit_log = logging.getLogger("ivr.audit")
 
 #: Who a retention purge is recorded as.
 RETENTION = "retention"
