@@ -11,18 +11,18 @@ and carries out the returned commands against ARI. Every transition is logged on
         CONSENT (intro + consent question play while the phones ring; 1/2 or 네/아니요 at
         any moment answer it) --answer/timeout--> WAITING
     INTRO/CONSENT/WAITING --counselor answered--> CONNECTING (whisper to the counselor; the
-    caller still hears music) --whisper done--> CONNECTED --either side hangs up--> ENDED
+    caller still hears music) --whisper done--> CONNECTED --the conversation ends--> ENDED
+    (or GOODBYE first: the abuse policy notice), WAITING --callback accepted--> GOODBYE
     three failed choices --> GOODBYE --done--> ENDED
+    an adapter failure in any live state --> ENDED via Recover (apology from the dialplan)
+
+While WAITING, a `WaitingRoom` (ivr.flow.waiting) composes the announcements and keeps the
+callback offer; while CONNECTED, a `Conversation` (ivr.flow.conversation) has the call.
 
 Consent asked while waiting: a counselor who answers before the caller has answered gets the
 call without recording. The question closes at that moment and is recorded as answer "none",
 answered_by "counselor_first" (no answer is no consent); it is never asked again once
 connected. While it is open the counselor's phone is told "pending" (X-IVR120-Consent).
-
-Waiting with nobody who could answer (QueueStatus.reachable == 0): the caller is told so
-honestly and offered a callback at once; the callback is offered after `max_wait` at the
-latest. A caller who declines keeps waiting and hears the honest message, not "soon".
-    an adapter failure in any live state --> ENDED via Recover (apology from the dialplan)
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import enum
 import logging
 from dataclasses import dataclass
 
-from ivr import speak_ko
 from ivr.flow.commands import (
     Answer,
     AnsweredBy,
@@ -100,6 +99,7 @@ from ivr.flow.events import (
 )
 from ivr.flow.menu import Menu, Queue
 from ivr.flow.record import CallEndReason, CallRecord
+from ivr.flow.waiting import CALLBACK_KEY, WAITING_PROMPTS, Offer, WaitingRoom
 
 log = logging.getLogger(__name__)
 
@@ -140,29 +140,15 @@ CONSENT_NO_KEY = "2"
 
 #: Every prompt id this module plays (besides the menu's own); the app checks the catalog.
 FLOW_PROMPTS = frozenset(
-    {
-        "invalid_choice",
-        "gentle_prompt",
-        "not_understood",
-        "goodbye",
-        "silent_goodbye",
-        "abuse_policy_notice",
-        "callback_offer",
-        "callback_confirm",
-        "nobody_available",
-        "nobody_available_wait",
-        *CONSENT_PROMPTS,
-        *CONVERSATION_PROMPTS,
-    }
+    {"invalid_choice", "gentle_prompt", "not_understood", "goodbye", "silent_goodbye"}
+    | {"abuse_policy_notice", "callback_confirm", *CONSENT_PROMPTS}
+    | WAITING_PROMPTS
+    | CONVERSATION_PROMPTS
 )
 
 YES_WORDS = ("네", "예")
 NO_WORDS = ("아니요", "아니오")
 
-#: Queue positions above this are announced as this many (never happens with 14 counselors).
-ANNOUNCE_MAX_AHEAD = 99
-#: The caller's key that accepts the callback offer while waiting.
-CALLBACK_KEY = "1"
 
 INPUT_TIMER = "menu-input"
 REASSURE_TIMER = "hold-reassure"
@@ -171,14 +157,6 @@ MAX_WAIT_TIMER = "max-wait"
 QUEUED_STATES = frozenset({State.INTRO, State.CONSENT, State.WAITING})
 #: The consent row when a counselor answered before the caller answered the question.
 CONSENTED_BY_NOBODY = AnsweredBy.COUNSELOR_FIRST
-
-
-class Offer(enum.Enum):
-    """The callback offer while waiting."""
-
-    NOT_MADE = "not_made"  # not offered (again) yet
-    OPEN = "open"  # offered: key 1 or "네" accepts, "아니요" declines
-    DECLINED = "declined"  # declined: not offered again (until the longest wait is reached)
 
 
 @dataclass(frozen=True)
@@ -214,16 +192,12 @@ class CallFlow:
         self._queue: Queue | None = None
         self._leg: str | None = None  # the answered staff leg until the conversation has it
         self._flagged = False
-        self._ahead: int | None = None
-        self._estimate: float | None = None
-        self.offer = Offer.NOT_MADE
+        self.waiting = WaitingRoom(config.callback_offer_after, config.announce_position)
         self._closing = Outcome.NO_CHOICE  # what GOODBYE ends as
         self._spoke_this_round = False  # speech heard since the menu last started
         self._ever_spoke = False
         self._ever_pressed = False
-        self._reachable: int | None = None  # from QueueStatus; 0: nobody could answer
         self._announce_due = False  # announce as soon as the current playback ends
-        self._max_wait_reached = False
         self._consent: ConsentAnswer | None = None
         #: The connected phase, from the moment the caller and the counselor are bridged.
         self.conversation: Conversation | None = None
@@ -235,6 +209,11 @@ class CallFlow:
         if self.conversation is not None:
             return self.conversation.consent
         return self._consent
+
+    @property
+    def offer(self) -> Offer:
+        """The callback offer while waiting."""
+        return self.waiting.offer
 
     @property
     def failures(self) -> int:
@@ -441,15 +420,12 @@ class CallFlow:
         """The intro (and question) are over: announcements from now on, at once if nobody
         could answer."""
         self._goto(State.WAITING)
-        if self._reachable == 0:
+        if self.waiting.nobody:
             return self._announce(now)
         return [StartTimer(REASSURE_TIMER, self.config.reassurance_interval)]
 
     def _queue_status(self, event: QueueStatus, now: float) -> list[Command]:
-        nobody_before = self._reachable == 0
-        self._ahead, self._estimate = event.ahead, event.estimate
-        self._reachable = event.reachable
-        if self.state is State.WAITING and self._reachable == 0 and not nobody_before:
+        if self.waiting.update(event) and self.state is State.WAITING:
             return self._announce_soon(now)  # the truth at once, not at the next interval
         return []
 
@@ -462,8 +438,11 @@ class CallFlow:
 
     def _announce(self, now: float) -> list[Command]:
         self._announce_due = False
+        assert self._queue is not None
         offered_before = self.offer is Offer.OPEN
-        announce: list[Command] = [self._play(self._announcement(now), Target.HOLDING)]
+        waited = now - (self.record.queued_at or now)
+        said = self.waiting.announcement(waited, self._queue.reassurance)
+        announce: list[Command] = [self._play(said, Target.HOLDING)]
         if self.offer is Offer.OPEN and not offered_before:
             announce.append(Listen((*YES_WORDS, *NO_WORDS)))  # "네" answers the offer too
         return announce
@@ -472,9 +451,7 @@ class CallFlow:
         assert self._queue is not None
         waiting = self.state is State.WAITING
         if isinstance(event, TimerFired) and event.name == MAX_WAIT_TIMER:
-            self._max_wait_reached = True
-            if self.offer is Offer.DECLINED:
-                self.offer = Offer.NOT_MADE  # asked once more
+            self.waiting.longest_wait()  # offered once more
             return self._announce_soon(now) if waiting and self.offer is not Offer.OPEN else []
         if waiting and isinstance(event, TimerFired) and event.name == REASSURE_TIMER:
             return self._announce(now)
@@ -487,7 +464,7 @@ class CallFlow:
         offered = self.offer is Offer.OPEN
         if isinstance(event, Heard) and offered:
             if event.phrase in NO_WORDS:
-                self.offer = Offer.DECLINED
+                self.waiting.decline()
                 return [Listen(())]
             if event.phrase in YES_WORDS:
                 event, via = Digit(CALLBACK_KEY), CallbackConsent.CALLER_VOICE
@@ -495,10 +472,7 @@ class CallFlow:
             self._closing = Outcome.CALLBACK_REQUESTED
             self._goto(State.GOODBYE)
             return [
-                CancelTimer(REASSURE_TIMER),
-                CancelTimer(MAX_WAIT_TIMER),
-                *self._stop_playback(),
-                Dequeue(self._queue.name),
+                *self._leave_queue(),
                 RequestCallback(CallbackReason.MAX_WAIT, via, None),
                 Listen(()),
                 self._play(("callback_confirm",), Target.HOLDING),
@@ -506,12 +480,7 @@ class CallFlow:
         if isinstance(event, StaffAnswered):
             self._leg = event.leg_id
             self.record.member = event.member
-            cmds: list[Command] = [
-                CancelTimer(REASSURE_TIMER),
-                CancelTimer(MAX_WAIT_TIMER),
-                *self._stop_playback(),
-                Dequeue(self._queue.name),
-            ]
+            cmds = self._leave_queue()
             if not self._queue.whisper:
                 return cmds + self._connect(now)
             # The counselor hears which line this is; the caller keeps hearing music.
@@ -519,27 +488,10 @@ class CallFlow:
             return [*cmds, self._play((self._queue.whisper,), Target.LEG, event.leg_id)]
         return []
 
-    def _announcement(self, now: float) -> tuple[str, ...]:
-        """Position, estimated wait, reassurance — and the callback offer after a long wait."""
+    def _leave_queue(self) -> list[Command]:
         assert self._queue is not None
-        parts: list[str] = []
-        waited = now - (self.record.queued_at or now)
-        offer = waited >= self.config.callback_offer_after or self._max_wait_reached
-        if self._reachable == 0:
-            # Nobody could answer: say so, and offer the callback at once (never "soon").
-            offer = True
-            declined = self.offer is Offer.DECLINED
-            parts.append("nobody_available_wait" if declined else "nobody_available")
-        else:
-            if self.config.announce_position and self._ahead is not None:
-                parts += speak_ko.people_ahead(min(self._ahead, ANNOUNCE_MAX_AHEAD))
-                if self._estimate is not None and self._ahead > 0:
-                    parts += speak_ko.wait_announcement(self._estimate)
-            parts.append(self._queue.reassurance)
-        if offer and self.offer is not Offer.DECLINED:
-            self.offer = Offer.OPEN
-            parts.append("callback_offer")
-        return tuple(parts)
+        timers = [CancelTimer(REASSURE_TIMER), CancelTimer(MAX_WAIT_TIMER)]
+        return [*timers, *self._stop_playback(), Dequeue(self._queue.name)]
 
     def _connect(self, now: float) -> list[Command]:
         """Bridged with the counselor: the conversation machine takes over."""
