@@ -65,7 +65,7 @@ class Tap:
         self.ari = ari
         self.config = config
         self.channel_id = channel_id
-        self.party = party
+        self.party = flow.Party(party)
         self.deliver = deliver
         self.model = model
         self.id = f"{TAP_PREFIX}{party}-{channel_id}"

@@ -137,7 +137,7 @@ async def test_yes_or_no_by_voice_answers_the_callback_offer(
     else:
         call = hotline.controller.calls[call_id]
         async with asyncio.timeout(20):
-            while not call.flow._declined_offer:
+            while call.flow.offer is not flow.Offer.DECLINED:
                 await asyncio.sleep(0.2)
         assert call.flow.state is flow.State.WAITING  # keeps waiting, not offered again
         await caller.hangup()
@@ -217,7 +217,7 @@ async def test_the_counselors_own_voice_does_not_end_the_caller_silent_notice(
     # The counselor speaks; the caller stays silent.
     await c5.play(words["안녕하세요 저는 오늘 조금 외로워요"], loop=False)
     async with asyncio.timeout(20):  # the counselor's speech has reached the flow
-        while call.flow._quiet_since["staff"] is not None:
+        while call.flow.conversation.silent_since(flow.Party.STAFF) is not None:
             await asyncio.sleep(0.05)
     resumed = [c for c in spy if isinstance(c, flow.NotifyStaff) and c.kind == "resumed"]
     assert resumed == [], "the counselor's own voice ended the caller_silent notice"

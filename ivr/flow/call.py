@@ -11,32 +11,35 @@ and carries out the returned commands against ARI. Every transition is logged on
         CONSENT (intro + consent question play while the phones ring; 1/2 or 네/아니요 at
         any moment answer it) --answer/timeout--> WAITING
     INTRO/CONSENT/WAITING --counselor answered--> CONNECTING (whisper to the counselor; the
-    caller still hears music) --whisper done--> CONNECTED --either side hangs up--> ENDED
+    caller still hears music) --whisper done--> CONNECTED --the conversation ends--> ENDED
+    (or GOODBYE first: the abuse policy notice), WAITING --callback accepted--> GOODBYE
     three failed choices --> GOODBYE --done--> ENDED
+    an adapter failure in any live state --> ENDED via Recover (apology from the dialplan)
+
+While WAITING, a `WaitingRoom` (ivr.flow.waiting) composes the announcements and keeps the
+callback offer; while CONNECTED, a `Conversation` (ivr.flow.conversation) has the call.
 
 Consent asked while waiting: a counselor who answers before the caller has answered gets the
 call without recording. The question closes at that moment and is recorded as answer "none",
 answered_by "counselor_first" (no answer is no consent); it is never asked again once
 connected. While it is open the counselor's phone is told "pending" (X-IVR120-Consent).
-
-Waiting with nobody who could answer (QueueStatus.reachable == 0): the caller is told so
-honestly and offered a callback at once; the callback is offered after `max_wait` at the
-latest. A caller who declines keeps waiting and hears the honest message, not "soon".
-    an adapter failure in any live state --> ENDED via Recover (apology from the dialplan)
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ivr import speak_ko
 from ivr.flow.commands import (
     Answer,
+    AnsweredBy,
+    CallbackConsent,
+    CallbackReason,
     CancelTimer,
     Command,
     Connect,
+    ConsentAnswer,
     Dequeue,
     Enqueue,
     Finish,
@@ -46,6 +49,7 @@ from ivr.flow.commands import (
     Hold,
     JoinTalk,
     Listen,
+    NoticeKind,
     NotifyStaff,
     Outcome,
     Play,
@@ -54,6 +58,8 @@ from ivr.flow.commands import (
     Recover,
     RequestCallback,
     RingCrisis,
+    SilenceAction,
+    SilenceOf,
     StartListening,
     StartRecording,
     StartTimer,
@@ -61,14 +67,26 @@ from ivr.flow.commands import (
     Target,
     WithdrawConsent,
 )
+from ivr.flow.conversation import (
+    CONVERSATION_PROMPTS,
+    STAFF_ABUSE,
+    STAFF_CALLBACK,
+    STAFF_CRISIS,
+    STAFF_WITHDRAW,
+    Conversation,
+    ConversationParams,
+    PlaybackIds,
+)
 from ivr.flow.events import (
     CallerHungUp,
+    ConversationEvent,
     CrisisAnswered,
     CrisisEnded,
     Digit,
     Failed,
     FlowEvent,
     Heard,
+    Party,
     PlaybackDone,
     QueueStatus,
     Silence,
@@ -80,59 +98,23 @@ from ivr.flow.events import (
     TimerFired,
 )
 from ivr.flow.menu import Menu, Queue
+from ivr.flow.record import CallEndReason, CallRecord
+from ivr.flow.waiting import CALLBACK_KEY, WAITING_PROMPTS, Offer, WaitingRoom
 
 log = logging.getLogger(__name__)
 
 #: The vocabulary lives in its own modules; re-exported so `flow.Play` etc. keep working.
-__all__ = [
-    "Started",
-    "Digit",
-    "PlaybackDone",
-    "TimerFired",
-    "StaffAnswered",
-    "CallerHungUp",
-    "StaffHungUp",
-    "QueueStatus",
-    "StaffDigit",
-    "CrisisAnswered",
-    "CrisisEnded",
-    "Silence",
-    "SpeechHeard",
-    "Heard",
-    "Failed",
-    "FlowEvent",
-    "Outcome",
-    "Answer",
-    "Target",
-    "Play",
-    "StopPlayback",
-    "StartTimer",
-    "CancelTimer",
-    "Hold",
-    "Enqueue",
-    "Dequeue",
-    "Connect",
-    "HangupLeg",
-    "HangupCaller",
-    "Recover",
-    "FlagCaller",
-    "RequestCallback",
-    "RingCrisis",
-    "JoinTalk",
-    "StartListening",
-    "Listen",
-    "NotifyStaff",
-    "RecordSilence",
-    "RecordConsent",
-    "StartRecording",
-    "WithdrawConsent",
-    "Finish",
-    "Command",
-    "CallFlow",
-    "CallRecord",
-    "FlowConfig",
-    "State",
-]
+__all__ = ["Started", "Digit", "PlaybackDone", "TimerFired", "StaffAnswered", "CallerHungUp"]
+__all__ += ["StaffHungUp", "QueueStatus", "StaffDigit", "CrisisAnswered", "CrisisEnded", "Silence"]
+__all__ += ["SpeechHeard", "Heard", "Failed", "FlowEvent", "ConversationEvent", "Party", "Outcome"]
+__all__ += ["Answer", "Target", "Play", "StopPlayback", "StartTimer", "CancelTimer", "Hold"]
+__all__ += ["Enqueue", "Dequeue", "Connect", "HangupLeg", "HangupCaller", "Recover", "FlagCaller"]
+__all__ += ["RequestCallback", "RingCrisis", "JoinTalk", "StartListening", "Listen", "NotifyStaff"]
+__all__ += ["RecordSilence", "RecordConsent", "StartRecording", "WithdrawConsent", "Finish"]
+__all__ += ["Command", "ConsentAnswer", "AnsweredBy", "CallbackReason", "CallbackConsent"]
+__all__ += ["NoticeKind", "SilenceOf", "SilenceAction", "CallEndReason", "CallRecord"]
+__all__ += ["STAFF_ABUSE", "STAFF_CALLBACK", "STAFF_CRISIS", "STAFF_WITHDRAW", "Conversation"]
+__all__ += ["CallFlow", "FlowConfig", "State", "Offer"]
 
 
 class State(enum.Enum):
@@ -158,37 +140,15 @@ CONSENT_NO_KEY = "2"
 
 #: Every prompt id this module plays (besides the menu's own); the app checks the catalog.
 FLOW_PROMPTS = frozenset(
-    {
-        "invalid_choice",
-        "gentle_prompt",
-        "not_understood",
-        "goodbye",
-        "silent_goodbye",
-        "abuse_policy_notice",
-        "abuse_policy_end",
-        "callback_offer",
-        "callback_confirm",
-        "staff_callback_ack",
-        "staff_crisis_unreachable",
-        "staff_consent_withdrawn",
-        "nobody_available",
-        "nobody_available_wait",
-        *CONSENT_PROMPTS,
-    }
+    {"invalid_choice", "gentle_prompt", "not_understood", "goodbye", "silent_goodbye"}
+    | {"abuse_policy_notice", "callback_confirm", *CONSENT_PROMPTS}
+    | WAITING_PROMPTS
+    | CONVERSATION_PROMPTS
 )
 
 YES_WORDS = ("네", "예")
 NO_WORDS = ("아니요", "아니오")
 
-#: Counselor keys during a call, after `*`.
-STAFF_ABUSE = "9"
-STAFF_CRISIS = "7"
-STAFF_CALLBACK = "8"
-STAFF_WITHDRAW = "6"
-#: Queue positions above this are announced as this many (never happens with 14 counselors).
-ANNOUNCE_MAX_AHEAD = 99
-#: The caller's key that accepts the callback offer while waiting.
-CALLBACK_KEY = "1"
 
 INPUT_TIMER = "menu-input"
 REASSURE_TIMER = "hold-reassure"
@@ -196,7 +156,7 @@ MAX_WAIT_TIMER = "max-wait"
 #: States in which the caller is in the queue (the ring group may ring for them).
 QUEUED_STATES = frozenset({State.INTRO, State.CONSENT, State.WAITING})
 #: The consent row when a counselor answered before the caller answered the question.
-CONSENTED_BY_NOBODY = "counselor_first"
+CONSENTED_BY_NOBODY = AnsweredBy.COUNSELOR_FIRST
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -222,37 +182,6 @@ class FlowConfig:
     announce_position: bool = True
 
 
-@dataclass
-class CallRecord:
-    """What the call leaves behind (the adapter stores it)."""
-
-    started_at: float
-    menu_path: list[str] = field(default_factory=list)
-    queue: str | None = None
-    queued_at: float | None = None
-    answered_at: float | None = None
-    member: str | None = None
-    ended_at: float | None = None
-    outcome: Outcome | None = None
-    #: Why the call ended when it was not the usual way ("abuse", "crisis_transfer").
-    end_reason: str | None = None
-    #: Failed choices counted in the menu (one per caller action or silent round).
-    menu_failures: int = 0
-
-    @property
-    def wait_seconds(self) -> float | None:
-        if self.queued_at is None:
-            return None
-        end = self.answered_at if self.answered_at is not None else self.ended_at
-        return None if end is None else end - self.queued_at
-
-    @property
-    def talk_seconds(self) -> float | None:
-        if self.answered_at is None or self.ended_at is None:
-            return None
-        return self.ended_at - self.answered_at
-
-
 class CallFlow:
     """One caller's journey. `handle(event, now)` returns the commands to carry out."""
 
@@ -262,29 +191,32 @@ class CallFlow:
         self.state = State.MENU_PLAYING
         self.record = CallRecord(started_at=now)
         self._playback: str | None = None
-        self._playback_seq = 0
+        self._ids = PlaybackIds(call_id)
         self._queue: Queue | None = None
-        self._leg: str | None = None
+        self._leg: str | None = None  # the answered staff leg until the conversation has it
         self._flagged = False
-        self._ahead: int | None = None
-        self._estimate: float | None = None
-        self._offered = False
+        self.waiting = WaitingRoom(config.callback_offer_after, config.announce_position)
         self._closing = Outcome.NO_CHOICE  # what GOODBYE ends as
-        self._staff_armed = False
-        self._crisis_leg: str | None = None
-        self._crisis_ringing = False
         self._spoke_this_round = False  # speech heard since the menu last started
         self._ever_spoke = False
         self._ever_pressed = False
-        self._declined_offer = False
-        self._reachable: int | None = None  # from QueueStatus; 0: nobody could answer
         self._announce_due = False  # announce as soon as the current playback ends
-        self._max_wait_reached = False
-        self._quiet_since: dict[str, float | None] = {"caller": None, "staff": None}
-        self._notified: set[str] = set()
-        #: The caller's answer to the summary question: "yes", "no", "none", "pending" (being
-        #: asked) or None (not asked).
-        self.consent: str | None = None
+        self._consent: ConsentAnswer | None = None
+        #: The connected phase, from the moment the caller and the counselor are bridged.
+        self.conversation: Conversation | None = None
+
+    @property
+    def consent(self) -> ConsentAnswer | None:
+        """The caller's answer to the summary question: yes, no, none, pending (being asked),
+        withdrawn (during the call), or None (not asked)."""
+        if self.conversation is not None:
+            return self.conversation.consent
+        return self._consent
+
+    @property
+    def offer(self) -> Offer:
+        """The callback offer while waiting."""
+        return self.waiting.offer
 
     @property
     def failures(self) -> int:
@@ -300,8 +232,7 @@ class CallFlow:
     def _play(
         self, prompts: tuple[str, ...], target: Target = Target.CALLER, leg: str | None = None
     ) -> Play:
-        self._playback_seq += 1
-        self._playback = f"{self.call_id}-pb{self._playback_seq}"
+        self._playback = self._ids.next()
         return Play(self._playback, prompts, target, leg)
 
     def _stop_playback(self) -> list[Command]:
@@ -339,6 +270,8 @@ class CallFlow:
             return self._queue_status(event, now)
         if isinstance(event, CrisisAnswered) and self.state is not State.CONNECTED:
             return [HangupLeg(event.leg_id)]
+        if self.state is State.CONNECTED:
+            return self._in_connected(event, now)
         handler = {
             State.MENU_PLAYING: self._in_menu,
             State.MENU_WAITING: self._in_menu,
@@ -346,7 +279,6 @@ class CallFlow:
             State.CONSENT: self._in_consent,
             State.WAITING: self._in_waiting,
             State.CONNECTING: self._in_connecting,
-            State.CONNECTED: self._in_connected,
             State.GOODBYE: self._in_goodbye,
         }[self.state]
         return handler(event, now)
@@ -356,11 +288,11 @@ class CallFlow:
             self._flagged = event.flagged
             return [
                 Answer(),
-                StartListening("caller"),
+                StartListening(Party.CALLER),
                 Listen(self.config.menu.voice_phrases),
                 *self._menu(self.config.menu.greeting),
             ]
-        if isinstance(event, SpeechHeard) and event.party == "caller":
+        if isinstance(event, SpeechHeard) and event.party is Party.CALLER:
             self._spoke_this_round = self._ever_spoke = True
             return []
         if isinstance(event, Heard):
@@ -384,7 +316,7 @@ class CallFlow:
             out = self._failure(now, "gentle_prompt", "no key and no speech")
             if self.state is State.MENU_PLAYING:
                 waited = now - self.record.started_at
-                out.insert(0, RecordSilence("caller", waited, "gentle_prompt"))
+                out.insert(0, RecordSilence(SilenceOf.CALLER, waited, SilenceAction.GENTLE_PROMPT))
             return out
         if isinstance(event, Digit):
             self._ever_pressed = True
@@ -409,7 +341,7 @@ class CallFlow:
         cmds.append(StartTimer(MAX_WAIT_TIMER, self.config.max_wait))
         if queue.consent:
             self._goto(State.CONSENT)
-            self.consent = "pending"
+            self._consent = ConsentAnswer.PENDING
             listen = Listen((*YES_WORDS, *NO_WORDS))
             prompts = (*notice, queue.intro, *CONSENT_PROMPTS)
         else:
@@ -433,12 +365,13 @@ class CallFlow:
             self._goto(State.GOODBYE)
             if not self._ever_pressed and not self._ever_spoke:
                 # A silent line: not dropped without trace, flagged for a welfare callback.
-                self.record.end_reason = "silent"
+                self.record.end_reason = CallEndReason.SILENT
                 silent_for = now - self.record.started_at
+                welfare = CallbackReason.WELFARE_SILENCE, CallbackConsent.NONE_WELFARE_CHECK
                 return [
                     Listen(()),
-                    RecordSilence("caller", silent_for, "welfare_callback"),
-                    RequestCallback("welfare_silence", "none_welfare_check", None),
+                    RecordSilence(SilenceOf.CALLER, silent_for, SilenceAction.WELFARE_CALLBACK),
+                    RequestCallback(*welfare, None),
                     self._play(("silent_goodbye",)),
                 ]
             # A wrong key is told as such before the goodbye (the caller hears why it ends).
@@ -459,23 +392,24 @@ class CallFlow:
             self._playback = None
             return [StartTimer(CONSENT_TIMER, self.config.consent_timeout)]
         if isinstance(event, StaffAnswered):
-            self.consent = "none"
+            self._consent = ConsentAnswer.NONE
             log.info("call %s: answered before the consent question was", self.call_id)
             closed: list[Command] = [
                 CancelTimer(CONSENT_TIMER),
-                RecordConsent("none", CONSENTED_BY_NOBODY, CONSENT_PROMPTS),
+                RecordConsent(ConsentAnswer.NONE, CONSENTED_BY_NOBODY, CONSENT_PROMPTS),
             ]
             return closed + self._in_waiting(event, now)
-        answer: tuple[str, str] | None = None
+        yes, no = ConsentAnswer.YES, ConsentAnswer.NO
+        answer: tuple[ConsentAnswer, AnsweredBy] | None = None
         if isinstance(event, Digit) and event.digit in (CONSENT_YES_KEY, CONSENT_NO_KEY):
-            answer = ("yes" if event.digit == CONSENT_YES_KEY else "no", "key")
+            answer = (yes if event.digit == CONSENT_YES_KEY else no, AnsweredBy.KEY)
         elif isinstance(event, Heard) and event.phrase in (*YES_WORDS, *NO_WORDS):
-            answer = ("yes" if event.phrase in YES_WORDS else "no", "voice")
+            answer = (yes if event.phrase in YES_WORDS else no, AnsweredBy.VOICE)
         elif isinstance(event, TimerFired) and event.name == CONSENT_TIMER:
-            answer = ("none", "none")
+            answer = (ConsentAnswer.NONE, AnsweredBy.NONE)
         if answer is None:
             return []
-        self.consent = answer[0]
+        self._consent = answer[0]
         log.info("call %s: summary consent %s (%s)", self.call_id, *answer)
         return [
             *self._stop_playback(),
@@ -489,15 +423,12 @@ class CallFlow:
         """The intro (and question) are over: announcements from now on, at once if nobody
         could answer."""
         self._goto(State.WAITING)
-        if self._reachable == 0:
+        if self.waiting.nobody:
             return self._announce(now)
         return [StartTimer(REASSURE_TIMER, self.config.reassurance_interval)]
 
     def _queue_status(self, event: QueueStatus, now: float) -> list[Command]:
-        nobody_before = self._reachable == 0
-        self._ahead, self._estimate = event.ahead, event.estimate
-        self._reachable = event.reachable
-        if self.state is State.WAITING and self._reachable == 0 and not nobody_before:
+        if self.waiting.update(event) and self.state is State.WAITING:
             return self._announce_soon(now)  # the truth at once, not at the next interval
         return []
 
@@ -510,9 +441,12 @@ class CallFlow:
 
     def _announce(self, now: float) -> list[Command]:
         self._announce_due = False
-        offered_before = self._offered
-        announce: list[Command] = [self._play(self._announcement(now), Target.HOLDING)]
-        if self._offered and not offered_before:
+        assert self._queue is not None
+        offered_before = self.offer is Offer.OPEN
+        waited = now - (self.record.queued_at or now)
+        said = self.waiting.announcement(waited, self._queue.reassurance)
+        announce: list[Command] = [self._play(said, Target.HOLDING)]
+        if self.offer is Offer.OPEN and not offered_before:
             announce.append(Listen((*YES_WORDS, *NO_WORDS)))  # "네" answers the offer too
         return announce
 
@@ -520,8 +454,8 @@ class CallFlow:
         assert self._queue is not None
         waiting = self.state is State.WAITING
         if isinstance(event, TimerFired) and event.name == MAX_WAIT_TIMER:
-            self._max_wait_reached, self._declined_offer = True, False  # asked once more
-            return self._announce_soon(now) if waiting and not self._offered else []
+            self.waiting.longest_wait()  # offered once more
+            return self._announce_soon(now) if waiting and self.offer is not Offer.OPEN else []
         if waiting and isinstance(event, TimerFired) and event.name == REASSURE_TIMER:
             return self._announce(now)
         if waiting and isinstance(event, PlaybackDone) and event.playback_id == self._playback:
@@ -529,34 +463,27 @@ class CallFlow:
             if self._announce_due:
                 return self._announce(now)
             return [StartTimer(REASSURE_TIMER, self.config.reassurance_interval)]
-        via = "caller_keypress"
-        if isinstance(event, Heard) and self._offered:
+        via = CallbackConsent.CALLER_KEYPRESS
+        offered = self.offer is Offer.OPEN
+        if isinstance(event, Heard) and offered:
             if event.phrase in NO_WORDS:
-                self._offered, self._declined_offer = False, True
+                self.waiting.decline()
                 return [Listen(())]
             if event.phrase in YES_WORDS:
-                event, via = Digit(CALLBACK_KEY), "caller_voice"
-        if isinstance(event, Digit) and event.digit == CALLBACK_KEY and self._offered:
+                event, via = Digit(CALLBACK_KEY), CallbackConsent.CALLER_VOICE
+        if isinstance(event, Digit) and event.digit == CALLBACK_KEY and offered:
             self._closing = Outcome.CALLBACK_REQUESTED
             self._goto(State.GOODBYE)
             return [
-                CancelTimer(REASSURE_TIMER),
-                CancelTimer(MAX_WAIT_TIMER),
-                *self._stop_playback(),
-                Dequeue(self._queue.name),
-                RequestCallback("max_wait", via, None),
+                *self._leave_queue(),
+                RequestCallback(CallbackReason.MAX_WAIT, via, None),
                 Listen(()),
                 self._play(("callback_confirm",), Target.HOLDING),
             ]
         if isinstance(event, StaffAnswered):
             self._leg = event.leg_id
             self.record.member = event.member
-            cmds: list[Command] = [
-                CancelTimer(REASSURE_TIMER),
-                CancelTimer(MAX_WAIT_TIMER),
-                *self._stop_playback(),
-                Dequeue(self._queue.name),
-            ]
+            cmds = self._leave_queue()
             if not self._queue.whisper:
                 return cmds + self._connect(now)
             # The counselor hears which line this is; the caller keeps hearing music.
@@ -564,38 +491,42 @@ class CallFlow:
             return [*cmds, self._play((self._queue.whisper,), Target.LEG, event.leg_id)]
         return []
 
-    def _announcement(self, now: float) -> tuple[str, ...]:
-        """Position, estimated wait, reassurance — and the callback offer after a long wait."""
+    def _leave_queue(self) -> list[Command]:
         assert self._queue is not None
-        parts: list[str] = []
-        waited = now - (self.record.queued_at or now)
-        offer = waited >= self.config.callback_offer_after or self._max_wait_reached
-        if self._reachable == 0:
-            # Nobody could answer: say so, and offer the callback at once (never "soon").
-            offer = True
-            parts.append(
-                "nobody_available" if not self._declined_offer else "nobody_available_wait"
-            )
-        else:
-            if self.config.announce_position and self._ahead is not None:
-                parts += speak_ko.people_ahead(min(self._ahead, ANNOUNCE_MAX_AHEAD))
-                if self._estimate is not None and self._ahead > 0:
-                    parts += speak_ko.wait_announcement(self._estimate)
-            parts.append(self._queue.reassurance)
-        if offer and not self._declined_offer:
-            self._offered = True
-            parts.append("callback_offer")
-        return tuple(parts)
+        timers = [CancelTimer(REASSURE_TIMER), CancelTimer(MAX_WAIT_TIMER)]
+        return [*timers, *self._stop_playback(), Dequeue(self._queue.name)]
 
     def _connect(self, now: float) -> list[Command]:
-        assert self._leg is not None
+        """Bridged with the counselor: the conversation machine takes over."""
+        assert self._leg is not None and self.record.member is not None
         self.record.answered_at = now
         self._goto(State.CONNECTED)
-        self._quiet_since = {"caller": None, "staff": None}
-        cmds: list[Command] = [Listen(()), Connect(self._leg), StartListening("staff")]
-        if self.consent == "yes":
-            cmds.append(StartRecording())
-        return cmds
+        params = ConversationParams(
+            self.config.both_silence_notify, self.config.caller_silence_notify
+        )
+        leg, self._leg = self._leg, None  # the conversation holds it from now on
+        self.conversation = Conversation(
+            self.call_id, params, self._ids, leg, self.record.member, self._consent
+        )
+        return [Listen(()), *self.conversation.start()]
+
+    def _in_connected(self, event: FlowEvent, now: float) -> list[Command]:
+        """Connected-phase events go to the conversation; when it ends, so does the call."""
+        conv = self.conversation
+        assert conv is not None
+        if not isinstance(event, ConversationEvent):
+            return []
+        cmds = conv.handle(event, now)
+        if conv.end_reason is not None:
+            self.record.end_reason = conv.end_reason
+        if conv.ending is None or conv.ending.caller_gone:
+            return cmds
+        if conv.ending.prompt is not None:
+            # The caller hears why the call ends (abuse policy), then is hung up.
+            self._closing = conv.ending.outcome
+            self._goto(State.GOODBYE)
+            return [*cmds, self._play((conv.ending.prompt,))]
+        return [*cmds, HangupCaller(), *self._end(now, conv.ending.outcome)]
 
     def _in_connecting(self, event: FlowEvent, now: float) -> list[Command]:
         assert self._queue is not None
@@ -617,152 +548,38 @@ class CallFlow:
             ]
         return []
 
-    def _in_connected(self, event: FlowEvent, now: float) -> list[Command]:
-        if isinstance(event, StaffHungUp):
-            self._leg = None
-            if self._crisis_leg is not None:
-                # Warm transfer done: the counselor dropped, the crisis line stays with the caller.
-                self.record.end_reason = "crisis_transfer"
-                return []
-            return [HangupCaller(), *self._end(now, Outcome.COMPLETED)]
-        if isinstance(event, StaffDigit):
-            return self._staff_key(event.digit, now)
-        if isinstance(event, Silence | SpeechHeard):
-            return self._silence_connected(event, now)
-        if isinstance(event, CrisisAnswered):
-            if not self._crisis_ringing or self._crisis_leg is not None:
-                return [HangupLeg(event.leg_id)]
-            self._crisis_ringing = False
-            self._crisis_leg = event.leg_id
-            return [JoinTalk(event.leg_id)]
-        if isinstance(event, CrisisEnded):
-            self._crisis_ringing = False
-            if self._crisis_leg is None:
-                # The crisis line did not answer: tell the counselor, who is still on the line.
-                if self._leg is None:
-                    return []
-                return [self._side_prompt("staff_crisis_unreachable")]
-            self._crisis_leg = None
-            if self._leg is None:
-                return [HangupCaller(), *self._end(now, Outcome.TRANSFERRED)]
-        return []
-
-    def _silence_connected(self, event: Silence | SpeechHeard, now: float) -> list[Command]:
-        """The counselor decides: the product only tells them. It never hangs up on silence.
-
-        Each notice ends only when a party it is about speaks: "caller_silent" when the caller
-        speaks, "both_silent" when either does. Only the caller's speech is announced
-        ("resumed"): the counselor knows when they spoke themselves, and telling them the
-        conversation resumed while the caller is still silent would be false. A notice that
-        ended can be told again after a new stretch of silence.
-        """
-        if isinstance(event, SpeechHeard):
-            self._quiet_since[event.party] = None
-            about = {"caller", "both"} if event.party == "caller" else {"both"}
-            ended = self._notified & about
-            self._notified -= about
-            if event.party != "caller" or not ended or self._leg is None:
-                return []
-            return [NotifyStaff("resumed", event.after_seconds)]
-        self._quiet_since[event.party] = now - event.seconds
-        if self._leg is None:
-            return []
-        cmds: list[Command] = []
-        caller_q = self._quiet_since["caller"]
-        staff_q = self._quiet_since["staff"]
-        caller_for = now - caller_q if caller_q is not None else 0.0
-        both_for = min(caller_for, now - staff_q) if staff_q is not None else 0.0
-        if both_for >= self.config.both_silence_notify and "both" not in self._notified:
-            self._notified.add("both")
-            cmds += [
-                NotifyStaff("both_silent", both_for),
-                RecordSilence("both", both_for, "told_counselor"),
-            ]
-        if caller_for >= self.config.caller_silence_notify and "caller" not in self._notified:
-            self._notified.add("caller")
-            cmds += [
-                NotifyStaff("caller_silent", caller_for),
-                RecordSilence("caller", caller_for, "told_counselor"),
-            ]
-        return cmds
-
-    def _side_prompt(self, prompt: str) -> Play:
-        """A short prompt to the counselor's leg only, not tracked as the flow's playback."""
-        assert self._leg is not None
-        self._playback_seq += 1
-        return Play(f"{self.call_id}-pb{self._playback_seq}", (prompt,), Target.LEG, self._leg)
-
-    def _staff_key(self, digit: str, now: float) -> list[Command]:
-        if digit == "*":
-            self._staff_armed = True
-            return []
-        armed, self._staff_armed = self._staff_armed, False
-        if not armed or self._leg is None:
-            return []
-        if digit == STAFF_ABUSE:
-            log.info("call %s: ended by %s for abuse", self.call_id, self.record.member)
-            self.record.end_reason = "abuse"
-            self._closing = Outcome.ABUSE_ENDED
-            cmds: list[Command] = [FlagCaller(), *self._hangup_legs()]
-            self._goto(State.GOODBYE)
-            return [*cmds, self._play(("abuse_policy_end",))]
-        if digit == STAFF_CRISIS:
-            if self._crisis_ringing or self._crisis_leg is not None:
-                return []
-            self._crisis_ringing = True
-            return [RingCrisis()]
-        if digit == STAFF_WITHDRAW:
-            if self.consent != "yes":
-                return []
-            self.consent = "withdrawn"
-            return [
-                WithdrawConsent(self.record.member),
-                self._side_prompt("staff_consent_withdrawn"),
-            ]
-        if digit == STAFF_CALLBACK:
-            return [
-                RequestCallback("social_worker", "verbal_to_counselor", self.record.member),
-                self._side_prompt("staff_callback_ack"),
-            ]
-        return []
-
     def _in_goodbye(self, event: FlowEvent, now: float) -> list[Command]:
         if isinstance(event, PlaybackDone) and event.playback_id == self._playback:
             self._playback = None
             return [HangupCaller(), *self._end(now, self._closing)]
         return []
 
+    def _cancel_timers(self) -> list[Command]:
+        timers = (INPUT_TIMER, REASSURE_TIMER, CONSENT_TIMER, MAX_WAIT_TIMER)
+        return [CancelTimer(name) for name in timers]
+
     def _caller_gone(self, now: float) -> list[Command]:
         state = self.state
-        cmds: list[Command] = [
-            CancelTimer(INPUT_TIMER),
-            CancelTimer(REASSURE_TIMER),
-            CancelTimer(CONSENT_TIMER),
-            CancelTimer(MAX_WAIT_TIMER),
-        ]
-        cmds += self._stop_playback()
+        cmds = [*self._cancel_timers(), *self._stop_playback()]
         if state in QUEUED_STATES and self._queue is not None:
             cmds.append(Dequeue(self._queue.name))
-        cmds += self._hangup_legs()
-        transferred = self.record.end_reason == "crisis_transfer"
         outcome = {
-            State.CONNECTED: Outcome.TRANSFERRED if transferred else Outcome.COMPLETED,
             State.CONNECTING: Outcome.ABANDONED_QUEUE,
             State.WAITING: Outcome.ABANDONED_QUEUE,
             State.INTRO: Outcome.ABANDONED_QUEUE,
             State.CONSENT: Outcome.ABANDONED_QUEUE,
             State.GOODBYE: self._closing,
         }.get(state, Outcome.ABANDONED_MENU)
+        if state is State.CONNECTED and self.conversation is not None:
+            cmds += self.conversation.handle(CallerHungUp(), now)
+            assert self.conversation.ending is not None
+            outcome = self.conversation.ending.outcome  # completed, or transferred
+        cmds += self._hangup_legs()
         return cmds + self._end(now, outcome)
 
     def _fail(self, reason: str, now: float) -> list[Command]:
         log.error("call %s: failure in state %s: %s", self.call_id, self.state.value, reason)
-        cmds: list[Command] = [
-            CancelTimer(INPUT_TIMER),
-            CancelTimer(REASSURE_TIMER),
-            CancelTimer(CONSENT_TIMER),
-            CancelTimer(MAX_WAIT_TIMER),
-        ]
+        cmds = self._cancel_timers()
         if self.state in QUEUED_STATES and self._queue is not None:
             cmds.append(Dequeue(self._queue.name))
         cmds += self._hangup_legs()
@@ -770,7 +587,9 @@ class CallFlow:
         return [*cmds, Recover(), *self._end(now, Outcome.ERROR)]
 
     def _hangup_legs(self) -> list[Command]:
-        legs = [leg for leg in (self._leg, self._crisis_leg) if leg is not None]
-        self._leg = self._crisis_leg = None
-        self._crisis_ringing = False
-        return [HangupLeg(leg) for leg in legs]
+        """Every leg still with the call: the one being whispered to, the conversation's."""
+        cmds: list[Command] = [HangupLeg(self._leg)] if self._leg is not None else []
+        self._leg = None
+        if self.conversation is not None:
+            cmds += self.conversation.close()
+        return cmds

@@ -1,14 +1,25 @@
 """What happens to a call, as the journey machine (ivr.flow.call) is told: small frozen events.
 
-The adapter (ivr.controller) builds them from ARI events, timers and the audio taps.
+The adapter (ivr.controller) builds them from ARI events, timers and the audio taps. The events
+of the connected phase (`StaffHungUp`, `StaffDigit`, `CrisisAnswered`, `CrisisEnded`, `Silence`,
+`SpeechHeard`, `CallerHungUp`) are the ones the conversation machine (ivr.flow.conversation)
+takes.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+class Party(enum.StrEnum):
+    """Who of a connected call is meant: the caller, or the staff member (counselor)."""
+
+    CALLER = "caller"
+    STAFF = "staff"
+
+
+@dataclass(frozen=True, slots=True)
 class Started:
     """The caller's channel entered the application."""
 
@@ -16,102 +27,124 @@ class Started:
     flagged: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Digit:
     """The caller pressed a key."""
 
+    #: "0".."9", "*" or "#".
     digit: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlaybackDone:
     """A playback this flow started has finished (or was stopped)."""
 
+    #: The id the flow gave it in `Play`.
     playback_id: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TimerFired:
     """A timer this flow started has fired."""
 
+    #: The name the flow gave it in `StartTimer`.
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StaffAnswered:
-    """A ring group member answered; `leg_id` is their channel."""
+    """A ring group member answered."""
 
+    #: The member's channel.
     leg_id: str
+    #: The member (their endpoint name).
     member: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CallerHungUp:
     """The caller's channel is gone."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StaffHungUp:
     """The connected staff member's channel is gone."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class QueueStatus:
-    """Where the waiting caller stands: callers ahead, and the estimated wait (None: unknown)."""
+    """Where the waiting caller stands."""
 
+    #: Callers ahead in the queue.
     ahead: int
+    #: The estimated wait in seconds (None: unknown).
     estimate: float | None
     #: Members of the line who could answer at all (on shift, logged in, not paused,
     #: registered; busy or in wrap-up counts). 0: nobody, the caller is told so. None: unknown.
     reachable: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StaffDigit:
-    """The connected counselor pressed a key (`*9` abuse, `*7` crisis, `*8` callback)."""
+    """The connected counselor pressed a key (`*9` abuse, `*7` crisis, `*8` callback, `*6`
+    consent withdrawn)."""
 
+    #: "0".."9", "*" or "#".
     digit: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CrisisAnswered:
-    """The crisis line answered the warm transfer on `leg_id`."""
+    """The crisis line answered the warm transfer."""
 
+    #: The crisis line's channel.
     leg_id: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CrisisEnded:
-    """The crisis leg is gone: it never answered, or it hung up."""
+    """The crisis leg is gone: it never answered (or could not be rung), or it hung up."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Silence:
     """A party has been silent for `seconds` (from the call's audio tap)."""
 
-    party: str  # "caller" or "staff"
+    #: Who was silent (a plain "caller"/"staff" is taken as the `Party`).
+    party: Party
+    #: How long the current silent stretch is.
     seconds: float
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "party", Party(self.party))
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class SpeechHeard:
-    """A party started speaking (again) after `after_seconds` of silence."""
+    """A party started speaking (again)."""
 
-    party: str
+    #: Who spoke (a plain "caller"/"staff" is taken as the `Party`).
+    party: Party
+    #: The silence before it, in seconds (0: the silence was too short to count).
     after_seconds: float
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "party", Party(self.party))
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class Heard:
     """The recognizer heard one of the phrases the flow is listening for."""
 
+    #: The phrase, as given in `Listen`.
     phrase: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Failed:
-    """The adapter could not carry out a command; `reason` is for the log."""
+    """The adapter could not carry out a command."""
 
+    #: What failed, for the log.
     reason: str
 
 
@@ -131,4 +164,9 @@ FlowEvent = (
     | Silence
     | SpeechHeard
     | Heard
+)
+
+#: The events of the connected phase: what a `Conversation` takes.
+ConversationEvent = (
+    CallerHungUp | StaffHungUp | StaffDigit | CrisisAnswered | CrisisEnded | Silence | SpeechHeard
 )

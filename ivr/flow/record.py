@@ -1,0 +1,47 @@
+"""What a call leaves behind: the record the journey machine keeps and the adapter stores."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from ivr.flow.commands import Outcome
+
+
+class CallEndReason(enum.StrEnum):
+    """Why a call ended when it was not the usual way (the `calls.end_reason` column)."""
+
+    ABUSE = "abuse"  # the counselor ended it with `*9`
+    CRISIS_TRANSFER = "crisis_transfer"  # handed over to the crisis line (`*7`)
+    SILENT = "silent"  # a silent line, flagged for a welfare callback
+
+
+@dataclass
+class CallRecord:
+    """What the call leaves behind (the adapter stores it)."""
+
+    started_at: float
+    menu_path: list[str] = field(default_factory=list)
+    queue: str | None = None
+    queued_at: float | None = None
+    answered_at: float | None = None
+    member: str | None = None
+    ended_at: float | None = None
+    outcome: Outcome | None = None
+    #: Why the call ended when it was not the usual way.
+    end_reason: CallEndReason | None = None
+    #: Failed choices counted in the menu (one per caller action or silent round).
+    menu_failures: int = 0
+
+    @property
+    def wait_seconds(self) -> float | None:
+        if self.queued_at is None:
+            return None
+        end = self.answered_at if self.answered_at is not None else self.ended_at
+        return None if end is None else end - self.queued_at
+
+    @property
+    def talk_seconds(self) -> float | None:
+        if self.answered_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.answered_at
