@@ -9,11 +9,14 @@ made-up one, keys for the caller and the counselor, silences, speech, queue stat
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ivr.config import Settings
+from ivr.configs import flow_config
 from ivr.flow.call import (
     CONSENT_TIMER,
     INPUT_TIMER,
@@ -30,7 +33,6 @@ from ivr.flow.call import (
     Digit,
     Failed,
     Finish,
-    FlowConfig,
     FlowEvent,
     HangupLeg,
     Heard,
@@ -55,8 +57,8 @@ from ivr.paths import PROJECT_ROOT
 
 MENU: Menu = load_menu(PROJECT_ROOT / "config" / "menu.toml")
 #: Short thresholds so that drawn silences and waits reach them.
-CONFIG = FlowConfig(
-    menu=MENU,
+CONFIG = dataclasses.replace(
+    flow_config(Settings(), MENU),
     callback_offer_after=60.0,
     both_silence_notify=10.0,
     caller_silence_notify=20.0,
