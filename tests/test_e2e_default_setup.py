@@ -32,7 +32,7 @@ import pytest
 
 from ivr.ari.client import AriClient, AriNotFound
 from ivr.paths import PROJECT_ROOT
-from ivr.roster import load_roster, on_shift
+from ivr.staff.roster import load_roster, on_shift
 from speech.synth import espeak_korean
 from tests.conftest import TEST_CALLER_NUMBER, PhoneFactory, free_port
 

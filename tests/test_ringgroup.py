@@ -1,4 +1,4 @@
-"""The ring group model (ivr.flow.ringgroup): who rings for which waiting caller."""
+"""The ring group model (ivr.staff.ringgroup): who rings for which waiting caller."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivr.flow.ringgroup import (
+from ivr.staff.ringgroup import (
     Activity,
     EndReason,
     LegOutcome,
