@@ -46,6 +46,18 @@ class ActiveCall:
     consent_stored: bool = False
     recordings: dict[str, str] = field(default_factory=dict)  # party -> recording name
 
+    def view(self, now: float) -> dict[str, Any]:
+        """The call as /status shows it (the caller's hash, never the number)."""
+        rec = self.flow.record
+        return {
+            "call_id": self.call_id,
+            "caller": self.caller,
+            "state": self.flow.state.value,
+            "queue": rec.queue,
+            "member": rec.member,
+            "seconds": round(now - rec.started_at, 1),
+        }
+
     def cancel_timer(self, name: str) -> None:
         handle = self.timers.pop(name, None)
         if handle is not None:

@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 
 
 def _configs(settings: Settings, menu: Menu) -> tuple[flow.FlowConfig, RingGroupConfig]:
-    """The flow's and the ring groups' configurations, from the settings."""
     flow_config = flow.FlowConfig(
         menu=menu,
         input_timeout=settings.menu_input_timeout,
@@ -103,7 +102,6 @@ class Controller:
             catalog_version=catalog_version,
         )
         flow_config, group_config = _configs(settings, menu)
-        #: Fetches the recordings of consented calls once Asterisk has finished them.
         self.capture = Capture(ari, store, settings.state_dir / "audio", clock)
         self.staff = StaffDriver(self.ctx, menu, roster, group_config)
         self.consent = ConsentRecorder(self.ctx, self.capture)
@@ -121,7 +119,6 @@ class Controller:
             CRISIS_ARG: lambda ch, _: self.journey.crisis_answered(ch.id),
             FEATURE_ARG: lambda ch, args: self.features.start(ch.id, ch.endpoint, args),
         }
-        #: What tests and the status views read.
         self.legs: dict[str, Leg] = self.staff.legs
         self.registrations: Registrations = self.staff.registrations
 
@@ -149,9 +146,7 @@ class Controller:
         finally:
             for t in (reader, ticker):
                 t.cancel()
-            for t in (reader, ticker):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
+            await asyncio.gather(reader, ticker, return_exceptions=True)
 
     async def _handle(self, item: inputs.Input) -> None:
         match item:
@@ -269,8 +264,8 @@ class Controller:
     async def apply_config(
         self, menu: Menu, roster: rosters.Roster, prompt_texts: dict[str, str], version: int
     ) -> None:
-        """A reloaded menu, roster and catalog (ivr.reload): for new calls only; each call in
-        progress keeps the FlowConfig (and so the menu) it started with."""
+        """A reloaded menu, roster and catalog (ivr.reload): for new calls; calls in progress
+        keep the FlowConfig (and so the menu) they started with."""
         self.staff.apply_menu(menu, roster)
         self.menu = menu
         self.journey.flow_config = dataclasses.replace(self.journey.flow_config, menu=menu)
@@ -298,3 +293,7 @@ class Controller:
 
     def members(self) -> list[dict[str, Any]]:
         return self.staff.members()
+
+    def status(self) -> dict[str, Any]:
+        calls = [c.view(self.clock()) for c in self.calls.values()]
+        return {"calls": calls, "queues": self.staff.queues(), "counselors": self.members()}

@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from aiohttp import web
 
 from ivr.api import ApiError
-from ivr.controller import Controller
 from ivr.keys import CONTROLLER, STORE
 
 
@@ -18,25 +16,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/calls", _calls)
 
 
-def status_view(controller: Controller) -> dict[str, Any]:
-    now = controller.clock()
-    calls = [
-        {
-            "call_id": c.call_id,
-            "caller": c.caller,
-            "state": c.flow.state.value,
-            "queue": c.flow.record.queue,
-            "member": c.flow.record.member,
-            "seconds": round(now - c.flow.record.started_at, 1),
-        }
-        for c in controller.calls.values()
-    ]
-    staff = controller.staff
-    return {"calls": calls, "queues": staff.queues(), "counselors": staff.members()}
-
-
 async def _status(request: web.Request) -> web.Response:
-    return web.json_response(status_view(request.app[CONTROLLER]))
+    return web.json_response(request.app[CONTROLLER].status())
 
 
 async def _calls(request: web.Request) -> web.Response:
