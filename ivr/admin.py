@@ -13,9 +13,12 @@
     ivr-admin reload-roster               read the roster file again (no restart)
     ivr-admin reload                      apply menu, roster and prompt changes (no restart)
 
-It talks to the controller's API on loopback with the admin token from state_dir/secrets.json
-(whoever can read that file is an administrator). Output is Korean with English headings;
-`--json` (before or after the subcommand) prints the raw answer for scripts.
+Each capability brings its own commands (`add_commands`/`run`/`render` in
+ivr/<capability>/admin_commands.py): staff, flags, callbacks, summary. This module is the shell
+and the call views (status, calls). The API commands talk to the controller's API on loopback
+with the admin token from state_dir/secrets.json (whoever can read that file is an
+administrator). Output is Korean with English headings; `--json` (before or after the
+subcommand) prints the raw answer for scripts.
 
 Consented call summaries (ivr.summary.admin_commands; on the database file, no controller
 needed; reads, exports, notes and withdrawals are audited):
@@ -33,68 +36,27 @@ needed; reads, exports, notes and withdrawals are audited):
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
+from ivr.admin_client import call_api, table, when
+from ivr.callbacks import admin_commands as callbacks_commands
+from ivr.config import ConfigError, Settings, load_settings
+from ivr.flags import admin_commands as flags_commands
+from ivr.staff import admin_commands as staff_commands
+from ivr.summary import admin_commands as summary_commands
 
-from ivr.config import ConfigError, load_settings
-from ivr.pbx.secrets import load_existing
-from ivr.summary import admin_commands
-from ivr.timezone import SEOUL
-
-
-class AdminError(RuntimeError):
-    pass
-
-
-async def request(
-    url: str, token: str, method: str, path: str, body: dict[str, Any] | None = None
-) -> Any:
-    headers = {"Authorization": f"Bearer {token}"}
-    try:
-        async with (
-            aiohttp.ClientSession(headers=headers) as http,
-            http.request(method, url + path, json=body, timeout=aiohttp.ClientTimeout(10)) as r,
-        ):
-            data = await r.json(content_type=None)
-            if r.status >= 300:
-                raise AdminError(
-                    f"{data.get('message_ko', '')} ({data.get('error_id')}: {data.get('message')})"
-                )
-            return data
-    except aiohttp.ClientConnectionError as exc:
-        raise AdminError(
-            f"컨트롤러에 연결할 수 없습니다 — is ivr-run running? ({url}: {exc})"
-        ) from None
-
-
-def when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, SEOUL).strftime("%m-%d %H:%M:%S")
-
-
-def table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [headers, *[[("-" if c is None else str(c)) for c in r] for r in rows]]
-    widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
-    lines = []
-    for row in cells:
-        lines.append("  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True)))
-    return "\n".join(lines)
-
-
-def _width(text: str) -> int:
-    """Display width: Hangul and other wide characters take two columns."""
-    return sum(2 if ord(ch) >= 0x1100 else 1 for ch in text)
+#: The capabilities' command sets (each: COMMANDS, add_commands, run; API ones also render).
+PLUGINS: tuple[Any, ...] = (staff_commands, flags_commands, callbacks_commands, summary_commands)
 
 
 def render(cmd: str, data: Any) -> str:
+    for plugin in PLUGINS:
+        if cmd in plugin.COMMANDS and hasattr(plugin, "render"):
+            return str(plugin.render(cmd, data))
     if cmd == "status":
         lines = [f"진행 중인 통화 calls in progress: {len(data['calls'])}"]
         lines.append(
@@ -117,40 +79,6 @@ def render(cmd: str, data: Any) -> str:
             )
         )
         return "\n".join(lines)
-    if cmd == "counselors":
-        return table(
-            [
-                "상담사 member",
-                "근무 on shift",
-                "전화 phone",
-                "로그인 logged in",
-                "휴식 paused",
-                "사유 reason",
-                "상태 state",
-                "통화 calls",
-            ],
-            [
-                [
-                    m["member"],
-                    _yn(m["on_shift"]),
-                    _since(
-                        "등록 online" if m.get("registered") else "미등록 offline",
-                        m.get("registered_since"),
-                    ),
-                    _since(_yn(m["logged_in"]), m.get("logged_in_since")),
-                    _since(_yn(m["paused"]), m.get("paused_since")),
-                    m.get("pause_reason"),
-                    m["state"],
-                    m.get("calls", 0),
-                ]
-                for m in data
-            ],
-        )
-    if cmd == "reload":
-        return (
-            f"다시 읽었습니다 reloaded: 메뉴 menu {data['menu']}, 근무표 roster {data['roster']},"
-            f" 안내 음성 prompts v{data['catalog_version']} ({data['prompts']})"
-        )
     if cmd == "calls":
         return table(
             [
@@ -179,62 +107,7 @@ def render(cmd: str, data: Any) -> str:
                 for c in data
             ],
         )
-    if cmd == "flags":
-        return table(
-            ["발신자 caller", "단계 level", "시작 since", "종료 until"],
-            [[f["caller_hash"], f["level"], when(f["created_at"]), when(f["until"])] for f in data],
-        )
-    if cmd == "callbacks":
-        return table(
-            [
-                "번호 id",
-                "요청 requested",
-                "사유 reason",
-                "동의 consent",
-                "요청자 by",
-                "발신자 caller",
-            ],
-            [
-                [
-                    c["id"],
-                    when(c["requested_at"]),
-                    c["reason"],
-                    c["consent"],
-                    c["requested_by"],
-                    c["caller_hash"][:10],
-                ]
-                for c in data
-            ],
-        )
-    if cmd in ACTIONS:
-        ko, en = ACTIONS[cmd]
-        line = f"{ko} {en}: {data['member']}"
-        if cmd == "pause":
-            line += f" (사유 reason: {data.get('reason')})"
-        return line
-    if cmd == "lift-flag":
-        return f"주의 표시 해제 flag lifted: {data['caller_hash']} ({data['lifted']})"
-    if cmd == "reload-roster":
-        return f"근무표를 다시 읽었습니다 roster reloaded: {data['reloaded']}"
     return json.dumps(data, ensure_ascii=False, indent=2)
-
-
-#: What a counselor action did, in Korean and English.
-ACTIONS = {
-    "login": ("로그인했습니다", "logged in"),
-    "logout": ("로그아웃했습니다", "logged out"),
-    "pause": ("휴식 중으로 바꿨습니다", "paused"),
-    "unpause": ("휴식을 끝냈습니다", "unpaused"),
-}
-
-
-def _yn(v: bool) -> str:
-    return "예" if v else "아니요"
-
-
-def _since(text: str, ts: float | None) -> str:
-    """A state with since when ("예 · 04-02 09:12:03")."""
-    return text if ts is None else f"{text} · {when(ts)}"
 
 
 def _secs(v: float | None) -> str:
@@ -259,21 +132,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="ivr-admin", description=__doc__.splitlines()[0])
     _shared_options(p, None)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("status", "counselors", "flags", "callbacks"):
-        sub.add_parser(name)
-    sub.add_parser("reload", help="apply menu, roster and prompt changes without a restart")
+    sub.add_parser("status")
     sub.add_parser("calls").add_argument("--limit", type=int, default=20)
-    for name in ("login", "logout", "unpause"):
-        sub.add_parser(name).add_argument("member")
-    pause = sub.add_parser("pause")
-    pause.add_argument("member")
-    pause.add_argument("--reason", default="break")
-    sub.add_parser("lift-flag").add_argument("caller_hash")
-    sub.add_parser("reload-roster", help="read the roster file again without a restart")
-    admin_commands.add_commands(sub)
+    for plugin in PLUGINS:
+        plugin.add_commands(sub)
     for subparser in sub.choices.values():
         _shared_options(subparser, argparse.SUPPRESS)
     return p.parse_args(argv)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    for plugin in PLUGINS:
+        if args.cmd in plugin.COMMANDS:
+            return int(plugin.run(args, settings))
+    path = f"/api/calls?limit={args.limit}" if args.cmd == "calls" else "/status"
+    return call_api(args, settings, ("GET", path, None), render)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -283,35 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ivr-admin: {exc}", file=sys.stderr)
         return 2
-    if args.cmd in admin_commands.COMMANDS:
-        return admin_commands.run(args, settings)
-    try:
-        token = load_existing(settings.state_dir / "secrets.json")
-    except RuntimeError as exc:
-        print(f"ivr-admin: {exc}", file=sys.stderr)
-        return 2
-    url = f"http://127.0.0.1:{settings.status_port}"
-    method, path, body = "GET", "/status", None
-    if args.cmd in ("counselors", "flags", "callbacks"):
-        path = f"/api/{args.cmd}"
-    elif args.cmd == "calls":
-        path = f"/api/calls?limit={args.limit}"
-    elif args.cmd in ("login", "logout", "pause", "unpause"):
-        method, path = "POST", f"/api/counselors/{args.member}/{args.cmd}"
-        body = {"reason": getattr(args, "reason", None) or "admin"}
-    elif args.cmd == "lift-flag":
-        method, path = "DELETE", f"/api/flags/{args.caller_hash}"
-    elif args.cmd == "reload-roster":
-        method, path = "POST", "/api/roster/reload"
-    elif args.cmd == "reload":
-        method, path = "POST", "/api/reload"
-    try:
-        data = asyncio.run(request(url, token.admin_token, method, path, body))
-    except AdminError as exc:
-        print(f"ivr-admin: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else render(args.cmd, data))
-    return 0
+    return run(args, settings)
 
 
 if __name__ == "__main__":

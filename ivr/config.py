@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ivr.flow.ringgroup import Strategy
+from ivr.staff.ringgroup import Strategy
 
 ENV_PREFIX = "IVR120_"
 DEFAULT_CONFIG_ENV = "IVR120_CONFIG"

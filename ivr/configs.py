@@ -10,8 +10,8 @@ from __future__ import annotations
 from ivr.config import Settings
 from ivr.flow.call import FlowConfig
 from ivr.flow.menu import Menu
-from ivr.flow.ringgroup import RingGroupConfig
 from ivr.security.bans import BanParams
+from ivr.staff.ringgroup import RingGroupConfig
 
 
 def flow_config(settings: Settings, menu: Menu) -> FlowConfig:

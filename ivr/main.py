@@ -19,8 +19,8 @@ from ivr.pbx.lock import InstanceBusy
 from ivr.pbx.runner import PbxStartError
 from ivr.pbx.secrets import SecretsError
 from ivr.prompts.catalog import CatalogError, MissingPromptError
-from ivr.roster import RosterError
 from ivr.security.files import secure_state_dir
+from ivr.staff.roster import RosterError
 
 log = logging.getLogger("ivr")
 

@@ -10,7 +10,7 @@ import os
 import shutil
 import socket
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from ivr.app import ARI, CONTROLLER, PBX, SECRETS, build_app
+from ivr.app import ARI, CONTROLLER, PBX, SECRETS, Options, build_app
 from ivr.ari.client import AriClient
 from ivr.config import Settings, load_settings
 from ivr.controller import Controller
@@ -57,6 +57,23 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
+class Observers:
+    """The product's observer seam (`Options(observer=...)`): hands every command the
+    controller carried out to the spies a test is watching with."""
+
+    def __init__(self) -> None:
+        self.spies: list[Callable[[Any], None]] = []
+
+    def __call__(self, command: Any, error: BaseException | None) -> None:
+        for spy in list(self.spies):
+            spy(command)
+
+
+def observed_options(**kw: Any) -> Options:
+    """Options for a product the tests watch (see `Hotline.watch`)."""
+    return Options(observer=Observers(), **kw)
+
+
 @dataclass
 class Hotline:
     """The running product, as the end-to-end tests see it."""
@@ -76,6 +93,17 @@ class Hotline:
     @property
     def pbx(self) -> Pbx:
         return self.app[PBX]
+
+    @contextlib.contextmanager
+    def watch(self, spy: Callable[[Any], None]) -> Iterator[None]:
+        """Call `spy` with every command the controller carries out while inside."""
+        observers = self.controller.ctx.observer
+        assert isinstance(observers, Observers), "build the app with observed_options()"
+        observers.spies.append(spy)
+        try:
+            yield
+        finally:
+            observers.spies.remove(spy)
 
     @property
     def uri_120(self) -> str:
@@ -158,7 +186,7 @@ class Hotline:
         self, spy: list[Any], call_id: str, prompt: str, timeout: float = 60
     ) -> Any:
         """Wait until the controller carried out a Play with `prompt` for the call; return it.
-        `spy` is the list the controller's command hook appends to."""
+        `spy` is a list a `watch` appends to."""
         from ivr.flow.call import Play
 
         async with asyncio.timeout(timeout):
@@ -210,7 +238,7 @@ async def hotline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hot
             "log_level": "INFO",
         },
     )
-    app = build_app(settings)
+    app = build_app(settings, observed_options())
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", settings.status_port)

@@ -15,9 +15,9 @@ from ivr.configs import ban_params, flow_config, ring_group_config
 from ivr.flow.call import CONSENT_TIMER, CallFlow, FlowConfig, Play, StartTimer
 from ivr.flow.events import Digit, PlaybackDone, Started
 from ivr.flow.menu import load_menu
-from ivr.flow.ringgroup import RingGroupConfig, Strategy
 from ivr.paths import PROJECT_ROOT
 from ivr.security.bans import BanParams
+from ivr.staff.ringgroup import RingGroupConfig, Strategy
 
 MENU = load_menu(PROJECT_ROOT / "config" / "menu.toml")
 

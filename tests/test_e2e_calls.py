@@ -10,10 +10,11 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from ivr.controller import Controller
+from ivr.ari.client import AriServerError
 from ivr.flow import call as flow
 from ivr.phone.audio import is_silent, read_wav, rms_dbfs, tone_present, write_tone_wav
 from ivr.phone.remote import RemotePhone
@@ -124,11 +125,8 @@ async def test_no_counselor_at_first_caller_waits_with_music_then_connected(
 def spy(hotline: Hotline) -> Iterator[list[flow.Command]]:
     """Every command the controller carries out during the test (the hook never raises)."""
     seen: list[flow.Command] = []
-    hotline.controller.fault_hook = seen.append
-    try:
+    with hotline.watch(seen.append):
         yield seen
-    finally:
-        hotline.controller.fault_hook = None
 
 
 def plays(spy: list[flow.Command], call_id: str) -> list[tuple[str, ...]]:
@@ -255,22 +253,23 @@ async def test_caller_hangs_up_while_waiting_nothing_left_behind(
 
 
 async def test_unexpected_error_apology_then_hangup(
-    clean_hotline: Hotline, phones: PhoneFactory, tmp_path: Path
+    clean_hotline: Hotline, phones: PhoneFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A handler failing mid-call (injected; a real Asterisk won't fail on demand) still ends
-    with an apology the caller hears, and a record."""
+    """A handler failing mid-call (injected: the ARI client answers the holding bridge's
+    creation with a 500, which a real Asterisk won't do on demand) still ends with an apology
+    the caller hears, and a record."""
     hotline = clean_hotline
-    controller: Controller = hotline.controller
+    ari = hotline.ari
+    real_post = ari.post
+
+    async def post(path: str, body: Any = None, **params: Any) -> Any:
+        if path == "bridges" and params.get("type") == "holding":
+            raise AriServerError("POST", path, 500, "injected fault")
+        return await real_post(path, body, **params)
 
     carried_out: list[flow.Command] = []
-
-    def fail_on_hold(cmd: flow.Command) -> None:
-        carried_out.append(cmd)
-        if isinstance(cmd, flow.Hold):
-            raise RuntimeError("injected fault")
-
-    controller.fault_hook = fail_on_hold
-    try:
+    monkeypatch.setattr(ari, "post", post)
+    with hotline.watch(carried_out.append):
         caller = await dial_120(hotline, phones)
         call_id = await hotline.last_call_id()
         await caller.dtmf("5")  # queueing (Hold) fails at once
@@ -280,8 +279,7 @@ async def test_unexpected_error_apology_then_hangup(
         await caller.record(tmp_path / "apology.wav")
         await caller.wait_for("call_state", state="DISCONNECTED", timeout=30)
         await caller.wait_for("recorded", timeout=10)
-    finally:
-        controller.fault_hook = None
+    monkeypatch.undo()
     heard = read_wav(tmp_path / "apology.wav")
     assert heard.seconds > 2 and not is_silent(heard.samples), "no apology was heard"
     row = await hotline.wait_row(call_id)

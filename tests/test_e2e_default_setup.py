@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
 
 from ivr.ari.client import AriClient, AriNotFound
 from ivr.paths import PROJECT_ROOT
-from ivr.roster import load_roster, on_shift
+from ivr.staff.roster import load_roster, on_shift
+from ivr.timezone import SEOUL
 from speech.synth import espeak_korean
 from tests.conftest import TEST_CALLER_NUMBER, PhoneFactory, free_port
 
@@ -143,7 +143,7 @@ async def test_default_setup_consented_call_to_sealed_summary_and_withdrawal(
     assert run.var.is_dir() and (run.var / "secrets.json").is_file()
     secrets = run.secrets()
     roster = load_roster(run.checkout / "config" / "roster.toml")
-    member = sorted(on_shift(roster, datetime.now(ZoneInfo("Asia/Seoul"))))[0]
+    member = sorted(on_shift(roster, datetime.now(SEOUL)))[0]
     sentence = espeak_korean("요즘 혼자 지내서 너무 외로워요", tmp_path / "caller.wav", rate=8000)
 
     c = await phones(member)

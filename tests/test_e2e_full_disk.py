@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from ivr.app import ARI, CONTROLLER, PBX, SECRETS, build_app
+from ivr.app import ARI, CONTROLLER, PBX, SECRETS, Options, build_app
 from ivr.ari.client import AriNotFound
 from ivr.config import Settings, load_settings
 from ivr.controller import Controller
@@ -30,12 +30,13 @@ MEMBER = "counselor01"
 
 
 class Hotline:
-    def __init__(self, settings: Settings, app: web.Application) -> None:
+    def __init__(
+        self, settings: Settings, app: web.Application, commands: list[flow.Command]
+    ) -> None:
         self.settings = settings
         self.app = app
-        #: Every command the controller carried out (seen through its fault hook).
-        self.commands: list[flow.Command] = []
-        self.controller.fault_hook = self.commands.append
+        #: Every command the controller carried out (seen through the observer seam).
+        self.commands = commands
 
     @property
     def controller(self) -> Controller:
@@ -77,13 +78,14 @@ async def hotline_on_tmpfs(tmp_path: Path) -> AsyncIterator[Hotline]:
                 "ring_retry_interval": 1.0,
             },
         )
-        app = build_app(settings)
+        commands: list[flow.Command] = []
+        app = build_app(settings, Options(observer=lambda cmd, _error: commands.append(cmd)))
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", settings.status_port)
         await site.start()
         try:
-            yield Hotline(settings, app)
+            yield Hotline(settings, app, commands)
         finally:
             pbx = app.get(PBX)
             await runner.cleanup()

@@ -37,11 +37,8 @@ def words(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def spy(hotline: Hotline) -> Iterator[list[flow.Command]]:
     """Every command the controller carries out during the test (the hook never raises)."""
     seen: list[flow.Command] = []
-    hotline.controller.fault_hook = seen.append
-    try:
+    with hotline.watch(seen.append):
         yield seen
-    finally:
-        hotline.controller.fault_hook = None
 
 
 def silence_rows(hotline: Hotline, call_id: str) -> list[dict[str, Any]]:

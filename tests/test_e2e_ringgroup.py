@@ -4,7 +4,7 @@ a real Asterisk, the controller and pjsua2 phones.
 Each test asserts what really happened: ring attempts, counselor events, flags and callback
 requests in the database, what the phones saw (INVITEs with their headers, disconnects), what
 the phones heard (recordings measured), and what the controller reports. The flow spy
-(`Controller.fault_hook` with a hook that only records) shows which prompts a call got.
+(the observer seam, `Hotline.watch`) shows which prompts a call got.
 
 Counselors' state lasts for the whole session (a 300 s abuse wrap-up, a pause), so each test
 has its own counselors or leaves them as it found them:
@@ -54,7 +54,7 @@ def tones(tmp_path: Path) -> dict[str, Path]:
 
 
 class Spy:
-    """A fault hook that never raises: it records every command the controller carries out,
+    """A spy (see `Hotline.watch`): it records every command the controller carries out,
     with the wall-clock time (the controller's clock)."""
 
     def __init__(self) -> None:
@@ -83,11 +83,8 @@ def announcements(spy: Spy, call_id: str) -> list[flow.Play]:
 @contextlib.contextmanager
 def spying(hotline: Hotline) -> Iterator[Spy]:
     spy = Spy()
-    hotline.controller.fault_hook = spy
-    try:
+    with hotline.watch(spy):
         yield spy
-    finally:
-        hotline.controller.fault_hook = None
 
 
 async def until(

@@ -29,7 +29,7 @@ from ivr.flow import call as flow
 from ivr.paths import PROJECT_ROOT
 from ivr.prompts.build import prompt_paths
 from ivr.staff.registration import OFF_SHIFT_MESSAGE
-from tests.conftest import Hotline, PhoneFactory, free_port, write_roster
+from tests.conftest import Hotline, PhoneFactory, free_port, observed_options, write_roster
 from tests.test_e2e_calls import counselor, dial_120
 
 ON_SHIFT = ("counselor01", "counselor02", "counselor03")
@@ -116,7 +116,7 @@ class Product:
         return Hotline(self.settings, self.app, self.tmp)
 
     async def start(self) -> None:
-        self.app = build_app(self.settings)
+        self.app = build_app(self.settings, observed_options())
         self.runner = web.AppRunner(self.app)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.settings.status_port).start()
@@ -175,11 +175,8 @@ async def product(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pro
 def spy(product: Product) -> Iterator[list[flow.Command]]:
     """Every command the controller carries out during the test."""
     seen: list[flow.Command] = []
-    product.hotline.controller.fault_hook = seen.append
-    try:
+    with product.hotline.watch(seen.append):
         yield seen
-    finally:
-        product.hotline.controller.fault_hook = None
 
 
 async def test_a_pause_and_a_logout_survive_a_restart(product: Product) -> None:

@@ -1,13 +1,13 @@
-"""The digits after a counselor's feature code (ivr.features), and the dialplan for them."""
+"""The digits after a counselor's feature code (ivr.staff.features), and the dialplan for them."""
 
 from __future__ import annotations
 
 import pytest
 
 from ivr.config import Settings
-from ivr.features import phone_pause_reason
 from ivr.pbx.render import InstanceDirs, render_config
 from ivr.pbx.secrets import Secrets
+from ivr.staff.features import phone_pause_reason
 
 REASONS = ("break", "training", "meeting", "admin")
 

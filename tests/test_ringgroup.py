@@ -1,4 +1,4 @@
-"""The ring group model (ivr.flow.ringgroup): who rings for which waiting caller."""
+"""The ring group model (ivr.staff.ringgroup): who rings for which waiting caller."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ivr.config import Settings
 from ivr.configs import ring_group_config
-from ivr.flow.ringgroup import (
+from ivr.staff.ringgroup import (
     Activity,
     EndReason,
     LegOutcome,

@@ -1,4 +1,4 @@
-"""The roster (ivr.roster): who is on shift when, overrides, and what a bad file is told."""
+"""The roster (ivr.staff.roster): who is on shift when, overrides, and what a bad file is told."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ivr.config import Settings
-from ivr.roster import (
+from ivr.staff.roster import (
     DEFAULT_ROSTER_PATH,
     SEOUL,
     Roster,

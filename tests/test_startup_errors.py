@@ -21,7 +21,7 @@ from ivr.config import Settings, load_settings
 from ivr.logs import setup_logging
 from ivr.paths import PROJECT_ROOT
 from ivr.pbx.secrets import SecretsError, load_or_create
-from ivr.roster import RosterError
+from ivr.staff.roster import RosterError
 from tests.conftest import free_port, write_roster
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from ivr.flow.ringgroup import RingGroup
+from ivr.staff.ringgroup import RingGroup
 from ivr.store import MemberState, Store
 
 log = logging.getLogger(__name__)

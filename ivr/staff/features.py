@@ -8,6 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+#: What the counselor hears after each action's code.
+FEATURE_PROMPTS = {
+    "login": "feature_logged_in",
+    "logout": "feature_logged_out",
+    "pause": "feature_paused",
+    "unpause": "feature_unpaused",
+}
+#: ... and after a code that was not accepted.
+DENIED_PROMPT = "feature_denied"
+
 #: The reason of a plain *53 (no reason digit).
 DEFAULT_PHONE_REASON = "phone"
 

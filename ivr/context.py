@@ -1,0 +1,131 @@
+"""What the rooms share: the call context, the calls in progress, and the adapter's inputs.
+
+Every room (the inbound journey's effects, the staff driver, consent and recording capture,
+callbacks, abuse flags) gets one `CallContext` in its constructor; the controller builds it.
+Rooms never touch the input queue directly: they `post` an input, which is handled in turn
+with the ARI events, so no two handlers ever interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ivr.ari.client import AriClient, AriError, AriNotFound
+from ivr.config import Settings
+from ivr.crypto import Sealer
+from ivr.flow import call as flow
+from ivr.inputs import FlowInput, Input
+from ivr.store import Store, WriteDeferred
+from ivr.tap import Tap
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ActiveCall:
+    call_id: str  # = the caller's channel id
+    flow: flow.CallFlow
+    caller: str  # hashed number, for logs and records
+    number: str  # the clear number, in memory only: sealed when a callback needs it
+    repeat: bool = False
+    flag_level: int = 0
+    holding_bridge: str | None = None
+    talk_bridge: str | None = None
+    timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    #: Last QueueStatus sent: (ahead, estimate bucket, anybody reachable).
+    reported: tuple[int, int, bool] | None = None
+    taps: dict[str, Tap] = field(default_factory=dict)  # party -> audio tap
+    channel_name: str = ""
+    #: Consent given and not withdrawn: the counseling is being recorded.
+    recording: bool = False
+    #: The consent row was written: only then may the call be recorded.
+    consent_stored: bool = False
+    recordings: dict[str, str] = field(default_factory=dict)  # party -> recording name
+
+    def view(self, now: float) -> dict[str, Any]:
+        """The call as /status shows it (the caller's hash, never the number)."""
+        rec = self.flow.record
+        return {
+            "call_id": self.call_id,
+            "caller": self.caller,
+            "state": self.flow.state.value,
+            "queue": rec.queue,
+            "member": rec.member,
+            "seconds": round(now - rec.started_at, 1),
+        }
+
+    def cancel_timer(self, name: str) -> None:
+        handle = self.timers.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+
+
+class Observer(Protocol):
+    """Sees each command carried out and its outcome (None: done, else the error). Wired from
+    `ivr.app.Options(observer=...)`; production passes none."""
+
+    def __call__(self, command: flow.Command, error: BaseException | None) -> None: ...
+
+
+@dataclass
+class CallContext:
+    ari: AriClient
+    store: Store
+    settings: Settings
+    clock: Callable[[], float]
+    sealer: Sealer
+    hash_key: str
+    #: The calls in progress, by the caller's channel id.
+    calls: dict[str, ActiveCall]
+    #: Put an input on the queue (from timers, taps and background tasks).
+    post: Callable[[Input], None]
+    #: Hand a flow event to a call now (inside the loop) and carry out its commands.
+    feed: Callable[[str, flow.FlowEvent], Awaitable[None]]
+    #: A prefix for the channel ids this run creates (staff and crisis legs).
+    leg_prefix: str
+    observer: Observer | None = None
+    #: Prompt id -> Korean text, and the catalog's version (for the consent record).
+    prompt_texts: dict[str, str] = field(default_factory=dict)
+    catalog_version: int = 0
+
+    def post_flow(self, call_id: str, event: flow.FlowEvent) -> None:
+        self.post(FlowInput(call_id, event))
+
+    async def hangup(self, channel_id: str) -> None:
+        try:
+            await self.ari.delete(f"channels/{channel_id}")
+        except AriNotFound:
+            pass
+        except AriError:
+            log.exception("cannot hang up %s", channel_id)
+
+    async def send_message(self, member: str, body: str) -> bool:
+        """A SIP MESSAGE to a staff phone (the softphone shows it); False if it failed."""
+        try:
+            await self.ari.request(
+                "PUT",
+                "endpoints/sendMessage",
+                params={"to": f"pjsip:{member}", "from": "sip:ivr120@127.0.0.1", "body": body},
+            )
+        except AriError as exc:
+            log.warning("cannot send a message to %s: %s", member, exc)
+            return False
+        return True
+
+
+async def safe_store(op: Awaitable[Any]) -> bool:
+    """A record that cannot be written (full disk, ...) is logged; the call goes on.
+    True when it was written (not just kept in memory for later)."""
+    try:
+        await op
+    except WriteDeferred as exc:
+        log.warning("record not written yet: %s", exc)
+        return False
+    except Exception:
+        log.exception("could not write a record")
+        return False
+    return True

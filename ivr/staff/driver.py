@@ -1,0 +1,367 @@
+"""The ring group's driver: rings staff legs for waiting callers, and tells the pure ring
+groups (ivr.staff.ringgroup) what became of them.
+
+It owns the legs in progress and the member actions (log in/out, pause, from a feature code
+or the admin API). Member state changes are stored; waiting callers hear where they stand.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ivr.ari.client import AriError
+from ivr.context import ActiveCall, CallContext, safe_store
+from ivr.flow import call as flow
+from ivr.flow.menu import Menu
+from ivr.staff import registration
+from ivr.staff import roster as rosters
+from ivr.staff import states as staff_states
+from ivr.staff.ringgroup import (
+    EndReason,
+    LegOutcome,
+    RingGroup,
+    RingGroupConfig,
+    UnknownMemberError,
+)
+from ivr.timezone import SEOUL
+
+log = logging.getLogger(__name__)
+
+LEG_ARG = "leg"
+INFO_HEADER = "PJSIP_HEADER(add,X-IVR120-{})"
+#: ChannelDestroyed causes of an unanswered ring attempt.
+CAUSE_OUTCOME = {17: LegOutcome.BUSY, 21: LegOutcome.REJECTED}
+ACTIONS = ("login", "logout", "pause", "unpause")
+
+
+class StaffError(Exception):
+    """An administrator's request that cannot be carried out (unknown member, ...)."""
+
+
+@dataclass
+class Leg:
+    call_id: str
+    queue: str
+    member: str
+    answered: bool = False
+    abuse: bool = False
+
+
+class StaffDriver:
+    def __init__(
+        self, ctx: CallContext, menu: Menu, roster: rosters.Roster, config: RingGroupConfig
+    ) -> None:
+        self.ctx = ctx
+        settings = ctx.settings
+        self.roster = roster
+        self._members = {"counselors": settings.counselors, "agents": settings.agents}
+        self.groups = {
+            name: RingGroup(name, self._members[q.members], config)
+            for name, q in menu.queues.items()
+        }
+        #: Queues answered by the rostered counselors (the others have no shift plan).
+        self._rostered = {n for n, q in menu.queues.items() if q.members == "counselors"}
+        self._staff = frozenset(settings.staff_endpoints)
+        self.registrations = registration.Registrations(settings.staff_endpoints)
+        self.legs: dict[str, Leg] = {}
+
+    def handlers(self) -> dict[type[flow.Command], Any]:
+        return {flow.Enqueue: self._enqueue, flow.Dequeue: self._dequeue}
+
+    async def _enqueue(self, call: ActiveCall, cmd: flow.Enqueue) -> None:
+        self.groups[cmd.queue].enqueue(call.call_id, cmd.since)
+        await self.plan(cmd.queue)
+
+    async def _dequeue(self, call: ActiveCall, cmd: flow.Dequeue) -> None:
+        for leg in self.groups[cmd.queue].dequeue(call.call_id):
+            await self.cancel_leg(leg)
+        await self.after_group_change(cmd.queue)
+
+    async def restore(self) -> None:
+        await staff_states.restore(self.ctx.store, self.groups.values())
+
+    def mark_abuse(self, leg_id: str | None) -> None:
+        """The counselor on `leg_id` ended an abusive call: they get the longer wrap-up."""
+        leg = self.legs.get(leg_id or "")
+        if leg is not None and leg.answered:
+            leg.abuse = True
+
+    # -- legs ----------------------------------------------------------------------------
+    async def leg_answered(self, leg_id: str) -> None:
+        now = self.ctx.clock()
+        leg = self.legs.get(leg_id)
+        result = self.groups[leg.queue].answered(leg_id, now) if leg else None
+        if leg is None or result is None:
+            log.info("leg %s answered too late; hanging it up", leg_id)
+            await self.ctx.hangup(leg_id)
+            return
+        call_id, member, others = result
+        leg.answered = True
+        log.info("call %s: %s answered", call_id, member)
+        await safe_store(self.ctx.store.ring_ended(leg_id, now, "answered"))
+        for other in others:
+            await self.cancel_leg(other)
+        await self.ctx.feed(call_id, flow.StaffAnswered(leg_id, member))
+        await self.after_group_change(leg.queue)
+
+    async def leg_gone(self, leg_id: str, cause: int) -> None:
+        now = self.ctx.clock()
+        leg = self.legs.pop(leg_id, None)
+        if leg is None:
+            return
+        group = self.groups[leg.queue]
+        if leg.answered:
+            reason = EndReason.ABUSE if leg.abuse else EndReason.NORMAL
+            group.released(leg.member, now, reason)
+            call = self.ctx.calls.get(leg.call_id)
+            if call is not None and call.flow.state in (
+                flow.State.CONNECTING,
+                flow.State.CONNECTED,
+            ):
+                await self.ctx.feed(leg.call_id, flow.StaffHungUp())
+        else:
+            outcome = CAUSE_OUTCOME.get(cause, LegOutcome.NO_ANSWER)
+            paused = group.leg_ended(leg_id, outcome, now)
+            log.info("call %s: %s did not answer (%s)", leg.call_id, leg.member, outcome.value)
+            await safe_store(self.ctx.store.ring_ended(leg_id, now, outcome.value))
+            if paused is not None:
+                log.warning("%s paused after repeated unanswered calls", leg.member)
+        await self.after_group_change(leg.queue)
+
+    async def cancel_leg(self, leg_id: str) -> None:
+        """Stop ringing a leg we no longer need (no penalty for the member)."""
+        if leg_id in self.legs and not self.legs[leg_id].answered:
+            self.legs.pop(leg_id)
+            await safe_store(self.ctx.store.ring_ended(leg_id, self.ctx.clock(), "cancelled"))
+        await self.ctx.hangup(leg_id)
+
+    async def reachable(self) -> set[str]:
+        try:
+            endpoints = await self.ctx.ari.get("endpoints/PJSIP")
+        except AriError as exc:
+            log.warning("cannot list endpoints: %s", exc)
+            return set()
+        return {e["resource"] for e in endpoints if e.get("state") == "online"}
+
+    def on_shift(self, queue: str, now: float) -> frozenset[str] | None:
+        """Who is on shift for a queue now (None: the queue has no shift plan)."""
+        if queue not in self._rostered:
+            return None
+        return rosters.on_shift(self.roster, datetime.fromtimestamp(now, SEOUL))
+
+    async def plan_all(self) -> None:
+        for name in self.groups:
+            await self.plan(name)
+
+    async def plan(self, queue: str) -> None:
+        group = self.groups[queue]
+        if not group.waiting:
+            return
+        ctx = self.ctx
+        now = ctx.clock()
+        reachable = await self.reachable()
+        rings = group.plan(reachable, ctx.leg_prefix, now, self.on_shift(queue, now))
+        for ring in rings:
+            call = ctx.calls.get(ring.call_id)
+            self.legs[ring.leg_id] = Leg(ring.call_id, queue, ring.member)
+            log.info("call %s: ringing %s", ring.call_id, ring.member)
+            await safe_store(ctx.store.ring_started(ring.leg_id, ring.call_id, ring.member, now))
+            try:
+                await ctx.ari.request(
+                    "POST",
+                    "channels",
+                    params={
+                        "endpoint": f"PJSIP/{ring.member}",
+                        "app": ctx.settings.ari_app,
+                        "appArgs": f"{LEG_ARG},{ring.call_id}",
+                        "channelId": ring.leg_id,
+                        "timeout": int(ctx.settings.ring_timeout),
+                        "callerId": f'"{queue}" <120>',
+                    },
+                    body={"variables": self._call_info(call, queue, now)},
+                )
+            except AriError as exc:
+                log.warning("call %s: could not ring %s: %s", ring.call_id, ring.member, exc)
+                self.legs.pop(ring.leg_id, None)
+                group.leg_ended(ring.leg_id, LegOutcome.FAILED, now)
+                await safe_store(ctx.store.ring_ended(ring.leg_id, now, "failed"))
+        await self.after_group_change(queue)
+
+    @staticmethod
+    def _call_info(call: ActiveCall | None, queue: str, now: float) -> dict[str, str]:
+        """SIP headers for the counselor's phone: what the hotline knows, never the number."""
+        if call is None:
+            return {}
+        rec = call.flow.record
+        info = {
+            "Line": queue,
+            "Call": call.call_id,
+            "Path": "".join(rec.menu_path) or "-",
+            "Wait": str(int(now - (rec.queued_at or now))),
+            "Repeat": "yes" if call.repeat else "no",
+            "Consent": call.flow.consent or "-",  # "pending": the question is still open
+        }
+        if call.flag_level:
+            info["Flag"] = f"abuse-{call.flag_level}"
+        return {INFO_HEADER.format(k): v for k, v in info.items()}
+
+    async def after_group_change(self, queue: str) -> None:
+        """Record member state changes and tell waiting callers where they stand."""
+        ctx = self.ctx
+        group = self.groups[queue]
+        for change in group.drain_changes():
+            log.info(
+                "%s: %s %s -> %s (%s)",
+                change.member,
+                change.field,
+                change.old,
+                change.new,
+                change.reason or "-",
+            )
+            await safe_store(
+                ctx.store.counselor_event(
+                    change.member,
+                    change.at,
+                    change.field,
+                    str(change.old).lower(),
+                    str(change.new).lower(),
+                    change.reason or "",
+                )
+            )
+            state = staff_states.state_of(group, change.member)
+            await safe_store(ctx.store.save_member_state(state))
+        now = ctx.clock()
+        reachable = group.reachable()
+        for ahead, call_id in enumerate(group.waiting):
+            call = ctx.calls.get(call_id)
+            if call is None:
+                continue
+            estimate = group.estimated_wait(call_id, now)
+            bucket = -1 if estimate is None else int(estimate // 30)
+            if call.reported != (ahead, bucket, reachable > 0):
+                call.reported = (ahead, bucket, reachable > 0)
+                await ctx.feed(call_id, flow.QueueStatus(ahead, estimate, reachable))
+
+    # -- registrations -------------------------------------------------------------------
+    async def endpoint_changed(self, endpoint: str, state: str) -> None:
+        if endpoint not in self._staff:
+            return
+        log.info("endpoint %s is %s", endpoint, state)
+        change = self.registrations.update(endpoint, state, self.ctx.clock())
+        if change is not None and change.online:
+            await self._tell_if_off_shift(change.member)
+        await self.plan_all()
+
+    async def seed_registrations(self) -> None:
+        self.registrations.seed(await self.reachable(), self.ctx.clock())
+
+    async def _tell_if_off_shift(self, member: str) -> None:
+        """A counselor registered while off shift: their phone reads that they are."""
+        now = self.ctx.clock()
+        shifts = [self.on_shift(q, now) for q in self._rostered if member in self.groups[q].members]
+        if not shifts or any(s is None or member in s for s in shifts):
+            return
+        log.info("%s registered while off shift; telling their phone", member)
+        await self.ctx.send_message(member, registration.OFF_SHIFT_MESSAGE)
+
+    # -- member actions and configuration ------------------------------------------------
+    async def member_action(self, member: str, action: str, reason: str) -> None:
+        """Log in/out, pause or unpause a member (from a feature code or the admin API)."""
+        queue = self._group_of(member)
+        group = self.groups[queue]
+        now = self.ctx.clock()
+        try:
+            if action == "login":
+                group.login(member, now, reason)
+                legs: list[str] = []
+            elif action == "logout":
+                legs = group.logout(member, now, reason)
+            elif action == "pause":
+                legs = group.pause(member, reason, now)
+            elif action == "unpause":
+                group.unpause(member, now, reason)
+                legs = []
+            else:
+                raise StaffError(f"unknown action {action!r}")
+        except UnknownMemberError as exc:
+            raise StaffError(str(exc)) from None
+        for leg in legs:
+            await self.cancel_leg(leg)
+        await self.after_group_change(queue)
+        await self.plan(queue)
+
+    def _group_of(self, member: str) -> str:
+        for name, group in self.groups.items():
+            if member in group.members:
+                return name
+        raise StaffError(f"{member!r} is not a counselor or agent")
+
+    async def reload_roster(self, path: Any) -> None:
+        """Replace the shift plan (an administrator edited it); calls in progress go on."""
+        new = rosters.load_roster(path)
+        unknown = {c.endpoint for c in new.counselors.values()} - set(self.ctx.settings.counselors)
+        if unknown:
+            raise StaffError(f"roster names endpoints that are not counselors: {unknown}")
+        self.roster = new
+        log.info("roster reloaded from %s", path)
+        await self.plan_all()
+
+    def check_menu(self, menu: Menu) -> None:
+        """Refuse a new menu that would change who answers an existing queue (restart)."""
+        for name, q in menu.queues.items():
+            group = self.groups.get(name)
+            wanted = tuple(dict.fromkeys(self._members[q.members]))
+            if group is not None and group.members != wanted:
+                raise StaffError(f"queue {name!r}: changing its members needs a restart")
+
+    def apply_menu(self, menu: Menu, roster: rosters.Roster) -> None:
+        """New queues of a reloaded menu get their groups (members as they are elsewhere)."""
+        self.check_menu(menu)
+        for name, q in menu.queues.items():
+            if name not in self.groups:
+                config = next(iter(self.groups.values())).config
+                group = RingGroup(name, self._members[q.members], config)
+                staff_states.seed_from(group, self.groups.values())
+                self.groups[name] = group
+            if q.members == "counselors":
+                self._rostered.add(name)
+        self.roster = roster
+
+    def members(self) -> list[dict[str, Any]]:
+        now = self.ctx.clock()
+        out = []
+        for name, group in self.groups.items():
+            shift = self.on_shift(name, now)
+            for m in group.snapshot(now):
+                reg = self.registrations.get(m.member)
+                out.append(
+                    {
+                        "member": m.member,
+                        "queue": name,
+                        "state": m.activity.value,
+                        "on_shift": shift is None or m.member in shift,
+                        "logged_in": m.logged_in,
+                        "paused": m.paused,
+                        "pause_reason": m.pause_reason,
+                        "calls": m.calls_taken,
+                        "blocked_for": round(m.blocked_for, 1),
+                        "registered": reg.online,
+                        "registered_since": reg.since,
+                        "logged_in_since": m.logged_in_since,
+                        "paused_since": m.paused_since,
+                    }
+                )
+        return out
+
+    def queues(self) -> dict[str, Any]:
+        return {
+            name: {
+                "waiting": len(g.waiting),
+                "ringing": sorted(g.ringing_members()),
+                "busy": sorted(g.busy_members()),
+            }
+            for name, g in self.groups.items()
+        }

@@ -1,0 +1,131 @@
+"""The consent record and per-party recording capture of a call in progress (the adapter side
+of consented summaries; ivr.summary.capture fetches the finished files).
+
+Only a stored consent is acted on: no consent row, no recording. Each party is recorded from
+their own audio tap's bridge (one voice per file). A withdrawal during the call stops and
+discards what was recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from typing import Any
+
+from ivr.ari.client import AriError, AriNotFound
+from ivr.audit import audit
+from ivr.context import ActiveCall, CallContext, safe_store
+from ivr.flow import call as flow
+from ivr.store import WriteDeferred
+from ivr.summary.capture import Capture
+
+log = logging.getLogger(__name__)
+
+
+class ConsentRecorder:
+    def __init__(self, ctx: CallContext, capture: Capture) -> None:
+        self.ctx = ctx
+        self.capture = capture
+
+    def handlers(self) -> dict[type[flow.Command], Any]:
+        return {
+            flow.RecordConsent: self._record_consent,
+            flow.StartRecording: self._start_recording,
+            flow.WithdrawConsent: self._withdraw,
+        }
+
+    def consent_version(self, prompts: tuple[str, ...]) -> str:
+        """Which exact words the caller heard: catalog version + hash of the Korean text."""
+        text = "\n".join(self.ctx.prompt_texts.get(p, f"<{p}>") for p in prompts)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return f"catalog-v{self.ctx.catalog_version}:{digest}"
+
+    async def _record_consent(self, call: ActiveCall, cmd: flow.RecordConsent) -> None:
+        ctx = self.ctx
+        stored = False
+        try:
+            await ctx.store.record_consent(
+                call.call_id,
+                cmd.answer,
+                cmd.answered_by,
+                ctx.clock(),
+                ",".join(cmd.prompts),
+                self.consent_version(cmd.prompts),
+                call.channel_name,
+            )
+            stored = True
+        except WriteDeferred as exc:
+            log.warning("record not written yet: %s", exc)
+        finally:
+            call.consent_stored = stored
+            audit.info(
+                "consent: call %s caller %s answered %s by %s%s",
+                call.call_id,
+                call.caller,
+                cmd.answer,
+                cmd.answered_by,
+                "" if stored else " (not stored: nothing will be recorded)",
+            )
+
+    async def _start_recording(self, call: ActiveCall, cmd: flow.StartRecording) -> None:
+        if not call.consent_stored:  # no stored consent, no recording
+            log.warning("call %s: consent could not be stored; not recording", call.call_id)
+            return
+        call.recording = True
+        for party in list(call.taps):
+            await self.record_party(call, party)
+
+    async def record_party(self, call: ActiveCall, party: str) -> None:
+        """Record one party's voice (their tap's bridge holds only that voice)."""
+        tap = call.taps.get(party)
+        if not call.recording or tap is None or party in call.recordings:
+            return
+        name = f"ivr120-{call.call_id}-{party}"
+        try:
+            await self.ctx.ari.post(
+                f"bridges/{tap.id}/record",
+                name=name,
+                format="wav",
+                ifExists="overwrite",
+                beep=False,
+                terminateOn="none",
+            )
+        except AriError as exc:
+            log.warning("call %s: cannot record the %s: %s", call.call_id, party, exc)
+            return
+        call.recordings[party] = name
+        await safe_store(
+            self.ctx.store.recording_started(name, call.call_id, party, self.ctx.clock())
+        )
+        log.info("call %s: recording the %s (consent given)", call.call_id, party)
+
+    async def _withdraw(self, call: ActiveCall, cmd: flow.WithdrawConsent) -> None:
+        by = cmd.by or "counselor"
+        call.recording = False
+        for name in call.recordings.values():
+            with contextlib.suppress(AriNotFound):
+                await self.ctx.ari.delete(f"recordings/live/{name}")  # stop and discard
+            await safe_store(self.ctx.store.recording_status(name, "deleted"))
+        call.recordings.clear()
+        try:
+            await self.ctx.store.withdraw_consent(call.call_id, by, self.ctx.clock())
+        except WriteDeferred as exc:
+            log.warning("record not written yet: %s", exc)
+        audit.info("consent withdrawn during call %s by %s; recording discarded", call.call_id, by)
+
+    def collect(self, call: ActiveCall) -> None:
+        """The call ended: fetch its recordings once Asterisk has finished them."""
+        if call.recordings:
+            self.capture.collect_later(call.call_id, dict(call.recordings))
+            call.recordings.clear()
+
+    async def collect_left_over(self) -> None:
+        """After (re)connecting: recordings a previous run left in Asterisk are fetched."""
+        with contextlib.suppress(Exception):
+            pending: dict[str, dict[str, str]] = {}
+            for name, call_id, party in await self.ctx.store.recordings_to_collect():
+                if call_id not in self.ctx.calls:
+                    pending.setdefault(call_id, {})[party] = name
+            for call_id, recs in pending.items():
+                self.capture.collect_later(call_id, recs)
