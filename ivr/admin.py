@@ -14,8 +14,8 @@
     ivr-admin reload                      apply menu, roster and prompt changes (no restart)
 
 Each capability brings its own commands (`add_commands`/`run`/`render` in
-ivr/<capability>/admin_commands.py): staff, flags, callbacks, summary. This module is the shell
-and the call views (status, calls). The API commands talk to the controller's API on loopback
+ivr/<capability>/admin_commands.py): flow (status, calls), staff, flags, callbacks, summary.
+This module is the shell. The API commands talk to the controller's API on loopback
 with the admin token from state_dir/secrets.json (whoever can read that file is an
 administrator). Output is Korean with English headings; `--json` (before or after the
 subcommand) prints the raw answer for scripts.
@@ -42,76 +42,28 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ivr.admin_client import call_api, table, when
 from ivr.callbacks import admin_commands as callbacks_commands
 from ivr.config import ConfigError, Settings, load_settings
 from ivr.flags import admin_commands as flags_commands
+from ivr.flow import admin_commands as flow_commands
 from ivr.staff import admin_commands as staff_commands
 from ivr.summary import admin_commands as summary_commands
 
 #: The capabilities' command sets (each: COMMANDS, add_commands, run; API ones also render).
-PLUGINS: tuple[Any, ...] = (staff_commands, flags_commands, callbacks_commands, summary_commands)
+PLUGINS: tuple[Any, ...] = (
+    flow_commands,
+    staff_commands,
+    flags_commands,
+    callbacks_commands,
+    summary_commands,
+)
 
 
 def render(cmd: str, data: Any) -> str:
     for plugin in PLUGINS:
         if cmd in plugin.COMMANDS and hasattr(plugin, "render"):
             return str(plugin.render(cmd, data))
-    if cmd == "status":
-        lines = [f"진행 중인 통화 calls in progress: {len(data['calls'])}"]
-        lines.append(
-            table(
-                ["통화 call", "상태 state", "대기열 queue", "상담사 member", "초 secs"],
-                [
-                    [c["call_id"], c["state"], c["queue"], c["member"], c["seconds"]]
-                    for c in data["calls"]
-                ],
-            )
-        )
-        lines.append("")
-        lines.append(
-            table(
-                ["대기열 queue", "대기 waiting", "호출 중 ringing", "통화 중 busy"],
-                [
-                    [q, v["waiting"], ",".join(v["ringing"]), ",".join(v["busy"])]
-                    for q, v in data["queues"].items()
-                ],
-            )
-        )
-        return "\n".join(lines)
-    if cmd == "calls":
-        return table(
-            [
-                "통화 call",
-                "시작 started",
-                "발신자 caller",
-                "메뉴 menu",
-                "대기열 queue",
-                "상담사 member",
-                "대기 wait",
-                "통화 talk",
-                "결과 outcome",
-            ],
-            [
-                [
-                    c["call_id"],
-                    when(c["started_at"]),
-                    c["caller_hash"][:10],
-                    c["menu_path"],
-                    c["queue"],
-                    c["member"],
-                    _secs(c["wait_seconds"]),
-                    _secs(c["talk_seconds"]),
-                    c["outcome"],
-                ]
-                for c in data
-            ],
-        )
     return json.dumps(data, ensure_ascii=False, indent=2)
-
-
-def _secs(v: float | None) -> str:
-    return "-" if v is None else f"{v:.0f}s"
 
 
 def _shared_options(p: argparse.ArgumentParser, default: Any) -> None:
@@ -132,8 +84,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="ivr-admin", description=__doc__.splitlines()[0])
     _shared_options(p, None)
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("status")
-    sub.add_parser("calls").add_argument("--limit", type=int, default=20)
     for plugin in PLUGINS:
         plugin.add_commands(sub)
     for subparser in sub.choices.values():
@@ -145,8 +95,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for plugin in PLUGINS:
         if args.cmd in plugin.COMMANDS:
             return int(plugin.run(args, settings))
-    path = f"/api/calls?limit={args.limit}" if args.cmd == "calls" else "/status"
-    return call_api(args, settings, ("GET", path, None), render)
+    raise AssertionError(f"no capability has the command {args.cmd!r}")  # argparse refuses it
 
 
 def main(argv: Sequence[str] | None = None) -> int:
