@@ -23,6 +23,7 @@ from ivr.ari.client import AriClient
 from ivr.config import Settings, load_settings
 from ivr.controller import Controller
 from ivr.pbx.runner import Pbx
+from ivr.phone.audio import write_tone_wav
 from ivr.phone.remote import RemotePhone
 
 #: A made-up caller number (never a real one): the tests check it is never stored in clear.
@@ -284,3 +285,18 @@ async def clean_hotline(hotline: Hotline) -> AsyncIterator[Hotline]:
     await hotline.wait_clean()
     yield hotline
     await hotline.wait_clean()
+
+
+#: The tones the parties of an end-to-end call play, to tell by ear who is heard.
+CALLER_TONE = 600.0
+COUNSELOR_TONE = 1000.0
+CRISIS_TONE = 1400.0
+
+
+@pytest.fixture
+def tones(tmp_path: Path) -> dict[str, Path]:
+    return {
+        "caller": write_tone_wav(tmp_path / "caller.wav", CALLER_TONE, seconds=2.0),
+        "counselor": write_tone_wav(tmp_path / "counselor.wav", COUNSELOR_TONE, seconds=2.0),
+        "crisis": write_tone_wav(tmp_path / "crisis.wav", CRISIS_TONE, seconds=2.0),
+    }

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 
 from tests.conftest import Hotline, PhoneFactory
-from tests.test_e2e_ringgroup import (
+from tests.e2e_ringgroup_support import (
     api,
     counselor,
     dial,

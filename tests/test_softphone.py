@@ -1,5 +1,5 @@
 """The console softphone's pure parts: what it shows, which keys send what, where the password
-comes from (tests/test_e2e_ringgroup.py runs it against a real hotline)."""
+comes from (tests/test_e2e_ringgroup_tools.py runs it against a real hotline)."""
 
 from __future__ import annotations
 

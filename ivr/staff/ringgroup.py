@@ -24,7 +24,7 @@ PBXes) rings a member who has just finished a long call before one who finished 
 long ago. Ties (members never called, or freed at the same instant) go to the member with the
 fewest calls so far, then to the one offered a call least recently, and only then to the member
 order — so a tie does not always favour the first member. With equal members and equal talk
-times this is an exact round robin (tests/test_ringgroup.py proves max - min calls <= 1).
+times this is an exact round robin (tests/test_ringgroup_load.py proves max - min calls <= 1).
 
 Wrap-up after every call: ``wrapup_seconds``; after a call ended for abuse
 ``abuse_wrapup_seconds``; after a call of ``long_call_seconds`` or more
