@@ -16,20 +16,9 @@ import pytest
 
 from ivr.ari.client import AriServerError
 from ivr.flow import call as flow
-from ivr.phone.audio import is_silent, read_wav, rms_dbfs, tone_present, write_tone_wav
+from ivr.phone.audio import is_silent, read_wav, rms_dbfs, tone_present
 from ivr.phone.remote import RemotePhone
-from tests.conftest import TEST_CALLER_NUMBER, Hotline, PhoneFactory
-
-CALLER_TONE = 600.0
-COUNSELOR_TONE = 1000.0
-
-
-@pytest.fixture
-def tones(tmp_path: Path) -> dict[str, Path]:
-    return {
-        "caller": write_tone_wav(tmp_path / "caller.wav", CALLER_TONE, seconds=2.0),
-        "counselor": write_tone_wav(tmp_path / "counselor.wav", COUNSELOR_TONE, seconds=2.0),
-    }
+from tests.conftest import CALLER_TONE, COUNSELOR_TONE, TEST_CALLER_NUMBER, Hotline, PhoneFactory
 
 
 async def record_for(phone: RemotePhone, path: Path, seconds: float) -> Path:
