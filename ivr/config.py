@@ -177,6 +177,30 @@ class Settings:
     auth_ban_seconds: float = 600.0
     auth_ban_exempt: tuple[str, ...] = ()
 
+    #: Follow-up calls (ivr/followup): callbacks, welfare checks, in-depth calls by social
+    #: workers, monitoring calls after referrals and companions' series are dialled out.
+    followup_enabled: bool = True
+    #: Seconds before each next attempt after a citizen did not answer (the last value repeats).
+    followup_backoff: tuple[str, ...] = ("1800", "7200", "86400")
+    #: Attempts before a task is closed `unreachable` (a welfare task goes to a supervisor).
+    followup_max_attempts: int = 3
+    #: Calling hours, Seoul time ("HH:MM"): no citizen is dialled outside them.
+    followup_calling_start: str = "09:00"
+    followup_calling_end: str = "20:00"
+    #: Seconds a dialling lock on a task lasts (renewed while the call goes on).
+    followup_lock_seconds: float = 300.0
+    #: A companion's call waits for that companion this long past its time, then a
+    #: supervisor is told (it is never handed to another companion).
+    companion_grace_seconds: float = 3600.0
+    #: Days after a referral when its monitoring call is due.
+    monitoring_after_days: float = 14.0
+    #: Talk seconds after which a follow-up call counts as `reached` by default.
+    followup_reached_min_talk: float = 30.0
+    #: Hours within which an in-depth request (`*8`) is due (one working day).
+    in_depth_within_hours: float = 24.0
+    #: The partner-agency catalog for referrals.
+    agencies_file: Path = Path("config/agencies.toml")
+
     def __post_init__(self) -> None:
         # Resolved once, here: every path stored or passed on (recordings, the worker's
         # environment) is absolute, so no process joins a relative state_dir twice.
@@ -308,6 +332,31 @@ class Settings:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 errors.append(f"auth_ban_exempt: {cidr!r} is not an address or network")
+        check(self.followup_max_attempts >= 1, "followup_max_attempts", "must be at least 1")
+        try:
+            check(
+                bool(self.followup_backoff) and all(float(b) >= 0 for b in self.followup_backoff),
+                "followup_backoff",
+                "one or more seconds values, none negative",
+            )
+        except ValueError:
+            errors.append(f"followup_backoff: {self.followup_backoff!r} are not numbers")
+        for name in ("followup_calling_start", "followup_calling_end"):
+            check(_is_hhmm(getattr(self, name)), name, f"{getattr(self, name)!r} is not HH:MM")
+        if _is_hhmm(self.followup_calling_start) and _is_hhmm(self.followup_calling_end):
+            check(
+                self.followup_calling_start < self.followup_calling_end,
+                "followup_calling_start",
+                "must be before followup_calling_end",
+            )
+        for name in ("followup_lock_seconds", "in_depth_within_hours"):
+            check(getattr(self, name) > 0, name, "must be positive")
+        for name in (
+            "companion_grace_seconds",
+            "monitoring_after_days",
+            "followup_reached_min_talk",
+        ):
+            check(getattr(self, name) >= 0, name, "must not be negative")
         if errors:
             raise ConfigError("invalid configuration (설정 오류):\n  " + "\n  ".join(errors))
         return self
@@ -336,6 +385,17 @@ class Settings:
                     )
                 )
         return found
+
+
+def _is_hhmm(text: str) -> bool:
+    hh, sep, mm = text.partition(":")
+    return (
+        bool(sep)
+        and len(hh) == 2 == len(mm)
+        and hh.isdigit()
+        and mm.isdigit()
+        and (int(hh) < 24 and int(mm) < 60)
+    )
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

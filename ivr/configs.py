@@ -1,8 +1,9 @@
 """The pure machines' configurations, built from the settings: the one place that maps a
 setting to a machine's parameter.
 
-The configuration dataclasses (FlowConfig, RingGroupConfig, BanParams) have no defaults of
-their own for what the settings own, so a default lives in one place only: ivr.config.Settings.
+The configuration dataclasses (FlowConfig, RingGroupConfig, BanParams, FollowupConfig) have no
+defaults of their own for what the settings own, so a default lives in one place only:
+ivr.config.Settings.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from ivr.config import Settings
 from ivr.flow.call import FlowConfig
 from ivr.flow.menu import Menu
+from ivr.followup.model import FollowupConfig, minutes
 from ivr.security.bans import BanParams
 from ivr.staff.ringgroup import RingGroupConfig
 
@@ -49,4 +51,19 @@ def ban_params(settings: Settings) -> BanParams:
         window=settings.auth_ban_window,
         ban_seconds=settings.auth_ban_seconds,
         exempt=(*settings.carrier_addresses, *settings.auth_ban_exempt),
+    )
+
+
+def followup_config(settings: Settings) -> FollowupConfig:
+    """The follow-up planner's and journey's rules."""
+    return FollowupConfig(
+        backoff=tuple(float(b) for b in settings.followup_backoff),
+        max_attempts=settings.followup_max_attempts,
+        calling_start=minutes(settings.followup_calling_start),
+        calling_end=minutes(settings.followup_calling_end),
+        lock_seconds=settings.followup_lock_seconds,
+        companion_grace=settings.companion_grace_seconds,
+        monitoring_after=settings.monitoring_after_days * 86400.0,
+        reached_min_talk=settings.followup_reached_min_talk,
+        in_depth_within=settings.in_depth_within_hours * 3600.0,
     )

@@ -1,7 +1,8 @@
 """The call records, in an embedded SQLite database (WAL mode, one writer).
 
 A row is written when the call starts and completed when it ends, so a crash of the controller
-mid-call still leaves a trace. Schema changes go through `MIGRATIONS` (append only).
+mid-call still leaves a trace. Schema changes go through `ivr.store_schema.MIGRATIONS`
+(append only).
 
 Records the database cannot take (a full disk) are kept in memory and written, in order, when
 it can again (`ivr.store_buffer`); such a write raises `WriteDeferred`, which callers log and
@@ -14,9 +15,10 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -29,154 +31,14 @@ from ivr.store_buffer import (
     Write,
     WriteDeferred,
 )
+from ivr.store_schema import MIGRATIONS, migrate
 
-__all__ = ["Store", "WriteDeferred"]
+__all__ = ["MIGRATIONS", "Store", "WriteDeferred"]
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE calls (
-        call_id      TEXT PRIMARY KEY,
-        caller_hash  TEXT NOT NULL,
-        started_at   REAL NOT NULL,
-        menu_path    TEXT NOT NULL DEFAULT '',
-        queue        TEXT,
-        queued_at    REAL,
-        answered_at  REAL,
-        member       TEXT,
-        wait_seconds REAL,
-        talk_seconds REAL,
-        ended_at     REAL,
-        outcome      TEXT
-    );
-    CREATE INDEX calls_started ON calls (started_at);
-    CREATE INDEX calls_caller ON calls (caller_hash);
-    """,
-    """
-    ALTER TABLE calls ADD COLUMN end_reason TEXT;
-    CREATE TABLE ring_attempts (
-        leg_id     TEXT PRIMARY KEY,
-        call_id    TEXT NOT NULL,
-        member     TEXT NOT NULL,
-        started_at REAL NOT NULL,
-        ended_at   REAL,
-        outcome    TEXT
-    );
-    CREATE INDEX ring_attempts_call ON ring_attempts (call_id);
-    CREATE TABLE counselor_events (
-        id     INTEGER PRIMARY KEY,
-        member TEXT NOT NULL,
-        at     REAL NOT NULL,
-        field  TEXT NOT NULL,
-        old    TEXT,
-        new    TEXT,
-        reason TEXT
-    );
-    CREATE TABLE caller_flags (
-        id          INTEGER PRIMARY KEY,
-        caller_hash TEXT NOT NULL,
-        kind        TEXT NOT NULL,
-        level       INTEGER NOT NULL,
-        created_at  REAL NOT NULL,
-        until       REAL NOT NULL,
-        call_id     TEXT,
-        member      TEXT,
-        lifted_at   REAL,
-        lifted_by   TEXT
-    );
-    CREATE INDEX caller_flags_caller ON caller_flags (caller_hash);
-    CREATE TABLE callbacks (
-        id            INTEGER PRIMARY KEY,
-        call_id       TEXT NOT NULL,
-        caller_hash   TEXT NOT NULL,
-        number_sealed BLOB,
-        requested_at  REAL NOT NULL,
-        reason        TEXT NOT NULL,
-        consent       TEXT NOT NULL,
-        requested_by  TEXT,
-        status        TEXT NOT NULL DEFAULT 'open'
-    );
-    """,
-    """
-    CREATE TABLE silence_events (
-        id         INTEGER PRIMARY KEY,
-        call_id    TEXT NOT NULL,
-        party      TEXT NOT NULL,
-        started_at REAL NOT NULL,
-        seconds    REAL NOT NULL,
-        action     TEXT NOT NULL
-    );
-    CREATE INDEX silence_events_call ON silence_events (call_id);
-    """,
-    """
-    CREATE TABLE consents (
-        call_id        TEXT PRIMARY KEY,
-        answer         TEXT NOT NULL,      -- yes | no | none (no answer = no consent)
-        answered_by    TEXT NOT NULL,      -- key | voice | none
-        at             REAL NOT NULL,
-        prompt_id      TEXT NOT NULL,
-        prompt_version TEXT NOT NULL,      -- catalog version + hash of the exact text heard
-        channel        TEXT NOT NULL,      -- the caller's channel name
-        withdrawn_at   REAL,
-        withdrawn_by   TEXT
-    );
-    CREATE TABLE recordings (
-        name       TEXT PRIMARY KEY,       -- Asterisk's stored recording name
-        call_id    TEXT NOT NULL,
-        party      TEXT NOT NULL,          -- caller | staff
-        started_at REAL NOT NULL,
-        status     TEXT NOT NULL,          -- recording | fetched | deleted | failed
-        path       TEXT                    -- where the fetched audio waits for transcription
-    );
-    CREATE INDEX recordings_call ON recordings (call_id);
-    CREATE TABLE transcription_jobs (
-        id         INTEGER PRIMARY KEY,
-        call_id    TEXT NOT NULL UNIQUE,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        status     TEXT NOT NULL,          -- pending | running | done | failed | cancelled
-        attempts   INTEGER NOT NULL DEFAULT 0,
-        error      TEXT
-    );
-    CREATE TABLE transcripts (
-        call_id    TEXT NOT NULL,
-        party      TEXT NOT NULL,
-        sealed     BLOB NOT NULL,          -- AES-GCM, purpose "transcript:<call>:<party>"
-        created_at REAL NOT NULL,
-        PRIMARY KEY (call_id, party)
-    );
-    CREATE TABLE summaries (
-        call_id     TEXT PRIMARY KEY,
-        sealed      BLOB,                  -- JSON summary, purpose "summary:<call>"
-        created_at  REAL,
-        note_sealed BLOB,                  -- the counselor's wrap-up note, purpose "note:<call>"
-        note_by     TEXT,
-        note_at     REAL
-    );
-    CREATE TABLE summary_access (
-        id      INTEGER PRIMARY KEY,
-        call_id TEXT NOT NULL,
-        who     TEXT NOT NULL,
-        at      REAL NOT NULL,
-        action  TEXT NOT NULL              -- read | export | withdraw | purge
-    );
-    """,
-    """
-    -- The counselors' own current state (counselor_events keeps the history); restored at start.
-    CREATE TABLE counselor_state (
-        member          TEXT PRIMARY KEY,
-        logged_in       INTEGER NOT NULL,
-        logged_in_since REAL,
-        paused          INTEGER NOT NULL,
-        pause_reason    TEXT,
-        paused_since    REAL
-    );
-    """,
-    """
-    ALTER TABLE calls ADD COLUMN menu_failures INTEGER NOT NULL DEFAULT 0;
-    """,
-)
+T = TypeVar("T")
+
 
 #: How long an abuse flag lasts, by how many flags the caller already had (graduated).
 FLAG_HOURS = (24.0, 7 * 24.0, 30 * 24.0)
@@ -256,7 +118,7 @@ class Store:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA busy_timeout=5000")
-            await _migrate(db)
+            await migrate(db)
         except BaseException:
             await db.close()
             raise
@@ -489,19 +351,49 @@ class Store:
         return [Flag(*row) for row in await cur.fetchall()]
 
     async def lift_flags(self, caller_hash: str, by: str, now: float) -> int:
-        async with self._lock:  # an administrator's change: fails at once, is not kept
+        # An administrator's change: fails at once, is not kept.
+        return await self.change(
+            "UPDATE caller_flags SET lifted_at=?, lifted_by=? WHERE caller_hash=? AND"
+            " lifted_at IS NULL AND until>?",
+            (now, by, caller_hash, now),
+        )
+
+    # -- for the rooms' own persistence modules (ivr/followup/records.py, ...) ---------------
+    async def write(self, what: str, sql: str, args: tuple[Any, ...]) -> int:
+        """A record (returns its rowid); kept for later if the database cannot take it now
+        (raises WriteDeferred then)."""
+        return await self._write(what, sql, args)
+
+    async def change(self, sql: str, args: tuple[Any, ...]) -> int:
+        """A change that must happen now or fail (a lock, an administrator's action): not
+        kept for later. Returns the number of rows changed."""
+        async with self._lock:
             try:
-                cur = await self._db.execute(
-                    "UPDATE caller_flags SET lifted_at=?, lifted_by=? WHERE caller_hash=? AND"
-                    " lifted_at IS NULL AND until>?",
-                    (now, by, caller_hash, now),
-                )
+                cur = await self._db.execute(sql, args)
                 await self._db.commit()
             except BaseException:
                 with contextlib.suppress(Exception):
                     await self._db.rollback()
                 raise
             return cur.rowcount
+
+    async def atomically(self, func: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run `func` (reads and writes on the connection) as one transaction, in turn with
+        every other write of this process; committed when it returns, rolled back if it
+        raises."""
+        async with self._lock:
+            try:
+                result = await func(self._db)
+                await self._db.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await self._db.rollback()
+                raise
+            return result
+
+    async def fetch(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        cur = await self._db.execute(sql, args)
+        return [tuple(row) for row in await cur.fetchall()]
 
     # -- callback requests -------------------------------------------------------------------
     async def add_callback(
@@ -587,12 +479,3 @@ class Store:
             " VALUES (?, ?, ?, 'pending')",
             (call_id, at, at),
         )
-
-
-async def _migrate(db: aiosqlite.Connection) -> None:
-    cur = await db.execute("PRAGMA user_version")
-    row = await cur.fetchone()
-    version = int(row[0]) if row else 0
-    for i, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        log.info("database: applying migration %d", i)
-        await db.executescript(f"BEGIN; {script} PRAGMA user_version={i}; COMMIT;")

@@ -1,0 +1,346 @@
+"""The follow-up tables (ivr.store_schema): tasks, attempts, opt-outs, through the one Store.
+
+Writes that record what happened (a new request, an attempt, a close) go through the Store's
+buffered `write`, so a full disk keeps them for later; the dialling lock and administrators'
+changes go through `change` and fail at once (a lock that cannot be taken is not taken).
+
+The sealed number is read only by `sealed_number` (the dialler, right before dialling); no
+other query returns it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import aiosqlite
+
+from ivr.followup.model import (
+    PRIORITY,
+    TEAM_OF,
+    AttemptResult,
+    Status,
+    Task,
+    TaskType,
+    Team,
+)
+from ivr.store import Store
+from ivr.store_buffer import WRITE_ERRORS
+
+log = logging.getLogger(__name__)
+
+#: Every column of followup_tasks but the sealed number, in Task's field order.
+TASK_COLUMNS = (
+    "id, type, team, caller_hash, created_at, due_at, priority, attempts, status, outcome,"
+    " closed_at, closed_by, member, call_id, requested_by, referral_id, series_id, note,"
+    " locked_by, locked_until, alerted_at"
+)
+
+
+def _task(row: tuple[Any, ...]) -> Task:
+    (id_, type_, team, caller, created, due, prio, attempts, status, *rest) = row
+    return Task(
+        id=int(id_),
+        type=TaskType(type_),
+        team=Team(team),
+        caller_hash=caller,
+        created_at=created,
+        due_at=due,
+        priority=prio,
+        attempts=attempts,
+        status=Status(status),
+        outcome=rest[0],
+        closed_at=rest[1],
+        closed_by=rest[2],
+        member=rest[3],
+        call_id=rest[4],
+        requested_by=rest[5],
+        referral_id=rest[6],
+        series_id=rest[7],
+        note=rest[8],
+        locked_by=rest[9],
+        locked_until=rest[10],
+        alerted_at=rest[11],
+    )
+
+
+class FollowupRecords:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- requests ---------------------------------------------------------------------------
+    async def add_or_merge(
+        self,
+        type_: TaskType,
+        caller_hash: str,
+        number_sealed: bytes | None,
+        sealed_for: str | None,
+        now: float,
+        due_at: float,
+        *,
+        call_id: str | None = None,
+        requested_by: str | None = None,
+        member: str | None = None,
+        referral_id: int | None = None,
+        series_id: int | None = None,
+        note: str | None = None,
+    ) -> tuple[int, bool]:
+        """A new request: merged into the citizen's open task of the same team if there is one
+        (the earlier due time and the more urgent type win; notes are kept), else a new task.
+        Returns (task id, merged). A database that cannot take it now keeps a plain new task
+        for later (no merge then) and raises WriteDeferred."""
+        team = TEAM_OF[type_]
+        priority = PRIORITY[type_]
+
+        async def merge(db: aiosqlite.Connection) -> tuple[int, bool]:
+            cur = await db.execute(
+                "SELECT id, type, priority, due_at, note, number_sealed FROM followup_tasks"
+                " WHERE caller_hash=? AND team=? AND status='open' ORDER BY id LIMIT 1",
+                (caller_hash, team.value),
+            )
+            row: Any = await cur.fetchone()
+            if row is not None and caller_hash != "anonymous":
+                tid, old_type, old_prio, old_due, old_note, old_sealed = row
+                keep_type = type_.value if priority < old_prio else old_type
+                notes = "\n".join(n for n in (old_note, note) if n) or None
+                await db.execute(
+                    "UPDATE followup_tasks SET type=?, priority=?, due_at=?, note=?,"
+                    " number_sealed=COALESCE(number_sealed, ?),"
+                    " sealed_for=COALESCE(sealed_for, ?) WHERE id=?",
+                    (
+                        keep_type,
+                        min(priority, old_prio),
+                        min(due_at, old_due),
+                        notes,
+                        number_sealed,
+                        sealed_for,
+                        tid,
+                    ),
+                )
+                return int(tid), True
+            cur = await db.execute(_INSERT, args)
+            return int(cur.lastrowid or 0), False
+
+        args = (
+            type_.value,
+            team.value,
+            caller_hash,
+            number_sealed,
+            sealed_for,
+            now,
+            due_at,
+            priority,
+            member,
+            call_id,
+            requested_by,
+            referral_id,
+            series_id,
+            note,
+        )
+        try:
+            return await self.store.atomically(merge)
+        except WRITE_ERRORS as exc:
+            log.warning("follow-up request not merged (%s); kept as a new task", exc)
+            # Written now if the database took it meanwhile, else kept (raises WriteDeferred).
+            return await self.store.write("follow-up task", _INSERT, args), False
+
+    # -- the planner's reads ----------------------------------------------------------------
+    async def due(
+        self,
+        team: Team,
+        now: float,
+        limit: int,
+        *,
+        member: str | None = None,
+        exclude: Iterable[int] = (),
+    ) -> list[Task]:
+        """Open tasks of `team` due by `now`, not locked, of citizens who did not opt out, most
+        urgent first. With `member`: only the tasks fixed to that member (companions)."""
+        skip = tuple(exclude)
+        sql = (
+            f"SELECT {TASK_COLUMNS} FROM followup_tasks t WHERE status='open' AND team=?"
+            " AND due_at<=? AND (locked_until IS NULL OR locked_until<=?)"
+            " AND NOT EXISTS (SELECT 1 FROM followup_optouts o WHERE o.caller_hash=t.caller_hash)"
+        )
+        args: list[Any] = [team.value, now, now]
+        if member is not None:
+            sql += " AND member=?"
+            args.append(member)
+        if skip:
+            sql += f" AND id NOT IN ({','.join('?' * len(skip))})"
+            args += skip
+        sql += " ORDER BY priority, due_at, id LIMIT ?"
+        args.append(limit)
+        return [_task(r) for r in await self.store.fetch(sql, tuple(args))]
+
+    async def task(self, task_id: int) -> Task | None:
+        rows = await self.store.fetch(
+            f"SELECT {TASK_COLUMNS} FROM followup_tasks WHERE id=?", (task_id,)
+        )
+        return _task(rows[0]) if rows else None
+
+    async def tasks(
+        self,
+        *,
+        team: Team | None = None,
+        type_: TaskType | None = None,
+        status: Status | None = None,
+        due_before: float | None = None,
+        caller_hash: str | None = None,
+        limit: int = 1000,
+    ) -> list[Task]:
+        sql = f"SELECT {TASK_COLUMNS} FROM followup_tasks WHERE 1=1"
+        args: list[Any] = []
+        for column, value in (
+            ("team", team),
+            ("type", type_),
+            ("status", status),
+            ("caller_hash", caller_hash),
+        ):
+            if value is not None:
+                sql += f" AND {column}=?"
+                args.append(str(value))
+        if due_before is not None:
+            sql += " AND due_at<=?"
+            args.append(due_before)
+        sql += " ORDER BY status='open' DESC, priority, due_at, id LIMIT ?"
+        args.append(limit)
+        return [_task(r) for r in await self.store.fetch(sql, tuple(args))]
+
+    async def sealed_number(self, task_id: int) -> tuple[bytes, str] | None:
+        """The sealed number and its purpose: only for dialling (unseal in memory, never log)."""
+        rows = await self.store.fetch(
+            "SELECT number_sealed, sealed_for FROM followup_tasks WHERE id=?", (task_id,)
+        )
+        if not rows or rows[0][0] is None or rows[0][1] is None:
+            return None
+        return bytes(rows[0][0]), str(rows[0][1])
+
+    async def contacts(self, caller_hash: str) -> int:
+        """How many times the service has been in touch with the citizen: their calls
+        (inbound and outbound) — for "n-th contact"."""
+        if caller_hash == "anonymous":
+            return 0
+        rows = await self.store.fetch(
+            "SELECT COUNT(*) FROM calls WHERE caller_hash=?", (caller_hash,)
+        )
+        return int(rows[0][0])
+
+    async def opted_out(self, caller_hash: str) -> bool:
+        rows = await self.store.fetch(
+            "SELECT 1 FROM followup_optouts WHERE caller_hash=?", (caller_hash,)
+        )
+        return bool(rows)
+
+    # -- the dialling lock (in the database, not in memory) ---------------------------------
+    async def lock(self, task_id: int, owner: str, now: float, seconds: float) -> bool:
+        """Take the task for dialling: True only if it is open and nobody holds a live lock.
+        One UPDATE, so two controllers (or two cycles) can never both win."""
+        changed = await self.store.change(
+            "UPDATE followup_tasks SET locked_by=?, locked_until=? WHERE id=? AND status='open'"
+            " AND (locked_until IS NULL OR locked_until<=? OR locked_by=?)",
+            (owner, now + seconds, task_id, now, owner),
+        )
+        return changed == 1
+
+    async def unlock(self, task_id: int, owner: str) -> None:
+        await self.store.change(
+            "UPDATE followup_tasks SET locked_by=NULL, locked_until=NULL"
+            " WHERE id=? AND locked_by=?",
+            (task_id, owner),
+        )
+
+    # -- attempts and outcomes --------------------------------------------------------------
+    async def attempt_started(self, task_id: int, member: str, call_id: str, now: float) -> int:
+        return await self.store.write(
+            "follow-up attempt",
+            "INSERT INTO followup_attempts (task_id, started_at, member, call_id)"
+            " VALUES (?, ?, ?, ?)",
+            (task_id, now, member, call_id),
+        )
+
+    async def attempt_ended(
+        self,
+        attempt_id: int,
+        task_id: int,
+        result: AttemptResult,
+        now: float,
+        sip_cause: int | None = None,
+        talk_seconds: float | None = None,
+        counted: bool = True,
+    ) -> None:
+        await self.store.write(
+            "follow-up attempt end",
+            "UPDATE followup_attempts SET ended_at=?, result=?, sip_cause=?, talk_seconds=?"
+            " WHERE id=?",
+            (now, result.value, sip_cause, talk_seconds, attempt_id),
+        )
+        if counted:
+            await self.store.write(
+                "follow-up attempt count",
+                "UPDATE followup_tasks SET attempts=attempts+1 WHERE id=?",
+                (task_id,),
+            )
+
+    async def attempts(self, task_id: int) -> list[dict[str, Any]]:
+        rows = await self.store.fetch(
+            "SELECT id, started_at, ended_at, member, call_id, result, sip_cause, talk_seconds"
+            " FROM followup_attempts WHERE task_id=? ORDER BY id",
+            (task_id,),
+        )
+        keys = ("id", "started_at", "ended_at", "member", "call_id", "result", "sip_cause")
+        return [dict(zip((*keys, "talk_seconds"), r, strict=True)) for r in rows]
+
+    async def reschedule(self, task_id: int, due_at: float, owner: str | None = None) -> None:
+        """Due again at `due_at`; the dialling lock is released."""
+        await self.store.write(
+            "follow-up reschedule",
+            "UPDATE followup_tasks SET due_at=?, locked_by=NULL, locked_until=NULL WHERE id=?"
+            " AND status='open'",
+            (due_at, task_id),
+        )
+
+    async def assign(self, task_id: int, member: str | None) -> int:
+        return await self.store.change(
+            "UPDATE followup_tasks SET member=? WHERE id=? AND status='open'", (member, task_id)
+        )
+
+    async def close(self, task_id: int, status: Status, outcome: str, now: float, by: str) -> None:
+        await self.store.write(
+            "follow-up close",
+            "UPDATE followup_tasks SET status=?, outcome=?, closed_at=?, closed_by=?,"
+            " locked_by=NULL, locked_until=NULL WHERE id=? AND status='open'",
+            (status.value, outcome, now, by, task_id),
+        )
+
+    async def mark_alerted(self, task_id: int, now: float) -> None:
+        await self.store.write(
+            "follow-up alert",
+            "UPDATE followup_tasks SET alerted_at=? WHERE id=?",
+            (now, task_id),
+        )
+
+    async def opt_out(self, caller_hash: str, now: float, call_id: str | None, via: str) -> None:
+        """The citizen asked not to be called again: recorded, and every open task of theirs
+        is closed `opted_out` at once."""
+        await self.store.write(
+            "follow-up opt-out",
+            "INSERT OR IGNORE INTO followup_optouts (caller_hash, at, call_id, via)"
+            " VALUES (?, ?, ?, ?)",
+            (caller_hash, now, call_id, via),
+        )
+        await self.store.write(
+            "follow-up opt-out close",
+            "UPDATE followup_tasks SET status='opted_out', outcome='opted_out', closed_at=?,"
+            " closed_by=?, locked_by=NULL, locked_until=NULL"
+            " WHERE caller_hash=? AND status='open'",
+            (now, f"citizen:{via}", caller_hash),
+        )
+
+
+_INSERT = (
+    "INSERT INTO followup_tasks (type, team, caller_hash, number_sealed, sealed_for, created_at,"
+    " due_at, priority, member, call_id, requested_by, referral_id, series_id, note)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)

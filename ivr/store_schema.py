@@ -1,0 +1,241 @@
+"""The database schema: `MIGRATIONS`, applied in order, append only (`PRAGMA user_version`
+counts how many a database has). Each capability's tables are one migration; a change to a
+table is a new migration, never an edit of an old one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE calls (
+        call_id      TEXT PRIMARY KEY,
+        caller_hash  TEXT NOT NULL,
+        started_at   REAL NOT NULL,
+        menu_path    TEXT NOT NULL DEFAULT '',
+        queue        TEXT,
+        queued_at    REAL,
+        answered_at  REAL,
+        member       TEXT,
+        wait_seconds REAL,
+        talk_seconds REAL,
+        ended_at     REAL,
+        outcome      TEXT
+    );
+    CREATE INDEX calls_started ON calls (started_at);
+    CREATE INDEX calls_caller ON calls (caller_hash);
+    """,
+    """
+    ALTER TABLE calls ADD COLUMN end_reason TEXT;
+    CREATE TABLE ring_attempts (
+        leg_id     TEXT PRIMARY KEY,
+        call_id    TEXT NOT NULL,
+        member     TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        ended_at   REAL,
+        outcome    TEXT
+    );
+    CREATE INDEX ring_attempts_call ON ring_attempts (call_id);
+    CREATE TABLE counselor_events (
+        id     INTEGER PRIMARY KEY,
+        member TEXT NOT NULL,
+        at     REAL NOT NULL,
+        field  TEXT NOT NULL,
+        old    TEXT,
+        new    TEXT,
+        reason TEXT
+    );
+    CREATE TABLE caller_flags (
+        id          INTEGER PRIMARY KEY,
+        caller_hash TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        level       INTEGER NOT NULL,
+        created_at  REAL NOT NULL,
+        until       REAL NOT NULL,
+        call_id     TEXT,
+        member      TEXT,
+        lifted_at   REAL,
+        lifted_by   TEXT
+    );
+    CREATE INDEX caller_flags_caller ON caller_flags (caller_hash);
+    CREATE TABLE callbacks (
+        id            INTEGER PRIMARY KEY,
+        call_id       TEXT NOT NULL,
+        caller_hash   TEXT NOT NULL,
+        number_sealed BLOB,
+        requested_at  REAL NOT NULL,
+        reason        TEXT NOT NULL,
+        consent       TEXT NOT NULL,
+        requested_by  TEXT,
+        status        TEXT NOT NULL DEFAULT 'open'
+    );
+    """,
+    """
+    CREATE TABLE silence_events (
+        id         INTEGER PRIMARY KEY,
+        call_id    TEXT NOT NULL,
+        party      TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        seconds    REAL NOT NULL,
+        action     TEXT NOT NULL
+    );
+    CREATE INDEX silence_events_call ON silence_events (call_id);
+    """,
+    """
+    CREATE TABLE consents (
+        call_id        TEXT PRIMARY KEY,
+        answer         TEXT NOT NULL,      -- yes | no | none (no answer = no consent)
+        answered_by    TEXT NOT NULL,      -- key | voice | none
+        at             REAL NOT NULL,
+        prompt_id      TEXT NOT NULL,
+        prompt_version TEXT NOT NULL,      -- catalog version + hash of the exact text heard
+        channel        TEXT NOT NULL,      -- the caller's channel name
+        withdrawn_at   REAL,
+        withdrawn_by   TEXT
+    );
+    CREATE TABLE recordings (
+        name       TEXT PRIMARY KEY,       -- Asterisk's stored recording name
+        call_id    TEXT NOT NULL,
+        party      TEXT NOT NULL,          -- caller | staff
+        started_at REAL NOT NULL,
+        status     TEXT NOT NULL,          -- recording | fetched | deleted | failed
+        path       TEXT                    -- where the fetched audio waits for transcription
+    );
+    CREATE INDEX recordings_call ON recordings (call_id);
+    CREATE TABLE transcription_jobs (
+        id         INTEGER PRIMARY KEY,
+        call_id    TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        status     TEXT NOT NULL,          -- pending | running | done | failed | cancelled
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        error      TEXT
+    );
+    CREATE TABLE transcripts (
+        call_id    TEXT NOT NULL,
+        party      TEXT NOT NULL,
+        sealed     BLOB NOT NULL,          -- AES-GCM, purpose "transcript:<call>:<party>"
+        created_at REAL NOT NULL,
+        PRIMARY KEY (call_id, party)
+    );
+    CREATE TABLE summaries (
+        call_id     TEXT PRIMARY KEY,
+        sealed      BLOB,                  -- JSON summary, purpose "summary:<call>"
+        created_at  REAL,
+        note_sealed BLOB,                  -- the counselor's wrap-up note, purpose "note:<call>"
+        note_by     TEXT,
+        note_at     REAL
+    );
+    CREATE TABLE summary_access (
+        id      INTEGER PRIMARY KEY,
+        call_id TEXT NOT NULL,
+        who     TEXT NOT NULL,
+        at      REAL NOT NULL,
+        action  TEXT NOT NULL              -- read | export | withdraw | purge
+    );
+    """,
+    """
+    -- The counselors' own current state (counselor_events keeps the history); restored at start.
+    CREATE TABLE counselor_state (
+        member          TEXT PRIMARY KEY,
+        logged_in       INTEGER NOT NULL,
+        logged_in_since REAL,
+        paused          INTEGER NOT NULL,
+        pause_reason    TEXT,
+        paused_since    REAL
+    );
+    """,
+    """
+    ALTER TABLE calls ADD COLUMN menu_failures INTEGER NOT NULL DEFAULT 0;
+    """,
+    """
+    -- Follow-up (ivr/followup): every stored request becomes a task that is dialled.
+    CREATE TABLE followup_tasks (
+        id            INTEGER PRIMARY KEY,
+        type          TEXT NOT NULL,
+        team          TEXT NOT NULL,
+        caller_hash   TEXT NOT NULL,
+        number_sealed BLOB,
+        sealed_for    TEXT,
+        created_at    REAL NOT NULL,
+        due_at        REAL NOT NULL,
+        priority      INTEGER NOT NULL,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        status        TEXT NOT NULL DEFAULT 'open',
+        outcome       TEXT,
+        closed_at     REAL,
+        closed_by     TEXT,
+        member        TEXT,
+        call_id       TEXT,
+        requested_by  TEXT,
+        referral_id   INTEGER,
+        series_id     INTEGER,
+        note          TEXT,
+        locked_by     TEXT,
+        locked_until  REAL,
+        alerted_at    REAL
+    );
+    CREATE INDEX followup_due ON followup_tasks (status, team, priority, due_at);
+    CREATE INDEX followup_citizen ON followup_tasks (caller_hash, status);
+    CREATE TABLE followup_attempts (
+        id           INTEGER PRIMARY KEY,
+        task_id      INTEGER NOT NULL,
+        started_at   REAL NOT NULL,
+        ended_at     REAL,
+        member       TEXT,
+        call_id      TEXT,
+        result       TEXT,
+        sip_cause    INTEGER,
+        talk_seconds REAL
+    );
+    CREATE INDEX followup_attempts_task ON followup_attempts (task_id);
+    CREATE TABLE followup_optouts (
+        caller_hash TEXT PRIMARY KEY,
+        at          REAL NOT NULL,
+        call_id     TEXT,
+        via         TEXT NOT NULL
+    );
+    CREATE TABLE companion_series (
+        id            INTEGER PRIMARY KEY,
+        caller_hash   TEXT NOT NULL,
+        number_sealed BLOB,
+        sealed_for    TEXT,
+        member        TEXT NOT NULL,
+        every_days    INTEGER NOT NULL,
+        weekday       INTEGER NOT NULL,
+        at_minute     INTEGER NOT NULL,
+        started_at    REAL NOT NULL,
+        stopped_at    REAL,
+        call_id       TEXT
+    );
+    CREATE TABLE referrals (
+        id          INTEGER PRIMARY KEY,
+        call_id     TEXT NOT NULL,
+        caller_hash TEXT NOT NULL,
+        agency      TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL,
+        created_by  TEXT,
+        note        TEXT
+    );
+    CREATE INDEX referrals_call ON referrals (call_id);
+    ALTER TABLE calls ADD COLUMN direction TEXT NOT NULL DEFAULT 'inbound';
+    ALTER TABLE calls ADD COLUMN task_id INTEGER;
+    ALTER TABLE callbacks ADD COLUMN task_id INTEGER;
+    """,
+)
+
+
+async def migrate(db: aiosqlite.Connection) -> None:
+    cur = await db.execute("PRAGMA user_version")
+    row = await cur.fetchone()
+    version = int(row[0]) if row else 0
+    for i, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        log.info("database: applying migration %d", i)
+        await db.executescript(f"BEGIN; {script} PRAGMA user_version={i}; COMMIT;")

@@ -1,0 +1,78 @@
+"""The follow-up tables through the real SQLite store: merging requests, the order tasks are
+due in, the dialling lock and opt-outs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from ivr.followup.model import AttemptResult, Status, TaskType, Team
+from ivr.followup.records import FollowupRecords
+from ivr.store import Store
+
+NOW = 1_764_000_000.0
+
+
+@pytest.fixture
+async def records(tmp_path: Path) -> AsyncIterator[FollowupRecords]:
+    store = await Store.open(tmp_path / "db.sqlite3")
+    try:
+        yield FollowupRecords(store)
+    finally:
+        await store.close()
+
+
+async def test_a_second_request_of_the_same_team_merges_into_the_open_task(
+    records: FollowupRecords,
+) -> None:
+    first, merged = await records.add_or_merge(
+        TaskType.CALLBACK, "h1", b"sealed", "citizen:h1", NOW, NOW + 60, note="first"
+    )
+    assert not merged
+    second, merged = await records.add_or_merge(
+        TaskType.WELFARE, "h1", None, None, NOW + 1, NOW + 1, note="second"
+    )
+    assert merged and second == first
+    task = await records.task(first)
+    assert task is not None
+    # The more urgent type and the earlier due time win; both notes are kept.
+    assert task.type is TaskType.WELFARE and task.priority == 0 and task.due_at == NOW + 1
+    assert task.note == "first\nsecond"
+    assert await records.sealed_number(first) == (b"sealed", "citizen:h1")
+    # Another team's need is its own task.
+    other, merged = await records.add_or_merge(TaskType.IN_DEPTH, "h1", None, None, NOW, NOW)
+    assert not merged and other != first
+
+
+async def test_due_tasks_come_most_urgent_first_and_a_locked_one_is_skipped(
+    records: FollowupRecords,
+) -> None:
+    cb, _ = await records.add_or_merge(TaskType.CALLBACK, "a", None, None, NOW, NOW - 10)
+    wf, _ = await records.add_or_merge(TaskType.WELFARE, "b", None, None, NOW, NOW - 5)
+    later, _ = await records.add_or_merge(TaskType.CALLBACK, "c", None, None, NOW, NOW + 100)
+    due = await records.due(Team.COUNSELORS, NOW, 10)
+    assert [t.id for t in due] == [wf, cb]
+    assert await records.lock(wf, "run-a", NOW, 300)
+    assert not await records.lock(wf, "run-b", NOW, 300)  # held: nobody else gets it
+    assert [t.id for t in await records.due(Team.COUNSELORS, NOW, 10)] == [cb]
+    # The lease ends: free again.
+    assert await records.lock(wf, "run-b", NOW + 301, 300)
+    assert [t.id for t in await records.due(Team.COUNSELORS, NOW + 301, 10)] == [cb, later]
+
+
+async def test_an_opt_out_closes_every_open_task_and_hides_the_citizen(
+    records: FollowupRecords,
+) -> None:
+    a, _ = await records.add_or_merge(TaskType.CALLBACK, "h", None, None, NOW, NOW)
+    b, _ = await records.add_or_merge(TaskType.IN_DEPTH, "h", None, None, NOW, NOW)
+    attempt = await records.attempt_started(a, "counselor01", "call-1", NOW)
+    await records.attempt_ended(attempt, a, AttemptResult.OPTED_OUT, NOW + 5, counted=False)
+    await records.opt_out("h", NOW + 5, "call-1", "key")
+    for tid in (a, b):
+        task = await records.task(tid)
+        assert task is not None and task.status is Status.OPTED_OUT
+    assert await records.opted_out("h")
+    assert await records.due(Team.COUNSELORS, NOW + 10, 10) == []
+    assert [r["result"] for r in await records.attempts(a)] == ["opted_out"]
