@@ -1,6 +1,7 @@
 """Applying edited configuration files without a restart (`ivr-admin reload`, POST /api/reload).
 
-What is reloaded: the menu (`menu_file`), the shift plan (`roster_file`) and the prompts
+What is reloaded: the menu (`menu_file`), the shift plan (`roster_file`), the follow-up teams'
+working hours (`teams_file`) and the prompts
 (`prompt_catalog` + `prompt_studio_dir`, rebuilt into the PBX's sounds directory as at start).
 Everything is read and checked first; a file that does not load is refused with its message and
 nothing changes. Only then are the prompts built (unchanged ones are skipped) and the new menu
@@ -33,6 +34,7 @@ from ivr.followup.journey import FOLLOWUP_PROMPTS
 from ivr.prompts.catalog import Catalog, CatalogError, MissingPromptError, load_catalog
 from ivr.staff.features import DENIED_PROMPT, FEATURE_PROMPTS
 from ivr.staff.roster import Roster, RosterError, load_roster
+from ivr.staff.teams import Teams, load_checked
 
 #: Prompts the flow and the dialplan name besides those in the menu file.
 REQUIRED_PROMPTS = (
@@ -55,6 +57,7 @@ class ConfigFiles:
     menu: Menu
     catalog: Catalog
     roster: Roster
+    teams: Teams | None = None
 
 
 def load_files(
@@ -67,6 +70,8 @@ def load_files(
         catalog = load_catalog(resolve(settings.prompt_catalog))
         catalog.require(sorted(menu.prompt_ids() | set(required_prompts)))
         roster = load_roster(resolve(settings.roster_file))
+        staff = {"social_workers": settings.social_workers, "companions": settings.companions}
+        teams = load_checked(resolve(settings.teams_file), staff)  # a TeamsError is a RosterError
     except (MenuError, CatalogError, MissingPromptError, RosterError) as exc:
         raise ReloadError(str(exc)) from None
     except OSError as exc:  # a roster file that is missing or unreadable
@@ -76,4 +81,4 @@ def load_files(
         raise ReloadError(
             f"{settings.roster_file}: endpoints {sorted(unknown)} are not in the counselors setting"
         )
-    return ConfigFiles(menu, catalog, roster)
+    return ConfigFiles(menu, catalog, roster, teams)
