@@ -65,6 +65,7 @@ from ivr.flow.events import (
     PlaybackDone,
     Silence,
     SpeechHeard,
+    StaffAnswered,
     StaffDigit,
     StaffHungUp,
     TimerFired,
@@ -162,8 +163,8 @@ class JourneyConfig:
 
 
 class FollowupCall:
-    """One outbound call for one task. `start(now)` once the staff leg answered, then
-    `handle(event, now)`; both return the commands to carry out."""
+    """One outbound call for one task. `start(now)` (or the `StaffAnswered` event) once the
+    staff leg answered, then `handle(event, now)`; both return the commands to carry out."""
 
     def __init__(
         self,
@@ -198,6 +199,7 @@ class FollowupCall:
         self._ringback: str | None = None
         self._talk_end: float | None = None
         self._closing = Outcome.COMPLETED
+        self._started = False
 
     # -- what the rooms read -------------------------------------------------------------
     @property
@@ -286,12 +288,17 @@ class FollowupCall:
     # -- the machine ---------------------------------------------------------------------
     def start(self, now: float) -> list[Command | FollowupCommand]:
         """The staff member answered: they hear what the task is."""
+        self._started = True
         prompts = (WHISPER[self.task.type],) + ((WHISPER_AGAIN,) if self.contacts else ())
         return self._to_staff(*prompts)
 
     def handle(
         self, event: FlowEvent | FollowupEvent, now: float
     ) -> list[Command | FollowupCommand]:
+        if isinstance(event, StaffAnswered):
+            if self._started:
+                return [] if event.leg_id == self.staff_leg else [HangupLeg(event.leg_id)]
+            return self.start(now)
         if self.ended:
             if isinstance(event, CitizenAnswered):
                 return [HangupCaller()]  # a citizen answering after the end is let go
