@@ -1,0 +1,200 @@
+"""End to end against a real Asterisk: follow-up calls (issue 10, tests 1, 2 and 6).
+
+A staff member's pjsua2 phone rings with the task; when they answer, the controller dials the
+citizen on the outbound trunk, where the `citizen` phone answers. The tasks are put in the
+database through the records API (as a request made during a call would); the follow-up
+settings of each test (calling hours round the clock, a short back-off) are the settings the
+dialler reads at run time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr.followup import model
+from ivr.followup.journey import State as FState
+from ivr.followup.records import FollowupRecords
+from ivr.phone.audio import read_wav, tone_present
+from ivr.privacy import caller_hash
+from tests.conftest import CALLER_TONE, CITIZEN_NUMBER, COUNSELOR_TONE, Hotline, PhoneFactory
+from tests.e2e_ringgroup_support import counselor, record_for, rows_where, until
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def followup(clean_hotline: Hotline) -> Iterator[Hotline]:
+    """The hotline with follow-up calls at any hour and a short back-off (restored after)."""
+    ctx = clean_hotline.controller.ctx
+    before = ctx.settings
+    ctx.settings = dataclasses.replace(
+        before,
+        followup_calling_start="00:00",
+        followup_calling_end="23:59",
+        followup_backoff=("1",),
+        followup_max_attempts=2,
+    )
+    try:
+        yield clean_hotline
+    finally:
+        ctx.settings = before
+
+
+@pytest.fixture
+def spy(hotline: Hotline) -> Iterator[list[Any]]:
+    seen: list[Any] = []
+    with hotline.watch(seen.append):
+        yield seen
+
+
+async def add_task(hotline: Hotline, type_: model.TaskType) -> tuple[int, str]:
+    """A task for the citizen's number, sealed as a request during a call seals it."""
+    ctx = hotline.controller.ctx
+    hashed = caller_hash(CITIZEN_NUMBER, ctx.hash_key)
+    purpose = model.seal_purpose(hashed)
+    sealed = ctx.sealer.seal(CITIZEN_NUMBER, purpose)
+    records = FollowupRecords(ctx.store)
+    now = ctx.clock()
+
+    async def add() -> int:
+        task_id, _ = await records.add_or_merge(
+            type_, hashed, sealed, purpose, now, now, call_id="test", requested_by="caller"
+        )
+        return task_id
+
+    return await hotline.controller.submit(add), hashed
+
+
+def task_row(hotline: Hotline, task_id: int) -> dict[str, Any]:
+    return rows_where(hotline, "SELECT * FROM followup_tasks WHERE id=?", task_id)[0]
+
+
+def attempts(hotline: Hotline, task_id: int) -> list[dict[str, Any]]:
+    return rows_where(
+        hotline, "SELECT * FROM followup_attempts WHERE task_id=? ORDER BY id", task_id
+    )
+
+
+async def followup_call(hotline: Hotline, timeout: float = 30) -> Any:
+    async def find() -> Any:
+        while True:
+            for call in hotline.controller.calls.values():
+                if call.flow.__class__.__name__ == "FollowupCall":
+                    return call
+            await asyncio.sleep(0.05)
+
+    async with asyncio.timeout(timeout):
+        return await find()
+
+
+async def test_callback_task_rings_counselor_then_citizen_audio_both_ways_reached(
+    followup: Hotline,
+    phones: PhoneFactory,
+    citizen: Any,
+    tones: dict[str, Path],
+    spy: list[Any],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hotline = followup
+    await citizen.auto_answer()
+    task_id, hashed = await add_task(hotline, model.TaskType.CALLBACK)
+    c1 = await counselor(hotline, phones, "counselor01", auto_answer=True)
+    incoming = await c1.wait_for("incoming", timeout=30)
+    headers = incoming["headers"]
+    assert headers.get("X-IVR120-Task") == str(task_id)
+    assert headers.get("X-IVR120-Type") == "callback"
+    assert headers.get("X-IVR120-Attempt") == "1"
+    assert CITIZEN_NUMBER not in str(incoming)  # never the number on the staff phone
+    call = await followup_call(hotline)
+    rang = await citizen.wait_for("incoming", timeout=30)
+    assert hotline.settings.service_caller_id in rang["from"]
+    await citizen.wait_for("call_state", state="CONFIRMED", timeout=10)
+    await citizen.play(tones["caller"])
+    await c1.play(tones["counselor"])
+    notice = await hotline.wait_play(spy, call.call_id, "followup_optout_notice")
+    await until(
+        lambda: notice.playback_id not in hotline.controller.journey.playbacks,
+        timeout=30,
+        what="the opt-out notice to end",
+    )
+    assert call.flow.state is FState.CONNECTED
+    heard_by_citizen = read_wav(await record_for(citizen, tmp_path / "z.wav", 2.0))
+    heard_by_staff = read_wav(await record_for(c1, tmp_path / "k.wav", 2.0))
+    assert tone_present(heard_by_citizen.samples, heard_by_citizen.rate, COUNSELOR_TONE)
+    assert tone_present(heard_by_staff.samples, heard_by_staff.rate, CALLER_TONE)
+
+    await citizen.hangup()
+    await until(lambda: call.flow.state is FState.OUTCOME, timeout=10, what="outcome question")
+    await c1.dtmf("1")
+    await c1.wait_for("call_state", state="DISCONNECTED", timeout=30)
+    row = await until(
+        lambda: task_row(hotline, task_id)["status"] != "open" and task_row(hotline, task_id),
+        what="the task closed",
+    )
+    assert (row["status"], row["outcome"]) == ("done", "reached")
+    (attempt,) = attempts(hotline, task_id)
+    assert attempt["result"] == "reached" and attempt["member"] == "counselor01"
+    calls = await hotline.wait_row(call.call_id)
+    assert calls["direction"] == "outbound" and calls["task_id"] == task_id
+    assert CITIZEN_NUMBER not in calls["caller_hash"]
+    assert "dialling the citizen" in caplog.text
+    assert CITIZEN_NUMBER not in caplog.text  # never logged
+
+
+async def test_citizen_not_answering_is_rescheduled_then_unreachable(
+    followup: Hotline, phones: PhoneFactory, citizen: Any
+) -> None:
+    hotline = followup
+    task_id, _ = await add_task(hotline, model.TaskType.CALLBACK)
+    c1 = await counselor(hotline, phones, "counselor02", auto_answer=True)
+    for n in (1, 2):
+        await c1.wait_for("incoming", timeout=30)
+        await citizen.wait_for("incoming", timeout=30)
+        await citizen.reject(480)  # temporarily unavailable: nobody answers
+        await c1.wait_for("call_state", state="DISCONNECTED", timeout=30)
+        await until(lambda n=n: len(attempts(hotline, task_id)) >= n, what=f"attempt {n}")
+        if n == 1:
+            row = task_row(hotline, task_id)
+            assert row["status"] == "open" and row["attempts"] == 1
+    row = await until(
+        lambda: task_row(hotline, task_id)["status"] != "open" and task_row(hotline, task_id),
+        what="the task closed",
+    )
+    assert (row["status"], row["outcome"]) == ("unreachable", "unreachable")
+    assert [a["result"] for a in attempts(hotline, task_id)] == ["no_answer", "no_answer"]
+    assert all(a["sip_cause"] for a in attempts(hotline, task_id))
+
+
+async def test_opt_out_key_stops_every_follow_up_call(
+    followup: Hotline, phones: PhoneFactory, citizen: Any, spy: list[Any]
+) -> None:
+    hotline = followup
+    await citizen.auto_answer()
+    task_id, hashed = await add_task(hotline, model.TaskType.WELFARE)
+    c1 = await counselor(hotline, phones, "counselor03", auto_answer=True)
+    await citizen.wait_for("call_state", state="CONFIRMED", timeout=60)
+    call = await followup_call(hotline)
+    await until(lambda: call.flow.state is FState.CONNECTED, what="connected")
+    await citizen.dtmf("9")
+    await hotline.wait_play(spy, call.call_id, "followup_optout_confirm")
+    await until(
+        lambda: rows_where(hotline, "SELECT * FROM followup_optouts WHERE caller_hash=?", hashed),
+        what="the opt-out row",
+    )
+    assert task_row(hotline, task_id)["status"] == "opted_out"
+    await citizen.hangup()
+    await c1.wait_for("call_state", state="DISCONNECTED", timeout=30)
+    # A new request for the same citizen is never offered.
+    again, _ = await add_task(hotline, model.TaskType.CALLBACK)
+    ctrl = hotline.controller
+    await ctrl.submit(ctrl.followup.cycle)
+    assert not ctrl.followup.offers
+    assert task_row(hotline, again)["attempts"] == 0
+    assert not attempts(hotline, again)
