@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,7 @@ async def test_callback_task_rings_counselor_then_citizen_audio_both_ways_reache
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="ivr")
     hotline = followup
     await citizen.auto_answer()
     task_id, hashed = await add_task(hotline, model.TaskType.CALLBACK)
@@ -198,3 +200,29 @@ async def test_opt_out_key_stops_every_follow_up_call(
     assert not ctrl.followup.offers
     assert task_row(hotline, again)["attempts"] == 0
     assert not attempts(hotline, again)
+
+
+async def test_in_depth_task_is_served_by_a_social_worker_not_a_counselor(
+    followup: Hotline, phones: PhoneFactory, citizen: Any
+) -> None:
+    hotline = followup
+    await citizen.auto_answer()
+    k4 = await counselor(hotline, phones, "counselor04", auto_answer=True)
+    s1 = await counselor(hotline, phones, "social01", auto_answer=True)
+    task_id, _ = await add_task(hotline, model.TaskType.IN_DEPTH)
+    incoming = await s1.wait_for("incoming", timeout=30)
+    assert incoming["headers"].get("X-IVR120-Type") == "in_depth"
+    call = await followup_call(hotline)
+    await citizen.wait_for("call_state", state="CONFIRMED", timeout=30)
+    assert call.flow.member == "social01"
+    await citizen.hangup()
+    await until(lambda: call.flow.state is FState.OUTCOME, timeout=10, what="outcome question")
+    await s1.dtmf("1")
+    await s1.wait_for("call_state", state="DISCONNECTED", timeout=30)
+    row = await until(
+        lambda: task_row(hotline, task_id)["status"] != "open" and task_row(hotline, task_id),
+        what="the task closed",
+    )
+    assert (row["status"], row["outcome"]) == ("done", "reached")
+    assert [a["member"] for a in attempts(hotline, task_id)] == ["social01"]
+    assert not [e for e in k4.events if e.get("event") == "incoming"]  # never rung for it
