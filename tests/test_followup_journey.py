@@ -391,3 +391,10 @@ def test_nothing_after_the_end() -> None:
 
 def test_every_prompt_is_in_the_catalog() -> None:
     load_catalog().require(sorted(FOLLOWUP_PROMPTS))
+
+
+def test_the_abuse_end_is_kept_in_the_record() -> None:
+    c = connected()
+    c.handle(flow.StaffDigit("*"), T0 + 50)
+    c.handle(flow.StaffDigit("9"), T0 + 51)
+    assert c.record.end_reason is flow.CallEndReason.ABUSE

@@ -29,6 +29,7 @@ from ivr.config import TRUNK_ENDPOINT
 from ivr.context import ActiveCall, CallContext, safe_store
 from ivr.flow import call as flow
 from ivr.flow.conversation import ConversationParams
+from ivr.flow.record import CallEndReason
 from ivr.followup import model
 from ivr.followup.commands import (
     CloseTask,
@@ -43,7 +44,7 @@ from ivr.followup.events import CitizenAnswered, CitizenGone
 from ivr.followup.journey import FollowupCall, JourneyConfig
 from ivr.followup.records import FollowupRecords
 from ivr.staff.driver import INFO_HEADER, StaffDriver
-from ivr.staff.ringgroup import LegOutcome
+from ivr.staff.ringgroup import EndReason, LegOutcome
 from ivr.timezone import SEOUL
 
 log = logging.getLogger(__name__)
@@ -275,8 +276,11 @@ class Dialler:
             return
         group = self.staff.team_group(offer.team.value)
         if offer.answered:
-            group.released(offer.member, now)
-            if offer.call_id in ctx.calls:
+            call = ctx.calls.get(offer.call_id)
+            abuse = call is not None and call.flow.record.end_reason is CallEndReason.ABUSE
+            group.released(offer.member, now, EndReason.ABUSE if abuse else EndReason.NORMAL)
+            await self.staff.after_group_change(group.name)
+            if call is not None:
                 await ctx.feed(offer.call_id, flow.StaffHungUp())
             return
         outcome = STAFF_CAUSE.get(cause, LegOutcome.NO_ANSWER)

@@ -384,6 +384,8 @@ class FollowupCall:
         cmds: list[Command | FollowupCommand] = list(conv.handle(event, now))
         if isinstance(event, StaffHungUp):
             self.staff_leg = None
+        if conv.end_reason is not None:
+            self.record.end_reason = conv.end_reason
         ending = conv.ending
         if ending is None:
             return cmds
