@@ -21,7 +21,7 @@ import pytest
 from ivr.followup import model
 from ivr.followup.journey import State as FState
 from ivr.followup.records import FollowupRecords
-from ivr.phone.audio import read_wav, tone_present
+from ivr.phone.audio import is_silent, read_wav, tone_present
 from ivr.privacy import caller_hash
 from tests.conftest import CALLER_TONE, CITIZEN_NUMBER, COUNSELOR_TONE, Hotline, PhoneFactory
 from tests.e2e_ringgroup_support import counselor, record_for, rows_where, until
@@ -54,12 +54,19 @@ def spy(hotline: Hotline) -> Iterator[list[Any]]:
         yield seen
 
 
-async def add_task(hotline: Hotline, type_: model.TaskType) -> tuple[int, str]:
+#: A made-up number (never a real one) for the citizen who opts out: an opt-out is for good, so
+#: it must not be the session's CITIZEN_NUMBER other tests call (the citizen phone answers any).
+OPTING_OUT_NUMBER = "0299990009"
+
+
+async def add_task(
+    hotline: Hotline, type_: model.TaskType, number: str = CITIZEN_NUMBER
+) -> tuple[int, str]:
     """A task for the citizen's number, sealed as a request during a call seals it."""
     ctx = hotline.controller.ctx
-    hashed = caller_hash(CITIZEN_NUMBER, ctx.hash_key)
+    hashed = caller_hash(number, ctx.hash_key)
     purpose = model.seal_purpose(hashed)
-    sealed = ctx.sealer.seal(CITIZEN_NUMBER, purpose)
+    sealed = ctx.sealer.seal(number, purpose)
     records = FollowupRecords(ctx.store)
     now = ctx.clock()
 
@@ -151,7 +158,7 @@ async def test_callback_task_rings_counselor_then_citizen_audio_both_ways_reache
 
 
 async def test_citizen_not_answering_is_rescheduled_then_unreachable(
-    followup: Hotline, phones: PhoneFactory, citizen: Any
+    followup: Hotline, phones: PhoneFactory, citizen: Any, tmp_path: Path
 ) -> None:
     hotline = followup
     task_id, _ = await add_task(hotline, model.TaskType.CALLBACK)
@@ -159,6 +166,9 @@ async def test_citizen_not_answering_is_rescheduled_then_unreachable(
     for n in (1, 2):
         await c1.wait_for("incoming", timeout=30)
         await citizen.wait_for("incoming", timeout=30)
+        if n == 1:  # while the citizen's phone rings, the staff member hears ringback
+            ringback = read_wav(await record_for(c1, tmp_path / "ringback.wav", 1.5))
+            assert not is_silent(ringback.samples), "dead air while the citizen's phone rang"
         await citizen.reject(480)  # temporarily unavailable: nobody answers
         await c1.wait_for("call_state", state="DISCONNECTED", timeout=30)
         await until(lambda n=n: len(attempts(hotline, task_id)) >= n, what=f"attempt {n}")
@@ -179,7 +189,7 @@ async def test_opt_out_key_stops_every_follow_up_call(
 ) -> None:
     hotline = followup
     await citizen.auto_answer()
-    task_id, hashed = await add_task(hotline, model.TaskType.WELFARE)
+    task_id, hashed = await add_task(hotline, model.TaskType.WELFARE, OPTING_OUT_NUMBER)
     c1 = await counselor(hotline, phones, "counselor03", auto_answer=True)
     await citizen.wait_for("call_state", state="CONFIRMED", timeout=60)
     call = await followup_call(hotline)
@@ -194,7 +204,7 @@ async def test_opt_out_key_stops_every_follow_up_call(
     await citizen.hangup()
     await c1.wait_for("call_state", state="DISCONNECTED", timeout=30)
     # A new request for the same citizen is never offered.
-    again, _ = await add_task(hotline, model.TaskType.CALLBACK)
+    again, _ = await add_task(hotline, model.TaskType.CALLBACK, OPTING_OUT_NUMBER)
     ctrl = hotline.controller
     await ctrl.submit(ctrl.followup.cycle)
     assert not ctrl.followup.offers
