@@ -28,13 +28,13 @@ def fu(rig: Rig) -> Rig:  # noqa: F811 - the fixture imported above
     return rig
 
 
-async def add_task(fu: Rig) -> int:
+async def add_task(fu: Rig, type_: model.TaskType = model.TaskType.CALLBACK) -> int:
     ctx = fu.controller.ctx
     hashed = caller_hash(CITIZEN_NUMBER, ctx.hash_key)
     purpose = model.seal_purpose(hashed)
     now = ctx.clock()
     task_id, _ = await FollowupRecords(fu.store).add_or_merge(
-        model.TaskType.CALLBACK,
+        type_,
         hashed,
         ctx.sealer.seal(CITIZEN_NUMBER, purpose),
         purpose,
@@ -111,3 +111,24 @@ async def test_the_trunk_refusing_the_call_is_a_failed_attempt_rescheduled(
     (attempt,) = await FollowupRecords(fu.store).attempts(task_id)
     assert attempt["result"] == "failed" and attempt["member"] == MEMBER
     assert CITIZEN_NUMBER not in caplog.text
+
+
+async def test_a_welfare_task_ending_unreachable_is_told_to_a_supervisor(fu: Rig) -> None:
+    ctx = fu.controller.ctx
+    ctx.settings = dataclasses.replace(ctx.settings, followup_max_attempts=1)
+    task_id = await add_task(fu, model.TaskType.WELFARE)
+    dialler = fu.controller.followup
+    await dialler.cycle()
+    (leg,) = dialler.offers
+    await dialler.staff_answered(leg)
+    (call_id,) = fu.controller.calls
+    whisper = next(c for c, _ in fu.seen if isinstance(c, flow.Play))
+    fu.fake.script[("POST", "channels")] = 500
+    await fu.controller._feed(call_id, flow.PlaybackDone(whisper.playback_id))
+    await fu.next_input()
+    t = await task(fu, task_id)
+    assert (t.status, t.outcome) == (model.Status.UNREACHABLE, "unreachable")
+    assert t.alerted_at is not None
+    told = fu.fake.sent("PUT", "endpoints/sendMessage")
+    assert [m["to"] for m in told] == [f"pjsip:{s}" for s in ctx.settings.supervisors]
+    assert f"welfare_unreachable:{task_id}" in told[0]["body"]
