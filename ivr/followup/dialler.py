@@ -18,7 +18,9 @@ Channels, by their Stasis arguments: ``followup,<task id>`` is the staff leg,
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -56,8 +58,9 @@ CITIZEN_RING_SECONDS = 40
 RINGBACK = "tone:ring"
 #: ChannelDestroyed causes of an unanswered staff leg.
 STAFF_CAUSE = {17: LegOutcome.BUSY, 21: LegOutcome.REJECTED}
-#: What a supervisor's phone reads when a welfare task ended unreachable.
-WELFARE_UNREACHABLE = "ivr120:welfare_unreachable:{task}"
+#: The alert when a welfare task ended unreachable (the supervisor's phone reads
+#: "ivr120:<kind>:<task id>").
+WELFARE_UNREACHABLE = "welfare_unreachable"
 
 
 @dataclass
@@ -73,40 +76,81 @@ class Offer:
     attempt_id: int | None = None
 
 
+# -- a stand-in for F2's planner ---------------------------------------------------------
+# Same names, fields and signature as ivr.followup.planner (DESIGN10.md); when it lands this
+# block becomes `from ivr.followup.planner import Plan, TeamView, plan`.
 @dataclass(frozen=True)
 class TeamView:
-    """What the planner knows of a team (DESIGN10: F2's planner takes the same)."""
+    """A team as the staff driver sees it now."""
 
-    free: list[str]
-    inbound_waiting: int
+    #: Members who can take an offer now, best first (the order inbound calls use).
+    free: Sequence[str]
+    #: Members on duty, logged in and registered (free or busy).
+    present: AbstractSet[str] = frozenset()
+    #: Callers waiting in the inbound queue this team serves.
+    inbound_waiting: int = 0
+
+
+@dataclass(frozen=True)
+class PlannedOffer:
+    task_id: int
+    member: str
+    team: model.Team
+
+
+@dataclass(frozen=True)
+class Alert:
+    task_id: int
+    kind: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    offers: list[PlannedOffer] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
 
 
 def plan(
-    teams: dict[model.Team, TeamView],
-    candidates: dict[model.Team, list[model.Task]],
-    in_flight: set[int],
+    teams: Mapping[model.Team, TeamView],
+    candidates: Mapping[model.Team, Sequence[model.Task]],
+    in_flight: AbstractSet[int],
     now: float,
     config: model.FollowupConfig,
-) -> list[tuple[int, str, model.Team]]:
-    """A minimal stand-in for F2's planner (ivr.followup.planner.plan, same inputs): the
-    counselors only when nobody waits inbound; calling hours; most urgent first; one task per
-    free member and one member per task; a task fixed to a member only to that member."""
-    if not model.in_calling_hours(now, config):
-        return []
-    offers = []
+) -> Plan:
+    """The counselors only when nobody waits inbound; counselors and social workers within the
+    calling hours (companions by their own schedule, in `free`); most urgent first; one task
+    per free member and one member per task; a task fixed to a member only to that member
+    (it waits for them; away past the grace: an alert, once)."""
+    result = Plan()
+    taken = set(in_flight)
     for team, view in teams.items():
+        tasks = sorted(
+            (t for t in candidates.get(team, ()) if t.id not in taken),
+            key=lambda t: (t.priority, t.due_at, t.id),
+        )
+        result.alerts.extend(
+            Alert(t.id, f"{'companion' if team is model.Team.COMPANIONS else 'member'}_away")
+            for t in tasks
+            if t.member is not None
+            and t.member not in view.present
+            and t.alerted_at is None
+            and now - t.due_at >= config.companion_grace
+        )
         if team is model.Team.COUNSELORS and view.inbound_waiting:
             continue
+        if team is not model.Team.COMPANIONS and not model.in_calling_hours(now, config):
+            continue
         free = list(view.free)
-        for task in candidates.get(team, []):
-            if task.id in in_flight or not free:
-                continue
+        for task in tasks:
+            if not free:
+                break
             member = task.member if task.member is not None else free[0]
             if member not in free:
                 continue  # waits for its own member
             free.remove(member)
-            offers.append((task.id, member, team))
-    return offers
+            taken.add(task.id)
+            result.offers.append(PlannedOffer(task.id, member, team))
+    return result
 
 
 class Dialler:
@@ -167,15 +211,33 @@ class Dialler:
         candidates: dict[model.Team, list[model.Task]] = {}
         for team in model.Team:
             group = self.staff.team_group(team.value)
-            free = group.free_members(reachable, now, self.staff.team_on_shift(team.value, now))
-            views[team] = TeamView(free, len(group.waiting))
-            if free:
-                candidates[team] = await self.records.due(
-                    team, now, limit=4 * len(free), exclude=in_flight
-                )
-        for task_id, member, team in plan(views, candidates, in_flight, now, config):
-            task = next(t for t in candidates[team] if t.id == task_id)
-            await self._offer(task, member, team, now, config)
+            on_shift = self.staff.team_on_shift(team.value, now)
+            free = group.free_members(reachable, now, on_shift)
+            present = {
+                m
+                for m in group.members
+                if m in reachable
+                and (on_shift is None or m in on_shift)
+                and group.counselor(m).logged_in
+                and not group.counselor(m).paused
+            }
+            views[team] = TeamView(free, present, len(group.waiting))
+            candidates[team] = await self.records.due(
+                team, now, limit=4 * len(free) + 20, exclude=in_flight
+            )
+        planned = plan(views, candidates, in_flight, now, config)
+        for alert in planned.alerts:
+            await self._alert(alert.task_id, str(alert.kind), now)
+        for offer in planned.offers:
+            task = next(t for t in candidates[offer.team] if t.id == offer.task_id)
+            await self._offer(task, offer.member, offer.team, now, config)
+
+    async def _alert(self, task_id: int, kind: str, now: float) -> None:
+        """A supervisor is told (a SIP MESSAGE with the task's id, never the number)."""
+        for supervisor in self.ctx.settings.supervisors:
+            await self.ctx.send_message(supervisor, f"ivr120:{kind}:{task_id}")
+        await safe_store(self.records.mark_alerted(task_id, now))
+        audit.info("follow-up task %d: %s; supervisors told", task_id, kind)
 
     async def _offer(
         self, task: model.Task, member: str, team: model.Team, now: float, config: Any
@@ -383,11 +445,7 @@ class Dialler:
         await safe_store(self.records.close(task.id, cmd.status, cmd.outcome.value, now, by))
         log.info("follow-up task %d: closed %s (%s)", task.id, cmd.status, cmd.outcome)
         if task.type is model.TaskType.WELFARE and cmd.status is model.Status.UNREACHABLE:
-            # Never silently closed: a supervisor is told.
-            for supervisor in self.ctx.settings.supervisors:
-                await self.ctx.send_message(supervisor, WELFARE_UNREACHABLE.format(task=task.id))
-            await safe_store(self.records.mark_alerted(task.id, now))
-            audit.info("welfare task %d unreachable: supervisors told", task.id)
+            await self._alert(task.id, WELFARE_UNREACHABLE, now)  # never silently closed
 
     async def _reschedule(self, call: ActiveCall, cmd: RescheduleTask) -> None:
         offer = self.by_call.get(call.call_id)
