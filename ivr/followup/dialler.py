@@ -203,7 +203,8 @@ class Dialler:
             return
         now = ctx.clock()
         config = self.config()
-        in_flight = {o.task.id for o in self.offers.values()}
+        # Ringing, or on a call (which may outlive the staff leg: a crisis hand-over).
+        in_flight = {o.task.id for o in (*self.offers.values(), *self.by_call.values())}
         for task_id in in_flight:  # a long call keeps its lock
             await safe_store(self.records.lock(task_id, self.owner, now, config.lock_seconds))
         reachable = await self.staff.reachable()
@@ -240,7 +241,12 @@ class Dialler:
         audit.info("follow-up task %d: %s; supervisors told", task_id, kind)
 
     async def _offer(
-        self, task: model.Task, member: str, team: model.Team, now: float, config: Any
+        self,
+        task: model.Task,
+        member: str,
+        team: model.Team,
+        now: float,
+        config: model.FollowupConfig,
     ) -> None:
         ctx = self.ctx
         try:
