@@ -213,7 +213,7 @@ async def test_opt_out_key_stops_every_follow_up_call(
 
 
 async def test_in_depth_task_is_served_by_a_social_worker_not_a_counselor(
-    followup: Hotline, phones: PhoneFactory, citizen: Any
+    followup: Hotline, phones: PhoneFactory, citizen: Any, spy: list[Any]
 ) -> None:
     hotline = followup
     await citizen.auto_answer()
@@ -225,6 +225,7 @@ async def test_in_depth_task_is_served_by_a_social_worker_not_a_counselor(
     call = await followup_call(hotline)
     await citizen.wait_for("call_state", state="CONFIRMED", timeout=30)
     assert call.flow.member == "social01"
+    await hotline.wait_play(spy, call.call_id, "followup_optout_notice")  # bridged by now
     await citizen.hangup()
     await until(lambda: call.flow.state is FState.OUTCOME, timeout=10, what="outcome question")
     await s1.dtmf("1")
