@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from ivr.app import Options, build_app
+from ivr.config import load_settings
 from ivr.followup.agencies import CATEGORIES, AgencyError, load_agencies, parse_agencies
-from ivr.paths import CONFIG_DIR
+from ivr.paths import CONFIG_DIR, project_file
+from ivr.reload import REQUIRED_PROMPTS, ReloadError, load_files
 
 GOOD = {
     "id": "test-housing",
@@ -84,3 +87,34 @@ def test_an_empty_or_missing_file_is_refused(tmp_path: Path) -> None:
     broken.write_text("[[agency]\n", encoding="utf-8")
     with pytest.raises(AgencyError, match="not valid TOML"):
         load_agencies(broken)
+
+
+def _bad_catalog(tmp_path: Path) -> Path:
+    bad = tmp_path / "agencies.toml"
+    bad.write_text(
+        '[[agency]]\nid = "x"\nname = "엑스"\ncategory = "교통"\ndistrict = "종로구"\n'
+        'contact = "02-000-0000"\nhours = "24시간"\n',
+        encoding="utf-8",
+    )
+    return bad
+
+
+def test_a_bad_catalog_stops_the_start_with_its_message(tmp_path: Path) -> None:
+    settings = load_settings(
+        env={},
+        overrides={"state_dir": tmp_path / "state", "agencies_file": _bad_catalog(tmp_path)},
+    )
+    with pytest.raises(AgencyError, match="unknown category"):
+        build_app(settings, Options(manage_pbx=False, run_controller=False))
+
+
+def test_reload_reads_the_catalog_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    settings = load_settings(env={}, overrides={"state_dir": tmp_path / "state"})
+    files = load_files(settings, REQUIRED_PROMPTS, project_file)
+    assert files.agencies.get("welfare-129") is not None
+    bad = load_settings(
+        env={},
+        overrides={"state_dir": tmp_path / "state", "agencies_file": _bad_catalog(tmp_path)},
+    )
+    with pytest.raises(ReloadError, match="알 수 없는 분류 '교통' — unknown category"):
+        load_files(bad, REQUIRED_PROMPTS, project_file)
