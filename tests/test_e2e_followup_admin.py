@@ -12,6 +12,7 @@ import shlex
 
 from ivr.app import SECRETS
 from ivr.crypto import Sealer
+from ivr.keys import AGENCIES
 from tests.conftest import TEST_CALLER_NUMBER, Hotline, PhoneFactory
 from tests.e2e_ringgroup_support import dial, ivr_admin, rows_where, until
 
@@ -93,3 +94,9 @@ async def test_referral_monitoring_companion_and_agencies_through_ivr_admin(
 
     rc, out, err = await ivr_admin(hotline, "referral", "add", call_id, "no-such-agency")
     assert rc == 1 and "기관 목록에 없는 기관입니다" in err, (out, err)
+
+    # `ivr-admin reload` reads the catalog again (a bad one is refused: test_followup_agencies).
+    before = hotline.app[AGENCIES].current
+    answer = json.loads(await admin(hotline, "--json reload"))
+    assert answer["agencies"] == len(before)
+    assert hotline.app[AGENCIES].current is not before
