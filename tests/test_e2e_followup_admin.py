@@ -83,6 +83,13 @@ async def test_referral_monitoring_companion_and_agencies_through_ivr_admin(
     [ctask] = rows_where(hotline, "SELECT * FROM followup_tasks WHERE id=?", ctask["id"])
     assert ctask["status"] == "cancelled"
 
+    # Staff fix the task to a social worker and move it; then set the outcome by hand.
+    out = await admin(hotline, f"followup assign {task['id']} --member social02")
+    assert out.strip() == f"담당자를 정했습니다 assigned: #{task['id']} → social02", out
+    out = await admin(hotline, f"followup reschedule {task['id']} --due +2h")
+    assert out.startswith(f"예정을 바꿨습니다 rescheduled: #{task['id']} → "), out
+    [moved] = rows_where(hotline, "SELECT * FROM followup_tasks WHERE id=?", task["id"])
+    assert moved["member"] == "social02" and moved["due_at"] < task["due_at"]
     # The monitoring call's outcome, set by hand, confirms the referral.
     out = await admin(hotline, f"followup close {task['id']} --outcome reached")
     assert f"연계 referral #{ref['id']}: 확인 confirmed" in out, out
