@@ -30,7 +30,10 @@ from ivr.controller import Controller
 from ivr.flags import http as flags_http
 from ivr.flow import http as flow_http
 from ivr.flow.menu import load_menu
+from ivr.followup import http as followup_http
+from ivr.followup.agencies import AgencyBook, load_agencies
 from ivr.keys import (
+    AGENCIES,
     ARI,
     CATALOG,
     CONTROLLER,
@@ -90,6 +93,7 @@ def build_app(settings: Settings, options: Options = Options()) -> web.Applicati
     catalog.require(sorted(menu.prompt_ids() | REQUIRED_PROMPTS))
     app[MENU] = menu
     app[CATALOG] = catalog
+    app[AGENCIES] = AgencyBook(load_agencies(project_file(settings.agencies_file)))
 
     if options.manage_pbx:
         app.cleanup_ctx.append(_pbx_ctx)
@@ -103,7 +107,7 @@ def build_app(settings: Settings, options: Options = Options()) -> web.Applicati
         app.cleanup_ctx.append(functools.partial(_controller_ctx, observer=options.observer))
     app[ADMIN_TOKEN] = secrets.admin_token
     app.middlewares.append(auth_middleware)
-    for routes in (health, flow_http, staff_http, flags_http, callbacks_http):
+    for routes in (health, flow_http, staff_http, flags_http, callbacks_http, followup_http):
         routes.add_routes(app)
     return app
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from ivr.app import Options, build_app
 from ivr.config import ConfigError, load_settings
 from ivr.flow.menu import MenuError
+from ivr.followup.agencies import AgencyError
 from ivr.logs import setup_logging
 from ivr.pbx.install import PbxUnavailable
 from ivr.pbx.lock import InstanceBusy
@@ -79,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutdown_timeout=5,
         )
     except (
+        AgencyError,
         MenuError,
         CatalogError,
         MissingPromptError,

@@ -29,7 +29,7 @@ ACTIONS = {
 
 def add_commands(sub: Any) -> None:
     sub.add_parser("counselors")
-    sub.add_parser("reload", help="apply menu, roster and prompt changes without a restart")
+    sub.add_parser("reload", help="apply menu, roster, prompt and agency changes without a restart")
     for name in ("login", "logout", "unpause"):
         sub.add_parser(name).add_argument("member")
     pause = sub.add_parser("pause")
@@ -86,7 +86,8 @@ def render(cmd: str, data: Any) -> str:
     if cmd == "reload":
         return (
             f"다시 읽었습니다 reloaded: 메뉴 menu {data['menu']}, 근무표 roster {data['roster']},"
-            f" 안내 음성 prompts v{data['catalog_version']} ({data['prompts']})"
+            f" 안내 음성 prompts v{data['catalog_version']} ({data['prompts']}),"
+            f" 연계 기관 agencies {data.get('agencies', '-')}"
         )
     if cmd == "reload-roster":
         return f"근무표를 다시 읽었습니다 roster reloaded: {data['reloaded']}"
