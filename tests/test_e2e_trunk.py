@@ -23,6 +23,7 @@ from ivr.ari.client import AriClient
 from ivr.ari.events import Connected, Event
 from ivr.config import TRUNK_ENDPOINT
 from ivr.phone.remote import RemotePhone
+from ivr.staff.registration import OFF_SHIFT_MESSAGE
 from ivr.timezone import SEOUL
 from tests.conftest import CITIZEN_NUMBER, COMPANIONS, SOCIAL_WORKERS, Hotline, PhoneFactory
 from tests.e2e_ringgroup_support import api, counselor, feature_code, member, rows_where, until
@@ -164,8 +165,11 @@ async def test_follow_up_staff_log_out_in_and_pause_with_feature_codes(
     await hotline.wait_clean()
 
 
-async def test_working_hours_reload_without_a_restart(hotline: Hotline) -> None:
-    """`ivr-admin reload-roster` (POST /api/roster/reload) reads the teams file again."""
+async def test_working_hours_reload_without_a_restart(
+    hotline: Hotline, phones: PhoneFactory
+) -> None:
+    """`ivr-admin reload-roster` (POST /api/roster/reload) reads the teams file again; a team
+    member whose phone registers outside their hours is told so, like a counselor."""
     path = hotline.settings.teams_file
     before = path.read_text(encoding="utf-8")
     name = COMPANIONS[-1]
@@ -179,6 +183,10 @@ async def test_working_hours_reload_without_a_restart(hotline: Hotline) -> None:
         status, data = await api(hotline, "POST", "/api/roster/reload")
         assert status == 200, data
         assert not (await _status_member(hotline, name))["on_shift"]
+        phone = await counselor(hotline, phones, name)
+        message = await phone.wait_for("message", timeout=15)
+        assert message["body"] == OFF_SHIFT_MESSAGE, message
+        await phone.close()
         path.write_text(before + f'{name} = ["mon 25:00-26:00"]\n', encoding="utf-8")
         status, data = await api(hotline, "POST", "/api/roster/reload")
         assert status == 400 and "not a time of day" in str(data), data
@@ -217,6 +225,7 @@ async def test_no_outside_number_is_reachable_from_the_carrier_or_any_staff_endp
     hotline: Hotline, citizen: RemotePhone, trunk_watch: TrunkWatch
 ) -> None:
     await hotline.wait_clean()
+    t0 = time.time()
     server = ("127.0.0.1", hotline.settings.sip_port)
     results: dict[tuple[str, str], int | None] = {}
 
@@ -265,5 +274,7 @@ async def test_no_outside_number_is_reachable_from_the_carrier_or_any_staff_endp
     assert len(results) == len(OUTSIDE) * (1 + len(hotline.settings.staff_endpoints)) + 1
     await hotline.wait_clean()
     assert not trunk_watch.trunk_channels(), trunk_watch.trunk_channels()
+    # None of them became a call of the hotline's either (staff-fallback answers outside Stasis).
+    assert not rows_where(hotline, "SELECT * FROM calls WHERE started_at >= ?", t0)
     trunk = await hotline.ari.get(f"endpoints/PJSIP/{TRUNK_ENDPOINT}")
     assert not trunk.get("channel_ids"), trunk
