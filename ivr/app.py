@@ -56,6 +56,7 @@ from ivr.security.bans import BanTracker, acl_config
 from ivr.security.files import secure_state_dir
 from ivr.security.watcher import BanWatcher
 from ivr.staff import http as staff_http
+from ivr.staff.driver import load_teams
 from ivr.staff.roster import RosterError, load_roster
 from ivr.store import Store
 from speech.recognizer import load_model
@@ -88,6 +89,7 @@ def build_app(settings: Settings, options: Options = Options()) -> web.Applicati
             f"{settings.roster_file}: endpoints {sorted(unknown)} are not in the counselors setting"
         )
     app[ROSTER] = roster
+    load_teams(settings)  # the follow-up teams' working hours: refused here, before anything runs
     menu = load_menu(project_file(settings.menu_file))
     catalog = load_catalog(project_file(settings.prompt_catalog))
     catalog.require(sorted(menu.prompt_ids() | REQUIRED_PROMPTS))

@@ -19,6 +19,8 @@ from typing import Any
 from ivr.staff.ringgroup import Strategy
 
 ENV_PREFIX = "IVR120_"
+#: The PJSIP endpoint of the outbound trunk (dialplan/templates/pjsip.conf.j2).
+TRUNK_ENDPOINT = "trunk"
 DEFAULT_CONFIG_ENV = "IVR120_CONFIG"
 
 
@@ -50,6 +52,14 @@ def _default_counselors() -> tuple[str, ...]:
 
 def _default_agents() -> tuple[str, ...]:
     return tuple(f"agent{n:02d}" for n in range(1, 5))
+
+
+def _default_social_workers() -> tuple[str, ...]:
+    return tuple(f"social{n:02d}" for n in range(1, 5))
+
+
+def _default_companions() -> tuple[str, ...]:
+    return tuple(f"companion{n:02d}" for n in range(1, 21))
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,16 @@ class Settings:
     counselors: tuple[str, ...] = field(default_factory=_default_counselors)
     #: General 120 agents for the other menu options.
     agents: tuple[str, ...] = field(default_factory=_default_agents)
+    #: Follow-up teams (SIP endpoints like the counselors'): the Isolation Prevention Center's
+    #: social workers (in-depth and monitoring calls) and the companions of 외로움돌봄동행단
+    #: (their citizens' regular calls). Their working hours are in `teams_file`.
+    social_workers: tuple[str, ...] = field(default_factory=_default_social_workers)
+    companions: tuple[str, ...] = field(default_factory=_default_companions)
+    #: Supervisors' SIP accounts: they receive notices (an unreachable welfare check, a
+    #: companion away past the grace period) as SIP messages.
+    supervisors: tuple[str, ...] = ("supervisor01",)
+    #: The follow-up teams' working hours (Seoul time).
+    teams_file: Path = Path("config/teams.toml")
 
     #: The SIP account standing in for the crisis line (an account like the counselors').
     crisis_endpoint: str = "crisis"
@@ -100,6 +120,17 @@ class Settings:
     crisis_dial: str = ""
     #: Seconds the crisis line rings before the transfer is given up.
     crisis_ring_timeout: float = 30.0
+
+    #: The outbound trunk to the carrier, for follow-up calls only (only the controller
+    #: originates on it; no dialplan context leads to it). In development and tests it
+    #: points at a SIP phone on loopback that plays the citizen.
+    outbound_trunk_host: str = "127.0.0.1"
+    outbound_trunk_port: int = 5070
+    #: "udp" (the only SIP transport the PBX listens on).
+    outbound_trunk_transport: str = "udp"
+    #: The number citizens see when the service calls them (the public hotline number, never
+    #: a person's).
+    service_caller_id: str = "02120"
 
     #: The roster and shift plan (who is on shift when, in Seoul time).
     roster_file: Path = Path("config/roster.toml")
@@ -219,7 +250,14 @@ class Settings:
     @property
     def staff_endpoints(self) -> tuple[str, ...]:
         """Every SIP account with a generated secret."""
-        return (*self.counselors, *self.agents, self.crisis_endpoint)
+        return (
+            *self.counselors,
+            *self.agents,
+            *self.social_workers,
+            *self.companions,
+            *self.supervisors,
+            self.crisis_endpoint,
+        )
 
     @property
     def crisis_target(self) -> str:
@@ -284,6 +322,32 @@ class Settings:
         staff = self.staff_endpoints
         dup = {e for e in staff if staff.count(e) > 1}
         check(not dup, "counselors/agents", f"duplicate endpoints {sorted(dup)}")
+        check(
+            TRUNK_ENDPOINT not in staff and TRUNK_ENDPOINT != "carrier" and "carrier" not in staff,
+            "counselors/agents",
+            f"{TRUNK_ENDPOINT!r} and 'carrier' are the PBX's own endpoints, not staff names",
+        )
+        check(
+            0 < self.outbound_trunk_port < 65536,
+            "outbound_trunk_port",
+            f"{self.outbound_trunk_port} is not a port number (1-65535)",
+        )
+        check(
+            self.outbound_trunk_transport == "udp",
+            "outbound_trunk_transport",
+            "udp (the only transport the PBX has)",
+        )
+        host = self.outbound_trunk_host
+        check(
+            bool(host) and host.isascii() and all(c.isalnum() or c in ".-:" for c in host),
+            "outbound_trunk_host",
+            f"{host!r} is not a host name or IP address",
+        )
+        check(
+            self.service_caller_id.isascii() and self.service_caller_id.isdigit(),
+            "service_caller_id",
+            f"{self.service_caller_id!r}: digits only (the number citizens see)",
+        )
         check(
             self.instance.isascii() and self.instance.replace("-", "").isalnum(),
             "instance",

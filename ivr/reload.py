@@ -1,8 +1,9 @@
 """Applying edited configuration files without a restart (`ivr-admin reload`, POST /api/reload).
 
-What is reloaded: the menu (`menu_file`), the shift plan (`roster_file`), the prompts
-(`prompt_catalog` + `prompt_studio_dir`, rebuilt into the PBX's sounds directory as at start)
-and the partner-agency catalog (`agencies_file`; referrals already stored keep their agency id).
+What is reloaded: the menu (`menu_file`), the shift plan (`roster_file`), the follow-up teams'
+working hours (`teams_file`), the prompts (`prompt_catalog` + `prompt_studio_dir`, rebuilt into
+the PBX's sounds directory as at start) and the partner-agency catalog (`agencies_file`;
+referrals already stored keep their agency id).
 Everything is read and checked first; a file that does not load is refused with its message and
 nothing changes. Only then are the prompts built (unchanged ones are skipped) and the new menu
 and roster handed to the controller, in turn with the call events.
@@ -34,6 +35,7 @@ from ivr.followup.agencies import Agencies, AgencyError, load_agencies
 from ivr.prompts.catalog import Catalog, CatalogError, MissingPromptError, load_catalog
 from ivr.staff.features import DENIED_PROMPT, FEATURE_PROMPTS
 from ivr.staff.roster import Roster, RosterError, load_roster
+from ivr.staff.teams import Teams, load_checked
 
 #: Prompts the flow and the dialplan name besides those in the menu file.
 REQUIRED_PROMPTS = (
@@ -56,6 +58,7 @@ class ConfigFiles:
     catalog: Catalog
     roster: Roster
     agencies: Agencies
+    teams: Teams | None = None
 
 
 def load_files(
@@ -69,6 +72,8 @@ def load_files(
         catalog.require(sorted(menu.prompt_ids() | set(required_prompts)))
         roster = load_roster(resolve(settings.roster_file))
         agencies = load_agencies(resolve(settings.agencies_file))
+        staff = {"social_workers": settings.social_workers, "companions": settings.companions}
+        teams = load_checked(resolve(settings.teams_file), staff)  # a TeamsError is a RosterError
     except (MenuError, CatalogError, MissingPromptError, RosterError, AgencyError) as exc:
         raise ReloadError(str(exc)) from None
     except OSError as exc:  # a roster file that is missing or unreadable
@@ -78,4 +83,4 @@ def load_files(
         raise ReloadError(
             f"{settings.roster_file}: endpoints {sorted(unknown)} are not in the counselors setting"
         )
-    return ConfigFiles(menu, catalog, roster, agencies)
+    return ConfigFiles(menu, catalog, roster, agencies, teams)

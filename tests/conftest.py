@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -29,6 +30,29 @@ from ivr.phone.remote import RemotePhone
 #: A made-up caller number (never a real one): the tests check it is never stored in clear.
 TEST_CALLER_NUMBER = "0299990000"
 COUNSELORS = tuple(f"counselor{n:02d}" for n in range(1, 9))
+#: The follow-up teams and the supervisor of the session's hotline.
+SOCIAL_WORKERS = ("social01", "social02")
+COMPANIONS = ("companion01", "companion02", "companion03")
+SUPERVISORS = ("supervisor01",)
+#: A made-up number the citizen phone on the trunk answers (never a real one).
+CITIZEN_NUMBER = "0299990001"
+
+
+def write_teams(path: Path, hours: dict[str, list[str]] | None = None) -> Path:
+    """A teams file: both follow-up teams on duty round the clock (time-independent tests),
+    plus members' own `hours` ("mon-fri 09:00-18:00" entries)."""
+    always = '["mon-sun 00:00-24:00"]'
+    lines = [
+        "[team.social_workers]",
+        f"hours = {always}",
+        "[team.companions]",
+        f"hours = {always}",
+        "[member]",
+    ]
+    for member, entries in (hours or {}).items():
+        lines.append(f"{member} = {json.dumps(entries, ensure_ascii=False)}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def write_roster(path: Path, on_shift: tuple[str, ...], off_shift: tuple[str, ...] = ()) -> Path:
@@ -213,6 +237,7 @@ class Hotline:
 async def hotline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hotline]:
     tmp = tmp_path_factory.mktemp("hotline")
     roster = write_roster(tmp / "roster.toml", COUNSELORS)
+    teams = write_teams(tmp / "teams.toml")
     settings = load_settings(
         env={},
         overrides={
@@ -226,6 +251,11 @@ async def hotline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hot
             "rtp_port_end": 31999,
             "counselors": ",".join(COUNSELORS),
             "agents": "agent01",
+            "social_workers": ",".join(SOCIAL_WORKERS),
+            "companions": ",".join(COMPANIONS),
+            "supervisors": ",".join(SUPERVISORS),
+            "teams_file": teams,
+            "outbound_trunk_port": free_port(socket.SOCK_DGRAM),
             "menu_input_timeout": 3.0,
             "hold_reassurance_interval": 4.0,
             "ring_timeout": 15,
@@ -275,6 +305,18 @@ async def phones() -> AsyncIterator[PhoneFactory]:
         for phone in started:
             with contextlib.suppress(Exception):
                 await phone.close()
+
+
+@pytest.fixture
+async def citizen(hotline: Hotline) -> AsyncIterator[RemotePhone]:
+    """The citizen: a pjsua2 phone where the outbound trunk points (127.0.0.1 at
+    `outbound_trunk_port`), not registered anywhere, ready to be called. Closed at the end."""
+    phone = await RemotePhone.start(name="citizen", sip_port=hotline.settings.outbound_trunk_port)
+    try:
+        yield phone
+    finally:
+        with contextlib.suppress(Exception):
+            await phone.close()
 
 
 @pytest.fixture

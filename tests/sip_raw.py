@@ -113,3 +113,102 @@ class SipClient:
         )
         self._send("REGISTER", uri, user, "Expires: 60\r\n" + auth, to=aor)
         return self._final(timeout)
+
+
+class StaffSip(SipClient):
+    """An INVITE as a staff phone sends it: answered digest challenge (401/407), the call hung
+    up at once (ACK + BYE) when it is answered, every final response acknowledged."""
+
+    def _send_branch(
+        self, method: str, uri: str, user: str, branch: str, *, to: str, cseq: int
+    ) -> None:
+        host = f"{self.server[0]}:{self.server[1]}"
+        msg = (
+            f"{method} {uri} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {self.source}:{self.port};rport;branch={branch}\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:{user}@{host}>;tag={self.from_tag}\r\n"
+            f"To: {to}\r\n"
+            f"Call-ID: {self.call_id}\r\n"
+            f"CSeq: {cseq} {method}\r\n"
+            "Content-Length: 0\r\n\r\n"
+        )
+        self.sock.sendto(msg.encode(), self.server)
+
+    def call(self, to_user: str, user: str, password: str, timeout: float = 5.0) -> Response | None:
+        """INVITE sip:to_user@server as `user`; the final response (None: none in time)."""
+        self.from_tag = secrets.token_hex(4)
+        uri = f"sip:{to_user}@{self.server[0]}:{self.server[1]}"
+        ip = self.source
+        sdp = (
+            f"v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
+            "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        )
+        auth = ""
+        for _ in range(2):
+            branch = self._invite(uri, user, auth, sdp)
+            final = self._final(timeout)
+            if final is None:
+                return None
+            to = final.headers.get("to", f"<{uri}>")
+            if final.status < 300:
+                self._finish(uri, user, final, to)
+                return final
+            # The ACK of a non-2xx final response is in the INVITE's transaction (its branch).
+            self._send_branch("ACK", uri, user, branch, to=to, cseq=self.cseq)
+            if final.status not in (401, 407) or auth:
+                return final
+            header = "www-authenticate" if final.status == 401 else "proxy-authenticate"
+            auth = self._digest(final.headers[header], "INVITE", uri, user, password, final.status)
+        return None
+
+    def _invite(self, uri: str, user: str, auth: str, sdp: str) -> str:
+        self.cseq += 1
+        branch = "z9hG4bK" + secrets.token_hex(6)
+        host = f"{self.server[0]}:{self.server[1]}"
+        msg = (
+            f"INVITE {uri} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {self.source}:{self.port};rport;branch={branch}\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:{user}@{host}>;tag={self.from_tag}\r\n"
+            f"To: <{uri}>\r\n"
+            f"Call-ID: {self.call_id}\r\n"
+            f"CSeq: {self.cseq} INVITE\r\n"
+            f"Contact: <sip:{user}@{self.source}:{self.port}>\r\n"
+            f"{auth}"
+            "Content-Type: application/sdp\r\n"
+            f"Content-Length: {len(sdp.encode())}\r\n\r\n{sdp}"
+        )
+        self.sock.sendto(msg.encode(), self.server)
+        return branch
+
+    @staticmethod
+    def _digest(chal: str, method: str, uri: str, user: str, password: str, status: int) -> str:
+        realm = re.search(r'realm="([^"]*)"', chal)
+        nonce = re.search(r'nonce="([^"]*)"', chal)
+        assert realm and nonce, chal
+        ha1 = _md5(f"{user}:{realm.group(1)}:{password}")
+        ha2 = _md5(f"{method}:{uri}")
+        qop = ""
+        if re.search(r'qop="[^"]*auth', chal):
+            cnonce = secrets.token_hex(4)
+            resp = _md5(f"{ha1}:{nonce.group(1)}:00000001:{cnonce}:auth:{ha2}")
+            qop = f', qop=auth, nc=00000001, cnonce="{cnonce}"'
+        else:
+            resp = _md5(f"{ha1}:{nonce.group(1)}:{ha2}")
+        name = "Authorization" if status == 401 else "Proxy-Authorization"
+        return (
+            f'{name}: Digest username="{user}", realm="{realm.group(1)}", '
+            f'nonce="{nonce.group(1)}", uri="{uri}", response="{resp}", algorithm=MD5{qop}\r\n'
+        )
+
+    def _finish(self, uri: str, user: str, final: Response, to: str) -> None:
+        """ACK the answer (a new transaction) and hang up with BYE."""
+        target = re.search(r"<([^>]+)>", final.headers.get("contact", "")) or None
+        req_uri = target.group(1) if target else uri
+        new = "z9hG4bK" + secrets.token_hex(6)
+        self._send_branch("ACK", req_uri, user, new, to=to, cseq=self.cseq)
+        self.cseq += 1
+        new = "z9hG4bK" + secrets.token_hex(6)
+        self._send_branch("BYE", req_uri, user, new, to=to, cseq=self.cseq)
+        self._final(2.0)  # the BYE's 200 (or nothing: Asterisk hangs up on its own anyway)

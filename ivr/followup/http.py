@@ -372,8 +372,7 @@ async def _companion_enrol(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_schedule", str(exc), "동행 일정 오류") from None
     number, sealer = _live(request, call_id)
     settings = request.app[SETTINGS]
-    # The companions team (the `companions` setting); without it any member id is taken.
-    known = tuple(getattr(settings, "companions", ()))
+    known = settings.companions  # a series is always served by one of the companions team
     done = await companions.enrol(
         request.app[STORE],
         _records(request),

@@ -83,6 +83,12 @@ def parse_headers(whole_msg: str) -> dict[str, str]:
     return out
 
 
+def request_line_uri(whole_msg: str) -> str:
+    """The Request-URI of a SIP request's first line ("INVITE sip:... SIP/2.0")."""
+    parts = whole_msg.split("\n", 1)[0].split()
+    return parts[1] if len(parts) == 3 else ""
+
+
 def wav_finalized(path: str) -> bool:
     """True once a WAV file's RIFF and data lengths match its size (writer closed)."""
     try:
@@ -370,8 +376,11 @@ class Agent:
         call = PhoneCall(self, acc, prm.callId)
         info = call.getInfo()
         headers: dict[str, str] = {}
+        request_uri = ""
         try:
-            headers = parse_headers(str(prm.rdata.wholeMsg))
+            whole = str(prm.rdata.wholeMsg)
+            headers = parse_headers(whole)
+            request_uri = request_line_uri(whole)
         except Exception:  # noqa: BLE001
             log(traceback.format_exc())
         if self.call is not None:
@@ -386,7 +395,10 @@ class Agent:
         op = pj.CallOpParam()
         op.statusCode = 180
         call.answer(op)
-        self.emit("incoming", **{"from": str(info.remoteUri), "headers": headers})
+        self.emit(
+            "incoming",
+            **{"from": str(info.remoteUri), "headers": headers, "request_uri": request_uri},
+        )
         if self.auto_answer:
             self.answer_at = time.monotonic() + self.auto_answer_delay
 

@@ -1,11 +1,13 @@
 """The staff commands of ``ivr-admin`` (through the running controller's API):
 
-ivr-admin counselors                  roster: on shift, phone registered, logged in, paused
-                                      (each since when), busy, wrap-up
+ivr-admin counselors                  every staff member with their team (counselors, agents,
+                                      social workers, companions): on shift (the roster, or
+                                      the teams' working hours), phone registered, logged in,
+                                      paused (each since when), busy, wrap-up
 ivr-admin login|logout ID             log a counselor in or out
 ivr-admin pause ID --reason TEXT      pause a counselor (a break, training, ...)
 ivr-admin unpause ID
-ivr-admin reload-roster               read the roster file again (no restart)
+ivr-admin reload-roster               read the roster and the teams' hours again (no restart)
 ivr-admin reload                      apply menu, roster and prompt changes (no restart)
 """
 
@@ -24,6 +26,15 @@ ACTIONS = {
     "logout": ("로그아웃했습니다", "logged out"),
     "pause": ("휴식 중으로 바꿨습니다", "paused"),
     "unpause": ("휴식을 끝냈습니다", "unpaused"),
+}
+
+
+#: The staff teams' names for the listing.
+TEAMS = {
+    "counselors": "상담사",
+    "agents": "120 상담원",
+    "social_workers": "사회복지사",
+    "companions": "동행단",
 }
 
 
@@ -58,6 +69,7 @@ def render(cmd: str, data: Any) -> str:
         return table(
             [
                 "상담사 member",
+                "팀 team",
                 "근무 on shift",
                 "전화 phone",
                 "로그인 logged in",
@@ -69,6 +81,7 @@ def render(cmd: str, data: Any) -> str:
             [
                 [
                     m["member"],
+                    TEAMS.get(m.get("team") or "", m.get("team")),
                     yes_no(m["on_shift"]),
                     _since(
                         "등록 online" if m.get("registered") else "미등록 offline",

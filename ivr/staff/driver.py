@@ -16,9 +16,11 @@ from ivr.ari.client import AriError
 from ivr.context import ActiveCall, CallContext, safe_store
 from ivr.flow import call as flow
 from ivr.flow.menu import Menu
+from ivr.paths import project_file
 from ivr.staff import registration
 from ivr.staff import roster as rosters
 from ivr.staff import states as staff_states
+from ivr.staff import teams as staff_teams
 from ivr.staff.ringgroup import (
     EndReason,
     LegOutcome,
@@ -35,6 +37,8 @@ INFO_HEADER = "PJSIP_HEADER(add,X-IVR120-{})"
 #: ChannelDestroyed causes of an unanswered ring attempt.
 CAUSE_OUTCOME = {17: LegOutcome.BUSY, 21: LegOutcome.REJECTED}
 ACTIONS = ("login", "logout", "pause", "unpause")
+#: The staff team whose ring group is the menu queue they answer (the others have their own).
+COUNSELORS = "counselors"
 
 
 class StaffError(Exception):
@@ -50,18 +54,43 @@ class Leg:
     abuse: bool = False
 
 
+def load_teams(settings: Any) -> staff_teams.Teams:
+    """The follow-up teams' working hours (`teams_file`), checked against the settings."""
+    staff = {"social_workers": settings.social_workers, "companions": settings.companions}
+    return staff_teams.load_checked(project_file(settings.teams_file), staff)
+
+
 class StaffDriver:
     def __init__(
-        self, ctx: CallContext, menu: Menu, roster: rosters.Roster, config: RingGroupConfig
+        self,
+        ctx: CallContext,
+        menu: Menu,
+        roster: rosters.Roster,
+        config: RingGroupConfig,
+        teams: staff_teams.Teams | None = None,
     ) -> None:
         self.ctx = ctx
         settings = ctx.settings
         self.roster = roster
-        self._members = {"counselors": settings.counselors, "agents": settings.agents}
+        self._members = {
+            "counselors": settings.counselors,
+            "agents": settings.agents,
+            "social_workers": settings.social_workers,
+            "companions": settings.companions,
+        }
         self.groups = {
             name: RingGroup(name, self._members[q.members], config)
             for name, q in menu.queues.items()
         }
+        self._queue_team = {name: q.members for name, q in menu.queues.items()}
+        #: The follow-up teams' own ring groups (no inbound queue: they take follow-up calls).
+        #: Their members start logged in like the counselors; their working hours decide
+        #: when they are offered calls (see team_on_shift).
+        self.team_groups = {
+            team: RingGroup(team, self._members[team], config)
+            for team in staff_teams.FOLLOWUP_TEAMS
+        }
+        self.teams = teams if teams is not None else load_teams(settings)
         #: Queues answered by the rostered counselors (the others have no shift plan).
         self._rostered = {n for n, q in menu.queues.items() if q.members == "counselors"}
         self._staff = frozenset(settings.staff_endpoints)
@@ -81,7 +110,7 @@ class StaffDriver:
         await self.after_group_change(cmd.queue)
 
     async def restore(self) -> None:
-        await staff_states.restore(self.ctx.store, self.groups.values())
+        await staff_states.restore(self.ctx.store, self._all_groups().values())
 
     def mark_abuse(self, leg_id: str | None) -> None:
         """The counselor on `leg_id` ended an abusive call: they get the longer wrap-up."""
@@ -148,9 +177,50 @@ class StaffDriver:
 
     def on_shift(self, queue: str, now: float) -> frozenset[str] | None:
         """Who is on shift for a queue now (None: the queue has no shift plan)."""
+        if queue in self.team_groups:
+            return self.team_on_shift(queue, now)
         if queue not in self._rostered:
             return None
         return rosters.on_shift(self.roster, datetime.fromtimestamp(now, SEOUL))
+
+    # -- teams ---------------------------------------------------------------------------
+    def team_group(self, team: str) -> RingGroup:
+        """The ring group of a staff team: the follow-up teams' own, and for the counselors
+        (and agents) the menu queue they answer, so follow-up calls share their state."""
+        if team in self.team_groups:
+            return self.team_groups[team]
+        for name, members in self._queue_team.items():
+            if members == team:
+                return self.groups[name]
+        raise StaffError(f"no ring group for team {team!r}")
+
+    def team_on_shift(self, team: str, now: float) -> frozenset[str] | None:
+        """Who of a team works now: the roster for the counselors, the working hours of
+        `teams_file` for the follow-up teams (None: the team has no plan, always on)."""
+        when = datetime.fromtimestamp(now, SEOUL)
+        if team == COUNSELORS:
+            return rosters.on_shift(self.roster, when)
+        if team in self.team_groups:
+            return self.teams.on_duty_members(team, self.team_groups[team].members, when)
+        return None
+
+    def team_of(self, group: str) -> str:
+        """The staff team of a ring group (a menu queue's or a team's own)."""
+        return self._queue_team.get(group, group)
+
+    def _all_groups(self) -> dict[str, RingGroup]:
+        return {**self.groups, **self.team_groups}
+
+    def _group(self, name: str) -> RingGroup:
+        group = self.groups.get(name) or self.team_groups.get(name)
+        if group is None:
+            raise StaffError(f"no ring group {name!r}")
+        return group
+
+    def apply_teams(self, teams: staff_teams.Teams) -> None:
+        """New working hours (an administrator edited `teams_file`); calls go on."""
+        self.teams = teams
+        log.info("follow-up teams' working hours reloaded")
 
     async def plan_all(self) -> None:
         for name in self.groups:
@@ -211,7 +281,7 @@ class StaffDriver:
     async def after_group_change(self, queue: str) -> None:
         """Record member state changes and tell waiting callers where they stand."""
         ctx = self.ctx
-        group = self.groups[queue]
+        group = self._group(queue)
         for change in group.drain_changes():
             log.info(
                 "%s: %s %s -> %s (%s)",
@@ -262,6 +332,9 @@ class StaffDriver:
         """A counselor registered while off shift: their phone reads that they are."""
         now = self.ctx.clock()
         shifts = [self.on_shift(q, now) for q in self._rostered if member in self.groups[q].members]
+        shifts += [
+            self.on_shift(t, now) for t, g in self.team_groups.items() if member in g.members
+        ]
         if not shifts or any(s is None or member in s for s in shifts):
             return
         log.info("%s registered while off shift; telling their phone", member)
@@ -271,7 +344,7 @@ class StaffDriver:
     async def member_action(self, member: str, action: str, reason: str) -> None:
         """Log in/out, pause or unpause a member (from a feature code or the admin API)."""
         queue = self._group_of(member)
-        group = self.groups[queue]
+        group = self._group(queue)
         now = self.ctx.clock()
         try:
             if action == "login":
@@ -291,20 +364,23 @@ class StaffDriver:
         for leg in legs:
             await self.cancel_leg(leg)
         await self.after_group_change(queue)
-        await self.plan(queue)
+        if queue in self.groups:
+            await self.plan(queue)
 
     def _group_of(self, member: str) -> str:
-        for name, group in self.groups.items():
+        for name, group in self._all_groups().items():
             if member in group.members:
                 return name
-        raise StaffError(f"{member!r} is not a counselor or agent")
+        raise StaffError(f"{member!r} is not a counselor, agent, social worker or companion")
 
     async def reload_roster(self, path: Any) -> None:
-        """Replace the shift plan (an administrator edited it); calls in progress go on."""
+        """Replace the shift plan and the follow-up teams' working hours (an administrator
+        edited them); calls in progress go on. Nothing changes if either file is wrong."""
         new = rosters.load_roster(path)
         unknown = {c.endpoint for c in new.counselors.values()} - set(self.ctx.settings.counselors)
         if unknown:
             raise StaffError(f"roster names endpoints that are not counselors: {unknown}")
+        self.teams = load_teams(self.ctx.settings)
         self.roster = new
         log.info("roster reloaded from %s", path)
         await self.plan_all()
@@ -326,6 +402,7 @@ class StaffDriver:
                 group = RingGroup(name, self._members[q.members], config)
                 staff_states.seed_from(group, self.groups.values())
                 self.groups[name] = group
+                self._queue_team[name] = q.members
             if q.members == "counselors":
                 self._rostered.add(name)
         self.roster = roster
@@ -333,14 +410,15 @@ class StaffDriver:
     def members(self) -> list[dict[str, Any]]:
         now = self.ctx.clock()
         out = []
-        for name, group in self.groups.items():
+        for name, group in self._all_groups().items():
             shift = self.on_shift(name, now)
             for m in group.snapshot(now):
                 reg = self.registrations.get(m.member)
                 out.append(
                     {
                         "member": m.member,
-                        "queue": name,
+                        "team": self.team_of(name),
+                        "queue": name if name in self.groups else None,
                         "state": m.activity.value,
                         "on_shift": shift is None or m.member in shift,
                         "logged_in": m.logged_in,

@@ -101,6 +101,8 @@ async def _reload(request: web.Request) -> web.Response:
         texts = {pid: p.ko for pid, p in catalog.prompts.items()}
 
         async def apply() -> None:
+            if files.teams is not None:
+                controller.staff.apply_teams(files.teams)
             await controller.apply_config(files.menu, files.roster, texts, catalog.version)
 
         await controller.submit(apply)
