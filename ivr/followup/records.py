@@ -142,8 +142,52 @@ class FollowupRecords:
             return await self.store.atomically(merge)
         except WRITE_ERRORS as exc:
             log.warning("follow-up request not merged (%s); kept as a new task", exc)
-            # Written now if the database took it meanwhile, else kept (raises WriteDeferred).
-            return await self.store.write("follow-up task", _INSERT, args), False
+            # Kept for later without a second wait on a locked database (raises WriteDeferred).
+            await self.store.keep("follow-up task", _INSERT, args, exc)
+
+    async def add_closed(
+        self,
+        type_: TaskType,
+        caller_hash: str,
+        now: float,
+        status: Status,
+        outcome: str,
+        *,
+        call_id: str | None,
+        requested_by: str | None,
+        note: str,
+    ) -> int:
+        """A request that cannot be served (no number to dial, the citizen opted out), kept as
+        a task closed at once so that the worklist and the reports show it. One INSERT, so a
+        database that cannot take it now keeps it whole (raises WriteDeferred)."""
+        return await self.store.write(
+            "follow-up task (closed)",
+            "INSERT INTO followup_tasks (type, team, caller_hash, created_at, due_at, priority,"
+            " status, outcome, closed_at, closed_by, call_id, requested_by, note)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'system', ?, ?, ?)",
+            (
+                type_.value,
+                TEAM_OF[type_].value,
+                caller_hash,
+                now,
+                now,
+                PRIORITY[type_],
+                status.value,
+                outcome,
+                now,
+                call_id,
+                requested_by,
+                note,
+            ),
+        )
+
+    async def task_for_call(self, call_id: str, type_: TaskType) -> int | None:
+        """The task a request of `call_id` of this type already became (a retried request)."""
+        rows = await self.store.fetch(
+            "SELECT id FROM followup_tasks WHERE call_id=? AND type=? ORDER BY id LIMIT 1",
+            (call_id, type_.value),
+        )
+        return int(rows[0][0]) if rows else None
 
     # -- the planner's reads ----------------------------------------------------------------
     async def due(
@@ -226,6 +270,14 @@ class FollowupRecords:
             "SELECT COUNT(*) FROM calls WHERE caller_hash=?", (caller_hash,)
         )
         return int(rows[0][0])
+
+    async def lift_opt_out(self, caller_hash: str) -> None:
+        """The citizen asked for a call again (a callback request of their own)."""
+        await self.store.write(
+            "follow-up opt-out lifted",
+            "DELETE FROM followup_optouts WHERE caller_hash=?",
+            (caller_hash,),
+        )
 
     async def opted_out(self, caller_hash: str) -> bool:
         rows = await self.store.fetch(
