@@ -202,9 +202,13 @@ class FollowupRecords:
         """Open tasks of `team` due by `now`, not locked, of citizens who did not opt out, most
         urgent first. With `member`: only the tasks fixed to that member (companions)."""
         skip = tuple(exclude)
+        # `priority IN (...)` lets the index followup_due bound due_at within each priority
+        # (a long list of tasks due later is not read); a task's priority is always one of
+        # PRIORITY's values (add_or_merge keeps it so).
         sql = (
             f"SELECT {TASK_COLUMNS} FROM followup_tasks t WHERE status='open' AND team=?"
-            " AND due_at<=? AND (locked_until IS NULL OR locked_until<=?)"
+            f" AND priority IN ({_PRIORITIES}) AND due_at<=?"
+            " AND (locked_until IS NULL OR locked_until<=?)"
             " AND NOT EXISTS (SELECT 1 FROM followup_optouts o WHERE o.caller_hash=t.caller_hash)"
         )
         args: list[Any] = [team.value, now, now]
@@ -391,6 +395,7 @@ class FollowupRecords:
         )
 
 
+_PRIORITIES = ", ".join(str(p) for p in sorted(set(PRIORITY.values())))
 _INSERT = (
     "INSERT INTO followup_tasks (type, team, caller_hash, number_sealed, sealed_for, created_at,"
     " due_at, priority, member, call_id, requested_by, referral_id, series_id, note)"
