@@ -17,5 +17,6 @@ def test_followup_bench_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert re.search(r"3000 open tasks written .* [\d.]+ MB per 100,000 tasks", out)
     ms = r"p50 [\d.]+ ms, p95 [\d.]+ ms, max [\d.]+ ms"
     assert len(re.findall(rf"^cycle, .*, 20 cycles: {ms}$", out, re.M)) == 2
+    assert len(re.findall(rf"^  CPU .*: {ms}$", out, re.M)) == 2
     assert len(re.findall(rf"^  of which plan: {ms}; [\d.]+ offers per cycle$", out, re.M)) == 2
     assert re.search(r"target under 10 ms per cycle .*: (met|MISSED)$", out, re.M)
