@@ -21,6 +21,8 @@ from ivr.followup.planner import (
     Plan,
     TeamView,
     alert_on_close,
+    deadline,
+    overdue,
     plan,
 )
 from ivr.timezone import SEOUL
@@ -195,6 +197,15 @@ def test_a_welfare_task_closed_unreachable_is_put_before_a_supervisor() -> None:
     assert alert_on_close(welfare, Status.UNREACHABLE) == Alert(1, AlertKind.WELFARE_UNREACHABLE)
     assert alert_on_close(welfare, Status.DONE) is None
     assert alert_on_close(callback, Status.UNREACHABLE) is None
+
+
+def test_an_in_depth_call_is_due_at_once_with_a_deadline_a_day_later() -> None:
+    request = task(1, TaskType.IN_DEPTH, due=MORNING)
+    assert deadline(request, CONFIG) == MORNING + 24 * 3600
+    assert not overdue(request, MORNING + 24 * 3600, CONFIG)
+    assert overdue(request, MORNING + 24 * 3600 + 1, CONFIG)
+    assert not overdue(dataclasses.replace(request, status=Status.DONE), NIGHT + 86400, CONFIG)
+    assert deadline(task(2, TaskType.CALLBACK), CONFIG) is None
 
 
 # -- the property: many cycles with offers accepted, declined and ended at random -------------

@@ -163,3 +163,18 @@ def alert_on_close(task: Task, status: Status) -> Alert | None:
     if task.type is TaskType.WELFARE and status is Status.UNREACHABLE:
         return Alert(task.id, AlertKind.WELFARE_UNREACHABLE)
     return None
+
+
+def deadline(task: Task, config: FollowupConfig) -> float | None:
+    """When a task must have been dialled by: an in-depth call within `in_depth_within` of the
+    request (it is due at once; the deadline is for the worklist and the reports, derived from
+    `created_at`, so no column holds it). None: no deadline beyond "as soon as possible"."""
+    if task.type is TaskType.IN_DEPTH:
+        return task.created_at + config.in_depth_within
+    return None
+
+
+def overdue(task: Task, now: float, config: FollowupConfig) -> bool:
+    """An open task past its deadline (shown first to a supervisor)."""
+    limit = deadline(task, config)
+    return task.status is Status.OPEN and limit is not None and now > limit
