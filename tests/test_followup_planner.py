@@ -240,6 +240,7 @@ class World:
     now: float = MORNING
     #: task id -> the member it was offered to (ringing or in the call).
     in_flight: dict[int, str] = field(default_factory=dict)
+    alerted: set[int] = field(default_factory=set)
 
     def busy(self) -> set[str]:
         return set(self.in_flight.values())
@@ -304,6 +305,8 @@ def test_no_task_or_member_is_ever_offered_twice_and_callbacks_never_jump_the_qu
         for a in result.alerts:
             t = world.tasks[a.task_id]
             assert t.member is not None and t.member not in teams[t.team].present
+            assert a.task_id not in world.alerted  # a supervisor is told once
+            world.alerted.add(a.task_id)
             world.tasks[a.task_id] = dataclasses.replace(t, alerted_at=world.now)
 
         for o in result.offers:
