@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import aiosqlite
 
@@ -364,6 +364,17 @@ class Store:
         (raises WriteDeferred then)."""
         return await self._write(what, sql, args)
 
+    async def keep(
+        self, what: str, sql: str, args: tuple[Any, ...], exc: BaseException
+    ) -> NoReturn:
+        """A record whose write just failed with `exc` (in `atomically`): kept for later without
+        trying again now (a locked database would make the caller wait twice). Raises
+        WriteDeferred."""
+        async with self._lock:
+            self.pending.failed(Write(what, sql, args), exc)
+            self._retry_later()
+        raise WriteDeferred(f"{what}: kept in memory ({exc})") from exc
+
     async def change(self, sql: str, args: tuple[Any, ...]) -> int:
         """A change that must happen now or fail (a lock, an administrator's action): not
         kept for later. Returns the number of rows changed."""
@@ -405,12 +416,14 @@ class Store:
         reason: str,
         consent: str,
         requested_by: str | None,
+        task_id: int | None = None,
     ) -> int:
+        """`task_id`: the follow-up task the request became (ivr/followup/requests.py)."""
         return await self._write(
             "callback request",
             "INSERT INTO callbacks (call_id, caller_hash, number_sealed, requested_at, reason,"
-            " consent, requested_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (call_id, caller_hash, number_sealed, at, reason, consent, requested_by),
+            " consent, requested_by, task_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (call_id, caller_hash, number_sealed, at, reason, consent, requested_by, task_id),
         )
 
     async def callbacks(self, status: str | None = "open") -> list[Callback]:

@@ -229,6 +229,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE calls ADD COLUMN task_id INTEGER;
     ALTER TABLE callbacks ADD COLUMN task_id INTEGER;
     """,
+    """
+    -- Follow-up: the tasks fixed to one member (companion series, `assign`), read by member
+    -- every planning cycle; the task a call's request became.
+    CREATE INDEX followup_member ON followup_tasks (member, status, team, priority, due_at)
+        WHERE member IS NOT NULL;
+    CREATE INDEX followup_call ON followup_tasks (call_id);
+    """,
 )
 
 
