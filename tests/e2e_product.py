@@ -141,7 +141,8 @@ class IvrRun:
 
     def signal(self, sig: int) -> None:
         assert self.proc is not None
-        self.proc.send_signal(sig)
+        with contextlib.suppress(ProcessLookupError):  # it may have ended already
+            self.proc.send_signal(sig)
 
     async def wait(self, timeout: float) -> int:
         assert self.proc is not None

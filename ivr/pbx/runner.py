@@ -398,6 +398,14 @@ class Pbx:
             self._claimed = False
             self._lock.release()
 
+    def kill_now(self) -> None:
+        """Stop Asterisk from any thread without the event loop (the stop watchdog,
+        ivr/stopping.py): SIGTERM to its process group, SIGKILL after 1.5 s."""
+        pid = self.adopted if self.adopted is not None else (self._proc and self._proc.pid)
+        if pid:
+            with contextlib.suppress(OSError):
+                adopt.stop(pid, timeout=1.5)
+
     def remove_instance(self) -> None:
         """Delete the instance directory (tests do this after stopping)."""
         shutil.rmtree(self.host_base, ignore_errors=True)
