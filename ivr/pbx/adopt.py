@@ -88,7 +88,10 @@ def stop(pid: int, timeout: float) -> None:
         return
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, sig)
+            if group == os.getpgrp():  # never our own group (it is not in its own session)
+                os.kill(pid, sig)
+            else:
+                os.killpg(group, sig)
         deadline = time.monotonic() + wait
         while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
