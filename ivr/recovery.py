@@ -107,6 +107,7 @@ async def reconcile(ctrl: Controller, channels: list[dict[str, Any]]) -> None:
     live_channels = {
         x for c in ctrl.calls.values() for t in c.taps.values() for x in (t.snoop_id, t.media_id)
     }
+    live_channels |= set(ctrl.features.playbacks.values())  # feature-code confirmations
     callers = []
     for c in channels:
         cid = str(c.get("id", ""))

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from ivr.keys import PBX, SUMMARY_WORKER
+from ivr.supervise import WORKER
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ class Watchdog:
 def kill_children(app: web.Application) -> None:
     """Stop what the app started that would outlive it (from any thread, never blocking
     for long): the summary worker and a managed (or adopted) Asterisk."""
-    worker = app.get(SUMMARY_WORKER)
+    supervised = app.get(WORKER)
+    worker = supervised.proc if supervised is not None else app.get(SUMMARY_WORKER)
     if worker is not None and worker.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(worker.pid, signal.SIGKILL)

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from ivr.ari.client import AriClient
-from ivr.config import load_settings
+from ivr.config import Settings, load_settings
 from ivr.pbx.install import locate
 from ivr.pbx.runner import Pbx
 from ivr.pbx.secrets import load_or_create
@@ -178,3 +178,39 @@ def pbx_of(run: IvrRun) -> Pbx:
 
 def asterisk_pid(pbx: Pbx) -> int:
     return int((pbx.host(pbx.dirs.run) / "asterisk.pid").read_text().strip())
+
+
+async def health(port: int) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{port}/health") as r,
+    ):
+        return r.status, await r.json()
+
+
+async def wait_health(port: int, status: int, timeout: float = 30) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        while True:
+            got, body = await health(port)
+            if got == status:
+                return body
+            await asyncio.sleep(0.2)
+
+
+def own_settings(tmp: Path, name: str, **extra: Any) -> Settings:
+    """Settings of a product run in the test's process, with its own instance and ports."""
+    return load_settings(
+        env={},
+        overrides={
+            "instance": f"{name}{os.getpid()}",
+            "state_dir": tmp / "state",
+            "sip_bind": "127.0.0.1",
+            "sip_port": free_port(socket.SOCK_DGRAM),
+            "http_port": free_port(),
+            "status_port": free_port(),
+            "rtp_port_start": 33200,
+            "rtp_port_end": 33299,
+            "voice_answers": False,
+            **extra,
+        },
+    )

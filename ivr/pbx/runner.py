@@ -398,6 +398,24 @@ class Pbx:
             self._claimed = False
             self._lock.release()
 
+    async def wait_ended(self) -> None:
+        """Return once Asterisk has ended (at once when none runs)."""
+        if self.adopted is not None:
+            while adopt.alive(self.adopted):  # noqa: ASYNC110 (not our child: only /proc tells)
+                await asyncio.sleep(0.5)
+        elif self._proc is not None:
+            await self._proc.wait()
+
+    async def restart(self) -> None:
+        """Start Asterisk again after it died (`ivr.supervise`): the configuration is written
+        again and the instance claimed again if a failed start gave the claim back."""
+        if self._console is not None:
+            os.close(self._console)
+            self._console = None
+        self._proc, self.adopted = None, None
+        await asyncio.to_thread(self.prepare)
+        await self.start()
+
     def kill_now(self) -> None:
         """Stop Asterisk from any thread without the event loop (the stop watchdog,
         ivr/stopping.py): SIGTERM to its process group, SIGKILL after 1.5 s."""
