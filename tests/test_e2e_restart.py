@@ -1,11 +1,12 @@
 """End to end: the controller killed with SIGKILL during calls, then started again.
 
-Asterisk outlives the killed `ivr-run` and the next start adopts it (same pid) instead of
-stopping it with every call on it; with Asterisk run on its own (`--external-pbx`) the new
-controller finds the same channels. Either way, this step of issue 14 cannot take the calls
-back yet: every caller hears the apology and gets a BYE, the counselor's leg is hung up, the
-records the dead run left open are closed once (`controller_restart`, with the downtime), and
-nothing of the dead run is left in Asterisk."""
+A caller is talking with an agent, one waits in the queue, one is in the menu. Asterisk
+outlives the killed `ivr-run` and the next start adopts it (same pid) instead of stopping it
+with every call on it; with Asterisk run on its own (`--external-pbx`) the new controller finds
+the same channels. Either way, this step of issue 14 cannot take the calls back yet: every
+caller hears the apology and gets a BYE, the agent's leg is hung up, the records the dead run
+left open are closed once (`controller_restart`, with the downtime), and nothing of the dead
+run is left in Asterisk."""
 
 from __future__ import annotations
 
@@ -107,28 +108,41 @@ async def test_sigkill_with_calls_adopts_asterisk_and_leaves_nobody_in_dead_air(
 
         await wait_for("the talk bridge", bridged)
 
+        # A caller waiting in the queue (the only agent is busy): in a holding bridge.
+        waiting = await phones("waiting")
+        await waiting.call(run.uri_120)
+        await waiting.wait_for("call_state", state="CONFIRMED", timeout=10)
+        await asyncio.sleep(1.0)
+        await waiting.dtmf("1")
+
+        async def holding() -> bool:
+            return any(b["id"].startswith("hold-") for b in await ari.get("bridges"))
+
+        await wait_for("the holding bridge", holding)
+
         # A call in the menu.
         menu = await phones("menu")
         await menu.call(run.uri_120)
         await menu.wait_for("call_state", state="CONFIRMED", timeout=10)
 
-        async def two_rows() -> bool:
-            return len(run.rows("SELECT call_id FROM calls")) == 2
+        async def three_rows() -> bool:
+            return len(run.rows("SELECT call_id FROM calls")) == 3
 
-        await wait_for("both call records", two_rows)
+        await wait_for("the three call records", three_rows)
 
         await run.kill()
         assert alive(pid), "Asterisk died with the killed controller"
-        for phone in (talking, menu):
+        callers = (talking, waiting, menu)
+        for phone in callers:
             await phone.record(tmp_path / f"{phone.name}.wav")
         await run.start()
         assert asterisk_pid(pbx_of(run)) == pid and alive(pid), "Asterisk was restarted"
         if "--external-pbx" not in run.args:
             assert f"adopting the running Asterisk (pid {pid})" in run.text(), run.text()
 
-        for phone in (talking, menu, agent):
+        for phone in (*callers, agent):
             await phone.wait_for("call_state", state="DISCONNECTED", timeout=40)
-        for phone in (talking, menu):
+        for phone in callers:
             await phone.wait_for("recorded", timeout=10)
             heard = read_wav(tmp_path / f"{phone.name}.wav")
             assert not is_silent(heard.span(heard.seconds - 3, heard.seconds - 0.5)), (
@@ -146,14 +160,14 @@ async def test_sigkill_with_calls_adopts_asterisk_and_leaves_nobody_in_dead_air(
         assert not [r for r in stored if r["name"].startswith("ivr120-")]
 
         calls = run.rows("SELECT call_id, outcome, end_reason, downtime_seconds FROM calls")
-        assert len(calls) == 2, calls
+        assert len(calls) == 3, calls
         assert all(c["outcome"] == "error" for c in calls), calls
         assert all(c["end_reason"] == "controller_restart" for c in calls), calls
         assert all(c["downtime_seconds"] is not None for c in calls), calls
         assert run.rows("SELECT * FROM ring_attempts WHERE outcome IS NULL") == []
         text = run.text()
-        assert "closed 2 call record(s)" in text, text
-        assert "destroying bridge talk-" in text, text
+        assert "closed 3 call record(s)" in text, text
+        assert "destroying bridge talk-" in text and "destroying bridge hold-" in text, text
         assert TEST_CALLER_NUMBER not in text
 
         run.signal(signal.SIGTERM)
