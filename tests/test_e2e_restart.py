@@ -27,6 +27,8 @@ from ivr.prompts.catalog import load_catalog
 from tests.conftest import TEST_CALLER_NUMBER, PhoneFactory, write_roster
 from tests.e2e_product import IvrRun, asterisk_pid, pbx_of
 
+ORPHAN = "ivr120-orphan-recording"
+
 
 @pytest.fixture(params=["managed", "external"])
 async def product(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[IvrRun]:
@@ -107,6 +109,21 @@ async def test_sigkill_with_calls_adopts_asterisk_and_leaves_nobody_in_dead_air(
             return any(b["id"].startswith("talk-") for b in await ari.get("bridges"))
 
         await wait_for("the talk bridge", bridged)
+        # A stored recording of ours that no call owns (left by a run that died mid-fetch).
+        talk = next(b["id"] for b in await ari.get("bridges") if b["id"].startswith("talk-"))
+        await ari.post(f"bridges/{talk}/record", name=ORPHAN, format="wav", ifExists="overwrite")
+
+        async def recording() -> bool:
+            live = await ari.get(f"recordings/live/{ORPHAN}")
+            return bool(live.get("state") == "recording")
+
+        await wait_for("the recording", recording)
+        await ari.post(f"recordings/live/{ORPHAN}/stop")
+
+        async def stored() -> bool:
+            return any(r["name"] == ORPHAN for r in await ari.get("recordings/stored"))
+
+        await wait_for("the stored recording", stored)
 
         # A caller waiting in the queue (the only agent is busy): in a holding bridge.
         waiting = await phones("waiting")
@@ -167,6 +184,7 @@ async def test_sigkill_with_calls_adopts_asterisk_and_leaves_nobody_in_dead_air(
         assert run.rows("SELECT * FROM ring_attempts WHERE outcome IS NULL") == []
         text = run.text()
         assert "closed 3 call record(s)" in text, text
+        assert f"deleting stored recording {ORPHAN}" in text, text
         assert "destroying bridge talk-" in text and "destroying bridge hold-" in text, text
         assert TEST_CALLER_NUMBER not in text
 

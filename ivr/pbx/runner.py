@@ -87,7 +87,7 @@ class Pbx:
         self._claimed = False
         #: The pid of a running Asterisk of this instance that a previous run left (adopted).
         self.adopted: int | None = None
-        #: How often Asterisk was started again after it died (`ivr.pbx.supervise`).
+        #: How often Asterisk was started again after it died (`ivr.supervise`).
         self.restarts = 0
 
     # -- paths ---------------------------------------------------------------------------
@@ -117,13 +117,6 @@ class Pbx:
         """Asterisk's exit status once it has ended (None while running or never started,
         and for an adopted one, which is not our child)."""
         return self._proc.returncode if self._proc is not None else None
-
-    @property
-    def pid(self) -> int | None:
-        """The Asterisk process (for an adopted one) or its `unshare` wrapper's."""
-        if self.adopted is not None:
-            return self.adopted
-        return self._proc.pid if self._proc is not None else None
 
     def _own_running(self) -> int | None:
         return adopt.own_asterisk(
