@@ -154,3 +154,11 @@ async def test_kill_9_during_writes_loses_no_committed_row(tmp_path: Path) -> No
     finally:
         db.close()
     assert all(c >= committed for c in counts), (committed, counts)
+
+
+def test_ari_reconnects_with_a_back_off_capped_at_2_s_and_jitter() -> None:
+    from ivr.ari.client import AriClient, _jitter
+
+    assert AriClient("http://127.0.0.1:1/ari", "u", "p", "app").backoff_max == 2.0
+    waits = {_jitter(2.0) for _ in range(50)}
+    assert all(1.0 <= w <= 2.0 for w in waits) and len(waits) > 1
