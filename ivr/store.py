@@ -116,7 +116,10 @@ class Store:
         db = await aiosqlite.connect(path)
         try:
             await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=NORMAL")
+            # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on a power loss or
+            # an OS crash. A consent answer, a callback request or a call record that the caller
+            # was told is kept must survive; a sync per commit costs little at this call rate.
+            await db.execute("PRAGMA synchronous=FULL")
             await db.execute("PRAGMA busy_timeout=5000")
             await migrate(db)
         except BaseException:
@@ -249,6 +252,23 @@ class Store:
         )
         row = await cur.fetchone()
         return int(row[0]) if row else 0
+
+    async def close_left_open(
+        self, at: float, reason: str, downtime: float | None
+    ) -> tuple[int, int]:
+        """Close the calls and ring attempts a dead run left open (once: only open ones)."""
+        async with self._lock:
+            cur = await self._db.execute(
+                "UPDATE calls SET ended_at=?, outcome='error', end_reason=?, downtime_seconds=?"
+                " WHERE outcome IS NULL",
+                (at, reason, downtime),
+            )
+            rings = await self._db.execute(
+                "UPDATE ring_attempts SET ended_at=?, outcome=? WHERE outcome IS NULL",
+                (at, reason),
+            )
+            await self._db.commit()
+        return cur.rowcount, rings.rowcount
 
     # -- ring attempts and counselor state ---------------------------------------------------
     async def ring_started(self, leg_id: str, call_id: str, member: str, at: float) -> None:

@@ -236,6 +236,10 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE member IS NOT NULL;
     CREATE INDEX followup_call ON followup_tasks (call_id);
     """,
+    """
+    -- How long no controller was alive when a restart closed this record (ivr.recovery).
+    ALTER TABLE calls ADD COLUMN downtime_seconds REAL;
+    """,
 )
 
 
