@@ -13,8 +13,18 @@
     ivr-admin reload-roster               read the roster file again (no restart)
     ivr-admin reload                      apply menu, roster and prompt changes (no restart)
 
+Follow-up calls (ivr.followup.admin_commands; through the API):
+
+    ivr-admin followups [--team --type --status --due]   the follow-up worklist
+    ivr-admin followup show|assign|reschedule|close ID    one task
+    ivr-admin companion enrol CALL --companion ID --every 7d --at "화 15:00"
+    ivr-admin companion stop SERIES|CALL                  stop a companion series
+    ivr-admin companions | agencies | referrals           lists
+    ivr-admin referral add CALL AGENCY [--note] | referral set ID --status S
+
 Each capability brings its own commands (`add_commands`/`run`/`render` in
-ivr/<capability>/admin_commands.py): flow (status, calls), staff, flags, callbacks, summary.
+ivr/<capability>/admin_commands.py): flow (status, calls), staff, flags, callbacks, summary,
+followup.
 This module is the shell. The API commands talk to the controller's API on loopback
 with the admin token from state_dir/secrets.json (whoever can read that file is an
 administrator). Output is Korean with English headings; `--json` (before or after the
@@ -46,6 +56,7 @@ from ivr.callbacks import admin_commands as callbacks_commands
 from ivr.config import ConfigError, Settings, load_settings
 from ivr.flags import admin_commands as flags_commands
 from ivr.flow import admin_commands as flow_commands
+from ivr.followup import admin_commands as followup_commands
 from ivr.staff import admin_commands as staff_commands
 from ivr.summary import admin_commands as summary_commands
 
@@ -56,6 +67,7 @@ PLUGINS: tuple[Any, ...] = (
     flags_commands,
     callbacks_commands,
     summary_commands,
+    followup_commands,
 )
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ivr import health
+from ivr import health, supervise
 from ivr.api import ADMIN_TOKEN, auth_middleware
 from ivr.ari.client import AriClient
 from ivr.callbacks import http as callbacks_http
@@ -30,7 +30,10 @@ from ivr.controller import Controller
 from ivr.flags import http as flags_http
 from ivr.flow import http as flow_http
 from ivr.flow.menu import load_menu
+from ivr.followup import http as followup_http
+from ivr.followup.agencies import AgencyBook, load_agencies
 from ivr.keys import (
+    AGENCIES,
     ARI,
     CATALOG,
     CONTROLLER,
@@ -92,6 +95,7 @@ def build_app(settings: Settings, options: Options = Options()) -> web.Applicati
     catalog.require(sorted(menu.prompt_ids() | REQUIRED_PROMPTS))
     app[MENU] = menu
     app[CATALOG] = catalog
+    app[AGENCIES] = AgencyBook(load_agencies(project_file(settings.agencies_file)))
 
     if options.manage_pbx:
         app.cleanup_ctx.append(_pbx_ctx)
@@ -105,7 +109,8 @@ def build_app(settings: Settings, options: Options = Options()) -> web.Applicati
         app.cleanup_ctx.append(functools.partial(_controller_ctx, observer=options.observer))
     app[ADMIN_TOKEN] = secrets.admin_token
     app.middlewares.append(auth_middleware)
-    for routes in (health, flow_http, staff_http, flags_http, callbacks_http):
+    routes_of = (health, flow_http, staff_http, flags_http, callbacks_http, followup_http)
+    for routes in (*routes_of, supervise):
         routes.add_routes(app)
     return app
 
@@ -129,10 +134,17 @@ async def _pbx_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info("prompts: %s", result.summary())
     await asyncio.to_thread(pbx.prepare)
     app[PBX] = pbx
+    watch: asyncio.Task[None] | None = None
     try:
         await pbx.start()
+        # Asterisk dying while we run is started again (with back-off, counted on /metrics).
+        watch = asyncio.create_task(supervise.supervise_pbx(pbx, app[supervise.METRICS]))
         yield
     finally:
+        if watch is not None:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         await pbx.stop()
 
 
@@ -156,19 +168,33 @@ async def _summary_worker_ctx(app: web.Application) -> AsyncIterator[None]:
         "IVR120_DATABASE": str(settings.database),
         "IVR120_LOG_LEVEL": settings.log_level,
     }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ivr.summary.worker",
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        preexec_fn=die_with_parent,
-    )
+
+    async def spawn() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ivr.summary.worker",
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            # Its own session: a Ctrl-C in the terminal reaches only ivr-run, which stops the
+            # worker itself (the supervisor must not see it end and start it again).
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+
+    proc = await spawn()
     app[SUMMARY_WORKER] = proc
     log.info("summary worker started (pid %d)", proc.pid)
+    # A worker that exits is started again (with back-off, counted on /metrics).
+    worker = app[supervise.WORKER] = supervise.Worker(spawn, proc)
+    watch = asyncio.create_task(supervise.supervise_worker(worker, app[supervise.METRICS]))
     try:
         yield
     finally:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+        proc = worker.proc or proc
         if proc.returncode is None:
             proc.terminate()
             try:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ivr import configs, inputs
+from ivr import configs, inputs, recovery
 from ivr.ari import events
 from ivr.ari.client import AriClient, AriError
 from ivr.ari.dedupe import RecentEvents
@@ -95,6 +95,7 @@ class Controller:
         self.effects = Effects(self.ctx, table)
         self.connected = asyncio.Event()
         self._recent = RecentEvents()  # drops events delivered twice (two subscriptions)
+        self._pbx_started: str | None = None  # Asterisk's startup time, seen at the last connect
         #: Channels started by the controller itself, by their first Stasis argument.
         self._started: dict[str, Callable[[events.Channel, tuple[str, ...]], Awaitable[None]]] = {
             LEG_ARG: lambda ch, _: self.staff.leg_answered(ch.id),
@@ -118,8 +119,10 @@ class Controller:
     async def run(self) -> None:
         """Read ARI events and timer firings until cancelled."""
         await self.staff.restore()
+        await recovery.close_left_open(self.store, self.settings.state_dir, self.clock())
         reader = asyncio.create_task(self._read_events(), name="ari-events")
         ticker = asyncio.create_task(self._tick(), name="ring-retry")
+        alive = asyncio.create_task(recovery.heartbeat(self.settings.state_dir), name="alive")
         try:
             while True:
                 item = await self._inputs.get()
@@ -128,9 +131,9 @@ class Controller:
                 except Exception:
                     log.exception("unexpected error handling %s", type(item).__name__)
         finally:
-            for t in (reader, ticker):
+            for t in (reader, ticker, alive):
                 t.cancel()
-            await asyncio.gather(reader, ticker, return_exceptions=True)
+            await asyncio.gather(reader, ticker, alive, return_exceptions=True)
 
     async def _handle(self, item: inputs.Input) -> None:
         match item:
@@ -231,25 +234,16 @@ class Controller:
             log.warning("could not list channels after connecting: %s", exc)
             return
         present = {c.get("id") for c in channels}
-        for call_id in [c for c in self.calls if c not in present]:
+        started, self._pbx_started = self._pbx_started, await recovery.pbx_started_at(self)
+        gone = [c for c in self.calls if c not in present]
+        if started is not None and started != self._pbx_started:
+            recovery.mark_pbx_lost(self, gone)  # Asterisk itself restarted
+        for call_id in gone:
             await self._feed(call_id, flow.CallerHungUp())
         ours = (*self.staff.legs, *self.journey.crisis_legs, *self.followup.offers)
         for leg in [x for x in ours if x not in present]:
             await self._channel_gone(leg, 0)
-        taps = [t for c in self.calls.values() for t in c.taps.values()]
-        for c in channels:
-            cid = c.get("id", "")
-            dp = c.get("dialplan") or {}
-            in_app = dp.get("app_name") == "Stasis" and str(dp.get("app_data", "")).startswith(app)
-            known = cid in self.calls or cid in self.staff.legs or cid in self.journey.crisis_legs
-            known = known or self.followup.owns(cid)
-            if cid.startswith(TAP_PREFIX):
-                if not any(cid in (t.snoop_id, t.media_id) for t in taps):
-                    await self.ctx.hangup(cid)  # a tap left over from before a restart
-            elif not known and in_app:
-                # A caller we lost track of (the controller restarted): apologise and let go.
-                log.warning("recovering orphaned channel %s", cid)
-                await self.journey.recover(cid)
+        await recovery.reconcile(self, channels)
 
     # -- administration (staff actions go to self.staff) ----------------------------------
     async def apply_config(

@@ -21,10 +21,11 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from ivr.ari.client import AriNotFound
+from ivr.ari.client import AriConnectionError, AriNotFound
 from ivr.audit import audit
 from ivr.context import ActiveCall, CallContext
 from ivr.flow import call as flow
+from ivr.flow.record import CallEndReason
 from ivr.inputs import RetryBookkeeping
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ class Effects:
                     self.ctx.calls.pop(call.call_id, None)
                     await self.ctx.hangup(call.call_id)
                     continue
+                if isinstance(exc, AriConnectionError) and call.flow.record.end_reason is None:
+                    call.flow.record.end_reason = CallEndReason.PBX_LOST  # Asterisk is gone
                 failed = flow.Failed(f"{type(cmd).__name__}: {exc}")
                 await self.run(call, call.flow.handle(failed, self.ctx.clock()))
                 return

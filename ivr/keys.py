@@ -12,6 +12,7 @@ from ivr.ari.client import AriClient
 from ivr.config import Settings
 from ivr.controller import Controller
 from ivr.flow.menu import Menu
+from ivr.followup.agencies import AgencyBook
 from ivr.pbx.runner import Pbx
 from ivr.pbx.secrets import Secrets
 from ivr.prompts.catalog import Catalog
@@ -29,6 +30,8 @@ ARI = web.AppKey("ari", AriClient)
 CONTROLLER = web.AppKey("controller", Controller)
 SUMMARY_WORKER = web.AppKey("summary_worker", asyncio.subprocess.Process)
 RELOAD_LOCK = web.AppKey("reload_lock", asyncio.Lock)
+#: The partner-agency catalog in force (a reload replaces its `current`).
+AGENCIES = web.AppKey("agencies", AgencyBook)
 
 
 def running_controller(request: web.Request) -> Controller:

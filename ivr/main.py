@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from aiohttp import web
-
 from ivr.app import Options, build_app
 from ivr.config import ConfigError, load_settings
 from ivr.flow.menu import MenuError
+from ivr.followup.agencies import AgencyError
 from ivr.logs import setup_logging
 from ivr.pbx.install import PbxUnavailable
 from ivr.pbx.lock import InstanceBusy
@@ -21,6 +21,7 @@ from ivr.pbx.secrets import SecretsError
 from ivr.prompts.catalog import CatalogError, MissingPromptError
 from ivr.security.files import secure_state_dir
 from ivr.staff.roster import RosterError
+from ivr.stopping import serve
 
 log = logging.getLogger("ivr")
 
@@ -70,15 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.ari_url,
             settings.status_port,
         )
-        web.run_app(
-            app,
-            host="127.0.0.1",
-            port=settings.status_port,
-            print=None,
-            access_log=None,
-            shutdown_timeout=5,
-        )
+        asyncio.run(serve(app, settings.status_port, settings.shutdown_grace))
     except (
+        AgencyError,
         MenuError,
         CatalogError,
         MissingPromptError,

@@ -1,8 +1,9 @@
 """Applying edited configuration files without a restart (`ivr-admin reload`, POST /api/reload).
 
 What is reloaded: the menu (`menu_file`), the shift plan (`roster_file`), the follow-up teams'
-working hours (`teams_file`) and the prompts
-(`prompt_catalog` + `prompt_studio_dir`, rebuilt into the PBX's sounds directory as at start).
+working hours (`teams_file`), the prompts (`prompt_catalog` + `prompt_studio_dir`, rebuilt into
+the PBX's sounds directory as at start) and the partner-agency catalog (`agencies_file`;
+referrals already stored keep their agency id).
 Everything is read and checked first; a file that does not load is refused with its message and
 nothing changes. Only then are the prompts built (unchanged ones are skipped) and the new menu
 and roster handed to the controller, in turn with the call events.
@@ -30,6 +31,7 @@ from ivr import speak_ko
 from ivr.config import Settings
 from ivr.flow.call import FLOW_PROMPTS
 from ivr.flow.menu import Menu, MenuError, load_menu
+from ivr.followup.agencies import Agencies, AgencyError, load_agencies
 from ivr.followup.journey import FOLLOWUP_PROMPTS
 from ivr.prompts.catalog import Catalog, CatalogError, MissingPromptError, load_catalog
 from ivr.staff.features import DENIED_PROMPT, FEATURE_PROMPTS
@@ -57,22 +59,24 @@ class ConfigFiles:
     menu: Menu
     catalog: Catalog
     roster: Roster
+    agencies: Agencies
     teams: Teams | None = None
 
 
 def load_files(
     settings: Settings, required_prompts: Iterable[str], resolve: Callable[[Path], Path]
 ) -> ConfigFiles:
-    """Read and check the menu, the prompt catalog and the roster (`resolve` turns the
+    """Read and check the menu, the prompt catalog, the roster and the agencies (`resolve` turns the
     settings' relative paths into files). Raises :class:`ReloadError`."""
     try:
         menu = load_menu(resolve(settings.menu_file))
         catalog = load_catalog(resolve(settings.prompt_catalog))
         catalog.require(sorted(menu.prompt_ids() | set(required_prompts)))
         roster = load_roster(resolve(settings.roster_file))
+        agencies = load_agencies(resolve(settings.agencies_file))
         staff = {"social_workers": settings.social_workers, "companions": settings.companions}
         teams = load_checked(resolve(settings.teams_file), staff)  # a TeamsError is a RosterError
-    except (MenuError, CatalogError, MissingPromptError, RosterError) as exc:
+    except (MenuError, CatalogError, MissingPromptError, RosterError, AgencyError) as exc:
         raise ReloadError(str(exc)) from None
     except OSError as exc:  # a roster file that is missing or unreadable
         raise ReloadError(f"cannot read {exc.filename}: {exc.strerror}") from None
@@ -81,4 +85,4 @@ def load_files(
         raise ReloadError(
             f"{settings.roster_file}: endpoints {sorted(unknown)} are not in the counselors setting"
         )
-    return ConfigFiles(menu, catalog, roster, teams)
+    return ConfigFiles(menu, catalog, roster, agencies, teams)

@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import aiosqlite
 
@@ -116,7 +116,10 @@ class Store:
         db = await aiosqlite.connect(path)
         try:
             await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=NORMAL")
+            # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on a power loss or
+            # an OS crash. A consent answer, a callback request or a call record that the caller
+            # was told is kept must survive; a sync per commit costs little at this call rate.
+            await db.execute("PRAGMA synchronous=FULL")
             await db.execute("PRAGMA busy_timeout=5000")
             await migrate(db)
         except BaseException:
@@ -250,6 +253,23 @@ class Store:
         row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    async def close_left_open(
+        self, at: float, reason: str, downtime: float | None
+    ) -> tuple[int, int]:
+        """Close the calls and ring attempts a dead run left open (once: only open ones)."""
+        async with self._lock:
+            cur = await self._db.execute(
+                "UPDATE calls SET ended_at=?, outcome='error', end_reason=?, downtime_seconds=?"
+                " WHERE outcome IS NULL",
+                (at, reason, downtime),
+            )
+            rings = await self._db.execute(
+                "UPDATE ring_attempts SET ended_at=?, outcome=? WHERE outcome IS NULL",
+                (at, reason),
+            )
+            await self._db.commit()
+        return cur.rowcount, rings.rowcount
+
     # -- ring attempts and counselor state ---------------------------------------------------
     async def ring_started(self, leg_id: str, call_id: str, member: str, at: float) -> None:
         await self._write(
@@ -364,6 +384,17 @@ class Store:
         (raises WriteDeferred then)."""
         return await self._write(what, sql, args)
 
+    async def keep(
+        self, what: str, sql: str, args: tuple[Any, ...], exc: BaseException
+    ) -> NoReturn:
+        """A record whose write just failed with `exc` (in `atomically`): kept for later without
+        trying again now (a locked database would make the caller wait twice). Raises
+        WriteDeferred."""
+        async with self._lock:
+            self.pending.failed(Write(what, sql, args), exc)
+            self._retry_later()
+        raise WriteDeferred(f"{what}: kept in memory ({exc})") from exc
+
     async def change(self, sql: str, args: tuple[Any, ...]) -> int:
         """A change that must happen now or fail (a lock, an administrator's action): not
         kept for later. Returns the number of rows changed."""
@@ -405,12 +436,14 @@ class Store:
         reason: str,
         consent: str,
         requested_by: str | None,
+        task_id: int | None = None,
     ) -> int:
+        """`task_id`: the follow-up task the request became (ivr/followup/requests.py)."""
         return await self._write(
             "callback request",
             "INSERT INTO callbacks (call_id, caller_hash, number_sealed, requested_at, reason,"
-            " consent, requested_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (call_id, caller_hash, number_sealed, at, reason, consent, requested_by),
+            " consent, requested_by, task_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (call_id, caller_hash, number_sealed, at, reason, consent, requested_by, task_id),
         )
 
     async def callbacks(self, status: str | None = "open") -> list[Callback]:

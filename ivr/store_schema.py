@@ -229,6 +229,17 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE calls ADD COLUMN task_id INTEGER;
     ALTER TABLE callbacks ADD COLUMN task_id INTEGER;
     """,
+    """
+    -- Follow-up: the tasks fixed to one member (companion series, `assign`), read by member
+    -- every planning cycle; the task a call's request became.
+    CREATE INDEX followup_member ON followup_tasks (member, status, team, priority, due_at)
+        WHERE member IS NOT NULL;
+    CREATE INDEX followup_call ON followup_tasks (call_id);
+    """,
+    """
+    -- How long no controller was alive when a restart closed this record (ivr.recovery).
+    ALTER TABLE calls ADD COLUMN downtime_seconds REAL;
+    """,
 )
 
 

@@ -244,6 +244,17 @@ async def test_a_bookkeeping_write_that_succeeds_on_retry_is_stored(rig: Rig) ->
     assert not rig.fake.sent("PUT", "endpoints/sendMessage")
 
 
+async def test_a_retried_callback_request_makes_one_follow_up_task(rig: Rig) -> None:
+    """The first try made the task, then the callbacks row failed: the retry finds the task."""
+    rig.controller.ctx.store = RaisingStore(rig.store, {"add_callback"}, times=1)  # type: ignore[assignment]
+    call = rig.call()
+    await rig.run(call, flow.RequestCallback("social_worker", "verbal_to_counselor", MEMBER))
+    await rig.next_input()
+    tasks = rig.rows("SELECT id, type, team, status, call_id FROM followup_tasks")
+    assert len(tasks) == 1 and tasks[0][1:] == ("in_depth", "social_workers", "open", CALL)
+    assert rig.rows("SELECT task_id FROM callbacks") == [(tasks[0][0],)]
+
+
 async def test_a_flag_or_consent_that_raises_never_ends_the_call(rig: Rig) -> None:
     rig.controller.ctx.store = RaisingStore(  # type: ignore[assignment]
         rig.store, {"flag_caller", "record_consent", "silence_event", "withdraw_consent"}

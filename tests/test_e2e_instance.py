@@ -6,21 +6,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
 from ivr.app import PBX, SECRETS, Options, build_app
-from ivr.config import Settings, load_settings
+from ivr.config import Settings
 from ivr.pbx.install import locate
 from ivr.pbx.runner import Pbx
-from tests.conftest import Hotline, PhoneFactory, free_port
+from tests.conftest import Hotline, PhoneFactory
+from tests.e2e_product import health, own_settings, wait_health
 
 
 def second_start_env(settings: Settings, **changes: str) -> dict[str, str]:
@@ -83,40 +81,6 @@ async def test_a_second_start_of_the_same_instance_leaves_the_first_running(
     call_id = await hotline.last_call_id()
     await caller.hangup()
     await hotline.wait_row(call_id)
-
-
-async def health(port: int) -> tuple[int, dict[str, Any]]:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"http://127.0.0.1:{port}/health") as r,
-    ):
-        return r.status, await r.json()
-
-
-async def wait_health(port: int, status: int, timeout: float = 30) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
-        while True:
-            got, body = await health(port)
-            if got == status:
-                return body
-            await asyncio.sleep(0.2)
-
-
-def own_settings(tmp: Path, name: str) -> Settings:
-    return load_settings(
-        env={},
-        overrides={
-            "instance": f"{name}{os.getpid()}",
-            "state_dir": tmp / "state",
-            "sip_bind": "127.0.0.1",
-            "sip_port": free_port(socket.SOCK_DGRAM),
-            "http_port": free_port(),
-            "status_port": free_port(),
-            "rtp_port_start": 33200,
-            "rtp_port_end": 33299,
-            "voice_answers": False,
-        },
-    )
 
 
 @pytest.fixture

@@ -20,21 +20,7 @@ from ivr.app import PBX, Options, build_app
 from ivr.config import load_settings
 from ivr.phone.audio import is_silent, read_wav
 from tests.conftest import TEST_CALLER_NUMBER, PhoneFactory, free_port
-
-
-def asterisk_processes(instance: str) -> list[int]:
-    """Asterisk processes of one instance (their command line names its config)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"asterisk" in cmd and f"/srv/ivr120/{instance}/".encode() in cmd:
-            pids.append(int(entry.name))
-    return pids
+from tests.e2e_product import asterisk_processes
 
 
 def mounts() -> str:

@@ -93,6 +93,17 @@ async def test_callback_offer_after_max_wait_caller_presses_1(
     assert status == 200
     assert any(c["call_id"] == id1 and "number_sealed" not in c for c in listed)
     assert number not in json.dumps(listed)
+    # The request is a follow-up task of the counselors, with the number sealed for the
+    # citizen, and the number is nowhere in the clear in the database's files.
+    (task,) = rows_where(hotline, "SELECT * FROM followup_tasks WHERE call_id=?", id1)
+    assert (task["type"], task["team"], task["status"]) == ("callback", "counselors", "open")
+    assert task["caller_hash"] == row["caller_hash"] and cb["task_id"] == task["id"]
+    assert task["sealed_for"] == f"citizen:{row['caller_hash']}" and task["number_sealed"]
+    assert hotline.controller.ctx.sealer.open(task["number_sealed"], task["sealed_for"]) == number
+    db = hotline.settings.state_path(hotline.settings.database)
+    for file in db.parent.glob(db.name + "*"):
+        data = file.read_bytes()
+        assert number.encode() not in data and number.encode("utf-16-le") not in data, file
 
     # The caller heard the whole confirmation (about 9 s) before the PBX hung up.
     assert [p for p in spy.plays(id1) if p.prompts == ("callback_confirm",)], spy.plays(id1)

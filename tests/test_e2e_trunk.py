@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from ivr.ari.client import AriClient
 from ivr.ari.events import Connected, Event
 from ivr.config import TRUNK_ENDPOINT
 from ivr.phone.remote import RemotePhone
+from ivr.staff.registration import OFF_SHIFT_MESSAGE
+from ivr.timezone import SEOUL
 from tests.conftest import CITIZEN_NUMBER, COMPANIONS, SOCIAL_WORKERS, Hotline, PhoneFactory
 from tests.e2e_ringgroup_support import api, counselor, feature_code, member, rows_where, until
 from tests.sip_raw import SipClient, StaffSip
@@ -109,7 +112,9 @@ async def test_originate_on_the_trunk_reaches_the_citizen_with_the_service_numbe
     uri = incoming["request_uri"]
     port = hotline.settings.outbound_trunk_port
     assert uri.startswith(f"sip:{CITIZEN_NUMBER}@127.0.0.1:{port}"), incoming
-    assert f"sip:{service}@" in incoming["from"], incoming
+    # The From user is the service's number (the trunk's from_user, whatever the channel's
+    # caller ID: Asterisk then sends no display name).
+    assert f"<sip:{service}@" in incoming["from"], incoming
     # The INVITE names no person: only the service's number, in From and any identity header.
     headers = " ".join(incoming["headers"].values())
     assert "counselor" not in headers and "social" not in headers, incoming
@@ -160,6 +165,38 @@ async def test_follow_up_staff_log_out_in_and_pause_with_feature_codes(
     await hotline.wait_clean()
 
 
+async def test_working_hours_reload_without_a_restart(
+    hotline: Hotline, phones: PhoneFactory
+) -> None:
+    """`ivr-admin reload-roster` (POST /api/roster/reload) reads the teams file again; a team
+    member whose phone registers outside their hours is told so, like a counselor."""
+    path = hotline.settings.teams_file
+    before = path.read_text(encoding="utf-8")
+    name = COMPANIONS[-1]
+    assert (await _status_member(hotline, name))["on_shift"]
+    try:
+        # Hours on another day than today (Seoul time) only: off duty now.
+        day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[
+            (datetime.now(SEOUL).weekday() + 3) % 7
+        ]
+        path.write_text(before + f'{name} = ["{day} 10:00-11:00"]\n', encoding="utf-8")
+        status, data = await api(hotline, "POST", "/api/roster/reload")
+        assert status == 200, data
+        assert not (await _status_member(hotline, name))["on_shift"]
+        phone = await counselor(hotline, phones, name)
+        message = await phone.wait_for("message", timeout=15)
+        assert message["body"] == OFF_SHIFT_MESSAGE, message
+        await phone.close()
+        path.write_text(before + f'{name} = ["mon 25:00-26:00"]\n', encoding="utf-8")
+        status, data = await api(hotline, "POST", "/api/roster/reload")
+        assert status == 400 and "not a time of day" in str(data), data
+    finally:
+        path.write_text(before, encoding="utf-8")
+        status, data = await api(hotline, "POST", "/api/roster/reload")
+    assert status == 200, data
+    assert (await _status_member(hotline, name))["on_shift"]
+
+
 async def _status_member(hotline: Hotline, name: str) -> dict[str, Any]:
     """The member as GET /status shows them to an administrator."""
     status, data = await api(hotline, "GET", "/status")
@@ -188,6 +225,7 @@ async def test_no_outside_number_is_reachable_from_the_carrier_or_any_staff_endp
     hotline: Hotline, citizen: RemotePhone, trunk_watch: TrunkWatch
 ) -> None:
     await hotline.wait_clean()
+    t0 = time.time()
     server = ("127.0.0.1", hotline.settings.sip_port)
     results: dict[tuple[str, str], int | None] = {}
 
@@ -223,6 +261,9 @@ async def test_no_outside_number_is_reachable_from_the_carrier_or_any_staff_endp
     await asyncio.to_thread(carrier_calls)
     await asyncio.to_thread(staff_calls)
 
+    # Asterisk never had a channel on the trunk, and the citizen's phone never rang.
+    assert not trunk_watch.trunk_channels(), (trunk_watch.trunk_channels(), results)
+    assert not [e for e in citizen.events if e.get("event") == "incoming"], citizen.events
     for (who, number), status in results.items():
         assert status is not None, (who, number, "no final response")
         if who in ("carrier", "trunk-spoof"):
@@ -232,8 +273,8 @@ async def test_no_outside_number_is_reachable_from_the_carrier_or_any_staff_endp
             assert status == 200 or status >= 400, (who, number, status)
     assert len(results) == len(OUTSIDE) * (1 + len(hotline.settings.staff_endpoints)) + 1
     await hotline.wait_clean()
-    # Asterisk never had a channel on the trunk, and the citizen's phone never rang.
     assert not trunk_watch.trunk_channels(), trunk_watch.trunk_channels()
-    assert not [e for e in citizen.events if e.get("event") == "incoming"], citizen.events
+    # None of them became a call of the hotline's either (staff-fallback answers outside Stasis).
+    assert not rows_where(hotline, "SELECT * FROM calls WHERE started_at >= ?", t0)
     trunk = await hotline.ari.get(f"endpoints/PJSIP/{TRUNK_ENDPOINT}")
     assert not trunk.get("channel_ids"), trunk

@@ -76,3 +76,63 @@ async def test_an_opt_out_closes_every_open_task_and_hides_the_citizen(
     assert await records.opted_out("h")
     assert await records.due(Team.COUNSELORS, NOW + 10, 10) == []
     assert [r["result"] for r in await records.attempts(a)] == ["opted_out"]
+
+
+async def test_the_due_reads_are_bounded_by_the_due_time_in_the_index(
+    records: FollowupRecords,
+) -> None:
+    """The planning cycle's reads must not wade through the tasks due later (with 100,000 open
+    tasks a full scan of a team costs tens of ms a cycle): SQLite's plan searches the index by
+    team, priority and due time, and the tasks fixed to a member by their own index."""
+    store = records.store
+    for i in range(50):
+        await records.add_or_merge(TaskType.COMPANION, f"c{i}", None, None, NOW, NOW + i * 60)
+    await records.assign(1, "companion01")
+    seen: list[tuple[str, tuple[object, ...]]] = []
+    fetch = store.fetch
+
+    async def spy(sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        seen.append((sql, args))
+        return await fetch(sql, args)
+
+    store.fetch = spy  # type: ignore[method-assign]
+    try:
+        assert len(await records.due(Team.COMPANIONS, NOW + 600, 5)) == 5
+        assert [t.id for t in await records.due(Team.COMPANIONS, NOW, 5, member="companion01")] == [
+            1
+        ]
+    finally:
+        store.fetch = fetch  # type: ignore[method-assign]
+    plans = []
+    for sql, args in seen:
+        rows = await store.fetch(f"EXPLAIN QUERY PLAN {sql}", args)
+        plans.append(" ".join(str(r[-1]) for r in rows))
+    team_plan, member_plan = plans
+    assert "USING INDEX followup_due (status=? AND team=? AND priority=? AND due_at<?)" in (
+        team_plan
+    ), team_plan
+    assert "USING INDEX followup_member (member=?" in member_plan, member_plan
+    assert "due_at<?" in member_plan and "TEMP B-TREE" not in team_plan + member_plan
+
+
+async def test_a_request_the_locked_database_cannot_take_is_kept_and_written_later(
+    records: FollowupRecords, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    from ivr.store import WriteDeferred
+
+    store = records.store
+    await store.fetch("PRAGMA busy_timeout=0")
+    locker = sqlite3.connect(tmp_path / "db.sqlite3", timeout=0)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(WriteDeferred):
+            await records.add_or_merge(TaskType.CALLBACK, "h", b"s", "citizen:h", NOW, NOW)
+        assert len(store.pending) == 1
+    finally:
+        locker.rollback()
+        locker.close()
+    assert await store.flush()
+    (task,) = await records.tasks()
+    assert task.type is TaskType.CALLBACK and task.caller_hash == "h"

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import logging
+import random
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -91,7 +92,7 @@ class AriClient:
         *,
         request_timeout: float = 10.0,
         backoff_initial: float = 0.25,
-        backoff_max: float = 8.0,
+        backoff_max: float = 2.0,  # issue 14: serving again within ~2 s of ARI answering
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.app = app
@@ -180,7 +181,7 @@ class AriClient:
                 )
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.warning("ARI websocket connect failed (%s); retrying in %.2f s", exc, delay)
-                await asyncio.sleep(delay)
+                await asyncio.sleep(_jitter(delay))
                 delay = min(delay * 2, self.backoff_max)
                 continue
             delay = self.backoff_initial
@@ -203,8 +204,14 @@ class AriClient:
                 await ws.close()
             log.warning("ARI websocket closed; reconnecting in %.2f s", delay)
             yield Disconnected()
-            await asyncio.sleep(delay)
+            await asyncio.sleep(_jitter(delay))
             delay = min(delay * 2, self.backoff_max)
+
+
+def _jitter(delay: float) -> float:
+    """Between half and all of `delay`: controllers that lost the same Asterisk do not all
+    knock again at the same moment."""
+    return random.uniform(delay / 2, delay)  # noqa: S311 (not for security)
 
 
 def _fmt(v: str | int | float | bool) -> str:

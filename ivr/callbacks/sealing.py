@@ -1,4 +1,6 @@
-"""Storing a callback request during a call: the number sealed for the follow-up worker."""
+"""Storing a callback request during a call: it becomes a follow-up task (ivr/followup/requests.py:
+created, or merged into the citizen's open task of the same team), and the `callbacks` row, with
+the number sealed for this request, is linked to it."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Any
 from ivr.audit import audit
 from ivr.context import ActiveCall, CallContext
 from ivr.flow import call as flow
+from ivr.followup.requests import FollowupRequests, Requested, describe
 from ivr.store import WriteDeferred
 
 
@@ -19,6 +22,18 @@ class Callbacks:
 
     async def _request(self, call: ActiveCall, cmd: flow.RequestCallback) -> None:
         """Raises when the store refuses the request (the bookkeeping policy retries it)."""
+        now = self.ctx.clock()
+        task: Requested | None = None
+        if self.ctx.settings.followup_enabled:
+            task = await FollowupRequests(self.ctx.store, self.ctx.sealer).task_for(
+                call.call_id,
+                call.caller,
+                call.number,
+                cmd.reason,
+                cmd.consent,
+                cmd.requested_by,
+                now,
+            )
         sealed = None
         if call.number:
             sealed = self.ctx.sealer.seal(call.number, f"callback:{call.call_id}")
@@ -27,19 +42,21 @@ class Callbacks:
                 call.call_id,
                 call.caller,
                 sealed,
-                self.ctx.clock(),
+                now,
                 cmd.reason,
                 cmd.consent,
                 cmd.requested_by,
+                task.task_id if task else None,
             )
         except WriteDeferred:
             request_id = "(kept in memory, written when the database can take it)"
         audit.info(
-            "callback request %s: call %s, caller %s, reason %s, consent %s, by %s",
+            "callback request %s: call %s, caller %s, reason %s, consent %s, by %s: %s",
             request_id,
             call.call_id,
             call.caller,
             cmd.reason,
             cmd.consent,
             cmd.requested_by or "caller",
+            describe(task),
         )

@@ -14,6 +14,8 @@ class CallEndReason(enum.StrEnum):
     ABUSE = "abuse"  # the counselor ended it with `*9`
     CRISIS_TRANSFER = "crisis_transfer"  # handed over to the crisis line (`*7`)
     SILENT = "silent"  # a silent line, flagged for a welfare callback
+    CONTROLLER_RESTART = "controller_restart"  # left open by a controller that died (ivr.recovery)
+    PBX_LOST = "pbx_lost"  # Asterisk went away with the call (ivr.recovery)
 
 
 @dataclass

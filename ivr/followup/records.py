@@ -142,8 +142,52 @@ class FollowupRecords:
             return await self.store.atomically(merge)
         except WRITE_ERRORS as exc:
             log.warning("follow-up request not merged (%s); kept as a new task", exc)
-            # Written now if the database took it meanwhile, else kept (raises WriteDeferred).
-            return await self.store.write("follow-up task", _INSERT, args), False
+            # Kept for later without a second wait on a locked database (raises WriteDeferred).
+            await self.store.keep("follow-up task", _INSERT, args, exc)
+
+    async def add_closed(
+        self,
+        type_: TaskType,
+        caller_hash: str,
+        now: float,
+        status: Status,
+        outcome: str,
+        *,
+        call_id: str | None,
+        requested_by: str | None,
+        note: str,
+    ) -> int:
+        """A request that cannot be served (no number to dial, the citizen opted out), kept as
+        a task closed at once so that the worklist and the reports show it. One INSERT, so a
+        database that cannot take it now keeps it whole (raises WriteDeferred)."""
+        return await self.store.write(
+            "follow-up task (closed)",
+            "INSERT INTO followup_tasks (type, team, caller_hash, created_at, due_at, priority,"
+            " status, outcome, closed_at, closed_by, call_id, requested_by, note)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'system', ?, ?, ?)",
+            (
+                type_.value,
+                TEAM_OF[type_].value,
+                caller_hash,
+                now,
+                now,
+                PRIORITY[type_],
+                status.value,
+                outcome,
+                now,
+                call_id,
+                requested_by,
+                note,
+            ),
+        )
+
+    async def task_for_call(self, call_id: str, type_: TaskType) -> int | None:
+        """The task a request of `call_id` of this type already became (a retried request)."""
+        rows = await self.store.fetch(
+            "SELECT id FROM followup_tasks WHERE call_id=? AND type=? ORDER BY id LIMIT 1",
+            (call_id, type_.value),
+        )
+        return int(rows[0][0]) if rows else None
 
     # -- the planner's reads ----------------------------------------------------------------
     async def due(
@@ -158,9 +202,13 @@ class FollowupRecords:
         """Open tasks of `team` due by `now`, not locked, of citizens who did not opt out, most
         urgent first. With `member`: only the tasks fixed to that member (companions)."""
         skip = tuple(exclude)
+        # `priority IN (...)` lets the index followup_due bound due_at within each priority
+        # (a long list of tasks due later is not read); a task's priority is always one of
+        # PRIORITY's values (add_or_merge keeps it so).
         sql = (
             f"SELECT {TASK_COLUMNS} FROM followup_tasks t WHERE status='open' AND team=?"
-            " AND due_at<=? AND (locked_until IS NULL OR locked_until<=?)"
+            f" AND priority IN ({_PRIORITIES}) AND due_at<=?"
+            " AND (locked_until IS NULL OR locked_until<=?)"
             " AND NOT EXISTS (SELECT 1 FROM followup_optouts o WHERE o.caller_hash=t.caller_hash)"
         )
         args: list[Any] = [team.value, now, now]
@@ -226,6 +274,14 @@ class FollowupRecords:
             "SELECT COUNT(*) FROM calls WHERE caller_hash=?", (caller_hash,)
         )
         return int(rows[0][0])
+
+    async def lift_opt_out(self, caller_hash: str) -> None:
+        """The citizen asked for a call again (a callback request of their own)."""
+        await self.store.write(
+            "follow-up opt-out lifted",
+            "DELETE FROM followup_optouts WHERE caller_hash=?",
+            (caller_hash,),
+        )
 
     async def opted_out(self, caller_hash: str) -> bool:
         rows = await self.store.fetch(
@@ -339,6 +395,7 @@ class FollowupRecords:
         )
 
 
+_PRIORITIES = ", ".join(str(p) for p in sorted(set(PRIORITY.values())))
 _INSERT = (
     "INSERT INTO followup_tasks (type, team, caller_hash, number_sealed, sealed_for, created_at,"
     " due_at, priority, member, call_id, requested_by, referral_id, series_id, note)"

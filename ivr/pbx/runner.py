@@ -2,13 +2,18 @@
 
 The instance lives in its own directory (config, database, spool, logs, sounds), inside the
 cached root when Asterisk runs chrooted. Asterisk is started through `unshare --fork
---kill-child`, so it dies with its supervisor even when the supervisor is killed; in the chroot
-case `/proc` and `/dev` are mounted in a private mount namespace that disappears with the
-process, so an interrupted run never leaves mounts behind.
+--kill-child`, in its own session; in the chroot case `/proc` and `/dev` are mounted in a
+private mount namespace that disappears with the process, so an interrupted run never leaves
+mounts behind.
+
+Asterisk outlives a controller that is killed (SIGKILL): it keeps the callers' channels, and
+the next start of the same instance *adopts* it (`ivr.pbx.adopt`) instead of starting another.
+A clean stop of the controller stops its Asterisk, adopted or not.
 
 Before anything of the instance is touched, `claim()` takes the instance's lock (one live
-controller per instance, `ivr.pbx.lock`) and checks that the SIP and ARI ports are free; only
-then may a stale Asterisk of the instance (one whose controller died) be stopped.
+controller per instance, `ivr.pbx.lock`) and checks that the SIP and ARI ports are free (or
+held by the instance's own Asterisk, which is then adopted). Only an Asterisk of the instance
+that does not answer ARI is stopped as stale.
 """
 
 from __future__ import annotations
@@ -22,13 +27,13 @@ import pwd
 import shutil
 import signal
 import socket
-import time
 from pathlib import Path
 
 import aiohttp
 
 from ivr.ari.client import basic_auth_header
 from ivr.config import Settings
+from ivr.pbx import adopt
 from ivr.pbx.install import RUN_USER, AsteriskInstall
 from ivr.pbx.lock import LOCK_NAME, InstanceLock
 from ivr.pbx.render import BANS_FILE, InstanceDirs, render_config
@@ -80,6 +85,10 @@ class Pbx:
         self._console: int | None = None
         self._lock = InstanceLock(self.host_base / LOCK_NAME)
         self._claimed = False
+        #: The pid of a running Asterisk of this instance that a previous run left (adopted).
+        self.adopted: int | None = None
+        #: How often Asterisk was started again after it died (`ivr.supervise`).
+        self.restarts = 0
 
     # -- paths ---------------------------------------------------------------------------
     def host(self, inner: str) -> Path:
@@ -105,8 +114,16 @@ class Pbx:
 
     @property
     def exit_code(self) -> int | None:
-        """Asterisk's exit status once it has ended (None while running or never started)."""
+        """Asterisk's exit status once it has ended (None while running or never started,
+        and for an adopted one, which is not our child)."""
         return self._proc.returncode if self._proc is not None else None
+
+    def _own_running(self) -> int | None:
+        return adopt.own_asterisk(
+            self.host(self.dirs.run) / "asterisk.pid",
+            f"{self.dirs.etc}/asterisk.conf",
+            self.install.root,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
     def claim(self) -> None:
@@ -117,10 +134,12 @@ class Pbx:
         if self._claimed:
             return
         self._lock.probe()  # first without creating anything, so a refused start leaves no trace
-        self._check_ports()
+        if self._own_running() is None:  # the ports of our own left-over Asterisk are ours
+            self._check_ports()
         self._lock.acquire()
         try:
-            self._check_ports()
+            if self._own_running() is None:
+                self._check_ports()
         except BaseException:
             self._lock.release()
             raise
@@ -129,7 +148,8 @@ class Pbx:
     def prepare(self) -> None:
         """Create the instance directories and write the rendered configuration."""
         self.claim()
-        self._kill_stale()
+        if self._adopt():
+            return
         for d in self.dirs.all():
             self.host(d).mkdir(parents=True, exist_ok=True)
         # ARI recordings are written here; Asterisk does not create the folder itself.
@@ -232,24 +252,29 @@ class Pbx:
         )
         return [*wrapper, "--mount", "--propagation", "private", "sh", "-c", script, root, *ast]
 
-    def _kill_stale(self) -> None:
-        """Stop an Asterisk left over from an interrupted run of this same instance."""
-        pidfile = self.host(self.dirs.run) / "asterisk.pid"
-        try:
-            pid = int(pidfile.read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError):
-            return
-        if b"asterisk" not in cmdline or self.dirs.etc.encode() not in cmdline:
-            return
+    def _adopt(self) -> bool:
+        """Adopt the instance's Asterisk a killed controller left running, if it answers ARI;
+        one that does not is stopped as stale. Call holding the claim."""
+        pid = self._own_running()
+        if pid is None:
+            return False
+        s = self.settings
+        if adopt.ari_answers(s.ari_url, s.ari_user, self.secrets.ari_password, timeout=10):
+            log.warning(
+                "adopting the running Asterisk (pid %d) of instance %s: its calls go on; its "
+                "configuration stays as it is until it is restarted",
+                pid,
+                s.instance,
+            )
+            self.adopted = pid
+            return True
         log.warning(
-            "stopping a stale Asterisk (pid %d) of instance %s", pid, self.settings.instance
+            "stopping a stale Asterisk (pid %d) of instance %s: ARI does not answer",
+            pid,
+            s.instance,
         )
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        adopt.stop(pid, timeout=5)
+        return False
 
     def _check_ports(self) -> None:
         s = self.settings
@@ -269,6 +294,14 @@ class Pbx:
     async def start(self, timeout: float = 60.0) -> None:
         """Start Asterisk (after `prepare`) and return once ARI answers."""
         self.claim()
+        if self.adopted is not None:
+            if adopt.alive(self.adopted):
+                log.info(
+                    "Asterisk is up (adopted, pid %d), ARI %s", self.adopted, self.settings.ari_url
+                )
+                return
+            self.adopted = None
+            await asyncio.to_thread(self.prepare)
         self._check_ports()
         self.console_file.parent.mkdir(parents=True, exist_ok=True)
         self._console = os.open(self.console_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -280,8 +313,9 @@ class Pbx:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=self._console,
             stderr=self._console,
+            # Its own session and no parent-death signal: Asterisk keeps the calls when the
+            # controller is killed, and the next start adopts it (see the module's doc).
             start_new_session=True,
-            preexec_fn=die_with_parent,
         )
         try:
             await self._wait_ready(timeout)
@@ -328,11 +362,17 @@ class Pbx:
 
     @property
     def running(self) -> bool:
+        if self.adopted is not None:
+            return adopt.alive(self.adopted)
         return self._proc is not None and self._proc.returncode is None
 
     async def stop(self, timeout: float = 15.0) -> None:
         """Stop Asterisk; SIGTERM first, SIGKILL if it does not end in time. Idempotent."""
         proc, self._proc = self._proc, None
+        pid, self.adopted = self.adopted, None
+        if pid is not None and adopt.alive(pid):
+            await asyncio.to_thread(adopt.stop, pid, timeout)
+            log.info("Asterisk stopped")
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -350,6 +390,32 @@ class Pbx:
         if self._claimed:
             self._claimed = False
             self._lock.release()
+
+    async def wait_ended(self) -> None:
+        """Return once Asterisk has ended (at once when none runs)."""
+        if self.adopted is not None:
+            while adopt.alive(self.adopted):  # noqa: ASYNC110 (not our child: only /proc tells)
+                await asyncio.sleep(0.5)
+        elif self._proc is not None:
+            await self._proc.wait()
+
+    async def restart(self) -> None:
+        """Start Asterisk again after it died (`ivr.supervise`): the configuration is written
+        again and the instance claimed again if a failed start gave the claim back."""
+        if self._console is not None:
+            os.close(self._console)
+            self._console = None
+        self._proc, self.adopted = None, None
+        await asyncio.to_thread(self.prepare)
+        await self.start()
+
+    def kill_now(self) -> None:
+        """Stop Asterisk from any thread without the event loop (the stop watchdog,
+        ivr/stopping.py): SIGTERM to its process group, SIGKILL after 1.5 s."""
+        pid = self.adopted if self.adopted is not None else (self._proc and self._proc.pid)
+        if pid:
+            with contextlib.suppress(OSError):
+                adopt.stop(pid, timeout=1.5)
 
     def remove_instance(self) -> None:
         """Delete the instance directory (tests do this after stopping)."""

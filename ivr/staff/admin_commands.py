@@ -1,11 +1,13 @@
 """The staff commands of ``ivr-admin`` (through the running controller's API):
 
-ivr-admin counselors                  roster: on shift, phone registered, logged in, paused
-                                      (each since when), busy, wrap-up
+ivr-admin counselors                  every staff member with their team (counselors, agents,
+                                      social workers, companions): on shift (the roster, or
+                                      the teams' working hours), phone registered, logged in,
+                                      paused (each since when), busy, wrap-up
 ivr-admin login|logout ID             log a counselor in or out
 ivr-admin pause ID --reason TEXT      pause a counselor (a break, training, ...)
 ivr-admin unpause ID
-ivr-admin reload-roster               read the roster file again (no restart)
+ivr-admin reload-roster               read the roster and the teams' hours again (no restart)
 ivr-admin reload                      apply menu, roster and prompt changes (no restart)
 """
 
@@ -27,9 +29,18 @@ ACTIONS = {
 }
 
 
+#: The staff teams' names for the listing.
+TEAMS = {
+    "counselors": "상담사",
+    "agents": "120 상담원",
+    "social_workers": "사회복지사",
+    "companions": "동행단",
+}
+
+
 def add_commands(sub: Any) -> None:
     sub.add_parser("counselors")
-    sub.add_parser("reload", help="apply menu, roster and prompt changes without a restart")
+    sub.add_parser("reload", help="apply menu, roster, prompt and agency changes without a restart")
     for name in ("login", "logout", "unpause"):
         sub.add_parser(name).add_argument("member")
     pause = sub.add_parser("pause")
@@ -58,6 +69,7 @@ def render(cmd: str, data: Any) -> str:
         return table(
             [
                 "상담사 member",
+                "팀 team",
                 "근무 on shift",
                 "전화 phone",
                 "로그인 logged in",
@@ -69,6 +81,7 @@ def render(cmd: str, data: Any) -> str:
             [
                 [
                     m["member"],
+                    TEAMS.get(m.get("team") or "", m.get("team")),
                     yes_no(m["on_shift"]),
                     _since(
                         "등록 online" if m.get("registered") else "미등록 offline",
@@ -86,7 +99,8 @@ def render(cmd: str, data: Any) -> str:
     if cmd == "reload":
         return (
             f"다시 읽었습니다 reloaded: 메뉴 menu {data['menu']}, 근무표 roster {data['roster']},"
-            f" 안내 음성 prompts v{data['catalog_version']} ({data['prompts']})"
+            f" 안내 음성 prompts v{data['catalog_version']} ({data['prompts']}),"
+            f" 연계 기관 agencies {data.get('agencies', '-')}"
         )
     if cmd == "reload-roster":
         return f"근무표를 다시 읽었습니다 roster reloaded: {data['reloaded']}"

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from ivr.api import ApiError
 from ivr.audit import audit
-from ivr.keys import PBX, RELOAD_LOCK, SETTINGS, running_controller
+from ivr.keys import AGENCIES, PBX, RELOAD_LOCK, SETTINGS, running_controller
 from ivr.paths import project_file
 from ivr.prompts.build import BuildError
 from ivr.prompts.build import build as build_prompts
@@ -106,6 +106,7 @@ async def _reload(request: web.Request) -> web.Response:
             await controller.apply_config(files.menu, files.roster, texts, catalog.version)
 
         await controller.submit(apply)
+        request.app[AGENCIES].current = files.agencies
     audit.info("configuration reloaded by an administrator (menu, roster, prompts: %s)", built)
     return web.json_response(
         {
@@ -113,5 +114,6 @@ async def _reload(request: web.Request) -> web.Response:
             "roster": str(settings.roster_file),
             "catalog_version": catalog.version,
             "prompts": built,
+            "agencies": len(files.agencies),
         }
     )

@@ -98,7 +98,7 @@ def connect(path: Path, timeout: float = 10.0) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA synchronous=FULL")  # a written summary survives a power loss too
         conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         conn.execute("PRAGMA secure_delete=ON")
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])

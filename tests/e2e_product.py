@@ -1,0 +1,216 @@
+"""The product as an operator runs it, for end-to-end tests: `python -m ivr.main` (= ivr-run)
+in a subprocess with its own instance, ports and state directory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sqlite3
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from ivr.ari.client import AriClient
+from ivr.config import Settings, load_settings
+from ivr.pbx.install import locate
+from ivr.pbx.runner import Pbx
+from ivr.pbx.secrets import load_or_create
+from tests.conftest import free_port
+
+
+def asterisk_processes(instance: str) -> list[int]:
+    """Asterisk processes of one instance (their command line names its config)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"asterisk" in cmd and f"/srv/ivr120/{instance}/".encode() in cmd:
+            pids.append(int(entry.name))
+    return pids
+
+
+@dataclass
+class IvrRun:
+    """One instance of the product, started (and started again) as `ivr-run` subprocesses."""
+
+    tmp: Path
+    instance: str
+    env: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+    proc: asyncio.subprocess.Process | None = None
+    runs: int = 0
+
+    @classmethod
+    def create(cls, tmp: Path, name: str, rtp: int, **env: str) -> IvrRun:
+        instance = f"{name}{os.getpid()}"
+        base = {k: v for k, v in os.environ.items() if not k.startswith("IVR120_")}
+        base.update(
+            IVR120_INSTANCE=instance,
+            IVR120_STATE_DIR=str(tmp / "state"),
+            IVR120_SIP_BIND="127.0.0.1",
+            IVR120_SIP_PORT=str(free_port(socket.SOCK_DGRAM)),
+            IVR120_HTTP_PORT=str(free_port()),
+            IVR120_STATUS_PORT=str(free_port()),
+            IVR120_RTP_PORT_START=str(rtp),
+            IVR120_RTP_PORT_END=str(rtp + 199),
+            IVR120_VOICE_ANSWERS="false",
+            PYTHONUNBUFFERED="1",
+        )
+        base.update(env)
+        return cls(tmp, instance, base)
+
+    # -- settings as the tests need them ---------------------------------------------------
+    @property
+    def state(self) -> Path:
+        return Path(self.env["IVR120_STATE_DIR"])
+
+    @property
+    def sip_port(self) -> int:
+        return int(self.env["IVR120_SIP_PORT"])
+
+    @property
+    def status_port(self) -> int:
+        return int(self.env["IVR120_STATUS_PORT"])
+
+    @property
+    def http_port(self) -> int:
+        return int(self.env["IVR120_HTTP_PORT"])
+
+    @property
+    def uri_120(self) -> str:
+        return f"sip:120@127.0.0.1:{self.sip_port}"
+
+    @property
+    def log(self) -> Path:
+        return self.tmp / f"ivr-run-{self.runs}.log"
+
+    def secrets(self) -> dict[str, Any]:
+        return dict(json.loads((self.state / "secrets.json").read_text(encoding="utf-8")))
+
+    def ari(self) -> AriClient:
+        url = f"http://127.0.0.1:{self.http_port}/ari"
+        return AriClient(url, "ivr120", self.secrets()["ari_password"], "ivr120")
+
+    def rows(self, sql: str, *args: object) -> list[dict[str, Any]]:
+        db = sqlite3.connect(self.state / "ivr120.sqlite3")
+        db.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in db.execute(sql, args)]
+        finally:
+            db.close()
+
+    # -- the process -------------------------------------------------------------------------
+    async def start(self, timeout: float = 120) -> None:
+        """Start ivr-run and return once /health says 200."""
+        self.runs += 1
+        with self.log.open("wb") as out:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "ivr.main", *self.args, env=self.env, stdout=out,
+                stderr=out,
+            )  # fmt: skip
+        await self.wait_health(200, timeout)
+
+    async def health(self) -> int | None:
+        with contextlib.suppress(aiohttp.ClientError, OSError):
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{self.status_port}/health") as r,
+            ):
+                return r.status
+        return None
+
+    async def wait_health(self, status: int, timeout: float = 60) -> None:
+        async with asyncio.timeout(timeout):
+            while await self.health() != status:
+                assert self.proc is not None and self.proc.returncode is None, self.text()
+                await asyncio.sleep(0.2)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError):  # it may have ended already
+            self.proc.send_signal(sig)
+
+    async def wait(self, timeout: float) -> int:
+        assert self.proc is not None
+        async with asyncio.timeout(timeout):
+            return await self.proc.wait()
+
+    async def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would."""
+        self.signal(signal.SIGKILL)
+        await self.wait(10)
+
+    async def close(self) -> None:
+        """End whatever is left of it (the tests' own cleanup)."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await self.wait(30)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        for pid in asterisk_processes(self.instance):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+
+
+def pbx_of(run: IvrRun) -> Pbx:
+    """The run's Asterisk instance as an object (to start it on its own, or find its pid)."""
+    settings = load_settings(env=run.env)
+    install = locate(settings.pbx_mode, settings.pbx_cache_dir)
+    secrets = load_or_create(settings.state_dir / "secrets.json", settings.staff_endpoints)
+    return Pbx(settings, secrets, install)
+
+
+def asterisk_pid(pbx: Pbx) -> int:
+    return int((pbx.host(pbx.dirs.run) / "asterisk.pid").read_text().strip())
+
+
+async def health(port: int) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{port}/health") as r,
+    ):
+        return r.status, await r.json()
+
+
+async def wait_health(port: int, status: int, timeout: float = 30) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        while True:
+            got, body = await health(port)
+            if got == status:
+                return body
+            await asyncio.sleep(0.2)
+
+
+def own_settings(tmp: Path, name: str, **extra: Any) -> Settings:
+    """Settings of a product run in the test's process, with its own instance and ports."""
+    return load_settings(
+        env={},
+        overrides={
+            "instance": f"{name}{os.getpid()}",
+            "state_dir": tmp / "state",
+            "sip_bind": "127.0.0.1",
+            "sip_port": free_port(socket.SOCK_DGRAM),
+            "http_port": free_port(),
+            "status_port": free_port(),
+            "rtp_port_start": 33200,
+            "rtp_port_end": 33299,
+            "voice_answers": False,
+            **extra,
+        },
+    )
