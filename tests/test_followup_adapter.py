@@ -12,6 +12,7 @@ import pytest
 
 from ivr.flow import call as flow
 from ivr.followup import model
+from ivr.followup.events import CitizenAnswered, CitizenGone
 from ivr.followup.records import FollowupRecords
 from ivr.privacy import caller_hash
 from tests.conftest import CITIZEN_NUMBER
@@ -132,3 +133,26 @@ async def test_a_welfare_task_ending_unreachable_is_told_to_a_supervisor(fu: Rig
     told = fu.fake.sent("PUT", "endpoints/sendMessage")
     assert [m["to"] for m in told] == [f"pjsip:{s}" for s in ctx.settings.supervisors]
     assert f"welfare_unreachable:{task_id}" in told[0]["body"]
+
+
+async def test_more_help_closes_the_task_and_makes_an_in_depth_task(fu: Rig) -> None:
+    task_id = await add_task(fu)
+    dialler = fu.controller.followup
+    await dialler.cycle()
+    (leg,) = dialler.offers
+    await dialler.staff_answered(leg)
+    (call_id,) = fu.controller.calls
+    whisper = next(c for c, _ in fu.seen if isinstance(c, flow.Play))
+    await fu.controller._feed(call_id, flow.PlaybackDone(whisper.playback_id))
+    await fu.controller._feed(call_id, CitizenAnswered())
+    await fu.controller._feed(call_id, CitizenGone(16))  # the citizen hung up
+    await fu.controller._feed(call_id, flow.StaffDigit("3"))  # more help needed
+    t = await task(fu, task_id)
+    assert (t.status, t.outcome) == (model.Status.DONE, "more_help")
+    (deep,) = await FollowupRecords(fu.store).tasks(type_=model.TaskType.IN_DEPTH)
+    assert deep.status is model.Status.OPEN and deep.caller_hash == t.caller_hash
+    assert await FollowupRecords(fu.store).sealed_number(deep.id) is not None
+    saved = [c for c, _ in fu.seen if isinstance(c, flow.Play)][-1]
+    assert saved.prompts == ("followup_outcome_saved",)
+    await fu.controller._feed(call_id, flow.PlaybackDone(saved.playback_id))
+    assert call_id not in fu.controller.calls  # finished: taps closed, record written

@@ -239,14 +239,7 @@ def test_outcome_keys_close_the_task(
     assert of(cmds, RecordAttempt) == [RecordAttempt(result, None, 10.0, False)]
     assert of(cmds, CloseTask) == [CloseTask(status, outcome)]
     assert plays(cmds) == [(("followup_outcome_saved",), flow.Target.LEG)]
-    if key == "3":  # more help: an in-depth task, requested after the close
-        req = of(cmds, flow.RequestCallback)
-        assert req == [
-            flow.RequestCallback(
-                flow.CallbackReason.SOCIAL_WORKER, flow.CallbackConsent.VERBAL_TO_COUNSELOR, "c1"
-            )
-        ]
-        assert cmds.index(req[0]) > cmds.index(of(cmds, CloseTask)[0])
+    assert not of(cmds, flow.RequestCallback)  # more help: the dialler's close makes it
     done = c.handle(flow.PlaybackDone(c._playback or ""), T0 + 25)
     assert flow.HangupLeg(STAFF) in done and done[-1] == flow.Finish(flow.Outcome.COMPLETED)
 
@@ -398,3 +391,18 @@ def test_the_abuse_end_is_kept_in_the_record() -> None:
     c.handle(flow.StaffDigit("*"), T0 + 50)
     c.handle(flow.StaffDigit("9"), T0 + 51)
     assert c.record.end_reason is flow.CallEndReason.ABUSE
+
+
+def test_a_monitoring_call_asks_whether_the_referral_worked() -> None:
+    c = connected(task(model.TaskType.MONITORING))
+    cmds = c.handle(flow.CallerHungUp(), T0 + 100)
+    assert plays(cmds) == [(("followup_outcome_menu_monitoring",), flow.Target.LEG)]
+    cmds = c.handle(flow.StaffDigit("4"), T0 + 101)
+    assert of(cmds, CloseTask) == [CloseTask(model.Status.DONE, model.Outcome.NOT_LINKED)]
+
+
+def test_not_linked_is_only_for_monitoring_calls() -> None:
+    c = connected()
+    c.handle(flow.CallerHungUp(), T0 + 100)
+    assert c.handle(flow.StaffDigit("4"), T0 + 101) == []
+    assert c.state is State.OUTCOME

@@ -18,9 +18,7 @@ Channels, by their Stasis arguments: ``followup,<task id>`` is the staff leg,
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +30,7 @@ from ivr.context import ActiveCall, CallContext, safe_store
 from ivr.flow import call as flow
 from ivr.flow.conversation import ConversationParams
 from ivr.flow.record import CallEndReason
-from ivr.followup import model
+from ivr.followup import closing, model, planner
 from ivr.followup.commands import (
     CloseTask,
     DialCitizen,
@@ -58,9 +56,6 @@ CITIZEN_RING_SECONDS = 40
 RINGBACK = "tone:ring"
 #: ChannelDestroyed causes of an unanswered staff leg.
 STAFF_CAUSE = {17: LegOutcome.BUSY, 21: LegOutcome.REJECTED}
-#: The alert when a welfare task ended unreachable (the supervisor's phone reads
-#: "ivr120:<kind>:<task id>").
-WELFARE_UNREACHABLE = "welfare_unreachable"
 
 
 @dataclass
@@ -74,83 +69,6 @@ class Offer:
     call_id: str
     answered: bool = False
     attempt_id: int | None = None
-
-
-# -- a stand-in for F2's planner ---------------------------------------------------------
-# Same names, fields and signature as ivr.followup.planner (DESIGN10.md); when it lands this
-# block becomes `from ivr.followup.planner import Plan, TeamView, plan`.
-@dataclass(frozen=True)
-class TeamView:
-    """A team as the staff driver sees it now."""
-
-    #: Members who can take an offer now, best first (the order inbound calls use).
-    free: Sequence[str]
-    #: Members on duty, logged in and registered (free or busy).
-    present: AbstractSet[str] = frozenset()
-    #: Callers waiting in the inbound queue this team serves.
-    inbound_waiting: int = 0
-
-
-@dataclass(frozen=True)
-class PlannedOffer:
-    task_id: int
-    member: str
-    team: model.Team
-
-
-@dataclass(frozen=True)
-class Alert:
-    task_id: int
-    kind: str
-
-
-@dataclass(frozen=True)
-class Plan:
-    offers: list[PlannedOffer] = field(default_factory=list)
-    alerts: list[Alert] = field(default_factory=list)
-
-
-def plan(
-    teams: Mapping[model.Team, TeamView],
-    candidates: Mapping[model.Team, Sequence[model.Task]],
-    in_flight: AbstractSet[int],
-    now: float,
-    config: model.FollowupConfig,
-) -> Plan:
-    """The counselors only when nobody waits inbound; counselors and social workers within the
-    calling hours (companions by their own schedule, in `free`); most urgent first; one task
-    per free member and one member per task; a task fixed to a member only to that member
-    (it waits for them; away past the grace: an alert, once)."""
-    result = Plan()
-    taken = set(in_flight)
-    for team, view in teams.items():
-        tasks = sorted(
-            (t for t in candidates.get(team, ()) if t.id not in taken),
-            key=lambda t: (t.priority, t.due_at, t.id),
-        )
-        result.alerts.extend(
-            Alert(t.id, f"{'companion' if team is model.Team.COMPANIONS else 'member'}_away")
-            for t in tasks
-            if t.member is not None
-            and t.member not in view.present
-            and t.alerted_at is None
-            and now - t.due_at >= config.companion_grace
-        )
-        if team is model.Team.COUNSELORS and view.inbound_waiting:
-            continue
-        if team is not model.Team.COMPANIONS and not model.in_calling_hours(now, config):
-            continue
-        free = list(view.free)
-        for task in tasks:
-            if not free:
-                break
-            member = task.member if task.member is not None else free[0]
-            if member not in free:
-                continue  # waits for its own member
-            free.remove(member)
-            taken.add(task.id)
-            result.offers.append(PlannedOffer(task.id, member, team))
-    return result
 
 
 class Dialler:
@@ -208,7 +126,7 @@ class Dialler:
         for task_id in in_flight:  # a long call keeps its lock
             await safe_store(self.records.lock(task_id, self.owner, now, config.lock_seconds))
         reachable = await self.staff.reachable()
-        views: dict[model.Team, TeamView] = {}
+        views: dict[model.Team, planner.TeamView] = {}
         candidates: dict[model.Team, list[model.Task]] = {}
         for team in model.Team:
             group = self.staff.team_group(team.value)
@@ -222,11 +140,11 @@ class Dialler:
                 and group.counselor(m).logged_in
                 and not group.counselor(m).paused
             }
-            views[team] = TeamView(free, present, len(group.waiting))
+            views[team] = planner.TeamView(free, present, len(group.waiting))
             candidates[team] = await self.records.due(
                 team, now, limit=4 * len(free) + 20, exclude=in_flight
             )
-        planned = plan(views, candidates, in_flight, now, config)
+        planned = planner.plan(views, candidates, in_flight, now, config)
         for alert in planned.alerts:
             await self._alert(alert.task_id, str(alert.kind), now)
         for offer in planned.offers:
@@ -441,6 +359,9 @@ class Dialler:
         now = self.ctx.clock()
         await safe_store(self.records.opt_out(call.caller, now, call.call_id, "key"))
         audit.info("follow-up opt-out: caller %s by key, call %s", call.caller, call.call_id)
+        offer = self.by_call.get(call.call_id)
+        if offer is not None:  # a companion series stops with it
+            await self._after_close(offer.task, model.Outcome.OPTED_OUT, now)
 
     async def _close_task(self, call: ActiveCall, cmd: CloseTask) -> None:
         offer = self.by_call.get(call.call_id)
@@ -450,8 +371,22 @@ class Dialler:
         by = offer.member
         await safe_store(self.records.close(task.id, cmd.status, cmd.outcome.value, now, by))
         log.info("follow-up task %d: closed %s (%s)", task.id, cmd.status, cmd.outcome)
-        if task.type is model.TaskType.WELFARE and cmd.status is model.Status.UNREACHABLE:
-            await self._alert(task.id, WELFARE_UNREACHABLE, now)  # never silently closed
+        alert = planner.alert_on_close(task, cmd.status)
+        if alert is not None:  # a welfare check is never closed silently
+            await self._alert(alert.task_id, str(alert.kind), now)
+        await self._after_close(task, cmd.outcome, now)
+
+    async def _after_close(self, task: model.Task, outcome: model.Outcome, now: float) -> None:
+        """The referral it checked, the companion series' next call, more help (closing)."""
+        closed = await self.records.task(task.id)
+        try:
+            after = await closing.task_closed(
+                self.records, self.ctx.store, closed or task, outcome, now, self.config()
+            )
+        except Exception:
+            log.exception("follow-up task %d: what follows its close failed", task.id)
+            return
+        log.info("follow-up task %d: after the close %s", task.id, after)
 
     async def _reschedule(self, call: ActiveCall, cmd: RescheduleTask) -> None:
         offer = self.by_call.get(call.call_id)

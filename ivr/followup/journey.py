@@ -9,7 +9,8 @@ same here as for an inbound call: "the caller" is the citizen.
     staff member hears ringback) --citizen answered--> CONNECTED (bridged; the citizen hears
     the opt-out notice; the `Conversation` of ivr.flow.conversation runs unchanged)
     CONNECTED --citizen hung up--> OUTCOME (the staff member is asked for the outcome: 1
-    reached, 2 not reached, 3 more help needed; a timer sets the default) --key/timer-->
+    reached, 2 not reached, 3 more help needed, and for a monitoring call 4 the referral did
+    not work; a timer sets the default) --key/timer-->
     TELLING (the staff member hears it was saved) --done--> ENDED
     DIALLING --citizen's channel ended (no answer, busy, failure)--> TELLING ("연결되지
     않았습니다": the attempt is recorded, the task rescheduled or closed unreachable)
@@ -36,8 +37,6 @@ import logging
 from dataclasses import dataclass
 
 from ivr.flow.commands import (
-    CallbackConsent,
-    CallbackReason,
     CancelTimer,
     Command,
     ConsentAnswer,
@@ -47,7 +46,6 @@ from ivr.flow.commands import (
     Outcome,
     Play,
     Recover,
-    RequestCallback,
     StartListening,
     StartTimer,
     StopPlayback,
@@ -88,8 +86,8 @@ log = logging.getLogger(__name__)
 
 #: The citizen's key that stops every future follow-up call.
 OPT_OUT_KEY = "9"
-#: The staff member's outcome keys after the citizen hung up.
-OUTCOME_KEYS = {"1": "reached", "2": "not_reached", "3": "more_help"}
+#: The staff member's outcome keys after the citizen hung up (4: a monitoring call only).
+OUTCOME_KEYS = {"1": "reached", "2": "not_reached", "3": "more_help", "4": "not_linked"}
 OUTCOME_TIMER = "followup-outcome"
 
 WHISPER = {t: f"followup_whisper_{t.value}" for t in model.TaskType}
@@ -102,12 +100,15 @@ NOT_CONNECTED = "followup_not_connected"
 RESCHEDULED = "followup_rescheduled"
 CLOSED_UNREACHABLE = "followup_closed_unreachable"
 OUTCOME_MENU = "followup_outcome_menu"
+#: A monitoring call's menu names the referral: it worked (1) or did not (4).
+OUTCOME_MENU_MONITORING = "followup_outcome_menu_monitoring"
 OUTCOME_SAVED = "followup_outcome_saved"
 
 #: Every prompt id this module plays (the app checks the catalog).
 FOLLOWUP_PROMPTS = frozenset(
     {*WHISPER.values(), WHISPER_AGAIN, OPT_OUT_NOTICE, OPT_OUT_CONFIRM, STAFF_OPT_OUT}
-    | {NOT_CONNECTED, RESCHEDULED, CLOSED_UNREACHABLE, OUTCOME_MENU, OUTCOME_SAVED}
+    | {NOT_CONNECTED, RESCHEDULED, CLOSED_UNREACHABLE, OUTCOME_MENU, OUTCOME_MENU_MONITORING}
+    | {OUTCOME_SAVED}
 )
 
 #: Q.850 causes of a citizen's leg that ended before answering.
@@ -272,13 +273,13 @@ class FollowupCall:
             # Someone else, or an answering machine: the citizen still needs a call.
             return self._settle(model.AttemptResult.NO_ANSWER, now)[0]
         cmds, _ = self._settle(model.AttemptResult.REACHED, now)
-        if choice == "more_help":
-            cmds.append(CloseTask(model.Status.DONE, model.Outcome.MORE_HELP))
-            # After the close, so the in-depth request does not merge into this task.
-            consent = CallbackConsent.VERBAL_TO_COUNSELOR
-            cmds.append(RequestCallback(CallbackReason.SOCIAL_WORKER, consent, self.member))
-        else:
-            cmds.append(CloseTask(model.Status.DONE, model.Outcome.REACHED))
+        # What follows the close (the referral's status, the in-depth task for more help, the
+        # companion series' next call) is the dialler's (ivr.followup.closing).
+        outcome = {
+            "more_help": model.Outcome.MORE_HELP,
+            "not_linked": model.Outcome.NOT_LINKED,
+        }.get(choice, model.Outcome.REACHED)
+        cmds.append(CloseTask(model.Status.DONE, outcome))
         return cmds
 
     def _default_choice(self) -> str:
@@ -426,8 +427,9 @@ class FollowupCall:
             self._goto(State.TELLING)
             return [*self._settle_talked("opted_out", now), *self._to_staff(OUTCOME_SAVED)]
         self._goto(State.OUTCOME)
+        monitoring = self.task.type is model.TaskType.MONITORING
         return [
-            *self._to_staff(OUTCOME_MENU),
+            *self._to_staff(OUTCOME_MENU_MONITORING if monitoring else OUTCOME_MENU),
             StartTimer(OUTCOME_TIMER, self.config.outcome_timeout),
         ]
 
@@ -437,6 +439,8 @@ class FollowupCall:
         choice: str | None = None
         if isinstance(event, StaffDigit) and event.digit in OUTCOME_KEYS:
             choice = OUTCOME_KEYS[event.digit]
+            if choice == "not_linked" and self.task.type is not model.TaskType.MONITORING:
+                choice = None
         elif isinstance(event, TimerFired) and event.name == OUTCOME_TIMER:
             choice = self._default_choice()
         elif isinstance(event, StaffHungUp):
