@@ -1,8 +1,9 @@
-"""End to end against a real Asterisk: follow-up calls (issue 10, tests 1, 2 and 6).
+"""End to end against a real Asterisk: follow-up calls (issue 10, tests 1, 2, 3 and 6).
 
 A staff member's pjsua2 phone rings with the task; when they answer, the controller dials the
-citizen on the outbound trunk, where the `citizen` phone answers. The tasks are put in the
-database through the records API (as a request made during a call would); the follow-up
+citizen on the outbound trunk, where the `citizen` phone answers (whatever number is dialled).
+Test 1 starts from a waiting caller's key 1; the others put their task in the database through
+the records API (as a request made during a call does); the follow-up
 settings of each test (calling hours round the clock, a short back-off) are the settings the
 dialler reads at run time.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +25,35 @@ from ivr.followup.records import FollowupRecords
 from ivr.phone.audio import is_silent, read_wav, tone_present
 from ivr.privacy import caller_hash
 from tests.conftest import CALLER_TONE, CITIZEN_NUMBER, COUNSELOR_TONE, Hotline, PhoneFactory
-from tests.e2e_ringgroup_support import counselor, record_for, rows_where, until
+from tests.e2e_ringgroup_support import (
+    choose_line,
+    counselor,
+    dial,
+    record_for,
+    rows_where,
+    until,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture
-def followup(clean_hotline: Hotline) -> Iterator[Hotline]:
-    """The hotline with follow-up calls at any hour and a short back-off (restored after)."""
-    ctx = clean_hotline.controller.ctx
-    before = ctx.settings
-    ctx.settings = dataclasses.replace(
+async def followup(clean_hotline: Hotline) -> AsyncIterator[Hotline]:
+    """The hotline dialling follow-ups at any hour with a short back-off (restored after),
+    the open tasks other tests of the session left cancelled first."""
+    ctrl = clean_hotline.controller
+    records = FollowupRecords(ctrl.ctx.store)
+
+    async def cancel_left_over() -> None:
+        for task in await records.tasks(status=model.Status.OPEN):
+            now = ctrl.clock()
+            await records.close(task.id, model.Status.CANCELLED, "cancelled", now, "test")
+
+    await ctrl.submit(cancel_left_over)
+    before = ctrl.ctx.settings
+    ctrl.ctx.settings = dataclasses.replace(
         before,
+        followup_dialling=True,
         followup_calling_start="00:00",
         followup_calling_end="23:59",
         followup_backoff=("1",),
@@ -44,7 +62,7 @@ def followup(clean_hotline: Hotline) -> Iterator[Hotline]:
     try:
         yield clean_hotline
     finally:
-        ctx.settings = before
+        ctrl.ctx.settings = before
 
 
 @pytest.fixture
@@ -57,6 +75,8 @@ def spy(hotline: Hotline) -> Iterator[list[Any]]:
 #: A made-up number (never a real one) for the citizen who opts out: an opt-out is for good, so
 #: it must not be the session's CITIZEN_NUMBER other tests call (the citizen phone answers any).
 OPTING_OUT_NUMBER = "0299990009"
+#: The waiting caller who asks for a callback (the citizen phone answers it on the trunk).
+CALLBACK_NUMBER = "0299995601"
 
 
 async def add_task(
@@ -101,7 +121,7 @@ async def followup_call(hotline: Hotline, timeout: float = 30) -> Any:
         return await find()
 
 
-async def test_callback_task_rings_counselor_then_citizen_audio_both_ways_reached(
+async def test_waiting_caller_presses_1_counselor_calls_back_audio_both_ways_reached(
     followup: Hotline,
     phones: PhoneFactory,
     citizen: Any,
@@ -113,14 +133,26 @@ async def test_callback_task_rings_counselor_then_citizen_audio_both_ways_reache
     caplog.set_level(logging.INFO, logger="ivr")
     hotline = followup
     await citizen.auto_answer()
-    task_id, hashed = await add_task(hotline, model.TaskType.CALLBACK)
+    # A caller waits with nobody to answer: the callback is offered at once; they press 1.
+    caller, waiting_id = await dial(hotline, phones, "caller", number=CALLBACK_NUMBER)
+    await choose_line(hotline, caller, waiting_id)
+    await hotline.wait_play(spy, waiting_id, "callback_offer", timeout=45)
+    await caller.dtmf("1")
+    await caller.wait_for("call_state", state="DISCONNECTED", timeout=30)
+    (task,) = await until(
+        lambda: rows_where(hotline, "SELECT * FROM followup_tasks WHERE call_id=?", waiting_id),
+        what="the callback task",
+    )
+    task_id, hashed = task["id"], task["caller_hash"]
+    assert (task["type"], task["status"]) == ("callback", "open")
+    # A counselor becomes free: their phone rings with the task.
     c1 = await counselor(hotline, phones, "counselor01", auto_answer=True)
     incoming = await c1.wait_for("incoming", timeout=30)
     headers = incoming["headers"]
     assert headers.get("X-IVR120-Task") == str(task_id)
     assert headers.get("X-IVR120-Type") == "callback"
     assert headers.get("X-IVR120-Attempt") == "1"
-    assert CITIZEN_NUMBER not in str(incoming)  # never the number on the staff phone
+    assert CALLBACK_NUMBER not in str(incoming)  # never the number on the staff phone
     call = await followup_call(hotline)
     rang = await citizen.wait_for("incoming", timeout=30)
     assert hotline.settings.service_caller_id in rang["from"]
@@ -152,9 +184,9 @@ async def test_callback_task_rings_counselor_then_citizen_audio_both_ways_reache
     assert attempt["result"] == "reached" and attempt["member"] == "counselor01"
     calls = await hotline.wait_row(call.call_id)
     assert calls["direction"] == "outbound" and calls["task_id"] == task_id
-    assert CITIZEN_NUMBER not in calls["caller_hash"]
+    assert calls["caller_hash"] == hashed and CALLBACK_NUMBER not in calls["caller_hash"]
     assert "dialling the citizen" in caplog.text
-    assert CITIZEN_NUMBER not in caplog.text  # never logged
+    assert CALLBACK_NUMBER not in caplog.text  # never logged
 
 
 async def test_citizen_not_answering_is_rescheduled_then_unreachable(

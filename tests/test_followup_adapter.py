@@ -156,3 +156,12 @@ async def test_more_help_closes_the_task_and_makes_an_in_depth_task(fu: Rig) -> 
     assert saved.prompts == ("followup_outcome_saved",)
     await fu.controller._feed(call_id, flow.PlaybackDone(saved.playback_id))
     assert call_id not in fu.controller.calls  # finished: taps closed, record written
+
+
+async def test_dialling_paused_keeps_the_tasks_and_rings_nobody(fu: Rig) -> None:
+    ctx = fu.controller.ctx
+    ctx.settings = dataclasses.replace(ctx.settings, followup_dialling=False)
+    task_id = await add_task(fu)
+    await fu.controller.followup.cycle()
+    assert staff_rings(fu) == []
+    assert (await task(fu, task_id)).status is model.Status.OPEN

@@ -117,7 +117,7 @@ class Dialler:
     async def cycle(self) -> None:
         """Offer due tasks to free members (on the controller's tick)."""
         ctx = self.ctx
-        if not ctx.settings.followup_enabled:
+        if not (ctx.settings.followup_enabled and ctx.settings.followup_dialling):
             return
         now = ctx.clock()
         config = self.config()
