@@ -2,8 +2,9 @@
 
 A staff member's pjsua2 phone rings with the task; when they answer, the controller dials the
 citizen on the outbound trunk, where the `citizen` phone answers (whatever number is dialled).
-Test 1 starts from a waiting caller's key 1; the others put their task in the database through
-the records API (as a request made during a call does); the follow-up
+Tests 1 and 3 start from a waiting caller's key 1 and a counselor's `*8`; the others put
+their task in the database through the records API (as a request made during a call does); the
+follow-up
 settings of each test (calling hours round the clock, a short back-off) are the settings the
 dialler reads at run time.
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from ivr.flow import call as flow
 from ivr.followup import model
 from ivr.followup.journey import State as FState
 from ivr.followup.records import FollowupRecords
@@ -77,6 +79,8 @@ def spy(hotline: Hotline) -> Iterator[list[Any]]:
 OPTING_OUT_NUMBER = "0299990009"
 #: The waiting caller who asks for a callback (the citizen phone answers it on the trunk).
 CALLBACK_NUMBER = "0299995601"
+#: The caller whose counselor asks for an in-depth call (`*8`).
+IN_DEPTH_NUMBER = "0299995602"
 
 
 async def add_task(
@@ -244,14 +248,29 @@ async def test_opt_out_key_stops_every_follow_up_call(
     assert not attempts(hotline, again)
 
 
-async def test_in_depth_task_is_served_by_a_social_worker_not_a_counselor(
+async def test_star_8_in_depth_task_is_served_by_a_social_worker_not_a_counselor(
     followup: Hotline, phones: PhoneFactory, citizen: Any, spy: list[Any]
 ) -> None:
     hotline = followup
     await citizen.auto_answer()
+    # The counselor asks the caller, who agrees; `*8` stores the request.
     k4 = await counselor(hotline, phones, "counselor04", auto_answer=True)
+    caller, call_id = await dial(hotline, phones, "caller", number=IN_DEPTH_NUMBER)
+    await choose_line(hotline, caller, call_id)
+    await hotline.wait_state(call_id, flow.State.CONNECTED, timeout=60)
+    await k4.dtmf("*8")
+    await hotline.wait_play(spy, call_id, "staff_callback_ack")
+    await caller.hangup()
+    await k4.wait_for("call_state", state="DISCONNECTED", timeout=30)
+    (task,) = await until(
+        lambda: rows_where(hotline, "SELECT * FROM followup_tasks WHERE call_id=?", call_id),
+        what="the in-depth task",
+    )
+    assert (task["type"], task["team"]) == ("in_depth", "social_workers")
+    task_id = task["id"]
+    rung_before = len([e for e in k4.events if e.get("event") == "incoming"])
+    # A social worker is free: the task is theirs (the free counselor is never rung for it).
     s1 = await counselor(hotline, phones, "social01", auto_answer=True)
-    task_id, _ = await add_task(hotline, model.TaskType.IN_DEPTH)
     incoming = await s1.wait_for("incoming", timeout=30)
     assert incoming["headers"].get("X-IVR120-Type") == "in_depth"
     call = await followup_call(hotline)
@@ -268,4 +287,4 @@ async def test_in_depth_task_is_served_by_a_social_worker_not_a_counselor(
     )
     assert (row["status"], row["outcome"]) == ("done", "reached")
     assert [a["member"] for a in attempts(hotline, task_id)] == ["social01"]
-    assert not [e for e in k4.events if e.get("event") == "incoming"]  # never rung for it
+    assert len([e for e in k4.events if e.get("event") == "incoming"]) == rung_before
