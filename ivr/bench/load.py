@@ -1,0 +1,495 @@
+"""`ivr-bench load`: the product against the native dialplan baseline, under SIPp callers.
+
+On one machine in one run: the product (`python -m ivr.main`, default settings apart from its
+own instance, ports and an RTP range sized for the largest step) and then the native baseline
+(ivr/bench/native.py, the same journey in dialplan + app_queue on the same Asterisk with the
+same prompts and endpoints) are each driven by SIPp (ivr/bench/sipp.py) at every step of
+concurrency. Each step places that many calls at `--rate` new calls a second; every caller
+presses 5 after the greeting and option 5, 2 after the consent question, then waits
+`--hold` seconds in the queue with music and hangs up. Nobody answers in either system.
+
+Per step it prints ok/failed calls, how many reached the queue (the product: call records with
+`queued_at`; the native: ENTERQUEUE lines in the queue_log), the set-up rate, CPU ms per call of
+Asterisk and of the controller with its helper processes (from /proc, the load generator
+excluded), peak RSS, `/health` latency polled during the step, and the product/native ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import os
+import shlex
+import signal
+import socket
+import sqlite3
+import sys
+import time
+import wave
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import aiohttp
+
+from ivr.bench import procstat
+from ivr.bench.native import NativePbx
+from ivr.bench.report import StepResult, step_table
+from ivr.bench.sipp import (
+    Journey,
+    Sipp,
+    SippUnavailable,
+    pcap_duration_ms,
+    raise_open_files_limit,
+    write_line_pcap,
+)
+from ivr.bench.sipp import scenario as caller_scenario
+from ivr.config import Settings
+from ivr.flow.call import CONSENT_PROMPTS
+from ivr.flow.menu import Menu, load_menu
+from ivr.paths import PROJECT_ROOT, project_file
+from ivr.pbx.install import AsteriskInstall, PbxUnavailable, locate
+from ivr.pbx.runner import Pbx, PbxStartError
+from ivr.pbx.secrets import load_existing, load_or_create
+
+#: Asterisk's RTP ports for the benchmark instances (away from the tests' 31000-33999 and the
+#: default 10000-10999 of a `make run` on the same machine).
+RTP_BASE = 20000
+#: A product call holds two RTP sessions (the caller's channel and its audio tap's
+#: externalMedia channel), each an even RTP port and the odd RTCP port next to it.
+PORTS_PER_CALL = 4
+#: SIPp's media ports ([auto_media_port] steps 4 a call from here).
+SIPP_MEDIA_BASE = 40000
+#: Seconds between two looks at /health and at the processes' memory during a step.
+POLL_SECONDS = 0.5
+#: A caller presses a key this long after the prompt it waits for ended.
+KEY_AFTER_PROMPT_MS = 500
+
+
+def rtp_range(max_callers: int) -> tuple[int, int]:
+    """An RTP port range for `max_callers` product calls with a quarter to spare (at least the
+    default's 1000 ports)."""
+    ports = max(1000, PORTS_PER_CALL * max_callers * 5 // 4 + 100)
+    return RTP_BASE, RTP_BASE + ports - 1
+
+
+def free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def prompt_ms(sounds: Path, ids: Sequence[str]) -> int:
+    """How long the prompts `ids` play, from the instance's built files."""
+    total = 0.0
+    for pid in ids:
+        with wave.open(str(sounds / "ko" / "ivr120" / f"{pid}.wav")) as w:
+            total += w.getnframes() / w.getframerate()
+    return int(total * 1000)
+
+
+def default_journey(sounds: Path, menu: Menu, hold_s: float) -> Journey:
+    """Keys pressed once the greeting and option 5, then the intro and consent question, have
+    been heard (what the issue's measurement did: about 49 s before the queue)."""
+    option = next(o for o in menu.options if menu.queues[o.queue].consent)
+    upto = menu.option_prompts[: menu.option_prompts.index(option.prompt) + 1]
+    queue = menu.queues[option.queue]
+    return Journey(
+        prompt_ms(sounds, (*menu.greeting, *upto)) + KEY_AFTER_PROMPT_MS,
+        prompt_ms(sounds, (queue.intro, *CONSENT_PROMPTS)) + KEY_AFTER_PROMPT_MS,
+        int(hold_s * 1000),
+    )
+
+
+@dataclass
+class Watched:
+    """What a step watches: Asterisk's pid, the controller's (None: native), /health's URL."""
+
+    pbx_pid: int
+    ctl_pid: int | None
+    health_url: str | None
+
+
+class Monitor:
+    """Polls /health and the processes' memory until stopped."""
+
+    def __init__(self, w: Watched) -> None:
+        self.w = w
+        self.health: list[float] = []
+        self.health_errors = 0
+        self.rss_pbx = 0
+        self.rss_ctl = 0
+        self._stop = asyncio.Event()
+
+    def _memory(self) -> None:
+        self.rss_pbx = max(self.rss_pbx, procstat.sample(self.w.pbx_pid).rss_kb)
+        if self.w.ctl_pid is not None:
+            ctl = procstat.sample(self.w.ctl_pid, frozenset({self.w.pbx_pid}))
+            self.rss_ctl = max(self.rss_ctl, ctl.rss_kb)
+
+    async def run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            while not self._stop.is_set():
+                self._memory()
+                if self.w.health_url is not None:
+                    t0 = time.perf_counter()
+                    try:
+                        async with http.get(self.w.health_url) as r:
+                            await r.read()
+                            ok = r.status == 200
+                    except (aiohttp.ClientError, TimeoutError):
+                        ok = False
+                    if ok:
+                        self.health.append(time.perf_counter() - t0)
+                    else:
+                        self.health_errors += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), POLL_SECONDS)
+        self._memory()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+async def poll_until(
+    check: Callable[[], Awaitable[bool] | bool], deadline_s: float, what: str
+) -> None:
+    deadline = time.monotonic() + deadline_s
+    while True:
+        got = check()
+        if not isinstance(got, bool):
+            got = await got
+        if got:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {deadline_s:.0f} s")
+        await asyncio.sleep(0.2)
+
+
+class Product:
+    """The product as an administrator runs it: `python -m ivr.main` with default settings."""
+
+    def __init__(self, work: Path, install: AsteriskInstall, rtp: tuple[int, int]) -> None:
+        self.install = install
+        self.settings = replace(
+            Settings(),
+            instance=f"benchp{os.getpid()}",
+            state_dir=work / "product",
+            sip_bind="127.0.0.1",
+            sip_port=free_port(socket.SOCK_DGRAM),
+            http_port=free_port(socket.SOCK_STREAM),
+            status_port=free_port(socket.SOCK_STREAM),
+            rtp_port_start=rtp[0],
+            rtp_port_end=rtp[1],
+        )
+        self.log_path = work / "product.log"
+        self.proc: asyncio.subprocess.Process | None = None
+        self.pbx: Pbx | None = None
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.status_port}/health"
+
+    async def start(self, timeout: float = 300.0) -> Watched:
+        s = self.settings
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IVR120_")}
+        env.update(
+            IVR120_INSTANCE=s.instance,
+            IVR120_STATE_DIR=str(s.state_dir),
+            IVR120_SIP_BIND=s.sip_bind,
+            IVR120_SIP_PORT=str(s.sip_port),
+            IVR120_HTTP_PORT=str(s.http_port),
+            IVR120_STATUS_PORT=str(s.status_port),
+            IVR120_RTP_PORT_START=str(s.rtp_port_start),
+            IVR120_RTP_PORT_END=str(s.rtp_port_end),
+        )
+        # The product's output has hashed callers and audit lines: owner-only, like its logs.
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "ivr.main",
+                cwd=PROJECT_ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
+                stdout=fd, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        finally:
+            os.close(fd)
+        proc = self.proc
+
+        async def healthy() -> bool:
+            if proc.returncode is not None:
+                tail = self.log_path.read_text(errors="replace").splitlines()[-15:]
+                raise PbxStartError(f"the product exited ({proc.returncode}):\n" + "\n".join(tail))
+            with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+                async with aiohttp.ClientSession() as http, http.get(self.health_url) as r:
+                    return r.status == 200
+            return False
+
+        await poll_until(healthy, timeout, "the product's /health answering 200")
+        self.pbx = Pbx(s, load_existing(s.state_dir / "secrets.json"), self.install)
+        pid = int((self.pbx.host(self.pbx.dirs.run) / "asterisk.pid").read_text().strip())
+        return Watched(pid, proc.pid, self.health_url)
+
+    @property
+    def sounds(self) -> Path:
+        assert self.pbx is not None
+        return self.pbx.sounds_dir
+
+    def counts(self, since: float) -> tuple[int, int, int]:
+        """(calls started, ended, queued) since `since` in the product's records."""
+        db = self.settings.state_path(self.settings.database)
+        with contextlib.closing(sqlite3.connect(db, timeout=10)) as con:
+            row = con.execute(
+                "SELECT count(*), count(ended_at), count(queued_at) FROM calls"
+                " WHERE started_at >= ?",
+                (since,),
+            ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 90)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[int, ...]
+    rate: float
+    hold: float
+    menu_wait: float | None
+    consent_wait: float | None
+    keep: bool
+
+    def journey(self, sounds: Path, menu: Menu) -> Journey:
+        j = default_journey(sounds, menu, self.hold)
+        if self.menu_wait is not None:
+            j = replace(j, menu_wait_ms=int(self.menu_wait * 1000))
+        if self.consent_wait is not None:
+            j = replace(j, consent_wait_ms=int(self.consent_wait * 1000))
+        return j
+
+
+async def run_step(
+    system: str,
+    callers: int,
+    plan: Plan,
+    journey: Journey,
+    sipp: Sipp,
+    target: tuple[str, int],
+    w: Watched,
+    queued: Callable[[float], Awaitable[int]],
+    dtmf_ms: int,
+) -> StepResult:
+    text = caller_scenario(journey, sipp.inner("line.pcap"), dtmf_ms)
+    call_s = (journey.menu_wait_ms + journey.consent_wait_ms + journey.hold_ms) / 1000
+    timeout = int(callers / plan.rate + call_s + 120)
+    exclude = frozenset({w.pbx_pid})
+    since = time.time()
+    pbx0 = procstat.sample(w.pbx_pid)
+    ctl0 = procstat.sample(w.ctl_pid, exclude) if w.ctl_pid is not None else None
+    monitor = Monitor(w)
+    watching = asyncio.create_task(monitor.run())
+    t0 = time.monotonic()
+    try:
+        res = await sipp.run(
+            f"{system}-{callers}", target, text, callers, plan.rate, SIPP_MEDIA_BASE, timeout
+        )
+        reached = await queued(since)
+    finally:
+        monitor.stop()
+        await watching
+    seconds = time.monotonic() - t0
+    pbx1 = procstat.sample(w.pbx_pid)
+    ctl1 = procstat.sample(w.ctl_pid, exclude) if w.ctl_pid is not None else None
+    return StepResult(
+        system=system,
+        calls=callers,
+        ok=res.ok,
+        failed=res.failed,
+        queued=reached,
+        concurrent=res.concurrent,
+        setup_rate=res.setup_rate,
+        cpu_pbx=pbx1.cpu_since(pbx0),
+        cpu_ctl=ctl1.cpu_since(ctl0) if ctl1 is not None and ctl0 is not None else None,
+        rss_pbx_kb=monitor.rss_pbx,
+        rss_ctl_kb=monitor.rss_ctl if w.ctl_pid is not None else None,
+        health=tuple(monitor.health),
+        health_errors=monitor.health_errors,
+        seconds=seconds,
+    )
+
+
+def _say(text: str) -> None:
+    print(f"ivr-bench: {text}", file=sys.stderr, flush=True)
+
+
+async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
+    nofile = raise_open_files_limit()
+    defaults = Settings()
+    install = await asyncio.to_thread(locate, defaults.pbx_mode, defaults.pbx_cache_dir)
+    name = f"ivr120-bench-{os.getpid()}"
+    sipp = Sipp(install, name)
+    work = sipp.dir / "state"
+    work.mkdir(mode=0o700, exist_ok=True)
+    menu = load_menu(project_file(defaults.menu_file))
+    dtmf_ms = pcap_duration_ms(sipp.host_share("dtmf_2833_5.pcap"))
+    rtp = rtp_range(max(plan.steps))
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    results: dict[tuple[str, int], StepResult] = {}
+    product = Product(work, install, rtp)
+    native: NativePbx | None = None
+    journey: Journey | None = None
+    try:
+        _say(f"starting the product (instance {product.settings.instance}, RTP {rtp[0]}-{rtp[1]})")
+        w = await product.start()
+        journey = plan.journey(product.sounds, menu)
+        longest = max(journey.menu_wait_ms, journey.consent_wait_ms, journey.hold_ms) / 1000
+        write_line_pcap(sipp.dir / "line.pcap", longest + 5)
+
+        async def product_queued(since: float) -> int:
+            def ended() -> bool:
+                started_n, ended_n, _ = product.counts(since)
+                return ended_n == started_n
+
+            await poll_until(ended, 120, "the product's call records completed")
+            return product.counts(since)[2]
+
+        target = ("127.0.0.1", product.settings.sip_port)
+        for n in plan.steps:
+            _say(f"product: {n} callers")
+            results["product", n] = await run_step(
+                "product", n, plan, journey, sipp, target, w, product_queued, dtmf_ms
+            )
+        await product.stop()
+
+        s = replace(
+            product.settings,
+            instance=f"benchn{os.getpid()}",
+            state_dir=work / "native",
+            sip_port=free_port(socket.SOCK_DGRAM),
+            http_port=free_port(socket.SOCK_STREAM),
+        )
+        s.state_dir.mkdir(mode=0o700, exist_ok=True)
+        secrets = load_or_create(s.state_dir / "secrets.json", s.staff_endpoints)
+        native = NativePbx(s, secrets, install, menu, product.sounds)
+        _say(f"starting the native baseline (instance {s.instance})")
+        await asyncio.to_thread(native.prepare)
+        await native.start()
+        pid = int((native.host(native.dirs.run) / "asterisk.pid").read_text().strip())
+        nw = Watched(pid, None, None)
+        nat = native
+
+        for n in plan.steps:
+            before = nat.entered_queue()
+
+            async def native_queued(since: float, before: int = before) -> int:
+                return nat.entered_queue() - before
+
+            _say(f"native: {n} callers")
+            r = await run_step(
+                "native", n, plan, journey, sipp, ("127.0.0.1", s.sip_port), nw,
+                native_queued, dtmf_ms,
+            )  # fmt: skip
+            results["native", n] = r
+    finally:
+        await product.stop()
+        if native is not None:
+            await native.stop()
+        if not plan.keep:
+            if product.pbx is not None:
+                product.pbx.remove_instance()
+            if native is not None:
+                native.remove_instance()
+            sipp.cleanup()
+        else:
+            _say(f"kept {sipp.dir}")
+
+    assert journey is not None
+    out(f"ivr-bench load, {started}")
+    out(f"machine: {procstat.machine()}")
+    out(
+        f"journey: 5 pressed {journey.menu_wait_ms / 1000:.1f} s after the answer, 2 pressed "
+        f"{journey.consent_wait_ms / 1000:.1f} s later, {plan.hold:g} s in the queue; "
+        f"product RTP ports {rtp[0]}-{rtp[1]}; open files limit {nofile}"
+    )
+    out("greeting and DTMF latencies: not measured yet (no RTP receiver in the load generator)")
+    for i, n in enumerate(plan.steps, 1):
+        out("")
+        p, nat_r = results.get(("product", n)), results.get(("native", n))
+        out(step_table(i, n, plan.rate, plan.hold, p, nat_r))
+    return 0
+
+
+def parse_steps(text: str) -> tuple[int, ...]:
+    try:
+        steps = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not steps or any(n < 1 for n in steps):
+        raise argparse.ArgumentTypeError("steps must be positive numbers of callers")
+    return steps
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--steps",
+        type=parse_steps,
+        default=(10, 25, 50),
+        help="concurrent callers per step, comma-separated (default 10,25,50)",
+    )
+    p.add_argument("--rate", type=float, default=20.0, help="new calls a second (default 20)")
+    p.add_argument(
+        "--hold",
+        type=float,
+        default=10.0,
+        help="seconds each caller waits in the queue before hanging up (default 10)",
+    )
+    p.add_argument(
+        "--menu-wait",
+        type=float,
+        default=None,
+        help="seconds from the answer to key 5 (default: greeting + option 5 heard)",
+    )
+    p.add_argument(
+        "--consent-wait",
+        type=float,
+        default=None,
+        help="seconds from key 5 to key 2 (default: intro + consent question heard)",
+    )
+    p.add_argument("--keep", action="store_true",
+                   help="keep the instances, SIPp files and logs afterwards")  # fmt: skip
+
+
+def main_load(args: argparse.Namespace) -> int:
+    plan = Plan(args.steps, args.rate, args.hold, args.menu_wait, args.consent_wait, args.keep)
+    if os.geteuid() != 0:
+        _say("warning: not root; the PBX root and SIPp in it need root")
+    _say("command: " + shlex.join(sys.argv))
+    try:
+        return asyncio.run(run(plan))
+    except (PbxUnavailable, PbxStartError, SippUnavailable, TimeoutError) as exc:
+        print(f"ivr-bench: {exc}", file=sys.stderr)
+        return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="ivr-bench", description="Benchmarks of the whole product.")
+    sub = p.add_subparsers(dest="command", required=True)
+    load = sub.add_parser("load", help="the product against the native dialplan under SIPp load")
+    add_arguments(load)
+    args = p.parse_args(argv)
+    return main_load(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
