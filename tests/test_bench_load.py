@@ -103,3 +103,9 @@ def test_percentile_and_table() -> None:
     assert _row(table, "reached the queue") == ["9 / 10", "10 / 10"]
     assert _row(table, "CPU ms/call total") == ["1500", "150", "10.0×"]
     assert _row(table, "CPU ms/call controller") == ["800", "—"]
+
+
+def test_the_default_rtp_range_holds_1000_callers_with_their_taps() -> None:
+    s = Settings()
+    assert s.rtp_port_end - s.rtp_port_start + 1 >= PORTS_PER_CALL * 1000
+    assert rtp_range(1000)[0] > s.rtp_port_end  # the benchmark never shares a `make run`'s ports

@@ -55,7 +55,7 @@ from ivr.pbx.runner import Pbx, PbxStartError
 from ivr.pbx.secrets import load_existing, load_or_create
 
 #: Asterisk's RTP ports for the benchmark instances (away from the tests' 31000-33999 and the
-#: default 10000-10999 of a `make run` on the same machine).
+#: default 10000-19999 of a `make run` on the same machine).
 RTP_BASE = 20000
 #: A product call holds two RTP sessions (the caller's channel and its audio tap's
 #: externalMedia channel), each an even RTP port and the odd RTCP port next to it.
