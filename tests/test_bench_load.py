@@ -9,13 +9,27 @@ minute; the full run waits for the prompts to end."""
 from __future__ import annotations
 
 import argparse
+import math
 import re
+import struct
 import subprocess
 import sys
+import wave
 from pathlib import Path
 
 import pytest
 
+from ivr.bench.capture import (
+    ALAW_LEVEL,
+    ANSWER,
+    AUDIO,
+    DIGIT,
+    RECORD,
+    Signature,
+    bpf_program,
+    latencies,
+    prompt_envelope,
+)
 from ivr.bench.load import PORTS_PER_CALL, parse_steps, rtp_range
 from ivr.bench.report import StepResult, percentile, step_table
 from ivr.bench.sipp import Journey, pcap_duration_ms, scenario, write_line_pcap
@@ -59,6 +73,10 @@ def test_smoke_run_every_call_reaches_the_queue_in_product_and_native() -> None:
     assert int(product) > 0 and int(native) > 0 and ratio.endswith("×"), out
     p50, p95 = _row(out, "/health p50 / p95 (ms)")[0].split(" / ")
     assert float(p50) <= float(p95), out
+    # Every caller's greeting and intro were found in what they received, in both systems.
+    for label in ("greeting after 200 OK p50 / p95 (ms)", "key 5 (end) to intro p50 / p95 (ms)"):
+        cells = _row(out, label)
+        assert len(cells) == 2 and all(re.fullmatch(r"\d+ / \d+", c) for c in cells), out
 
 
 def test_steps_are_positive_numbers() -> None:
@@ -109,3 +127,49 @@ def test_the_default_rtp_range_holds_1000_callers_with_their_taps() -> None:
     s = Settings()
     assert s.rtp_port_end - s.rtp_port_start + 1 >= PORTS_PER_CALL * 1000
     assert rtp_range(1000)[0] > s.rtp_port_end  # the benchmark never shares a `make run`'s ports
+
+
+def _tone_wav(path: Path, lead_s: float, seconds: float) -> list[int]:
+    """A WAV with `lead_s` of silence, then a tone that swells and fades (an envelope)."""
+    rate = 8000
+    samples = [0] * int(lead_s * rate)
+    for i in range(int(seconds * rate)):
+        amp = 2000 + 6000 * abs(math.sin(math.pi * i / rate * 3))
+        samples.append(int(amp * math.sin(2 * math.pi * 440 * i / rate)))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(struct.pack(f"<{len(samples)}h", *samples))
+    return samples
+
+
+def test_a_prompt_is_found_where_it_began_in_the_frames_the_caller_received(
+    tmp_path: Path,
+) -> None:
+    wav = tmp_path / "greeting.wav"
+    _tone_wav(wav, lead_s=0.1, seconds=1.0)
+    sig = Signature.of(wav)
+    assert sig.lead_frames == 5
+    envelope = prompt_envelope(wav)
+    # The caller hears line noise, then other speech, then the prompt from t = 2.0 s.
+    records = tmp_path / "capture.bin"
+    with records.open("wb") as f:
+        f.write(RECORD.pack(0.5, ANSWER, 20000, 0.0))
+        f.write(RECORD.pack(1.0, DIGIT, 20000, 5.0))  # key down: not the release
+        f.write(RECORD.pack(1.1, DIGIT, 20000, 105.0))
+        t = 0.5
+        for level in [0.1] * 10 + [30.0, 5.0] * 20 + envelope:
+            f.write(RECORD.pack(t, AUDIO, 20000, level))
+            t += 0.02
+    found = latencies(records, sig, sig)
+    assert found.calls == 1
+    start = 0.5 + 50 * 0.02  # after 10 noise frames and 40 other frames
+    assert found.greeting == pytest.approx((start - 0.5,))
+    assert found.dtmf == pytest.approx((start - 1.1,))
+
+
+def test_the_capture_filter_and_the_level_table() -> None:
+    assert len(bpf_program(5060, 40000, 50000)) == 17 * 8
+    assert ALAW_LEVEL[0xD5] == 0  # A-law's smallest positive value
+    assert ALAW_LEVEL[0xAA] == 252 and ALAW_LEVEL[0x2A] == 252  # full scale, both signs

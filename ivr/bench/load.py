@@ -35,6 +35,7 @@ from pathlib import Path
 import aiohttp
 
 from ivr.bench import procstat
+from ivr.bench.capture import Signature, latencies
 from ivr.bench.native import NativePbx
 from ivr.bench.report import StepResult, step_table
 from ivr.bench.sipp import (
@@ -62,6 +63,8 @@ RTP_BASE = 20000
 PORTS_PER_CALL = 4
 #: SIPp's media ports ([auto_media_port] steps 4 a call from here).
 SIPP_MEDIA_BASE = 40000
+#: SIPp's media ports end below this (the capture's filter).
+SIPP_MEDIA_END = SIPP_MEDIA_BASE + 10000
 #: Seconds between two looks at /health and at the processes' memory during a step.
 POLL_SECONDS = 0.5
 #: A caller presses a key this long after the prompt it waits for ended.
@@ -101,6 +104,15 @@ def default_journey(sounds: Path, menu: Menu, hold_s: float) -> Journey:
         prompt_ms(sounds, (queue.intro, *CONSENT_PROMPTS)) + KEY_AFTER_PROMPT_MS,
         int(hold_s * 1000),
     )
+
+
+def prompt_signatures(sounds: Path, menu: Menu) -> tuple[Signature, Signature]:
+    """The greeting's start and the intro's (what a caller hears after pressing 5)."""
+    option = next(o for o in menu.options if menu.queues[o.queue].consent)
+    files = sounds / "ko" / "ivr120"
+    first = (*menu.greeting, *menu.option_prompts)[0]
+    intro = menu.queues[option.queue].intro
+    return Signature.of(files / f"{first}.wav"), Signature.of(files / f"{intro}.wav")
 
 
 @dataclass
@@ -269,6 +281,7 @@ class Plan:
     menu_wait: float | None
     consent_wait: float | None
     keep: bool
+    capture: bool = True
 
     def journey(self, sounds: Path, menu: Menu) -> Journey:
         j = default_journey(sounds, menu, self.hold)
@@ -289,6 +302,7 @@ async def run_step(
     w: Watched,
     queued: Callable[[float], Awaitable[int]],
     dtmf_ms: int,
+    signatures: tuple[Signature, Signature] | None,
 ) -> StepResult:
     text = caller_scenario(journey, sipp.inner("line.pcap"), dtmf_ms)
     call_s = (journey.menu_wait_ms + journey.consent_wait_ms + journey.hold_ms) / 1000
@@ -297,6 +311,8 @@ async def run_step(
     since = time.time()
     pbx0 = procstat.sample(w.pbx_pid)
     ctl0 = procstat.sample(w.ctl_pid, exclude) if w.ctl_pid is not None else None
+    records = sipp.dir / f"{system}-{callers}-capture.bin"
+    cap = await start_capture(records, target[1]) if signatures is not None else None
     monitor = Monitor(w)
     watching = asyncio.create_task(monitor.run())
     t0 = time.monotonic()
@@ -308,6 +324,9 @@ async def run_step(
     finally:
         monitor.stop()
         await watching
+        if cap is not None:
+            await stop_capture(cap)
+    found = latencies(records, *signatures) if signatures is not None else None
     seconds = time.monotonic() - t0
     pbx1 = procstat.sample(w.pbx_pid)
     ctl1 = procstat.sample(w.ctl_pid, exclude) if w.ctl_pid is not None else None
@@ -326,7 +345,31 @@ async def run_step(
         health=tuple(monitor.health),
         health_errors=monitor.health_errors,
         seconds=seconds,
+        greeting=found.greeting if found is not None else None,
+        dtmf=found.dtmf if found is not None else None,
     )
+
+
+async def start_capture(out: Path, sip_port: int) -> asyncio.subprocess.Process:
+    """The capture helper (ivr/bench/capture.py), once its filtered socket is listening."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ivr.bench.capture", "--out", str(out),
+        "--sip-port", str(sip_port),
+        "--media-lo", str(SIPP_MEDIA_BASE), "--media-hi", str(SIPP_MEDIA_END),
+        cwd=PROJECT_ROOT, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 60)
+    if line.strip() != b"ready":
+        await proc.wait()
+        raise RuntimeError(f"the capture helper did not start ({proc.returncode})")
+    return proc
+
+
+async def stop_capture(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        proc.terminate()
+    await proc.wait()
 
 
 def _say(text: str) -> None:
@@ -355,6 +398,7 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
         journey = plan.journey(product.sounds, menu)
         longest = max(journey.menu_wait_ms, journey.consent_wait_ms, journey.hold_ms) / 1000
         write_line_pcap(sipp.dir / "line.pcap", longest + 5)
+        signatures = prompt_signatures(product.sounds, menu) if plan.capture else None
 
         async def product_queued(since: float) -> int:
             def ended() -> bool:
@@ -368,7 +412,7 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
         for n in plan.steps:
             _say(f"product: {n} callers")
             results["product", n] = await run_step(
-                "product", n, plan, journey, sipp, target, w, product_queued, dtmf_ms
+                "product", n, plan, journey, sipp, target, w, product_queued, dtmf_ms, signatures
             )
         await product.stop()
 
@@ -398,7 +442,7 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
             _say(f"native: {n} callers")
             r = await run_step(
                 "native", n, plan, journey, sipp, ("127.0.0.1", s.sip_port), nw,
-                native_queued, dtmf_ms,
+                native_queued, dtmf_ms, signatures,
             )  # fmt: skip
             results["native", n] = r
     finally:
@@ -422,7 +466,11 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
         f"{journey.consent_wait_ms / 1000:.1f} s later, {plan.hold:g} s in the queue; "
         f"product RTP ports {rtp[0]}-{rtp[1]}; open files limit {nofile}"
     )
-    out("greeting and DTMF latencies: not measured yet (no RTP receiver in the load generator)")
+    if plan.capture:
+        out(
+            "latencies from a capture on lo: the prompt's start found by its level envelope in "
+            "the RTP the caller received"
+        )
     for i, n in enumerate(plan.steps, 1):
         out("")
         p, nat_r = results.get(("product", n)), results.get(("native", n))
@@ -466,12 +514,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="seconds from key 5 to key 2 (default: intro + consent question heard)",
     )
+    p.add_argument(
+        "--no-capture",
+        action="store_true",
+        help="no packet capture (no greeting and DTMF latencies)",
+    )
     p.add_argument("--keep", action="store_true",
                    help="keep the instances, SIPp files and logs afterwards")  # fmt: skip
 
 
 def main_load(args: argparse.Namespace) -> int:
-    plan = Plan(args.steps, args.rate, args.hold, args.menu_wait, args.consent_wait, args.keep)
+    plan = Plan(
+        args.steps, args.rate, args.hold, args.menu_wait, args.consent_wait, args.keep,
+        capture=not args.no_capture,
+    )  # fmt: skip
     if os.geteuid() != 0:
         _say("warning: not root; the PBX root and SIPp in it need root")
     _say("command: " + shlex.join(sys.argv))

@@ -38,6 +38,10 @@ class StepResult:
     health: tuple[float, ...]
     health_errors: int
     seconds: float
+    #: Seconds from the 200 OK to the greeting's first audio, and from key 5 to the intro's,
+    #: per call where the capture found them (None: not captured).
+    greeting: tuple[float, ...] | None = None
+    dtmf: tuple[float, ...] | None = None
 
     def per_call_ms(self, cpu: float | None) -> float | None:
         return None if cpu is None or not self.calls else cpu * 1000 / self.calls
@@ -62,6 +66,18 @@ def _health(r: StepResult | None) -> str:
     text = f"{_n(p50 and p50 * 1000, '{:.1f}')} / {_n(p95 and p95 * 1000, '{:.1f}')}"
     if r.health_errors:
         text += f" ({r.health_errors} failed)"
+    return text
+
+
+def _latency(values: tuple[float, ...] | None, calls: int) -> str:
+    if values is None:
+        return DASH
+    if not values:
+        return f"none found of {calls}"
+    p50, p95 = percentile(values, 50), percentile(values, 95)
+    text = f"{_n(p50 and p50 * 1000)} / {_n(p95 and p95 * 1000)}"
+    if len(values) < calls:
+        text += f" ({len(values)} of {calls} found)"
     return text
 
 
@@ -92,6 +108,8 @@ def step_table(
     row("CPU ms/call total", lambda r: _n(r.per_call_ms(r.cpu_total)), ratio(total_p, total_n))
     row("peak RSS Asterisk (MB)", lambda r: _mb(r.rss_pbx_kb))
     row("peak RSS controller (MB)", lambda r: _mb(r.rss_ctl_kb))
+    row("greeting after 200 OK p50 / p95 (ms)", lambda r: _latency(r.greeting, r.ok + r.failed))
+    row("key 5 (end) to intro p50 / p95 (ms)", lambda r: _latency(r.dtmf, r.ok + r.failed))
     row("/health p50 / p95 (ms)", _health)
     row("step duration (s)", lambda r: f"{r.seconds:.0f}")
     head = ("", "product", "native", "product/native")
