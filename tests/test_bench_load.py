@@ -30,7 +30,14 @@ from ivr.bench.capture import (
     latencies,
     prompt_envelope,
 )
-from ivr.bench.load import PORTS_PER_CALL, parse_steps, rtp_range
+from ivr.bench.load import (
+    MAX_CALLERS,
+    PORTS_PER_CALL,
+    SIPP_MEDIA_BASE,
+    SIPP_MEDIA_END,
+    parse_steps,
+    rtp_range,
+)
 from ivr.bench.report import StepResult, percentile, step_table
 from ivr.bench.sipp import Journey, pcap_duration_ms, scenario, write_line_pcap
 from ivr.config import Settings
@@ -56,6 +63,9 @@ def test_smoke_run_every_call_reaches_the_queue_in_product_and_native() -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert re.search(r"^machine: .+ cores, .+ RAM, Linux ", out, re.M), out
     assert "step 1: 2 callers" in out, out
+    for system in ("product", "native"):
+        line = rf"^idle before the steps \({system}\), CPU ms/s: Asterisk \d+"
+        assert re.search(line, out, re.M), out
     for label in (
         "most calls up at once",
         "set-up rate (calls/s)",
@@ -81,7 +91,8 @@ def test_smoke_run_every_call_reaches_the_queue_in_product_and_native() -> None:
 
 def test_steps_are_positive_numbers() -> None:
     assert parse_steps("10,25, 50") == (10, 25, 50)
-    for bad in ("", "0", "ten", "5,-1"):
+    assert parse_steps("1000") == (1000,)
+    for bad in ("", "0", "ten", "5,-1", "1001"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_steps(bad)
 
@@ -91,7 +102,8 @@ def test_the_rtp_range_holds_two_sessions_per_call_with_room_to_spare() -> None:
         start, end = rtp_range(callers)
         assert end - start + 1 >= max(1000, PORTS_PER_CALL * callers)
         Settings(rtp_port_start=start, rtp_port_end=end)  # valid settings
-    assert rtp_range(1000)[1] < 40000  # below SIPp's media ports
+    assert rtp_range(MAX_CALLERS)[1] < SIPP_MEDIA_BASE  # below SIPp's media ports
+    assert SIPP_MEDIA_END <= 31000  # below the tests' RTP ranges and the ephemeral ports
 
 
 def test_the_line_pcap_is_real_rtp_of_the_length_asked(tmp_path: Path) -> None:

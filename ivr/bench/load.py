@@ -61,12 +61,18 @@ RTP_BASE = 20000
 #: A product call holds two RTP sessions (the caller's channel and its audio tap's
 #: externalMedia channel), each an even RTP port and the odd RTCP port next to it.
 PORTS_PER_CALL = 4
-#: SIPp's media ports ([auto_media_port] steps 4 a call from here).
-SIPP_MEDIA_BASE = 40000
+#: The most callers a step may have: the RTP range below and SIPp's media ports must fit.
+MAX_CALLERS = 1000
+#: SIPp's media ports ([auto_media_port] steps 4 a call from here): above the benchmark's RTP
+#: range, below the tests' (31000-33999) and the kernel's ephemeral ports (32768-60999), where
+#: the controller's audio taps bind their sockets.
+SIPP_MEDIA_BASE = 26000
 #: SIPp's media ports end below this (the capture's filter).
-SIPP_MEDIA_END = SIPP_MEDIA_BASE + 10000
+SIPP_MEDIA_END = SIPP_MEDIA_BASE + 4 * MAX_CALLERS + 4
 #: Seconds between two looks at /health and at the processes' memory during a step.
 POLL_SECONDS = 0.5
+#: Seconds of idle CPU measured after each system started, before its first step.
+IDLE_SECONDS = 5.0
 #: A caller presses a key this long after the prompt it waits for ended.
 KEY_AFTER_PROMPT_MS = 500
 
@@ -372,6 +378,19 @@ async def stop_capture(proc: asyncio.subprocess.Process) -> None:
     await proc.wait()
 
 
+async def idle_cpu(w: Watched) -> tuple[float, float | None]:
+    """CPU ms a second of Asterisk and the controller with no calls, over IDLE_SECONDS."""
+    exclude = frozenset({w.pbx_pid})
+    pbx0 = procstat.sample(w.pbx_pid)
+    ctl0 = procstat.sample(w.ctl_pid, exclude) if w.ctl_pid is not None else None
+    await asyncio.sleep(IDLE_SECONDS)  # the measuring interval itself
+    pbx = procstat.sample(w.pbx_pid).cpu_since(pbx0) * 1000 / IDLE_SECONDS
+    if w.ctl_pid is None or ctl0 is None:
+        return pbx, None
+    ctl = procstat.sample(w.ctl_pid, exclude).cpu_since(ctl0) * 1000 / IDLE_SECONDS
+    return pbx, ctl
+
+
 def _say(text: str) -> None:
     print(f"ivr-bench: {text}", file=sys.stderr, flush=True)
 
@@ -389,12 +408,14 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
     rtp = rtp_range(max(plan.steps))
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     results: dict[tuple[str, int], StepResult] = {}
+    idle: dict[str, tuple[float, float | None]] = {}
     product = Product(work, install, rtp)
     native: NativePbx | None = None
     journey: Journey | None = None
     try:
         _say(f"starting the product (instance {product.settings.instance}, RTP {rtp[0]}-{rtp[1]})")
         w = await product.start()
+        idle["product"] = await idle_cpu(w)
         journey = plan.journey(product.sounds, menu)
         longest = max(journey.menu_wait_ms, journey.consent_wait_ms, journey.hold_ms) / 1000
         write_line_pcap(sipp.dir / "line.pcap", longest + 5)
@@ -435,6 +456,7 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
         await native.start()
         pid = int((native.host(native.dirs.run) / "asterisk.pid").read_text().strip())
         nw = Watched(pid, None, None)
+        idle["native"] = await idle_cpu(nw)
         nat = native
 
         for n in plan.steps:
@@ -470,6 +492,9 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
         f"{journey.consent_wait_ms / 1000:.1f} s later, {plan.hold:g} s in the queue; "
         f"product RTP ports {rtp[0]}-{rtp[1]}; open files limit {nofile}"
     )
+    for system, (pbx_ms, ctl_ms) in idle.items():
+        ctl = f", controller {ctl_ms:.0f}" if ctl_ms is not None else ""
+        out(f"idle before the steps ({system}), CPU ms/s: Asterisk {pbx_ms:.0f}{ctl}")
     if plan.capture:
         out(
             "latencies from a capture on lo: the prompt's start found by its level envelope in "
@@ -487,8 +512,8 @@ def parse_steps(text: str) -> tuple[int, ...]:
         steps = tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
-    if not steps or any(n < 1 for n in steps):
-        raise argparse.ArgumentTypeError("steps must be positive numbers of callers")
+    if not steps or any(not 1 <= n <= MAX_CALLERS for n in steps):
+        raise argparse.ArgumentTypeError(f"steps must be 1 to {MAX_CALLERS} callers")
     return steps
 
 
