@@ -74,6 +74,8 @@ def test_smoke_run_every_call_reaches_the_queue_in_product_and_native() -> None:
         "CPU ms/call total",
         "peak RSS Asterisk (MB)",
         "peak RSS controller (MB)",
+        "peak open files Asterisk",
+        "peak open files controller",
         "/health p50 / p95 (ms)",
     ):
         assert label in out, f"{label!r} missing:\n{out}"

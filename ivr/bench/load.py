@@ -139,13 +139,18 @@ class Monitor:
         self.health_errors = 0
         self.rss_pbx = 0
         self.rss_ctl = 0
+        self.fds_pbx = 0
+        self.fds_ctl = 0
         self._stop = asyncio.Event()
 
     def _memory(self) -> None:
         self.rss_pbx = max(self.rss_pbx, procstat.sample(self.w.pbx_pid).rss_kb)
+        self.fds_pbx = max(self.fds_pbx, procstat.open_files(self.w.pbx_pid))
         if self.w.ctl_pid is not None:
-            ctl = procstat.sample(self.w.ctl_pid, frozenset({self.w.pbx_pid}))
+            exclude = frozenset({self.w.pbx_pid})
+            ctl = procstat.sample(self.w.ctl_pid, exclude)
             self.rss_ctl = max(self.rss_ctl, ctl.rss_kb)
+            self.fds_ctl = max(self.fds_ctl, procstat.open_files(self.w.ctl_pid, exclude))
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=10)
@@ -348,6 +353,8 @@ async def run_step(
         cpu_ctl=ctl1.cpu_since(ctl0) if ctl1 is not None and ctl0 is not None else None,
         rss_pbx_kb=monitor.rss_pbx,
         rss_ctl_kb=monitor.rss_ctl if w.ctl_pid is not None else None,
+        fds_pbx=monitor.fds_pbx,
+        fds_ctl=monitor.fds_ctl if w.ctl_pid is not None else None,
         health=tuple(monitor.health),
         health_errors=monitor.health_errors,
         seconds=seconds,

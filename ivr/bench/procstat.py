@@ -77,6 +77,17 @@ def sample(root: int, exclude: frozenset[int] = frozenset()) -> ProcSample:
     return ProcSample(cpu, rss)
 
 
+def open_files(root: int, exclude: frozenset[int] = frozenset()) -> int:
+    """File descriptors open in `root`'s tree (sockets included)."""
+    total = 0
+    for pid in tree(root, exclude):
+        try:
+            total += len(os.listdir(f"/proc/{pid}/fd"))
+        except OSError:
+            pass
+    return total
+
+
 def machine() -> str:
     """One line: CPU model, cores, memory, kernel."""
     model = "unknown CPU"

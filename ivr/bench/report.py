@@ -38,6 +38,9 @@ class StepResult:
     health: tuple[float, ...]
     health_errors: int
     seconds: float
+    #: The most file descriptors open at once (sockets included).
+    fds_pbx: int = 0
+    fds_ctl: int | None = None
     #: Seconds from the 200 OK to the greeting's first audio, and from key 5 to the intro's,
     #: per call where the capture found them (None: not captured).
     greeting: tuple[float, ...] | None = None
@@ -108,6 +111,8 @@ def step_table(
     row("CPU ms/call total", lambda r: _n(r.per_call_ms(r.cpu_total)), ratio(total_p, total_n))
     row("peak RSS Asterisk (MB)", lambda r: _mb(r.rss_pbx_kb))
     row("peak RSS controller (MB)", lambda r: _mb(r.rss_ctl_kb))
+    row("peak open files Asterisk", lambda r: str(r.fds_pbx))
+    row("peak open files controller", lambda r: _n(r.fds_ctl))
     row("greeting after 200 OK p50 / p95 (ms)", lambda r: _latency(r.greeting, r.ok + r.failed))
     row("key 5 (end) to intro p50 / p95 (ms)", lambda r: _latency(r.dtmf, r.ok + r.failed))
     row("/health p50 / p95 (ms)", _health)
