@@ -63,6 +63,7 @@ def test_smoke_run_every_call_reaches_the_queue_in_product_and_native() -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert re.search(r"^machine: .+ cores, .+ RAM, Linux ", out, re.M), out
     assert "step 1: 2 callers" in out, out
+    assert re.search(r"^load average .+ at the start [\d.]+ [\d.]+ [\d.]+, at the end ", out, re.M)
     for system in ("product", "native"):
         line = rf"^idle before the steps \({system}\), CPU ms/s: Asterisk \d+"
         assert re.search(line, out, re.M), out

@@ -414,6 +414,7 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
     dtmf_ms = pcap_duration_ms(sipp.host_share("dtmf_2833_5.pcap"))
     rtp = rtp_range(max(plan.steps))
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load_before = os.getloadavg()
     results: dict[tuple[str, int], StepResult] = {}
     idle: dict[str, tuple[float, float | None]] = {}
     product = Product(work, install, rtp)
@@ -494,6 +495,13 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
     assert journey is not None
     out(f"ivr-bench load, {started}")
     out(f"machine: {procstat.machine()}")
+    load_after = os.getloadavg()
+    out(
+        "load average (1/5/15 min, everything on the machine) at the start "
+        + " ".join(f"{v:.2f}" for v in load_before)
+        + ", at the end "
+        + " ".join(f"{v:.2f}" for v in load_after)
+    )
     out(
         f"journey: 5 pressed {journey.menu_wait_ms / 1000:.1f} s after the answer, 2 pressed "
         f"{journey.consent_wait_ms / 1000:.1f} s later, {plan.hold:g} s in the queue; "
@@ -566,7 +574,7 @@ def main_load(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if os.geteuid() != 0:
         _say("warning: not root; the PBX root and SIPp in it need root")
-    _say("command: " + shlex.join(sys.argv))
+    _say("command: ivr-bench " + shlex.join(sys.argv[1:]))
     try:
         return asyncio.run(run(plan))
     except (PbxUnavailable, PbxStartError, SippUnavailable, TimeoutError) as exc:
