@@ -34,6 +34,7 @@ from pathlib import Path
 
 import aiohttp
 
+from ivr.ari.client import basic_auth_header
 from ivr.bench import procstat
 from ivr.bench.capture import Signature, latencies
 from ivr.bench.native import NativePbx
@@ -71,6 +72,10 @@ SIPP_MEDIA_BASE = 26000
 SIPP_MEDIA_END = SIPP_MEDIA_BASE + 4 * MAX_CALLERS + 4
 #: Seconds between two looks at /health and at the processes' memory during a step.
 POLL_SECONDS = 0.5
+#: Seconds the product gets after a step's last call to complete its call records.
+RECORDS_WAIT = 60.0
+#: Seconds SIPp gets beyond the step's nominal length before the calls still up are failed.
+SIPP_MARGIN = 120
 #: Seconds of idle CPU measured after each system started, before its first step.
 IDLE_SECONDS = 5.0
 #: A caller presses a key this long after the prompt it waits for ended.
@@ -128,6 +133,7 @@ class Watched:
     pbx_pid: int
     ctl_pid: int | None
     health_url: str | None
+    pbx: Pbx
 
 
 class Monitor:
@@ -253,7 +259,7 @@ class Product:
         await poll_until(healthy, timeout, "the product's /health answering 200")
         self.pbx = Pbx(s, load_existing(s.state_dir / "secrets.json"), self.install)
         pid = int((self.pbx.host(self.pbx.dirs.run) / "asterisk.pid").read_text().strip())
-        return Watched(pid, proc.pid, self.health_url)
+        return Watched(pid, proc.pid, self.health_url, self.pbx)
 
     @property
     def sounds(self) -> Path:
@@ -317,7 +323,7 @@ async def run_step(
 ) -> StepResult:
     text = caller_scenario(journey, sipp.inner("line.pcap"), dtmf_ms)
     call_s = (journey.menu_wait_ms + journey.consent_wait_ms + journey.hold_ms) / 1000
-    timeout = int(callers / plan.rate + call_s + 120)
+    timeout = int(callers / plan.rate + call_s + SIPP_MARGIN)
     exclude = frozenset({w.pbx_pid})
     since = time.time()
     pbx0 = procstat.sample(w.pbx_pid)
@@ -331,6 +337,10 @@ async def run_step(
         res = await sipp.run(
             f"{system}-{callers}", target, text, callers, plan.rate, SIPP_MEDIA_BASE, timeout
         )
+        if res.exit_code != 0:
+            left = await hang_up_callers(w.pbx)
+            if left:
+                _say(f"{system}: {left} calls still up when SIPp's time ran out; hung up")
         reached = await queued(since)
     finally:
         monitor.stop()
@@ -353,6 +363,7 @@ async def run_step(
         cpu_ctl=ctl1.cpu_since(ctl0) if ctl1 is not None and ctl0 is not None else None,
         rss_pbx_kb=monitor.rss_pbx,
         rss_ctl_kb=monitor.rss_ctl if w.ctl_pid is not None else None,
+        answered=len(res.answers),
         fds_pbx=monitor.fds_pbx,
         fds_ctl=monitor.fds_ctl if w.ctl_pid is not None else None,
         health=tuple(monitor.health),
@@ -361,6 +372,20 @@ async def run_step(
         greeting=found.greeting if found is not None else None,
         dtmf=found.dtmf if found is not None else None,
     )
+
+
+async def hang_up_callers(pbx: Pbx) -> int:
+    """Hang up every caller's channel left in the PBX (over ARI); how many there were."""
+    auth = basic_auth_header(pbx.settings.ari_user, pbx.secrets.ari_password)
+    url = f"{pbx.settings.ari_url}/channels"
+    async with aiohttp.ClientSession(headers={"Authorization": auth}) as http:
+        async with http.get(url) as r:
+            channels = await r.json()
+        callers = [c["id"] for c in channels if c["name"].startswith("PJSIP/carrier-")]
+        for cid in callers:
+            async with http.delete(f"{url}/{cid}"):
+                pass
+    return len(callers)
 
 
 async def start_capture(out: Path, sip_port: int) -> asyncio.subprocess.Process:
@@ -435,7 +460,7 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
                 return ended_n == started_n
 
             try:
-                await poll_until(ended, 120, "the product's call records completed")
+                await poll_until(ended, RECORDS_WAIT, "the product's call records completed")
             except TimeoutError as exc:
                 started_n, ended_n, _ = product.counts(since)
                 _say(f"{exc}: {started_n - ended_n} of {started_n} still open; counted as they are")
@@ -463,7 +488,7 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
         await asyncio.to_thread(native.prepare)
         await native.start()
         pid = int((native.host(native.dirs.run) / "asterisk.pid").read_text().strip())
-        nw = Watched(pid, None, None)
+        nw = Watched(pid, None, None, native)
         idle["native"] = await idle_cpu(nw)
         nat = native
 

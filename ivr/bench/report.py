@@ -38,6 +38,8 @@ class StepResult:
     health: tuple[float, ...]
     health_errors: int
     seconds: float
+    #: Calls answered (200 OK) within SIPp's 30 s.
+    answered: int = 0
     #: The most file descriptors open at once (sockets included).
     fds_pbx: int = 0
     fds_ctl: int | None = None
@@ -101,6 +103,7 @@ def step_table(
         rows.append((label, *both(f), r))
 
     row("calls ok / failed", lambda r: f"{r.ok} / {r.failed}")
+    row("answered (200 OK in 30 s)", lambda r: f"{r.answered} / {r.calls}")
     row("reached the queue", lambda r: f"{r.queued} / {r.calls}")
     row("most calls up at once", lambda r: str(r.concurrent))
     row("set-up rate (calls/s)", lambda r: _n(r.setup_rate, "{:.1f}"))

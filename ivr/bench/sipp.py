@@ -243,25 +243,27 @@ class Sipp:
         )
         _, err = await proc.communicate()
         code = proc.returncode if proc.returncode is not None else -1
-        ok, failed, peak = _final_counts(self.dir / files["stat.csv"])
-        if ok + failed == 0 and code != 0:
-            raise RuntimeError(f"sipp exited with {code}: {err.decode(errors='replace')[-800:]}")
+        stats = _final_counts(self.dir / files["stat.csv"])
         invites, answers = _events(self.dir / files["logs.log"])
-        return SippResult(ok, failed, peak, invites, answers, code)
+        if stats is None or not invites:
+            raise RuntimeError(f"sipp exited with {code}: {err.decode(errors='replace')[-800:]}")
+        ok, _, peak = stats
+        # A call still up when SIPp's time ran out (-timeout) is failed, like one that failed.
+        return SippResult(ok, calls - ok, peak, invites, answers, code)
 
     def cleanup(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _final_counts(stat: Path) -> tuple[int, int, int]:
+def _final_counts(stat: Path) -> tuple[int, int, int] | None:
     """Successful and failed calls (the last line of SIPp's statistics file) and the most
     calls up at once (its CurrentCall column, sampled every second)."""
     try:
         lines = [ln for ln in stat.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
-        return 0, 0, 0
+        return None
     if len(lines) < 2:
-        return 0, 0, 0
+        return None
     col = {name: i for i, name in enumerate(lines[0].split(";"))}
     last = lines[-1].split(";")
     rows = [ln.split(";") for ln in lines[1:]]
