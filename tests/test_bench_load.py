@@ -82,6 +82,8 @@ def test_smoke_run_every_call_reaches_the_queue_in_product_and_native() -> None:
         assert label in out, f"{label!r} missing:\n{out}"
     assert _row(out, "calls ok / failed") == ["2 / 0", "2 / 0"], out
     assert _row(out, "reached the queue") == ["2 / 2", "2 / 2"], out
+    assert _row(out, "call records not complete") == ["0", "—"], out
+    assert _row(out, "answered (200 OK in 30 s)") == ["2 / 2", "2 / 2"], out
     product, native, ratio = _row(out, "CPU ms/call total")
     assert int(product) > 0 and int(native) > 0 and ratio.endswith("×"), out
     p50, p95 = _row(out, "/health p50 / p95 (ms)")[0].split(" / ")

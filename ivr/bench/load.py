@@ -317,7 +317,7 @@ async def run_step(
     sipp: Sipp,
     target: tuple[str, int],
     w: Watched,
-    queued: Callable[[float], Awaitable[int]],
+    queued: Callable[[float], Awaitable[tuple[int, int | None]]],
     dtmf_ms: int,
     signatures: tuple[Signature, Signature] | None,
 ) -> StepResult:
@@ -341,7 +341,7 @@ async def run_step(
             left = await hang_up_callers(w.pbx)
             if left:
                 _say(f"{system}: {left} calls still up when SIPp's time ran out; hung up")
-        reached = await queued(since)
+        reached, still_open = await queued(since)
     finally:
         monitor.stop()
         await watching
@@ -357,6 +357,7 @@ async def run_step(
         ok=res.ok,
         failed=res.failed,
         queued=reached,
+        records_open=still_open,
         concurrent=res.concurrent,
         setup_rate=res.setup_rate,
         cpu_pbx=pbx1.cpu_since(pbx0),
@@ -454,7 +455,7 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
         write_line_pcap(sipp.dir / "line.pcap", longest + 5)
         signatures = prompt_signatures(product.sounds, menu) if plan.capture else None
 
-        async def product_queued(since: float) -> int:
+        async def product_queued(since: float) -> tuple[int, int | None]:
             def ended() -> bool:
                 started_n, ended_n, _ = product.counts(since)
                 return ended_n == started_n
@@ -464,7 +465,8 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
             except TimeoutError as exc:
                 started_n, ended_n, _ = product.counts(since)
                 _say(f"{exc}: {started_n - ended_n} of {started_n} still open; counted as they are")
-            return product.counts(since)[2]
+            started_n, ended_n, queued_n = product.counts(since)
+            return queued_n, started_n - ended_n
 
         target = ("127.0.0.1", product.settings.sip_port)
         for n in plan.steps:
@@ -495,8 +497,8 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
         for n in plan.steps:
             before = nat.entered_queue()
 
-            async def native_queued(since: float, before: int = before) -> int:
-                return nat.entered_queue() - before
+            async def native_queued(since: float, before: int = before) -> tuple[int, int | None]:
+                return nat.entered_queue() - before, None
 
             _say(f"native: {n} callers")
             r = await run_step(

@@ -38,6 +38,9 @@ class StepResult:
     health: tuple[float, ...]
     health_errors: int
     seconds: float
+    #: Product: call records not complete RECORDS_WAIT after the step (their queued_at is
+    #: written at the end of the call, so "reached the queue" cannot count them yet).
+    records_open: int | None = None
     #: Calls answered (200 OK) within SIPp's 30 s.
     answered: int = 0
     #: The most file descriptors open at once (sockets included).
@@ -105,6 +108,7 @@ def step_table(
     row("calls ok / failed", lambda r: f"{r.ok} / {r.failed}")
     row("answered (200 OK in 30 s)", lambda r: f"{r.answered} / {r.calls}")
     row("reached the queue", lambda r: f"{r.queued} / {r.calls}")
+    row("call records not complete", lambda r: _n(r.records_open))
     row("most calls up at once", lambda r: str(r.concurrent))
     row("set-up rate (calls/s)", lambda r: _n(r.setup_rate, "{:.1f}"))
     row("CPU ms/call Asterisk", lambda r: _n(r.per_call_ms(r.cpu_pbx)))
