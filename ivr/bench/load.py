@@ -22,9 +22,7 @@ import contextlib
 import datetime
 import os
 import shlex
-import signal
 import socket
-import sqlite3
 import sys
 import time
 import wave
@@ -34,10 +32,10 @@ from pathlib import Path
 
 import aiohttp
 
-from ivr.ari.client import basic_auth_header
 from ivr.bench import procstat
 from ivr.bench.capture import Signature, latencies
 from ivr.bench.native import NativePbx
+from ivr.bench.product import Product, Watched, free_port, hang_up_callers, poll_until, say
 from ivr.bench.report import StepResult, step_table
 from ivr.bench.sipp import (
     Journey,
@@ -52,9 +50,9 @@ from ivr.config import Settings
 from ivr.flow.call import CONSENT_PROMPTS
 from ivr.flow.menu import Menu, load_menu
 from ivr.paths import PROJECT_ROOT, project_file
-from ivr.pbx.install import AsteriskInstall, PbxUnavailable, locate
-from ivr.pbx.runner import Pbx, PbxStartError
-from ivr.pbx.secrets import load_existing, load_or_create
+from ivr.pbx.install import PbxUnavailable, locate
+from ivr.pbx.runner import PbxStartError
+from ivr.pbx.secrets import load_or_create
 
 #: Asterisk's RTP ports for the benchmark instances (away from the tests' 31000-33999 and the
 #: default 10000-19999 of a `make run` on the same machine).
@@ -89,12 +87,6 @@ def rtp_range(max_callers: int) -> tuple[int, int]:
     return RTP_BASE, RTP_BASE + ports - 1
 
 
-def free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def prompt_ms(sounds: Path, ids: Sequence[str]) -> int:
     """How long the prompts `ids` play, from the instance's built files."""
     total = 0.0
@@ -124,16 +116,6 @@ def prompt_signatures(sounds: Path, menu: Menu) -> tuple[Signature, Signature]:
     first = (*menu.greeting, *menu.option_prompts)[0]
     intro = menu.queues[option.queue].intro
     return Signature.of(files / f"{first}.wav"), Signature.of(files / f"{intro}.wav")
-
-
-@dataclass
-class Watched:
-    """What a step watches: Asterisk's pid, the controller's (None: native), /health's URL."""
-
-    pbx_pid: int
-    ctl_pid: int | None
-    health_url: str | None
-    pbx: Pbx
 
 
 class Monitor:
@@ -181,113 +163,6 @@ class Monitor:
 
     def stop(self) -> None:
         self._stop.set()
-
-
-async def poll_until(
-    check: Callable[[], Awaitable[bool] | bool], deadline_s: float, what: str
-) -> None:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        got = check()
-        if not isinstance(got, bool):
-            got = await got
-        if got:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {deadline_s:.0f} s")
-        await asyncio.sleep(0.2)
-
-
-class Product:
-    """The product as an administrator runs it: `python -m ivr.main` with default settings."""
-
-    def __init__(self, work: Path, install: AsteriskInstall, rtp: tuple[int, int]) -> None:
-        self.install = install
-        self.settings = replace(
-            Settings(),
-            instance=f"benchp{os.getpid()}",
-            state_dir=work / "product",
-            sip_bind="127.0.0.1",
-            sip_port=free_port(socket.SOCK_DGRAM),
-            http_port=free_port(socket.SOCK_STREAM),
-            status_port=free_port(socket.SOCK_STREAM),
-            rtp_port_start=rtp[0],
-            rtp_port_end=rtp[1],
-        )
-        self.log_path = work / "product.log"
-        self.proc: asyncio.subprocess.Process | None = None
-        self.pbx: Pbx | None = None
-
-    @property
-    def health_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.status_port}/health"
-
-    async def start(self, timeout: float = 300.0) -> Watched:
-        s = self.settings
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IVR120_")}
-        env.update(
-            IVR120_INSTANCE=s.instance,
-            IVR120_STATE_DIR=str(s.state_dir),
-            IVR120_SIP_BIND=s.sip_bind,
-            IVR120_SIP_PORT=str(s.sip_port),
-            IVR120_HTTP_PORT=str(s.http_port),
-            IVR120_STATUS_PORT=str(s.status_port),
-            IVR120_RTP_PORT_START=str(s.rtp_port_start),
-            IVR120_RTP_PORT_END=str(s.rtp_port_end),
-        )
-        # The product's output has hashed callers and audit lines: owner-only, like its logs.
-        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "ivr.main",
-                cwd=PROJECT_ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=fd, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        finally:
-            os.close(fd)
-        proc = self.proc
-
-        async def healthy() -> bool:
-            if proc.returncode is not None:
-                tail = self.log_path.read_text(errors="replace").splitlines()[-15:]
-                raise PbxStartError(f"the product exited ({proc.returncode}):\n" + "\n".join(tail))
-            with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
-                async with aiohttp.ClientSession() as http, http.get(self.health_url) as r:
-                    return r.status == 200
-            return False
-
-        await poll_until(healthy, timeout, "the product's /health answering 200")
-        self.pbx = Pbx(s, load_existing(s.state_dir / "secrets.json"), self.install)
-        pid = int((self.pbx.host(self.pbx.dirs.run) / "asterisk.pid").read_text().strip())
-        return Watched(pid, proc.pid, self.health_url, self.pbx)
-
-    @property
-    def sounds(self) -> Path:
-        assert self.pbx is not None
-        return self.pbx.sounds_dir
-
-    def counts(self, since: float) -> tuple[int, int, int]:
-        """(calls started, ended, queued) since `since` in the product's records."""
-        db = self.settings.state_path(self.settings.database)
-        with contextlib.closing(sqlite3.connect(db, timeout=10)) as con:
-            row = con.execute(
-                "SELECT count(*), count(ended_at), count(queued_at) FROM calls"
-                " WHERE started_at >= ?",
-                (since,),
-            ).fetchone()
-        return int(row[0]), int(row[1]), int(row[2])
-
-    async def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 90)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                await proc.wait()
 
 
 @dataclass(frozen=True)
@@ -340,7 +215,7 @@ async def run_step(
         if res.exit_code != 0:
             left = await hang_up_callers(w.pbx)
             if left:
-                _say(f"{system}: {left} calls still up when SIPp's time ran out; hung up")
+                say(f"{system}: {left} calls still up when SIPp's time ran out; hung up")
         reached, still_open = await queued(since)
     finally:
         monitor.stop()
@@ -373,20 +248,6 @@ async def run_step(
         greeting=found.greeting if found is not None else None,
         dtmf=found.dtmf if found is not None else None,
     )
-
-
-async def hang_up_callers(pbx: Pbx) -> int:
-    """Hang up every caller's channel left in the PBX (over ARI); how many there were."""
-    auth = basic_auth_header(pbx.settings.ari_user, pbx.secrets.ari_password)
-    url = f"{pbx.settings.ari_url}/channels"
-    async with aiohttp.ClientSession(headers={"Authorization": auth}) as http:
-        async with http.get(url) as r:
-            channels = await r.json()
-        callers = [c["id"] for c in channels if c["name"].startswith("PJSIP/carrier-")]
-        for cid in callers:
-            async with http.delete(f"{url}/{cid}"):
-                pass
-    return len(callers)
 
 
 async def start_capture(out: Path, sip_port: int) -> asyncio.subprocess.Process:
@@ -424,10 +285,6 @@ async def idle_cpu(w: Watched) -> tuple[float, float | None]:
     return pbx, ctl
 
 
-def _say(text: str) -> None:
-    print(f"ivr-bench: {text}", file=sys.stderr, flush=True)
-
-
 async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
     nofile = raise_open_files_limit()
     defaults = Settings()
@@ -447,7 +304,7 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
     native: NativePbx | None = None
     journey: Journey | None = None
     try:
-        _say(f"starting the product (instance {product.settings.instance}, RTP {rtp[0]}-{rtp[1]})")
+        say(f"starting the product (instance {product.settings.instance}, RTP {rtp[0]}-{rtp[1]})")
         w = await product.start()
         idle["product"] = await idle_cpu(w)
         journey = plan.journey(product.sounds, menu)
@@ -464,13 +321,13 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
                 await poll_until(ended, RECORDS_WAIT, "the product's call records completed")
             except TimeoutError as exc:
                 started_n, ended_n, _ = product.counts(since)
-                _say(f"{exc}: {started_n - ended_n} of {started_n} still open; counted as they are")
+                say(f"{exc}: {started_n - ended_n} of {started_n} still open; counted as they are")
             started_n, ended_n, queued_n = product.counts(since)
             return queued_n, started_n - ended_n
 
         target = ("127.0.0.1", product.settings.sip_port)
         for n in plan.steps:
-            _say(f"product: {n} callers")
+            say(f"product: {n} callers")
             results["product", n] = await run_step(
                 "product", n, plan, journey, sipp, target, w, product_queued, dtmf_ms, signatures
             )
@@ -486,7 +343,7 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
         s.state_dir.mkdir(mode=0o700, exist_ok=True)
         secrets = load_or_create(s.state_dir / "secrets.json", s.staff_endpoints)
         native = NativePbx(s, secrets, install, menu, product.sounds)
-        _say(f"starting the native baseline (instance {s.instance})")
+        say(f"starting the native baseline (instance {s.instance})")
         await asyncio.to_thread(native.prepare)
         await native.start()
         pid = int((native.host(native.dirs.run) / "asterisk.pid").read_text().strip())
@@ -500,7 +357,7 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
             async def native_queued(since: float, before: int = before) -> tuple[int, int | None]:
                 return nat.entered_queue() - before, None
 
-            _say(f"native: {n} callers")
+            say(f"native: {n} callers")
             r = await run_step(
                 "native", n, plan, journey, sipp, ("127.0.0.1", s.sip_port), nw,
                 native_queued, dtmf_ms, signatures,
@@ -517,7 +374,7 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
                 native.remove_instance()
             sipp.cleanup()
         else:
-            _say(f"kept {sipp.dir}")
+            say(f"kept {sipp.dir}")
 
     assert journey is not None
     out(f"ivr-bench load, {started}")
@@ -600,8 +457,8 @@ def main_load(args: argparse.Namespace) -> int:
         capture=not args.no_capture,
     )  # fmt: skip
     if os.geteuid() != 0:
-        _say("warning: not root; the PBX root and SIPp in it need root")
-    _say("command: ivr-bench " + shlex.join(sys.argv[1:]))
+        say("warning: not root; the PBX root and SIPp in it need root")
+    say("command: ivr-bench " + shlex.join(sys.argv[1:]))
     try:
         return asyncio.run(run(plan))
     except (PbxUnavailable, PbxStartError, SippUnavailable, TimeoutError) as exc:
