@@ -79,9 +79,12 @@ class Settings:
     #: SIP over UDP.
     sip_bind: str = "0.0.0.0"
     sip_port: int = 5060
-    #: RTP port range Asterisk uses for media.
+    #: RTP port range Asterisk uses for media. Every caller holds two RTP sessions (the call
+    #: and its audio tap), each an RTP and an RTCP port: 4 ports a call, so 10000-19999 (the
+    #: range of Asterisk's own rtp.conf) holds about 2,500 calls; the former 10000-10999 capped
+    #: the box at about 250 (`ivr-bench load`, README "Capacity").
     rtp_port_start: int = 10000
-    rtp_port_end: int = 10999
+    rtp_port_end: int = 19999
     #: Asterisk's HTTP server for ARI; keep it on loopback.
     http_bind: str = "127.0.0.1"
     http_port: int = 8088
