@@ -214,6 +214,9 @@ class Settings:
     #: Follow-up calls (ivr/followup): callbacks, welfare checks, in-depth calls by social
     #: workers, monitoring calls after referrals and companions' series are dialled out.
     followup_enabled: bool = True
+    #: The dialler offers due tasks to staff and calls citizens. False pauses the calls only:
+    #: requests still become tasks, to be called once it is true again (an incident, a drill).
+    followup_dialling: bool = True
     #: Seconds before each next attempt after a citizen did not answer (the last value repeats).
     followup_backoff: tuple[str, ...] = ("1800", "7200", "86400")
     #: Attempts before a task is closed `unreachable` (a welfare task goes to a supervisor).

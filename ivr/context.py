@@ -9,6 +9,7 @@ with the ARI events, so no two handlers ever interleave.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,9 @@ from ivr.ari.client import AriClient, AriError, AriNotFound
 from ivr.config import Settings
 from ivr.crypto import Sealer
 from ivr.flow import call as flow
+from ivr.flow.commands import ConsentAnswer
+from ivr.flow.record import CallRecord
+from ivr.followup.events import FollowupEvent
 from ivr.inputs import FlowInput, Input
 from ivr.store import Store, WriteDeferred
 from ivr.tap import Tap
@@ -25,10 +29,25 @@ from ivr.tap import Tap
 log = logging.getLogger(__name__)
 
 
+class Journey(Protocol):
+    """A call's machine: the inbound journey (ivr.flow.call.CallFlow) or an outbound one
+    (ivr.followup.journey.FollowupCall)."""
+
+    record: CallRecord
+
+    @property
+    def state(self) -> enum.Enum: ...
+    @property
+    def ended(self) -> bool: ...
+    @property
+    def consent(self) -> ConsentAnswer | None: ...
+    def handle(self, event: Any, now: float) -> list[Any]: ...
+
+
 @dataclass
 class ActiveCall:
     call_id: str  # = the caller's channel id
-    flow: flow.CallFlow
+    flow: Journey
     caller: str  # hashed number, for logs and records
     number: str  # the clear number, in memory only: sealed when a callback needs it
     repeat: bool = False
@@ -84,7 +103,7 @@ class CallContext:
     #: Put an input on the queue (from timers, taps and background tasks).
     post: Callable[[Input], None]
     #: Hand a flow event to a call now (inside the loop) and carry out its commands.
-    feed: Callable[[str, flow.FlowEvent], Awaitable[None]]
+    feed: Callable[[str, flow.FlowEvent | FollowupEvent], Awaitable[None]]
     #: A prefix for the channel ids this run creates (staff and crisis legs).
     leg_prefix: str
     observer: Observer | None = None
@@ -92,7 +111,7 @@ class CallContext:
     prompt_texts: dict[str, str] = field(default_factory=dict)
     catalog_version: int = 0
 
-    def post_flow(self, call_id: str, event: flow.FlowEvent) -> None:
+    def post_flow(self, call_id: str, event: flow.FlowEvent | FollowupEvent) -> None:
         self.post(FlowInput(call_id, event))
 
     async def hangup(self, channel_id: str) -> None:

@@ -30,6 +30,8 @@ from ivr.flags.protection import Flags
 from ivr.flow import call as flow
 from ivr.flow.effects import CRISIS_ARG, CallEffects
 from ivr.flow.menu import Menu
+from ivr.followup.dialler import CITIZEN_ARG, FOLLOWUP_ARG, Dialler
+from ivr.followup.events import FollowupEvent
 from ivr.pbx.secrets import Secrets
 from ivr.staff import roster as rosters
 from ivr.staff.driver import LEG_ARG, Leg, StaffDriver
@@ -86,7 +88,8 @@ class Controller:
         self.consent = ConsentRecorder(self.ctx, self.capture)
         self.journey = CallEffects(self.ctx, flow_config, self.consent, model)
         self.features = FeatureCodes(self.ctx, self.staff)
-        more = (Callbacks(self.ctx), Flags(self.ctx, self.staff))
+        self.followup = Dialler(self.ctx, self.staff)
+        more = (Callbacks(self.ctx), Flags(self.ctx, self.staff), self.followup)
         rooms = (self.journey, self.staff, self.consent, *more)
         table = {kind: do for room in rooms for kind, do in room.handlers().items()}
         self.effects = Effects(self.ctx, table)
@@ -98,6 +101,8 @@ class Controller:
             LEG_ARG: lambda ch, _: self.staff.leg_answered(ch.id),
             CRISIS_ARG: lambda ch, _: self.journey.crisis_answered(ch.id),
             FEATURE_ARG: lambda ch, args: self.features.start(ch.id, ch.endpoint, args),
+            FOLLOWUP_ARG: lambda ch, _: self.followup.staff_answered(ch.id),
+            CITIZEN_ARG: lambda ch, _: self.followup.citizen_answered(ch.id),
         }
         self.legs: dict[str, Leg] = self.staff.legs
         self.registrations: Registrations = self.staff.registrations
@@ -138,6 +143,7 @@ class Controller:
                 await self._feed(call_id, event)
             case inputs.Tick():
                 await self.staff.plan_all()
+                await self.followup.cycle()
             case inputs.RetryBookkeeping():
                 await self.effects.retry(item)
             case inputs.Submitted(func, fut):
@@ -161,7 +167,7 @@ class Controller:
         await self._inputs.put(inputs.Submitted(func, fut))
         return await fut
 
-    async def _feed(self, call_id: str, event: flow.FlowEvent) -> None:
+    async def _feed(self, call_id: str, event: flow.FlowEvent | FollowupEvent) -> None:
         call = self.calls.get(call_id)
         if call is not None:
             await self.effects.run(call, call.flow.handle(event, self.clock()))
@@ -189,6 +195,8 @@ class Controller:
                     await self._feed(ch.id, flow.Digit(digit))
                 elif ch.id in staff.legs and staff.legs[ch.id].answered:
                     await self._feed(staff.legs[ch.id].call_id, flow.StaffDigit(digit))
+                elif (followup_call := self.followup.staff_call(ch.id)) is not None:
+                    await self._feed(followup_call, flow.StaffDigit(digit))
             case events.PlaybackFinished(playback_id=pid):
                 if not await self.features.playback_finished(pid):
                     call_id = journey.playback_finished(pid)
@@ -206,6 +214,8 @@ class Controller:
             await self.journey.crisis_gone(cid)
         elif cid in self.staff.legs:
             await self.staff.leg_gone(cid, cause)
+        elif self.followup.owns(cid):
+            await self.followup.channel_gone(cid, cause)
         elif cid in self.calls:
             await self._feed(cid, flow.CallerHungUp())
 
@@ -230,7 +240,8 @@ class Controller:
             recovery.mark_pbx_lost(self, gone)  # Asterisk itself restarted
         for call_id in gone:
             await self._feed(call_id, flow.CallerHungUp())
-        for leg in [x for x in (*self.staff.legs, *self.journey.crisis_legs) if x not in present]:
+        ours = (*self.staff.legs, *self.journey.crisis_legs, *self.followup.offers)
+        for leg in [x for x in ours if x not in present]:
             await self._channel_gone(leg, 0)
         await recovery.reconcile(self, channels)
 
@@ -252,7 +263,7 @@ class Controller:
         dialplan and the record is completed. Waits up to `grace` seconds for the channels."""
         for call_id in list(self.calls):
             await self._feed(call_id, flow.Failed("the controller is stopping"))
-        for leg_id in [*self.staff.legs, *self.journey.crisis_legs]:
+        for leg_id in [*self.staff.legs, *self.journey.crisis_legs, *self.followup.offers]:
             await self.ctx.hangup(leg_id)
         # Recordings being fetched: finish, or they are fetched at the next start.
         await self.capture.wait(grace)

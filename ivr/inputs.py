@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ivr.ari.events import Event
 from ivr.flow import call as flow
+from ivr.followup.events import FollowupEvent
 
 if TYPE_CHECKING:
     from ivr.context import ActiveCall
@@ -24,7 +25,7 @@ class FlowInput:
     """A flow event for one call (a timer fired, an audio tap heard something)."""
 
     call_id: str
-    event: flow.FlowEvent
+    event: flow.FlowEvent | FollowupEvent
 
 
 @dataclass(frozen=True)

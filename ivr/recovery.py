@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ivr.ari.client import AriError, AriNotFound
 from ivr.flow.effects import CRISIS_ARG
 from ivr.flow.record import CallEndReason
+from ivr.followup.dialler import CITIZEN_ARG, FOLLOWUP_ARG
 from ivr.staff.driver import LEG_ARG
 from ivr.staff.feature_codes import FEATURE_ARG
 from ivr.tap import TAP_PREFIX
@@ -45,7 +46,7 @@ LEG_ID_PREFIX = "ivr-"
 #: Our bridges by id (holding, talk, tap) and our stored recordings by name.
 BRIDGE_PREFIXES = ("hold-", "talk-", TAP_PREFIX)
 RECORDING_PREFIX = "ivr120-"
-_STAFF_ARGS = (LEG_ARG, CRISIS_ARG, FEATURE_ARG)
+_STAFF_ARGS = (LEG_ARG, CRISIS_ARG, FEATURE_ARG, FOLLOWUP_ARG)
 
 
 def last_alive(state_dir: Path) -> float | None:
@@ -116,11 +117,14 @@ async def reconcile(ctrl: Controller, channels: list[dict[str, Any]]) -> None:
         in_app = dp.get("app_name") == "Stasis" and data.split(",")[0] == app
         args = data.split(",")[1:]
         known = cid in ctrl.calls or cid in ctrl.staff.legs or cid in ctrl.journey.crisis_legs
+        known = known or ctrl.followup.owns(cid)
         if known or cid in live_channels:
             continue
         if cid.startswith(TAP_PREFIX):
             log.warning("hanging up tap channel %s left from before a restart", cid)
             await ctrl.ctx.hangup(cid)
+        elif in_app and args and args[0] == CITIZEN_ARG:
+            callers.append(cid)  # a follow-up call's citizen: the apology, like a caller
         elif cid.startswith(LEG_ID_PREFIX) or (in_app and args and args[0] in _STAFF_ARGS):
             log.warning("hanging up staff/crisis channel %s left from before a restart", cid)
             await ctrl.ctx.hangup(cid)

@@ -32,6 +32,7 @@ from ivr.config import Settings
 from ivr.flow.call import FLOW_PROMPTS
 from ivr.flow.menu import Menu, MenuError, load_menu
 from ivr.followup.agencies import Agencies, AgencyError, load_agencies
+from ivr.followup.journey import FOLLOWUP_PROMPTS
 from ivr.prompts.catalog import Catalog, CatalogError, MissingPromptError, load_catalog
 from ivr.staff.features import DENIED_PROMPT, FEATURE_PROMPTS
 from ivr.staff.roster import Roster, RosterError, load_roster
@@ -40,6 +41,7 @@ from ivr.staff.teams import Teams, load_checked
 #: Prompts the flow and the dialplan name besides those in the menu file.
 REQUIRED_PROMPTS = (
     FLOW_PROMPTS
+    | FOLLOWUP_PROMPTS
     | speak_ko.all_piece_ids()
     | frozenset(FEATURE_PROMPTS.values())
     | {DENIED_PROMPT, "system_error", "service_unavailable"}

@@ -25,6 +25,7 @@ class Outcome(enum.Enum):
     ABUSE_ENDED = "abuse_ended"  # the counselor ended the call for abuse (manual procedure)
     CALLBACK_REQUESTED = "callback_requested"  # left the queue asking to be called back
     TRANSFERRED = "transferred"  # handed over to the crisis line (warm transfer)
+    NOT_REACHED = "not_reached"  # an outbound call: the citizen was not reached
 
 
 class ConsentAnswer(enum.StrEnum):

@@ -40,6 +40,14 @@ counselors' own decisions and outlive the process: the adapter stores them and, 
 a fresh group with :meth:`RingGroup.restore` (not a change: nothing is recorded). Everything
 else (wrap-up, cooldown, call counts) starts afresh.
 
+Follow-up calls (external offers, ivr.followup.dialler): the dialler asks
+:meth:`RingGroup.free_members` (eligible, best first, the order above), rings one with
+:meth:`~RingGroup.ring_external` and reports :meth:`~RingGroup.external_answered` /
+:meth:`~RingGroup.external_ended`; wrap-up follows with :meth:`~RingGroup.released` as for any
+call. So a member has one state: ringing or busy for a follow-up, they are not rung for a
+waiting caller, and the other way round. The vocabulary (config, member state, outcomes) is in
+ivr.staff.members.
+
 Wait estimate (:meth:`RingGroup.estimated_wait`): the caller at position p needs the members
 free now (f of them) plus p - f more to become free. Each of the n staffed members (on shift,
 logged in, not paused, reachable) frees up about once per (average handle time + wrap-up), so
@@ -51,16 +59,28 @@ Deliberately simple: it is announced rounded ("약 삼 분", ivr.speak_ko.wait_a
 from __future__ import annotations
 
 import dataclasses
-import enum
 import logging
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-log = logging.getLogger(__name__)
+from ivr.staff.members import (
+    NEVER,
+    PENALISED,
+    Activity,
+    CounselorState,
+    EndReason,
+    LegOutcome,
+    MemberStateChange,
+    MemberStatus,
+    Ring,
+    RingGroupConfig,
+    Strategy,
+    UnknownMemberError,
+)
 
-NEVER = float("-inf")
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Activity",
@@ -75,151 +95,6 @@ __all__ = [
     "Strategy",
     "UnknownMemberError",
 ]
-
-
-class Strategy(enum.StrEnum):
-    LONGEST_IDLE = "longest_idle"
-    RINGALL = "ringall"
-
-
-class LegOutcome(enum.Enum):
-    """Why a ringing leg ended without being answered."""
-
-    NO_ANSWER = "no_answer"  # rang until the ring timeout
-    BUSY = "busy"
-    REJECTED = "rejected"  # the member declined
-    FAILED = "failed"  # could not be rung at all (adapter/PBX error): cooldown, no penalty
-
-
-#: Outcomes that count toward `max_consecutive_no_answers`.
-_PENALISED = frozenset({LegOutcome.NO_ANSWER, LegOutcome.BUSY, LegOutcome.REJECTED})
-
-
-class EndReason(enum.Enum):
-    """How a member's call ended, as far as wrap-up is concerned."""
-
-    NORMAL = "normal"
-    ABUSE = "abuse"  # the counselor ended the call because of verbal abuse (per the manual)
-
-
-class Activity(enum.Enum):
-    """What a member is doing, for the status page."""
-
-    LOGGED_OUT = "logged_out"
-    PAUSED = "paused"
-    BUSY = "busy"
-    RINGING = "ringing"
-    WRAPUP = "wrapup"
-    COOLDOWN = "cooldown"
-    IDLE = "idle"
-
-
-@dataclass(frozen=True, kw_only=True)
-class RingGroupConfig:
-    """The settings' values (built by ivr.configs.ring_group_config; no defaults here)."""
-
-    strategy: Strategy
-    wrapup_seconds: float
-    abuse_wrapup_seconds: float
-    long_call_seconds: float
-    long_call_wrapup_seconds: float
-    no_answer_cooldown_seconds: float
-    max_consecutive_no_answers: int
-    handle_time_window: int = 20
-    default_handle_seconds: float = 600.0
-
-    def __post_init__(self) -> None:
-        for name in (
-            "wrapup_seconds",
-            "abuse_wrapup_seconds",
-            "long_call_wrapup_seconds",
-            "no_answer_cooldown_seconds",
-        ):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("long_call_seconds", "default_handle_seconds"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.max_consecutive_no_answers < 1 or self.handle_time_window < 1:
-            raise ValueError("max_consecutive_no_answers and handle_time_window must be >= 1")
-
-    def wrapup_for(self, handle_seconds: float, reason: EndReason) -> float:
-        wrapup = self.wrapup_seconds
-        if reason is EndReason.ABUSE:
-            wrapup = max(wrapup, self.abuse_wrapup_seconds)
-        if handle_seconds >= self.long_call_seconds:
-            wrapup = max(wrapup, self.long_call_wrapup_seconds)
-        return wrapup
-
-
-@dataclass(frozen=True)
-class Ring:
-    """Start ringing `member` for `call_id` on a new leg `leg_id`."""
-
-    call_id: str
-    member: str
-    leg_id: str
-
-
-@dataclass(frozen=True)
-class MemberStateChange:
-    """A change of a member's logged-in or paused state, with when and why."""
-
-    member: str
-    at: float
-    field: Literal["logged_in", "paused"]
-    old: bool
-    new: bool
-    reason: str | None = None
-
-
-@dataclass
-class CounselorState:
-    """One member of the group. `logged_in` and `paused` are set by the counselor (or an
-    administrator) and by the no-answer rule; the rest is bookkeeping for distribution."""
-
-    member: str
-    logged_in: bool = True
-    paused: bool = False
-    pause_reason: str | None = None
-    #: When the member last became free to take a call (end of wrap-up); NEVER if no call yet.
-    available_since: float = NEVER
-    #: Not rung before this time (wrap-up end or no-answer cooldown end).
-    wrapup_until: float = NEVER
-    cooldown_until: float = NEVER
-    consecutive_no_answers: int = 0
-    calls_taken: int = 0
-    #: When a call was last offered (rung) to the member; the second tie-breaker.
-    last_offered: float = NEVER
-    #: When the current call was answered (None: not on a call).
-    answered_at: float | None = None
-    #: When `logged_in` and `paused` last changed (None: not since the group started).
-    logged_in_since: float | None = None
-    paused_since: float | None = None
-
-
-@dataclass(frozen=True)
-class MemberStatus:
-    """A snapshot of one member for the status page."""
-
-    member: str
-    activity: Activity
-    logged_in: bool
-    paused: bool
-    pause_reason: str | None
-    on_shift: bool
-    calls_taken: int
-    consecutive_no_answers: int
-    available_since: float | None
-    #: Seconds until wrap-up or cooldown ends (0 if neither).
-    blocked_for: float
-    #: When `logged_in` / `paused` last changed (None: unchanged since the start).
-    logged_in_since: float | None = None
-    paused_since: float | None = None
-
-
-class UnknownMemberError(KeyError):
-    """A member name that is not in this ring group."""
 
 
 @dataclass
@@ -246,7 +121,9 @@ class RingGroup:
         self._state = {m: CounselorState(m, logged_in=logged_in) for m in self.members}
         self._order = {m: i for i, m in enumerate(self.members)}
         self._waiting: list[_Waiting] = []
-        self._busy: dict[str, str] = {}  # member -> call id (connected)
+        self._busy: dict[str, str] = {}  # member -> call id (connected; a follow-up: its leg)
+        #: Follow-up legs ringing (external offers, ivr.followup.dialler): leg id -> member.
+        self._external: dict[str, str] = {}
         self._leg_seq = 0
         self._changes: list[MemberStateChange] = []
         self._handle_times: deque[float] = deque(maxlen=self.config.handle_time_window)
@@ -264,7 +141,8 @@ class RingGroup:
         return ids.index(call_id) + 1 if call_id in ids else None
 
     def ringing_members(self) -> set[str]:
-        return {m for w in self._waiting for m in w.legs.values()}
+        """Members being rung: for a waiting caller, or for a follow-up (external offer)."""
+        return {m for w in self._waiting for m in w.legs.values()} | set(self._external.values())
 
     def busy_members(self) -> set[str]:
         return set(self._busy)
@@ -425,6 +303,10 @@ class RingGroup:
                 if m == member:
                     del w.legs[leg]
                     legs.append(leg)
+        for leg, m in list(self._external.items()):
+            if m == member:
+                del self._external[leg]
+                legs.append(leg)
         return legs
 
     def drain_changes(self) -> list[MemberStateChange]:
@@ -482,7 +364,7 @@ class RingGroup:
     ) -> None:
         """Seed a member's logged-in and paused state as stored before a restart. Not a
         change (nothing is recorded): only for a group that has not started working yet."""
-        if self._waiting or self._busy:
+        if self._waiting or self._busy or self._external:
             raise RuntimeError(f"ring group {self.name}: restore only before the first call")
         st = self._get(member)
         st.logged_in = logged_in
@@ -571,9 +453,12 @@ class RingGroup:
                 break
         else:
             return None
+        return self._unanswered(member, outcome, now)
+
+    def _unanswered(self, member: str, outcome: LegOutcome, now: float) -> MemberStateChange | None:
         st = self._state[member]
         st.cooldown_until = now + self.config.no_answer_cooldown_seconds
-        if outcome not in _PENALISED:
+        if outcome not in PENALISED:
             return None
         st.consecutive_no_answers += 1
         if st.consecutive_no_answers >= self.config.max_consecutive_no_answers and not st.paused:
@@ -595,3 +480,58 @@ class RingGroup:
         st.wrapup_until = now + self.config.wrapup_for(handle, reason)
         st.available_since = st.wrapup_until
         return st.wrapup_until
+
+    # -- external offers (follow-up calls) -----------------------------------------------
+    # A follow-up call (ivr.followup) rings a member of the same group, so the member's
+    # state is one: a member ringing or busy for a follow-up is not rung for a waiting
+    # caller, and the other way round. Wrap-up after it is `released` as for any call.
+    def free_members(
+        self, reachable: Iterable[str], now: float, on_shift: Iterable[str] | None = None
+    ) -> list[str]:
+        """Members who may be offered a follow-up now, best first (the order inbound calls
+        use). `reachable` and `on_shift` as for :meth:`plan`."""
+        self._on_shift = None if on_shift is None else frozenset(on_shift)
+        online = set(reachable)
+        self._online = frozenset(online)
+        return self._eligible(online, self.ringing_members(), now)
+
+    def ring_external(self, member: str, leg_id: str, now: float) -> None:
+        """`member` is being rung for a follow-up on `leg_id` (they count as ringing)."""
+        st = self._get(member)
+        if member in self._busy or member in self.ringing_members():
+            raise ValueError(f"ring group {self.name}: {member} is already ringing or busy")
+        if leg_id in self._external:
+            raise ValueError(f"ring group {self.name}: leg {leg_id} is already ringing")
+        self._external[leg_id] = member
+        st.last_offered = now
+
+    def external_answered(self, leg_id: str, now: float) -> str | None:
+        """A follow-up leg answered: the member is busy from now on (returned; None if the leg
+        is unknown: cancelled, or answered too late)."""
+        member = self._external.pop(leg_id, None)
+        if member is None:
+            return None
+        self._busy[member] = leg_id
+        st = self._state[member]
+        st.answered_at = now
+        st.calls_taken += 1
+        st.consecutive_no_answers = 0
+        return member
+
+    def external_ended(
+        self, leg_id: str, outcome: LegOutcome, now: float
+    ) -> MemberStateChange | None:
+        """A follow-up leg ended without being answered: as :meth:`leg_ended` (cooldown, the
+        no-answer pause). Unknown legs are ignored."""
+        member = self._external.pop(leg_id, None)
+        if member is None:
+            return None
+        return self._unanswered(member, outcome, now)
+
+    def external_cancelled(self, leg_id: str) -> str | None:
+        """Stop counting a follow-up leg we hung up ourselves (no cooldown, no penalty)."""
+        return self._external.pop(leg_id, None)
+
+    def external_legs(self) -> dict[str, str]:
+        """The follow-up legs ringing: leg id -> member."""
+        return dict(self._external)

@@ -1,0 +1,167 @@
+"""The dialler (ivr.followup.dialler) against the in-process fake ARI of
+tests/test_adapter_effects.py, for the error paths a real Asterisk won't produce on demand: the
+staff phone cannot be rung, the trunk refuses the citizen's call, the lock is held elsewhere.
+Real SQLite, real AriClient, real rooms."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import pytest
+
+from ivr.flow import call as flow
+from ivr.followup import model
+from ivr.followup.events import CitizenAnswered, CitizenGone
+from ivr.followup.records import FollowupRecords
+from ivr.privacy import caller_hash
+from tests.conftest import CITIZEN_NUMBER
+from tests.test_adapter_effects import MEMBER, Rig, rig  # noqa: F401 - the fixture
+
+
+@pytest.fixture
+def fu(rig: Rig) -> Rig:  # noqa: F811 - the fixture imported above
+    """The rig of tests/test_adapter_effects.py, calling at any hour."""
+    ctx = rig.controller.ctx
+    ctx.settings = dataclasses.replace(
+        ctx.settings, followup_calling_start="00:00", followup_calling_end="23:59"
+    )
+    return rig
+
+
+async def add_task(fu: Rig, type_: model.TaskType = model.TaskType.CALLBACK) -> int:
+    ctx = fu.controller.ctx
+    hashed = caller_hash(CITIZEN_NUMBER, ctx.hash_key)
+    purpose = model.seal_purpose(hashed)
+    now = ctx.clock()
+    task_id, _ = await FollowupRecords(fu.store).add_or_merge(
+        type_,
+        hashed,
+        ctx.sealer.seal(CITIZEN_NUMBER, purpose),
+        purpose,
+        now,
+        now - 1,
+        call_id="c0",
+        requested_by="caller",
+    )
+    return task_id
+
+
+async def task(fu: Rig, task_id: int) -> model.Task:
+    found = await FollowupRecords(fu.store).task(task_id)
+    assert found is not None
+    return found
+
+
+def staff_rings(fu: Rig) -> list[dict[str, str]]:
+    return [q for q in fu.fake.sent("POST", "channels") if q["endpoint"] == f"PJSIP/{MEMBER}"]
+
+
+async def test_a_staff_phone_that_cannot_be_rung_frees_the_task_and_the_member(
+    fu: Rig,
+) -> None:
+    task_id = await add_task(fu)
+    fu.fake.script[("POST", "channels")] = 500
+    dialler = fu.controller.followup
+    await dialler.cycle()
+    (ring,) = staff_rings(fu)
+    assert ring["appArgs"] == f"followup,{task_id}"
+    assert not dialler.offers
+    assert (await task(fu, task_id)).locked_by is None
+    assert fu.controller.staff.team_group("counselors").external_legs() == {}
+
+
+async def test_a_task_locked_elsewhere_is_not_offered(fu: Rig) -> None:
+    task_id = await add_task(fu)
+    records = FollowupRecords(fu.store)
+    assert await records.lock(task_id, "another-controller", fu.controller.clock(), 300)
+    await fu.controller.followup.cycle()
+    assert staff_rings(fu) == []
+
+
+async def test_callbacks_wait_while_a_caller_waits_inbound(fu: Rig) -> None:
+    await add_task(fu)
+    fu.controller.staff.groups["loneliness"].enqueue("someone-waiting", 0.0)
+    await fu.controller.followup.cycle()
+    assert staff_rings(fu) == []
+
+
+async def test_the_trunk_refusing_the_call_is_a_failed_attempt_rescheduled(
+    fu: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ivr")
+    task_id = await add_task(fu)
+    dialler = fu.controller.followup
+    await dialler.cycle()
+    (leg,) = dialler.offers
+    await dialler.staff_answered(leg)
+    (call_id,) = fu.controller.calls
+    whisper = next(c for c, _ in fu.seen if isinstance(c, flow.Play))
+    assert whisper.leg_id == leg
+    fu.fake.script[("POST", "channels")] = 500  # the citizen's call is refused
+    await fu.controller._feed(call_id, flow.PlaybackDone(whisper.playback_id))
+    dialled = [q for q in fu.fake.sent("POST", "channels") if "@trunk" in q["endpoint"]]
+    assert dialled and dialled[0]["channelId"] == call_id
+    assert dialled[0]["callerId"].endswith(f"<{fu.controller.settings.service_caller_id}>")
+    await fu.next_input()  # the CitizenGone the failed dial posted
+    told = [c for c, _ in fu.seen if isinstance(c, flow.Play) and c.leg_id == leg]
+    assert ("followup_not_connected", "followup_rescheduled") in [c.prompts for c in told]
+    t = await task(fu, task_id)
+    assert (t.status, t.attempts) == (model.Status.OPEN, 1)
+    assert t.due_at > fu.controller.clock() and t.locked_by is None
+    (attempt,) = await FollowupRecords(fu.store).attempts(task_id)
+    assert attempt["result"] == "failed" and attempt["member"] == MEMBER
+    assert CITIZEN_NUMBER not in caplog.text
+
+
+async def test_a_welfare_task_ending_unreachable_is_told_to_a_supervisor(fu: Rig) -> None:
+    ctx = fu.controller.ctx
+    ctx.settings = dataclasses.replace(ctx.settings, followup_max_attempts=1)
+    task_id = await add_task(fu, model.TaskType.WELFARE)
+    dialler = fu.controller.followup
+    await dialler.cycle()
+    (leg,) = dialler.offers
+    await dialler.staff_answered(leg)
+    (call_id,) = fu.controller.calls
+    whisper = next(c for c, _ in fu.seen if isinstance(c, flow.Play))
+    fu.fake.script[("POST", "channels")] = 500
+    await fu.controller._feed(call_id, flow.PlaybackDone(whisper.playback_id))
+    await fu.next_input()
+    t = await task(fu, task_id)
+    assert (t.status, t.outcome) == (model.Status.UNREACHABLE, "unreachable")
+    assert t.alerted_at is not None
+    told = fu.fake.sent("PUT", "endpoints/sendMessage")
+    assert [m["to"] for m in told] == [f"pjsip:{s}" for s in ctx.settings.supervisors]
+    assert f"welfare_unreachable:{task_id}" in told[0]["body"]
+
+
+async def test_more_help_closes_the_task_and_makes_an_in_depth_task(fu: Rig) -> None:
+    task_id = await add_task(fu)
+    dialler = fu.controller.followup
+    await dialler.cycle()
+    (leg,) = dialler.offers
+    await dialler.staff_answered(leg)
+    (call_id,) = fu.controller.calls
+    whisper = next(c for c, _ in fu.seen if isinstance(c, flow.Play))
+    await fu.controller._feed(call_id, flow.PlaybackDone(whisper.playback_id))
+    await fu.controller._feed(call_id, CitizenAnswered())
+    await fu.controller._feed(call_id, CitizenGone(16))  # the citizen hung up
+    await fu.controller._feed(call_id, flow.StaffDigit("3"))  # more help needed
+    t = await task(fu, task_id)
+    assert (t.status, t.outcome) == (model.Status.DONE, "more_help")
+    (deep,) = await FollowupRecords(fu.store).tasks(type_=model.TaskType.IN_DEPTH)
+    assert deep.status is model.Status.OPEN and deep.caller_hash == t.caller_hash
+    assert await FollowupRecords(fu.store).sealed_number(deep.id) is not None
+    saved = [c for c, _ in fu.seen if isinstance(c, flow.Play)][-1]
+    assert saved.prompts == ("followup_outcome_saved",)
+    await fu.controller._feed(call_id, flow.PlaybackDone(saved.playback_id))
+    assert call_id not in fu.controller.calls  # finished: taps closed, record written
+
+
+async def test_dialling_paused_keeps_the_tasks_and_rings_nobody(fu: Rig) -> None:
+    ctx = fu.controller.ctx
+    ctx.settings = dataclasses.replace(ctx.settings, followup_dialling=False)
+    task_id = await add_task(fu)
+    await fu.controller.followup.cycle()
+    assert staff_rings(fu) == []
+    assert (await task(fu, task_id)).status is model.Status.OPEN
