@@ -12,6 +12,7 @@ import pytest
 
 from ivr.flow import call as flow
 from ivr.followup import model
+from ivr.followup.commands import CloseTask, RecordOptOut
 from ivr.followup.events import CitizenAnswered, CitizenGone
 from ivr.followup.records import FollowupRecords
 from ivr.privacy import caller_hash
@@ -165,3 +166,35 @@ async def test_dialling_paused_keeps_the_tasks_and_rings_nobody(fu: Rig) -> None
     await fu.controller.followup.cycle()
     assert staff_rings(fu) == []
     assert (await task(fu, task_id)).status is model.Status.OPEN
+
+
+async def answered_call(fu: Rig) -> tuple[str, str]:
+    """A task offered and answered by the staff member: (their leg, the call id)."""
+    dialler = fu.controller.followup
+    await dialler.cycle()
+    (leg,) = dialler.offers
+    await dialler.staff_answered(leg)
+    (call_id,) = fu.controller.calls
+    return leg, call_id
+
+
+async def test_a_failing_follow_up_record_never_ends_the_call(
+    fu: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    await add_task(fu)
+    _, call_id = await answered_call(fu)
+    call = fu.controller.calls[call_id]
+    dialler = fu.controller.followup
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk I/O error")
+
+    monkeypatch.setattr(dialler.records, "task", broken)
+    fu.controller.effects.retry_delays = ()
+    await fu.run(call, RecordOptOut())  # the read after the close fails: logged only
+    monkeypatch.setattr(dialler.records, "opt_out", broken)
+    await fu.run(call, RecordOptOut())  # the record itself fails: bookkeeping
+    await fu.run(call, CloseTask(model.Status.DONE, model.Outcome.REACHED))
+    assert not call.flow.ended
+    assert call_id in fu.controller.calls
+    assert "failure in state" not in caplog.text

@@ -72,6 +72,9 @@ class Offer:
 
 
 class Dialler:
+    #: The journey's record commands: a failed one never ends the call (ivr.effects' policy).
+    bookkeeping = (RecordAttempt, RecordOptOut, CloseTask, RescheduleTask, EndFollowup)
+
     def __init__(self, ctx: CallContext, staff: StaffDriver) -> None:
         self.ctx = ctx
         self.staff = staff
@@ -378,8 +381,8 @@ class Dialler:
 
     async def _after_close(self, task: model.Task, outcome: model.Outcome, now: float) -> None:
         """The referral it checked, the companion series' next call, more help (closing)."""
-        closed = await self.records.task(task.id)
         try:
+            closed = await self.records.task(task.id)
             after = await closing.task_closed(
                 self.records, self.ctx.store, closed or task, outcome, now, self.config()
             )
