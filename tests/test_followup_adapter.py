@@ -198,3 +198,41 @@ async def test_a_failing_follow_up_record_never_ends_the_call(
     assert not call.flow.ended
     assert call_id in fu.controller.calls
     assert "failure in state" not in caplog.text
+
+
+async def test_unreadable_contacts_still_ring_the_member_with_none_shown(
+    fu: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task_id = await add_task(fu)
+    dialler = fu.controller.followup
+
+    async def broken(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("disk I/O error")
+
+    monkeypatch.setattr(dialler.records, "contacts", broken)
+    await dialler.cycle()
+    (ring,) = staff_rings(fu)
+    assert ring["appArgs"] == f"followup,{task_id}"
+    (leg,) = dialler.offers
+    await dialler.staff_answered(leg)  # and the call starts
+    assert list(fu.controller.calls) == [dialler.offers[leg].call_id]
+
+
+async def test_a_call_that_cannot_start_hangs_up_the_staff_member(
+    fu: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task_id = await add_task(fu)
+    dialler = fu.controller.followup
+    await dialler.cycle()
+    (leg,) = dialler.offers
+
+    def broken() -> None:
+        raise ValueError("bad settings")
+
+    monkeypatch.setattr(dialler, "journey_config", broken)
+    await dialler.staff_answered(leg)  # no exception escapes
+    assert ("DELETE", f"channels/{leg}") in [(m, p) for m, p, _ in fu.fake.requests]
+    assert fu.controller.calls == {}
+    await dialler.channel_gone(leg, 16)
+    assert (await task(fu, task_id)).locked_by is None
+    assert fu.controller.staff.team_group("counselors").external_legs() == {}

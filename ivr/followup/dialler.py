@@ -178,13 +178,13 @@ class Dialler:
         if not locked:
             log.info("follow-up task %d: locked elsewhere; skipped", task.id)
             return
+        contacts = await self._contacts(task)
         self._seq += 1
         leg = f"{ctx.leg_prefix}fu{self._seq}"
         offer = Offer(task, member, team, leg, f"{leg}-citizen")
         group = self.staff.team_group(team.value)
         group.ring_external(member, leg, now)
         self.offers[leg] = offer
-        contacts = await self.records.contacts(task.caller_hash)
         log.info("follow-up task %d (%s): ringing %s", task.id, task.type, member)
         due = datetime.fromtimestamp(task.due_at, SEOUL).isoformat(timespec="minutes")
         info = {
@@ -214,6 +214,14 @@ class Dialler:
             group.external_ended(leg, LegOutcome.FAILED, now)
             await safe_store(self.records.unlock(task.id, self.owner))
 
+    async def _contacts(self, task: model.Task) -> int:
+        """The citizen's earlier contacts, for the staff phone; 0 when they cannot be read."""
+        try:
+            return await self.records.contacts(task.caller_hash)
+        except Exception:
+            log.exception("follow-up task %d: earlier contacts not read", task.id)
+            return 0
+
     # -- the staff leg -------------------------------------------------------------------
     async def staff_answered(self, leg_id: str) -> None:
         ctx = self.ctx
@@ -226,8 +234,19 @@ class Dialler:
             await ctx.hangup(leg_id)
             return
         offer.answered = True
+        try:
+            await self._start_call(offer, leg_id, member, now)
+        except Exception:
+            # Never dead air for the staff member: their leg is hung up (and released).
+            log.exception("follow-up task %d: the call could not start", offer.task.id)
+            ctx.calls.pop(offer.call_id, None)
+            self.by_call.pop(offer.call_id, None)
+            await ctx.hangup(leg_id)
+
+    async def _start_call(self, offer: Offer, leg_id: str, member: str, now: float) -> None:
+        ctx = self.ctx
         task = offer.task
-        contacts = await self.records.contacts(task.caller_hash)
+        contacts = await self._contacts(task)
         journey = FollowupCall(
             offer.call_id, task, leg_id, member, self.journey_config(), now, contacts=contacts
         )
@@ -271,6 +290,8 @@ class Dialler:
             await self.staff.after_group_change(group.name)
             if call is not None:
                 await ctx.feed(offer.call_id, flow.StaffHungUp())
+            else:  # the call never started (or is over): the task is free again
+                await safe_store(self.records.unlock(offer.task.id, self.owner))
             return
         outcome = STAFF_CAUSE.get(cause, LegOutcome.NO_ANSWER)
         if group.external_ended(channel_id, outcome, now) is not None:
