@@ -147,7 +147,9 @@ class Dialler:
             candidates[team] = await self.records.due(
                 team, now, limit=4 * len(free) + 20, exclude=in_flight
             )
-        planned = planner.plan(views, candidates, in_flight, now, config)
+        citizens = {o.task.caller_hash for o in (*self.offers.values(), *self.by_call.values())}
+        citizens |= {c.caller for c in ctx.calls.values()}  # on a call, inbound or outbound
+        planned = planner.plan(views, candidates, in_flight, now, config, citizens)
         for alert in planned.alerts:
             await self._alert(alert.task_id, str(alert.kind), now)
         for offer in planned.offers:
