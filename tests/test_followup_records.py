@@ -136,3 +136,20 @@ async def test_a_request_the_locked_database_cannot_take_is_kept_and_written_lat
     assert await store.flush()
     (task,) = await records.tasks()
     assert task.type is TaskType.CALLBACK and task.caller_hash == "h"
+
+
+async def test_a_request_is_not_merged_into_the_task_being_dialled(
+    records: FollowupRecords,
+) -> None:
+    first, _ = await records.add_or_merge(TaskType.CALLBACK, "h1", None, None, NOW, NOW)
+    assert await records.lock(first, "run-a", NOW, 300)
+    second, merged = await records.add_or_merge(
+        TaskType.WELFARE, "h1", None, None, NOW + 1, NOW + 1, note="during the call"
+    )
+    assert not merged and second != first
+    await records.close(first, Status.DONE, "reached", NOW + 2, "c1")
+    kept = await records.task(second)
+    assert kept is not None and kept.status is Status.OPEN and kept.note == "during the call"
+    # Once the lease is over, a request merges again.
+    third, merged = await records.add_or_merge(TaskType.CALLBACK, "h1", None, None, NOW + 400, NOW)
+    assert merged and third == second

@@ -96,8 +96,10 @@ class FollowupRecords:
         async def merge(db: aiosqlite.Connection) -> tuple[int, bool]:
             cur = await db.execute(
                 "SELECT id, type, priority, due_at, note, number_sealed FROM followup_tasks"
-                " WHERE caller_hash=? AND team=? AND status='open' ORDER BY id LIMIT 1",
-                (caller_hash, team.value),
+                " WHERE caller_hash=? AND team=? AND status='open'"
+                # Not the task being dialled: its call closes it with what the call found.
+                " AND (locked_until IS NULL OR locked_until<=?) ORDER BY id LIMIT 1",
+                (caller_hash, team.value, now),
             )
             row: Any = await cur.fetchone()
             if row is not None and caller_hash != "anonymous":
