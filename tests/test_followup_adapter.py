@@ -87,7 +87,7 @@ async def test_callbacks_wait_while_a_caller_waits_inbound(fu: Rig) -> None:
     assert staff_rings(fu) == []
 
 
-async def test_the_trunk_refusing_the_call_is_a_failed_attempt_rescheduled(
+async def test_the_trunk_refusing_the_call_is_the_services_failure_rescheduled_uncounted(
     fu: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="ivr")
@@ -108,10 +108,11 @@ async def test_the_trunk_refusing_the_call_is_a_failed_attempt_rescheduled(
     told = [c for c, _ in fu.seen if isinstance(c, flow.Play) and c.leg_id == leg]
     assert ("followup_not_connected", "followup_rescheduled") in [c.prompts for c in told]
     t = await task(fu, task_id)
-    assert (t.status, t.attempts) == (model.Status.OPEN, 1)
+    # Not the citizen's attempt: a trunk outage never closes a welfare check unreachable.
+    assert (t.status, t.attempts) == (model.Status.OPEN, 0)
     assert t.due_at > fu.controller.clock() and t.locked_by is None
     (attempt,) = await FollowupRecords(fu.store).attempts(task_id)
-    assert attempt["result"] == "failed" and attempt["member"] == MEMBER
+    assert attempt["result"] == "service_failed" and attempt["member"] == MEMBER
     assert CITIZEN_NUMBER not in caplog.text
 
 
@@ -125,9 +126,8 @@ async def test_a_welfare_task_ending_unreachable_is_told_to_a_supervisor(fu: Rig
     await dialler.staff_answered(leg)
     (call_id,) = fu.controller.calls
     whisper = next(c for c, _ in fu.seen if isinstance(c, flow.Play))
-    fu.fake.script[("POST", "channels")] = 500
     await fu.controller._feed(call_id, flow.PlaybackDone(whisper.playback_id))
-    await fu.next_input()
+    await fu.controller.followup.channel_gone(call_id, 17)  # the citizen's line is busy
     t = await task(fu, task_id)
     assert (t.status, t.outcome) == (model.Status.UNREACHABLE, "unreachable")
     assert t.alerted_at is not None
@@ -236,3 +236,20 @@ async def test_a_call_that_cannot_start_hangs_up_the_staff_member(
     await dialler.channel_gone(leg, 16)
     assert (await task(fu, task_id)).locked_by is None
     assert fu.controller.staff.team_group("counselors").external_legs() == {}
+
+
+async def test_a_task_without_a_sealed_number_is_not_the_citizens_attempt(fu: Rig) -> None:
+    ctx = fu.controller.ctx
+    ctx.settings = dataclasses.replace(ctx.settings, followup_max_attempts=1)
+    task_id = await add_task(fu, model.TaskType.WELFARE)
+    await fu.store.write(
+        "test", "UPDATE followup_tasks SET number_sealed=NULL WHERE id=?", (task_id,)
+    )
+    _, call_id = await answered_call(fu)
+    whisper = next(c for c, _ in fu.seen if isinstance(c, flow.Play))
+    await fu.controller._feed(call_id, flow.PlaybackDone(whisper.playback_id))
+    await fu.next_input()  # the CitizenGone the dialler posted
+    t = await task(fu, task_id)
+    assert (t.status, t.attempts) == (model.Status.OPEN, 0)  # not closed unreachable
+    (attempt,) = await FollowupRecords(fu.store).attempts(task_id)
+    assert attempt["result"] == "service_failed"

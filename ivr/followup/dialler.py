@@ -328,13 +328,13 @@ class Dialler:
         sealed = await self.records.sealed_number(offer.task.id)
         if sealed is None:
             log.warning("follow-up task %d: no number to dial", offer.task.id)
-            ctx.post_flow(call.call_id, CitizenGone(0))
+            ctx.post_flow(call.call_id, CitizenGone(0, service=True))
             return
         try:
             number = ctx.sealer.open(*sealed)
         except Exception:
             log.error("follow-up task %d: the number cannot be unsealed", offer.task.id)
-            ctx.post_flow(call.call_id, CitizenGone(0))
+            ctx.post_flow(call.call_id, CitizenGone(0, service=True))
             return
         call.number = number  # in memory for the call only (a request made during it)
         self.citizens.add(call.call_id)
@@ -357,7 +357,7 @@ class Dialler:
             status = getattr(exc, "status", "?")
             log.warning("follow-up task %d: cannot dial the citizen (%s)", offer.task.id, status)
             self.citizens.discard(call.call_id)
-            ctx.post_flow(call.call_id, CitizenGone(0))
+            ctx.post_flow(call.call_id, CitizenGone(0, service=True))
             return
         log.info("follow-up task %d: dialling the citizen %s", offer.task.id, call.caller)
 
