@@ -253,3 +253,16 @@ async def test_a_task_without_a_sealed_number_is_not_the_citizens_attempt(fu: Ri
     assert (t.status, t.attempts) == (model.Status.OPEN, 0)  # not closed unreachable
     (attempt,) = await FollowupRecords(fu.store).attempts(task_id)
     assert attempt["result"] == "service_failed"
+
+
+async def test_a_task_closed_by_hand_during_the_call_is_not_closed_again(fu: Rig) -> None:
+    task_id = await add_task(fu, model.TaskType.WELFARE)
+    _, call_id = await answered_call(fu)
+    records = FollowupRecords(fu.store)
+    now = fu.controller.clock()
+    assert await records.close(task_id, model.Status.CANCELLED, "cancelled", now, "admin") == 1
+    call = fu.controller.calls[call_id]
+    await fu.run(call, CloseTask(model.Status.UNREACHABLE, model.Outcome.UNREACHABLE))
+    t = await task(fu, task_id)
+    assert (t.status, t.outcome, t.alerted_at) == (model.Status.CANCELLED, "cancelled", None)
+    assert fu.fake.sent("PUT", "endpoints/sendMessage") == []

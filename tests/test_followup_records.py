@@ -153,3 +153,21 @@ async def test_a_request_is_not_merged_into_the_task_being_dialled(
     # Once the lease is over, a request merges again.
     third, merged = await records.add_or_merge(TaskType.CALLBACK, "h1", None, None, NOW + 400, NOW)
     assert merged and third == second
+
+
+async def test_a_close_says_whether_it_closed_the_task(records: FollowupRecords) -> None:
+    task_id, _ = await records.add_or_merge(TaskType.CALLBACK, "h1", None, None, NOW, NOW)
+    assert await records.close(task_id, Status.CANCELLED, "cancelled", NOW, "admin") == 1
+    assert await records.close(task_id, Status.DONE, "reached", NOW + 1, "c1") == 0
+    task = await records.task(task_id)
+    assert task is not None and (task.status, task.outcome) == (Status.CANCELLED, "cancelled")
+
+
+async def test_the_diallers_reschedule_leaves_a_lock_taken_over_alone(
+    records: FollowupRecords,
+) -> None:
+    task_id, _ = await records.add_or_merge(TaskType.CALLBACK, "h1", None, None, NOW, NOW)
+    assert await records.lock(task_id, "run-b", NOW + 400, 300)  # run-a's lease ran out
+    await records.reschedule(task_id, NOW + 3600, "run-a")
+    task = await records.task(task_id)
+    assert task is not None and task.locked_by == "run-b" and task.due_at == NOW

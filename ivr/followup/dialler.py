@@ -45,6 +45,7 @@ from ivr.followup.journey import FollowupCall, JourneyConfig
 from ivr.followup.records import FollowupRecords
 from ivr.staff.driver import INFO_HEADER, StaffDriver
 from ivr.staff.ringgroup import EndReason, LegOutcome
+from ivr.store_buffer import WriteDeferred
 from ivr.timezone import SEOUL
 
 log = logging.getLogger(__name__)
@@ -395,7 +396,14 @@ class Dialler:
             return
         task, now = offer.task, self.ctx.clock()
         by = offer.member
-        await safe_store(self.records.close(task.id, cmd.status, cmd.outcome.value, now, by))
+        try:
+            changed = await self.records.close(task.id, cmd.status, cmd.outcome.value, now, by)
+        except WriteDeferred as exc:  # kept, written later: it is closed
+            log.warning("follow-up task %d: close not written yet: %s", task.id, exc)
+            changed = 1
+        if changed == 0:  # closed meanwhile (by an administrator): nothing follows twice
+            log.info("follow-up task %d was closed already", task.id)
+            return
         log.info("follow-up task %d: closed %s (%s)", task.id, cmd.status, cmd.outcome)
         alert = planner.alert_on_close(task, cmd.status)
         if alert is not None:  # a welfare check is never closed silently

@@ -351,12 +351,17 @@ class FollowupRecords:
         return [dict(zip((*keys, "talk_seconds"), r, strict=True)) for r in rows]
 
     async def reschedule(self, task_id: int, due_at: float, owner: str | None = None) -> None:
-        """Due again at `due_at`; the dialling lock is released."""
+        """Due again at `due_at`; the dialling lock is released. With `owner` (the dialler),
+        only while the task is not locked by another: a lock taken over is left alone."""
+        args: tuple[object, ...] = (due_at, task_id)
+        sql = ""  # an administrator's (ivr.followup.http refuses a live lock)
+        if owner is not None:
+            sql, args = " AND (locked_by IS NULL OR locked_by=?)", (due_at, task_id, owner)
         await self.store.write(
             "follow-up reschedule",
             "UPDATE followup_tasks SET due_at=?, locked_by=NULL, locked_until=NULL WHERE id=?"
-            " AND status='open'",
-            (due_at, task_id),
+            " AND status='open'" + sql,
+            args,
         )
 
     async def assign(self, task_id: int, member: str | None) -> int:
@@ -364,13 +369,19 @@ class FollowupRecords:
             "UPDATE followup_tasks SET member=? WHERE id=? AND status='open'", (member, task_id)
         )
 
-    async def close(self, task_id: int, status: Status, outcome: str, now: float, by: str) -> None:
-        await self.store.write(
-            "follow-up close",
+    async def close(self, task_id: int, status: Status, outcome: str, now: float, by: str) -> int:
+        """Closes an open task: 1, or 0 when it was closed already (what follows a close then
+        is not done twice). A database that cannot take it now keeps it for later (raises
+        WriteDeferred)."""
+        sql = (
             "UPDATE followup_tasks SET status=?, outcome=?, closed_at=?, closed_by=?,"
-            " locked_by=NULL, locked_until=NULL WHERE id=? AND status='open'",
-            (status.value, outcome, now, by, task_id),
+            " locked_by=NULL, locked_until=NULL WHERE id=? AND status='open'"
         )
+        args = (status.value, outcome, now, by, task_id)
+        try:
+            return await self.store.change(sql, args)
+        except WRITE_ERRORS as exc:
+            await self.store.keep("follow-up close", sql, args, exc)
 
     async def mark_alerted(self, task_id: int, now: float) -> None:
         await self.store.write(
