@@ -120,7 +120,9 @@ class Controller:
     async def run(self) -> None:
         """Read ARI events and timer firings until cancelled."""
         await self.staff.restore()
-        await recovery.close_left_open(self.store, self.settings.state_dir, self.clock())
+        await recovery.close_left_open(
+            self.store, self.settings.state_dir, self.clock(), self.ctx.leg_prefix
+        )
         reader = asyncio.create_task(self._read_events(), name="ari-events")
         ticker = asyncio.create_task(self._tick(), name="ring-retry")
         alive = asyncio.create_task(recovery.heartbeat(self.settings.state_dir), name="alive")

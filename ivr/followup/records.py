@@ -364,6 +364,21 @@ class FollowupRecords:
             args,
         )
 
+    async def close_left_open(self, now: float, owner: str) -> tuple[int, int]:
+        """At start (one controller per database): the attempts a dead run left open are
+        closed `controller_restart` (not counted) and the task locks other runs hold are
+        cleared, so the tasks are due again at once. Returns (attempts, locks)."""
+        attempts = await self.store.change(
+            "UPDATE followup_attempts SET ended_at=?, result=? WHERE ended_at IS NULL",
+            (now, AttemptResult.CONTROLLER_RESTART.value),
+        )
+        locks = await self.store.change(
+            "UPDATE followup_tasks SET locked_by=NULL, locked_until=NULL"
+            " WHERE locked_by IS NOT NULL AND locked_by<>?",
+            (owner,),
+        )
+        return attempts, locks
+
     async def assign(self, task_id: int, member: str | None) -> int:
         return await self.store.change(
             "UPDATE followup_tasks SET member=? WHERE id=? AND status='open'", (member, task_id)
