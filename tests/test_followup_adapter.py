@@ -266,3 +266,52 @@ async def test_a_task_closed_by_hand_during_the_call_is_not_closed_again(fu: Rig
     t = await task(fu, task_id)
     assert (t.status, t.outcome, t.alerted_at) == (model.Status.CANCELLED, "cancelled", None)
     assert fu.fake.sent("PUT", "endpoints/sendMessage") == []
+
+
+async def test_an_alert_no_supervisor_got_is_sent_again_later(
+    fu: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = fu.controller.ctx
+    t0 = ctx.clock()
+    now = [t0]
+    monkeypatch.setattr(ctx, "clock", lambda: now[0])
+    task_id = await add_task(fu, model.TaskType.WELFARE)
+    records = FollowupRecords(fu.store)
+    # Closed unreachable by hand (or at once, anonymous): no supervisor was told.
+    await records.close(task_id, model.Status.UNREACHABLE, "unreachable", t0, "admin")
+    fu.fake.script[("PUT", "endpoints/sendMessage")] = 500
+    dialler = fu.controller.followup
+    await dialler.cycle()
+    tried = len(fu.fake.sent("PUT", "endpoints/sendMessage"))
+    assert tried == len(ctx.settings.supervisors) > 0
+    assert (await task(fu, task_id)).alerted_at is None  # not marked told
+    now[0] += 1
+    await dialler.cycle()  # not retried on every tick
+    assert len(fu.fake.sent("PUT", "endpoints/sendMessage")) == tried
+    del fu.fake.script[("PUT", "endpoints/sendMessage")]
+    now[0] = t0 + 61
+    await dialler.cycle()
+    assert (await task(fu, task_id)).alerted_at == t0 + 61
+    told = fu.fake.sent("PUT", "endpoints/sendMessage")[tried:]
+    assert f"welfare_unreachable:{task_id}" in told[0]["body"]
+    now[0] = t0 + 200
+    await dialler.cycle()  # told once
+    assert len(fu.fake.sent("PUT", "endpoints/sendMessage")) == tried + len(told)
+
+
+async def test_a_call_keeps_its_lock_while_dialling_is_paused(
+    fu: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = fu.controller.ctx
+    now = [ctx.clock()]
+    monkeypatch.setattr(ctx, "clock", lambda: now[0])
+    task_id = await add_task(fu)
+    await answered_call(fu)
+    first = (await task(fu, task_id)).locked_until
+    assert first is not None
+    ctx.settings = dataclasses.replace(ctx.settings, followup_dialling=False)
+    now[0] = first - 5  # the lease nearly over: a long call
+    await fu.controller.followup.cycle()
+    renewed = await task(fu, task_id)
+    assert renewed.locked_by == fu.controller.followup.owner
+    assert renewed.locked_until is not None and renewed.locked_until > first

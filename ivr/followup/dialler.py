@@ -55,6 +55,9 @@ CITIZEN_ARG = "citizen"
 #: Seconds the citizen's phone rings before the attempt is `no_answer`.
 CITIZEN_RING_SECONDS = 40
 RINGBACK = "tone:ring"
+#: Seconds between tries of an alert no supervisor could be sent (and between sweeps for
+#: unreachable welfare checks nobody was told of).
+ALERT_RETRY_SECONDS = 60.0
 #: ChannelDestroyed causes of an unanswered staff leg.
 STAFF_CAUSE = {17: LegOutcome.BUSY, 21: LegOutcome.REJECTED}
 
@@ -85,6 +88,8 @@ class Dialler:
         self.offers: dict[str, Offer] = {}  # staff leg id -> offer
         self.by_call: dict[str, Offer] = {}  # call id -> offer (answered)
         self.citizens: set[str] = set()  # citizen channels dialled and not gone
+        self._alert_tried: dict[int, float] = {}  # task id -> last failed alert
+        self._swept = float("-inf")  # the last sweep for untold unreachable welfare checks
         self._seq = 0
 
     def handlers(self) -> dict[type, Any]:
@@ -121,14 +126,17 @@ class Dialler:
     async def cycle(self) -> None:
         """Offer due tasks to free members (on the controller's tick)."""
         ctx = self.ctx
-        if not (ctx.settings.followup_enabled and ctx.settings.followup_dialling):
+        if not ctx.settings.followup_enabled:
             return
         now = ctx.clock()
         config = self.config()
         # Ringing, or on a call (which may outlive the staff leg: a crisis hand-over).
         in_flight = {o.task.id for o in (*self.offers.values(), *self.by_call.values())}
-        for task_id in in_flight:  # a long call keeps its lock
+        for task_id in in_flight:  # a long call keeps its lock (paused or not)
             await safe_store(self.records.lock(task_id, self.owner, now, config.lock_seconds))
+        await self._sweep_untold(now)
+        if not ctx.settings.followup_dialling:
+            return
         reachable = await self.staff.reachable()
         views: dict[model.Team, planner.TeamView] = {}
         candidates: dict[model.Team, list[model.Task]] = {}
@@ -157,10 +165,33 @@ class Dialler:
             task = next(t for t in candidates[offer.team] if t.id == offer.task_id)
             await self._offer(task, offer.member, offer.team, now, config)
 
+    async def _sweep_untold(self, now: float) -> None:
+        """Unreachable welfare checks closed without a supervisor told: told now."""
+        if now - self._swept < ALERT_RETRY_SECONDS:
+            return
+        self._swept = now
+        try:
+            untold = await self.records.untold_unreachable_welfare()
+        except Exception:
+            log.exception("untold unreachable welfare checks not read")
+            return
+        for task_id in untold:
+            await self._alert(task_id, str(planner.AlertKind.WELFARE_UNREACHABLE), now)
+
     async def _alert(self, task_id: int, kind: str, now: float) -> None:
-        """A supervisor is told (a SIP MESSAGE with the task's id, never the number)."""
+        """A supervisor is told (a SIP MESSAGE with the task's id, never the number). Marked
+        told only when a message went out; else tried again, at most every
+        ALERT_RETRY_SECONDS."""
+        if now - self._alert_tried.get(task_id, float("-inf")) < ALERT_RETRY_SECONDS:
+            return
+        sent = 0
         for supervisor in self.ctx.settings.supervisors:
-            await self.ctx.send_message(supervisor, f"ivr120:{kind}:{task_id}")
+            sent += await self.ctx.send_message(supervisor, f"ivr120:{kind}:{task_id}")
+        if not sent:
+            self._alert_tried[task_id] = now
+            audit.warning("follow-up task %d: %s; no supervisor could be told", task_id, kind)
+            return
+        self._alert_tried.pop(task_id, None)
         await safe_store(self.records.mark_alerted(task_id, now))
         audit.info("follow-up task %d: %s; supervisors told", task_id, kind)
 

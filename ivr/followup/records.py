@@ -398,6 +398,16 @@ class FollowupRecords:
         except WRITE_ERRORS as exc:
             await self.store.keep("follow-up close", sql, args, exc)
 
+    async def untold_unreachable_welfare(self) -> list[int]:
+        """Welfare checks closed unreachable that no supervisor has heard of yet (closed by
+        hand, an anonymous one closed at once, or an alert that could not be sent)."""
+        rows = await self.store.fetch(
+            "SELECT id FROM followup_tasks WHERE status=? AND type=? AND alerted_at IS NULL"
+            " ORDER BY id LIMIT 50",
+            (Status.UNREACHABLE.value, TaskType.WELFARE.value),
+        )
+        return [int(r[0]) for r in rows]
+
     async def mark_alerted(self, task_id: int, now: float) -> None:
         await self.store.write(
             "follow-up alert",
