@@ -4,6 +4,7 @@ dead run left open (once), the stop watchdog, and committed rows surviving a kil
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -16,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from ivr import recovery
+from ivr import recovery, supervise
+from ivr.followup.model import AttemptResult, TaskType
+from ivr.followup.records import FollowupRecords
 from ivr.pbx import adopt
 from ivr.store import Store
 
@@ -167,9 +170,6 @@ def test_ari_reconnects_with_a_back_off_capped_at_2_s_and_jitter() -> None:
 async def test_follow_up_attempts_and_locks_a_dead_run_left_are_closed_at_start(
     tmp_path: Path,
 ) -> None:
-    from ivr.followup.model import AttemptResult, TaskType
-    from ivr.followup.records import FollowupRecords
-
     store = await Store.open(tmp_path / "db.sqlite3")
     try:
         records = FollowupRecords(store)
@@ -191,3 +191,35 @@ async def test_follow_up_attempts_and_locks_a_dead_run_left_are_closed_at_start(
         assert by_id[done]["result"] == "busy"
     finally:
         await store.close()
+
+
+async def test_a_summary_worker_that_cannot_be_started_is_tried_again() -> None:
+    procs: list[asyncio.subprocess.Process] = []
+    tries = 0
+
+    async def spawn() -> asyncio.subprocess.Process:
+        nonlocal tries
+        tries += 1
+        if tries <= 2:
+            raise OSError(24, "Too many open files")
+        proc = await asyncio.create_subprocess_exec("sleep", "30")
+        procs.append(proc)
+        return proc
+
+    first = await asyncio.create_subprocess_exec("true")  # a worker that ends at once
+    worker = supervise.Worker(spawn, first, supervise.Backoff(first=0.01, cap=0.05))
+    watch = asyncio.create_task(supervise.supervise_worker(worker, supervise.Metrics()))
+    try:
+        deadline = asyncio.get_running_loop().time() + 10
+        while not procs:
+            assert not watch.done(), watch.exception()
+            assert asyncio.get_running_loop().time() < deadline, "never started again"
+            await asyncio.sleep(0.01)
+        assert worker.proc is procs[0] and tries == 3
+    finally:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+        for proc in procs:
+            proc.kill()
+            await proc.wait()
