@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from ivr.followup.companions import CompanionSeries
 from ivr.followup.model import AttemptResult, Status, TaskType, Team
 from ivr.followup.records import FollowupRecords
+from ivr.followup.series import Schedule
 from ivr.store import Store
 
 NOW = 1_764_000_000.0
@@ -171,3 +173,16 @@ async def test_the_diallers_reschedule_leaves_a_lock_taken_over_alone(
     await records.reschedule(task_id, NOW + 3600, "run-a")
     task = await records.task(task_id)
     assert task is not None and task.locked_by == "run-b" and task.due_at == NOW
+
+
+async def test_an_opt_out_stops_the_citizens_companion_series(
+    records: FollowupRecords,
+) -> None:
+    book = CompanionSeries(records.store)
+    series = await book.add("h", None, "companion01", Schedule(7, 1, 600), NOW, "call-1")
+    other = await book.add("h-other", None, "companion01", Schedule(7, 1, 600), NOW, "call-2")
+    await records.opt_out("h", NOW + 5, "call-3", "key")
+    stopped = await book.get(series)
+    assert stopped is not None and stopped.stopped_at == NOW + 5
+    kept = await book.get(other)
+    assert kept is not None and kept.stopped_at is None

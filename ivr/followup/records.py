@@ -416,8 +416,8 @@ class FollowupRecords:
         )
 
     async def opt_out(self, caller_hash: str, now: float, call_id: str | None, via: str) -> None:
-        """The citizen asked not to be called again: recorded, and every open task of theirs
-        is closed `opted_out` at once."""
+        """The citizen asked not to be called again: recorded, every open task of theirs is
+        closed `opted_out` at once and their companion series is stopped."""
         await self.store.write(
             "follow-up opt-out",
             "INSERT OR IGNORE INTO followup_optouts (caller_hash, at, call_id, via)"
@@ -430,6 +430,11 @@ class FollowupRecords:
             " closed_by=?, locked_by=NULL, locked_until=NULL"
             " WHERE caller_hash=? AND status='open'",
             (now, f"citizen:{via}", caller_hash),
+        )
+        await self.store.write(
+            "follow-up opt-out series",
+            "UPDATE companion_series SET stopped_at=? WHERE caller_hash=? AND stopped_at IS NULL",
+            (now, caller_hash),
         )
 
 
