@@ -192,8 +192,12 @@ async def _summary_worker_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         watch.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await watch
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # the worker is still stopped below
+            log.exception("the summary worker's supervisor had failed")
         proc = worker.proc or proc
         if proc.returncode is None:
             proc.terminate()

@@ -92,7 +92,8 @@ class Controller:
         more = (Callbacks(self.ctx), Flags(self.ctx, self.staff), self.followup)
         rooms = (self.journey, self.staff, self.consent, *more)
         table = {kind: do for room in rooms for kind, do in room.handlers().items()}
-        self.effects = Effects(self.ctx, table)
+        kept = tuple(k for room in rooms for k in getattr(room, "bookkeeping", ()))
+        self.effects = Effects(self.ctx, table, kept)
         self.connected = asyncio.Event()
         self._recent = RecentEvents()  # drops events delivered twice (two subscriptions)
         self._pbx_started: str | None = None  # Asterisk's startup time, seen at the last connect
@@ -119,7 +120,9 @@ class Controller:
     async def run(self) -> None:
         """Read ARI events and timer firings until cancelled."""
         await self.staff.restore()
-        await recovery.close_left_open(self.store, self.settings.state_dir, self.clock())
+        await recovery.close_left_open(
+            self.store, self.settings.state_dir, self.clock(), self.ctx.leg_prefix
+        )
         reader = asyncio.create_task(self._read_events(), name="ari-events")
         ticker = asyncio.create_task(self._tick(), name="ring-retry")
         alive = asyncio.create_task(recovery.heartbeat(self.settings.state_dir), name="alive")

@@ -54,9 +54,16 @@ NOT_SAVED_WHAT = {
 
 
 class Effects:
-    def __init__(self, ctx: CallContext, table: Mapping[type[flow.Command], Handler]) -> None:
+    def __init__(
+        self,
+        ctx: CallContext,
+        table: Mapping[type[flow.Command], Handler],
+        bookkeeping: tuple[type[Any], ...] = (),
+    ) -> None:
         self.ctx = ctx
         self.table = dict(table)
+        #: The commands with the bookkeeping policy: these, and those the rooms declare.
+        self.bookkeeping: tuple[type[Any], ...] = BOOKKEEPING + tuple(bookkeeping)
         self.retry_delays = RETRY_DELAYS
         #: Notices sent off the loop (a slow phone must not hold up the calls).
         self._notices: set[asyncio.Task[bool]] = set()
@@ -69,7 +76,7 @@ class Effects:
                 # The channel went away under us; its hangup event is on its way.
                 log.info("call %s: %s skipped, object gone (%s)", call.call_id, cmd, exc.path)
             except Exception as exc:
-                if isinstance(cmd, BOOKKEEPING):
+                if isinstance(cmd, self.bookkeeping):
                     self._bookkeeping_failed(call, cmd, exc, attempt=0)
                     continue  # a record that could not be written never ends a call
                 log.exception("call %s: %s failed", call.call_id, type(cmd).__name__)

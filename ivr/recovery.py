@@ -28,6 +28,7 @@ from ivr.ari.client import AriError, AriNotFound
 from ivr.flow.effects import CRISIS_ARG
 from ivr.flow.record import CallEndReason
 from ivr.followup.dialler import CITIZEN_ARG, FOLLOWUP_ARG
+from ivr.followup.records import FollowupRecords
 from ivr.staff.driver import LEG_ARG
 from ivr.staff.feature_codes import FEATURE_ARG
 from ivr.tap import TAP_PREFIX
@@ -66,8 +67,9 @@ async def heartbeat(state_dir: Path) -> None:
         await asyncio.sleep(HEARTBEAT_SECONDS)
 
 
-async def close_left_open(store: Store, state_dir: Path, now: float) -> None:
-    """Close what a dead run left open (call at start, before any call is taken)."""
+async def close_left_open(store: Store, state_dir: Path, now: float, owner: str = "") -> None:
+    """Close what a dead run left open (call at start, before any call is taken); `owner` is
+    this run's follow-up lock owner (the locks of other runs are cleared)."""
     seen = last_alive(state_dir)
     downtime = max(0.0, now - seen) if seen is not None else None
     calls, rings = await store.close_left_open(now, CallEndReason.CONTROLLER_RESTART, downtime)
@@ -79,6 +81,13 @@ async def close_left_open(store: Store, state_dir: Path, now: float) -> None:
             rings,
             CallEndReason.CONTROLLER_RESTART,
             "?" if downtime is None else f"{downtime:.1f}",
+        )
+    attempts, locks = await FollowupRecords(store).close_left_open(now, owner)
+    if attempts or locks:
+        log.warning(
+            "closed %d follow-up attempt(s) and released %d task lock(s) a previous run left",
+            attempts,
+            locks,
         )
 
 

@@ -102,7 +102,14 @@ async def supervise_worker(worker: Worker, metrics: Metrics) -> None:
         log.error("summary worker ended (exit code %s); starting it again in %.1f s", code, delay)
         await asyncio.sleep(delay)
         metrics.restarts.labels("summary_worker").inc()
-        worker.proc = await worker.spawn()
+        while True:
+            try:
+                worker.proc = await worker.spawn()
+                break
+            except OSError as exc:  # (as supervise_pbx): tried again, never given up silently
+                delay = worker.backoff.delay(0.0)
+                log.error("summary worker did not start: %s; trying again in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
         log.warning("summary worker started again (pid %d)", worker.proc.pid)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from ivr.flow import call as flow
 from ivr.followup import model
+from ivr.followup.commands import CloseTask, RecordOptOut
 from ivr.followup.events import CitizenAnswered, CitizenGone
 from ivr.followup.records import FollowupRecords
 from ivr.privacy import caller_hash
@@ -86,7 +87,7 @@ async def test_callbacks_wait_while_a_caller_waits_inbound(fu: Rig) -> None:
     assert staff_rings(fu) == []
 
 
-async def test_the_trunk_refusing_the_call_is_a_failed_attempt_rescheduled(
+async def test_the_trunk_refusing_the_call_is_the_services_failure_rescheduled_uncounted(
     fu: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="ivr")
@@ -107,10 +108,11 @@ async def test_the_trunk_refusing_the_call_is_a_failed_attempt_rescheduled(
     told = [c for c, _ in fu.seen if isinstance(c, flow.Play) and c.leg_id == leg]
     assert ("followup_not_connected", "followup_rescheduled") in [c.prompts for c in told]
     t = await task(fu, task_id)
-    assert (t.status, t.attempts) == (model.Status.OPEN, 1)
+    # Not the citizen's attempt: a trunk outage never closes a welfare check unreachable.
+    assert (t.status, t.attempts) == (model.Status.OPEN, 0)
     assert t.due_at > fu.controller.clock() and t.locked_by is None
     (attempt,) = await FollowupRecords(fu.store).attempts(task_id)
-    assert attempt["result"] == "failed" and attempt["member"] == MEMBER
+    assert attempt["result"] == "service_failed" and attempt["member"] == MEMBER
     assert CITIZEN_NUMBER not in caplog.text
 
 
@@ -124,9 +126,8 @@ async def test_a_welfare_task_ending_unreachable_is_told_to_a_supervisor(fu: Rig
     await dialler.staff_answered(leg)
     (call_id,) = fu.controller.calls
     whisper = next(c for c, _ in fu.seen if isinstance(c, flow.Play))
-    fu.fake.script[("POST", "channels")] = 500
     await fu.controller._feed(call_id, flow.PlaybackDone(whisper.playback_id))
-    await fu.next_input()
+    await fu.controller.followup.channel_gone(call_id, 17)  # the citizen's line is busy
     t = await task(fu, task_id)
     assert (t.status, t.outcome) == (model.Status.UNREACHABLE, "unreachable")
     assert t.alerted_at is not None
@@ -165,3 +166,152 @@ async def test_dialling_paused_keeps_the_tasks_and_rings_nobody(fu: Rig) -> None
     await fu.controller.followup.cycle()
     assert staff_rings(fu) == []
     assert (await task(fu, task_id)).status is model.Status.OPEN
+
+
+async def answered_call(fu: Rig) -> tuple[str, str]:
+    """A task offered and answered by the staff member: (their leg, the call id)."""
+    dialler = fu.controller.followup
+    await dialler.cycle()
+    (leg,) = dialler.offers
+    await dialler.staff_answered(leg)
+    (call_id,) = fu.controller.calls
+    return leg, call_id
+
+
+async def test_a_failing_follow_up_record_never_ends_the_call(
+    fu: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    await add_task(fu)
+    _, call_id = await answered_call(fu)
+    call = fu.controller.calls[call_id]
+    dialler = fu.controller.followup
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk I/O error")
+
+    monkeypatch.setattr(dialler.records, "task", broken)
+    fu.controller.effects.retry_delays = ()
+    await fu.run(call, RecordOptOut())  # the read after the close fails: logged only
+    monkeypatch.setattr(dialler.records, "opt_out", broken)
+    await fu.run(call, RecordOptOut())  # the record itself fails: bookkeeping
+    await fu.run(call, CloseTask(model.Status.DONE, model.Outcome.REACHED))
+    assert not call.flow.ended
+    assert call_id in fu.controller.calls
+    assert "failure in state" not in caplog.text
+
+
+async def test_unreadable_contacts_still_ring_the_member_with_none_shown(
+    fu: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task_id = await add_task(fu)
+    dialler = fu.controller.followup
+
+    async def broken(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("disk I/O error")
+
+    monkeypatch.setattr(dialler.records, "contacts", broken)
+    await dialler.cycle()
+    (ring,) = staff_rings(fu)
+    assert ring["appArgs"] == f"followup,{task_id}"
+    (leg,) = dialler.offers
+    await dialler.staff_answered(leg)  # and the call starts
+    assert list(fu.controller.calls) == [dialler.offers[leg].call_id]
+
+
+async def test_a_call_that_cannot_start_hangs_up_the_staff_member(
+    fu: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task_id = await add_task(fu)
+    dialler = fu.controller.followup
+    await dialler.cycle()
+    (leg,) = dialler.offers
+
+    def broken() -> None:
+        raise ValueError("bad settings")
+
+    monkeypatch.setattr(dialler, "journey_config", broken)
+    await dialler.staff_answered(leg)  # no exception escapes
+    assert ("DELETE", f"channels/{leg}") in [(m, p) for m, p, _ in fu.fake.requests]
+    assert fu.controller.calls == {}
+    await dialler.channel_gone(leg, 16)
+    assert (await task(fu, task_id)).locked_by is None
+    assert fu.controller.staff.team_group("counselors").external_legs() == {}
+
+
+async def test_a_task_without_a_sealed_number_is_not_the_citizens_attempt(fu: Rig) -> None:
+    ctx = fu.controller.ctx
+    ctx.settings = dataclasses.replace(ctx.settings, followup_max_attempts=1)
+    task_id = await add_task(fu, model.TaskType.WELFARE)
+    await fu.store.write(
+        "test", "UPDATE followup_tasks SET number_sealed=NULL WHERE id=?", (task_id,)
+    )
+    _, call_id = await answered_call(fu)
+    whisper = next(c for c, _ in fu.seen if isinstance(c, flow.Play))
+    await fu.controller._feed(call_id, flow.PlaybackDone(whisper.playback_id))
+    await fu.next_input()  # the CitizenGone the dialler posted
+    t = await task(fu, task_id)
+    assert (t.status, t.attempts) == (model.Status.OPEN, 0)  # not closed unreachable
+    (attempt,) = await FollowupRecords(fu.store).attempts(task_id)
+    assert attempt["result"] == "service_failed"
+
+
+async def test_a_task_closed_by_hand_during_the_call_is_not_closed_again(fu: Rig) -> None:
+    task_id = await add_task(fu, model.TaskType.WELFARE)
+    _, call_id = await answered_call(fu)
+    records = FollowupRecords(fu.store)
+    now = fu.controller.clock()
+    assert await records.close(task_id, model.Status.CANCELLED, "cancelled", now, "admin") == 1
+    call = fu.controller.calls[call_id]
+    await fu.run(call, CloseTask(model.Status.UNREACHABLE, model.Outcome.UNREACHABLE))
+    t = await task(fu, task_id)
+    assert (t.status, t.outcome, t.alerted_at) == (model.Status.CANCELLED, "cancelled", None)
+    assert fu.fake.sent("PUT", "endpoints/sendMessage") == []
+
+
+async def test_an_alert_no_supervisor_got_is_sent_again_later(
+    fu: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = fu.controller.ctx
+    t0 = ctx.clock()
+    now = [t0]
+    monkeypatch.setattr(ctx, "clock", lambda: now[0])
+    task_id = await add_task(fu, model.TaskType.WELFARE)
+    records = FollowupRecords(fu.store)
+    # Closed unreachable by hand (or at once, anonymous): no supervisor was told.
+    await records.close(task_id, model.Status.UNREACHABLE, "unreachable", t0, "admin")
+    fu.fake.script[("PUT", "endpoints/sendMessage")] = 500
+    dialler = fu.controller.followup
+    await dialler.cycle()
+    tried = len(fu.fake.sent("PUT", "endpoints/sendMessage"))
+    assert tried == len(ctx.settings.supervisors) > 0
+    assert (await task(fu, task_id)).alerted_at is None  # not marked told
+    now[0] += 1
+    await dialler.cycle()  # not retried on every tick
+    assert len(fu.fake.sent("PUT", "endpoints/sendMessage")) == tried
+    del fu.fake.script[("PUT", "endpoints/sendMessage")]
+    now[0] = t0 + 61
+    await dialler.cycle()
+    assert (await task(fu, task_id)).alerted_at == t0 + 61
+    told = fu.fake.sent("PUT", "endpoints/sendMessage")[tried:]
+    assert f"welfare_unreachable:{task_id}" in told[0]["body"]
+    now[0] = t0 + 200
+    await dialler.cycle()  # told once
+    assert len(fu.fake.sent("PUT", "endpoints/sendMessage")) == tried + len(told)
+
+
+async def test_a_call_keeps_its_lock_while_dialling_is_paused(
+    fu: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = fu.controller.ctx
+    now = [ctx.clock()]
+    monkeypatch.setattr(ctx, "clock", lambda: now[0])
+    task_id = await add_task(fu)
+    await answered_call(fu)
+    first = (await task(fu, task_id)).locked_until
+    assert first is not None
+    ctx.settings = dataclasses.replace(ctx.settings, followup_dialling=False)
+    now[0] = first - 5  # the lease nearly over: a long call
+    await fu.controller.followup.cycle()
+    renewed = await task(fu, task_id)
+    assert renewed.locked_by == fu.controller.followup.owner
+    assert renewed.locked_until is not None and renewed.locked_until > first

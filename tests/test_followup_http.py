@@ -59,6 +59,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
             assert TEST_CALLER_NUMBER not in await r.text()
             return r.status, data
 
+    call.store = store  # type: ignore[attr-defined]
     try:
         yield call
     finally:
@@ -149,3 +150,19 @@ def test_times_staff_type() -> None:
     assert parse_when("2026-12-02 10:00", now) == ten
     with pytest.raises(ValueError, match="cannot read the time"):
         parse_when("tomorrow-ish", now)
+
+
+async def test_a_task_being_dialled_cannot_be_closed_or_rescheduled_by_hand(api: Api) -> None:
+    from ivr.followup.model import TaskType
+    from ivr.followup.records import FollowupRecords
+
+    records = FollowupRecords(api.store)
+    now = time.time()
+    task_id, _ = await records.add_or_merge(TaskType.CALLBACK, "hash-b", None, None, now, now)
+    assert await records.lock(task_id, "run-1", now, 300)
+    for action, body in (("close", {"outcome": "cancelled"}), ("reschedule", {"due": "+1h"})):
+        status, refused = await api("POST", f"/api/followups/{task_id}/{action}", body)
+        assert status == 409 and refused["error_id"] == "task_in_call", refused
+        assert "통화 중인 작업입니다" in str(refused)
+    task = await records.task(task_id)
+    assert task is not None and task.open and task.locked_by == "run-1" and task.due_at == now

@@ -44,7 +44,7 @@ def task(
         id=id_,
         type=type_,
         team=TEAM_OF[type_],
-        caller_hash=f"h{id_}",
+        caller_hash=str(kw.pop("caller_hash", f"h{id_}")),
         created_at=due,
         due_at=due,
         priority=PRIORITY[type_],
@@ -217,6 +217,9 @@ MEMBERS = {
 }
 
 
+CITIZENS = ("h1", "h2", "h3", "h4", "h5")
+
+
 @st.composite
 def _tasks(draw: st.DrawFn) -> list[Task]:
     n = draw(st.integers(1, 12))
@@ -228,7 +231,8 @@ def _tasks(draw: st.DrawFn) -> list[Task]:
         if type_ is TaskType.COMPANION and member is None:
             member = MEMBERS[team][0]  # a series call always has its companion
         due = MORNING + draw(st.floats(-7200.0, 7200.0))
-        tasks.append(task(i, type_, due=due, member=member))
+        citizen = draw(st.sampled_from(CITIZENS))  # some citizens have several tasks
+        tasks.append(task(i, type_, due=due, member=member, caller_hash=citizen))
     return tasks
 
 
@@ -252,6 +256,7 @@ CYCLE = st.tuples(
     st.integers(0, 2),  # callers waiting inbound
     st.tuples(_subset, _subset, _subset),  # who is present, per team
     st.randoms(use_true_random=False),  # the order of the free, and what happens to offers
+    st.sets(st.sampled_from(CITIZENS), max_size=2),  # citizens on a live inbound call
 )
 
 
@@ -261,7 +266,7 @@ def test_no_task_or_member_is_ever_offered_twice_and_callbacks_never_jump_the_qu
     tasks: list[Task], cycles: list[tuple]
 ) -> None:
     world = World({t.id: t for t in tasks})
-    for elapsed, waiting, presence, rnd in cycles:
+    for elapsed, waiting, presence, rnd, live in cycles:
         world.now += elapsed
         teams: dict[Team, TeamView] = {}
         for team, flags in zip(Team, presence, strict=True):
@@ -275,12 +280,18 @@ def test_no_task_or_member_is_ever_offered_twice_and_callbacks_never_jump_the_qu
         for t in world.tasks.values():
             if t.status is Status.OPEN and (t.id not in world.in_flight or rnd.random() < 0.5):
                 candidates.setdefault(t.team, []).append(t)
-        result = plan(teams, candidates, frozenset(world.in_flight), world.now, CONFIG)
+        busy_citizens = {world.tasks[tid].caller_hash for tid in world.in_flight} | live
+        result = plan(
+            teams, candidates, frozenset(world.in_flight), world.now, CONFIG, busy_citizens
+        )
 
         offered = [o.task_id for o in result.offers]
         members = [o.member for o in result.offers]
         assert len(set(offered)) == len(offered)
         assert len(set(members)) == len(members)
+        citizens = [world.tasks[tid].caller_hash for tid in offered]
+        assert len(set(citizens)) == len(citizens)  # one staff member per citizen
+        assert not set(citizens) & busy_citizens  # never while called already or on a call
         for o in result.offers:
             t = world.tasks[o.task_id]
             assert o.task_id not in world.in_flight  # never two staff on one task
@@ -296,7 +307,12 @@ def test_no_task_or_member_is_ever_offered_twice_and_callbacks_never_jump_the_qu
                 (
                     t
                     for t in candidates.get(team, ())
-                    if t.member is None and t.due_at <= world.now and t.id not in world.in_flight
+                    if t.member is None
+                    and t.due_at <= world.now
+                    and t.id not in world.in_flight
+                    and t.caller_hash not in busy_citizens
+                    # another task of the same citizen was offered instead
+                    and (t.id in offered or t.caller_hash not in citizens)
                 ),
                 key=lambda t: (t.priority, t.due_at, t.id),
             )
@@ -325,3 +341,17 @@ def test_no_task_or_member_is_ever_offered_twice_and_callbacks_never_jump_the_qu
                 world.tasks[tid] = dataclasses.replace(
                     t, due_at=world.now + rnd.choice((0.0, 1800.0)), attempts=t.attempts + 1
                 )
+
+
+def test_one_citizen_is_never_dialled_by_two_staff_at_once() -> None:
+    callback = task(1, TaskType.CALLBACK, caller_hash="h9")
+    in_depth = task(2, TaskType.IN_DEPTH, caller_hash="h9")
+    teams = {
+        Team.COUNSELORS: TeamView(("c1",), frozenset({"c1"})),
+        Team.SOCIAL_WORKERS: TeamView(("s1",), frozenset({"s1"})),
+    }
+    by_team = {Team.COUNSELORS: [callback], Team.SOCIAL_WORKERS: [in_depth]}
+    result = plan(teams, by_team, frozenset(), MORNING, CONFIG)
+    assert result.offers == [Offer(1, "c1", Team.COUNSELORS)]
+    # Not while they are on a live call (or another of their tasks is in flight).
+    assert plan(teams, by_team, frozenset(), MORNING, CONFIG, {"h9"}).offers == []

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from ivr.followup.companions import CompanionSeries
 from ivr.followup.model import AttemptResult, Status, TaskType, Team
 from ivr.followup.records import FollowupRecords
+from ivr.followup.series import Schedule
 from ivr.store import Store
 
 NOW = 1_764_000_000.0
@@ -136,3 +138,51 @@ async def test_a_request_the_locked_database_cannot_take_is_kept_and_written_lat
     assert await store.flush()
     (task,) = await records.tasks()
     assert task.type is TaskType.CALLBACK and task.caller_hash == "h"
+
+
+async def test_a_request_is_not_merged_into_the_task_being_dialled(
+    records: FollowupRecords,
+) -> None:
+    first, _ = await records.add_or_merge(TaskType.CALLBACK, "h1", None, None, NOW, NOW)
+    assert await records.lock(first, "run-a", NOW, 300)
+    second, merged = await records.add_or_merge(
+        TaskType.WELFARE, "h1", None, None, NOW + 1, NOW + 1, note="during the call"
+    )
+    assert not merged and second != first
+    await records.close(first, Status.DONE, "reached", NOW + 2, "c1")
+    kept = await records.task(second)
+    assert kept is not None and kept.status is Status.OPEN and kept.note == "during the call"
+    # Once the lease is over, a request merges again.
+    third, merged = await records.add_or_merge(TaskType.CALLBACK, "h1", None, None, NOW + 400, NOW)
+    assert merged and third == second
+
+
+async def test_a_close_says_whether_it_closed_the_task(records: FollowupRecords) -> None:
+    task_id, _ = await records.add_or_merge(TaskType.CALLBACK, "h1", None, None, NOW, NOW)
+    assert await records.close(task_id, Status.CANCELLED, "cancelled", NOW, "admin") == 1
+    assert await records.close(task_id, Status.DONE, "reached", NOW + 1, "c1") == 0
+    task = await records.task(task_id)
+    assert task is not None and (task.status, task.outcome) == (Status.CANCELLED, "cancelled")
+
+
+async def test_the_diallers_reschedule_leaves_a_lock_taken_over_alone(
+    records: FollowupRecords,
+) -> None:
+    task_id, _ = await records.add_or_merge(TaskType.CALLBACK, "h1", None, None, NOW, NOW)
+    assert await records.lock(task_id, "run-b", NOW + 400, 300)  # run-a's lease ran out
+    await records.reschedule(task_id, NOW + 3600, "run-a")
+    task = await records.task(task_id)
+    assert task is not None and task.locked_by == "run-b" and task.due_at == NOW
+
+
+async def test_an_opt_out_stops_the_citizens_companion_series(
+    records: FollowupRecords,
+) -> None:
+    book = CompanionSeries(records.store)
+    series = await book.add("h", None, "companion01", Schedule(7, 1, 600), NOW, "call-1")
+    other = await book.add("h-other", None, "companion01", Schedule(7, 1, 600), NOW, "call-2")
+    await records.opt_out("h", NOW + 5, "call-3", "key")
+    stopped = await book.get(series)
+    assert stopped is not None and stopped.stopped_at == NOW + 5
+    kept = await book.get(other)
+    assert kept is not None and kept.stopped_at is None

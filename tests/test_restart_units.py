@@ -4,6 +4,7 @@ dead run left open (once), the stop watchdog, and committed rows surviving a kil
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -16,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from ivr import recovery
+from ivr import recovery, supervise
+from ivr.followup.model import AttemptResult, TaskType
+from ivr.followup.records import FollowupRecords
 from ivr.pbx import adopt
 from ivr.store import Store
 
@@ -162,3 +165,61 @@ def test_ari_reconnects_with_a_back_off_capped_at_2_s_and_jitter() -> None:
     assert AriClient("http://127.0.0.1:1/ari", "u", "p", "app").backoff_max == 2.0
     waits = {_jitter(2.0) for _ in range(50)}
     assert all(1.0 <= w <= 2.0 for w in waits) and len(waits) > 1
+
+
+async def test_follow_up_attempts_and_locks_a_dead_run_left_are_closed_at_start(
+    tmp_path: Path,
+) -> None:
+    store = await Store.open(tmp_path / "db.sqlite3")
+    try:
+        records = FollowupRecords(store)
+        task_id, _ = await records.add_or_merge(TaskType.CALLBACK, "h1", None, None, 100.0, 100.0)
+        mine, _ = await records.add_or_merge(TaskType.IN_DEPTH, "h2", None, None, 100.0, 100.0)
+        assert await records.lock(task_id, "ivr-dead-", 150.0, 600)
+        assert await records.lock(mine, "ivr-new-", 199.0, 600)
+        open_attempt = await records.attempt_started(task_id, "counselor01", "call-x", 150.0)
+        done = await records.attempt_started(task_id, "counselor01", "call-y", 120.0)
+        await records.attempt_ended(done, task_id, AttemptResult.BUSY, 130.0, counted=True)
+        await recovery.close_left_open(store, tmp_path, 200.0, "ivr-new-")
+        task = await records.task(task_id)
+        assert task is not None and task.locked_by is None and task.attempts == 1
+        other = await records.task(mine)
+        assert other is not None and other.locked_by == "ivr-new-"  # this run's own lock
+        by_id = {a["id"]: a for a in await records.attempts(task_id)}
+        assert by_id[open_attempt]["result"] == "controller_restart"
+        assert by_id[open_attempt]["ended_at"] == 200.0
+        assert by_id[done]["result"] == "busy"
+    finally:
+        await store.close()
+
+
+async def test_a_summary_worker_that_cannot_be_started_is_tried_again() -> None:
+    procs: list[asyncio.subprocess.Process] = []
+    tries = 0
+
+    async def spawn() -> asyncio.subprocess.Process:
+        nonlocal tries
+        tries += 1
+        if tries <= 2:
+            raise OSError(24, "Too many open files")
+        proc = await asyncio.create_subprocess_exec("sleep", "30")
+        procs.append(proc)
+        return proc
+
+    first = await asyncio.create_subprocess_exec("true")  # a worker that ends at once
+    worker = supervise.Worker(spawn, first, supervise.Backoff(first=0.01, cap=0.05))
+    watch = asyncio.create_task(supervise.supervise_worker(worker, supervise.Metrics()))
+    try:
+        deadline = asyncio.get_running_loop().time() + 10
+        while not procs:
+            assert not watch.done(), watch.exception()
+            assert asyncio.get_running_loop().time() < deadline, "never started again"
+            await asyncio.sleep(0.01)
+        assert worker.proc is procs[0] and tries == 3
+    finally:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+        for proc in procs:
+            proc.kill()
+            await proc.wait()

@@ -45,6 +45,7 @@ from ivr.followup.journey import FollowupCall, JourneyConfig
 from ivr.followup.records import FollowupRecords
 from ivr.staff.driver import INFO_HEADER, StaffDriver
 from ivr.staff.ringgroup import EndReason, LegOutcome
+from ivr.store_buffer import WriteDeferred
 from ivr.timezone import SEOUL
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ CITIZEN_ARG = "citizen"
 #: Seconds the citizen's phone rings before the attempt is `no_answer`.
 CITIZEN_RING_SECONDS = 40
 RINGBACK = "tone:ring"
+#: Seconds between tries of an alert no supervisor could be sent (and between sweeps for
+#: unreachable welfare checks nobody was told of).
+ALERT_RETRY_SECONDS = 60.0
 #: ChannelDestroyed causes of an unanswered staff leg.
 STAFF_CAUSE = {17: LegOutcome.BUSY, 21: LegOutcome.REJECTED}
 
@@ -72,6 +76,9 @@ class Offer:
 
 
 class Dialler:
+    #: The journey's record commands: a failed one never ends the call (ivr.effects' policy).
+    bookkeeping = (RecordAttempt, RecordOptOut, CloseTask, RescheduleTask, EndFollowup)
+
     def __init__(self, ctx: CallContext, staff: StaffDriver) -> None:
         self.ctx = ctx
         self.staff = staff
@@ -81,6 +88,8 @@ class Dialler:
         self.offers: dict[str, Offer] = {}  # staff leg id -> offer
         self.by_call: dict[str, Offer] = {}  # call id -> offer (answered)
         self.citizens: set[str] = set()  # citizen channels dialled and not gone
+        self._alert_tried: dict[int, float] = {}  # task id -> last failed alert
+        self._swept = float("-inf")  # the last sweep for untold unreachable welfare checks
         self._seq = 0
 
     def handlers(self) -> dict[type, Any]:
@@ -117,14 +126,17 @@ class Dialler:
     async def cycle(self) -> None:
         """Offer due tasks to free members (on the controller's tick)."""
         ctx = self.ctx
-        if not (ctx.settings.followup_enabled and ctx.settings.followup_dialling):
+        if not ctx.settings.followup_enabled:
             return
         now = ctx.clock()
         config = self.config()
         # Ringing, or on a call (which may outlive the staff leg: a crisis hand-over).
         in_flight = {o.task.id for o in (*self.offers.values(), *self.by_call.values())}
-        for task_id in in_flight:  # a long call keeps its lock
+        for task_id in in_flight:  # a long call keeps its lock (paused or not)
             await safe_store(self.records.lock(task_id, self.owner, now, config.lock_seconds))
+        await self._sweep_untold(now)
+        if not ctx.settings.followup_dialling:
+            return
         reachable = await self.staff.reachable()
         views: dict[model.Team, planner.TeamView] = {}
         candidates: dict[model.Team, list[model.Task]] = {}
@@ -144,17 +156,42 @@ class Dialler:
             candidates[team] = await self.records.due(
                 team, now, limit=4 * len(free) + 20, exclude=in_flight
             )
-        planned = planner.plan(views, candidates, in_flight, now, config)
+        citizens = {o.task.caller_hash for o in (*self.offers.values(), *self.by_call.values())}
+        citizens |= {c.caller for c in ctx.calls.values()}  # on a call, inbound or outbound
+        planned = planner.plan(views, candidates, in_flight, now, config, citizens)
         for alert in planned.alerts:
             await self._alert(alert.task_id, str(alert.kind), now)
         for offer in planned.offers:
             task = next(t for t in candidates[offer.team] if t.id == offer.task_id)
             await self._offer(task, offer.member, offer.team, now, config)
 
+    async def _sweep_untold(self, now: float) -> None:
+        """Unreachable welfare checks closed without a supervisor told: told now."""
+        if now - self._swept < ALERT_RETRY_SECONDS:
+            return
+        self._swept = now
+        try:
+            untold = await self.records.untold_unreachable_welfare()
+        except Exception:
+            log.exception("untold unreachable welfare checks not read")
+            return
+        for task_id in untold:
+            await self._alert(task_id, str(planner.AlertKind.WELFARE_UNREACHABLE), now)
+
     async def _alert(self, task_id: int, kind: str, now: float) -> None:
-        """A supervisor is told (a SIP MESSAGE with the task's id, never the number)."""
+        """A supervisor is told (a SIP MESSAGE with the task's id, never the number). Marked
+        told only when a message went out; else tried again, at most every
+        ALERT_RETRY_SECONDS."""
+        if now - self._alert_tried.get(task_id, float("-inf")) < ALERT_RETRY_SECONDS:
+            return
+        sent = 0
         for supervisor in self.ctx.settings.supervisors:
-            await self.ctx.send_message(supervisor, f"ivr120:{kind}:{task_id}")
+            sent += await self.ctx.send_message(supervisor, f"ivr120:{kind}:{task_id}")
+        if not sent:
+            self._alert_tried[task_id] = now
+            audit.warning("follow-up task %d: %s; no supervisor could be told", task_id, kind)
+            return
+        self._alert_tried.pop(task_id, None)
         await safe_store(self.records.mark_alerted(task_id, now))
         audit.info("follow-up task %d: %s; supervisors told", task_id, kind)
 
@@ -175,13 +212,13 @@ class Dialler:
         if not locked:
             log.info("follow-up task %d: locked elsewhere; skipped", task.id)
             return
+        contacts = await self._contacts(task)
         self._seq += 1
         leg = f"{ctx.leg_prefix}fu{self._seq}"
         offer = Offer(task, member, team, leg, f"{leg}-citizen")
         group = self.staff.team_group(team.value)
         group.ring_external(member, leg, now)
         self.offers[leg] = offer
-        contacts = await self.records.contacts(task.caller_hash)
         log.info("follow-up task %d (%s): ringing %s", task.id, task.type, member)
         due = datetime.fromtimestamp(task.due_at, SEOUL).isoformat(timespec="minutes")
         info = {
@@ -211,6 +248,14 @@ class Dialler:
             group.external_ended(leg, LegOutcome.FAILED, now)
             await safe_store(self.records.unlock(task.id, self.owner))
 
+    async def _contacts(self, task: model.Task) -> int:
+        """The citizen's earlier contacts, for the staff phone; 0 when they cannot be read."""
+        try:
+            return await self.records.contacts(task.caller_hash)
+        except Exception:
+            log.exception("follow-up task %d: earlier contacts not read", task.id)
+            return 0
+
     # -- the staff leg -------------------------------------------------------------------
     async def staff_answered(self, leg_id: str) -> None:
         ctx = self.ctx
@@ -223,8 +268,19 @@ class Dialler:
             await ctx.hangup(leg_id)
             return
         offer.answered = True
+        try:
+            await self._start_call(offer, leg_id, member, now)
+        except Exception:
+            # Never dead air for the staff member: their leg is hung up (and released).
+            log.exception("follow-up task %d: the call could not start", offer.task.id)
+            ctx.calls.pop(offer.call_id, None)
+            self.by_call.pop(offer.call_id, None)
+            await ctx.hangup(leg_id)
+
+    async def _start_call(self, offer: Offer, leg_id: str, member: str, now: float) -> None:
+        ctx = self.ctx
         task = offer.task
-        contacts = await self.records.contacts(task.caller_hash)
+        contacts = await self._contacts(task)
         journey = FollowupCall(
             offer.call_id, task, leg_id, member, self.journey_config(), now, contacts=contacts
         )
@@ -268,6 +324,8 @@ class Dialler:
             await self.staff.after_group_change(group.name)
             if call is not None:
                 await ctx.feed(offer.call_id, flow.StaffHungUp())
+            else:  # the call never started (or is over): the task is free again
+                await safe_store(self.records.unlock(offer.task.id, self.owner))
             return
         outcome = STAFF_CAUSE.get(cause, LegOutcome.NO_ANSWER)
         if group.external_ended(channel_id, outcome, now) is not None:
@@ -302,13 +360,13 @@ class Dialler:
         sealed = await self.records.sealed_number(offer.task.id)
         if sealed is None:
             log.warning("follow-up task %d: no number to dial", offer.task.id)
-            ctx.post_flow(call.call_id, CitizenGone(0))
+            ctx.post_flow(call.call_id, CitizenGone(0, service=True))
             return
         try:
             number = ctx.sealer.open(*sealed)
         except Exception:
             log.error("follow-up task %d: the number cannot be unsealed", offer.task.id)
-            ctx.post_flow(call.call_id, CitizenGone(0))
+            ctx.post_flow(call.call_id, CitizenGone(0, service=True))
             return
         call.number = number  # in memory for the call only (a request made during it)
         self.citizens.add(call.call_id)
@@ -331,7 +389,7 @@ class Dialler:
             status = getattr(exc, "status", "?")
             log.warning("follow-up task %d: cannot dial the citizen (%s)", offer.task.id, status)
             self.citizens.discard(call.call_id)
-            ctx.post_flow(call.call_id, CitizenGone(0))
+            ctx.post_flow(call.call_id, CitizenGone(0, service=True))
             return
         log.info("follow-up task %d: dialling the citizen %s", offer.task.id, call.caller)
 
@@ -369,7 +427,14 @@ class Dialler:
             return
         task, now = offer.task, self.ctx.clock()
         by = offer.member
-        await safe_store(self.records.close(task.id, cmd.status, cmd.outcome.value, now, by))
+        try:
+            changed = await self.records.close(task.id, cmd.status, cmd.outcome.value, now, by)
+        except WriteDeferred as exc:  # kept, written later: it is closed
+            log.warning("follow-up task %d: close not written yet: %s", task.id, exc)
+            changed = 1
+        if changed == 0:  # closed meanwhile (by an administrator): nothing follows twice
+            log.info("follow-up task %d was closed already", task.id)
+            return
         log.info("follow-up task %d: closed %s (%s)", task.id, cmd.status, cmd.outcome)
         alert = planner.alert_on_close(task, cmd.status)
         if alert is not None:  # a welfare check is never closed silently
@@ -378,8 +443,8 @@ class Dialler:
 
     async def _after_close(self, task: model.Task, outcome: model.Outcome, now: float) -> None:
         """The referral it checked, the companion series' next call, more help (closing)."""
-        closed = await self.records.task(task.id)
         try:
+            closed = await self.records.task(task.id)
             after = await closing.task_closed(
                 self.records, self.ctx.store, closed or task, outcome, now, self.config()
             )

@@ -17,6 +17,8 @@ class CitizenGone:
 
     #: The Q.850 cause Asterisk gave (17 busy, 19 no answer, ...; 0: unknown or not dialled).
     cause: int = 0
+    #: Not dialled through the dialler's own failure: not the citizen's attempt (not counted).
+    service: bool = False
 
 
 FollowupEvent = CitizenAnswered | CitizenGone

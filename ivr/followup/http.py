@@ -232,6 +232,10 @@ async def _task_action(request: web.Request) -> web.Response:
         raise ApiError(
             409, "task_closed", f"task {task_id} is already {task.status}", "이미 닫힌 작업입니다"
         )
+    if action in ("reschedule", "close") and task.locked(now):
+        raise ApiError(
+            409, "task_in_call", f"task {task_id} is being dialled", "통화 중인 작업입니다"
+        )
     result: dict[str, Any] = {"id": task_id, "action": action, "by": by}
     if action == "assign":
         member = body.get("member") or None
@@ -242,7 +246,7 @@ async def _task_action(request: web.Request) -> web.Response:
         audit.info("follow-up task %d assigned to %s by %s", task_id, member or "-", by)
     elif action == "reschedule":
         due = parse_when(_required(body, "due"), now)
-        await records.reschedule(task_id, due, by)
+        await records.reschedule(task_id, due)
         result["due_at"] = due
         audit.info("follow-up task %d rescheduled by %s", task_id, by)
     else:
@@ -251,8 +255,8 @@ async def _task_action(request: web.Request) -> web.Response:
         if outcome is Outcome.OPTED_OUT:
             # The citizen asked (by another way) not to be called: all their tasks close.
             await records.opt_out(task.caller_hash, now, task.call_id, "admin")
-        else:
-            await records.close(task_id, CLOSE_STATUS[outcome], outcome.value, now, by)
+        elif not await records.close(task_id, CLOSE_STATUS[outcome], outcome.value, now, by):
+            raise ApiError(409, "task_closed", f"task {task_id} is closed", "이미 닫힌 작업입니다")
         closed = await records.task(task_id)
         assert closed is not None
         after = await task_closed(

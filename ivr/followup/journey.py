@@ -336,7 +336,9 @@ class FollowupCall:
         if isinstance(event, CitizenAnswered):
             return self._citizen_answered(now)
         if isinstance(event, CitizenGone):
-            result = attempt_result(event.cause)
+            result = (
+                model.AttemptResult.SERVICE_FAILED if event.service else attempt_result(event.cause)
+            )
             log.info(
                 "follow-up %s: citizen not reached (%s, cause %d)",
                 self.call_id,

@@ -65,6 +65,10 @@ class AttemptResult(enum.StrEnum):
     STAFF_NO_ANSWER = "staff_no_answer"  # the staff member's phone was not answered
     STAFF_LEFT = "staff_left"  # the staff member hung up before the citizen answered
     OPTED_OUT = "opted_out"
+    #: The dialler's own failure (no sealed number, unsealing, ARI refusing the originate).
+    SERVICE_FAILED = "service_failed"
+    #: The controller stopped during the attempt (closed at the next start).
+    CONTROLLER_RESTART = "controller_restart"
 
 
 #: Results that count against the citizen's attempts (the others are the service's).

@@ -11,7 +11,8 @@ The dialler (ivr/followup/dialler.py) builds one `TeamView` per team from the st
   config/teams.toml.
 - Most urgent first: priority (welfare before callback, ...), then due time, then id.
 - One task per free member and one member per task; a task already in flight (offered, ringing,
-  being dialled) is never offered again.
+  being dialled) is never offered again. One offer per citizen: not while another task of
+  theirs is in flight or they are on a live call.
 - A task fixed to a member (a companion's series, an administrator's `assign`) goes to that
   member only, when they are free. While they are not even present it waits; once they have
   been away for `companion_grace` past the due time a supervisor is told, once (an `Alert`;
@@ -94,13 +95,17 @@ def plan(
     in_flight: AbstractSet[int],
     now: float,
     config: FollowupConfig,
+    busy_citizens: AbstractSet[str] = frozenset(),
 ) -> Plan:
     """The offers to make now (each to a free member of the task's team) and the alerts to
     raise. `candidates` are each team's due tasks (from `FollowupRecords.due`); tasks that are
-    not open, not yet due, locked, in flight or of another team are skipped."""
+    not open, not yet due, locked, in flight or of another team are skipped. `busy_citizens`
+    are the caller hashes of the tasks in flight and of the live calls: a citizen is dialled by
+    one staff member at a time, and never while on a call (one offer per citizen a cycle)."""
     result = Plan()
     taken_tasks: set[int] = set(in_flight)
     taken_members: set[str] = set()
+    taken_citizens: set[str] = set(busy_citizens)
     for team in Team:  # a stable order: the same inputs always give the same plan
         view = teams.get(team)
         if view is None:
@@ -130,6 +135,8 @@ def plan(
                 break
             if task.id in taken_tasks:
                 continue  # the same task listed twice
+            if task.caller_hash in taken_citizens:
+                continue  # the citizen is called (or calling) already
             if task.member is not None:
                 if task.member not in free:
                     continue  # waits for its member
@@ -139,6 +146,7 @@ def plan(
             free.remove(member)
             taken_members.add(member)
             taken_tasks.add(task.id)
+            taken_citizens.add(task.caller_hash)
             result.offers.append(Offer(task.id, member, team))
     return result
 

@@ -96,8 +96,10 @@ class FollowupRecords:
         async def merge(db: aiosqlite.Connection) -> tuple[int, bool]:
             cur = await db.execute(
                 "SELECT id, type, priority, due_at, note, number_sealed FROM followup_tasks"
-                " WHERE caller_hash=? AND team=? AND status='open' ORDER BY id LIMIT 1",
-                (caller_hash, team.value),
+                " WHERE caller_hash=? AND team=? AND status='open'"
+                # Not the task being dialled: its call closes it with what the call found.
+                " AND (locked_until IS NULL OR locked_until<=?) ORDER BY id LIMIT 1",
+                (caller_hash, team.value, now),
             )
             row: Any = await cur.fetchone()
             if row is not None and caller_hash != "anonymous":
@@ -349,26 +351,62 @@ class FollowupRecords:
         return [dict(zip((*keys, "talk_seconds"), r, strict=True)) for r in rows]
 
     async def reschedule(self, task_id: int, due_at: float, owner: str | None = None) -> None:
-        """Due again at `due_at`; the dialling lock is released."""
+        """Due again at `due_at`; the dialling lock is released. With `owner` (the dialler),
+        only while the task is not locked by another: a lock taken over is left alone."""
+        args: tuple[object, ...] = (due_at, task_id)
+        sql = ""  # an administrator's (ivr.followup.http refuses a live lock)
+        if owner is not None:
+            sql, args = " AND (locked_by IS NULL OR locked_by=?)", (due_at, task_id, owner)
         await self.store.write(
             "follow-up reschedule",
             "UPDATE followup_tasks SET due_at=?, locked_by=NULL, locked_until=NULL WHERE id=?"
-            " AND status='open'",
-            (due_at, task_id),
+            " AND status='open'" + sql,
+            args,
         )
+
+    async def close_left_open(self, now: float, owner: str) -> tuple[int, int]:
+        """At start (one controller per database): the attempts a dead run left open are
+        closed `controller_restart` (not counted) and the task locks other runs hold are
+        cleared, so the tasks are due again at once. Returns (attempts, locks)."""
+        attempts = await self.store.change(
+            "UPDATE followup_attempts SET ended_at=?, result=? WHERE ended_at IS NULL",
+            (now, AttemptResult.CONTROLLER_RESTART.value),
+        )
+        locks = await self.store.change(
+            "UPDATE followup_tasks SET locked_by=NULL, locked_until=NULL"
+            " WHERE locked_by IS NOT NULL AND locked_by<>?",
+            (owner,),
+        )
+        return attempts, locks
 
     async def assign(self, task_id: int, member: str | None) -> int:
         return await self.store.change(
             "UPDATE followup_tasks SET member=? WHERE id=? AND status='open'", (member, task_id)
         )
 
-    async def close(self, task_id: int, status: Status, outcome: str, now: float, by: str) -> None:
-        await self.store.write(
-            "follow-up close",
+    async def close(self, task_id: int, status: Status, outcome: str, now: float, by: str) -> int:
+        """Closes an open task: 1, or 0 when it was closed already (what follows a close then
+        is not done twice). A database that cannot take it now keeps it for later (raises
+        WriteDeferred)."""
+        sql = (
             "UPDATE followup_tasks SET status=?, outcome=?, closed_at=?, closed_by=?,"
-            " locked_by=NULL, locked_until=NULL WHERE id=? AND status='open'",
-            (status.value, outcome, now, by, task_id),
+            " locked_by=NULL, locked_until=NULL WHERE id=? AND status='open'"
         )
+        args = (status.value, outcome, now, by, task_id)
+        try:
+            return await self.store.change(sql, args)
+        except WRITE_ERRORS as exc:
+            await self.store.keep("follow-up close", sql, args, exc)
+
+    async def untold_unreachable_welfare(self) -> list[int]:
+        """Welfare checks closed unreachable that no supervisor has heard of yet (closed by
+        hand, an anonymous one closed at once, or an alert that could not be sent)."""
+        rows = await self.store.fetch(
+            "SELECT id FROM followup_tasks WHERE status=? AND type=? AND alerted_at IS NULL"
+            " ORDER BY id LIMIT 50",
+            (Status.UNREACHABLE.value, TaskType.WELFARE.value),
+        )
+        return [int(r[0]) for r in rows]
 
     async def mark_alerted(self, task_id: int, now: float) -> None:
         await self.store.write(
@@ -378,8 +416,8 @@ class FollowupRecords:
         )
 
     async def opt_out(self, caller_hash: str, now: float, call_id: str | None, via: str) -> None:
-        """The citizen asked not to be called again: recorded, and every open task of theirs
-        is closed `opted_out` at once."""
+        """The citizen asked not to be called again: recorded, every open task of theirs is
+        closed `opted_out` at once and their companion series is stopped."""
         await self.store.write(
             "follow-up opt-out",
             "INSERT OR IGNORE INTO followup_optouts (caller_hash, at, call_id, via)"
@@ -392,6 +430,11 @@ class FollowupRecords:
             " closed_by=?, locked_by=NULL, locked_until=NULL"
             " WHERE caller_hash=? AND status='open'",
             (now, f"citizen:{via}", caller_hash),
+        )
+        await self.store.write(
+            "follow-up opt-out series",
+            "UPDATE companion_series SET stopped_at=? WHERE caller_hash=? AND stopped_at IS NULL",
+            (now, caller_hash),
         )
 
 
