@@ -147,11 +147,16 @@ class CallEffects:
         bridge = f"talk-{cid}"
         await ari.post("bridges", type="mixing", bridgeId=bridge, name=bridge)
         call.talk_bridge = bridge
+        # The caller moves straight from the holding bridge into the talk bridge (ARI moves a
+        # channel that is in another bridge), and only then is the emptied holding bridge
+        # deleted. Deleting it first, with the caller still in it, and re-bridging the caller
+        # at once crashed Asterisk 22 once in our runs (SIGSEGV in the addChannel; a known
+        # class of bridge teardown races, docs/asterisk.md).
+        await ari.post(f"bridges/{bridge}/addChannel", channel=f"{cid},{cmd.leg_id}")
         if call.holding_bridge:
             held, call.holding_bridge = call.holding_bridge, None
             with contextlib.suppress(AriNotFound):
                 await ari.delete(f"bridges/{held}")
-        await ari.post(f"bridges/{bridge}/addChannel", channel=f"{cid},{cmd.leg_id}")
         if "caller" in call.taps:
             call.taps["caller"].restart_silence()  # silence with the counselor counts from now
 
