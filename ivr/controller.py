@@ -89,7 +89,7 @@ class Controller:
         self.journey = CallEffects(self.ctx, flow_config, self.consent, model)
         self.features = FeatureCodes(self.ctx, self.staff)
         self.followup = Dialler(self.ctx, self.staff)
-        more = (Callbacks(self.ctx), Flags(self.ctx, self.staff), self.followup)
+        more = (Callbacks(self.ctx), Flags(self.ctx, self.staff), self.followup.effects)
         rooms = (self.journey, self.staff, self.consent, *more)
         table = {kind: do for room in rooms for kind, do in room.handlers().items()}
         kept = tuple(k for room in rooms for k in getattr(room, "bookkeeping", ()))

@@ -1,4 +1,4 @@
-"""What the outbound journey (ivr.followup.journey) asks the dialler (ivr.followup.dialler) to
+"""What the outbound journey (ivr.followup.journey) asks its effects (ivr.followup.effects) to
 do beyond the inbound commands (ivr.flow.commands): small frozen commands.
 
 The record commands (attempt, opt-out, task) are bookkeeping: their handlers log a failure and
