@@ -43,7 +43,6 @@ CONFIG = JourneyConfig(
         companion_grace=3600,
         monitoring_after=0,
         reached_min_talk=30,
-        in_depth_within=86400,
     ),
     conversation=ConversationParams(20.0, 40.0),
     outcome_timeout=15.0,

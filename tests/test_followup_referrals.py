@@ -33,7 +33,6 @@ CONFIG = FollowupConfig(
     companion_grace=3600,
     monitoring_after=14 * 86400.0,
     reached_min_talk=30,
-    in_depth_within=86400,
 )
 AGENCIES = load_agencies(CONFIG_DIR / "agencies.toml")
 SEALER = Sealer(Sealer.new_key())

@@ -155,7 +155,6 @@ class FollowupConfig:
     companion_grace: float
     monitoring_after: float  # seconds
     reached_min_talk: float
-    in_depth_within: float  # seconds
 
     def __post_init__(self) -> None:
         if not self.backoff or any(b < 0 for b in self.backoff):
