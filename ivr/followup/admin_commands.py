@@ -286,8 +286,7 @@ def render_action(d: dict[str, Any]) -> str:
         f"닫았습니다 closed: {task} ({_ko(STATUS_KO, d['status'])}, "
         f"{_ko(OUTCOME_KO, d['outcome'])})"
     ]
-    if d.get("referral"):
-        rid, status = d["referral"]
+    for rid, status in d.get("referrals") or ([d["referral"]] if d.get("referral") else []):
         lines.append(f"연계 referral #{rid}: {_ko(REFERRAL_KO, status)}")
     if d.get("in_depth_task"):
         lines.append(f"심층 상담 작업 in-depth task: #{d['in_depth_task']}")
