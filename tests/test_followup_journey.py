@@ -475,7 +475,7 @@ def test_a_counselors_retry_still_keeps_to_the_calling_hours() -> None:
     assert reschedule.due_at == seoul(2026, 12, 7, 9, 0).timestamp()
 
 
-def test_next_on_duty_skips_absences_and_rounds_up_to_the_minute() -> None:
+def test_next_on_duty_skips_absences() -> None:
     teams = parse_teams(
         {
             "member": {"companion01": ["mon 10:00-13:00", "wed 10:00-13:00"]},
@@ -492,5 +492,7 @@ def test_next_on_duty_skips_absences_and_rounds_up_to_the_minute() -> None:
     on = teams.next_on_duty("companions", "companion01", seoul(2026, 12, 6, 12, 0))
     assert on == seoul(2026, 12, 9, 11, 30)
     on = teams.next_on_duty("companions", "companion01", seoul(2026, 12, 9, 12, 0, 1))
-    assert on == seoul(2026, 12, 9, 12, 1)
+    assert on == seoul(2026, 12, 9, 12, 0, 1)  # within their hours: at once
+    on = teams.next_on_duty("companions", "companion01", seoul(2026, 12, 9, 13, 0))
+    assert on == seoul(2026, 12, 14, 10, 0)  # 13:00 is the end: the next Monday
     assert teams.next_on_duty("companions", "nobody", seoul(2026, 12, 9, 12, 0)) is None

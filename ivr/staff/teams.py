@@ -117,9 +117,7 @@ class Teams:
     ) -> dt.datetime | None:
         """The first instant at or after `when` at which `member` is on duty (their weekly
         hours, outside their absences); None when they have no hours within `horizon_days`."""
-        when = _aware(when).replace(second=0, microsecond=0) + (
-            dt.timedelta(minutes=1) if when.second or when.microsecond else dt.timedelta()
-        )
+        when = _aware(when)
         windows = self.windows(team, member)
         day = when.date()
         for n in range(horizon_days + 1):
