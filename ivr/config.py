@@ -233,8 +233,6 @@ class Settings:
     monitoring_after_days: float = 14.0
     #: Talk seconds after which a follow-up call counts as `reached` by default.
     followup_reached_min_talk: float = 30.0
-    #: Hours within which an in-depth request (`*8`) is due (one working day).
-    in_depth_within_hours: float = 24.0
     #: The partner-agency catalog for referrals.
     agencies_file: Path = Path("config/agencies.toml")
 
@@ -419,8 +417,7 @@ class Settings:
                 "followup_calling_start",
                 "must be before followup_calling_end",
             )
-        for name in ("followup_lock_seconds", "in_depth_within_hours"):
-            check(getattr(self, name) > 0, name, "must be positive")
+        check(self.followup_lock_seconds > 0, "followup_lock_seconds", "must be positive")
         for name in (
             "companion_grace_seconds",
             "monitoring_after_days",

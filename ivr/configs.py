@@ -65,5 +65,4 @@ def followup_config(settings: Settings) -> FollowupConfig:
         companion_grace=settings.companion_grace_seconds,
         monitoring_after=settings.monitoring_after_days * 86400.0,
         reached_min_talk=settings.followup_reached_min_talk,
-        in_depth_within=settings.in_depth_within_hours * 3600.0,
     )

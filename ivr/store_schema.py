@@ -240,6 +240,17 @@ MIGRATIONS: tuple[str, ...] = (
     -- How long no controller was alive when a restart closed this record (ivr.recovery).
     ALTER TABLE calls ADD COLUMN downtime_seconds REAL;
     """,
+    """
+    -- Follow-up: every referral a social workers' task checks (its own, and those whose
+    -- monitoring merged into it): the monitoring call's outcome updates them all.
+    CREATE TABLE followup_task_referrals (
+        task_id     INTEGER NOT NULL,
+        referral_id INTEGER NOT NULL,
+        PRIMARY KEY (task_id, referral_id)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO followup_task_referrals (task_id, referral_id)
+        SELECT id, referral_id FROM followup_tasks WHERE referral_id IS NOT NULL;
+    """,
 )
 
 

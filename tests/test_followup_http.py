@@ -166,3 +166,24 @@ async def test_a_task_being_dialled_cannot_be_closed_or_rescheduled_by_hand(api:
         assert "통화 중인 작업입니다" in str(refused)
     task = await records.task(task_id)
     assert task is not None and task.open and task.locked_by == "run-1" and task.due_at == now
+
+
+async def test_an_in_depth_tasks_deadline_is_one_working_day_in_the_worklist(api: Api) -> None:
+    from ivr.followup.model import TaskType
+    from ivr.followup.records import FollowupRecords
+
+    records = FollowupRecords(api.store)
+    # A `*8` on Friday 5 December 2025 at 17:00: due by Monday 18:00 (config/teams.toml's
+    # social workers' hours), not Saturday 17:00.
+    friday = dt.datetime(2025, 12, 5, 17, 0, tzinfo=SEOUL).timestamp()
+    monday_end = dt.datetime(2025, 12, 8, 18, 0, tzinfo=SEOUL).timestamp()
+    task_id, _ = await records.add_or_merge(TaskType.IN_DEPTH, "hash-d", None, None, friday, friday)
+    status, shown = await api("GET", f"/api/followups/{task_id}")
+    assert status == 200 and shown["deadline"] == monday_end and shown["overdue"] is True
+    assert "기한 deadline: 12-08 18:00:00" in render("followup", shown)
+    assert "지남 overdue" in render("followup", shown)
+    status, listed = await api("GET", "/api/followups?type=in_depth")
+    assert status == 200 and [t["deadline"] for t in listed] == [monday_end]
+    assert "기한 deadline" in render("followups", listed)
+    status, callbacks = await api("GET", "/api/followups?type=callback")
+    assert all(t["deadline"] is None and t["overdue"] is False for t in callbacks)

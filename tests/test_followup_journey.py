@@ -3,6 +3,8 @@ time passed in. Each test takes the call to a state with a helper, then one even
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -29,6 +31,8 @@ from ivr.followup.journey import (
     attempt_result,
 )
 from ivr.prompts.catalog import load_catalog
+from ivr.staff.teams import parse_teams
+from ivr.timezone import SEOUL
 
 AR = model.AttemptResult
 T0 = 1_800_000_000.0  # any time: the calling hours are the whole day here
@@ -43,7 +47,6 @@ CONFIG = JourneyConfig(
         companion_grace=3600,
         monitoring_after=0,
         reached_min_talk=30,
-        in_depth_within=86400,
     ),
     conversation=ConversationParams(20.0, 40.0),
     outcome_timeout=15.0,
@@ -406,3 +409,90 @@ def test_not_linked_is_only_for_monitoring_calls() -> None:
     c.handle(flow.CallerHungUp(), T0 + 100)
     assert c.handle(flow.StaffDigit("4"), T0 + 101) == []
     assert c.state is State.OUTCOME
+
+
+# --------------------------------------------------------------------------- companions' retries
+
+
+def _companion_retry(at: dt.datetime, attempts: int = 0, result_cause: int = 19) -> float:
+    """The due time of a companion task's retry after the citizen did not answer at `at`,
+    with the real calling hours (09:00-20:00) and companion07's hours from a teams file."""
+    teams = parse_teams(
+        {
+            "member": {"companion07": ["sat 09:00-13:00", "sun 21:00-23:00"]},
+            "away": [
+                {
+                    "member": "companion07",
+                    "from": dt.datetime(2026, 12, 12, 12, 0),
+                    "until": dt.datetime(2026, 12, 13, 0, 0),
+                    "reason": "병원",
+                }
+            ],
+        }
+    )
+    config = dataclasses.replace(
+        CONFIG,
+        followup=dataclasses.replace(
+            CONFIG.followup, calling_start=9 * 60, calling_end=20 * 60, backoff=(1800.0, 7200.0)
+        ),
+        teams=teams,
+    )
+    t0 = at.timestamp()
+    t = dataclasses.replace(task(model.TaskType.COMPANION, attempts), member="companion07")
+    c = FollowupCall("fu-1", t, STAFF, "companion07", config, t0, contacts=1)
+    c.start(t0)
+    c.handle(flow.PlaybackDone(c._playback or ""), t0)
+    (reschedule,) = of(c.handle(CitizenGone(result_cause), t0), RescheduleTask)
+    return float(reschedule.due_at)
+
+
+def seoul(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=SEOUL)
+
+
+def test_a_companions_retry_lands_in_the_companions_own_hours() -> None:
+    # Sunday 21:10 (outside 09-20 calling hours, inside the companion's 21-23): 30 min later,
+    # still inside their hours — not pushed to Monday 09:00.
+    assert _companion_retry(seoul(2026, 12, 6, 21, 10)) == seoul(2026, 12, 6, 21, 40).timestamp()
+    # Sunday 22:50 + 30 min is past their hours: the next Saturday 09:00, not Monday 09:00.
+    assert _companion_retry(seoul(2026, 12, 6, 22, 50)) == seoul(2026, 12, 12, 9, 0).timestamp()
+    # Saturday 11:00 + 2 h lands in their absence (from 12:00): their next hours, Sunday 21:00.
+    retry = _companion_retry(seoul(2026, 12, 12, 11, 0), attempts=1, result_cause=17)
+    assert retry == seoul(2026, 12, 13, 21, 0).timestamp()
+
+
+def test_a_counselors_retry_still_keeps_to_the_calling_hours() -> None:
+    config = dataclasses.replace(
+        CONFIG,
+        followup=dataclasses.replace(CONFIG.followup, calling_start=9 * 60, calling_end=20 * 60),
+        teams=parse_teams({"member": {"c1": ["sun 00:00-24:00"]}}),
+    )
+    t0 = seoul(2026, 12, 6, 19, 59, 30).timestamp()
+    c = FollowupCall("fu-1", task(), STAFF, "c1", config, t0)
+    c.start(t0)
+    c.handle(flow.PlaybackDone(c._playback or ""), t0)
+    (reschedule,) = of(c.handle(CitizenGone(19), t0), RescheduleTask)
+    assert reschedule.due_at == seoul(2026, 12, 7, 9, 0).timestamp()
+
+
+def test_next_on_duty_skips_absences() -> None:
+    teams = parse_teams(
+        {
+            "member": {"companion01": ["mon 10:00-13:00", "wed 10:00-13:00"]},
+            "away": [
+                {
+                    "member": "companion01",
+                    "from": dt.datetime(2026, 12, 7, 0, 0),
+                    "until": dt.datetime(2026, 12, 9, 11, 30),
+                    "reason": "휴가",
+                }
+            ],
+        }
+    )
+    on = teams.next_on_duty("companions", "companion01", seoul(2026, 12, 6, 12, 0))
+    assert on == seoul(2026, 12, 9, 11, 30)
+    on = teams.next_on_duty("companions", "companion01", seoul(2026, 12, 9, 12, 0, 1))
+    assert on == seoul(2026, 12, 9, 12, 0, 1)  # within their hours: at once
+    on = teams.next_on_duty("companions", "companion01", seoul(2026, 12, 9, 13, 0))
+    assert on == seoul(2026, 12, 14, 10, 0)  # 13:00 is the end: the next Monday
+    assert teams.next_on_duty("companions", "nobody", seoul(2026, 12, 9, 12, 0)) is None

@@ -25,6 +25,7 @@ from ivr.followup.planner import (
     overdue,
     plan,
 )
+from ivr.followup.workdays import WorkCalendar
 from ivr.timezone import SEOUL
 
 CONFIG = followup_config(Settings())  # calling hours 09:00-20:00, grace 3600 s
@@ -199,13 +200,16 @@ def test_a_welfare_task_closed_unreachable_is_put_before_a_supervisor() -> None:
     assert alert_on_close(callback, Status.UNREACHABLE) is None
 
 
-def test_an_in_depth_call_is_due_at_once_with_a_deadline_a_day_later() -> None:
+def test_an_in_depth_call_is_due_at_once_with_a_deadline_one_working_day_later() -> None:
+    # MORNING is a Tuesday 10:00: due by the end of Wednesday's working hours (18:00).
     request = task(1, TaskType.IN_DEPTH, due=MORNING)
-    assert deadline(request, CONFIG) == MORNING + 24 * 3600
-    assert not overdue(request, MORNING + 24 * 3600, CONFIG)
-    assert overdue(request, MORNING + 24 * 3600 + 1, CONFIG)
-    assert not overdue(dataclasses.replace(request, status=Status.DONE), NIGHT + 86400, CONFIG)
-    assert deadline(task(2, TaskType.CALLBACK), CONFIG) is None
+    cal = WorkCalendar()
+    end = MORNING + 32 * 3600
+    assert deadline(request, cal) == end
+    assert not overdue(request, end, cal)
+    assert overdue(request, end + 1, cal)
+    assert not overdue(dataclasses.replace(request, status=Status.DONE), NIGHT + 86400 * 2, cal)
+    assert deadline(task(2, TaskType.CALLBACK), cal) is None
 
 
 # -- the property: many cycles with offers accepted, declined and ended at random -------------

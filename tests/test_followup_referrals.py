@@ -33,7 +33,6 @@ CONFIG = FollowupConfig(
     companion_grace=3600,
     monitoring_after=14 * 86400.0,
     reached_min_talk=30,
-    in_depth_within=86400,
 )
 AGENCIES = load_agencies(CONFIG_DIR / "agencies.toml")
 SEALER = Sealer(Sealer.new_key())
@@ -212,6 +211,56 @@ async def test_the_monitoring_outcome_updates_the_referral(
     assert after.in_depth_task is None
     ref = await Referrals(store).get(done.referral.id)
     assert ref is not None and ref.status == status
+
+
+@pytest.mark.parametrize(
+    ("outcome", "first_status", "second_status"),
+    [
+        ("reached", "confirmed", "confirmed"),
+        ("not_linked", "failed", "failed"),
+        ("unreachable", "linked", "proposed"),  # says nothing about them: left as they were
+    ],
+)
+async def test_the_monitoring_outcome_updates_every_referral_merged_into_the_task(
+    store: Store, outcome: str, first_status: str, second_status: str
+) -> None:
+    records = FollowupRecords(store)
+
+    async def referral(agency: str, call_id: str, at: float) -> tuple[int, int | None, bool]:
+        done = await refer(
+            store,
+            records,
+            AGENCIES,
+            call_id=call_id,
+            agency=agency,
+            now=at,
+            config=CONFIG,
+            by="c1",
+            live_number=TEST_CALLER_NUMBER,
+            sealer=SEALER,
+        )
+        return done.referral.id, done.task_id, done.merged
+
+    first, task_id, merged = await referral("welfare-129", "call-1", NOW)
+    assert task_id is not None and not merged
+    # The first referral was linked; then a second one on a later call merges into its task.
+    await Referrals(store).set_status(first, ReferralStatus.LINKED, NOW + 5, "c1")
+    second, same, merged = await referral("mapo-meals", "call-2", NOW + 60)
+    assert same == task_id and merged
+    # A third one staff already confirmed by hand keeps its status whatever the call found.
+    third, same, _ = await referral("welfare-129", "call-2", NOW + 70)
+    assert same == task_id
+    await Referrals(store).set_status(third, ReferralStatus.CONFIRMED, NOW + 80, "c1")
+    await records.close(task_id, Status.DONE, outcome, NOW + 100, "social01")
+    task = await records.task(task_id)
+    assert task is not None and task.referral_id == first
+    after = await task_closed(records, store, task, outcome, NOW + 100, CONFIG)
+    expected = ((first, first_status), (second, second_status), (third, "confirmed"))
+    assert after.referral == (first, first_status)
+    assert after.referrals == expected
+    for rid, status in expected:
+        ref = await Referrals(store).get(rid)
+        assert ref is not None and ref.status == status, rid
 
 
 async def test_more_help_on_a_monitoring_call_makes_an_in_depth_task_with_the_number(

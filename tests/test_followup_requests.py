@@ -171,6 +171,54 @@ async def test_an_opted_out_citizen_asking_for_a_callback_is_called_but_not_for_
     assert due.type is TaskType.CALLBACK and due.call_id == "call-2"
 
 
+async def test_an_in_depth_request_on_a_later_call_lifts_the_opt_out(rig: Rig) -> None:
+    await rig.records.opt_out(HASH, NOW - 100, "call-0", "key")
+    in_depth = (CallbackReason.SOCIAL_WORKER, CallbackConsent.VERBAL_TO_COUNSELOR)
+    await rig.request("call-1", *in_depth, by="counselor01")
+    assert not await rig.records.opted_out(HASH)
+    (due,) = await rig.records.due(Team.SOCIAL_WORKERS, NOW, 10)
+    assert due.type is TaskType.IN_DEPTH and due.call_id == "call-1"
+
+
+async def test_a_request_on_the_call_the_citizen_opted_out_on_does_not_lift_it(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ivr.audit")
+    # Key 9 on follow-up call fu-1, then the staff member's `*8` on the same call.
+    await rig.records.opt_out(HASH, NOW - 30, "fu-1", "key")
+    in_depth = (CallbackReason.SOCIAL_WORKER, CallbackConsent.VERBAL_TO_COUNSELOR)
+    await rig.request("fu-1", *in_depth, by="social01")
+    assert await rig.records.opted_out(HASH)
+    (kept,) = await rig.records.tasks()
+    assert kept.type is TaskType.IN_DEPTH and kept.status is Status.OPTED_OUT
+    assert kept.outcome == "opted_out" and kept.note == OPTED_OUT_NOTE
+    assert kept.requested_by == "social01"  # the worklist shows the request arrived
+    assert await rig.links() == [("fu-1", kept.id)]
+    assert await rig.records.due(Team.SOCIAL_WORKERS, NOW + 1, 10) == []
+    audit = [r.getMessage() for r in caplog.records if r.name == "ivr.audit"]
+    assert any("kept closed: they opted out (call fu-1)" in m for m in audit), audit
+
+
+async def test_a_lift_the_database_cannot_take_now_does_not_lose_the_request(
+    rig: Rig, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    await rig.records.opt_out(HASH, NOW - 100, "call-0", "key")
+    await rig.store.fetch("PRAGMA busy_timeout=0")
+    locker = sqlite3.connect(rig.path, timeout=0)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        await rig.request("call-1")  # the lift, the task and the callbacks row all wait
+    finally:
+        locker.rollback()
+        locker.close()
+    assert await rig.store.flush()
+    assert not await rig.records.opted_out(HASH)
+    (due,) = await rig.records.due(Team.COUNSELORS, NOW, 10)
+    assert due.type is TaskType.CALLBACK and due.call_id == "call-1"
+
+
 async def test_with_follow_up_off_the_request_is_only_a_callbacks_row(rig: Rig) -> None:
     rig.settings = Settings(followup_enabled=False)
     rig.room.ctx.settings = rig.settings

@@ -200,6 +200,13 @@ def render(cmd: str, data: Any) -> str:
     return render_referral(data)
 
 
+def _deadline(t: dict[str, Any]) -> str:
+    """The task's deadline (an in-depth call: one working day), marked when it has passed."""
+    if t.get("deadline") is None:
+        return "-"
+    return when(t["deadline"]) + (" 지남 overdue" if t.get("overdue") else "")
+
+
 def render_tasks(tasks: list[dict[str, Any]]) -> str:
     if not tasks:
         return "후속 전화 작업 없음 no follow-up tasks"
@@ -210,6 +217,7 @@ def render_tasks(tasks: list[dict[str, Any]]) -> str:
             "팀 team",
             "상태 status",
             "예정 due",
+            "기한 deadline",
             "시도 tries",
             "담당 member",
             "전화 dial",
@@ -222,6 +230,7 @@ def render_tasks(tasks: list[dict[str, Any]]) -> str:
                 TEAM_KO.get(t["team"], t["team"]),
                 _ko(STATUS_KO, t["status"]),
                 when(t["due_at"]),
+                _deadline(t),
                 t["attempts"],
                 t["member"],
                 yes_no(t["dialable"]),
@@ -238,8 +247,8 @@ def render_task(t: dict[str, Any]) -> str:
         f"유형 type: {_ko(TYPE_KO, t['type'])}   팀 team: {_ko(TEAM_KO, t['team'])}",
         f"상태 status: {_ko(STATUS_KO, t['status'])}"
         f"   결과 outcome: {_ko(OUTCOME_KO, t['outcome'])}",
-        f"예정 due: {when(t['due_at'])}   만듦 created: {when(t['created_at'])}"
-        f" (by {t['requested_by'] or '-'})",
+        f"예정 due: {when(t['due_at'])}   기한 deadline: {_deadline(t)}"
+        f"   만듦 created: {when(t['created_at'])} (by {t['requested_by'] or '-'})",
         f"시도 attempts: {t['attempts']}   연락 횟수 contacts: {t['contacts']}"
         f"   전화 가능 dialable: {yes_no(t['dialable'])}",
         f"담당 member: {t['member'] or '-'}   발신자 caller: {t['caller_hash'][:10]}"
@@ -277,8 +286,7 @@ def render_action(d: dict[str, Any]) -> str:
         f"닫았습니다 closed: {task} ({_ko(STATUS_KO, d['status'])}, "
         f"{_ko(OUTCOME_KO, d['outcome'])})"
     ]
-    if d.get("referral"):
-        rid, status = d["referral"]
+    for rid, status in d.get("referrals") or ([d["referral"]] if d.get("referral") else []):
         lines.append(f"연계 referral #{rid}: {_ko(REFERRAL_KO, status)}")
     if d.get("in_depth_task"):
         lines.append(f"심층 상담 작업 in-depth task: #{d['in_depth_task']}")

@@ -1,12 +1,12 @@
 """What follows when a follow-up task closes (the dialler and ``followup close`` call this).
 
-* A task that checks a referral (``referral_id`` set: a monitoring task, or a social workers'
-  task a monitoring request merged into): ``reached`` → the referral is ``confirmed``,
-  ``not_linked`` → ``failed``; ``more_help`` leaves it as it is (the in-depth task below takes
-  the need on). Other outcomes (unreachable, opted out, cancelled) say nothing about the
-  referral and leave it. Only the task's own referral is updated; another referral of the
-  citizen whose monitoring merged into the same task is named in the task's note and set by
-  staff (``referral set``).
+* A task that checks referrals (a monitoring task, or a social workers' task monitoring
+  requests merged into; ``referrals.checked_by``): ``reached`` → each referral is
+  ``confirmed``, ``not_linked`` → ``failed``; ``more_help`` leaves them as they are (the
+  in-depth task below takes the need on). Other outcomes (unreachable, opted out, cancelled)
+  say nothing about the referrals and leave them. Every referral the task checks is updated —
+  the task's own and each one whose monitoring merged into it (one call asked about them all);
+  a referral staff already set final keeps its status.
 * A companion task: the series' next task is scheduled, for the same companion, at the first
   occurrence after both the closed task's due time and now — unless the series was stopped or
   the citizen opted out (then the series is stopped too).
@@ -24,10 +24,10 @@ import logging
 from dataclasses import dataclass
 
 from ivr.followup.companions import CompanionSeries, schedule_next
-from ivr.followup.errors import Conflict
+from ivr.followup.errors import Conflict, NotFound
 from ivr.followup.model import FollowupConfig, Outcome, Task, TaskType
 from ivr.followup.records import FollowupRecords
-from ivr.followup.referrals import Referrals, ReferralStatus
+from ivr.followup.referrals import Referrals, ReferralStatus, checked_by
 from ivr.store import Store, WriteDeferred
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,10 @@ REFERRAL_AFTER: dict[Outcome, ReferralStatus] = {
 
 @dataclass(frozen=True)
 class AfterClose:
-    #: (referral id, its status now) for the referral the task checked.
+    #: (referral id, its status now) for the task's own referral.
     referral: tuple[int, str] | None = None
+    #: The same for every referral the task checked (its own first).
+    referrals: tuple[tuple[int, str], ...] = ()
     #: The in-depth task made for `more_help`.
     in_depth_task: int | None = None
     #: The companion series' next task, and when it is due.
@@ -60,35 +62,38 @@ async def task_closed(
 ) -> AfterClose:
     """Carry out what follows the close of `task` with `outcome` (see the module docstring)."""
     outcome = Outcome(outcome)
-    referral = await _update_referral(store, task, outcome, now)
+    ids = await checked_by(store, task.id, task.referral_id)
+    updated = [r for r in [await _update_referral(store, task, i, outcome, now) for i in ids] if r]
+    referral = updated[0] if updated and updated[0][0] == task.referral_id else None
     in_depth = None
     if outcome is Outcome.MORE_HELP:
         in_depth = await _in_depth(records, task, now)
     next_task, next_due = None, None
     if task.type is TaskType.COMPANION and task.series_id is not None:
         next_task, next_due = await _next_companion(records, store, task, outcome, now)
-    return AfterClose(referral, in_depth, next_task, next_due)
+    return AfterClose(referral, tuple(updated), in_depth, next_task, next_due)
 
 
 async def _update_referral(
-    store: Store, task: Task, outcome: Outcome, now: float
+    store: Store, task: Task, referral_id: int, outcome: Outcome, now: float
 ) -> tuple[int, str] | None:
-    if task.referral_id is None:
-        return None
     referrals = Referrals(store)
     status = REFERRAL_AFTER.get(outcome)
     if status is None:
-        current = await referrals.get(task.referral_id)
+        current = await referrals.get(referral_id)
         return (current.id, current.status.value) if current else None
     by = f"{task.type}:{task.id}"
     try:
         updated = await referrals.set_status(
-            task.referral_id, status, now, task.closed_by or by, note=f"follow-up task {task.id}"
+            referral_id, status, now, task.closed_by or by, note=f"follow-up task {task.id}"
         )
     except Conflict as exc:  # staff set it final already: theirs stands
-        log.info("referral %d not changed by task %d: %s", task.referral_id, task.id, exc)
-        current = await referrals.get(task.referral_id)
+        log.info("referral %d not changed by task %d: %s", referral_id, task.id, exc)
+        current = await referrals.get(referral_id)
         return (current.id, current.status.value) if current else None
+    except NotFound:
+        log.warning("task %d checks referral %d, which does not exist", task.id, referral_id)
+        return None
     return updated.id, updated.status.value
 
 

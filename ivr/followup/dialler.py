@@ -67,6 +67,7 @@ class Dialler:
         s = self.ctx.settings
         return JourneyConfig(
             followup=self.config(),
+            teams=self.staff.teams,
             conversation=ConversationParams(s.both_silence_notify, s.caller_silence_notify),
         )
 

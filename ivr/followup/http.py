@@ -34,15 +34,19 @@ from ivr.api import ApiError
 from ivr.audit import audit
 from ivr.configs import followup_config
 from ivr.crypto import Sealer
-from ivr.followup import companions
+from ivr.followup import companions, workdays
 from ivr.followup.agencies import AgencyBook
 from ivr.followup.closing import task_closed
 from ivr.followup.errors import FollowupError, NotFound
 from ivr.followup.model import Outcome, Status, Task, TaskType, Team
+from ivr.followup.planner import deadline, overdue
 from ivr.followup.records import FollowupRecords
 from ivr.followup.referrals import Referrals, parse_status, refer
 from ivr.followup.series import ScheduleError, parse_schedule
+from ivr.followup.workdays import WorkCalendar
 from ivr.keys import AGENCIES, CONTROLLER, SECRETS, SETTINGS, STORE
+from ivr.staff.driver import load_teams
+from ivr.staff.roster import RosterError
 from ivr.timezone import SEOUL
 
 log = logging.getLogger(__name__)
@@ -170,9 +174,24 @@ async def _dialable(request: web.Request, ids: list[int]) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
-def _task_view(task: Task, dialable: set[int]) -> dict[str, Any]:
+def _calendar(request: web.Request) -> WorkCalendar:
+    """The social workers' working days: the running controller's teams (reloadable), else
+    the teams file of the settings."""
+    controller = request.app.get(CONTROLLER)
+    if controller is not None:
+        return workdays.calendar(controller.staff.teams)
+    try:
+        return workdays.calendar(load_teams(request.app[SETTINGS]))
+    except RosterError as exc:
+        log.warning("teams file not read (%s); deadlines counted in Mon-Fri 09-18", exc)
+        return WorkCalendar()
+
+
+def _task_view(task: Task, dialable: set[int], cal: WorkCalendar, now: float) -> dict[str, Any]:
     view = dataclasses.asdict(task)
     view["dialable"] = task.id in dialable
+    view["deadline"] = deadline(task, cal)
+    view["overdue"] = overdue(task, now, cal)
     return view
 
 
@@ -198,7 +217,8 @@ async def _tasks(request: web.Request) -> web.Response:
         status or "-",
         q.get("due") or "-",
     )
-    return web.json_response([_task_view(t, dialable) for t in tasks])
+    cal = _calendar(request)
+    return web.json_response([_task_view(t, dialable, cal, now) for t in tasks])
 
 
 async def _task(request: web.Request) -> web.Response:
@@ -206,7 +226,7 @@ async def _task(request: web.Request) -> web.Response:
     task = await records.task(task_id)
     if task is None:
         raise NotFound(f"no follow-up task {task_id}", "후속 전화 작업이 없습니다")
-    view = _task_view(task, await _dialable(request, [task.id]))
+    view = _task_view(task, await _dialable(request, [task.id]), _calendar(request), time.time())
     view["attempts_list"] = await records.attempts(task.id)
     view["contacts"] = await records.contacts(task.caller_hash)
     audit.info(

@@ -32,8 +32,10 @@ Bookkeeping at the end: `RecordAttempt`, then `CloseTask` (reached, more help) o
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ivr.flow.commands import (
@@ -81,6 +83,8 @@ from ivr.followup.commands import (
     Ringback,
 )
 from ivr.followup.events import CitizenAnswered, CitizenGone, FollowupEvent
+from ivr.staff.teams import Teams
+from ivr.timezone import SEOUL
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +118,10 @@ FOLLOWUP_PROMPTS = frozenset(
 #: Q.850 causes of a citizen's leg that ended before answering.
 BUSY_CAUSES = frozenset({17, 21})  # user busy, call rejected (603 Decline)
 NO_ANSWER_CAUSES = frozenset({16, 18, 19, 31})  # cancelled at the ring timeout, no answer
+
+
+def seoul_time(t: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(t, SEOUL)
 
 
 def attempt_result(cause: int) -> model.AttemptResult:
@@ -157,6 +165,9 @@ class JourneyConfig:
     conversation: ConversationParams
     #: Seconds the staff member has to press an outcome key before the default applies.
     outcome_timeout: float = 20.0
+    #: The follow-up teams' hours (config/teams.toml): a companion's retry lands within the
+    #: companion's own hours. None: every retry keeps to the calling hours.
+    teams: Teams | None = None
 
     def __post_init__(self) -> None:
         if self.outcome_timeout <= 0:
@@ -258,12 +269,26 @@ class FollowupCall:
         if result is model.AttemptResult.REACHED:
             return cmds, False
         attempts = self.task.attempts + (1 if counted else 0)
-        due = model.next_due(attempts, result, now, self.config.followup)
+        due = model.next_due(attempts, result, now, self.config.followup, self._opens())
         if due is None:
             cmds.append(CloseTask(model.Status.UNREACHABLE, model.Outcome.UNREACHABLE))
             return cmds, False
         cmds.append(RescheduleTask(due))
         return cmds, True
+
+    def _opens(self) -> Callable[[float], float] | None:
+        """When a retry may be dialled: companions are exempt from the calling hours and call
+        within their own (the task's companion's, as the planner offers it to them only)."""
+        teams = self.config.teams
+        if teams is None or self.task.team is not model.Team.COMPANIONS:
+            return None
+        member = self.task.member or self.member
+
+        def opens(t: float) -> float:
+            on = teams.next_on_duty(model.Team.COMPANIONS.value, member, seoul_time(t))
+            return t if on is None else max(t, on.timestamp())
+
+        return opens
 
     def _settle_talked(self, choice: str, now: float) -> list[Command | FollowupCommand]:
         """The citizen answered and talked: the staff member's choice (or the default)."""

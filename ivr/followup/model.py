@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ivr.flow.commands import CallbackReason
@@ -155,7 +156,6 @@ class FollowupConfig:
     companion_grace: float
     monitoring_after: float  # seconds
     reached_min_talk: float
-    in_depth_within: float  # seconds
 
     def __post_init__(self) -> None:
         if not self.backoff or any(b < 0 for b in self.backoff):
@@ -197,19 +197,27 @@ def backoff_after(attempts: int, backoff: Sequence[float]) -> float:
 
 
 def next_due(
-    attempts: int, result: AttemptResult, now: float, config: FollowupConfig
+    attempts: int,
+    result: AttemptResult,
+    now: float,
+    config: FollowupConfig,
+    opens: Callable[[float], float] | None = None,
 ) -> float | None:
     """When to try again after an attempt that did not reach the citizen; `attempts` counts the
     attempts so far including this one when it counts (see COUNTED). None: the attempts ran out,
-    close the task `unreachable`. The time is moved into the calling hours."""
+    close the task `unreachable`. The time is moved to when the task may be dialled: `opens(t)`
+    (a companion's own working hours, which the calling hours do not bind), else the calling
+    hours."""
     if result is AttemptResult.REACHED or result is AttemptResult.OPTED_OUT:
         raise ValueError(f"{result} is not a failed attempt")
+    if opens is None:
+        opens = functools.partial(next_calling_time, config=config)
     if result in COUNTED:
         if attempts >= config.max_attempts:
             return None
-        return next_calling_time(now + backoff_after(attempts, config.backoff), config)
+        return opens(now + backoff_after(attempts, config.backoff))
     # The service's side failed (staff did not answer or left): try again soon, not counted.
-    return next_calling_time(now + min(config.backoff), config)
+    return opens(now + min(config.backoff))
 
 
 def reached_by_default(talk_seconds: float | None, config: FollowupConfig) -> bool:

@@ -30,6 +30,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from ivr.followup.model import FollowupConfig, Status, Task, TaskType, Team, in_calling_hours
+from ivr.followup.workdays import WorkCalendar, in_depth_deadline
 
 #: Teams whose calls keep to the calling hours (companions keep to their own schedule).
 CALLING_HOURS_TEAMS = frozenset({Team.COUNSELORS, Team.SOCIAL_WORKERS})
@@ -173,16 +174,19 @@ def alert_on_close(task: Task, status: Status) -> Alert | None:
     return None
 
 
-def deadline(task: Task, config: FollowupConfig) -> float | None:
-    """When a task must have been dialled by: an in-depth call within `in_depth_within` of the
-    request (it is due at once; the deadline is for the worklist and the reports, derived from
-    `created_at`, so no column holds it). None: no deadline beyond "as soon as possible"."""
+def deadline(task: Task, cal: WorkCalendar) -> float | None:
+    """When a task must have been dialled by: an in-depth call within one working day of the
+    request — by the end of the social workers' first working day that had not begun when it
+    was made (ivr.followup.workdays; weekends, Korean public holidays and the centre's closure
+    days do not count). It is due at once; the deadline is for the worklist and the reports,
+    derived from `created_at`, so no column holds it. None: no deadline beyond "as soon as
+    possible"."""
     if task.type is TaskType.IN_DEPTH:
-        return task.created_at + config.in_depth_within
+        return in_depth_deadline(task.created_at, cal)
     return None
 
 
-def overdue(task: Task, now: float, config: FollowupConfig) -> bool:
+def overdue(task: Task, now: float, cal: WorkCalendar) -> bool:
     """An open task past its deadline (shown first to a supervisor)."""
-    limit = deadline(task, config)
+    limit = deadline(task, cal)
     return task.status is Status.OPEN and limit is not None and now > limit

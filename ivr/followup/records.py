@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
@@ -36,6 +37,15 @@ TASK_COLUMNS = (
     " closed_at, closed_by, member, call_id, requested_by, referral_id, series_id, note,"
     " locked_by, locked_until, alerted_at"
 )
+
+
+@dataclass(frozen=True)
+class OptOut:
+    """A citizen's wish not to be called again (`followup_optouts`)."""
+
+    at: float
+    call_id: str | None  # the call it was made on (None: by another way)
+    via: str  # "key" (9 on a follow-up call), "admin", ...
 
 
 def _task(row: tuple[Any, ...]) -> Task:
@@ -284,6 +294,13 @@ class FollowupRecords:
             "DELETE FROM followup_optouts WHERE caller_hash=?",
             (caller_hash,),
         )
+
+    async def opt_out_of(self, caller_hash: str) -> OptOut | None:
+        """The citizen's opt-out, if they opted out."""
+        rows = await self.store.fetch(
+            "SELECT at, call_id, via FROM followup_optouts WHERE caller_hash=?", (caller_hash,)
+        )
+        return OptOut(float(rows[0][0]), rows[0][1], str(rows[0][2])) if rows else None
 
     async def opted_out(self, caller_hash: str) -> bool:
         rows = await self.store.fetch(

@@ -15,7 +15,9 @@ need is a new referral.
 
 Creating a referral schedules its ``monitoring`` task for the social workers,
 ``monitoring_after_days`` later, through ``FollowupRecords.add_or_merge`` (so it merges into
-the citizen's open social-worker task if there is one; that task then carries the referral).
+the citizen's open social-worker task if there is one; that task then checks this referral
+too: ``followup_task_referrals`` links a task to every referral it checks, and the monitoring
+call's outcome updates each of them, ivr.followup.closing).
 The citizen's number comes from ivr.followup.citizen; without one the task is kept but cannot
 be dialled (``dialable`` false). A citizen who opted out of follow-up calls gets no monitoring
 task (the referral is still recorded).
@@ -187,6 +189,17 @@ class Referrals:
         return updated
 
 
+async def checked_by(store: Store, task_id: int, own: int | None) -> list[int]:
+    """The referrals a task checks: its own (`referral_id`) first, then every other one whose
+    monitoring merged into it, oldest first."""
+    rows = await store.fetch(
+        "SELECT referral_id FROM followup_task_referrals WHERE task_id=? ORDER BY referral_id",
+        (task_id,),
+    )
+    ids = [] if own is None else [own]
+    return ids + [int(r[0]) for r in rows if int(r[0]) != own]
+
+
 @dataclass(frozen=True)
 class Referred:
     """What `refer` did: the referral, and its monitoring task (None: not scheduled, see
@@ -254,6 +267,11 @@ async def refer(
             "UPDATE followup_tasks SET referral_id=COALESCE(referral_id, ?) WHERE id=?",
             (rid, task_id),
         )
+    await store.write(
+        "monitoring referral link",
+        "INSERT OR IGNORE INTO followup_task_referrals (task_id, referral_id) VALUES (?, ?)",
+        (task_id, rid),
+    )
     if sealed is None:
         log.warning(
             "referral %d: monitoring task %d has no number to dial (the call is over and no"

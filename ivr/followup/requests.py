@@ -13,9 +13,20 @@ the row to the task.
 - A request that cannot be served is kept as a task closed at once, so that it is seen in the
   worklist and the reports instead of vanishing: an anonymous line (no number to dial) is
   closed `unreachable` — a welfare check among them is a supervisor's matter, the planner's
-  `alert_on_close` says so — and a welfare check of a citizen who opted out is closed
-  `opted_out`. A callback or an in-depth call the citizen asked for themselves lifts their
-  earlier opt-out: they have just asked to be called.
+  `alert_on_close` says so.
+- A citizen who opted out (key 9 on a follow-up call, or staff closing a task `opted_out`):
+  * a request they did not make — a welfare check of a silent line — is kept closed
+    `opted_out` at once (the worklist shows it arrived; nobody calls);
+  * a request they made themselves on a later call — their key 1 (or 네) in the queue, or
+    agreeing to the counselor's `*8` — is a fresh wish to be called, newer than the opt-out:
+    the opt-out is lifted and the task is dialled as any other. The whole opt-out goes, not
+    only for this request: it was one wish ("no more calls") and the citizen has just taken
+    it back by asking for a call; what the opt-out closed stays closed (a stopped companion
+    series needs a new enrolment), and every follow-up call starts with the key 9 notice, so
+    they can stop the calls again at once;
+  * but a request made on the very call on which they opted out (the staff member's `*8`
+    after the citizen pressed 9 on a follow-up call) does not lift it: the citizen's own key
+    stands over the staff member's, and the request is kept closed `opted_out`.
 - Retried after a failure (the bookkeeping policy, ivr/effects.py), the same call's request
   finds the task it already became instead of making a second one.
 """
@@ -80,12 +91,24 @@ class FollowupRequests:
                 return await self._closed(
                     type_, caller_hash, now, Status.UNREACHABLE, call_id, by, NO_NUMBER_NOTE
                 )
-            if await self.records.opted_out(caller_hash):
-                if consent is CallbackConsent.NONE_WELFARE_CHECK:
+            optout = await self.records.opt_out_of(caller_hash)
+            if optout is not None:
+                stands = consent is CallbackConsent.NONE_WELFARE_CHECK or optout.call_id == call_id
+                if stands:
+                    audit.info(
+                        "follow-up request of call %s for caller %s kept closed: they opted out"
+                        " (call %s)",
+                        call_id,
+                        caller_hash,
+                        optout.call_id or "-",
+                    )
                     return await self._closed(
                         type_, caller_hash, now, Status.OPTED_OUT, call_id, by, OPTED_OUT_NOTE
                     )
-                await self.records.lift_opt_out(caller_hash)
+                try:
+                    await self.records.lift_opt_out(caller_hash)
+                except WriteDeferred:
+                    pass  # the store writes the lift later; the request is not lost meanwhile
                 audit.info(
                     "follow-up opt-out of caller %s lifted: they asked for a call (call %s)",
                     caller_hash,

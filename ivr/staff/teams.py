@@ -9,6 +9,9 @@ hours instead. The file lists:
   instead of their team's. Every companion keeps their own schedule here.
 * ``[[away]]``: ``member``, ``from``/``until`` (date-times) and a ``reason``: leave, sickness —
   within ``[from, until)`` the member is off duty whatever their hours say.
+* ``[closed]`` with ``days``: the centre's own closure days (``[2026-12-31]``), besides the
+  Korean public holidays. Neither is a working day when the in-depth call's deadline ("within
+  one working day", ivr.followup.workdays) is counted.
 
 Weekly hours are a list of ``"DAYS HH:MM-HH:MM"`` strings. DAYS is one day (``mon`` or ``월``),
 a range (``mon-fri``, ``월-금``) or a comma list (``mon,wed,fri``); the end may be ``24:00`` and
@@ -93,6 +96,8 @@ class Teams:
     hours: Mapping[str, tuple[Window, ...]] = field(default_factory=dict)  # team -> default
     members: Mapping[str, tuple[Window, ...]] = field(default_factory=dict)  # member -> own
     away: tuple[Away, ...] = ()
+    #: The centre's own closure days (``[closed] days``; Seoul dates).
+    closed: frozenset[dt.date] = frozenset()
 
     def windows(self, team: str, member: str) -> tuple[Window, ...]:
         """The member's weekly hours: their own if the file gives them, else their team's."""
@@ -107,10 +112,37 @@ class Teams:
             return False
         return any(w.covers(when) for w in self.windows(team, member))
 
+    def next_on_duty(
+        self, team: str, member: str, when: dt.datetime, horizon_days: int = 92
+    ) -> dt.datetime | None:
+        """The first instant at or after `when` at which `member` is on duty (their weekly
+        hours, outside their absences); None when they have no hours within `horizon_days`."""
+        when = _aware(when)
+        windows = self.windows(team, member)
+        day = when.date()
+        for n in range(horizon_days + 1):
+            date = day + dt.timedelta(days=n)
+            midnight = dt.datetime.combine(date, dt.time(), tzinfo=SEOUL)
+            for w in sorted((w for w in windows if w.weekday == date.weekday()), key=_start):
+                start = max(midnight + dt.timedelta(minutes=w.start), when)
+                end = midnight + dt.timedelta(minutes=w.end)
+                while start < end:
+                    away = next(
+                        (a for a in self.away if a.member == member and a.covers(start)), None
+                    )
+                    if away is None:
+                        return start
+                    start = max(start, away.end)
+        return None
+
     def on_duty_members(
         self, team: str, members: Iterable[str], when: dt.datetime
     ) -> frozenset[str]:
         return frozenset(m for m in members if self.on_duty(team, m, when))
+
+
+def _start(w: Window) -> int:
+    return w.start
 
 
 def _aware(when: dt.datetime) -> dt.datetime:
@@ -229,7 +261,7 @@ def _away(errors: list[str], data: Mapping[str, Any]) -> tuple[Away, ...]:
 def parse_teams(data: Mapping[str, Any], source: str = "teams") -> Teams:
     """Validate already-parsed TOML data. `source` names the file in error messages."""
     errors: list[str] = []
-    unknown = sorted(set(data) - {"team", "member", "away"})
+    unknown = sorted(set(data) - {"team", "member", "away", "closed"})
     if unknown:
         errors.append(f"teams: unknown table(s) {', '.join(unknown)}")
     hours: dict[str, tuple[Window, ...]] = {}
@@ -260,9 +292,32 @@ def parse_teams(data: Mapping[str, Any], source: str = "teams") -> Teams:
             continue
         members[name] = _windows(errors, f"[member] {name}", value)
     away = _away(errors, data)
+    closed = _closed(errors, data)
     if errors:
         raise TeamsError(f"{source}: invalid teams file:\n" + "\n".join(f"  {e}" for e in errors))
-    return Teams(hours, members, away)
+    return Teams(hours, members, away, closed)
+
+
+def _closed(errors: list[str], data: Mapping[str, Any]) -> frozenset[dt.date]:
+    raw = data.get("closed", {})
+    if not isinstance(raw, Mapping):
+        errors.append("[closed]: expected a table like [closed] days = [2026-12-31]")
+        return frozenset()
+    extra = sorted(set(raw) - {"days"})
+    if extra:
+        errors.append(f"[closed]: unknown key(s) {', '.join(extra)}")
+    days = raw.get("days", [])
+    if not isinstance(days, list):
+        errors.append(f"[closed] days: expected a list of dates like [2026-12-31], got {days!r}")
+        return frozenset()
+    out: set[dt.date] = set()
+    for value in days:
+        # A TOML local date; a date-time or a string is a mistake worth naming.
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            out.add(value)
+        else:
+            errors.append(f"[closed] days: {value!r} is not a date like 2026-12-31 (no quotes)")
+    return frozenset(out)
 
 
 def load_checked(path: str | Path, staff: Mapping[str, Iterable[str]]) -> Teams:
