@@ -240,6 +240,18 @@ MIGRATIONS: tuple[str, ...] = (
     -- How long no controller was alive when a restart closed this record (ivr.recovery).
     ALTER TABLE calls ADD COLUMN downtime_seconds REAL;
     """,
+    """
+    -- Follow-up dialling paused or on, per team (ivr.followup.control; `ivr-admin followup
+    -- pause|resume`): one row per change, with who and why; a team's latest row is in force.
+    CREATE TABLE followup_dialling (
+        id     INTEGER PRIMARY KEY,
+        team   TEXT NOT NULL,
+        paused INTEGER NOT NULL,
+        at     REAL NOT NULL,
+        by     TEXT NOT NULL,
+        reason TEXT
+    );
+    """,
 )
 
 
