@@ -425,7 +425,13 @@ def render_dialling(d: dict[str, Any]) -> str:
         done = "전화 걸기를 멈췄습니다 paused" if d["action"] == "pause" else "다시 겁니다 resumed"
         changed = ", ".join(TEAM_KO.get(t, t) for t in d["changed"])
         lines.append(f"{done}: {changed or '바뀐 팀 없음 no change'}")
-    state = "모두 멈춤 all paused" if d["paused"] else "전화 거는 중 dialling"
+    paused = [t for t, state in d["teams"].items() if state["paused"]]
+    if d["paused"]:
+        state = "모두 멈춤 all paused"
+    elif paused:
+        state = "일부 멈춤 partly paused (" + ", ".join(TEAM_KO.get(t, t) for t in paused) + ")"
+    else:
+        state = "전화 거는 중 dialling"
     lines.append(f"후속 전화 걸기 follow-up dialling: {state}")
     rows = []
     for team, t in d["teams"].items():
