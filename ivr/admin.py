@@ -17,6 +17,7 @@ Follow-up calls (ivr.followup.admin_commands; through the API):
 
     ivr-admin followups [--team --type --status --due]   the follow-up worklist
     ivr-admin followup show|assign|reschedule|close ID    one task
+    ivr-admin followup pause [--team T] [--reason R] | resume [--team T] | dialling
     ivr-admin companion enrol CALL --companion ID --every 7d --at "화 15:00"
     ivr-admin companion stop SERIES|CALL                  stop a companion series
     ivr-admin companions | agencies | referrals           lists

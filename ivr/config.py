@@ -214,8 +214,8 @@ class Settings:
     #: Follow-up calls (ivr/followup): callbacks, welfare checks, in-depth calls by social
     #: workers, monitoring calls after referrals and companions' series are dialled out.
     followup_enabled: bool = True
-    #: The dialler offers due tasks to staff and calls citizens. False pauses the calls only:
-    #: requests still become tasks, to be called once it is true again (an incident, a drill).
+    #: Whether a new database starts dialling (false: paused, e.g. until the trunk is tested).
+    #: After that `ivr-admin followup pause|resume` decides (kept in the database), not this.
     followup_dialling: bool = True
     #: Seconds before each next attempt after a citizen did not answer (the last value repeats).
     followup_backoff: tuple[str, ...] = ("1800", "7200", "86400")

@@ -120,6 +120,7 @@ class Controller:
     async def run(self) -> None:
         """Read ARI events and timer firings until cancelled."""
         await self.staff.restore()
+        await self.followup.control.load(self.clock())
         await recovery.close_left_open(
             self.store, self.settings.state_dir, self.clock(), self.ctx.leg_prefix
         )
@@ -284,4 +285,9 @@ class Controller:
 
     def status(self) -> dict[str, Any]:
         calls = [c.view(self.clock()) for c in self.calls.values()]
-        return {"calls": calls, "queues": self.staff.queues(), "counselors": self.members()}
+        return {
+            "calls": calls,
+            "queues": self.staff.queues(),
+            "counselors": self.members(),
+            "followup_dialling": self.followup.control.view(),
+        }

@@ -251,6 +251,18 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT OR IGNORE INTO followup_task_referrals (task_id, referral_id)
         SELECT id, referral_id FROM followup_tasks WHERE referral_id IS NOT NULL;
     """,
+    """
+    -- Follow-up dialling paused or on, per team (ivr.followup.control; `ivr-admin followup
+    -- pause|resume`): one row per change, with who and why; a team's latest row is in force.
+    CREATE TABLE followup_dialling (
+        id     INTEGER PRIMARY KEY,
+        team   TEXT NOT NULL,
+        paused INTEGER NOT NULL,
+        at     REAL NOT NULL,
+        by     TEXT NOT NULL,
+        reason TEXT
+    );
+    """,
 )
 
 

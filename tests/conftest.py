@@ -264,9 +264,10 @@ async def hotline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hot
             "wrapup_seconds": 0,
             "no_answer_cooldown_seconds": 5,
             "callback_offer_after": 8,
-            # The dialler calls only in the follow-up tests (tests/test_e2e_followup.py turns
-            # it on): tasks other tests leave (a callback request, a `*8`) must not ring their
-            # staff phones.
+            # The dialler calls only in the follow-up tests (a new database starts paused;
+            # tests/test_e2e_followup.py resumes it with `ivr-admin followup resume` and pauses
+            # it again): tasks other tests leave (a callback request, a `*8`) must not ring
+            # their staff phones.
             "followup_dialling": False,
             "both_silence_notify": 4,
             "caller_silence_notify": 8,

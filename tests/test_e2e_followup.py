@@ -74,16 +74,24 @@ async def followup(clean_hotline: Hotline) -> AsyncIterator[Hotline]:
     before = ctrl.ctx.settings
     ctrl.ctx.settings = dataclasses.replace(
         before,
-        followup_dialling=True,
         followup_calling_start="00:00",
         followup_calling_end="23:59",
         followup_backoff=("1",),
         followup_max_attempts=2,
     )
+    await dialling(clean_hotline, "resume")  # the session's hotline starts paused
     try:
         yield clean_hotline
     finally:
+        await dialling(clean_hotline, "pause", "--reason", "end of a follow-up test")
         ctrl.ctx.settings = before
+
+
+async def dialling(hotline: Hotline, action: str, *args: str) -> None:
+    """Pause or resume the follow-up dialling as an operator does (`ivr-admin followup`)."""
+    rc, out, err = await ivr_admin(hotline, "followup", action, *args)
+    assert rc == 0, (out, err)
+    assert ("모두 멈춤 all paused" if action == "pause" else "전화 거는 중 dialling") in out, out
 
 
 @pytest.fixture

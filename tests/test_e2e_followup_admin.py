@@ -3,7 +3,7 @@ from this checkout): a referral recorded while the call is up → its monitoring
 `monitoring_after_days` later, with the number sealed from the live call; the referral's
 status; a companion series enrolled after the call (the number from the citizen's stored
 seal) → a task for that companion; stopping it; the agency catalog; and that no output ever
-holds the caller's number."""
+holds the caller's number; and a paused controller offering nothing until it is resumed."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import shlex
 
 from ivr.app import SECRETS
 from ivr.crypto import Sealer
+from ivr.followup import model
 from ivr.keys import AGENCIES
 from tests.conftest import TEST_CALLER_NUMBER, Hotline, PhoneFactory
-from tests.e2e_ringgroup_support import dial, ivr_admin, rows_where, until
+from tests.e2e_ringgroup_support import counselor, dial, ivr_admin, member, rows_where, until
+from tests.test_e2e_followup import add_task, followup, task_row  # noqa: F401 - the fixture
 
 
 async def admin(hotline: Hotline, line: str) -> str:
@@ -107,3 +109,40 @@ async def test_referral_monitoring_companion_and_agencies_through_ivr_admin(
     answer = json.loads(await admin(hotline, "--json reload"))
     assert answer["agencies"] == len(before)
     assert hotline.app[AGENCIES].current is not before
+
+
+async def test_a_paused_controller_offers_no_task_and_a_resumed_one_does(
+    followup: Hotline,  # noqa: F811 - the fixture imported above (it resumes the dialling)
+    phones: PhoneFactory,
+) -> None:
+    hotline = followup
+    ctrl = hotline.controller
+    out = await admin(hotline, "followup pause --reason '통신사 점검'")
+    assert out.startswith("전화 걸기를 멈췄습니다 paused: 상담사, 사회복지사, 동행단"), out
+    state = json.loads(await admin(hotline, "status --json"))["followup_dialling"]
+    assert state["paused"] is True
+    assert state["teams"]["counselors"]["reason"] == "통신사 점검"
+    assert "모두 멈춤 all paused" in await admin(hotline, "status")
+    task_id, _ = await add_task(hotline, model.TaskType.CALLBACK)
+    c2 = await counselor(hotline, phones, "counselor02")
+    await until(lambda: member(hotline, "counselor02")["state"] == "idle", what="counselor02 free")
+    await ctrl.submit(ctrl.followup.cycle)  # a whole cycle, in turn with the events
+    assert not ctrl.followup.offers
+    assert task_row(hotline, task_id)["locked_by"] is None
+    out = await admin(hotline, "followups --type callback")
+    assert "모두 멈춤 all paused" in out and "통신사 점검" in out, out
+
+    out = await admin(hotline, "followup resume --team counselors")
+    assert out.startswith("다시 겁니다 resumed: 상담사"), out
+    incoming = await c2.wait_for("incoming", timeout=30)
+    assert incoming["headers"].get("X-IVR120-Task") == str(task_id)
+    # Paused again while it rings: turned down, the task is free and offered to nobody.
+    await admin(hotline, "followup pause")
+    await c2.reject(486)
+    await until(
+        lambda: not ctrl.followup.offers and task_row(hotline, task_id)["locked_by"] is None,
+        what="the offer over and the task free",
+    )
+    (attempt,) = rows_where(hotline, "SELECT * FROM followup_attempts WHERE task_id=?", task_id)
+    assert attempt["result"] == "staff_no_answer"
+    await admin(hotline, f"followup close {task_id} --outcome cancelled")

@@ -161,7 +161,7 @@ async def test_more_help_closes_the_task_and_makes_an_in_depth_task(fu: Rig) -> 
 
 async def test_dialling_paused_keeps_the_tasks_and_rings_nobody(fu: Rig) -> None:
     ctx = fu.controller.ctx
-    ctx.settings = dataclasses.replace(ctx.settings, followup_dialling=False)
+    await fu.controller.followup.control.change(list(model.Team), True, "test", None, ctx.clock())
     task_id = await add_task(fu)
     await fu.controller.followup.cycle()
     assert staff_rings(fu) == []
@@ -309,7 +309,7 @@ async def test_a_call_keeps_its_lock_while_dialling_is_paused(
     await answered_call(fu)
     first = (await task(fu, task_id)).locked_until
     assert first is not None
-    ctx.settings = dataclasses.replace(ctx.settings, followup_dialling=False)
+    await fu.controller.followup.control.change(list(model.Team), True, "test", None, now[0])
     now[0] = first - 5  # the lease nearly over: a long call
     await fu.controller.followup.cycle()
     renewed = await task(fu, task_id)

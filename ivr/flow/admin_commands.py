@@ -11,6 +11,7 @@ from typing import Any
 
 from ivr.admin_client import call_api, table, when
 from ivr.config import Settings
+from ivr.followup.admin_commands import render_dialling
 
 COMMANDS = ("status", "calls")
 
@@ -47,6 +48,8 @@ def render(cmd: str, data: Any) -> str:
                 ],
             )
         )
+        if "followup_dialling" in data:  # paused or dialling (ivr-admin followup pause|resume)
+            lines += ["", render_dialling(data["followup_dialling"])]
         return "\n".join(lines)
     return _calls(data)
 

@@ -7,6 +7,11 @@
     ivr-admin followup reschedule ID --due WHEN   (now, +2h, +1d, 2026-12-02 10:00)
     ivr-admin followup close ID --outcome O   reached, more_help, not_linked, unreachable,
                                               cancelled, opted_out
+    ivr-admin followup pause [--team T] [--reason TEXT]   stop dialling (every team without
+                                              --team); requests still become tasks
+    ivr-admin followup resume [--team T]      dial again
+    ivr-admin followup dialling               paused or dialling, per team (also in `status`
+                                              and under `followups`)
     ivr-admin companion enrol CALL --companion ID --every 7d --at "화 15:00"
     ivr-admin companion stop SERIES|CALL      stop the series, cancel its open task
     ivr-admin companions [--all]              companion series
@@ -58,6 +63,10 @@ OUTCOME_KO = {
 }
 REFERRAL_KO = {"proposed": "제안", "linked": "연계", "confirmed": "확인", "failed": "실패"}
 OUTCOMES = tuple(OUTCOME_KO)
+TASK_ACTIONS = ("show", "assign", "reschedule", "close")
+DIALLING_ACTIONS = ("pause", "resume", "dialling")
+#: The dialling state's API (ivr.followup.control).
+DIALLING_ROUTE: Route = ("GET", "/api/dialling", None)
 
 
 def _ko(names: dict[str, str], value: Any) -> str:
@@ -72,9 +81,13 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--status", default="open", choices=(*STATUS_KO, "all"))
     p.add_argument("--due", help="due by: now, today, +2h, 2026-12-02, '2026-12-02 10:00'")
     p.add_argument("--by", default=by, help=argparse.SUPPRESS)
-    p = sub.add_parser("followup", help="one follow-up task: show, assign, reschedule, close")
-    p.add_argument("action", choices=("show", "assign", "reschedule", "close"))
-    p.add_argument("id", type=int)
+    p = sub.add_parser(
+        "followup", help="one task: show, assign, reschedule, close; dialling: pause, resume"
+    )
+    p.add_argument("action", choices=(*TASK_ACTIONS, *DIALLING_ACTIONS))
+    p.add_argument("id", type=int, nargs="?", help="the task (show, assign, reschedule, close)")
+    p.add_argument("--team", choices=tuple(TEAM_KO), help="pause, resume: this team only")
+    p.add_argument("--reason", help="pause: why (kept and shown, e.g. 통신사 점검)")
     p.add_argument("--member", help="assign: the staff member (none: anyone of the team)")
     p.add_argument("--due", help="reschedule: now, +30m, +2h, +1d, '2026-12-02 10:00'")
     p.add_argument("--outcome", choices=OUTCOMES, help="close: the outcome")
@@ -124,6 +137,17 @@ def route(args: argparse.Namespace) -> Route:
         )
         return ("GET", path, None)
     if cmd == "followup":
+        if args.action == "dialling":
+            return DIALLING_ROUTE
+        if args.action in ("pause", "resume"):
+            if args.id is not None:
+                raise UsageError(f"{args.action} takes no task id (--team for one team)")
+            change: dict[str, Any] = {"team": args.team, "by": by}
+            if args.action == "pause":
+                change["reason"] = args.reason
+            return ("POST", f"/api/dialling/{args.action}", change)
+        if args.id is None:
+            raise UsageError(f"{args.action} needs the task id")
         if args.action == "show":
             return ("GET", _query(f"/api/followups/{args.id}", who=by), None)
         body: dict[str, Any] = {"by": by}
@@ -180,7 +204,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except UsageError as exc:
         print(f"ivr-admin {args.cmd}: {exc}", file=sys.stderr)
         return 2
-    return call_api(args, settings, request, render)
+    code = call_api(args, settings, request, render)
+    if code == 0 and args.cmd == "followups" and not args.json:
+        # Under the worklist: whether it is being dialled (--json keeps the list as it is).
+        return call_api(args, settings, DIALLING_ROUTE, lambda _, d: render_dialling(d))
+    return code
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -188,6 +216,8 @@ def render(cmd: str, data: Any) -> str:
     if cmd == "followups":
         return render_tasks(data)
     if cmd == "followup":
+        if "teams" in data:
+            return render_dialling(data)
         return render_task(data) if "attempts_list" in data else render_action(data)
     if cmd == "companion":
         return render_companion(data)
@@ -394,3 +424,26 @@ def render_referral(d: dict[str, Any]) -> str:
         f"{line}\n연계 확인 전화 monitoring call: task #{d['monitoring_task']} "
         f"{when(d['due_at'])}{' (merged)' if d['merged'] else ''}{dial}"
     )
+
+
+def render_dialling(d: dict[str, Any]) -> str:
+    """Paused or dialling, per team (GET /api/dialling, the answer to pause/resume, /status)."""
+    lines = []
+    if d.get("action"):
+        done = "전화 걸기를 멈췄습니다 paused" if d["action"] == "pause" else "다시 겁니다 resumed"
+        changed = ", ".join(TEAM_KO.get(t, t) for t in d["changed"])
+        lines.append(f"{done}: {changed or '바뀐 팀 없음 no change'}")
+    paused = [t for t, state in d["teams"].items() if state["paused"]]
+    if d["paused"]:
+        state = "모두 멈춤 all paused"
+    elif paused:
+        state = "일부 멈춤 partly paused (" + ", ".join(TEAM_KO.get(t, t) for t in paused) + ")"
+    else:
+        state = "전화 거는 중 dialling"
+    lines.append(f"후속 전화 걸기 follow-up dialling: {state}")
+    rows = []
+    for team, t in d["teams"].items():
+        on = "멈춤 paused" if t["paused"] else "거는 중 dialling"
+        rows.append([TEAM_KO.get(team, team), on, when(t["since"]), t["by"], t["reason"]])
+    lines.append(table(["팀 team", "상태 state", "부터 since", "누가 by", "사유 reason"], rows))
+    return "\n".join(lines)

@@ -27,6 +27,7 @@ from ivr.flow.conversation import ConversationParams
 from ivr.flow.record import CallEndReason
 from ivr.followup import model, planner
 from ivr.followup.alerts import SupervisorAlerts
+from ivr.followup.control import DiallingControl
 from ivr.followup.effects import CITIZEN_ARG, FollowupEffects
 from ivr.followup.events import CitizenAnswered, CitizenGone
 from ivr.followup.journey import FollowupCall, JourneyConfig
@@ -57,6 +58,8 @@ class Dialler:
         self.alerts = SupervisorAlerts(ctx, self.records)
         #: The journey's commands; a room of the controller's effects table.
         self.effects = FollowupEffects(ctx, self.records, self.book, self.alerts, self.owner)
+        #: Dialling paused or on per team (loaded at start by the controller).
+        self.control = DiallingControl(ctx.store, ctx.settings.followup_dialling)
         self._seq = 0
 
     def config(self) -> model.FollowupConfig:
@@ -91,12 +94,15 @@ class Dialler:
         for task_id in in_flight:  # a long call keeps its lock (paused or not)
             await safe_store(self.records.lock(task_id, self.owner, now, config.lock_seconds))
         await self.alerts.sweep_untold(now)
-        if not ctx.settings.followup_dialling:
+        dialling = self.control.dialling()  # `ivr-admin followup pause|resume`, in memory
+        if not dialling:
             return
         reachable = await self.staff.reachable()
         views: dict[model.Team, planner.TeamView] = {}
         candidates: dict[model.Team, list[model.Task]] = {}
         for team in model.Team:
+            if team not in dialling:
+                continue
             group = self.staff.team_group(team.value)
             on_shift = self.staff.team_on_shift(team.value, now)
             free = group.free_members(reachable, now, on_shift)

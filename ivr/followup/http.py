@@ -12,6 +12,9 @@
     GET  /api/companions[?all=1]                      companion series (active unless all)
     POST /api/companions           {call_id, companion, every, at}  enrol + first task
     POST /api/companions/stop      {target}           a series id or a call id
+    GET  /api/dialling                                follow-up dialling per team: paused or on
+    POST /api/dialling/pause   {team, reason}         pause a team's calls (every team's if none)
+    POST /api/dialling/resume  {team}                 dial again
 
 No answer ever holds a number, clear or sealed (tasks say only ``dialable``). Every read is
 on the audit log with who read it (``who`` in the query, ``by`` in a body; ivr-admin sends
@@ -44,7 +47,7 @@ from ivr.followup.records import FollowupRecords
 from ivr.followup.referrals import Referrals, parse_status, refer
 from ivr.followup.series import ScheduleError, parse_schedule
 from ivr.followup.workdays import WorkCalendar
-from ivr.keys import AGENCIES, CONTROLLER, SECRETS, SETTINGS, STORE
+from ivr.keys import AGENCIES, CONTROLLER, SECRETS, SETTINGS, STORE, running_controller
 from ivr.staff.driver import load_teams
 from ivr.staff.roster import RosterError
 from ivr.timezone import SEOUL
@@ -80,6 +83,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/companions", _api(_companions))
     r.add_post("/api/companions", _api(_companion_enrol))
     r.add_post("/api/companions/stop", _api(_companion_stop))
+    r.add_get("/api/dialling", _api(_dialling))
+    r.add_post("/api/dialling/{action}", _api(_dialling_change))
 
 
 def _api(handler: Handler) -> Handler:
@@ -432,3 +437,29 @@ async def _companion_stop(request: web.Request) -> web.Response:
     for s in stopped:
         audit.info("companion series %d stopped by %s", s.series_id, by)
     return web.json_response([dataclasses.asdict(s) for s in stopped])
+
+
+# -- dialling paused or on -------------------------------------------------------------------
+async def _dialling(request: web.Request) -> web.Response:
+    return web.json_response(running_controller(request).followup.control.view())
+
+
+async def _dialling_change(request: web.Request) -> web.Response:
+    controller = running_controller(request)
+    action = request.match_info["action"]
+    if action not in ("pause", "resume"):
+        raise ApiError(404, "unknown_action", f"unknown action {action!r}", "알 수 없는 작업입니다")
+    body = await _body(request)
+    by = _who(body.get("by"))
+    team = _enum(Team, body.get("team"))
+    teams = [team] if team is not None else list(Team)
+    reason = body.get("reason")
+    control = controller.followup.control
+
+    async def change() -> list[Team]:  # in turn with the dialler's cycle: the next one obeys
+        return await control.change(teams, action == "pause", by, reason, controller.clock())
+
+    changed = await controller.submit(change)
+    return web.json_response(
+        {**control.view(), "action": action, "changed": [t.value for t in changed]}
+    )
