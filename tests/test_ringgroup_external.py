@@ -41,6 +41,19 @@ def test_free_members_skip_wrapup_cooldown_ringing_and_busy() -> None:
     assert g.free_members(ALL, 2.0) == ["c4"]  # c3 in no-answer cooldown
 
 
+def test_free_members_is_a_query_that_leaves_the_group_as_it_was() -> None:
+    g = group(NO_WRAPUP)
+    g.enqueue("a", 0.0)
+    g.set_presence(ALL, on_shift={"c1", "c2", "c3"})
+    before = (g.reachable(), g.estimated_wait("a", 1.0), g.snapshot(1.0))
+    assert g.free_members({"c4"}, 1.0, on_shift={"c4"}) == ["c4"]
+    assert g.free_members(set(), 1.0) == []
+    assert (g.reachable(), g.estimated_wait("a", 1.0), g.snapshot(1.0)) == before
+    assert before[0] == 3  # what set_presence recorded
+    g.set_presence({"c4"}, on_shift=None)  # the explicit update
+    assert g.reachable() == 1
+
+
 # --------------------------------------------------------------------------- one state
 
 

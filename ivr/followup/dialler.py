@@ -98,6 +98,7 @@ class Dialler:
         for team in model.Team:
             group = self.staff.team_group(team.value)
             on_shift = self.staff.team_on_shift(team.value, now)
+            group.set_presence(reachable, on_shift)  # for the group's snapshot and estimates
             free = group.free_members(reachable, now, on_shift)
             present = {
                 m
