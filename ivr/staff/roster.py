@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.paths import CONFIG_DIR
-from ivr.timezone import SEOUL, in_seoul
+from ivr.timezone import SEOUL
 from ivr.tomlfile import read_toml
 
 __all__ = [
@@ -120,9 +120,17 @@ class Roster:
 # --- queries ----------------------------------------------------------------------------
 
 
+def _aware(when: dt.datetime) -> dt.datetime:
+    if not isinstance(when, dt.datetime):
+        raise TypeError(f"expected a datetime, got {type(when).__name__}")
+    if when.tzinfo is None or when.tzinfo.utcoffset(when) is None:
+        raise ValueError(f"{when.isoformat()} has no time zone; pass an aware datetime")
+    return when.astimezone(SEOUL)
+
+
 def current_shift(roster: Roster, when: dt.datetime) -> Shift:
     """The rotation shift in force at `when` (before overrides)."""
-    when = in_seoul(when)
+    when = _aware(when)
     rot = roster.rotation
     index = (when - rot.first_shift) // rot.length
     start = rot.first_shift + index * rot.length
@@ -132,7 +140,7 @@ def current_shift(roster: Roster, when: dt.datetime) -> Shift:
 def on_shift_ids(roster: Roster, when: dt.datetime) -> frozenset[str]:
     """Counselor ids on shift at `when`: the rotation's team, then the overrides."""
     ids = set(roster.teams[current_shift(roster, when).team])
-    when = in_seoul(when)
+    when = _aware(when)
     for ov in roster.overrides:
         if ov.covers(when):
             ids -= ov.off

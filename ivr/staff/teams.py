@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.staff.roster import RosterError
-from ivr.timezone import SEOUL, in_seoul
+from ivr.timezone import SEOUL
 from ivr.tomlfile import read_toml
 
 __all__ = [
@@ -102,7 +102,7 @@ class Teams:
 
     def on_duty(self, team: str, member: str, when: dt.datetime) -> bool:
         """Whether `member` of `team` works at `when` (an aware datetime, any zone)."""
-        when = in_seoul(when)
+        when = _aware(when)
         if any(a.member == member and a.covers(when) for a in self.away):
             return False
         return any(w.covers(when) for w in self.windows(team, member))
@@ -111,6 +111,14 @@ class Teams:
         self, team: str, members: Iterable[str], when: dt.datetime
     ) -> frozenset[str]:
         return frozenset(m for m in members if self.on_duty(team, m, when))
+
+
+def _aware(when: dt.datetime) -> dt.datetime:
+    if not isinstance(when, dt.datetime):
+        raise TypeError(f"expected a datetime, got {type(when).__name__}")
+    if when.tzinfo is None or when.tzinfo.utcoffset(when) is None:
+        raise ValueError(f"{when.isoformat()} has no time zone; pass an aware datetime")
+    return when.astimezone(SEOUL)
 
 
 # --- loading ----------------------------------------------------------------------------
