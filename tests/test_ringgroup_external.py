@@ -30,17 +30,6 @@ def test_free_members_are_the_eligible_ones_best_first() -> None:
     assert g.free_members(ALL - {"c2"}, 12.0, on_shift={"c1", "c2", "c3"}) == ["c1"]
 
 
-def test_free_members_skip_wrapup_cooldown_ringing_and_busy() -> None:
-    g = group(make_config(wrapup_seconds=30))
-    assert take_call(g, "a", 0.0) == "c1"  # busy
-    g.enqueue("b", 1.0)
-    assert [r.member for r in g.plan(ALL, "leg-", 1.0)] == ["c2"]  # ringing inbound
-    g.ring_external("c3", "fu-1", 1.0)
-    assert g.free_members(ALL, 1.0) == ["c4"]
-    assert g.external_ended("fu-1", LegOutcome.NO_ANSWER, 2.0) is None
-    assert g.free_members(ALL, 2.0) == ["c4"]  # c3 in no-answer cooldown
-
-
 def test_free_members_is_a_query_that_leaves_the_group_as_it_was() -> None:
     g = group(NO_WRAPUP)
     g.enqueue("a", 0.0)
@@ -52,6 +41,17 @@ def test_free_members_is_a_query_that_leaves_the_group_as_it_was() -> None:
     assert before[0] == 3  # what set_presence recorded
     g.set_presence({"c4"}, on_shift=None)  # the explicit update
     assert g.reachable() == 1
+
+
+def test_free_members_skip_wrapup_cooldown_ringing_and_busy() -> None:
+    g = group(make_config(wrapup_seconds=30))
+    assert take_call(g, "a", 0.0) == "c1"  # busy
+    g.enqueue("b", 1.0)
+    assert [r.member for r in g.plan(ALL, "leg-", 1.0)] == ["c2"]  # ringing inbound
+    g.ring_external("c3", "fu-1", 1.0)
+    assert g.free_members(ALL, 1.0) == ["c4"]
+    assert g.external_ended("fu-1", LegOutcome.NO_ANSWER, 2.0) is None
+    assert g.free_members(ALL, 2.0) == ["c4"]  # c3 in no-answer cooldown
 
 
 # --------------------------------------------------------------------------- one state

@@ -98,7 +98,6 @@ class Dialler:
         for team in model.Team:
             group = self.staff.team_group(team.value)
             on_shift = self.staff.team_on_shift(team.value, now)
-            group.set_presence(reachable, on_shift)  # for the group's snapshot and estimates
             free = group.free_members(reachable, now, on_shift)
             present = {
                 m
@@ -109,6 +108,7 @@ class Dialler:
                 and not group.counselor(m).paused
             }
             views[team] = planner.TeamView(free, present, len(group.waiting))
+            group.set_presence(reachable, on_shift)  # for its snapshot and wait estimates
             candidates[team] = await self.records.due(
                 team, now, limit=4 * len(free) + 20, exclude=in_flight
             )

@@ -186,7 +186,7 @@ class RingGroup:
         return on and st.logged_in and not st.paused
 
     def _eligible(
-        self, online: set[str], on_shift: frozenset[str] | None, ringing: set[str], now: float
+        self, online: set[str], ringing: set[str], now: float, on_shift: frozenset[str] | None
     ) -> list[str]:
         """Members who may be rung now, best first."""
         ok = [
@@ -401,7 +401,8 @@ class RingGroup:
 
     def set_presence(self, reachable: Iterable[str], on_shift: Iterable[str] | None = None) -> None:
         """Who is registered (`reachable`) and on shift (None: everybody) now, kept for
-        :meth:`reachable`, :meth:`estimated_wait` and :meth:`snapshot`."""
+        :meth:`reachable`, :meth:`estimated_wait` and :meth:`snapshot` (:meth:`plan` keeps
+        what it is given the same way)."""
         self._on_shift = None if on_shift is None else frozenset(on_shift)
         self._online = frozenset(reachable)
 
@@ -413,13 +414,13 @@ class RingGroup:
         on_shift: Iterable[str] | None = None,
     ) -> list[Ring]:
         """Attempts to start now. `reachable`: registered members; `on_shift`: members the
-        roster has on shift now (None: no roster, everybody is). Both are kept, as by
-        :meth:`set_presence`."""
+        roster has on shift now (None: no roster, everybody is)."""
+        self._on_shift = None if on_shift is None else frozenset(on_shift)
         online = set(reachable)  # once: `reachable` may be a one-shot iterator
-        self.set_presence(online, on_shift)
+        self._online = frozenset(online)
         if not self._waiting:
             return []
-        free = self._eligible(online, self._on_shift, self.ringing_members(), now)
+        free = self._eligible(online, self.ringing_members(), now, self._on_shift)
         if self.config.strategy is Strategy.RINGALL:
             head = self._waiting[0]
             if head.legs:
@@ -506,7 +507,7 @@ class RingGroup:
         use). `reachable` and `on_shift` as for :meth:`plan`. A query: the group is left as
         it was (the caller records what it saw with :meth:`set_presence`)."""
         shift = None if on_shift is None else frozenset(on_shift)
-        return self._eligible(set(reachable), shift, self.ringing_members(), now)
+        return self._eligible(set(reachable), self.ringing_members(), now, shift)
 
     def ring_external(self, member: str, leg_id: str, now: float) -> None:
         """`member` is being rung for a follow-up on `leg_id` (they count as ringing)."""
