@@ -40,6 +40,19 @@ class ApiError(web.HTTPException):
         )
 
 
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object ({} without a body); anything else is a 400 `bad_json`."""
+    try:
+        body = await request.json() if request.can_read_body else {}
+    except ValueError:
+        raise ApiError(
+            400, "bad_json", "the body is not JSON", "요청 형식이 잘못되었습니다"
+        ) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_json", "the body must be an object", "요청 형식이 잘못되었습니다")
+    return body
+
+
 def _json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False)
 

@@ -10,13 +10,13 @@ import dataclasses
 import enum
 import ipaddress
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ivr.staff.ringgroup import Strategy
+from ivr.tomlfile import read_toml
 
 ENV_PREFIX = "IVR120_"
 #: The PJSIP endpoint of the outbound trunk (dialplan/templates/pjsip.conf.j2).
@@ -516,12 +516,7 @@ def load_settings(
     values: dict[str, Any] = {}
     path = config_file or (Path(env[DEFAULT_CONFIG_ENV]) if env.get(DEFAULT_CONFIG_ENV) else None)
     if path is not None:
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        data = read_toml(path, ConfigError, unreadable="cannot read config file")
         for k, v in data.items():
             values[k] = _coerce(k, v, str(path))
     for k, v in env.items():

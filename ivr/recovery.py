@@ -161,12 +161,7 @@ async def _destroy_bridges(ctrl: Controller, live_taps: set[str]) -> None:
         if bid in live or not bid.startswith(BRIDGE_PREFIXES):
             continue
         log.warning("destroying bridge %s left from before a restart", bid)
-        try:
-            await ctrl.ari.delete(f"bridges/{bid}")
-        except AriNotFound:
-            pass
-        except AriError as exc:
-            log.warning("cannot destroy bridge %s: %s", bid, exc)
+        await _delete(ctrl, f"bridges/{bid}")
 
 
 async def _remove_recordings(ctrl: Controller) -> None:
@@ -183,9 +178,14 @@ async def _remove_recordings(ctrl: Controller) -> None:
         if not name.startswith(RECORDING_PREFIX) or name in keep:
             continue
         log.warning("deleting stored recording %s that belongs to no call", name)
-        try:
-            await ctrl.ari.delete(f"recordings/stored/{name}")
-        except AriNotFound:
-            pass
-        except AriError as exc:
-            log.warning("cannot delete recording %s: %s", name, exc)
+        await _delete(ctrl, f"recordings/stored/{name}")
+
+
+async def _delete(ctrl: Controller, path: str) -> None:
+    """Delete an ARI resource; one already gone is fine, any other failure is logged."""
+    try:
+        await ctrl.ari.delete(path)
+    except AriNotFound:
+        pass
+    except AriError as exc:
+        log.warning("cannot delete %s: %s", path, exc)

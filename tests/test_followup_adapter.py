@@ -92,11 +92,7 @@ async def test_the_trunk_refusing_the_call_is_the_services_failure_rescheduled_u
 ) -> None:
     caplog.set_level(logging.INFO, logger="ivr")
     task_id = await add_task(fu)
-    dialler = fu.controller.followup
-    await dialler.cycle()
-    (leg,) = dialler.offers
-    await dialler.staff_answered(leg)
-    (call_id,) = fu.controller.calls
+    leg, call_id = await answered_call(fu)
     whisper = next(c for c, _ in fu.seen if isinstance(c, flow.Play))
     assert whisper.leg_id == leg
     fu.fake.script[("POST", "channels")] = 500  # the citizen's call is refused
@@ -120,13 +116,7 @@ async def test_a_welfare_task_ending_unreachable_is_told_to_a_supervisor(fu: Rig
     ctx = fu.controller.ctx
     ctx.settings = dataclasses.replace(ctx.settings, followup_max_attempts=1)
     task_id = await add_task(fu, model.TaskType.WELFARE)
-    dialler = fu.controller.followup
-    await dialler.cycle()
-    (leg,) = dialler.offers
-    await dialler.staff_answered(leg)
-    (call_id,) = fu.controller.calls
-    whisper = next(c for c, _ in fu.seen if isinstance(c, flow.Play))
-    await fu.controller._feed(call_id, flow.PlaybackDone(whisper.playback_id))
+    call_id = await whispered_call(fu)
     await fu.controller.followup.channel_gone(call_id, 17)  # the citizen's line is busy
     t = await task(fu, task_id)
     assert (t.status, t.outcome) == (model.Status.UNREACHABLE, "unreachable")
@@ -138,13 +128,7 @@ async def test_a_welfare_task_ending_unreachable_is_told_to_a_supervisor(fu: Rig
 
 async def test_more_help_closes_the_task_and_makes_an_in_depth_task(fu: Rig) -> None:
     task_id = await add_task(fu)
-    dialler = fu.controller.followup
-    await dialler.cycle()
-    (leg,) = dialler.offers
-    await dialler.staff_answered(leg)
-    (call_id,) = fu.controller.calls
-    whisper = next(c for c, _ in fu.seen if isinstance(c, flow.Play))
-    await fu.controller._feed(call_id, flow.PlaybackDone(whisper.playback_id))
+    call_id = await whispered_call(fu)
     await fu.controller._feed(call_id, CitizenAnswered())
     await fu.controller._feed(call_id, CitizenGone(16))  # the citizen hung up
     await fu.controller._feed(call_id, flow.StaffDigit("3"))  # more help needed
@@ -176,6 +160,15 @@ async def answered_call(fu: Rig) -> tuple[str, str]:
     await dialler.staff_answered(leg)
     (call_id,) = fu.controller.calls
     return leg, call_id
+
+
+async def whispered_call(fu: Rig) -> str:
+    """An answered offer whose whisper the staff member has heard (the citizen is dialled
+    next): the call id."""
+    _, call_id = await answered_call(fu)
+    whisper = next(c for c, _ in fu.seen if isinstance(c, flow.Play))
+    await fu.controller._feed(call_id, flow.PlaybackDone(whisper.playback_id))
+    return call_id
 
 
 async def test_a_failing_follow_up_record_never_ends_the_call(
@@ -245,9 +238,7 @@ async def test_a_task_without_a_sealed_number_is_not_the_citizens_attempt(fu: Ri
     await fu.store.write(
         "test", "UPDATE followup_tasks SET number_sealed=NULL WHERE id=?", (task_id,)
     )
-    _, call_id = await answered_call(fu)
-    whisper = next(c for c, _ in fu.seen if isinstance(c, flow.Play))
-    await fu.controller._feed(call_id, flow.PlaybackDone(whisper.playback_id))
+    await whispered_call(fu)
     await fu.next_input()  # the CitizenGone the dialler posted
     t = await task(fu, task_id)
     assert (t.status, t.attempts) == (model.Status.OPEN, 0)  # not closed unreachable

@@ -16,7 +16,7 @@ from ivr.followup.closing import task_closed
 from ivr.followup.errors import Conflict, NotFound
 from ivr.followup.model import FollowupConfig, Outcome, Status, TaskType, Team, seal_purpose
 from ivr.followup.records import FollowupRecords
-from ivr.followup.referrals import Referrals, ReferralStatus, refer
+from ivr.followup.referrals import Referrals, ReferralStatus, Referred, refer
 from ivr.followup.series import parse_schedule
 from ivr.paths import CONFIG_DIR
 from ivr.store import Store
@@ -50,22 +50,42 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
         await s.close()
 
 
+async def referred(
+    store: Store,
+    *,
+    call_id: str = "call-2",
+    agency: str = "welfare-129",
+    by: str | None = "c1",
+    note: str | None = None,
+    live_number: str | None = None,
+    now: float = NOW,
+) -> Referred:
+    """`refer` with the test config (`live_number`: the call is still up)."""
+    return await refer(
+        store,
+        FollowupRecords(store),
+        AGENCIES,
+        call_id=call_id,
+        agency=agency,
+        now=now,
+        config=CONFIG,
+        by=by,
+        note=note,
+        live_number=live_number,
+        sealer=SEALER,
+    )
+
+
 async def test_a_referral_schedules_its_monitoring_task_sealed_from_the_live_call(
     store: Store,
 ) -> None:
     records = FollowupRecords(store)
-    done = await refer(
+    done = await referred(
         store,
-        records,
-        AGENCIES,
-        call_id="call-2",
         agency="mapo-meals",
-        now=NOW,
-        config=CONFIG,
         by="counselor01",
         note="점심 모임",
         live_number=TEST_CALLER_NUMBER,
-        sealer=SEALER,
     )
     assert done.referral.status is ReferralStatus.PROPOSED and done.referral.caller_hash == "h1"
     assert done.task_id is not None and done.dialable and not done.merged
@@ -87,16 +107,7 @@ async def test_after_the_call_the_number_comes_from_the_citizens_latest_sealed_o
     old = SEALER.seal(TEST_CALLER_NUMBER, "callback:call-1")
     await store.add_callback("call-1", "h1", old, NOW - 500, "max_wait", "none", None)
     assert await citizen.latest_sealed(store, "h1") == (old, "callback:call-1")
-    done = await refer(
-        store,
-        records,
-        AGENCIES,
-        call_id="call-2",
-        agency="welfare-129",
-        now=NOW,
-        config=CONFIG,
-        by="counselor01",
-    )
+    done = await referred(store, by="counselor01")
     assert done.task_id is not None and done.dialable
     sealed = await records.sealed_number(done.task_id)
     assert sealed is not None and SEALER.open(*sealed) == TEST_CALLER_NUMBER
@@ -106,46 +117,16 @@ async def test_without_any_number_the_monitoring_task_exists_but_is_not_dialable
     store: Store,
 ) -> None:
     records = FollowupRecords(store)
-    done = await refer(
-        store,
-        records,
-        AGENCIES,
-        call_id="anon",
-        agency="welfare-129",
-        now=NOW,
-        config=CONFIG,
-        by="counselor01",
-        live_number="",
-        sealer=SEALER,
-    )
+    done = await referred(store, call_id="anon", by="counselor01", live_number="")
     assert done.task_id is not None and not done.dialable
     assert await records.sealed_number(done.task_id) is None
 
 
 async def test_unknown_agency_or_call_is_refused(store: Store) -> None:
-    records = FollowupRecords(store)
     with pytest.raises(NotFound, match="agency"):
-        await refer(
-            store,
-            records,
-            AGENCIES,
-            call_id="call-2",
-            agency="nope",
-            now=NOW,
-            config=CONFIG,
-            by=None,
-        )
+        await referred(store, agency="nope", by=None)
     with pytest.raises(NotFound, match="call"):
-        await refer(
-            store,
-            records,
-            AGENCIES,
-            call_id="nope",
-            agency="welfare-129",
-            now=NOW,
-            config=CONFIG,
-            by=None,
-        )
+        await referred(store, call_id="nope", by=None)
     assert await store.fetch("SELECT * FROM referrals") == []
 
 
@@ -154,16 +135,7 @@ async def test_an_opted_out_citizen_gets_the_referral_but_no_monitoring_call(
 ) -> None:
     records = FollowupRecords(store)
     await records.opt_out("h1", NOW - 10, "call-1", "key")
-    done = await refer(
-        store,
-        records,
-        AGENCIES,
-        call_id="call-2",
-        agency="welfare-129",
-        now=NOW,
-        config=CONFIG,
-        by="c1",
-    )
+    done = await referred(store)
     assert done.task_id is None and done.why_not == "opted_out"
 
 
@@ -190,18 +162,7 @@ async def test_the_monitoring_outcome_updates_the_referral(
     store: Store, outcome: str, status: str
 ) -> None:
     records = FollowupRecords(store)
-    done = await refer(
-        store,
-        records,
-        AGENCIES,
-        call_id="call-2",
-        agency="welfare-129",
-        now=NOW,
-        config=CONFIG,
-        by="c1",
-        live_number=TEST_CALLER_NUMBER,
-        sealer=SEALER,
-    )
+    done = await referred(store, live_number=TEST_CALLER_NUMBER)
     assert done.task_id is not None
     await records.close(done.task_id, Status.DONE, outcome, NOW + 10, "social01")
     task = await records.task(done.task_id)
@@ -267,18 +228,7 @@ async def test_more_help_on_a_monitoring_call_makes_an_in_depth_task_with_the_nu
     store: Store,
 ) -> None:
     records = FollowupRecords(store)
-    done = await refer(
-        store,
-        records,
-        AGENCIES,
-        call_id="call-2",
-        agency="welfare-129",
-        now=NOW,
-        config=CONFIG,
-        by="c1",
-        live_number=TEST_CALLER_NUMBER,
-        sealer=SEALER,
-    )
+    done = await referred(store, live_number=TEST_CALLER_NUMBER)
     assert done.task_id is not None
     await records.close(done.task_id, Status.DONE, "more_help", NOW + 10, "social01")
     task = await records.task(done.task_id)

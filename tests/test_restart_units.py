@@ -14,10 +14,13 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
 from ivr import recovery, supervise
+from ivr.ari.client import AriNotFound, AriServerError
 from ivr.followup.model import AttemptResult, TaskType
 from ivr.followup.records import FollowupRecords
 from ivr.pbx import adopt
@@ -223,3 +226,26 @@ async def test_a_summary_worker_that_cannot_be_started_is_tried_again() -> None:
         for proc in procs:
             proc.kill()
             await proc.wait()
+
+
+async def test_reconcile_deletes_ignore_what_is_gone_and_log_other_failures(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What a real Asterisk won't refuse on demand: a delete failing with a 500."""
+    deleted: list[str] = []
+
+    async def delete(path: str) -> None:
+        if path.endswith("gone"):
+            raise AriNotFound("DELETE", path, 404, "not found")
+        if path.endswith("broken"):
+            raise AriServerError("DELETE", path, 500, "oops")
+        deleted.append(path)
+
+    ctrl = cast(Any, SimpleNamespace(ari=SimpleNamespace(delete=delete)))
+    for path in ("bridges/gone", "bridges/broken", "recordings/stored/ok"):
+        await recovery._delete(ctrl, path)
+    assert deleted == ["recordings/stored/ok"]
+    failures = [r.getMessage() for r in caplog.records if r.name == "ivr.recovery"]
+    assert failures == ["cannot delete bridges/broken: ARI DELETE bridges/broken -> 500: oops"], (
+        failures
+    )

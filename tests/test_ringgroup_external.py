@@ -30,6 +30,19 @@ def test_free_members_are_the_eligible_ones_best_first() -> None:
     assert g.free_members(ALL - {"c2"}, 12.0, on_shift={"c1", "c2", "c3"}) == ["c1"]
 
 
+def test_free_members_is_a_query_that_leaves_the_group_as_it_was() -> None:
+    g = group(NO_WRAPUP)
+    g.enqueue("a", 0.0)
+    g.set_presence(ALL, on_shift={"c1", "c2", "c3"})
+    before = (g.reachable(), g.estimated_wait("a", 1.0), g.snapshot(1.0))
+    assert g.free_members({"c4"}, 1.0, on_shift={"c4"}) == ["c4"]
+    assert g.free_members(set(), 1.0) == []
+    assert (g.reachable(), g.estimated_wait("a", 1.0), g.snapshot(1.0)) == before
+    assert before[0] == 3  # what set_presence recorded
+    g.set_presence({"c4"}, on_shift=None)  # the explicit update
+    assert g.reachable() == 1
+
+
 def test_free_members_skip_wrapup_cooldown_ringing_and_busy() -> None:
     g = group(make_config(wrapup_seconds=30))
     assert take_call(g, "a", 0.0) == "c1"  # busy

@@ -6,9 +6,10 @@ Administrators change `config/menu.toml`; no code changes. The file is validated
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+from ivr.tomlfile import read_toml
 
 VALID_KEYS = frozenset("0123456789#")
 
@@ -132,10 +133,5 @@ def parse_menu(data: dict[str, object], source: str = "menu") -> Menu:
 
 
 def load_menu(path: Path) -> Menu:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise MenuError(f"cannot read menu file {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise MenuError(f"menu file {path} is not valid TOML: {exc}") from None
+    data = read_toml(path, MenuError, unreadable="cannot read menu file")
     return parse_menu(data, str(path))

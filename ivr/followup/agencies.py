@@ -22,11 +22,12 @@ Korean and English.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ivr.tomlfile import read_toml
 
 __all__ = [
     "CATEGORIES",
@@ -134,17 +135,13 @@ class AgencyBook:
 
 def load_agencies(path: str | Path) -> Agencies:
     file = Path(path)
-    try:
-        with file.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise AgencyError(f"{file}: 기관 목록이 없습니다 — agency catalog not found") from None
-    except OSError as exc:
-        raise AgencyError(
-            f"{file}: 기관 목록을 읽을 수 없습니다 — cannot read the agency catalog: {exc}"
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise AgencyError(f"{file}: TOML 형식 오류 — not valid TOML: {exc}") from None
+    data = read_toml(
+        file,
+        AgencyError,
+        missing="기관 목록이 없습니다 — agency catalog not found",
+        unreadable="기관 목록을 읽을 수 없습니다 — cannot read the agency catalog",
+        invalid="TOML 형식 오류 — not valid TOML",
+    )
     return parse_agencies(data, source=str(file))
 
 

@@ -31,6 +31,12 @@ Sealed = tuple[bytes, str]
 ANONYMOUS = "anonymous"
 
 
+def columns(sealed: Sealed | None) -> tuple[bytes | None, str | None]:
+    """The blob and purpose as stored in a row's `number_sealed`, `sealed_for` (None, None:
+    no number)."""
+    return sealed if sealed is not None else (None, None)
+
+
 def seal_live(number: str | None, caller_hash: str, sealer: Sealer) -> Sealed | None:
     """The live call's number sealed for the citizen (None without a number)."""
     if not number or caller_hash == ANONYMOUS:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from ivr.followup import citizen
 from ivr.followup.companions import CompanionSeries, schedule_next
 from ivr.followup.errors import Conflict, NotFound
 from ivr.followup.model import FollowupConfig, Outcome, Task, TaskType
@@ -105,8 +106,7 @@ async def _in_depth(records: FollowupRecords, task: Task, now: float) -> int | N
         task_id, merged = await records.add_or_merge(
             TaskType.IN_DEPTH,
             task.caller_hash,
-            sealed[0] if sealed else None,
-            sealed[1] if sealed else None,
+            *citizen.columns(sealed),
             now,
             now,
             call_id=task.call_id,

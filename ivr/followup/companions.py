@@ -131,8 +131,7 @@ class CompanionSeries:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     caller_hash,
-                    sealed[0] if sealed else None,
-                    sealed[1] if sealed else None,
+                    *citizen.columns(sealed),
                     member,
                     schedule.every_days,
                     schedule.weekday,
@@ -165,8 +164,7 @@ async def schedule_next(
     task_id, _ = await records.add_or_merge(
         TaskType.COMPANION,
         series.caller_hash,
-        sealed[0] if sealed else None,
-        sealed[1] if sealed else None,
+        *citizen.columns(sealed),
         now,
         due,
         call_id=series.call_id,

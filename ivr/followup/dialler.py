@@ -115,6 +115,7 @@ class Dialler:
                 and not group.counselor(m).paused
             }
             views[team] = planner.TeamView(free, present, len(group.waiting))
+            group.set_presence(reachable, on_shift)  # for its snapshot and wait estimates
             candidates[team] = await self.records.due(
                 team, now, limit=4 * len(free) + 20, exclude=in_flight
             )

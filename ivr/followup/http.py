@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from ivr.api import ApiError
+from ivr.api import ApiError, json_body
 from ivr.audit import audit
 from ivr.configs import followup_config
 from ivr.crypto import Sealer
@@ -141,18 +141,6 @@ def _who(value: Any) -> str:
     return _WHO.sub("", str(value or "admin"))[:64] or "admin"
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json() if request.can_read_body else {}
-    except ValueError:
-        raise ApiError(
-            400, "bad_json", "the body is not JSON", "요청 형식이 잘못되었습니다"
-        ) from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_json", "the body must be an object", "요청 형식이 잘못되었습니다")
-    return body
-
-
 def _id(request: web.Request) -> int:
     raw = request.match_info["id"]
     if not raw.isdigit():
@@ -246,7 +234,7 @@ async def _task(request: web.Request) -> web.Response:
 async def _task_action(request: web.Request) -> web.Response:
     records, task_id, now = _records(request), _id(request), time.time()
     action = request.match_info["action"]
-    body = await _body(request)
+    body = await json_body(request)
     by = _who(body.get("by"))
     task = await records.task(task_id)
     if task is None:
@@ -323,7 +311,7 @@ async def _referrals(request: web.Request) -> web.Response:
 
 
 async def _referral_add(request: web.Request) -> web.Response:
-    body, now = await _body(request), time.time()
+    body, now = await json_body(request), time.time()
     by = _who(body.get("by"))
     call_id, agency = _required(body, "call_id"), _required(body, "agency")
     note = body.get("note") or None
@@ -363,7 +351,7 @@ async def _referral_add(request: web.Request) -> web.Response:
 
 
 async def _referral_set(request: web.Request) -> web.Response:
-    body, now = await _body(request), time.time()
+    body, now = await json_body(request), time.time()
     by = _who(body.get("by"))
     status = parse_status(_required(body, "status"))
     note = body.get("note") or None
@@ -392,7 +380,7 @@ async def _companions(request: web.Request) -> web.Response:
 
 
 async def _companion_enrol(request: web.Request) -> web.Response:
-    body, now = await _body(request), time.time()
+    body, now = await json_body(request), time.time()
     by = _who(body.get("by"))
     call_id, member = _required(body, "call_id"), _required(body, "companion")
     try:
@@ -429,7 +417,7 @@ async def _companion_enrol(request: web.Request) -> web.Response:
 
 
 async def _companion_stop(request: web.Request) -> web.Response:
-    body, now = await _body(request), time.time()
+    body, now = await json_body(request), time.time()
     by = _who(body.get("by"))
     stopped = await companions.stop(
         request.app[STORE], _records(request), _required(body, "target"), now, by

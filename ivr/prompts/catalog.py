@@ -16,12 +16,13 @@ Every problem found is reported at once, each line naming the file and the entry
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+from ivr.tomlfile import read_toml
 
 __all__ = [
     "DEFAULT_CATALOG_PATH",
@@ -113,15 +114,12 @@ class Catalog:
 def load_catalog(path: str | Path | None = None) -> Catalog:
     """Read and validate a catalog file (default: ``prompts/catalog.toml``)."""
     file = Path(path) if path is not None else DEFAULT_CATALOG_PATH
-    try:
-        with file.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise CatalogError(f"{file}: prompt catalog not found") from None
-    except OSError as exc:
-        raise CatalogError(f"{file}: cannot read prompt catalog: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{file}: not valid TOML: {exc}") from None
+    data = read_toml(
+        file,
+        CatalogError,
+        missing="prompt catalog not found",
+        unreadable="cannot read prompt catalog",
+    )
     return parse_catalog(data, source=str(file))
 
 

@@ -9,7 +9,7 @@ import logging
 
 from aiohttp import web
 
-from ivr.api import ApiError
+from ivr.api import ApiError, json_body
 from ivr.audit import audit
 from ivr.keys import AGENCIES, PBX, RELOAD_LOCK, SETTINGS, running_controller
 from ivr.paths import project_file
@@ -39,13 +39,7 @@ async def _counselor_action(request: web.Request) -> web.Response:
     member, action = request.match_info["member"], request.match_info["action"]
     if action not in ACTIONS:
         raise ApiError(404, "unknown_action", f"unknown action {action!r}", "알 수 없는 작업입니다")
-    try:
-        body = await request.json() if request.can_read_body else {}
-    except ValueError:
-        raise ApiError(
-            400, "bad_json", "the body is not JSON", "요청 형식이 잘못되었습니다"
-        ) from None
-    reason = str((body or {}).get("reason") or "admin")
+    reason = str((await json_body(request)).get("reason") or "admin")
 
     async def act() -> None:
         await controller.staff.member_action(member, action, reason)

@@ -127,7 +127,8 @@ class RingGroup:
         self._leg_seq = 0
         self._changes: list[MemberStateChange] = []
         self._handle_times: deque[float] = deque(maxlen=self.config.handle_time_window)
-        # As given to the last plan() (for the wait estimate and the snapshot); None: all.
+        # As given to the last set_presence() (for the wait estimate and the snapshot);
+        # None: all.
         self._on_shift: frozenset[str] | None = None
         self._online: frozenset[str] | None = None
 
@@ -148,10 +149,15 @@ class RingGroup:
         return set(self._busy)
 
     def reachable(self) -> int:
-        """Members who could answer at all, as of the last plan: on shift, logged in, not
-        paused and registered (busy, ringing, wrap-up and cool-down count: they come back)."""
+        """Members who could answer at all, as of the last plan or set_presence: on shift,
+        logged in, not paused and registered (busy, ringing, wrap-up and cool-down count:
+        they come back)."""
         online = self._online
-        return sum(1 for m in self.members if self._staffed(m) and (online is None or m in online))
+        return sum(
+            1
+            for m in self.members
+            if self._staffed(m, self._on_shift) and (online is None or m in online)
+        )
 
     def counselor(self, member: str) -> CounselorState:
         """A copy of one member's state."""
@@ -173,18 +179,20 @@ class RingGroup:
     def _find(self, call_id: str) -> _Waiting | None:
         return next((w for w in self._waiting if w.call_id == call_id), None)
 
-    def _staffed(self, member: str) -> bool:
-        """On shift, logged in and not paused."""
+    def _staffed(self, member: str, on_shift: frozenset[str] | None) -> bool:
+        """On shift (None: everybody is), logged in and not paused."""
         st = self._state[member]
-        on = self._on_shift is None or member in self._on_shift
+        on = on_shift is None or member in on_shift
         return on and st.logged_in and not st.paused
 
-    def _eligible(self, online: set[str], ringing: set[str], now: float) -> list[str]:
+    def _eligible(
+        self, online: set[str], ringing: set[str], now: float, on_shift: frozenset[str] | None
+    ) -> list[str]:
         """Members who may be rung now, best first."""
         ok = [
             st
             for m, st in self._state.items()
-            if self._staffed(m)
+            if self._staffed(m, on_shift)
             and m in online
             and m not in self._busy
             and m not in ringing
@@ -261,7 +269,7 @@ class RingGroup:
         staffed = [
             m
             for m in self.members
-            if self._staffed(m) and (self._online is None or m in self._online)
+            if self._staffed(m, self._on_shift) and (self._online is None or m in self._online)
         ]
         if not staffed:
             return None
@@ -391,6 +399,13 @@ class RingGroup:
         self._waiting.remove(w)
         return list(w.legs)
 
+    def set_presence(self, reachable: Iterable[str], on_shift: Iterable[str] | None = None) -> None:
+        """Who is registered (`reachable`) and on shift (None: everybody) now, kept for
+        :meth:`reachable`, :meth:`estimated_wait` and :meth:`snapshot` (:meth:`plan` keeps
+        what it is given the same way)."""
+        self._on_shift = None if on_shift is None else frozenset(on_shift)
+        self._online = frozenset(reachable)
+
     def plan(
         self,
         reachable: Iterable[str],
@@ -405,7 +420,7 @@ class RingGroup:
         self._online = frozenset(online)
         if not self._waiting:
             return []
-        free = self._eligible(online, self.ringing_members(), now)
+        free = self._eligible(online, self.ringing_members(), now, self._on_shift)
         if self.config.strategy is Strategy.RINGALL:
             head = self._waiting[0]
             if head.legs:
@@ -489,11 +504,10 @@ class RingGroup:
         self, reachable: Iterable[str], now: float, on_shift: Iterable[str] | None = None
     ) -> list[str]:
         """Members who may be offered a follow-up now, best first (the order inbound calls
-        use). `reachable` and `on_shift` as for :meth:`plan`."""
-        self._on_shift = None if on_shift is None else frozenset(on_shift)
-        online = set(reachable)
-        self._online = frozenset(online)
-        return self._eligible(online, self.ringing_members(), now)
+        use). `reachable` and `on_shift` as for :meth:`plan`. A query: the group is left as
+        it was (the caller records what it saw with :meth:`set_presence`)."""
+        shift = None if on_shift is None else frozenset(on_shift)
+        return self._eligible(set(reachable), self.ringing_members(), now, shift)
 
     def ring_external(self, member: str, leg_id: str, now: float) -> None:
         """`member` is being rung for a follow-up on `leg_id` (they count as ringing)."""

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 
 from ivr.paths import CONFIG_DIR
 from ivr.timezone import SEOUL
+from ivr.tomlfile import read_toml
 
 __all__ = [
     "DEFAULT_ROSTER_PATH",
@@ -159,15 +159,7 @@ def on_shift(roster: Roster, when: dt.datetime) -> frozenset[str]:
 def load_roster(path: str | Path | None = None) -> Roster:
     """Read and validate a roster file (default: ``config/roster.toml``)."""
     file = Path(path) if path is not None else DEFAULT_ROSTER_PATH
-    try:
-        with file.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise RosterError(f"{file}: roster not found") from None
-    except OSError as exc:
-        raise RosterError(f"{file}: cannot read roster: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RosterError(f"{file}: not valid TOML: {exc}") from None
+    data = read_toml(file, RosterError, missing="roster not found", unreadable="cannot read roster")
     return parse_roster(data, source=str(file))
 
 

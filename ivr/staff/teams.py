@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import Any
 
 from ivr.staff.roster import RosterError
 from ivr.timezone import SEOUL
+from ivr.tomlfile import read_toml
 
 __all__ = [
     "FOLLOWUP_TEAMS",
@@ -159,15 +159,9 @@ def _aware(when: dt.datetime) -> dt.datetime:
 def load_teams(path: str | Path) -> Teams:
     """Read and validate a teams file."""
     file = Path(path)
-    try:
-        with file.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise TeamsError(f"{file}: teams file not found") from None
-    except OSError as exc:
-        raise TeamsError(f"{file}: cannot read the teams file: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise TeamsError(f"{file}: not valid TOML: {exc}") from None
+    data = read_toml(
+        file, TeamsError, missing="teams file not found", unreadable="cannot read the teams file"
+    )
     return parse_teams(data, source=str(file))
 
 
