@@ -437,7 +437,7 @@ async def _dialling_change(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     if action not in ("pause", "resume"):
         raise ApiError(404, "unknown_action", f"unknown action {action!r}", "알 수 없는 작업입니다")
-    body = await _body(request)
+    body = await json_body(request)
     by = _who(body.get("by"))
     team = _enum(Team, body.get("team"))
     teams = [team] if team is not None else list(Team)
