@@ -248,6 +248,10 @@ class Agent:
         cfg.medConfig.threadCnt = 0  # RTP is polled by libHandleEvents as well
         cfg.medConfig.noVad = True
         cfg.medConfig.ecTailLen = 0
+        # Never close the (null) sound device when idle: it is the conference bridge's
+        # clock, and pjsua reopens it only on a new bridge connection, not for a new call.
+        # A call answered after >1 s idle would then send no RTP at all, keys included.
+        cfg.medConfig.sndAutoCloseTime = -1
         cfg.medConfig.clockRate = self.args.clock_rate
         cfg.medConfig.sndClockRate = self.args.clock_rate
         cfg.logConfig.level = self.args.log_level
