@@ -521,6 +521,8 @@ async def test_companion_series_calls_the_same_companion_and_waits_while_they_ar
             await api(hotline, "POST", f"/api/counselors/{mine}/login")
     incoming = await c_mine.wait_for("incoming", timeout=30)
     assert incoming["headers"].get("X-IVR120-Task") == str(second["id"])
+    # Not offered while the phone was still on the *51 call (it would have turned it away).
+    assert not [e for e in c_mine.events if e.get("event") == "busy_rejected"]
     # Their outcome key is heard on this second call too (key 1: reached; the talk was far
     # shorter than `followup_reached_min_talk`, so the default would not say so). It once was
     # not: the phone's idle sound device had closed, see docs/pjsua2.md.

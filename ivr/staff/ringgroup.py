@@ -179,8 +179,10 @@ class RingGroup:
         on = self._on_shift is None or member in self._on_shift
         return on and st.logged_in and not st.paused
 
-    def _eligible(self, online: set[str], ringing: set[str], now: float) -> list[str]:
-        """Members who may be rung now, best first."""
+    def _eligible(
+        self, online: set[str], ringing: set[str], now: float, occupied: frozenset[str]
+    ) -> list[str]:
+        """Members who may be rung now, best first (`occupied`: their phone has a channel up)."""
         ok = [
             st
             for m, st in self._state.items()
@@ -188,6 +190,7 @@ class RingGroup:
             and m in online
             and m not in self._busy
             and m not in ringing
+            and m not in occupied
             and st.wrapup_until <= now
             and st.cooldown_until <= now
         ]
@@ -397,15 +400,17 @@ class RingGroup:
         leg_prefix: str,
         now: float,
         on_shift: Iterable[str] | None = None,
+        occupied: Iterable[str] = (),
     ) -> list[Ring]:
         """Attempts to start now. `reachable`: registered members; `on_shift`: members the
-        roster has on shift now (None: no roster, everybody is)."""
+        roster has on shift now (None: no roster, everybody is); `occupied`: members whose
+        phone has a channel up (a feature code call, say), not rung but still reachable."""
         self._on_shift = None if on_shift is None else frozenset(on_shift)
         online = set(reachable)  # once: `reachable` may be a one-shot iterator
         self._online = frozenset(online)
         if not self._waiting:
             return []
-        free = self._eligible(online, self.ringing_members(), now)
+        free = self._eligible(online, self.ringing_members(), now, frozenset(occupied))
         if self.config.strategy is Strategy.RINGALL:
             head = self._waiting[0]
             if head.legs:
@@ -486,14 +491,18 @@ class RingGroup:
     # state is one: a member ringing or busy for a follow-up is not rung for a waiting
     # caller, and the other way round. Wrap-up after it is `released` as for any call.
     def free_members(
-        self, reachable: Iterable[str], now: float, on_shift: Iterable[str] | None = None
+        self,
+        reachable: Iterable[str],
+        now: float,
+        on_shift: Iterable[str] | None = None,
+        occupied: Iterable[str] = (),
     ) -> list[str]:
         """Members who may be offered a follow-up now, best first (the order inbound calls
-        use). `reachable` and `on_shift` as for :meth:`plan`."""
+        use). `reachable`, `on_shift` and `occupied` as for :meth:`plan`."""
         self._on_shift = None if on_shift is None else frozenset(on_shift)
         online = set(reachable)
         self._online = frozenset(online)
-        return self._eligible(online, self.ringing_members(), now)
+        return self._eligible(online, self.ringing_members(), now, frozenset(occupied))
 
     def ring_external(self, member: str, leg_id: str, now: float) -> None:
         """`member` is being rung for a follow-up on `leg_id` (they count as ringing)."""
