@@ -124,6 +124,38 @@ async def test_second_call_is_rejected_busy(phones: PhoneFactory) -> None:
     await a.wait_for("call_state", state="DISCONNECTED")
 
 
+#: Longer than pjsua's default `sndAutoCloseTime` (1 s): how long a phone sits idle below.
+IDLE_SECONDS = 2.5
+
+
+async def test_key_goes_out_on_a_call_answered_after_a_busy_reject_and_idle_time(
+    phones: PhoneFactory,
+) -> None:
+    """A companion's second follow-up call (issue 10): their phone turned an offer away (486)
+    while on a call, sat idle, then answered the next call; its key must reach the other end.
+    It did not: pjsua closed the idle null sound device (the conference bridge's clock) and a
+    new call does not reopen it, so the phone sent no RTP at all."""
+    a = await phones("A")
+    b = await phones("B")
+    c = await phones("C")
+    await connect(a, b)
+    await c.call(f"sip:b@127.0.0.1:{b.port}")
+    ended = await c.wait_for("call_state", state="DISCONNECTED")
+    assert ended["code"] == 486, ended
+    await b.wait_for("busy_rejected")
+    await a.hangup()
+    await b.wait_for("call_state", state="DISCONNECTED")
+    await asyncio.sleep(IDLE_SECONDS)  # the situation under test: no call, no media, idle
+    await c.call(f"sip:b@127.0.0.1:{b.port}")  # B still auto-answers
+    await b.wait_for("incoming")
+    await c.wait_for("call_state", state="CONFIRMED")
+    await b.wait_for("media", active=True)
+    await b.dtmf("1")
+    await c.wait_for("dtmf", digit="1", timeout=5)
+    await c.hangup()
+    await b.wait_for("call_state", state="DISCONNECTED")
+
+
 # ------------------------------------------------------ robustness and exit
 async def test_bad_input_then_quit_during_call(phones: PhoneFactory, tmp_path: Path) -> None:
     a = await phones("A")

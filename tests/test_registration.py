@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ivr.staff.registration import Registration, Registrations, Transition
+from ivr.staff.registration import Presence, Registration, Registrations, Transition
 
 
 def tracker() -> Registrations:
@@ -50,3 +50,15 @@ def test_a_reseed_keeps_the_date_of_an_unchanged_state() -> None:
 
 def test_online_lists_the_registered() -> None:
     assert tracker().online() == frozenset({"c1"})
+
+
+def test_presence_from_the_endpoint_list_online_and_on_a_channel() -> None:
+    endpoints = [
+        {"resource": "c1", "state": "online", "channel_ids": []},
+        {"resource": "c2", "state": "online", "channel_ids": ["1796134546.12"]},  # on *51
+        {"resource": "c3", "state": "offline", "channel_ids": []},
+        {"resource": "c4", "state": "online"},  # no list: no channel
+    ]
+    seen = Presence.of(endpoints)
+    assert seen.online == {"c1", "c2", "c4"}
+    assert seen.on_a_channel == {"c2"}

@@ -54,6 +54,25 @@ def test_free_members_skip_wrapup_cooldown_ringing_and_busy() -> None:
     assert g.free_members(ALL, 2.0) == ["c4"]  # c3 in no-answer cooldown
 
 
+def test_a_member_whose_phone_has_a_channel_up_is_not_offered_a_follow_up() -> None:
+    # Issue 10: right after *51 the phone is still on the feature code's call; an offer then
+    # met a busy phone and cost a no-answer cooldown.
+    g = group(NO_WRAPUP)
+    assert g.free_members(ALL, 0.0, occupied={"c1", "c3"}) == ["c2", "c4"]
+    assert g.reachable() == 4  # on a channel is still there: it ends in a moment
+    assert g.free_members(ALL, 1.0) == ["c1", "c2", "c3", "c4"]  # the channel ended
+
+
+def test_a_member_whose_phone_has_a_channel_up_is_not_rung_for_a_caller() -> None:
+    g = group(NO_WRAPUP)
+    g.enqueue("a", 0.0)
+    assert g.plan(ALL - {"c2", "c3", "c4"}, "leg-", 0.0, occupied={"c1"}) == []
+    assert [r.member for r in g.plan(ALL, "leg-", 1.0, occupied={"c1"})] == ["c2"]
+    ringall = RingGroup("loneliness", MEMBERS, make_config(strategy=Strategy.RINGALL))
+    ringall.enqueue("b", 0.0)
+    assert {r.member for r in ringall.plan(ALL, "leg-", 0.0, None, {"c4"})} == {"c1", "c2", "c3"}
+
+
 # --------------------------------------------------------------------------- one state
 
 

@@ -97,7 +97,8 @@ class Dialler:
         dialling = self.control.dialling()  # `ivr-admin followup pause|resume`, in memory
         if not dialling:
             return
-        reachable = await self.staff.reachable()
+        seen = await self.staff.presence()  # a phone with a channel up is not offered a call
+        reachable = seen.online
         views: dict[model.Team, planner.TeamView] = {}
         candidates: dict[model.Team, list[model.Task]] = {}
         for team in model.Team:
@@ -105,7 +106,7 @@ class Dialler:
                 continue
             group = self.staff.team_group(team.value)
             on_shift = self.staff.team_on_shift(team.value, now)
-            free = group.free_members(reachable, now, on_shift)
+            free = group.free_members(reachable, now, on_shift, seen.on_a_channel)
             present = {
                 m
                 for m in group.members

@@ -168,12 +168,16 @@ class StaffDriver:
         await self.ctx.hangup(leg_id)
 
     async def reachable(self) -> set[str]:
+        return set((await self.presence()).online)
+
+    async def presence(self) -> registration.Presence:
+        """Who is registered, and whose phone has a channel up (not to be rung)."""
         try:
             endpoints = await self.ctx.ari.get("endpoints/PJSIP")
         except AriError as exc:
             log.warning("cannot list endpoints: %s", exc)
-            return set()
-        return {e["resource"] for e in endpoints if e.get("state") == "online"}
+            return registration.Presence(frozenset(), frozenset())
+        return registration.Presence.of(endpoints)
 
     def on_shift(self, queue: str, now: float) -> frozenset[str] | None:
         """Who is on shift for a queue now (None: the queue has no shift plan)."""
@@ -232,8 +236,10 @@ class StaffDriver:
             return
         ctx = self.ctx
         now = ctx.clock()
-        reachable = await self.reachable()
-        rings = group.plan(reachable, ctx.leg_prefix, now, self.on_shift(queue, now))
+        seen = await self.presence()
+        rings = group.plan(
+            seen.online, ctx.leg_prefix, now, self.on_shift(queue, now), seen.on_a_channel
+        )
         for ring in rings:
             call = ctx.calls.get(ring.call_id)
             self.legs[ring.leg_id] = Leg(ring.call_id, queue, ring.member)

@@ -11,16 +11,38 @@ who registers while off shift that they are off shift (:data:`OFF_SHIFT_MESSAGE`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["OFF_SHIFT_MESSAGE", "Registration", "Registrations", "Transition"]
+__all__ = ["OFF_SHIFT_MESSAGE", "Presence", "Registration", "Registrations", "Transition"]
 
 #: The SIP MESSAGE a counselor's phone gets on registering while not on shift.
 OFF_SHIFT_MESSAGE = (
     "지금은 근무 시간이 아닙니다. 근무 시간에만 상담 전화가 연결됩니다. "
     "근무표가 잘못되었다면 관리자에게 알려 주세요."
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """Staff phones as ARI's endpoint list shows them at one moment."""
+
+    #: Registered (endpoint state "online").
+    online: frozenset[str]
+    #: With a channel up: on a call the ring groups may not know of (a feature code such as
+    #: `*51`, a call of their own) or one being torn down. Not to be offered a call (issue 10:
+    #: an offer right after `*51` met a busy phone and cost a no-answer cooldown).
+    on_a_channel: frozenset[str]
+
+    @classmethod
+    def of(cls, endpoints: Iterable[Mapping[str, Any]]) -> Presence:
+        """From ARI's `GET endpoints/PJSIP` (each with `resource`, `state`, `channel_ids`)."""
+        listed = list(endpoints)
+        return cls(
+            frozenset(str(e["resource"]) for e in listed if e.get("state") == "online"),
+            frozenset(str(e["resource"]) for e in listed if e.get("channel_ids")),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -186,9 +186,14 @@ class RingGroup:
         return on and st.logged_in and not st.paused
 
     def _eligible(
-        self, online: set[str], ringing: set[str], now: float, on_shift: frozenset[str] | None
+        self,
+        online: set[str],
+        ringing: set[str],
+        now: float,
+        on_shift: frozenset[str] | None,
+        occupied: frozenset[str],
     ) -> list[str]:
-        """Members who may be rung now, best first."""
+        """Members who may be rung now, best first (`occupied`: their phone has a channel up)."""
         ok = [
             st
             for m, st in self._state.items()
@@ -196,6 +201,7 @@ class RingGroup:
             and m in online
             and m not in self._busy
             and m not in ringing
+            and m not in occupied
             and st.wrapup_until <= now
             and st.cooldown_until <= now
         ]
@@ -412,15 +418,19 @@ class RingGroup:
         leg_prefix: str,
         now: float,
         on_shift: Iterable[str] | None = None,
+        occupied: Iterable[str] = (),
     ) -> list[Ring]:
         """Attempts to start now. `reachable`: registered members; `on_shift`: members the
-        roster has on shift now (None: no roster, everybody is)."""
+        roster has on shift now (None: no roster, everybody is); `occupied`: members whose
+        phone has a channel up (a feature code call, say), not rung but still reachable."""
         self._on_shift = None if on_shift is None else frozenset(on_shift)
         online = set(reachable)  # once: `reachable` may be a one-shot iterator
         self._online = frozenset(online)
         if not self._waiting:
             return []
-        free = self._eligible(online, self.ringing_members(), now, self._on_shift)
+        free = self._eligible(
+            online, self.ringing_members(), now, self._on_shift, frozenset(occupied)
+        )
         if self.config.strategy is Strategy.RINGALL:
             head = self._waiting[0]
             if head.legs:
@@ -501,13 +511,19 @@ class RingGroup:
     # state is one: a member ringing or busy for a follow-up is not rung for a waiting
     # caller, and the other way round. Wrap-up after it is `released` as for any call.
     def free_members(
-        self, reachable: Iterable[str], now: float, on_shift: Iterable[str] | None = None
+        self,
+        reachable: Iterable[str],
+        now: float,
+        on_shift: Iterable[str] | None = None,
+        occupied: Iterable[str] = (),
     ) -> list[str]:
         """Members who may be offered a follow-up now, best first (the order inbound calls
-        use). `reachable` and `on_shift` as for :meth:`plan`. A query: the group is left as
-        it was (the caller records what it saw with :meth:`set_presence`)."""
+        use). `reachable`, `on_shift` and `occupied` as for :meth:`plan`. A query: the group is
+        left as it was (the caller records what it saw with :meth:`set_presence`)."""
         shift = None if on_shift is None else frozenset(on_shift)
-        return self._eligible(set(reachable), self.ringing_members(), now, shift)
+        return self._eligible(
+            set(reachable), self.ringing_members(), now, shift, frozenset(occupied)
+        )
 
     def ring_external(self, member: str, leg_id: str, now: float) -> None:
         """`member` is being rung for a follow-up on `leg_id` (they count as ringing)."""
