@@ -235,6 +235,11 @@ class Settings:
     followup_reached_min_talk: float = 30.0
     #: Hours within which an in-depth request (`*8`) is due (one working day).
     in_depth_within_hours: float = 24.0
+    #: Ask the citizen on each answered follow-up call whether a summary of this contact may
+    #: be kept (keys 1/2, after the opt-out notice; no key within consent_timeout is no): only
+    #: then is the call recorded and summarised like a consented inbound call. False: follow-up
+    #: calls are never recorded.
+    followup_summary_consent: bool = True
     #: The partner-agency catalog for referrals.
     agencies_file: Path = Path("config/agencies.toml")
 

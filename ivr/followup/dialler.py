@@ -68,6 +68,8 @@ class Dialler:
         return JourneyConfig(
             followup=self.config(),
             conversation=ConversationParams(s.both_silence_notify, s.caller_silence_notify),
+            ask_consent=s.followup_summary_consent,
+            consent_timeout=s.consent_timeout,
         )
 
     def owns(self, channel_id: str) -> bool:
