@@ -41,6 +41,7 @@ __all__ = ["followup", "spy"]  # fixtures used by name
 #: Made-up numbers (never real ones) of the citizens of these tests, one per test.
 CONSENTING_NUMBER = "0299995611"
 DECLINING_NUMBERS = {"2": "0299995612", None: "0299995613"}
+WITHDRAWING_NUMBER = "0299995614"
 
 
 @pytest.fixture
@@ -130,6 +131,7 @@ async def test_citizen_presses_1_both_parties_recorded_and_summarised(
     assert (consent["answer"], consent["answered_by"]) == ("yes", "key")
     assert consent["prompt_id"] == "followup_consent_question"
     assert consent["prompt_version"].startswith("catalog-v")
+    assert consent["channel"].startswith("PJSIP/trunk-"), consent  # the citizen's channel
     await hotline.wait_play(spy, call_id, "staff_followup_consent_yes", timeout=10)
     await citizen.play(sentence, loop=True)
     for party in ("caller", "staff"):  # each party recorded in Asterisk during the call
@@ -225,3 +227,35 @@ async def test_citizen_presses_2_or_nothing_no_recording_no_summary(
     for table in ("recordings", "transcription_jobs", "transcripts", "summaries"):
         assert rows(hotline, table, call_id) == [], table
     assert not (hotline.settings.state_dir / "audio" / call_id).exists()
+
+
+async def test_staff_star_6_withdraws_the_consent_and_discards_the_recording(
+    asking: Hotline, phones: PhoneFactory, citizen: Any, spy: list[Any], sentence: Path
+) -> None:
+    hotline = asking
+    staff, call = await connected_and_asked(
+        hotline, phones, citizen, spy, WITHDRAWING_NUMBER, "counselor07"
+    )
+    call_id = call.call_id
+    await citizen.dtmf("1")
+    await citizen.play(sentence, loop=True)
+    assert await live_recording(hotline, f"ivr120-{call_id}-caller") is not None
+    await staff.dtmf("*6")  # the citizen asked the staff member to withdraw it
+    consent = await until(
+        lambda: (c := rows(hotline, "consents", call_id)[0])["withdrawn_at"] and c,
+        what="the withdrawal",
+    )
+    assert consent["withdrawn_by"] == "counselor07"
+    await hotline.wait_play(spy, call_id, "staff_consent_withdrawn", timeout=10)
+    for party in ("caller", "staff"):
+        assert await live_recording(hotline, f"ivr120-{call_id}-{party}", wait=0) is None
+    await citizen.hangup()
+    await until(lambda: call.flow.state is FState.OUTCOME, timeout=10, what="the outcome")
+    await staff.dtmf("1")
+    await staff.wait_for("call_state", state="DISCONNECTED", timeout=30)
+    await hotline.wait_clean()
+    assert {r["status"] for r in rows(hotline, "recordings", call_id)} == {"deleted"}
+    stored = await hotline.ari.get("recordings/stored")
+    assert not any(call_id in r["name"] for r in stored)
+    for table in ("transcription_jobs", "transcripts", "summaries"):
+        assert rows(hotline, table, call_id) == [], table

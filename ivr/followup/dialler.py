@@ -273,9 +273,11 @@ class Dialler:
             log.exception("follow-up task %d: attempt not recorded", offer.task.id)
         await safe_store(records.unlock(offer.task.id, self.owner))
 
-    async def citizen_answered(self, channel_id: str) -> None:
-        if channel_id not in self.ctx.calls:
+    async def citizen_answered(self, channel_id: str, name: str = "") -> None:
+        call = self.ctx.calls.get(channel_id)
+        if call is None:
             await self.ctx.hangup(channel_id)  # the call ended meanwhile
             return
+        call.channel_name = name  # the consent record names the channel that answered
         log.info("follow-up %s: the citizen answered", channel_id)
         await self.ctx.feed(channel_id, CitizenAnswered())
