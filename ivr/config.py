@@ -233,6 +233,11 @@ class Settings:
     monitoring_after_days: float = 14.0
     #: Talk seconds after which a follow-up call counts as `reached` by default.
     followup_reached_min_talk: float = 30.0
+    #: Ask the citizen on each answered follow-up call whether a summary of this contact may
+    #: be kept (keys 1/2, after the opt-out notice; no key within consent_timeout is no): only
+    #: then is the call recorded and summarised like a consented inbound call. False: follow-up
+    #: calls are never recorded.
+    followup_summary_consent: bool = True
     #: The partner-agency catalog for referrals.
     agencies_file: Path = Path("config/agencies.toml")
 

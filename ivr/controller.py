@@ -103,7 +103,7 @@ class Controller:
             CRISIS_ARG: lambda ch, _: self.journey.crisis_answered(ch.id),
             FEATURE_ARG: lambda ch, args: self.features.start(ch.id, ch.endpoint, args),
             FOLLOWUP_ARG: lambda ch, _: self.followup.staff_answered(ch.id),
-            CITIZEN_ARG: lambda ch, _: self.followup.citizen_answered(ch.id),
+            CITIZEN_ARG: lambda ch, _: self.followup.citizen_answered(ch.id, ch.name),
         }
         self.legs: dict[str, Leg] = self.staff.legs
         self.registrations: Registrations = self.staff.registrations

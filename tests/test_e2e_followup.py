@@ -78,6 +78,9 @@ async def followup(clean_hotline: Hotline) -> AsyncIterator[Hotline]:
         followup_calling_end="23:59",
         followup_backoff=("1",),
         followup_max_attempts=2,
+        # The summary question (on by default) is tests/test_e2e_followup_summary.py's: here
+        # the citizen talks with the staff member as soon as the opt-out notice is over.
+        followup_summary_consent=False,
     )
     await dialling(clean_hotline, "resume")  # the session's hotline starts paused
     try:

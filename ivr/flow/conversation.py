@@ -32,7 +32,9 @@ What each event means here:
 - `StaffHungUp` / `CallerHungUp`: a side of the call is gone.
 
 Recording is on from the start when the caller consented ("yes"), off otherwise, and off for
-good once consent is withdrawn.
+good once consent is withdrawn. An owner that asks the question after the bridging (an outbound
+call) starts the conversation with consent "pending" and tells it the answer
+(`consent_answered`): recording starts at a yes.
 """
 
 from __future__ import annotations
@@ -206,6 +208,14 @@ class Conversation:
         if self.consent is ConsentAnswer.YES:
             cmds.append(StartRecording())
         return cmds
+
+    def consent_answered(self, answer: ConsentAnswer) -> list[Command]:
+        """The caller answered the summary question after the bridging (an outbound call asks
+        it once connected, ivr.followup.journey): a yes starts the recording now."""
+        if self.ended or self.consent is not ConsentAnswer.PENDING:
+            return []
+        self.consent = answer
+        return [StartRecording()] if answer is ConsentAnswer.YES else []
 
     # -- helpers -------------------------------------------------------------------------
     def _goto(self, new: State) -> None:

@@ -72,6 +72,8 @@ class Dialler:
             followup=self.config(),
             teams=self.staff.teams,
             conversation=ConversationParams(s.both_silence_notify, s.caller_silence_notify),
+            ask_consent=s.followup_summary_consent,
+            consent_timeout=s.consent_timeout,
         )
 
     def owns(self, channel_id: str) -> bool:
@@ -280,9 +282,11 @@ class Dialler:
             log.exception("follow-up task %d: attempt not recorded", offer.task.id)
         await safe_store(records.unlock(offer.task.id, self.owner))
 
-    async def citizen_answered(self, channel_id: str) -> None:
-        if channel_id not in self.ctx.calls:
+    async def citizen_answered(self, channel_id: str, name: str = "") -> None:
+        call = self.ctx.calls.get(channel_id)
+        if call is None:
             await self.ctx.hangup(channel_id)  # the call ended meanwhile
             return
+        call.channel_name = name  # the consent record names the channel that answered
         log.info("follow-up %s: the citizen answered", channel_id)
         await self.ctx.feed(channel_id, CitizenAnswered())

@@ -21,6 +21,20 @@ same here as for an inbound call: "the caller" is the citizen.
     any live state --adapter failure--> ENDED via Recover (an answered citizen hears the
     apology from the dialplan)
 
+The summary consent for this contact (`JourneyConfig.ask_consent`, the setting
+`followup_summary_consent`): once bridged, after the opt-out notice, the citizen hears one
+question (`followup_consent_question`, keys 1/2). Until they answer the conversation's consent is
+"pending" (nothing is recorded; `*6` does nothing); a 1 is consent (`RecordConsent` with the
+prompt heard, then `StartRecording`: each party from that moment), a 2 or no key within
+`consent_timeout` after the question is none; the staff member hears the answer in one short
+word on their leg (a channel playback does not reach the other side of the bridge, so they did
+not hear the question). Only keys answer it, not 네/아니요 as inbound: "네" is how a Korean
+answers the phone and how they acknowledge the staff member talking, so on a call that is
+already a conversation a spoken "네" is no clear yes. A key before the question has started
+(during the notice) does not answer it. A citizen who hangs up before answering leaves no
+consent row (no consent). A consent passed in (recorded for this contact already) is not asked
+again.
+
 The citizen's key 9, at any moment after answering, opts out of follow-up calls: recorded
 (`RecordOptOut` closes every open task of theirs), confirmed to the citizen, told to the staff
 member; the conversation goes on, and no outcome is asked (the task is closed `opted_out`).
@@ -39,6 +53,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ivr.flow.commands import (
+    AnsweredBy,
     CancelTimer,
     Command,
     ConsentAnswer,
@@ -47,6 +62,7 @@ from ivr.flow.commands import (
     HangupLeg,
     Outcome,
     Play,
+    RecordConsent,
     Recover,
     StartListening,
     StartTimer,
@@ -107,12 +123,20 @@ OUTCOME_MENU = "followup_outcome_menu"
 #: A monitoring call's menu names the referral: it worked (1) or did not (4).
 OUTCOME_MENU_MONITORING = "followup_outcome_menu_monitoring"
 OUTCOME_SAVED = "followup_outcome_saved"
+#: The summary question on the outbound call, exactly what the citizen hears (the consent row's
+#: prompts), its timer and keys, and what the staff member is told of the answer.
+CONSENT_QUESTION = "followup_consent_question"
+CONSENT_PROMPTS = (CONSENT_QUESTION,)
+CONSENT_TIMER = "followup-consent"
+CONSENT_KEYS = {"1": ConsentAnswer.YES, "2": ConsentAnswer.NO}
+STAFF_CONSENT_YES = "staff_followup_consent_yes"
+STAFF_CONSENT_NO = "staff_followup_consent_no"
 
 #: Every prompt id this module plays (the app checks the catalog).
 FOLLOWUP_PROMPTS = frozenset(
     {*WHISPER.values(), WHISPER_AGAIN, OPT_OUT_NOTICE, OPT_OUT_CONFIRM, STAFF_OPT_OUT}
     | {NOT_CONNECTED, RESCHEDULED, CLOSED_UNREACHABLE, OUTCOME_MENU, OUTCOME_MENU_MONITORING}
-    | {OUTCOME_SAVED}
+    | {OUTCOME_SAVED, CONSENT_QUESTION, STAFF_CONSENT_YES, STAFF_CONSENT_NO}
 )
 
 #: Q.850 causes of a citizen's leg that ended before answering.
@@ -168,10 +192,14 @@ class JourneyConfig:
     #: The follow-up teams' hours (config/teams.toml): a companion's retry lands within the
     #: companion's own hours. None: every retry keeps to the calling hours.
     teams: Teams | None = None
+    #: Ask the citizen, once bridged, whether a summary may be kept for this contact.
+    ask_consent: bool = False
+    #: Seconds to answer it once it has been played (the inbound `consent_timeout`).
+    consent_timeout: float = 8.0
 
     def __post_init__(self) -> None:
-        if self.outcome_timeout <= 0:
-            raise ValueError("outcome_timeout must be positive")
+        if self.outcome_timeout <= 0 or self.consent_timeout <= 0:
+            raise ValueError("outcome_timeout and consent_timeout must be positive")
 
 
 class FollowupCall:
@@ -212,6 +240,11 @@ class FollowupCall:
         self._talk_end: float | None = None
         self._closing = Outcome.COMPLETED
         self._started = False
+        #: The summary question is open (asked on this call, not answered yet).
+        self._asking = False
+        self._notice: str | None = None  # the opt-out notice, the question follows it
+        self._question: str | None = None  # the question's playback while it plays
+        self._question_started = False
 
     # -- what the rooms read -------------------------------------------------------------
     @property
@@ -382,15 +415,19 @@ class FollowupCall:
         assert self.staff_leg is not None
         self.record.answered_at = now
         self._goto(State.CONNECTED)
+        consent = self._consent
+        if consent is None and self.config.ask_consent:
+            consent, self._asking = ConsentAnswer.PENDING, True
         self.conversation = Conversation(
             self.call_id,
             self.config.conversation,
             self._ids,
             self.staff_leg,
             self.member,
-            self._consent,
+            consent,
         )
         notice = Play(self._ids.next(), (OPT_OUT_NOTICE,), Target.CALLER)
+        self._notice = notice.playback_id
         return [
             *self._stop_ringback(),
             StartListening(Party.CALLER),
@@ -403,6 +440,10 @@ class FollowupCall:
     ) -> list[Command | FollowupCommand]:
         conv = self.conversation
         assert conv is not None
+        if self._asking:
+            asked = self._consent_question(event, conv)
+            if asked is not None:
+                return asked
         if isinstance(event, Digit):
             return self._citizen_key(event.digit)
         if isinstance(event, CitizenGone):
@@ -410,6 +451,10 @@ class FollowupCall:
         if not isinstance(event, CONVERSATION_EVENTS):
             return []
         cmds: list[Command | FollowupCommand] = list(conv.handle(event, now))
+        if conv.ended and self._asking:
+            # The call ends before an answer: no consent row, no consent.
+            self._asking = False
+            cmds.append(CancelTimer(CONSENT_TIMER))
         if isinstance(event, StaffHungUp):
             self.staff_leg = None
         if conv.end_reason is not None:
@@ -436,6 +481,39 @@ class FollowupCall:
         # let go, as on an inbound call.
         cmds += [HangupCaller(), *self._settle_talked(self._default_choice(), now)]
         return cmds + self._end(now, ending.outcome)
+
+    def _consent_question(
+        self, event: FlowEvent | FollowupEvent, conv: Conversation
+    ) -> list[Command | FollowupCommand] | None:
+        """The summary question while it is open; None: the event is not about it."""
+        if isinstance(event, PlaybackDone):
+            if event.playback_id == self._notice:
+                # The notice is over: the question follows, on the citizen's channel.
+                self._notice = None
+                self._question_started = True
+                self._question = self._ids.next()
+                return [Play(self._question, CONSENT_PROMPTS, Target.CALLER)]
+            if event.playback_id == self._question and self._question is not None:
+                self._question = None
+                return [StartTimer(CONSENT_TIMER, self.config.consent_timeout)]
+            return None
+        answer: tuple[ConsentAnswer, AnsweredBy] | None = None
+        if isinstance(event, Digit) and event.digit in CONSENT_KEYS and self._question_started:
+            answer = (CONSENT_KEYS[event.digit], AnsweredBy.KEY)
+        elif isinstance(event, TimerFired) and event.name == CONSENT_TIMER:
+            answer = (ConsentAnswer.NONE, AnsweredBy.NONE)
+        if answer is None:
+            return None
+        self._asking = False
+        log.info("follow-up %s: summary consent %s (%s)", self.call_id, *answer)
+        pb, self._question = self._question, None
+        cmds: list[Command | FollowupCommand] = [*([StopPlayback(pb)] if pb else [])]
+        cmds += [CancelTimer(CONSENT_TIMER), RecordConsent(answer[0], answer[1], CONSENT_PROMPTS)]
+        cmds += conv.consent_answered(answer[0])
+        if conv.staff_leg is not None:
+            told = STAFF_CONSENT_YES if answer[0] is ConsentAnswer.YES else STAFF_CONSENT_NO
+            cmds.append(Play(self._ids.next(), (told,), Target.LEG, conv.staff_leg))
+        return cmds
 
     def _citizen_key(self, digit: str) -> list[Command | FollowupCommand]:
         if digit != OPT_OUT_KEY or self.opted_out:
