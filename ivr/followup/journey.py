@@ -21,19 +21,7 @@ same here as for an inbound call: "the caller" is the citizen.
     any live state --adapter failure--> ENDED via Recover (an answered citizen hears the
     apology from the dialplan)
 
-The summary consent for this contact (`JourneyConfig.ask_consent`, the setting
-`followup_summary_consent`): once bridged, after the opt-out notice, the citizen hears one
-question (`followup_consent_question`, keys 1/2). Until they answer the conversation's consent is
-"pending" (nothing is recorded; `*6` does nothing); a 1 is consent (`RecordConsent` with the
-prompt heard, then `StartRecording`: each party from that moment), a 2 or no key within
-`consent_timeout` after the question is none; the staff member hears the answer in one short
-word on their leg (a channel playback does not reach the other side of the bridge, so they did
-not hear the question). Only keys answer it, not 네/아니요 as inbound: "네" is how a Korean
-answers the phone and how they acknowledge the staff member talking, so on a call that is
-already a conversation a spoken "네" is no clear yes. A key before the question has started
-(during the notice) does not answer it. A citizen who hangs up before answering leaves no
-consent row (no consent). A consent passed in (recorded for this contact already) is not asked
-again.
+The summary consent for this contact (`JourneyConfig.ask_consent`): ivr.followup.question.
 
 The citizen's key 9, at any moment after answering, opts out of follow-up calls: recorded
 (`RecordOptOut` closes every open task of theirs), confirmed to the citizen, told to the staff
@@ -53,7 +41,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ivr.flow.commands import (
-    AnsweredBy,
     CancelTimer,
     Command,
     ConsentAnswer,
@@ -62,7 +49,6 @@ from ivr.flow.commands import (
     HangupLeg,
     Outcome,
     Play,
-    RecordConsent,
     Recover,
     StartListening,
     StartTimer,
@@ -99,6 +85,7 @@ from ivr.followup.commands import (
     Ringback,
 )
 from ivr.followup.events import CitizenAnswered, CitizenGone, FollowupEvent
+from ivr.followup.question import QUESTION_PROMPTS, SummaryQuestion
 from ivr.staff.teams import Teams
 from ivr.timezone import SEOUL
 
@@ -123,20 +110,12 @@ OUTCOME_MENU = "followup_outcome_menu"
 #: A monitoring call's menu names the referral: it worked (1) or did not (4).
 OUTCOME_MENU_MONITORING = "followup_outcome_menu_monitoring"
 OUTCOME_SAVED = "followup_outcome_saved"
-#: The summary question on the outbound call, exactly what the citizen hears (the consent row's
-#: prompts), its timer and keys, and what the staff member is told of the answer.
-CONSENT_QUESTION = "followup_consent_question"
-CONSENT_PROMPTS = (CONSENT_QUESTION,)
-CONSENT_TIMER = "followup-consent"
-CONSENT_KEYS = {"1": ConsentAnswer.YES, "2": ConsentAnswer.NO}
-STAFF_CONSENT_YES = "staff_followup_consent_yes"
-STAFF_CONSENT_NO = "staff_followup_consent_no"
-
 #: Every prompt id this module plays (the app checks the catalog).
 FOLLOWUP_PROMPTS = frozenset(
     {*WHISPER.values(), WHISPER_AGAIN, OPT_OUT_NOTICE, OPT_OUT_CONFIRM, STAFF_OPT_OUT}
     | {NOT_CONNECTED, RESCHEDULED, CLOSED_UNREACHABLE, OUTCOME_MENU, OUTCOME_MENU_MONITORING}
-    | {OUTCOME_SAVED, CONSENT_QUESTION, STAFF_CONSENT_YES, STAFF_CONSENT_NO}
+    | {OUTCOME_SAVED}
+    | QUESTION_PROMPTS
 )
 
 #: Q.850 causes of a citizen's leg that ended before answering.
@@ -240,11 +219,9 @@ class FollowupCall:
         self._talk_end: float | None = None
         self._closing = Outcome.COMPLETED
         self._started = False
-        #: The summary question is open (asked on this call, not answered yet).
-        self._asking = False
-        self._notice: str | None = None  # the opt-out notice, the question follows it
-        self._question: str | None = None  # the question's playback while it plays
-        self._question_started = False
+        self._notice: str | None = None  # the opt-out notice (the question follows it)
+        #: The summary question, while it is open (asked on this call, not answered yet).
+        self._question: SummaryQuestion | None = None
 
     # -- what the rooms read -------------------------------------------------------------
     @property
@@ -417,7 +394,7 @@ class FollowupCall:
         self._goto(State.CONNECTED)
         consent = self._consent
         if consent is None and self.config.ask_consent:
-            consent, self._asking = ConsentAnswer.PENDING, True
+            consent = ConsentAnswer.PENDING
         self.conversation = Conversation(
             self.call_id,
             self.config.conversation,
@@ -428,6 +405,10 @@ class FollowupCall:
         )
         notice = Play(self._ids.next(), (OPT_OUT_NOTICE,), Target.CALLER)
         self._notice = notice.playback_id
+        if consent is ConsentAnswer.PENDING:
+            self._question = SummaryQuestion(
+                self.call_id, self._ids, notice.playback_id, self.config.consent_timeout
+            )
         return [
             *self._stop_ringback(),
             StartListening(Party.CALLER),
@@ -440,10 +421,12 @@ class FollowupCall:
     ) -> list[Command | FollowupCommand]:
         conv = self.conversation
         assert conv is not None
-        if self._asking:
-            asked = self._consent_question(event, conv)
+        if self._question is not None:
+            asked = self._question.handle(event, conv)
             if asked is not None:
-                return asked
+                if not self._question.open:
+                    self._question = None
+                return list(asked)
         if isinstance(event, Digit):
             return self._citizen_key(event.digit)
         if isinstance(event, CitizenGone):
@@ -451,10 +434,10 @@ class FollowupCall:
         if not isinstance(event, CONVERSATION_EVENTS):
             return []
         cmds: list[Command | FollowupCommand] = list(conv.handle(event, now))
-        if conv.ended and self._asking:
+        if conv.ended and self._question is not None:
             # The call ends before an answer: no consent row, no consent.
-            self._asking = False
-            cmds.append(CancelTimer(CONSENT_TIMER))
+            cmds += self._question.abandoned()
+            self._question = None
         if isinstance(event, StaffHungUp):
             self.staff_leg = None
         if conv.end_reason is not None:
@@ -481,39 +464,6 @@ class FollowupCall:
         # let go, as on an inbound call.
         cmds += [HangupCaller(), *self._settle_talked(self._default_choice(), now)]
         return cmds + self._end(now, ending.outcome)
-
-    def _consent_question(
-        self, event: FlowEvent | FollowupEvent, conv: Conversation
-    ) -> list[Command | FollowupCommand] | None:
-        """The summary question while it is open; None: the event is not about it."""
-        if isinstance(event, PlaybackDone):
-            if event.playback_id == self._notice:
-                # The notice is over: the question follows, on the citizen's channel.
-                self._notice = None
-                self._question_started = True
-                self._question = self._ids.next()
-                return [Play(self._question, CONSENT_PROMPTS, Target.CALLER)]
-            if event.playback_id == self._question and self._question is not None:
-                self._question = None
-                return [StartTimer(CONSENT_TIMER, self.config.consent_timeout)]
-            return None
-        answer: tuple[ConsentAnswer, AnsweredBy] | None = None
-        if isinstance(event, Digit) and event.digit in CONSENT_KEYS and self._question_started:
-            answer = (CONSENT_KEYS[event.digit], AnsweredBy.KEY)
-        elif isinstance(event, TimerFired) and event.name == CONSENT_TIMER:
-            answer = (ConsentAnswer.NONE, AnsweredBy.NONE)
-        if answer is None:
-            return None
-        self._asking = False
-        log.info("follow-up %s: summary consent %s (%s)", self.call_id, *answer)
-        pb, self._question = self._question, None
-        cmds: list[Command | FollowupCommand] = [*([StopPlayback(pb)] if pb else [])]
-        cmds += [CancelTimer(CONSENT_TIMER), RecordConsent(answer[0], answer[1], CONSENT_PROMPTS)]
-        cmds += conv.consent_answered(answer[0])
-        if conv.staff_leg is not None:
-            told = STAFF_CONSENT_YES if answer[0] is ConsentAnswer.YES else STAFF_CONSENT_NO
-            cmds.append(Play(self._ids.next(), (told,), Target.LEG, conv.staff_leg))
-        return cmds
 
     def _citizen_key(self, digit: str) -> list[Command | FollowupCommand]:
         if digit != OPT_OUT_KEY or self.opted_out:
