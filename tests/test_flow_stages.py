@@ -32,7 +32,6 @@ from tests.flow_support import (
     waiting,
 )
 
-
 MENU, INTRO, CONSENT, QUEUE = Stage.MENU, Stage.INTRO, Stage.CONSENT, Stage.QUEUE
 STAFF, GOODBYE = Stage.STAFF, Stage.GOODBYE
 

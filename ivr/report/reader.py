@@ -1,0 +1,58 @@
+"""The report's reads from the product's database: read only (SQLite `mode=ro`), never a
+write, nothing decrypted (caller hashes only; sealed numbers are not read)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from ivr.report.rows import CallRow, Period, TaskRow
+from ivr.store_schema import MIGRATIONS
+
+
+class ReportError(Exception):
+    """The report cannot be made (a database it cannot read, a missing font, ...)."""
+
+
+_CALLS = """
+SELECT c.call_id, c.caller_hash, c.started_at, c.direction, c.menu_path, c.queue, c.queued_at,
+       c.answered_at, c.member, c.wait_seconds, c.talk_seconds, c.ended_at, c.outcome,
+       c.ended_in, s.answer,
+       EXISTS (SELECT 1 FROM calls e WHERE e.caller_hash = c.caller_hash
+               AND e.started_at < c.started_at AND e.direction = 'inbound')
+FROM calls c LEFT JOIN consents s ON s.call_id = c.call_id
+WHERE c.started_at >= ? AND c.started_at < ?
+"""
+
+_TASKS = """
+SELECT id, type, created_at, status, outcome, closed_at FROM followup_tasks
+WHERE created_at >= ? AND created_at < ? ORDER BY id
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the database read only; a clear error when it is missing or not migrated."""
+    if not path.is_file():
+        raise ReportError(f"no database at {path}")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version < len(MIGRATIONS):
+        db.close()
+        raise ReportError(
+            f"{path} is at schema version {version}, the report needs {len(MIGRATIONS)}:"
+            " start the controller (ivr-run) once with this version to migrate it"
+        )
+    return db
+
+
+def read_calls(db: sqlite3.Connection, period: Period, line: str | None = None) -> list[CallRow]:
+    sql, args = _CALLS, [period.start, period.end]
+    if line is not None:
+        sql += " AND c.queue = ?"
+        args.append(line)
+    rows = db.execute(sql + " ORDER BY c.started_at", args).fetchall()
+    return [CallRow(*r[:15], repeat=bool(r[15])) for r in rows]
+
+
+def read_tasks(db: sqlite3.Connection, period: Period) -> list[TaskRow]:
+    return [TaskRow(*r) for r in db.execute(_TASKS, (period.start, period.end)).fetchall()]
