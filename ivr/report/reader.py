@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from ivr.report.rows import CallRow, Period, TaskRow
 from ivr.store_schema import MIGRATIONS
@@ -46,12 +47,33 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def read_calls(db: sqlite3.Connection, period: Period, line: str | None = None) -> list[CallRow]:
-    sql, args = _CALLS, [period.start, period.end]
+    sql, args = _CALLS, list[Any]([period.start, period.end])
     if line is not None:
         sql += " AND c.queue = ?"
         args.append(line)
     rows = db.execute(sql + " ORDER BY c.started_at", args).fetchall()
-    return [CallRow(*r[:15], repeat=bool(r[15])) for r in rows]
+    return [_call(r) for r in rows]
+
+
+def _call(r: tuple[Any, ...]) -> CallRow:
+    return CallRow(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        r[7],
+        r[8],
+        r[9],
+        r[10],
+        r[11],
+        r[12],
+        ended_in=r[13],
+        consent=r[14],
+        repeat=bool(r[15]),
+    )
 
 
 def read_tasks(db: sqlite3.Connection, period: Period) -> list[TaskRow]:
