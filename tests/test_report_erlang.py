@@ -86,7 +86,9 @@ def test_staffing_against_the_roster() -> None:
     rows = {(r[0], r[1]): r for r in erlang.staffing(calls, period, rostered).rows}
     rate, handle, load, need, have, verdict = rows[(0, 21)][2:]
     assert (rate, handle, load, need, have, verdict) == (6.0, 600.0, 1.0, 3, 2.0, "under")
-    assert rows[(0, 3)][5:] == (0, 5.0, "over")  # nobody called at 3:00, five on shift
-    assert rows[(0, 13)][5:] == (0, 2.0, "over")
-    assert rows[(1, 21)][5:] == (0, 0.0, "ok")  # Tuesday is not in the period
+    # Nobody called at 3:00 or 13:00: one counselor is needed all the same (open 24/7).
+    assert rows[(0, 3)][5:] == (1, 5.0, "over")
+    assert rows[(0, 13)][5:] == (1, 2.0, "over")
+    assert rows[(1, 21)][5:] == (0, 0.0, "not_in_period")  # Tuesday is not in the period
     assert erlang.staffing(calls, period, None).rows[0][-1] == "no_roster"
+    assert erlang.staffing(calls, period, {(0, h): 1.0 for h in range(24)}).rows[5][-1] == "ok"

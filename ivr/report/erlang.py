@@ -89,10 +89,12 @@ def staffing(
     rostered: dict[tuple[int, int], float] | None,
     level: float = 0.8,
     target: float = 20.0,
+    minimum: int = 1,
 ) -> Table:
     """Per hour of the week: λ, h, A, counselors needed, rostered, and the verdict
-    (under | over | ok | no_roster). Over-staffed: at least one counselor more than needed,
-    never said of an hour that has someone for a line open around the clock (needed 0, 1 on)."""
+    (under | over | ok | no_roster, or not_in_period for an hour a short period lacks).
+    Needed is at least `minimum` (the line is open around the clock: someone answers even in
+    an hour nobody called before); over-staffed: at least one counselor more than needed."""
     occurs = period.hours_of_week()
     arrivals: dict[tuple[int, int], int] = defaultdict(int)
     talk: dict[tuple[int, int], list[float]] = defaultdict(list)
@@ -112,12 +114,15 @@ def staffing(
             ts = talk[key]
             handle = sum(ts) / len(ts) if len(ts) >= MIN_ANSWERED else overall
             need = agents_needed(rate, handle, level, target) if handle > 0 else 0
+            need = max(need, minimum) if n_occ else 0
             have = None if rostered is None else rostered.get(key, 0.0)
-            if have is None:
+            if not n_occ:
+                verdict = "not_in_period"
+            elif have is None:
                 verdict = "no_roster"
             elif have < need:
                 verdict = "under"
-            elif have >= need + 1 and not (need == 0 and have <= 1):
+            elif have >= need + 1:
                 verdict = "over"
             else:
                 verdict = "ok"

@@ -89,6 +89,10 @@ def plot(table: Table, t: dict[str, str]) -> str | None:
         ax.step(x, [r[5] for r in table.rows], where="mid", label=t["needed"], color="#c33")
         if all(r[6] is not None for r in table.rows):
             ax.step(x, [r[6] for r in table.rows], where="mid", label=t["rostered"])
+            for i, r in enumerate(table.rows):
+                if r[7] in ("under", "over"):
+                    color = "#f99" if r[7] == "under" else "#9cf"
+                    ax.axvspan(i - 0.5, i + 0.5, color=color, alpha=0.5, lw=0)
         ax.set_xticks(range(0, 168, 24), t["weekdays"].split(","))
         ax.legend()
         ax.set_title(title)

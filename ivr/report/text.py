@@ -22,7 +22,8 @@ TEXT: dict[str, dict[str, str]] = {
         "workload": "상담사별 업무량 (관리자용, 순위 아님)",
         "endings": "통화가 끝난 단계",
         "staffing": "필요 상담사 수 (얼랑 C, 80%를 20초 이내) 대 근무표",
-        "staffing_note": "빨강: 부족, 파랑: 여유. 얼랑 C는 포기를 고려하지 않습니다.",
+        "staffing_note": "빨강: 부족, 파랑: 여유. 얼랑 C는 포기를 고려하지 않으며, 상담 시간에 "
+        "후처리 시간은 아직 포함되지 않습니다. 전화가 없던 시간에도 최소 1명이 필요합니다.",
         "weekday": "요일",
         "hour": "시",
         "calls": "건수",
@@ -51,7 +52,8 @@ TEXT: dict[str, dict[str, str]] = {
         "workload": "Workload per counselor (supervisor view, not a ranking)",
         "endings": "Where calls ended",
         "staffing": "Counselors needed (Erlang C, 80 % within 20 s) against the roster",
-        "staffing_note": "Red: under-staffed, blue: over-staffed. Erlang C ignores abandonment.",
+        "staffing_note": "Red: under-staffed, blue: over-staffed. Erlang C ignores abandonment; "
+        "handle time is talk time only (no wrap-up yet). At least one counselor every hour.",
         "weekday": "weekday",
         "hour": "hour",
         "calls": "calls",
