@@ -102,3 +102,10 @@ def test_missing_database_fails_clearly(tmp_path: Path, capsys: pytest.CaptureFi
     assert main([*argv, "--no-roster", "--out", str(tmp_path / "r.html")]) == 2
     assert "no database" in capsys.readouterr().err
     assert not (tmp_path / "none.db").exists()
+
+
+def test_benchmark_runs_small(capsys: pytest.CaptureFixture[str]) -> None:
+    from ivr.report.bench import main as bench
+
+    assert bench(["--days", "2", "--per-day", "30"]) == 0
+    assert "report over 2 days" in capsys.readouterr().out

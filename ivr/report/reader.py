@@ -18,11 +18,16 @@ class ReportError(Exception):
 _CALLS = """
 SELECT c.call_id, c.caller_hash, c.started_at, c.direction, c.menu_path, c.queue, c.queued_at,
        c.answered_at, c.member, c.wait_seconds, c.talk_seconds, c.ended_at, c.outcome,
-       c.ended_in, s.answer,
-       EXISTS (SELECT 1 FROM calls e WHERE e.caller_hash = c.caller_hash
-               AND e.started_at < c.started_at AND e.direction = 'inbound')
+       c.ended_in, s.answer
 FROM calls c LEFT JOIN consents s ON s.call_id = c.call_id
 WHERE c.started_at >= ? AND c.started_at < ?
+"""
+
+#: Each caller's first inbound call up to the period's end (whatever line: a repeat caller is
+#: one who called before, on any line).
+_FIRST_CALLS = """
+SELECT caller_hash, MIN(started_at) FROM calls
+WHERE direction = 'inbound' AND started_at < ? GROUP BY caller_hash
 """
 
 _TASKS = """
@@ -52,27 +57,32 @@ def read_calls(db: sqlite3.Connection, period: Period, line: str | None = None) 
         sql += " AND c.queue = ?"
         args.append(line)
     rows = db.execute(sql + " ORDER BY c.started_at", args).fetchall()
-    return [_call(r) for r in rows]
+    first: dict[str, float] = dict(db.execute(_FIRST_CALLS, (period.end,)).fetchall())
+    return [_call(r, first) for r in rows]
 
 
-def _call(r: tuple[Any, ...]) -> CallRow:
+def _call(r: tuple[Any, ...], first: dict[str, float]) -> CallRow:
+    """A row; a repeat when the caller's first inbound call was earlier than this one."""
+    call_id, caller, started, direction, menu, queue, queued, answered, member = r[:9]
+    wait, talk, ended, outcome, ended_in, consent = r[9:]
+    repeat = direction == "inbound" and started > first.get(caller, started)
     return CallRow(
-        r[0],
-        r[1],
-        r[2],
-        r[3],
-        r[4],
-        r[5],
-        r[6],
-        r[7],
-        r[8],
-        r[9],
-        r[10],
-        r[11],
-        r[12],
-        ended_in=r[13],
-        consent=r[14],
-        repeat=bool(r[15]),
+        call_id,
+        caller,
+        started,
+        direction,
+        menu,
+        queue,
+        queued,
+        answered,
+        member,
+        wait,
+        talk,
+        ended,
+        outcome,
+        ended_in,
+        consent,
+        repeat,
     )
 
 

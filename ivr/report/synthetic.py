@@ -69,7 +69,7 @@ async def generate(
             n += 1
             call_id = f"{PREFIX}{seed}-{n}"
             caller = f"{PREFIX}{rng.randrange(params.callers)}"
-            rec = _call(rng, start, params)
+            rec = one_call(rng, start, params)
             await store.call_started(call_id, caller, start)
             if rec.queue == "loneliness" and rec.ended_in not in (Stage.INTRO, Stage.CONSENT):
                 answer = rng.choices(["yes", "no", "none"], weights=(3, 6, 1))[0]
@@ -96,7 +96,7 @@ async def generate(
     return written
 
 
-def _call(rng: random.Random, start: float, p: Params) -> CallRecord:
+def one_call(rng: random.Random, start: float, p: Params) -> CallRecord:
     rec = CallRecord(started_at=start)
     menu = rng.uniform(4, 20)
     rec.spent(Stage.MENU, menu)
