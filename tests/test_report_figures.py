@@ -184,3 +184,13 @@ def test_period_hours_of_week() -> None:
     assert occurs[(6, 0)] == 5  # November 2026 has five Sundays (1, 8, 15, 22, 29)
     assert occurs[(0, 0)] == 5 and occurs[(1, 0)] == 4
     assert sum(occurs.values()) == 30 * 24
+
+
+def test_silence_and_abuse() -> None:
+    silences = ["gentle_prompt", "gentle_prompt", "welfare_callback", "told_counselor"]
+    got = rows(figures.silence_and_abuse(CALLS, silences, [1, 1, 2, 3, 4]))
+    assert got["silence_gentle_prompt"] == (2,)
+    assert got["silence_welfare_callback"] == got["silence_told_counselor"] == (1,)
+    assert got["abuse_ended_calls"] == (1,)  # c8
+    assert got["flags_set"] == (5,)
+    assert (got["flags_level_1"], got["flags_level_2"], got["flags_level_3"]) == ((2,), (1,), (2,))

@@ -20,7 +20,14 @@ from pathlib import Path
 
 from ivr.report import erlang, figures
 from ivr.report.figures import Table
-from ivr.report.reader import ReportError, connect, read_calls, read_tasks
+from ivr.report.reader import (
+    ReportError,
+    connect,
+    read_calls,
+    read_flag_levels,
+    read_silence_actions,
+    read_tasks,
+)
 from ivr.report.rows import CallRow, Period, TaskRow
 from ivr.report.synthetic import is_synthetic
 from ivr.report.text import TEXT
@@ -33,6 +40,8 @@ def build_tables(
     tasks: Sequence[TaskRow],
     period: Period,
     rostered: dict[tuple[int, int], float] | None,
+    silence_actions: Sequence[str] = (),
+    flag_levels: Sequence[int] = (),
 ) -> list[Table]:
     """Every figure's table, in the report's order."""
     return [
@@ -46,6 +55,7 @@ def build_tables(
         figures.funnel(calls),
         figures.endings(calls),
         figures.followups(tasks),
+        figures.silence_and_abuse(calls, silence_actions, flag_levels),
         figures.workload(calls),
         erlang.staffing(calls, period, rostered),
     ]
@@ -105,10 +115,11 @@ def _run(args: argparse.Namespace, period: Period) -> int:
     try:
         calls = read_calls(db, period, args.line)
         tasks = read_tasks(db, period)
+        silences, flags = read_silence_actions(db, period), read_flag_levels(db, period)
     finally:
         db.close()
     rostered = None if args.no_roster else _rostered(roster_path, period)
-    tables = build_tables(calls, tasks, period, rostered)
+    tables = build_tables(calls, tasks, period, rostered, silences, flags)
     t = TEXT[args.lang]
     header = [
         (t["period"], f"{period.first} – {period.last}"),

@@ -241,3 +241,19 @@ def endings(calls: Sequence[CallRow]) -> Table:
     counts = Counter((c.outcome or "open", c.ended_in or "-") for c in inbound(calls))
     rows = [(o, s, n) for (o, s), n in sorted(counts.items())]
     return Table("endings", ("outcome", "ended_in", "calls"), rows)
+
+
+def silence_and_abuse(
+    calls: Sequence[CallRow], silence_actions: Sequence[str], flag_levels: Sequence[int]
+) -> Table:
+    """Silence events by what was done (gentle prompt, told the counselor, welfare callback),
+    calls ended for abuse, and abuse flags set (by level: 1 = 24 h, 2 = 7 days, 3+ = 30 days)."""
+    acts = Counter(silence_actions)
+    levels = Counter(min(level, 3) for level in flag_levels)
+    rows: list[tuple[Any, ...]] = [
+        (f"silence_{a}", acts[a]) for a in ("gentle_prompt", "told_counselor", "welfare_callback")
+    ]
+    rows.append(("abuse_ended_calls", sum(1 for c in inbound(calls) if c.outcome == "abuse_ended")))
+    rows.append(("flags_set", len(flag_levels)))
+    rows += [(f"flags_level_{n}", levels[n]) for n in (1, 2, 3)]
+    return Table("silence_and_abuse", ("measure", "count"), rows)

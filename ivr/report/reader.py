@@ -86,5 +86,15 @@ def _call(r: tuple[Any, ...], first: dict[str, float]) -> CallRow:
     )
 
 
+def read_silence_actions(db: sqlite3.Connection, period: Period) -> list[str]:
+    sql = "SELECT action FROM silence_events WHERE started_at >= ? AND started_at < ?"
+    return [str(a) for (a,) in db.execute(sql, (period.start, period.end))]
+
+
+def read_flag_levels(db: sqlite3.Connection, period: Period) -> list[int]:
+    sql = "SELECT level FROM caller_flags WHERE created_at >= ? AND created_at < ?"
+    return [int(n) for (n,) in db.execute(sql, (period.start, period.end))]
+
+
 def read_tasks(db: sqlite3.Connection, period: Period) -> list[TaskRow]:
     return [TaskRow(*r) for r in db.execute(_TASKS, (period.start, period.end)).fetchall()]

@@ -19,6 +19,7 @@ TEXT: dict[str, dict[str, str]] = {
         "repeat_callers": "처음 전화한 분과 다시 전화한 분",
         "funnel": "메뉴 흐름 (5번 → 동의 질문 → 상담사 연결)",
         "followups": "다시 걸기·후속 전화 요청과 처리",
+        "silence_and_abuse": "침묵과 복지 확인, 폭언 종료와 제한",
         "workload": "상담사별 업무량 (관리자용, 순위 아님)",
         "endings": "통화가 끝난 단계",
         "staffing": "필요 상담사 수 (얼랑 C, 80%를 20초 이내) 대 근무표",
@@ -30,7 +31,7 @@ TEXT: dict[str, dict[str, str]] = {
         "needed": "필요",
         "rostered": "근무",
         "weekdays": "월,화,수,목,금,토,일",
-        "not_yet": "아직 없는 항목: 채팅, 만족도 조사, 침묵·복지 확인 통계, 의뢰 결과, "
+        "not_yet": "아직 없는 항목: 채팅, 만족도 조사, 의뢰 결과, "
         "동행 시리즈, 후처리 시간, 얼랑 A와 시뮬레이션, PDF.",
     },
     "en": {
@@ -49,6 +50,7 @@ TEXT: dict[str, dict[str, str]] = {
         "repeat_callers": "First-time and repeat callers",
         "funnel": "Menu funnel (pressed 5 → consent question → counselor)",
         "followups": "Callbacks and follow-up calls requested and done",
+        "silence_and_abuse": "Silences and welfare checks, abuse endings and flags",
         "workload": "Workload per counselor (supervisor view, not a ranking)",
         "endings": "Where calls ended",
         "staffing": "Counselors needed (Erlang C, 80 % within 20 s) against the roster",
@@ -60,8 +62,8 @@ TEXT: dict[str, dict[str, str]] = {
         "needed": "needed",
         "rostered": "rostered",
         "weekdays": "Mon,Tue,Wed,Thu,Fri,Sat,Sun",
-        "not_yet": "Not in the report yet: chats, the satisfaction survey, silence and welfare "
-        "figures, referral outcomes, companion series, wrap-up time, Erlang A and the "
+        "not_yet": "Not in the report yet: chats, the satisfaction survey, referral outcomes, "
+        "companion series, wrap-up time, Erlang A and the "
         "simulation, PDF.",
     },
 }
