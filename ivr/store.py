@@ -23,6 +23,7 @@ from typing import Any, NoReturn, TypeVar
 import aiosqlite
 
 from ivr.flow.call import CallRecord
+from ivr.flow.record import Stage
 from ivr.store_buffer import (
     DEFAULT_LIMIT,
     DEFAULT_RETRY_SECONDS,
@@ -218,7 +219,8 @@ class Store:
             "call end",
             """UPDATE calls SET menu_path=?, queue=?, queued_at=?, answered_at=?, member=?,
                wait_seconds=?, talk_seconds=?, ended_at=?, outcome=?, end_reason=?,
-               menu_failures=?
+               menu_failures=?, ended_in=?, menu_seconds=?, intro_seconds=?,
+               consent_seconds=?, queue_seconds=?, staff_seconds=?, goodbye_seconds=?
                WHERE call_id=?""",
             (
                 "".join(rec.menu_path),
@@ -232,6 +234,8 @@ class Store:
                 rec.outcome.value if rec.outcome else None,
                 rec.end_reason,
                 rec.menu_failures,
+                rec.ended_in,
+                *(rec.stage_seconds.get(stage) for stage in Stage),
                 call_id,
             ),
         )

@@ -263,6 +263,17 @@ MIGRATIONS: tuple[str, ...] = (
         reason TEXT
     );
     """,
+    """
+    -- Where a call ended and the seconds spent in each stage (ivr.flow.record.Stage); NULL
+    -- for calls stored before this migration and for follow-up calls.
+    ALTER TABLE calls ADD COLUMN ended_in TEXT;
+    ALTER TABLE calls ADD COLUMN menu_seconds REAL;
+    ALTER TABLE calls ADD COLUMN intro_seconds REAL;
+    ALTER TABLE calls ADD COLUMN consent_seconds REAL;
+    ALTER TABLE calls ADD COLUMN queue_seconds REAL;
+    ALTER TABLE calls ADD COLUMN staff_seconds REAL;
+    ALTER TABLE calls ADD COLUMN goodbye_seconds REAL;
+    """,
 )
 
 

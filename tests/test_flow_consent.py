@@ -134,4 +134,4 @@ def test_hangup_while_asked_for_consent() -> None:
     flow, _ = _consent_asked()
     cmds = flow.handle(CallerHungUp(), 12.0)
     assert CancelTimer(CONSENT_TIMER) in cmds
-    assert cmds[-1] == Finish(Outcome.ABANDONED_QUEUE)
+    assert cmds[-1] == Finish(Outcome.ABANDONED_CONSENT)

@@ -55,8 +55,8 @@ from tests.flow_support import (
     [
         (State.MENU_PLAYING, Outcome.ABANDONED_MENU, [StopPlayback], [Dequeue, HangupLeg]),
         (State.MENU_WAITING, Outcome.ABANDONED_MENU, [], [StopPlayback, Dequeue, HangupLeg]),
-        (State.INTRO, Outcome.ABANDONED_QUEUE, [StopPlayback, Dequeue], [HangupLeg]),
-        (State.CONSENT, Outcome.ABANDONED_QUEUE, [StopPlayback, Dequeue], [HangupLeg]),
+        (State.INTRO, Outcome.ABANDONED_INTRO, [StopPlayback, Dequeue], [HangupLeg]),
+        (State.CONSENT, Outcome.ABANDONED_CONSENT, [StopPlayback, Dequeue], [HangupLeg]),
         (State.WAITING, Outcome.ABANDONED_QUEUE, [Dequeue], [HangupLeg]),
         (State.CONNECTED, Outcome.COMPLETED, [HangupLeg], [Dequeue]),
         (State.GOODBYE, Outcome.NO_CHOICE, [StopPlayback], [Dequeue, HangupLeg]),

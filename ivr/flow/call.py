@@ -98,7 +98,7 @@ from ivr.flow.events import (
     TimerFired,
 )
 from ivr.flow.menu import Menu, Queue
-from ivr.flow.record import CallEndReason, CallRecord
+from ivr.flow.record import CallEndReason, CallRecord, Stage
 from ivr.flow.waiting import CALLBACK_KEY, WAITING_PROMPTS, Offer, WaitingRoom
 
 log = logging.getLogger(__name__)
@@ -155,6 +155,17 @@ REASSURE_TIMER = "hold-reassure"
 MAX_WAIT_TIMER = "max-wait"
 #: States in which the caller is in the queue (the ring group may ring for them).
 QUEUED_STATES = frozenset({State.INTRO, State.CONSENT, State.WAITING})
+#: The stage each state's time counts to (ENDED: none).
+STAGE_OF = {
+    State.MENU_PLAYING: Stage.MENU,
+    State.MENU_WAITING: Stage.MENU,
+    State.INTRO: Stage.INTRO,
+    State.CONSENT: Stage.CONSENT,
+    State.WAITING: Stage.QUEUE,
+    State.CONNECTING: Stage.QUEUE,
+    State.CONNECTED: Stage.STAFF,
+    State.GOODBYE: Stage.GOODBYE,
+}
 #: The consent row when a counselor answered before the caller answered the question.
 CONSENTED_BY_NOBODY = AnsweredBy.COUNSELOR_FIRST
 
@@ -190,6 +201,8 @@ class CallFlow:
         self.config = config
         self.state = State.MENU_PLAYING
         self.record = CallRecord(started_at=now)
+        self._now = self._stage_since = now  # the time of the event being handled
+        self._where = Stage.MENU  # the last stage other than the goodbye
         self._playback: str | None = None
         self._ids = PlaybackIds(call_id)
         self._queue: Queue | None = None
@@ -227,7 +240,20 @@ class CallFlow:
     def _goto(self, new: State) -> None:
         if new is not self.state:
             log.info("call %s: %s -> %s", self.call_id, self.state.value, new.value)
+            self._stage_changed(new)
             self.state = new
+
+    def _stage_changed(self, new: State) -> None:
+        """Count the time of the stage left; at the end, note where the caller was."""
+        old_stage, new_stage = STAGE_OF[self.state], STAGE_OF.get(new)
+        if new_stage is old_stage:
+            return
+        self.record.spent(old_stage, self._now - self._stage_since)
+        self._stage_since = self._now
+        if new_stage is None:
+            self.record.ended_in = self._where
+        elif new_stage is not Stage.GOODBYE:
+            self._where = new_stage
 
     def _play(
         self, prompts: tuple[str, ...], target: Target = Target.CALLER, leg: str | None = None
@@ -260,6 +286,7 @@ class CallFlow:
             if isinstance(event, StaffAnswered | CrisisAnswered):
                 return [HangupLeg(event.leg_id)]
             return []
+        self._now = now
         if isinstance(event, CallerHungUp):
             return self._caller_gone(now)
         if isinstance(event, Failed):
@@ -566,8 +593,8 @@ class CallFlow:
         outcome = {
             State.CONNECTING: Outcome.ABANDONED_QUEUE,
             State.WAITING: Outcome.ABANDONED_QUEUE,
-            State.INTRO: Outcome.ABANDONED_QUEUE,
-            State.CONSENT: Outcome.ABANDONED_QUEUE,
+            State.INTRO: Outcome.ABANDONED_INTRO,
+            State.CONSENT: Outcome.ABANDONED_CONSENT,
             State.GOODBYE: self._closing,
         }.get(state, Outcome.ABANDONED_MENU)
         if state is State.CONNECTED and self.conversation is not None:

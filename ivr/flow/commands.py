@@ -19,7 +19,9 @@ class Outcome(enum.Enum):
 
     COMPLETED = "completed"  # talked with a counselor/agent
     ABANDONED_MENU = "abandoned_menu"  # caller hung up in the menu
-    ABANDONED_QUEUE = "abandoned_queue"  # caller hung up while waiting
+    ABANDONED_QUEUE = "abandoned_queue"  # caller hung up while waiting (after the intro)
+    ABANDONED_INTRO = "abandoned_intro"  # caller hung up during the line's intro
+    ABANDONED_CONSENT = "abandoned_consent"  # caller hung up during the consent question
     NO_CHOICE = "no_choice"  # three failed choices, polite goodbye
     ERROR = "error"  # the controller failed; the caller heard an apology
     ABUSE_ENDED = "abuse_ended"  # the counselor ended the call for abuse (manual procedure)

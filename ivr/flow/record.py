@@ -18,6 +18,17 @@ class CallEndReason(enum.StrEnum):
     PBX_LOST = "pbx_lost"  # Asterisk went away with the call (ivr.recovery)
 
 
+class Stage(enum.StrEnum):
+    """Where a caller's time goes (`calls.ended_in` and the `*_seconds` stage columns)."""
+
+    MENU = "menu"  # the 120 menu, until a line is chosen
+    INTRO = "intro"  # the line's intro (the phones already ring)
+    CONSENT = "consent"  # the summary consent question (the phones already ring)
+    QUEUE = "queue"  # waiting for a counselor after the intro (and the whisper)
+    STAFF = "staff"  # with a counselor
+    GOODBYE = "goodbye"  # the closing prompt before the line hangs up (never `ended_in`)
+
+
 @dataclass
 class CallRecord:
     """What the call leaves behind (the adapter stores it)."""
@@ -34,6 +45,13 @@ class CallRecord:
     end_reason: CallEndReason | None = None
     #: Failed choices counted in the menu (one per caller action or silent round).
     menu_failures: int = 0
+    #: The last stage the caller was in before the end (a goodbye counts as the stage before).
+    ended_in: Stage | None = None
+    #: Seconds spent in each stage entered (they add up to the call's length).
+    stage_seconds: dict[Stage, float] = field(default_factory=dict)
+
+    def spent(self, stage: Stage, seconds: float) -> None:
+        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
 
     @property
     def wait_seconds(self) -> float | None:

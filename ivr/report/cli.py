@@ -1,0 +1,141 @@
+"""`ivr-report`: the operator's report for a period, from the product's database (read only).
+
+    ivr-report --from 2026-11-01 --to 2026-11-30 [--line loneliness] --out report.html
+               [--csv DIR] [--lang ko|en] [--db PATH] [--roster PATH | --no-roster]
+
+Korean by default. Exit status 0 when written, 2 when the report cannot be made (the reason
+printed: no database, a schema too old, no Korean font, a bad roster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ivr.report import erlang, figures
+from ivr.report.figures import Table
+from ivr.report.reader import (
+    ReportError,
+    connect,
+    read_calls,
+    read_flag_levels,
+    read_silence_actions,
+    read_tasks,
+)
+from ivr.report.rows import CallRow, Period, TaskRow
+from ivr.report.synthetic import is_synthetic
+from ivr.report.text import TEXT
+
+log = logging.getLogger(__name__)
+
+
+def build_tables(
+    calls: Sequence[CallRow],
+    tasks: Sequence[TaskRow],
+    period: Period,
+    rostered: dict[tuple[int, int], float] | None,
+    silence_actions: Sequence[str] = (),
+    flag_levels: Sequence[int] = (),
+) -> list[Table]:
+    """Every figure's table, in the report's order."""
+    return [
+        figures.contacts_per_day(calls, period),
+        figures.arrivals_heatmap(calls),
+        figures.answer_rates(calls),
+        figures.abandonment_by_wait(calls),
+        figures.waits(calls),
+        figures.handle_times(calls),
+        figures.repeat_callers(calls),
+        figures.funnel(calls),
+        figures.endings(calls),
+        figures.followups(tasks),
+        figures.silence_and_abuse(calls, silence_actions, flag_levels),
+        figures.workload(calls),
+        erlang.staffing(calls, period, rostered),
+    ]
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _rostered(path: Path, period: Period) -> dict[tuple[int, int], float]:
+    from ivr.staff.roster import RosterError, load_roster, on_shift_ids
+
+    try:
+        roster = load_roster(path)
+    except (OSError, RosterError) as exc:
+        raise ReportError(f"roster {path}: {exc}") from None
+    return erlang.roster_staffing(lambda when: len(on_shift_ids(roster, when)), period)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ivr-report", description=__doc__.split("\n")[0])
+    parser.add_argument("--from", dest="first", type=_date, required=True)
+    parser.add_argument("--to", dest="last", type=_date, required=True)
+    parser.add_argument("--line", help="only the calls of this line (queue name)")
+    parser.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    parser.add_argument("--csv", type=Path, help="a directory for the tables behind the figures")
+    parser.add_argument("--lang", choices=sorted(TEXT), default="ko")
+    parser.add_argument("--db", type=Path, help="the database (default: from the settings)")
+    roster = parser.add_mutually_exclusive_group()
+    roster.add_argument("--roster", type=Path, help="the roster (default: from the settings)")
+    roster.add_argument("--no-roster", action="store_true", help="staffing without the roster")
+    args = parser.parse_args(argv)
+    try:
+        period = Period(args.first, args.last)
+        return _run(args, period)
+    except (ReportError, ValueError) as exc:
+        print(f"ivr-report: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, period: Period) -> int:
+    from ivr.report.render import html_report, use_cjk_font, write_csv
+
+    use_cjk_font()  # before anything is read: no report with empty boxes for Korean
+    db_path, roster_path = args.db, args.roster
+    if db_path is None or (roster_path is None and not args.no_roster):
+        from ivr.config import load_settings
+
+        settings = load_settings()
+        db_path = db_path or settings.state_path(settings.database)
+        roster_path = roster_path or settings.roster_file
+    t0 = time.monotonic()
+    db = connect(db_path)
+    try:
+        calls = read_calls(db, period, args.line)
+        tasks = read_tasks(db, period)
+        silences, flags = read_silence_actions(db, period), read_flag_levels(db, period)
+    finally:
+        db.close()
+    rostered = None if args.no_roster else _rostered(roster_path, period)
+    tables = build_tables(calls, tasks, period, rostered, silences, flags)
+    t = TEXT[args.lang]
+    header = [
+        (t["period"], f"{period.first} – {period.last}"),
+        (t["line"], args.line or t["all_lines"]),
+        (t["generated"], dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
+    ]
+    page = html_report(tables, t, header, synthetic=any(is_synthetic(c) for c in calls))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(page, encoding="utf-8")
+    os.chmod(args.out, 0o600)
+    if args.csv is not None:
+        for path in write_csv(tables, args.csv):
+            os.chmod(path, 0o600)
+    print(f"ivr-report: {len(calls)} calls, {args.out} in {time.monotonic() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

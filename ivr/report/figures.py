@@ -1,0 +1,259 @@
+"""The report's figures as tables, computed from plain rows (ivr.report.rows). Pure.
+
+Definitions (the same in every figure):
+- *inbound* calls only, unless a figure says otherwise; a call belongs to the day (Seoul time)
+  it started on.
+- *offered*: an inbound call that chose a line (queued_at set: the phones rang for it).
+- *answered*: an offered call a counselor answered (answered_at set); its *wait* is from the
+  choice to the answer, an abandoned call's wait is from the choice to the hang-up.
+- *abandoned*: an offered call whose caller hung up before a counselor answered, wherever
+  that was (intro, consent question, queue; each counted on its own as well).
+- *service level within T s*: answered within T s / offered.
+- *handle time*: talk seconds of an answered call (the wrap-up after it is not stored yet).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ivr.report.rows import ABANDONED_AFTER_CHOICE, CallRow, Period, TaskRow, hour_of_week, seoul
+
+#: Wait buckets (seconds) for abandonment by time waited; the last is open-ended.
+WAIT_EDGES = (0, 20, 60, 120, 300)
+#: Handle-time buckets (minutes).
+HANDLE_EDGES_MIN = (0, 5, 10, 20, 30, 60)
+PERCENTILES = (50, 80, 90, 95)
+SERVICE_LEVEL_SECONDS = (20, 60)
+
+
+@dataclass(frozen=True)
+class Table:
+    """One figure's numbers: `key` names its CSV file and its title (ivr.report.text)."""
+
+    key: str
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+
+def inbound(calls: Sequence[CallRow]) -> list[CallRow]:
+    return [c for c in calls if c.direction == "inbound"]
+
+
+def offered(calls: Sequence[CallRow]) -> list[CallRow]:
+    return [c for c in inbound(calls) if c.queued_at is not None]
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """The p-th percentile, linear between closest ranks (numpy's default); None if empty."""
+    if not values:
+        return None
+    s = sorted(values)
+    k = (len(s) - 1) * p / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def _bucket(value: float, edges: Sequence[float]) -> str:
+    for lo, hi in zip(edges, edges[1:], strict=False):
+        if lo <= value < hi:
+            return f"{lo}-{hi}"
+    return f"{edges[-1]}+"
+
+
+def _buckets(edges: Sequence[float]) -> list[str]:
+    return [f"{lo}-{hi}" for lo, hi in zip(edges, edges[1:], strict=False)] + [f"{edges[-1]}+"]
+
+
+def contacts_per_day(calls: Sequence[CallRow], period: Period) -> Table:
+    """Per day: calls by direction and line (inbound calls without a line: `menu`)."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for c in calls:
+        line = c.queue or ("menu" if c.direction == "inbound" else "followup")
+        counts[(seoul(c.started_at).date().isoformat(), c.direction, line)] += 1
+    keys = sorted({(d, line) for _, d, line in counts})
+    rows = [
+        (day.isoformat(), d, line, counts[(day.isoformat(), d, line)])
+        for day in period.days()
+        for d, line in keys
+    ]
+    return Table("contacts_per_day", ("date", "direction", "line", "calls"), rows)
+
+
+def arrivals_heatmap(calls: Sequence[CallRow]) -> Table:
+    """Inbound arrivals by weekday (Monday = 0) and hour, Seoul time: 7 × 24 rows."""
+    counts = Counter(hour_of_week(c.started_at) for c in inbound(calls))
+    rows = [(wd, h, counts[(wd, h)]) for wd in range(7) for h in range(24)]
+    return Table("arrivals_heatmap", ("weekday", "hour", "calls"), rows)
+
+
+def answer_rates(calls: Sequence[CallRow]) -> Table:
+    """Inbound calls, offered, answered, abandoned (and where), with rates of the offered."""
+    all_in, off = inbound(calls), offered(calls)
+    n = len(off)
+    answered = sum(1 for c in off if c.answered_at is not None)
+    where = Counter(c.outcome for c in off if c.answered_at is None)
+    abandoned = sum(where[o] for o in ABANDONED_AFTER_CHOICE)
+    rows: list[tuple[Any, ...]] = [
+        ("inbound", len(all_in), None),
+        ("abandoned_menu", sum(1 for c in all_in if c.outcome == "abandoned_menu"), None),
+        ("offered", n, 1.0 if n else None),
+        ("answered", answered, answered / n if n else None),
+        ("abandoned", abandoned, abandoned / n if n else None),
+    ]
+    for o in ("abandoned_intro", "abandoned_consent", "abandoned_queue", "callback_requested"):
+        rows.append((o, where[o], where[o] / n if n else None))
+    return Table("answer_rates", ("measure", "calls", "share_of_offered"), rows)
+
+
+def abandonment_by_wait(calls: Sequence[CallRow]) -> Table:
+    """Offered calls by time waited (s): how many, how many abandoned, the share abandoned."""
+    total: Counter[str] = Counter()
+    gone: Counter[str] = Counter()
+    for c in offered(calls):
+        if c.wait_seconds is None:
+            continue
+        b = _bucket(c.wait_seconds, WAIT_EDGES)
+        total[b] += 1
+        if c.answered_at is None and c.outcome in ABANDONED_AFTER_CHOICE:
+            gone[b] += 1
+    rows = [
+        (b, total[b], gone[b], gone[b] / total[b] if total[b] else None)
+        for b in _buckets(WAIT_EDGES)
+    ]
+    return Table("abandonment_by_wait", ("waited_s", "offered", "abandoned", "share"), rows)
+
+
+def waits(calls: Sequence[CallRow]) -> Table:
+    """Wait percentiles of the answered calls and the service levels."""
+    off = offered(calls)
+    answered = [
+        c.wait_seconds for c in off if c.answered_at is not None and c.wait_seconds is not None
+    ]
+    rows: list[tuple[Any, ...]] = [(f"p{p}_wait_s", percentile(answered, p)) for p in PERCENTILES]
+    for t in SERVICE_LEVEL_SECONDS:
+        within = sum(1 for w in answered if w <= t)
+        rows.append((f"service_level_{t}s", within / len(off) if off else None))
+    return Table("waits", ("measure", "value"), rows)
+
+
+def handle_times(calls: Sequence[CallRow]) -> Table:
+    """Answered inbound calls by talk time (minutes)."""
+    talks = [
+        c.talk_seconds
+        for c in offered(calls)
+        if c.answered_at is not None and c.talk_seconds is not None
+    ]
+    counts = Counter(_bucket(t / 60, HANDLE_EDGES_MIN) for t in talks)
+    rows = [(b, counts[b]) for b in _buckets(HANDLE_EDGES_MIN)]
+    return Table("handle_times", ("talk_min", "calls"), rows)
+
+
+def mean_handle_seconds(calls: Sequence[CallRow]) -> float | None:
+    talks = [
+        c.talk_seconds
+        for c in offered(calls)
+        if c.answered_at is not None and c.talk_seconds is not None
+    ]
+    return sum(talks) / len(talks) if talks else None
+
+
+def repeat_callers(calls: Sequence[CallRow]) -> Table:
+    """Inbound calls from first-time callers and from callers who called before (hashed number).
+    A caller's first call in the period is a repeat if they called before the period."""
+    first_seen: set[str] = set()
+    kinds: Counter[str] = Counter()
+    callers: dict[str, set[str]] = defaultdict(set)
+    for c in sorted(inbound(calls), key=lambda c: c.started_at):
+        kind = "repeat" if c.repeat or c.caller_hash in first_seen else "first_time"
+        first_seen.add(c.caller_hash)
+        kinds[kind] += 1
+        callers[kind].add(c.caller_hash)
+    total = sum(kinds.values())
+    rows = [
+        (k, kinds[k], len(callers[k]), kinds[k] / total if total else None)
+        for k in ("first_time", "repeat")
+    ]
+    return Table("repeat_callers", ("kind", "calls", "callers", "share"), rows)
+
+
+def funnel(calls: Sequence[CallRow], key: str = "5") -> Table:
+    """The loneliness line's funnel: inbound calls, pressed `key`, answered the consent question
+    (yes, no or no answer), consented (yes), reached a counselor."""
+    all_in = inbound(calls)
+    pressed = [c for c in all_in if c.menu_path.startswith(key) and c.queued_at is not None]
+    answered_q = [c for c in pressed if c.consent is not None]
+    yes = [c for c in pressed if c.consent == "yes"]
+    reached = [c for c in pressed if c.answered_at is not None]
+    rows = [
+        ("inbound", len(all_in)),
+        (f"pressed_{key}", len(pressed)),
+        ("consent_answered", len(answered_q)),
+        ("consented", len(yes)),
+        ("reached_counselor", len(reached)),
+    ]
+    return Table("funnel", ("step", "calls"), rows)
+
+
+def followups(tasks: Sequence[TaskRow]) -> Table:
+    """Follow-up tasks created in the period by type: requested, done, unreachable, still
+    open, other closes, and the median hours from the request to a done close."""
+    by_type: dict[str, list[TaskRow]] = defaultdict(list)
+    for t in tasks:
+        by_type[t.type].append(t)
+    rows = []
+    for typ in sorted(by_type):
+        ts = by_type[typ]
+        done = [t for t in ts if t.status == "done"]
+        hours = [(t.closed_at - t.created_at) / 3600 for t in done if t.closed_at is not None]
+        st = Counter(t.status for t in ts)
+        other = len(ts) - st["done"] - st["unreachable"] - st["open"]
+        rows.append(
+            (typ, len(ts), st["done"], st["unreachable"], st["open"], other, percentile(hours, 50))
+        )
+    cols = ("type", "requested", "done", "unreachable", "open", "other", "median_hours_to_done")
+    return Table("followups", cols, rows)
+
+
+def workload(calls: Sequence[CallRow]) -> Table:
+    """Per counselor (for the supervisor, not ranked): answered calls, talk hours, abuse
+    endings, longest call (minutes). Sorted by member id."""
+    per: dict[str, list[CallRow]] = defaultdict(list)
+    for c in calls:
+        if c.member is not None and c.answered_at is not None:
+            per[c.member].append(c)
+    rows = []
+    for m in sorted(per):
+        cs = per[m]
+        talk = [c.talk_seconds or 0.0 for c in cs]
+        abuse = sum(1 for c in cs if c.outcome == "abuse_ended")
+        rows.append((m, len(cs), sum(talk) / 3600, abuse, max(talk) / 60))
+    return Table(
+        "workload", ("member", "calls", "talk_hours", "abuse_endings", "longest_min"), rows
+    )
+
+
+def endings(calls: Sequence[CallRow]) -> Table:
+    """Inbound calls by outcome and the stage they ended in."""
+    counts = Counter((c.outcome or "open", c.ended_in or "-") for c in inbound(calls))
+    rows = [(o, s, n) for (o, s), n in sorted(counts.items())]
+    return Table("endings", ("outcome", "ended_in", "calls"), rows)
+
+
+def silence_and_abuse(
+    calls: Sequence[CallRow], silence_actions: Sequence[str], flag_levels: Sequence[int]
+) -> Table:
+    """Silence events by what was done (gentle prompt, told the counselor, welfare callback),
+    calls ended for abuse, and abuse flags set (by level: 1 = 24 h, 2 = 7 days, 3+ = 30 days)."""
+    acts = Counter(silence_actions)
+    levels = Counter(min(level, 3) for level in flag_levels)
+    rows: list[tuple[Any, ...]] = [
+        (f"silence_{a}", acts[a]) for a in ("gentle_prompt", "told_counselor", "welfare_callback")
+    ]
+    rows.append(("abuse_ended_calls", sum(1 for c in inbound(calls) if c.outcome == "abuse_ended")))
+    rows.append(("flags_set", len(flag_levels)))
+    rows += [(f"flags_level_{n}", levels[n]) for n in (1, 2, 3)]
+    return Table("silence_and_abuse", ("measure", "count"), rows)

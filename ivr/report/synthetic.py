@@ -1,0 +1,140 @@
+"""A seeded synthetic month of calls, written through the product's own store API (`Store.
+call_started` / `call_ended` / `record_consent`, `FollowupRecords`), for tests and demonstrations
+of the report. Labelled synthetic: every call id and caller hash starts with `synthetic-`, and
+the report says so on its first line when it finds one.
+
+The model (per day, Seoul time): `calls_per_day` inbound calls, arrivals weighted by hour
+(fewer at night, most in the evening); a pool of `callers` hashed numbers of which a share call
+again; 8 % hang up in the menu, 85 % of the others choose the loneliness line (key 5, with the
+consent question: 30 % yes, 60 % no, 10 % no answer) and the rest the general line (key 1);
+a wait drawn from an exponential with mean `mean_wait` s against a patience with mean
+`mean_patience` s (whichever is shorter decides: answered or abandoned; an abandonment in the
+first 8 s is during the intro / the consent question); talk exponential with mean `mean_talk`
+s; 5 counselors; 1 in 40 answered calls ends for abuse; 1 in 10 abandoned callers asks for a
+callback instead, of which 70 % are done two hours later. Not a forecast: a fixture.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+from ivr.flow.commands import Outcome
+from ivr.flow.record import CallRecord, Stage
+from ivr.followup.model import Status, TaskType
+from ivr.followup.records import FollowupRecords
+from ivr.report.rows import CallRow
+from ivr.store import Store
+from ivr.timezone import SEOUL
+
+PREFIX = "synthetic-"
+#: Relative arrival weight per hour of the day.
+HOUR_WEIGHTS = (3, 2, 2, 1, 1, 1, 2, 3, 4, 5, 5, 5, 5, 5, 5, 5, 5, 6, 7, 8, 9, 9, 7, 5)
+COUNSELORS = tuple(f"counselor0{i}" for i in range(1, 6))
+INTRO_SECONDS = 8.0
+
+
+def is_synthetic(call: CallRow) -> bool:
+    return call.call_id.startswith(PREFIX)
+
+
+@dataclass(frozen=True)
+class Params:
+    calls_per_day: int = 40
+    callers: int = 300
+    mean_wait: float = 40.0
+    mean_patience: float = 180.0
+    mean_talk: float = 900.0
+
+    def __post_init__(self) -> None:
+        if self.calls_per_day < 0 or self.callers < 1:
+            raise ValueError("calls_per_day >= 0 and callers >= 1 are needed")
+
+
+async def generate(
+    store: Store, first: dt.date, days: int, seed: int, params: Params = Params()
+) -> Counter[str]:
+    """Write `days` days of synthetic calls from `first`; returns what was written, counted
+    by outcome (and `tasks`, `tasks_done`)."""
+    rng = random.Random(seed)
+    followups = FollowupRecords(store)
+    written: Counter[str] = Counter()
+    n = 0
+    for d in range(days):
+        day = dt.datetime.combine(first + dt.timedelta(days=d), dt.time(), SEOUL).timestamp()
+        hours = rng.choices(range(24), weights=HOUR_WEIGHTS, k=params.calls_per_day)
+        for start in sorted(day + h * 3600 + rng.uniform(0, 3600) for h in hours):
+            n += 1
+            call_id = f"{PREFIX}{seed}-{n}"
+            caller = f"{PREFIX}{rng.randrange(params.callers)}"
+            rec = one_call(rng, start, params)
+            await store.call_started(call_id, caller, start)
+            if rec.queue == "loneliness" and rec.ended_in not in (Stage.INTRO, Stage.CONSENT):
+                answer = rng.choices(["yes", "no", "none"], weights=(3, 6, 1))[0]
+                at = start + 10.0
+                await store.record_consent(call_id, answer, "key", at, "consent", "synthetic", "-")
+            await store.call_ended(call_id, rec)
+            written[rec.outcome.value if rec.outcome else "open"] += 1
+            if rec.outcome is Outcome.CALLBACK_REQUESTED and rec.ended_at is not None:
+                task, merged = await followups.add_or_merge(
+                    TaskType.CALLBACK,
+                    caller,
+                    None,
+                    None,
+                    rec.ended_at,
+                    rec.ended_at,
+                    call_id=call_id,
+                )
+                if not merged:
+                    written["tasks"] += 1
+                    if rng.random() < 0.7:
+                        closed_at = rec.ended_at + 7200
+                        await followups.close(task, Status.DONE, "reached", closed_at, "synthetic")
+                        written["tasks_done"] += 1
+    return written
+
+
+def one_call(rng: random.Random, start: float, p: Params) -> CallRecord:
+    rec = CallRecord(started_at=start)
+    menu = rng.uniform(4, 20)
+    rec.spent(Stage.MENU, menu)
+    if rng.random() < 0.08:
+        return _end(rec, start + menu, Outcome.ABANDONED_MENU, Stage.MENU)
+    key = "5" if rng.random() < 0.85 else "1"
+    rec.menu_path = [key]
+    rec.queue = "loneliness" if key == "5" else "general"
+    first = Stage.CONSENT if key == "5" else Stage.INTRO
+    rec.queued_at = queued = start + menu
+    wait, patience = rng.expovariate(1 / p.mean_wait), rng.expovariate(1 / p.mean_patience)
+    if patience < wait:
+        if patience < INTRO_SECONDS:
+            rec.spent(first, patience)
+            gone = Outcome.ABANDONED_CONSENT if key == "5" else Outcome.ABANDONED_INTRO
+            return _end(rec, queued + patience, gone, first)
+        rec.spent(first, INTRO_SECONDS)
+        rec.spent(Stage.QUEUE, patience - INTRO_SECONDS)
+        if rng.random() < 0.1:
+            rec.spent(Stage.GOODBYE, 4.0)
+            return _end(rec, queued + patience + 4.0, Outcome.CALLBACK_REQUESTED, Stage.QUEUE)
+        return _end(rec, queued + patience, Outcome.ABANDONED_QUEUE, Stage.QUEUE)
+    rec.spent(first, min(wait, INTRO_SECONDS))
+    if wait > INTRO_SECONDS:
+        rec.spent(Stage.QUEUE, wait - INTRO_SECONDS)
+    rec.answered_at = queued + wait
+    rec.member = rng.choice(COUNSELORS)
+    talk = max(30.0, rng.expovariate(1 / p.mean_talk))
+    rec.spent(Stage.STAFF, talk)
+    abuse = rng.random() < 1 / 40
+    return _end(
+        rec,
+        rec.answered_at + talk,
+        Outcome.ABUSE_ENDED if abuse else Outcome.COMPLETED,
+        Stage.STAFF,
+    )
+
+
+def _end(rec: CallRecord, at: float, outcome: Outcome, stage: Stage) -> CallRecord:
+    rec.ended_at, rec.outcome, rec.ended_in = at, outcome, stage
+    return rec

@@ -1,0 +1,69 @@
+"""What the report says, in Korean (the default) and English (`--lang en`)."""
+
+from __future__ import annotations
+
+TEXT: dict[str, dict[str, str]] = {
+    "ko": {
+        "title": "외로움안녕120 운영 보고서",
+        "period": "기간",
+        "line": "회선",
+        "all_lines": "전체",
+        "generated": "작성",
+        "synthetic": "합성 데이터 (시험용, 실제 통화 아님)",
+        "contacts_per_day": "일별 연락 건수 (방향·회선별)",
+        "arrivals_heatmap": "요일·시간대별 수신 전화 (서울 시간)",
+        "answer_rates": "응답률과 포기율",
+        "abandonment_by_wait": "대기 시간별 포기",
+        "waits": "대기 시간 백분위수와 서비스 수준 (20초·60초 이내 응답)",
+        "handle_times": "상담 시간 분포 (분)",
+        "repeat_callers": "처음 전화한 분과 다시 전화한 분",
+        "funnel": "메뉴 흐름 (5번 → 동의 질문 → 상담사 연결)",
+        "followups": "다시 걸기·후속 전화 요청과 처리",
+        "silence_and_abuse": "침묵과 복지 확인, 폭언 종료와 제한",
+        "workload": "상담사별 업무량 (관리자용, 순위 아님)",
+        "endings": "통화가 끝난 단계",
+        "staffing": "필요 상담사 수 (얼랑 C, 80%를 20초 이내) 대 근무표",
+        "staffing_note": "빨강: 부족, 파랑: 여유. 얼랑 C는 포기를 고려하지 않으며, 상담 시간에 "
+        "후처리 시간은 아직 포함되지 않습니다. 전화가 없던 시간에도 최소 1명이 필요합니다.",
+        "weekday": "요일",
+        "hour": "시",
+        "calls": "건수",
+        "needed": "필요",
+        "rostered": "근무",
+        "weekdays": "월,화,수,목,금,토,일",
+        "not_yet": "아직 없는 항목: 채팅, 만족도 조사, 의뢰 결과, "
+        "동행 시리즈, 후처리 시간, 얼랑 A와 시뮬레이션, PDF.",
+    },
+    "en": {
+        "title": "Loneliness Hotline 120 operations report",
+        "period": "Period",
+        "line": "Line",
+        "all_lines": "all",
+        "generated": "Generated",
+        "synthetic": "SYNTHETIC data (for tests, not real calls)",
+        "contacts_per_day": "Contacts per day (by direction and line)",
+        "arrivals_heatmap": "Inbound arrivals by weekday and hour (Seoul time)",
+        "answer_rates": "Answer and abandonment rates",
+        "abandonment_by_wait": "Abandonment by time waited",
+        "waits": "Wait percentiles and service level (answered within 20 s and 60 s)",
+        "handle_times": "Handle time distribution (minutes)",
+        "repeat_callers": "First-time and repeat callers",
+        "funnel": "Menu funnel (pressed 5 → consent question → counselor)",
+        "followups": "Callbacks and follow-up calls requested and done",
+        "silence_and_abuse": "Silences and welfare checks, abuse endings and flags",
+        "workload": "Workload per counselor (supervisor view, not a ranking)",
+        "endings": "Where calls ended",
+        "staffing": "Counselors needed (Erlang C, 80 % within 20 s) against the roster",
+        "staffing_note": "Red: under-staffed, blue: over-staffed. Erlang C ignores abandonment; "
+        "handle time is talk time only (no wrap-up yet). At least one counselor every hour.",
+        "weekday": "weekday",
+        "hour": "hour",
+        "calls": "calls",
+        "needed": "needed",
+        "rostered": "rostered",
+        "weekdays": "Mon,Tue,Wed,Thu,Fri,Sat,Sun",
+        "not_yet": "Not in the report yet: chats, the satisfaction survey, referral outcomes, "
+        "companion series, wrap-up time, Erlang A and the "
+        "simulation, PDF.",
+    },
+}

@@ -1,0 +1,64 @@
+"""The report's reader (ivr.report.reader) over a real SQLite database written by the store:
+read only, the period in Seoul days, the line filter, and repeat callers seen across the
+period's start and across lines."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from ivr.flow.call import CallRecord, Outcome
+from ivr.report.reader import ReportError, connect, read_calls
+from ivr.report.rows import Period
+from ivr.store import Store
+from ivr.timezone import SEOUL
+
+
+def at(month: int, day: int, hour: int) -> float:
+    return dt.datetime(2026, month, day, hour, tzinfo=SEOUL).timestamp()
+
+
+async def _write(path: Path) -> None:
+    store = await Store.open(path)
+    try:
+        for call_id, caller, start, queue in [
+            ("a", "h1", at(10, 31, 23), "general"),  # the day before the period (Seoul)
+            ("b", "h1", at(11, 1, 0), "loneliness"),  # repeat: h1 called before the period
+            ("c", "h2", at(11, 1, 9), "general"),
+            ("d", "h2", at(11, 1, 10), "loneliness"),  # repeat: earlier on another line
+            ("e", "h3", at(11, 2, 0), "loneliness"),  # the day after the period
+        ]:
+            await store.call_started(call_id, caller, start)
+            rec = CallRecord(started_at=start, queue=queue, queued_at=start + 5)
+            rec.ended_at, rec.outcome = start + 60, Outcome.ABANDONED_QUEUE
+            await store.call_ended(call_id, rec)
+    finally:
+        await store.close()
+
+
+async def test_period_line_and_repeats(tmp_path: Path) -> None:
+    path = tmp_path / "ivr.db"
+    await _write(path)
+    period = Period(dt.date(2026, 11, 1), dt.date(2026, 11, 1))
+    db = connect(path)
+    try:
+        every = {c.call_id: c.repeat for c in read_calls(db, period)}
+        line = {c.call_id: c.repeat for c in read_calls(db, period, "loneliness")}
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            db.execute("DELETE FROM calls")
+    finally:
+        db.close()
+    assert every == {"b": True, "c": False, "d": True}
+    assert line == {"b": True, "d": True}
+
+
+async def test_an_old_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE calls (call_id TEXT)")
+    with pytest.raises(ReportError, match="schema version 0"):
+        connect(path)
