@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import ipaddress
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from typing import Any
 
 from ivr.staff.ringgroup import Strategy
 from ivr.tomlfile import read_toml
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "IVR120_"
 #: The PJSIP endpoint of the outbound trunk (dialplan/templates/pjsip.conf.j2).
@@ -471,10 +474,19 @@ def _is_hhmm(text: str) -> bool:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_RETIRED = object()
+#: Settings that no longer exist, and why: still accepted (ignored, with a warning) so that an
+#: upgrade does not stop a controller over a line in its settings file.
+RETIRED = {
+    "in_depth_within_hours": "the in-depth deadline is one working day (config/teams.toml)",
+}
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
     f = _FIELDS.get(name)
+    if f is None and name in RETIRED:
+        log.warning("%s: setting %r is no longer used (%s); ignored", source, name, RETIRED[name])
+        return _RETIRED
     if f is None:
         raise ConfigError(f"{source}: unknown setting {name!r} (알 수 없는 설정)")
     kind = str(f.type)
@@ -531,4 +543,5 @@ def load_settings(
     for k, v in (overrides or {}).items():
         if v is not None:
             values[k] = _coerce(k, v, "command line")
+    values = {k: v for k, v in values.items() if v is not _RETIRED}
     return Settings(**values).validate()

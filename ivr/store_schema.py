@@ -274,6 +274,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE calls ADD COLUMN staff_seconds REAL;
     ALTER TABLE calls ADD COLUMN goodbye_seconds REAL;
     """,
+    """
+    -- When a task's first in-depth request was made (a `*8` merged into an older social
+    -- workers' task): its one-working-day deadline counts from then.
+    ALTER TABLE followup_tasks ADD COLUMN in_depth_at REAL;
+    UPDATE followup_tasks SET in_depth_at = created_at WHERE type = 'in_depth';
+    """,
 )
 
 

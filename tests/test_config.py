@@ -6,6 +6,7 @@ Also the caller-number hash (ivr.privacy), which guards what settings-driven log
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +267,14 @@ def test_a_relative_state_dir_is_resolved_once_at_load(
     assert s.state_path(s.database) == tmp_path / "var" / "ivr120.sqlite3"
     monkeypatch.chdir("/")
     assert s.state_dir == tmp_path / "var"  # fixed at load, not re-read from the cwd
+
+
+def test_a_retired_setting_is_ignored_with_a_warning_not_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _toml(tmp_path, "in_depth_within_hours = 24.0\nsip_port = 5070\n")
+    caplog.set_level(logging.WARNING, logger="ivr.config")
+    settings = load_settings(path, env={"IVR120_IN_DEPTH_WITHIN_HOURS": "12"})
+    assert settings.sip_port == 5070 and not hasattr(settings, "in_depth_within_hours")
+    assert caplog.text.count("'in_depth_within_hours' is no longer used") == 2  # file and env
+    assert "one working day" in caplog.text

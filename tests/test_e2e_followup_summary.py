@@ -126,6 +126,8 @@ async def test_citizen_presses_1_both_parties_recorded_and_summarised(
         hotline, phones, citizen, spy, CONSENTING_NUMBER, "counselor04"
     )
     call_id = call.call_id
+    for party in ("caller", "staff"):  # nothing is recorded before the citizen's yes
+        assert await live_recording(hotline, f"ivr120-{call_id}-{party}", wait=0) is None, party
     await citizen.dtmf("1")
     consent = (await until(lambda: rows(hotline, "consents", call_id), what="the consent"))[0]
     assert (consent["answer"], consent["answered_by"]) == ("yes", "key")

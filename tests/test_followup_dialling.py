@@ -197,6 +197,7 @@ async def test_the_api_refuses_an_unknown_team_or_action(
     tmp_path: Path,
 ) -> None:
     ctrl = fu.controller
+    await ctrl.followup.control.load(ctrl.clock())  # as Controller.run does
     app = web.Application()
     app[CONTROLLER], app[STORE], app[SETTINGS] = ctrl, ctrl.store, ctrl.settings
     followup_http.add_routes(app)
@@ -245,3 +246,46 @@ async def test_a_new_database_takes_the_setting_then_keeps_its_own_state(
         assert rows == [(6,)]  # three from the setting, three resumed; none by the loads
     finally:
         await store.close()
+
+
+async def test_a_state_that_cannot_be_read_at_start_dials_nobody_until_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await Store.open(tmp_path / "db.sqlite3")
+    try:
+        before = DiallingControl(store, fresh_dialling=True)
+        await before.load(100.0)
+        await before.change([model.Team.COMPANIONS], True, "sup01", "통신사 점검", 150.0)
+        # Restarted, and the first read fails (a locked or broken database, say): the setting
+        # (dialling) must not undo the operator's pause — nobody is dialled.
+        after = DiallingControl(store, fresh_dialling=True)
+        real_fetch = store.fetch
+
+        async def broken(*args: Any, **kw: Any) -> Any:
+            raise sqlite3.OperationalError("database is locked")
+
+        monkeypatch.setattr(store, "fetch", broken)
+        await after.load(200.0)
+        assert not after.loaded and after.dialling() == frozenset()
+        monkeypatch.setattr(store, "fetch", real_fetch)
+        await after.load(210.0)  # the dialler's next tick tries again
+        assert after.loaded
+        assert after.dialling() == frozenset(model.Team) - {model.Team.COMPANIONS}
+        assert after.teams[model.Team.COMPANIONS].reason == "통신사 점검"
+    finally:
+        await store.close()
+
+
+def test_the_worklist_stands_when_the_dialling_state_cannot_be_read(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ivr-admin followups` with no controller behind the API: the list was printed, the
+    dialling footer is a 503 — the command still succeeds (fake answers: a real API without a
+    controller is what this stands for)."""
+    from ivr.followup import admin_commands
+
+    answers = iter([0, 1])
+    monkeypatch.setattr(admin_commands, "call_api", lambda *a, **kw: next(answers))
+    args = admin.parse_args(["followups"])
+    assert admin_commands.run(args, load_settings(env={})) == 0
+    assert "dialling state unknown" in capsys.readouterr().err

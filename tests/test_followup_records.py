@@ -3,6 +3,7 @@ due in, the dialling lock and opt-outs."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,9 +11,12 @@ import pytest
 
 from ivr.followup.companions import CompanionSeries
 from ivr.followup.model import AttemptResult, Status, TaskType, Team
+from ivr.followup.planner import deadline, overdue
 from ivr.followup.records import FollowupRecords
 from ivr.followup.series import Schedule
+from ivr.followup.workdays import WorkCalendar
 from ivr.store import Store
+from ivr.timezone import SEOUL
 
 NOW = 1_764_000_000.0
 
@@ -186,3 +190,32 @@ async def test_an_opt_out_stops_the_citizens_companion_series(
     assert stopped is not None and stopped.stopped_at == NOW + 5
     kept = await book.get(other)
     assert kept is not None and kept.stopped_at is None
+
+
+async def test_an_in_depth_request_merged_into_an_older_task_keeps_its_own_deadline(
+    records: FollowupRecords,
+) -> None:
+    # A referral's monitoring task made on Monday 2 November; the counselor's `*8` on
+    # Tuesday 10 November merges into it: the deadline is Wednesday 11 November's end of day,
+    # not the day after the monitoring task was made (overdue the moment it arrived).
+    made = dt.datetime(2026, 11, 2, 10, 0, tzinfo=SEOUL).timestamp()
+    asked = dt.datetime(2026, 11, 10, 11, 0, tzinfo=SEOUL).timestamp()
+    first, _ = await records.add_or_merge(
+        TaskType.MONITORING, "h7", b"sealed", "citizen:h7", made, made + 14 * 86400
+    )
+    merged_id, merged = await records.add_or_merge(
+        TaskType.IN_DEPTH, "h7", None, None, asked, asked
+    )
+    again, _ = await records.add_or_merge(TaskType.IN_DEPTH, "h7", None, None, asked + 60, asked)
+    assert merged and merged_id == first == again
+    task = await records.task(first)
+    assert task is not None and task.type is TaskType.IN_DEPTH
+    assert task.created_at == made and task.in_depth_at == asked  # the first in-depth request
+    cal = WorkCalendar()
+    expected = dt.datetime(2026, 11, 11, 18, 0, tzinfo=SEOUL).timestamp()
+    assert deadline(task, cal) == expected
+    assert not overdue(task, asked + 3600, cal)
+    # A task made as an in-depth request counts from its own time.
+    own, _ = await records.add_or_merge(TaskType.IN_DEPTH, "h8", None, None, asked, asked)
+    own_task = await records.task(own)
+    assert own_task is not None and own_task.in_depth_at == asked

@@ -207,7 +207,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     code = call_api(args, settings, request, render)
     if code == 0 and args.cmd == "followups" and not args.json:
         # Under the worklist: whether it is being dialled (--json keeps the list as it is).
-        return call_api(args, settings, DIALLING_ROUTE, lambda _, d: render_dialling(d))
+        # The list is served without a controller; the dialling state is not: the list stands.
+        if call_api(args, settings, DIALLING_ROUTE, lambda _, d: render_dialling(d)) != 0:
+            print("(발신 상태를 알 수 없습니다 / dialling state unknown)", file=sys.stderr)
     return code
 
 

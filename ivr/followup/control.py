@@ -68,9 +68,14 @@ class DiallingControl:
         self.teams: dict[Team, TeamDialling] = {
             team: TeamDialling(team, not fresh_dialling, None, SETTINGS_BY) for team in Team
         }
+        #: The stored states have been read. Until then nobody is dialled: a pause an operator
+        #: set before a restart must hold even when the first read fails.
+        self.loaded = False
 
     def dialling(self) -> frozenset[Team]:
         """The teams whose tasks are offered now (in memory: read on every tick)."""
+        if not self.loaded:
+            return frozenset()
         return frozenset(t for t, state in self.teams.items() if not state.paused)
 
     def view(self) -> dict[str, Any]:
@@ -83,15 +88,16 @@ class DiallingControl:
     async def load(self, now: float) -> None:
         """Read the states in force (at start). A team without a row takes the setting's
         state, written down so that it is the team's state from now on. A database that cannot
-        be read leaves the setting's states (logged)."""
+        be read leaves every team undialled (logged); the dialler tries again on its ticks."""
         try:
             rows = await self.store.fetch(
                 "SELECT team, paused, at, by, reason FROM followup_dialling"
                 " WHERE id IN (SELECT MAX(id) FROM followup_dialling GROUP BY team)"
             )
         except Exception:
-            log.exception("cannot read the follow-up dialling state; the setting's is used")
+            log.exception("cannot read the follow-up dialling state; nobody is dialled until it is")
             return
+        self.loaded = True
         known = set()
         for team_name, paused, at, by, reason in rows:
             try:

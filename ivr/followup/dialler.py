@@ -96,6 +96,8 @@ class Dialler:
         for task_id in in_flight:  # a long call keeps its lock (paused or not)
             await safe_store(self.records.lock(task_id, self.owner, now, config.lock_seconds))
         await self.alerts.sweep_untold(now)
+        if not self.control.loaded:  # its read at start failed: tried again
+            await self.control.load(now)
         dialling = self.control.dialling()  # `ivr-admin followup pause|resume`, in memory
         if not dialling:
             return

@@ -128,6 +128,9 @@ class Task:
     locked_by: str | None = None
     locked_until: float | None = None
     alerted_at: float | None = None
+    #: When the first in-depth request for it was made (its deadline counts from then; a
+    #: request merged into an older task of the team keeps the task's `created_at`).
+    in_depth_at: float | None = None
 
     @property
     def open(self) -> bool:

@@ -179,10 +179,10 @@ def deadline(task: Task, cal: WorkCalendar) -> float | None:
     request — by the end of the social workers' first working day that had not begun when it
     was made (ivr.followup.workdays; weekends, Korean public holidays and the centre's closure
     days do not count). It is due at once; the deadline is for the worklist and the reports,
-    derived from `created_at`, so no column holds it. None: no deadline beyond "as soon as
-    possible"."""
+    derived from the time of the request (`in_depth_at`; `created_at` for tasks stored before
+    that column), so no column holds it. None: no deadline beyond "as soon as possible"."""
     if task.type is TaskType.IN_DEPTH:
-        return in_depth_deadline(task.created_at, cal)
+        return in_depth_deadline(task.in_depth_at or task.created_at, cal)
     return None
 
 

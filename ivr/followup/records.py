@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 TASK_COLUMNS = (
     "id, type, team, caller_hash, created_at, due_at, priority, attempts, status, outcome,"
     " closed_at, closed_by, member, call_id, requested_by, referral_id, series_id, note,"
-    " locked_by, locked_until, alerted_at"
+    " locked_by, locked_until, alerted_at, in_depth_at"
 )
 
 
@@ -72,6 +72,7 @@ def _task(row: tuple[Any, ...]) -> Task:
         locked_by=rest[9],
         locked_until=rest[10],
         alerted_at=rest[11],
+        in_depth_at=rest[12],
     )
 
 
@@ -116,10 +117,14 @@ class FollowupRecords:
                 tid, old_type, old_prio, old_due, old_note, old_sealed = row
                 keep_type = type_.value if priority < old_prio else old_type
                 notes = "\n".join(n for n in (old_note, note) if n) or None
+                # An in-depth request merged into another task: its deadline counts from the
+                # first in-depth request, not from when the task was made.
+                in_depth_at = now if type_ is TaskType.IN_DEPTH else None
                 await db.execute(
                     "UPDATE followup_tasks SET type=?, priority=?, due_at=?, note=?,"
                     " number_sealed=COALESCE(number_sealed, ?),"
-                    " sealed_for=COALESCE(sealed_for, ?) WHERE id=?",
+                    " sealed_for=COALESCE(sealed_for, ?),"
+                    " in_depth_at=COALESCE(in_depth_at, ?) WHERE id=?",
                     (
                         keep_type,
                         min(priority, old_prio),
@@ -127,6 +132,7 @@ class FollowupRecords:
                         notes,
                         number_sealed,
                         sealed_for,
+                        in_depth_at,
                         tid,
                     ),
                 )
@@ -149,6 +155,7 @@ class FollowupRecords:
             referral_id,
             series_id,
             note,
+            now if type_ is TaskType.IN_DEPTH else None,
         )
         try:
             return await self.store.atomically(merge)
@@ -458,6 +465,6 @@ class FollowupRecords:
 _PRIORITIES = ", ".join(str(p) for p in sorted(set(PRIORITY.values())))
 _INSERT = (
     "INSERT INTO followup_tasks (type, team, caller_hash, number_sealed, sealed_for, created_at,"
-    " due_at, priority, member, call_id, requested_by, referral_id, series_id, note)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " due_at, priority, member, call_id, requested_by, referral_id, series_id, note,"
+    " in_depth_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import random
 import sqlite3
 import sys
@@ -24,6 +25,7 @@ from ivr.report.cli import main as report
 from ivr.report.synthetic import HOUR_WEIGHTS, PREFIX, Params, one_call
 from ivr.store import Store
 from ivr.timezone import SEOUL
+from speech.bench import machine
 
 _INSERT = (
     "INSERT INTO calls (call_id, caller_hash, started_at, menu_path, queue, queued_at,"
@@ -64,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     first = dt.date(2026, 1, 1)
     last = first + dt.timedelta(days=args.days - 1)
+    print(f"report-bench: {machine()}")
+    print(f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(prefix="report-bench-") as tmp:
         db, out = Path(tmp) / "year.db", Path(tmp) / "year.html"
         t0 = time.monotonic()
@@ -73,7 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv2 = ["--from", str(first), "--to", str(last), "--db", str(db), "--out", str(out)]
         if report([*argv2, "--no-roster"]) != 0:
             return 1
-        print(f"report-bench: report over {args.days} days in {time.monotonic() - t0:.1f} s")
+        took = time.monotonic() - t0
+        verdict = "met" if took < 30 else "MISSED"
+        print(f"report-bench: report over {args.days} days in {took:.1f} s")
+        print(f"target under 30 s: {verdict}")
     return 0
 
 
