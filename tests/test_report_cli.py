@@ -66,6 +66,9 @@ async def test_report_numbers_are_the_rows(tmp_path: Path) -> None:
                 " WHERE c.menu_path LIKE '5%' AND c.queued_at IS NOT NULL GROUP BY s.answer"
             )
         )
+        withdrawn = con.execute(
+            "SELECT COUNT(*) FROM consents WHERE answer='yes' AND withdrawn_at IS NOT NULL"
+        ).fetchone()[0]
     assert by_outcome == {k: v for k, v in written.items() if not k.startswith("tasks")}
     rates = _csv(tables, "answer_rates")
     assert int(rates["offered"][0]) == offered[0]
@@ -78,7 +81,8 @@ async def test_report_numbers_are_the_rows(tmp_path: Path) -> None:
     steps = _csv(tables, "funnel")
     assert int(steps["consent_answered_yes_no"][0]) == answers["yes"] + answers["no"]
     assert int(steps["consent_not_answered"][0]) == answers["none"]
-    assert int(steps["consented_not_withdrawn"][0]) == answers["yes"]  # none withdrawn here
+    assert int(steps["consent_withdrawn"][0]) == withdrawn > 0
+    assert int(steps["consented_not_withdrawn"][0]) == answers["yes"] - withdrawn
     days = _csv(tables, "contacts_per_day")
     assert len({d for d in days}) == 30
 
