@@ -60,6 +60,15 @@ async def test_report_numbers_are_the_rows(tmp_path: Path) -> None:
             "SELECT COUNT(*) FROM calls WHERE answered_at IS NOT NULL AND wait_seconds <= 20"
         ).fetchone()
         done = con.execute("SELECT COUNT(*) FROM followup_tasks WHERE status='done'").fetchone()
+        answers = dict(
+            con.execute(
+                "SELECT s.answer, COUNT(*) FROM calls c JOIN consents s USING (call_id)"
+                " WHERE c.menu_path LIKE '5%' AND c.queued_at IS NOT NULL GROUP BY s.answer"
+            )
+        )
+        withdrawn = con.execute(
+            "SELECT COUNT(*) FROM consents WHERE answer='yes' AND withdrawn_at IS NOT NULL"
+        ).fetchone()[0]
     assert by_outcome == {k: v for k, v in written.items() if not k.startswith("tasks")}
     rates = _csv(tables, "answer_rates")
     assert int(rates["offered"][0]) == offered[0]
@@ -69,6 +78,11 @@ async def test_report_numbers_are_the_rows(tmp_path: Path) -> None:
     sl20 = float(_csv(tables, "waits")["service_level_20s"][0])
     assert sl20 == pytest.approx(answered_20[0] / offered[0])
     assert int(_csv(tables, "followups")["callback"][1]) == done[0] == written["tasks_done"]
+    steps = _csv(tables, "funnel")
+    assert int(steps["consent_answered_yes_no"][0]) == answers["yes"] + answers["no"]
+    assert int(steps["consent_not_answered"][0]) == answers["none"]
+    assert int(steps["consent_withdrawn"][0]) == withdrawn > 0
+    assert int(steps["consented_not_withdrawn"][0]) == answers["yes"] - withdrawn
     days = _csv(tables, "contacts_per_day")
     assert len({d for d in days}) == 30
 

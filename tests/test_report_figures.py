@@ -5,11 +5,14 @@ expected number worked out by hand in the comments."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 
+from ivr.privacy import ANONYMOUS
 from ivr.report import figures
 from ivr.report.rows import CallRow, Period, TaskRow
+from ivr.report.text import TEXT
 from ivr.timezone import SEOUL
 
 PERIOD = Period(dt.date(2026, 11, 2), dt.date(2026, 11, 3))
@@ -132,14 +135,64 @@ def test_repeat_callers_use_earlier_calls_and_the_flag() -> None:
 
 def test_funnel() -> None:
     got = rows(figures.funnel(CALLS))
-    # pressed 5: c2 c3 c4 c5 c8; consent answered: c2 c4 c5 c8; yes: c4 c5; reached: c2 c5 c8
+    # pressed 5: c2 c3 c4 c5 c8; answered yes/no: c2 c4 c5 (c8's "none" is no answer); yes: c4
+    # c5, none withdrawn; reached: c2 c5 c8
     assert got == {
         "inbound": (8,),
         "pressed_5": (5,),
-        "consent_answered": (4,),
-        "consented": (2,),
+        "consent_answered_yes_no": (3,),
+        "consent_not_answered": (1,),
+        "consented_not_withdrawn": (2,),
+        "consent_withdrawn": (0,),
         "reached_counselor": (3,),
     }
+
+
+def test_funnel_counts_answers_not_silences_and_withdrawals_apart() -> None:
+    """A `none` (no answer, or a counselor answered first) is not an answer, and a consent
+    withdrawn with *6 is not a consent: each its own row."""
+    calls = [
+        call(1, at(2, 9), "completed", wait=5, talk=60, member="k1", consent="none"),
+        call(2, at(2, 10), "completed", wait=5, talk=60, member="k1", consent="none"),
+        call(3, at(2, 11), "completed", wait=5, talk=60, member="k1", consent="no"),
+        call(4, at(2, 12), "completed", wait=5, talk=60, member="k1", consent="yes"),
+        replace(
+            call(5, at(2, 13), "completed", wait=5, talk=60, member="k1", consent="yes"),
+            consent_withdrawn=True,
+        ),
+    ]
+    got = rows(figures.funnel(calls))
+    assert got["pressed_5"] == (5,)
+    assert got["consent_answered_yes_no"] == (3,)  # c3 no, c4 yes, c5 yes (then withdrawn)
+    assert got["consent_not_answered"] == (2,)
+    assert got["consented_not_withdrawn"] == (1,)  # c4 only
+    assert got["consent_withdrawn"] == (1,)  # c5
+    assert "consent_answered" not in got and "consented" not in got
+
+
+def test_withheld_numbers_are_not_one_repeat_caller() -> None:
+    """300 calls without a number (hash "anonymous") are not 1 first-time caller and 299
+    repeats: they are `unknown`, out of the shares, which are of the calls with a number."""
+    withheld = [
+        call(100 + i, at(2, 0) + 60 * i, "completed", who=ANONYMOUS, wait=5, talk=60)
+        for i in range(300)
+    ]
+    got = rows(figures.repeat_callers(CALLS + withheld))
+    assert got["first_time"] == (5, 5, pytest.approx(5 / 8))  # as without the withheld calls
+    assert got["repeat"] == (3, 3, pytest.approx(3 / 8))
+    assert got["unknown"] == (300, None, None)
+    assert figures.repeat_callers(CALLS).rows[-1] == ("unknown", 0, None, None)
+
+
+@pytest.mark.parametrize("lang", sorted(TEXT))
+def test_every_funnel_and_caller_row_has_words(lang: str) -> None:
+    """The report shows each row of these figures in words saying what it counts, in Korean
+    and in English; the CSV keeps the keys."""
+    for table in (figures.funnel(CALLS), figures.repeat_callers(CALLS)):
+        for key, *_ in table.rows:
+            assert TEXT[lang][f"{table.key}.{key}"].strip(), (lang, key)
+    assert "번호 없음" in TEXT["ko"]["repeat_callers.unknown"]
+    assert "*6" in TEXT[lang]["funnel.consent_withdrawn"]
 
 
 def test_contacts_per_day_by_direction_and_line() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ivr.flow.call import CallRecord, Outcome
+from ivr.privacy import ANONYMOUS
 from ivr.report.reader import ReportError, connect, read_calls
 from ivr.report.rows import Period
 from ivr.store import Store
@@ -62,3 +63,41 @@ async def test_an_old_schema_is_refused(tmp_path: Path) -> None:
         db.execute("CREATE TABLE calls (call_id TEXT)")
     with pytest.raises(ReportError, match="schema version 0"):
         connect(path)
+
+
+async def test_withheld_numbers_are_never_repeats_and_withdrawals_are_read(tmp_path: Path) -> None:
+    """Calls without a number share the hash "anonymous": none of them is a repeat of another
+    (also not of one before the period). A consent withdrawn with *6 is read as withdrawn."""
+    path = tmp_path / "ivr.db"
+    store = await Store.open(path)
+    try:
+        calls = [("w0", ANONYMOUS, at(10, 30, 12))]  # before the period
+        calls += [(f"w{i}", ANONYMOUS, at(11, 1, 9) + 60 * i) for i in range(1, 4)]
+        calls += [("k1", "h1", at(11, 1, 10)), ("k2", "h1", at(11, 1, 11))]
+        for call_id, caller, start in calls:
+            await store.call_started(call_id, caller, start)
+            rec = CallRecord(started_at=start, queue="loneliness", queued_at=start + 5)
+            rec.ended_at, rec.outcome = start + 60, Outcome.ABANDONED_QUEUE
+            await store.call_ended(call_id, rec)
+        for call_id in ("w1", "k1"):
+            await store.record_consent(call_id, "yes", "key", at(11, 1, 9), "consent", "v", "-")
+        await store.withdraw_consent("k1", "caller", at(11, 1, 10) + 30)
+    finally:
+        await store.close()
+    db = connect(path)
+    try:
+        got = {
+            c.call_id: c for c in read_calls(db, Period(dt.date(2026, 11, 1), dt.date(2026, 11, 1)))
+        }
+    finally:
+        db.close()
+    assert {k: c.repeat for k, c in got.items()} == {
+        "w1": False,
+        "w2": False,
+        "w3": False,
+        "k1": False,
+        "k2": True,
+    }
+    assert (got["w1"].consent, got["w1"].consent_withdrawn) == ("yes", False)
+    assert (got["k1"].consent, got["k1"].consent_withdrawn) == ("yes", True)
+    assert (got["k2"].consent, got["k2"].consent_withdrawn) == (None, False)

@@ -10,6 +10,8 @@ Definitions (the same in every figure):
   that was (intro, consent question, queue; each counted on its own as well).
 - *service level within T s*: answered within T s / offered.
 - *handle time*: talk seconds of an answered call (the wrap-up after it is not stored yet).
+- *caller*: the hashed number; calls without a number (hash ANONYMOUS) are no one caller and
+  are counted apart wherever a figure counts callers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ivr.privacy import ANONYMOUS
 from ivr.report.rows import ABANDONED_AFTER_CHOICE, CallRow, Period, TaskRow, hour_of_week, seoul
 
 #: Wait buckets (seconds) for abandonment by time waited; the last is open-ended.
@@ -163,37 +166,48 @@ def mean_handle_seconds(calls: Sequence[CallRow]) -> float | None:
 
 def repeat_callers(calls: Sequence[CallRow]) -> Table:
     """Inbound calls from first-time callers and from callers who called before (hashed number).
-    A caller's first call in the period is a repeat if they called before the period."""
+    A caller's first call in the period is a repeat if they called before the period.
+
+    Calls without a number (withheld; hash ANONYMOUS) cannot be told apart: they are their own
+    `unknown` row (no caller count) and left out of the shares, which are of the calls with a
+    number."""
     first_seen: set[str] = set()
     kinds: Counter[str] = Counter()
     callers: dict[str, set[str]] = defaultdict(set)
     for c in sorted(inbound(calls), key=lambda c: c.started_at):
+        if c.caller_hash == ANONYMOUS:
+            kinds["unknown"] += 1
+            continue
         kind = "repeat" if c.repeat or c.caller_hash in first_seen else "first_time"
         first_seen.add(c.caller_hash)
         kinds[kind] += 1
         callers[kind].add(c.caller_hash)
-    total = sum(kinds.values())
-    rows = [
-        (k, kinds[k], len(callers[k]), kinds[k] / total if total else None)
+    known = kinds["first_time"] + kinds["repeat"]
+    rows: list[tuple[Any, ...]] = [
+        (k, kinds[k], len(callers[k]), kinds[k] / known if known else None)
         for k in ("first_time", "repeat")
     ]
-    return Table("repeat_callers", ("kind", "calls", "callers", "share"), rows)
+    rows.append(("unknown", kinds["unknown"], None, None))
+    return Table("repeat_callers", ("kind", "calls", "callers", "share_of_calls_with_number"), rows)
 
 
 def funnel(calls: Sequence[CallRow], key: str = "5") -> Table:
-    """The loneliness line's funnel: inbound calls, pressed `key`, answered the consent question
-    (yes, no or no answer), consented (yes), reached a counselor."""
+    """The loneliness line's funnel, in calls: inbound; pressed `key` (and the line was offered);
+    answered the consent question yes or no; asked but no answer (none: silence, or a counselor
+    answered first); consented and not withdrawn; consented and later withdrawn (`*6` during
+    the call, or on request afterwards: as recorded when the report is made); reached a
+    counselor."""
     all_in = inbound(calls)
     pressed = [c for c in all_in if c.menu_path.startswith(key) and c.queued_at is not None]
-    answered_q = [c for c in pressed if c.consent is not None]
     yes = [c for c in pressed if c.consent == "yes"]
-    reached = [c for c in pressed if c.answered_at is not None]
     rows = [
         ("inbound", len(all_in)),
         (f"pressed_{key}", len(pressed)),
-        ("consent_answered", len(answered_q)),
-        ("consented", len(yes)),
-        ("reached_counselor", len(reached)),
+        ("consent_answered_yes_no", sum(1 for c in pressed if c.consent in ("yes", "no"))),
+        ("consent_not_answered", sum(1 for c in pressed if c.consent == "none")),
+        ("consented_not_withdrawn", sum(1 for c in yes if not c.consent_withdrawn)),
+        ("consent_withdrawn", sum(1 for c in yes if c.consent_withdrawn)),
+        ("reached_counselor", sum(1 for c in pressed if c.answered_at is not None)),
     ]
     return Table("funnel", ("step", "calls"), rows)
 

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from ivr.privacy import ANONYMOUS
 from ivr.report.rows import CallRow, Period, TaskRow
 from ivr.store_schema import MIGRATIONS
 
@@ -18,16 +19,17 @@ class ReportError(Exception):
 _CALLS = """
 SELECT c.call_id, c.caller_hash, c.started_at, c.direction, c.menu_path, c.queue, c.queued_at,
        c.answered_at, c.member, c.wait_seconds, c.talk_seconds, c.ended_at, c.outcome,
-       c.ended_in, s.answer
+       c.ended_in, s.answer, s.withdrawn_at
 FROM calls c LEFT JOIN consents s ON s.call_id = c.call_id
 WHERE c.started_at >= ? AND c.started_at < ?
 """
 
 #: Each caller's first inbound call up to the period's end (whatever line: a repeat caller is
-#: one who called before, on any line).
+#: one who called before, on any line). Calls without a number share one hash (ANONYMOUS) and
+#: are not one caller: left out.
 _FIRST_CALLS = """
 SELECT caller_hash, MIN(started_at) FROM calls
-WHERE direction = 'inbound' AND started_at < ? GROUP BY caller_hash
+WHERE direction = 'inbound' AND started_at < ? AND caller_hash <> ? GROUP BY caller_hash
 """
 
 _TASKS = """
@@ -57,14 +59,15 @@ def read_calls(db: sqlite3.Connection, period: Period, line: str | None = None) 
         sql += " AND c.queue = ?"
         args.append(line)
     rows = db.execute(sql + " ORDER BY c.started_at", args).fetchall()
-    first: dict[str, float] = dict(db.execute(_FIRST_CALLS, (period.end,)).fetchall())
+    first: dict[str, float] = dict(db.execute(_FIRST_CALLS, (period.end, ANONYMOUS)).fetchall())
     return [_call(r, first) for r in rows]
 
 
 def _call(r: tuple[Any, ...], first: dict[str, float]) -> CallRow:
-    """A row; a repeat when the caller's first inbound call was earlier than this one."""
+    """A row; a repeat when the caller's first inbound call was earlier than this one (never
+    for a call without a number: `first` has no entry for ANONYMOUS)."""
     call_id, caller, started, direction, menu, queue, queued, answered, member = r[:9]
-    wait, talk, ended, outcome, ended_in, consent = r[9:]
+    wait, talk, ended, outcome, ended_in, consent, withdrawn_at = r[9:]
     repeat = direction == "inbound" and started > first.get(caller, started)
     return CallRow(
         call_id,
@@ -83,6 +86,7 @@ def _call(r: tuple[Any, ...], first: dict[str, float]) -> CallRow:
         ended_in,
         consent,
         repeat,
+        withdrawn_at is not None,
     )
 
 

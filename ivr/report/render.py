@@ -80,7 +80,15 @@ def plot(table: Table, t: dict[str, str]) -> str | None:
         ax.set_title(title)
         fig.colorbar(im, ax=ax, label=t["calls"])
         return _png(fig)
-    if table.key in ("abandonment_by_wait", "handle_times", "funnel"):
+    if table.key == "funnel":  # horizontal: each step's words read in full, top to bottom
+        fig, ax = plt.subplots(figsize=(8, 3))
+        labels = [row_label(table, r[0], t) for r in table.rows]
+        ax.barh(labels, [r[1] for r in table.rows], color="#4a7")
+        ax.invert_yaxis()
+        ax.tick_params(axis="y", labelsize=8)
+        ax.set_title(title)
+        return _png(fig)
+    if table.key in ("abandonment_by_wait", "handle_times"):
         col = 2 if table.key == "abandonment_by_wait" else 1
         return _bar([r[0] for r in table.rows], [r[col] for r in table.rows], title)
     if table.key == "staffing":
@@ -100,6 +108,12 @@ def plot(table: Table, t: dict[str, str]) -> str | None:
     return None
 
 
+def row_label(table: Table, first: Any, t: dict[str, str]) -> str:
+    """What a row's first cell reads in the report: its words (text key `<table>.<cell>`) where
+    the report has them, else the cell itself (the CSV keeps the plain keys)."""
+    return t.get(f"{table.key}.{first}", str(first))
+
+
 def _cell(v: Any) -> str:
     if v is None:
         return "–"
@@ -108,14 +122,17 @@ def _cell(v: Any) -> str:
     return html.escape(str(v))
 
 
-def _html_table(table: Table) -> str:
+def _html_table(table: Table, t: dict[str, str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     body = []
     for row in table.rows:
         cls = ""
         if table.key == "staffing" and row[-1] in ("under", "over"):
             cls = f' class="{row[-1]}"'
-        body.append("<tr>" + "".join(f"<td{cls}>{_cell(v)}</td>" for v in row) + "</tr>")
+        label = t.get(f"{table.key}.{row[0]}")
+        first = _cell(row[0]) if label is None else html.escape(label)
+        cells = [first, *(_cell(v) for v in row[1:])]
+        body.append("<tr>" + "".join(f"<td{cls}>{c}</td>" for c in cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
@@ -136,7 +153,7 @@ def html_report(
         img = plot(table, t)
         if img is not None:
             parts.append(f"<img alt='{html.escape(t[table.key])}' src='{img}'>")
-        parts.append(_html_table(table))
+        parts.append(_html_table(table, t))
     parts.append(f"<p><small>{html.escape(t['not_yet'])}</small></p></body></html>")
     return "".join(parts)
 

@@ -33,8 +33,11 @@ class CallRow:
     outcome: str | None
     ended_in: str | None = None
     consent: str | None = None  # yes | no | none (consents.answer), None when not asked
-    #: The caller called before this call (any time, also before the period).
+    #: The caller called before this call (any time, also before the period); never for a call
+    #: without a number (caller_hash ANONYMOUS: who called is unknown).
     repeat: bool = False
+    #: The consent was withdrawn (`*6` during the call, or on the caller's request later).
+    consent_withdrawn: bool = False
 
 
 @dataclass(frozen=True, slots=True)

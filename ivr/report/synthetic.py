@@ -1,17 +1,18 @@
 """A seeded synthetic month of calls, written through the product's own store API (`Store.
-call_started` / `call_ended` / `record_consent`, `FollowupRecords`), for tests and demonstrations
-of the report. Labelled synthetic: every call id and caller hash starts with `synthetic-`, and
-the report says so on its first line when it finds one.
+call_started` / `call_ended` / `record_consent` / `withdraw_consent`, `FollowupRecords`), for
+tests and demonstrations of the report. Labelled synthetic: every call id and caller hash
+starts with `synthetic-`, and the report says so on its first line when it finds one.
 
 The model (per day, Seoul time): `calls_per_day` inbound calls, arrivals weighted by hour
 (fewer at night, most in the evening); a pool of `callers` hashed numbers of which a share call
 again; 8 % hang up in the menu, 85 % of the others choose the loneliness line (key 5, with the
-consent question: 30 % yes, 60 % no, 10 % no answer) and the rest the general line (key 1);
-a wait drawn from an exponential with mean `mean_wait` s against a patience with mean
-`mean_patience` s (whichever is shorter decides: answered or abandoned; an abandonment in the
-first 8 s is during the intro / the consent question); talk exponential with mean `mean_talk`
-s; 5 counselors; 1 in 40 answered calls ends for abuse; 1 in 10 abandoned callers asks for a
-callback instead, of which 70 % are done two hours later. Not a forecast: a fixture.
+consent question: 30 % yes, 60 % no, 10 % no answer; 1 in 10 yes withdrawn with *6 a minute
+later) and the rest the general line (key 1); a wait drawn from an exponential with mean
+`mean_wait` s against a patience with mean `mean_patience` s (whichever is shorter decides:
+answered or abandoned; an abandonment in the first 8 s is during the intro / the consent
+question); talk exponential with mean `mean_talk` s; 5 counselors; 1 in 40 answered calls ends
+for abuse; 1 in 10 abandoned callers asks for a callback instead, of which 70 % are done two
+hours later. Not a forecast: a fixture.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ async def generate(
                 answer = rng.choices(["yes", "no", "none"], weights=(3, 6, 1))[0]
                 at = start + 10.0
                 await store.record_consent(call_id, answer, "key", at, "consent", "synthetic", "-")
+                if answer == "yes" and rng.random() < 0.1:  # *6 a minute later
+                    await store.withdraw_consent(call_id, "caller", at + 60.0)
             await store.call_ended(call_id, rec)
             written[rec.outcome.value if rec.outcome else "open"] += 1
             if rec.outcome is Outcome.CALLBACK_REQUESTED and rec.ended_at is not None:
