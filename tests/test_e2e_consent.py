@@ -37,6 +37,22 @@ async def live_recording(hotline: Hotline, name: str, wait: float = 10) -> Any:
             await asyncio.sleep(0.2)
 
 
+async def recording_running(hotline: Hotline, name: str, wait: float = 20) -> Any:
+    """The live recording `name` once Asterisk reports it `recording` (it is `queued` until its
+    media flows, which takes a moment on a busy machine); the last state seen, or None, after
+    `wait` s."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        live = await live_recording(hotline, name, wait=max(0.0, deadline - _now()))
+        if live is None or live["state"] == "recording" or _now() >= deadline:
+            return live
+        await asyncio.sleep(0.2)
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
 def rows(hotline: Hotline, table: str, call_id: str) -> list[dict[str, Any]]:
     return hotline.rows(f"SELECT * FROM {table} WHERE call_id = '{call_id}'")
 
@@ -65,8 +81,8 @@ async def test_consent_yes_records_each_party_and_fetches_over_ari(
     assert incoming["headers"].get("X-IVR120-Consent") == "yes"
     await caller.play(sentence, loop=True)
     for party in ("caller", "staff"):  # recording in Asterisk during the call
-        live = await live_recording(hotline, f"ivr120-{call_id}-{party}")
-        assert live is not None and live["state"] == "recording", party
+        live = await recording_running(hotline, f"ivr120-{call_id}-{party}")
+        assert live is not None and live["state"] == "recording", (party, live)
     await asyncio.sleep(4)
     await caller.hangup()
     await hotline.wait_clean()

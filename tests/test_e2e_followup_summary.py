@@ -32,7 +32,7 @@ from ivr.phone.audio import is_silent, read_wav
 from speech.synth import espeak_korean
 from tests.conftest import Hotline, PhoneFactory
 from tests.e2e_ringgroup_support import counselor, ivr_admin, record_for, rows_where, until
-from tests.test_e2e_consent import live_recording
+from tests.test_e2e_consent import live_recording, recording_running
 from tests.test_e2e_followup import add_task, followup, followup_call, spy
 
 pytestmark = pytest.mark.timeout(240)
@@ -137,8 +137,8 @@ async def test_citizen_presses_1_both_parties_recorded_and_summarised(
     await hotline.wait_play(spy, call_id, "staff_followup_consent_yes", timeout=10)
     await citizen.play(sentence, loop=True)
     for party in ("caller", "staff"):  # each party recorded in Asterisk during the call
-        live = await live_recording(hotline, f"ivr120-{call_id}-{party}")
-        assert live is not None and live["state"] == "recording", party
+        live = await recording_running(hotline, f"ivr120-{call_id}-{party}")
+        assert live is not None and live["state"] == "recording", (party, live)
     # The staff member hears the citizen talking (this is the audio being recorded).
     heard = read_wav(await record_for(staff, tmp_path / "staff.wav", 3.0))
     assert not is_silent(heard.samples)
