@@ -29,8 +29,8 @@ from pathlib import Path
 
 from ivr import speak_ko
 from ivr.config import Settings
-from ivr.flow.call import FLOW_PROMPTS
 from ivr.flow.menu import Menu, MenuError, load_menu
+from ivr.flow.states import FLOW_PROMPTS
 from ivr.followup.agencies import Agencies, AgencyError, load_agencies
 from ivr.followup.journey import FOLLOWUP_PROMPTS
 from ivr.prompts.catalog import Catalog, CatalogError, MissingPromptError, load_catalog

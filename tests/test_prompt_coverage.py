@@ -9,8 +9,8 @@ import pytest
 
 from ivr import speak_ko
 from ivr.app import REQUIRED_PROMPTS
-from ivr.flow.call import FLOW_PROMPTS
 from ivr.flow.menu import load_menu
+from ivr.flow.states import FLOW_PROMPTS
 from ivr.paths import DIALPLAN_TEMPLATES, PROJECT_ROOT
 from ivr.prompts.build import build, prompt_paths
 from ivr.prompts.catalog import load_catalog
