@@ -113,6 +113,20 @@ async def connected_and_asked(
     return staff, call
 
 
+async def nothing_recorded_then_hang_up(
+    hotline: Hotline, citizen: Any, staff: Any, call: Any
+) -> None:
+    """No party is being recorded; the citizen hangs up, the staff member keys the outcome,
+    and everything is gone from Asterisk."""
+    for party in ("caller", "staff"):
+        assert await live_recording(hotline, f"ivr120-{call.call_id}-{party}", wait=0) is None
+    await citizen.hangup()
+    await until(lambda: call.flow.state is FState.OUTCOME, timeout=10, what="the outcome")
+    await staff.dtmf("1")
+    await staff.wait_for("call_state", state="DISCONNECTED", timeout=30)
+    await hotline.wait_clean()
+
+
 async def test_citizen_presses_1_both_parties_recorded_and_summarised(
     asking: Hotline,
     phones: PhoneFactory,
@@ -217,13 +231,7 @@ async def test_citizen_presses_2_or_nothing_no_recording_no_summary(
     assert consent["answered_by"] == ("key" if answer else "none")
     await hotline.wait_play(spy, call_id, "staff_followup_consent_no", timeout=10)
     await citizen.play(sentence, loop=True)
-    for party in ("caller", "staff"):
-        assert await live_recording(hotline, f"ivr120-{call_id}-{party}", wait=0) is None
-    await citizen.hangup()
-    await until(lambda: call.flow.state is FState.OUTCOME, timeout=10, what="the outcome")
-    await staff.dtmf("1")
-    await staff.wait_for("call_state", state="DISCONNECTED", timeout=30)
-    await hotline.wait_clean()
+    await nothing_recorded_then_hang_up(hotline, citizen, staff, call)
     stored = await hotline.ari.get("recordings/stored")
     assert not any(call_id in r["name"] for r in stored)
     for table in ("recordings", "transcription_jobs", "transcripts", "summaries"):
@@ -249,13 +257,7 @@ async def test_staff_star_6_withdraws_the_consent_and_discards_the_recording(
     )
     assert consent["withdrawn_by"] == "counselor07"
     await hotline.wait_play(spy, call_id, "staff_consent_withdrawn", timeout=10)
-    for party in ("caller", "staff"):
-        assert await live_recording(hotline, f"ivr120-{call_id}-{party}", wait=0) is None
-    await citizen.hangup()
-    await until(lambda: call.flow.state is FState.OUTCOME, timeout=10, what="the outcome")
-    await staff.dtmf("1")
-    await staff.wait_for("call_state", state="DISCONNECTED", timeout=30)
-    await hotline.wait_clean()
+    await nothing_recorded_then_hang_up(hotline, citizen, staff, call)
     assert {r["status"] for r in rows(hotline, "recordings", call_id)} == {"deleted"}
     stored = await hotline.ari.get("recordings/stored")
     assert not any(call_id in r["name"] for r in stored)
