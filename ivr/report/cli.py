@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ivr.report import erlang, figures
+from ivr.report import erlang, erlang_a, figures
 from ivr.report.figures import Table
 from ivr.report.reader import (
     ReportError,
@@ -44,6 +44,7 @@ def build_tables(
     flag_levels: Sequence[int] = (),
 ) -> list[Table]:
     """Every figure's table, in the report's order."""
+    staffing = erlang.staffing(calls, period, rostered)
     return [
         figures.contacts_per_day(calls, period),
         figures.arrivals_heatmap(calls),
@@ -57,7 +58,8 @@ def build_tables(
         figures.followups(tasks),
         figures.silence_and_abuse(calls, silence_actions, flag_levels),
         figures.workload(calls),
-        erlang.staffing(calls, period, rostered),
+        staffing,
+        erlang_a.staffing_a(staffing, calls),
     ]
 
 
