@@ -2,6 +2,8 @@
 
     ivr-report --from 2026-11-01 --to 2026-11-30 [--line loneliness] --out report.html
                [--csv DIR] [--lang ko|en] [--db PATH] [--roster PATH | --no-roster]
+    ivr-report simulate --from … --to … --roster candidate.toml [--scale …]  (what-if;
+               ivr.report.simulate_cli)
 
 Korean by default. Exit status 0 when written, 2 when the report cannot be made (the reason
 printed: no database, a schema too old, no Korean font, a bad roster).
@@ -81,6 +83,11 @@ def _rostered(path: Path, period: Period) -> dict[tuple[int, int], float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if list(argv[:1]) == ["simulate"]:
+        from ivr.report import simulate_cli
+
+        return simulate_cli.main(argv[1:])
     parser = argparse.ArgumentParser(prog="ivr-report", description=__doc__.split("\n")[0])
     parser.add_argument("--from", dest="first", type=_date, required=True)
     parser.add_argument("--to", dest="last", type=_date, required=True)
