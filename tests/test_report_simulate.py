@@ -15,10 +15,12 @@ through the product's own RingGroup and roster on a simulated clock.
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
 import datetime as dt
 import random
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -153,3 +155,26 @@ def test_the_command_prints_simulated_figures(
     assert capsys.readouterr().out.startswith("SIMULATION (simulated figures")
     assert main([*argv, "--roster", str(tmp_path / "none.toml")]) == 2
     assert "roster not found" in capsys.readouterr().err
+
+
+def test_the_report_has_erlang_a_with_the_measured_patience(month: Path, tmp_path: Path) -> None:
+    # The patience in the Erlang A table is the rows' own: all seconds waited by the callers
+    # offered / the callers who left unanswered (counted here in SQL).
+    roster = write_roster(tmp_path / "r.toml", {"A": ["c1", "c2"]})
+    argv = ["--from", "2026-11-01", "--to", "2026-11-30", "--db", str(month)]
+    out, tables = tmp_path / "r.html", tmp_path / "csv"
+    assert main([*argv, "--roster", str(roster), "--out", str(out), "--csv", str(tables)]) == 0
+    with sqlite3.connect(month) as con:
+        waited, left = con.execute(
+            "SELECT SUM(wait_seconds), SUM(answered_at IS NULL) FROM calls"
+            " WHERE queued_at IS NOT NULL"
+        ).fetchone()
+    con.close()
+    with (tables / "staffing_erlang_a.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 168
+    evening = next(r for r in rows if (r["weekday"], r["hour"]) == ("0", "20"))
+    assert float(evening["patience_s"]) == pytest.approx(waited / left)
+    assert int(evening["needed_erlang_a"]) <= int(evening["needed_erlang_c"])
+    assert evening["verdict"] in ("under", "ok", "over")
+    assert "얼랑 A" in out.read_text(encoding="utf-8")
