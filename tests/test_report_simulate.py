@@ -66,7 +66,7 @@ def test_two_counselors_three_callers_by_hand(tmp_path: Path) -> None:
     # x rings a (both never called: member order) at 0, answered at 5 (wait 5), ends 105,
     # wrap-up to 135; y rings b at 10, answered 15 (wait 5), free at 145; z waits until a is
     # free at 135, answered at 140: a wait of 120 s, within its patience of 200 s.
-    got = sim.simulate(callers, roster, CONFIG, t0 - 3600, t0 + 3600, answer_seconds=5.0)
+    got = sim.simulate(callers, roster, CONFIG, t0 - 3600, t0 + 3600, sim.Rings(5.0))
     assert [(c.call_id, c.wait, c.answered, c.member) for c in got] == [
         ("x", 5.0, True, "a"),
         ("y", 5.0, True, "b"),
@@ -77,7 +77,7 @@ def test_two_counselors_three_callers_by_hand(tmp_path: Path) -> None:
     assert (s["abandonment"], s["p50_wait_s"]) == (0.0, 5.0)
     # With a patience of 100 s z hangs up at 120 s: abandonment 1/3, the same service levels.
     callers[2] = dataclasses.replace(callers[2], patience=100.0)
-    got = sim.simulate(callers, roster, CONFIG, t0 - 3600, t0 + 3600, answer_seconds=5.0)
+    got = sim.simulate(callers, roster, CONFIG, t0 - 3600, t0 + 3600, sim.Rings(5.0))
     assert got[2] == sim.SimCall("z", t0 + 20, 100.0, False)
     s = sim.summary(got)
     assert (s["abandonment"], s["service_level_20s"], s["p95_wait_s"]) == (1 / 3, 2 / 3, 5.0)
@@ -178,3 +178,42 @@ def test_the_report_has_erlang_a_with_the_measured_patience(month: Path, tmp_pat
     assert int(evening["needed_erlang_a"]) <= int(evening["needed_erlang_c"])
     assert evening["verdict"] in ("under", "ok", "over")
     assert "얼랑 A" in out.read_text(encoding="utf-8")
+
+
+def test_unanswered_rings_go_through_leg_ended(tmp_path: Path) -> None:
+    # Nobody picks up: a rings 0–20 s (cooldown to 80), b 20–40 (to 100), a again 80–100;
+    # the caller's patience ends at 100 s: hung up, never answered.
+    roster = load_roster(write_roster(tmp_path / "r.toml", {"A": ["a", "b"]}))
+    t0 = dt.datetime(2026, 11, 2, 10, tzinfo=SEOUL).timestamp()
+    rings = sim.Rings(no_answer=1.0, ring_timeout=20.0)
+    got = sim.simulate([sim.Arrival("x", t0, 60.0, 100.0)], roster, CONFIG, t0, t0 + 60, rings)
+    assert got == [sim.SimCall("x", t0, 100.0, False)]
+    with pytest.raises(ValueError, match="share"):
+        sim.Rings(no_answer=1.5)
+
+
+async def test_the_ring_behaviour_is_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "ivr.db"
+    store = await Store.open(db)
+    try:
+        await generate_queued(store, FIRST, 1, 3, ("c1",), CONFIG, Params(calls_per_day=6))
+        ids = [r[0] for r in await store.fetch("SELECT call_id FROM calls ORDER BY call_id")]
+        for n, (outcome, seconds) in enumerate(
+            [("answered", 4.0), ("answered", 6.0), ("no_answer", 20.0)]
+        ):
+            await store.ring_started(f"leg{n}", ids[n], "c1", 1000.0)
+            await store.ring_ended(f"leg{n}", 1000.0 + seconds, outcome)
+    finally:
+        await store.close()
+    roster = write_roster(tmp_path / "r.toml", {"A": ["c1"]})
+    argv = ["simulate", "--from", "2026-11-01", "--to", "2026-11-01", "--db", str(db)]
+    assert main([*argv, "--roster", str(roster), "--lang", "en"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == (
+        "assumed: counselors pick up after 5.0 s (measured), 33.3 % of rings not answered"
+        " (measured)"
+    )
+    assert main([*argv, "--roster", str(roster), "--lang", "en", "--no-answer", "0"]) == 0
+    assert "0.0 % of rings not answered (given)" in capsys.readouterr().out

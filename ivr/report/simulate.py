@@ -19,11 +19,14 @@ fraction), each at a random second of the same clock hour of the same day; below
 is kept with probability `scale`. Seeded.
 
 The loop (:func:`simulate`): events in time order — arrival (enqueue, hang-up timer), counselor
-picks up `answer_seconds` after being rung (RingGroup.answered), the caller hangs up
+picks up `Rings.answer_seconds` after being rung (RingGroup.answered) — or, for a share
+`Rings.no_answer` of the rings, does not, and the leg ends after the ring timeout
+(RingGroup.leg_ended: the cooldown; a counselor paused for it unpauses `unpause_after` later),
+the caller hangs up
 (RingGroup.dequeue), the call ends after its handle time (RingGroup.released: wrap-up), a
 wrap-up ends, the roster's shift changes (rotation boundaries and overrides, on_shift) — and
 after each the ring group plans (RingGroup.plan with every member reachable and the roster's
-on-shift set). Not modelled: counselors who do not answer, pause, log out or make follow-up
+on-shift set). Not modelled: counselors who pause by themselves, log out or make follow-up
 calls; the menu and the consent question before the queue (the arrival is the moment the call
 was queued, as measured). Each run starts with nobody waiting or talking.
 """
@@ -42,7 +45,7 @@ from ivr.report.erlang_a import mean_patience
 from ivr.report.figures import PERCENTILES, SERVICE_LEVEL_SECONDS, offered, percentile
 from ivr.report.rows import CallRow, seoul
 from ivr.staff import roster as rosters
-from ivr.staff.ringgroup import EndReason, RingGroup, RingGroupConfig
+from ivr.staff.ringgroup import EndReason, LegOutcome, RingGroup, RingGroupConfig
 from ivr.timezone import SEOUL
 
 #: Seconds a rung counselor takes to pick up in the simulation (the measured waits include
@@ -115,7 +118,29 @@ def arrivals(
 
 
 # Event kinds, in the order they are handled at the same instant.
-_SHIFT, _END, _WAKE, _ANSWER, _ABANDON, _ARRIVE = range(6)
+_SHIFT, _END, _WAKE, _UNPAUSE, _ANSWER, _NO_ANSWER, _ABANDON, _ARRIVE = range(8)
+
+
+@dataclass(frozen=True, slots=True)
+class Rings:
+    """How the counselors' phones behave in the simulation (measured where the database has
+    ring attempts: ivr.report.simulate_cli)."""
+
+    #: Seconds from being rung to picking up.
+    answer_seconds: float = ANSWER_SECONDS
+    #: Share of rings not answered: they ring `ring_timeout` s, then RingGroup.leg_ended
+    #: (no answer: the cooldown, and the pause after too many in a row).
+    no_answer: float = 0.0
+    ring_timeout: float = 20.0
+    #: A counselor paused for not answering unpauses this long after.
+    unpause_after: float = 300.0
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if min(self.answer_seconds, self.ring_timeout, self.unpause_after) < 0:
+            raise ValueError("answer_seconds, ring_timeout and unpause_after must be >= 0")
+        if not 0 <= self.no_answer <= 1:
+            raise ValueError(f"no_answer is a share (0 to 1), got {self.no_answer}")
 
 
 def shift_changes(roster: rosters.Roster, start: float, end: float) -> list[float]:
@@ -138,11 +163,12 @@ def simulate(
     config: RingGroupConfig,
     start: float,
     end: float,
-    answer_seconds: float = ANSWER_SECONDS,
+    rings: Rings = Rings(),
 ) -> list[SimCall]:
     """Replay `callers` (arriving in [start, end)) through a fresh RingGroup of the roster's
     counselors (their SIP endpoints, as the product rings them) with the roster's shifts.
     Runs until the last caller is answered or gone."""
+    rng = random.Random(rings.seed)
     members = tuple(c.endpoint for c in roster.counselors.values())
     group = RingGroup("simulation", members, config)
     events: list[tuple[float, int, int, Any]] = []
@@ -192,6 +218,17 @@ def simulate(
             done[call_id] = SimCall(call_id, a.at, now - a.at, True, member)
             talking[member] = (call_id, a.abuse)
             push(now + a.handle, _END, member)
+        elif kind == _NO_ANSWER:
+            if live.pop(data, None) is None:
+                continue  # the caller hung up meanwhile
+            change = group.leg_ended(data, LegOutcome.NO_ANSWER, now)
+            if change is not None and change.new:
+                push(now + rings.unpause_after, _UNPAUSE, change.member)
+            wake = group.next_wakeup(now)
+            if wake is not None:
+                push(wake, _WAKE, None)
+        elif kind == _UNPAUSE:
+            group.unpause(data, now, "simulated")
         elif kind == _END:
             _call, abuse = talking.pop(data)
             reason = EndReason.ABUSE if abuse else EndReason.NORMAL
@@ -201,7 +238,10 @@ def simulate(
                 continue
         for ring in group.plan(members, "sim-", now, on_shift):
             live[ring.leg_id] = ring.call_id
-            push(now + answer_seconds, _ANSWER, ring.leg_id)
+            if rings.no_answer and rng.random() < rings.no_answer:
+                push(now + rings.ring_timeout, _NO_ANSWER, ring.leg_id)
+            else:
+                push(now + rings.answer_seconds, _ANSWER, ring.leg_id)
     return sorted(done.values(), key=lambda c: (c.at, c.call_id))
 
 

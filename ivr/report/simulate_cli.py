@@ -1,28 +1,35 @@
 """`ivr-report simulate`: what a candidate roster would have given over a recorded period.
 
     ivr-report simulate --from 2026-11-01 --to 2026-11-30 --roster candidate.toml
-                        [--line loneliness] [--scale 1.0] [--seed 1] [--answer-seconds 5]
-                        [--db PATH] [--lang ko|en]
+                        [--line loneliness] [--scale 1.0] [--seed 1] [--answer-seconds S]
+                        [--no-answer SHARE] [--db PATH] [--lang ko|en]
 
 Reads the period's calls (read only), replays the line's offered calls through the product's
-ring group with the candidate roster and the settings' wrap-up rules (ivr.report.simulate),
-and prints the measured figures beside the SIMULATED ones (service level within 20 s and
-60 s, abandonment, wait percentiles; overall and per hour of the day) and the simulation's
-speed. Every simulated figure is labelled 시뮬레이션 / simulated. Exit 0, or 2 with the reason
-(no database, a bad roster, a bad setting).
+ring group with the candidate roster and the settings' wrap-up rules and ring timeout
+(ivr.report.simulate), the counselors picking up after the period's median ring-to-answer
+time and missing the period's share of rings (both measured from `ring_attempts`; 5 s and none
+when the period has no ring attempts, or as given), and prints the measured figures beside
+the SIMULATED ones (service level within 20 s and 60 s, abandonment, wait percentiles; overall
+and per hour of the day) and the simulation's speed. Every simulated figure is labelled
+시뮬레이션 / simulated. Exit 0, or 2 with the reason (no database, a bad roster, a bad
+setting).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import random
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ivr.report import simulate as sim
+from ivr.report.figures import percentile
 from ivr.report.reader import ReportError, connect, read_calls
 from ivr.report.rows import Period, seoul
 
@@ -44,6 +51,11 @@ TEXT = {
         "p90_wait_s": "응답 대기 90% (초)",
         "p95_wait_s": "응답 대기 95% (초)",
         "by_hour": "시간대별 시뮬레이션 (서울 시간): 시, 전화, 20초 이내, 60초 이내, 포기율",
+        "assumed": "가정: 상담사가 {answer:.1f}초 만에 받음 ({a_src}), 받지 않은 호출 {miss:.1f}% "
+        "({m_src})",
+        "measured_src": "측정",
+        "default_src": "기본값",
+        "given_src": "지정",
         "speed": "시뮬레이션 속도",
         "days_per_s": "일/초",
     },
@@ -63,6 +75,11 @@ TEXT = {
         "p95_wait_s": "wait to answer, 95 % (s)",
         "by_hour": "Simulated by hour of the day (Seoul): hour, calls, within 20 s, within 60 s, "
         "abandonment",
+        "assumed": "assumed: counselors pick up after {answer:.1f} s ({a_src}), {miss:.1f} % of "
+        "rings not answered ({m_src})",
+        "measured_src": "measured",
+        "default_src": "default",
+        "given_src": "given",
         "speed": "simulation speed",
         "days_per_s": "simulated days/s",
     },
@@ -99,6 +116,31 @@ def lines(
     return out
 
 
+_RINGS = """
+SELECT r.outcome, r.ended_at - r.started_at FROM ring_attempts r JOIN calls c USING (call_id)
+WHERE c.started_at >= ? AND c.started_at < ? AND r.ended_at IS NOT NULL
+"""
+#: Ring outcomes a counselor caused (cancelled and failed legs are not theirs).
+_MISSED = ("no_answer", "busy", "rejected")
+
+
+def ring_behaviour(
+    db: sqlite3.Connection, period: Period, line: str | None
+) -> tuple[float | None, float | None]:
+    """(median seconds from ring to answer, share of rings the counselor missed) of the
+    period's ring attempts (None, None when there are none)."""
+    sql, args = _RINGS, list[Any]([period.start, period.end])
+    if line is not None:
+        sql += " AND c.queue = ?"
+        args.append(line)
+    rows = db.execute(sql, args).fetchall()
+    answered = [float(d) for o, d in rows if o == "answered"]
+    missed = sum(1 for o, _d in rows if o in _MISSED)
+    if not answered and not missed:
+        return None, None
+    return percentile(answered, 50), missed / (len(answered) + missed)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ivr-report simulate", description=__doc__.split("\n")[0])
     parser.add_argument("--from", dest="first", required=True)
@@ -107,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--line", default="loneliness", help="the rostered line (queue name)")
     parser.add_argument("--scale", type=float, default=1.0, help="arrivals × this (default 1)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--answer-seconds", type=float, default=sim.ANSWER_SECONDS)
+    parser.add_argument("--answer-seconds", type=float, help="ring to answer (default: measured)")
+    parser.add_argument("--no-answer", type=float, help="share of rings missed (default: measured)")
     parser.add_argument("--db", type=Path, help="the database (default: from the settings)")
     parser.add_argument("--lang", choices=sorted(TEXT), default="ko")
     args = parser.parse_args(argv)
@@ -119,30 +162,47 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import datetime as dt
-
     from ivr.config import load_settings
     from ivr.configs import ring_group_config
     from ivr.staff.roster import load_roster
 
     period = Period(dt.date.fromisoformat(args.first), dt.date.fromisoformat(args.last))
-    if args.scale < 0 or args.answer_seconds < 0:
-        raise ValueError("--scale and --answer-seconds must be >= 0")
+    if args.scale < 0:
+        raise ValueError("--scale must be >= 0")
     settings = load_settings()
     roster = load_roster(args.roster)
     db = connect(args.db or settings.state_path(settings.database))
     try:
         calls = read_calls(db, period, args.line)
+        answer, miss = ring_behaviour(db, period, args.line)
     finally:
         db.close()
+    t = TEXT[args.lang]
+    a_src = "given_src" if args.answer_seconds is not None else "measured_src"
+    m_src = "given_src" if args.no_answer is not None else "measured_src"
+    if args.answer_seconds is None and answer is None:
+        a_src = "default_src"
+    if args.no_answer is None and miss is None:
+        m_src = "default_src"
+    rings = sim.Rings(
+        answer_seconds=next(
+            v for v in (args.answer_seconds, answer, sim.ANSWER_SECONDS) if v is not None
+        ),
+        no_answer=next(v for v in (args.no_answer, miss, 0.0) if v is not None),
+        ring_timeout=settings.ring_timeout,
+        seed=args.seed,
+    )
     callers = sim.arrivals(calls, random.Random(args.seed), args.scale, args.line)
     t0 = time.monotonic()
     result = sim.simulate(
-        callers, roster, ring_group_config(settings), period.start, period.end, args.answer_seconds
+        callers, roster, ring_group_config(settings), period.start, period.end, rings
     )
     took = time.monotonic() - t0
-    t = TEXT[args.lang]
-    for line in lines(sim.measured(calls, args.line), result, t):
+    out = lines(sim.measured(calls, args.line), result, t)
+    assumed = t["assumed"].format(
+        answer=rings.answer_seconds, a_src=t[a_src], miss=100 * rings.no_answer, m_src=t[m_src]
+    )
+    for line in [out[0], assumed, *out[1:]]:
         print(line)
     days = (period.end - period.start) / 86400
     speed = days / took if took > 0 else float("inf")
