@@ -217,3 +217,22 @@ async def test_the_ring_behaviour_is_measured(
     )
     assert main([*argv, "--roster", str(roster), "--lang", "en", "--no-answer", "0"]) == 0
     assert "0.0 % of rings not answered (given)" in capsys.readouterr().out
+
+
+def test_scaled_arrivals_keep_the_hours(month: Path) -> None:
+    calls = _calls(month)
+    once = sim.arrivals(calls, random.Random(1))
+    twice = sim.arrivals(calls, random.Random(1), scale=2.0)
+    assert len(twice) == 2 * len(once)
+
+    def per_hour(xs: list[sim.Arrival]) -> dict[int, int]:
+        hours: dict[int, int] = {}
+        for a in xs:
+            hours[int(a.at // 3600)] = hours.get(int(a.at // 3600), 0) + 1
+        return hours
+
+    assert per_hour(twice) == {h: 2 * n for h, n in per_hour(once).items()}
+    half = sim.arrivals(calls, random.Random(1), scale=0.5)
+    assert 0.45 * len(once) < len(half) < 0.55 * len(once)
+    with pytest.raises(ValueError, match="scale"):
+        sim.arrivals(calls, random.Random(1), scale=-1)

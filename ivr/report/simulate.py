@@ -18,17 +18,17 @@ arrives when it was queued, with
 fraction), each at a random second of the same clock hour of the same day; below 1 each call
 is kept with probability `scale`. Seeded.
 
-The loop (:func:`simulate`): events in time order — arrival (enqueue, hang-up timer), counselor
-picks up `Rings.answer_seconds` after being rung (RingGroup.answered) — or, for a share
-`Rings.no_answer` of the rings, does not, and the leg ends after the ring timeout
-(RingGroup.leg_ended: the cooldown; a counselor paused for it unpauses `unpause_after` later),
-the caller hangs up
-(RingGroup.dequeue), the call ends after its handle time (RingGroup.released: wrap-up), a
-wrap-up ends, the roster's shift changes (rotation boundaries and overrides, on_shift) — and
-after each the ring group plans (RingGroup.plan with every member reachable and the roster's
-on-shift set). Not modelled: counselors who pause by themselves, log out or make follow-up
-calls; the menu and the consent question before the queue (the arrival is the moment the call
-was queued, as measured). Each run starts with nobody waiting or talking.
+The loop (:func:`simulate`): events in time order — a caller arrives (RingGroup.enqueue, a
+hang-up timer); a rung counselor picks up `Rings.answer_seconds` later (RingGroup.answered) or,
+for a share `Rings.no_answer` of the rings, does not and the leg ends after the ring timeout
+(RingGroup.leg_ended: the cooldown; a counselor paused for it unpauses `unpause_after` later);
+a caller hangs up (RingGroup.dequeue); a call ends after its handle time (RingGroup.released:
+wrap-up); a wrap-up or cooldown ends; the roster's shift changes (rotation boundaries and
+overrides, roster.on_shift) — and after each the ring group plans (RingGroup.plan with every
+member reachable and the roster's on-shift set). Not modelled: counselors who pause by
+themselves, log out or make follow-up calls; the menu and the consent question before the
+queue (the arrival is the moment the call was queued, as measured). Each run starts with
+nobody waiting or talking.
 """
 
 from __future__ import annotations
