@@ -24,6 +24,7 @@ import random
 import sqlite3
 import sys
 import time
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,13 @@ TEXT = {
 }
 
 
+def _pad(text: str, width: int, right: bool = False) -> str:
+    """`text` padded to `width` terminal columns (Hangul takes two)."""
+    cols = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    fill = " " * max(0, width - cols)
+    return fill + text if right else text + fill
+
+
 def _fmt(key: str, v: float | int | None) -> str:
     if v is None:
         return "–"
@@ -103,9 +111,11 @@ def lines(
 ) -> list[str]:
     """The printed comparison (measured | simulated) and the simulated hours of the day."""
     result = sim.summary(simulated)
-    out = [t["head"], f"{'':34}{t['measured']:>14}{t['simulated']:>14}"]
+    head = _pad("", 34) + _pad(t["measured"], 14, True) + _pad(t["simulated"], 14, True)
+    out = [t["head"], head]
     for key, value in result.items():
-        out.append(f"{t[key]:34}{_fmt(key, measured.get(key)):>14}{_fmt(key, value):>14}")
+        both = _pad(_fmt(key, measured.get(key)), 14, True) + _pad(_fmt(key, value), 14, True)
+        out.append(_pad(t[key], 34) + both)
     out.append(t["by_hour"])
     for hour in range(24):
         part = sim.summary([c for c in simulated if seoul(c.at).hour == hour])
