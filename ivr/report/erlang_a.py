@@ -72,6 +72,9 @@ def _stationary(n: int, a: float, ratio: float) -> tuple[list[float], list[float
     while True:
         j += 1
         term *= a / (n + j * ratio)
+        if term > 1e200:  # a heavy overload with patient callers: rescale, never overflow
+            below, queue = [x / term for x in below], [x / term for x in queue]
+            total, term = total / term, 1.0
         queue.append(term)
         total += term
         if (term < _TAIL * total and a < n + j * ratio) or j > _MAX_QUEUE:
