@@ -113,9 +113,10 @@ def test_patience_from_the_calls_and_the_table() -> None:
 
 
 def test_heavy_overload_with_patient_callers_stays_finite() -> None:
-    # 24 Erlangs on 3 counselors, callers who wait ~8 hours: the queue's law peaks near
-    # (24 − 3) / (θ/μ) ≈ 672 callers; its terms would overflow a float without rescaling.
-    r = erlang_a.erlang_a(3, 24.0, 900, 30_000, 20)
+    # 24 Erlangs on 3 counselors, callers who would wait ~28 hours: the queue's law peaks near
+    # (24 − 3) / (θ/μ) ≈ 2,333 callers, where its unnormalised terms reach e^1600 (a float
+    # overflows at e^709): rescaled on the fly.
+    r = erlang_a.erlang_a(3, 24.0, 900, 100_000, 20)
     assert 0.0 <= r.service_level < 0.01
     assert r.abandonment == pytest.approx(1 - 3 / 24, abs=0.01)  # all but what 3 can serve
     assert math.isfinite(r.mean_wait)
