@@ -4,6 +4,11 @@
 The year is synthetic (ivr.report.synthetic's call model, labelled `synthetic-`) and, unlike the
 test generator, bulk-inserted in one transaction (the store's one-commit-per-record path would
 take longer than the report). The database is a temporary file, removed afterwards.
+
+Then the what-if simulation's speed (ivr.report.simulate, the product's ring group on a
+simulated clock): the first `--sim-days` days of that year's loneliness-line calls replayed
+with a roster sized for the load (4 teams of `--sim-team` counselors, 24-hour shifts), in
+simulated days per second.
 """
 
 from __future__ import annotations
@@ -21,8 +26,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ivr.configs import ring_group_config
+from ivr.report import simulate as sim
 from ivr.report.cli import main as report
+from ivr.report.reader import connect, read_calls
+from ivr.report.rows import Period
 from ivr.report.synthetic import HOUR_WEIGHTS, PREFIX, Params, one_call
+from ivr.staff.roster import Roster, parse_roster
 from ivr.store import Store
 from ivr.timezone import SEOUL
 from speech.bench import machine
@@ -63,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="report-bench", description=__doc__.split("\n")[0])
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--per-day", type=int, default=1150, help="10× Seoul ≈ 1150 a day")
+    parser.add_argument("--sim-days", type=int, default=30, help="days the simulation replays")
+    parser.add_argument("--sim-team", type=int, default=25, help="counselors per team (4 teams)")
     args = parser.parse_args(argv)
     first = dt.date(2026, 1, 1)
     last = first + dt.timedelta(days=args.days - 1)
@@ -81,7 +93,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         verdict = "met" if took < 30 else "MISSED"
         print(f"report-bench: report over {args.days} days in {took:.1f} s")
         print(f"target under 30 s: {verdict}")
+        simulation(db, first, min(args.sim_days, args.days), args.sim_team)
     return 0
+
+
+def bench_roster(per_team: int, start: dt.date) -> Roster:
+    """4 teams of `per_team` counselors, 24-hour shifts from 09:00 (the real rotation's shape)."""
+    teams = {t: [f"{t}{i:02d}" for i in range(per_team)] for t in "ABCD"}
+    counselors = [{"id": c, "name": c, "endpoint": c} for ids in teams.values() for c in ids]
+    rotation = {"start": start, "shift_start": "09:00", "shift_hours": 24, "cycle": list(teams)}
+    data = {"counselor": counselors, "teams": teams, "rotation": rotation}
+    return parse_roster(data, "report-bench roster")
+
+
+def simulation(db_path: Path, first: dt.date, days: int, per_team: int) -> float:
+    """Replay `days` days through the ring group; prints and returns simulated days/s."""
+    from ivr.config import Settings
+
+    period = Period(first, first + dt.timedelta(days=days - 1))
+    db = connect(db_path)
+    try:
+        calls = read_calls(db, period, "loneliness")
+    finally:
+        db.close()
+    callers = sim.arrivals(calls, random.Random(1))
+    roster = bench_roster(per_team, first - dt.timedelta(days=1))
+    config = ring_group_config(Settings())
+    t0 = time.monotonic()
+    result = sim.simulate(callers, roster, config, period.start, period.end)
+    took = time.monotonic() - t0
+    s = sim.summary(result)
+    speed = days / took
+    print(
+        f"report-bench: simulation: {days} days, {len(result)} calls, {per_team} counselors on"
+        f" shift, simulated SL 20 s {s['service_level_20s']:.3f}, in {took:.1f} s ="
+        f" {speed:.1f} simulated days/s"
+    )
+    return speed
 
 
 if __name__ == "__main__":

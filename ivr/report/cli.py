@@ -2,6 +2,8 @@
 
     ivr-report --from 2026-11-01 --to 2026-11-30 [--line loneliness] --out report.html
                [--csv DIR] [--lang ko|en] [--db PATH] [--roster PATH | --no-roster]
+    ivr-report simulate --from … --to … --roster candidate.toml [--scale …]  (what-if;
+               ivr.report.simulate_cli)
 
 Korean by default. Exit status 0 when written, 2 when the report cannot be made (the reason
 printed: no database, a schema too old, no Korean font, a bad roster).
@@ -18,7 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ivr.report import erlang, figures
+from ivr.report import erlang, erlang_a, figures
 from ivr.report.figures import Table
 from ivr.report.reader import (
     ReportError,
@@ -44,6 +46,7 @@ def build_tables(
     flag_levels: Sequence[int] = (),
 ) -> list[Table]:
     """Every figure's table, in the report's order."""
+    staffing = erlang.staffing(calls, period, rostered)
     return [
         figures.contacts_per_day(calls, period),
         figures.arrivals_heatmap(calls),
@@ -57,7 +60,8 @@ def build_tables(
         figures.followups(tasks),
         figures.silence_and_abuse(calls, silence_actions, flag_levels),
         figures.workload(calls),
-        erlang.staffing(calls, period, rostered),
+        staffing,
+        erlang_a.staffing_a(staffing, calls),
     ]
 
 
@@ -79,6 +83,11 @@ def _rostered(path: Path, period: Period) -> dict[tuple[int, int], float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if list(argv[:1]) == ["simulate"]:
+        from ivr.report import simulate_cli
+
+        return simulate_cli.main(argv[1:])
     parser = argparse.ArgumentParser(prog="ivr-report", description=__doc__.split("\n")[0])
     parser.add_argument("--from", dest="first", type=_date, required=True)
     parser.add_argument("--to", dest="last", type=_date, required=True)

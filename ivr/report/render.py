@@ -127,7 +127,7 @@ def _html_table(table: Table, t: dict[str, str]) -> str:
     body = []
     for row in table.rows:
         cls = ""
-        if table.key == "staffing" and row[-1] in ("under", "over"):
+        if table.key in ("staffing", "staffing_erlang_a") and row[-1] in ("under", "over"):
             cls = f' class="{row[-1]}"'
         label = t.get(f"{table.key}.{row[0]}")
         first = _cell(row[0]) if label is None else html.escape(label)
@@ -148,8 +148,8 @@ def html_report(
         parts.append(f"<p>{html.escape(name)}: {html.escape(value)}</p>")
     for table in tables:
         parts.append(f"<h2 id='{table.key}'>{html.escape(t[table.key])}</h2>")
-        if table.key == "staffing":
-            parts.append(f"<p>{html.escape(t['staffing_note'])}</p>")
+        if table.key in ("staffing", "staffing_erlang_a"):
+            parts.append(f"<p>{html.escape(t[table.key + '_note'])}</p>")
         img = plot(table, t)
         if img is not None:
             parts.append(f"<img alt='{html.escape(t[table.key])}' src='{img}'>")

@@ -13,13 +13,23 @@ answered or abandoned; an abandonment in the first 8 s is during the intro / the
 question); talk exponential with mean `mean_talk` s; 5 counselors; 1 in 40 answered calls ends
 for abuse; 1 in 10 abandoned callers asks for a callback instead, of which 70 % are done two
 hours later. Not a forecast: a fixture.
+
+:func:`generate_queued` writes a month whose waits come from a queue instead (for checking the
+what-if simulation, ivr.report.simulate, against a recorded month): every call chooses the
+loneliness line and waits in ONE first-come-first-served queue for the named counselors, all
+on duty all the time: the caller at the head is taken by the first counselor free (end of
+their last call and its wrap-up, `RingGroupConfig.wrapup_for`), who picks up `answer_seconds`
+after being rung; a caller whose patience (exponential, `mean_patience`) runs out first hangs
+up (during the ringing: the counselor is free again at once). Talk and abuse as above.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import random
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ivr.flow.commands import Outcome
@@ -27,6 +37,7 @@ from ivr.flow.record import CallRecord, Stage
 from ivr.followup.model import Status, TaskType
 from ivr.followup.records import FollowupRecords
 from ivr.report.rows import CallRow
+from ivr.staff.members import EndReason, RingGroupConfig
 from ivr.store import Store
 from ivr.timezone import SEOUL
 
@@ -141,3 +152,66 @@ def one_call(rng: random.Random, start: float, p: Params) -> CallRecord:
 def _end(rec: CallRecord, at: float, outcome: Outcome, stage: Stage) -> CallRecord:
     rec.ended_at, rec.outcome, rec.ended_in = at, outcome, stage
     return rec
+
+
+async def generate_queued(
+    store: Store,
+    first: dt.date,
+    days: int,
+    seed: int,
+    counselors: Sequence[str],
+    config: RingGroupConfig,
+    params: Params = Params(),
+    answer_seconds: float = 5.0,
+) -> Counter[str]:
+    """Write `days` days of calls queued for `counselors` (see the module docstring); returns
+    them counted by outcome."""
+    rng = random.Random(seed)
+    free = [(0.0, i, name) for i, name in enumerate(counselors)]
+    heapq.heapify(free)
+    written: Counter[str] = Counter()
+    n = 0
+    starts: list[float] = []
+    for d in range(days):
+        day = dt.datetime.combine(first + dt.timedelta(days=d), dt.time(), SEOUL).timestamp()
+        hours = rng.choices(range(24), weights=HOUR_WEIGHTS, k=params.calls_per_day)
+        starts += sorted(day + h * 3600 + rng.uniform(0, 3600) for h in hours)
+    for start in starts:
+        n += 1
+        call_id, caller = f"{PREFIX}q{seed}-{n}", f"{PREFIX}{rng.randrange(params.callers)}"
+        rec = CallRecord(started_at=start)
+        menu = rng.uniform(4, 20)
+        rec.spent(Stage.MENU, menu)
+        rec.menu_path, rec.queue = ["5"], "loneliness"
+        rec.queued_at = queued = start + menu
+        patience = rng.expovariate(1 / params.mean_patience)
+        talk = max(30.0, rng.expovariate(1 / params.mean_talk))
+        abuse = rng.random() < 1 / 40
+        at, i, name = free[0]
+        rung = max(queued, at)
+        if rung + answer_seconds - queued > patience:
+            if rung - queued < patience:  # hung up while the counselor's phone rang
+                heapq.heapreplace(free, (queued + patience, i, name))
+            stage = Stage.CONSENT if patience < INTRO_SECONDS else Stage.QUEUE
+            rec.spent(Stage.CONSENT, min(patience, INTRO_SECONDS))
+            if patience > INTRO_SECONDS:
+                rec.spent(Stage.QUEUE, patience - INTRO_SECONDS)
+            gone = Outcome.ABANDONED_CONSENT if stage is Stage.CONSENT else Outcome.ABANDONED_QUEUE
+            _end(rec, queued + patience, gone, stage)
+        else:
+            rec.answered_at = rung + answer_seconds
+            rec.member = name
+            wait = rec.answered_at - queued
+            rec.spent(Stage.CONSENT, min(wait, INTRO_SECONDS))
+            if wait > INTRO_SECONDS:
+                rec.spent(Stage.QUEUE, wait - INTRO_SECONDS)
+            rec.spent(Stage.STAFF, talk)
+            reason = EndReason.ABUSE if abuse else EndReason.NORMAL
+            wrapup = config.wrapup_for(talk, reason)
+            heapq.heapreplace(free, (rec.answered_at + talk + wrapup, i, name))
+            outcome = Outcome.ABUSE_ENDED if abuse else Outcome.COMPLETED
+            _end(rec, rec.answered_at + talk, outcome, Stage.STAFF)
+        await store.call_started(call_id, caller, start)
+        await store.call_ended(call_id, rec)
+        written[rec.outcome.value if rec.outcome else "open"] += 1
+    return written

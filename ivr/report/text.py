@@ -35,6 +35,10 @@ TEXT: dict[str, dict[str, str]] = {
         "staffing": "필요 상담사 수 (얼랑 C, 80%를 20초 이내) 대 근무표",
         "staffing_note": "빨강: 부족, 파랑: 여유. 얼랑 C는 포기를 고려하지 않으며, 상담 시간에 "
         "후처리 시간은 아직 포함되지 않습니다. 전화가 없던 시간에도 최소 1명이 필요합니다.",
+        "staffing_erlang_a": "필요 상담사 수 (얼랑 A: 포기 포함, 80%를 20초 이내) 대 근무표",
+        "staffing_erlang_a_note": "얼랑 A는 기다리다 끊는 분을 고려합니다. 인내 시간은 이 기간의 "
+        "통화에서 잰 값입니다 (대기한 모든 초 ÷ 응답 전에 끊은 통화 수). 끊은 통화가 10건 미만이면 "
+        "계산하지 않습니다. 빨강: 부족, 파랑: 여유 (얼랑 A 기준).",
         "weekday": "요일",
         "hour": "시",
         "calls": "건수",
@@ -78,6 +82,12 @@ TEXT: dict[str, dict[str, str]] = {
         "staffing": "Counselors needed (Erlang C, 80 % within 20 s) against the roster",
         "staffing_note": "Red: under-staffed, blue: over-staffed. Erlang C ignores abandonment; "
         "handle time is talk time only (no wrap-up yet). At least one counselor every hour.",
+        "staffing_erlang_a": "Counselors needed (Erlang A: with abandonment, 80 % within 20 s) "
+        "against the roster",
+        "staffing_erlang_a_note": "Erlang A counts the callers who hang up while waiting. The "
+        "patience is measured from this period's calls (all seconds waited ÷ calls that left "
+        "unanswered); not computed with fewer than 10 such calls. Red: under-staffed, blue: "
+        "over-staffed (against Erlang A).",
         "weekday": "weekday",
         "hour": "hour",
         "calls": "calls",
