@@ -1,10 +1,11 @@
 """`ivr-report`: the operator's report for a period, from the product's database (read only).
 
     ivr-report --from 2026-11-01 --to 2026-11-30 [--line loneliness] --out report.html
-               [--csv DIR] [--lang ko|en] [--db PATH] [--roster PATH | --no-roster]
+               [--format html|pdf] [--csv DIR] [--lang ko|en] [--db PATH]
+               [--roster PATH | --no-roster]
 
 Korean by default. Exit status 0 when written, 2 when the report cannot be made (the reason
-printed: no database, a schema too old, no Korean font, a bad roster).
+printed: no database, a schema too old, no Korean font, a bad roster, no Chromium for a PDF).
 """
 
 from __future__ import annotations
@@ -83,7 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--from", dest="first", type=_date, required=True)
     parser.add_argument("--to", dest="last", type=_date, required=True)
     parser.add_argument("--line", help="only the calls of this line (queue name)")
-    parser.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    parser.add_argument("--out", type=Path, required=True, help="the file to write")
+    parser.add_argument(
+        "--format", choices=("html", "pdf"), default="html", help="pdf: printed by Chromium"
+    )
     parser.add_argument("--csv", type=Path, help="a directory for the tables behind the figures")
     parser.add_argument("--lang", choices=sorted(TEXT), default="ko")
     parser.add_argument("--db", type=Path, help="the database (default: from the settings)")
@@ -128,7 +132,12 @@ def _run(args: argparse.Namespace, period: Period) -> int:
     ]
     page = html_report(tables, t, header, synthetic=any(is_synthetic(c) for c in calls))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(page, encoding="utf-8")
+    if args.format == "pdf":
+        from ivr.report.pdf import html_to_pdf
+
+        html_to_pdf(page, args.out)
+    else:
+        args.out.write_text(page, encoding="utf-8")
     os.chmod(args.out, 0o600)
     if args.csv is not None:
         for path in write_csv(tables, args.csv):
