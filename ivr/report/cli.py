@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ivr.report import erlang, figures
+from ivr.report import followups as follow
 from ivr.report.figures import Table
 from ivr.report.reader import (
     ReportError,
@@ -43,6 +44,7 @@ def build_tables(
     rostered: dict[tuple[int, int], float] | None,
     silence_actions: Sequence[str] = (),
     flag_levels: Sequence[int] = (),
+    more: follow.Rows | None = None,
 ) -> list[Table]:
     """Every figure's table, in the report's order."""
     return [
@@ -56,6 +58,7 @@ def build_tables(
         figures.funnel(calls),
         figures.endings(calls),
         figures.followups(tasks),
+        *follow.tables(tasks, more or follow.Rows()),
         figures.silence_and_abuse(calls, silence_actions, flag_levels),
         figures.workload(calls),
         erlang.staffing(calls, period, rostered),
@@ -94,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     roster = parser.add_mutually_exclusive_group()
     roster.add_argument("--roster", type=Path, help="the roster (default: from the settings)")
     roster.add_argument("--no-roster", action="store_true", help="staffing without the roster")
+    parser.add_argument("--agencies", type=Path, help="the agency catalog (default: settings)")
     args = parser.parse_args(argv)
     try:
         period = Period(args.first, args.last)
@@ -108,22 +112,25 @@ def _run(args: argparse.Namespace, period: Period) -> int:
 
     use_cjk_font()  # before anything is read: no report with empty boxes for Korean
     db_path, roster_path = args.db, args.roster
+    agencies_path = args.agencies
     if db_path is None or (roster_path is None and not args.no_roster):
         from ivr.config import load_settings
 
         settings = load_settings()
         db_path = db_path or settings.state_path(settings.database)
         roster_path = roster_path or settings.roster_file
+        agencies_path = agencies_path or settings.agencies_file
     t0 = time.monotonic()
     db = connect(db_path)
     try:
         calls = read_calls(db, period, args.line)
         tasks = read_tasks(db, period)
         silences, flags = read_silence_actions(db, period), read_flag_levels(db, period)
+        more = follow.read(db, period, agencies_path)
     finally:
         db.close()
     rostered = None if args.no_roster else _rostered(roster_path, period)
-    tables = build_tables(calls, tasks, period, rostered, silences, flags)
+    tables = build_tables(calls, tasks, period, rostered, silences, flags, more)
     t = TEXT[args.lang]
     header = [
         (t["period"], f"{period.first} – {period.last}"),
