@@ -150,3 +150,12 @@ def test_the_report_writes_the_follow_up_tables(db: Path, tmp_path: Path) -> Non
         assert list(csv.reader(fh))[1][:3] == ["callback", "3", "2"]
     page = out.read_text(encoding="utf-8")
     assert "분류별 기관 연계와 모니터링 결과" in page and "동행 시리즈" in page
+
+
+def test_every_agency_category_reads_in_english() -> None:
+    from ivr.followup.agencies import CATEGORIES
+    from ivr.report.text import TEXT
+
+    for ko, en in CATEGORIES.items():
+        assert TEXT["en"][f"referrals.{ko}"].startswith(en)
+    assert "referrals.?" in TEXT["ko"] and "referrals.?" in TEXT["en"]
