@@ -159,3 +159,16 @@ def test_every_agency_category_reads_in_english() -> None:
     for ko, en in CATEGORIES.items():
         assert TEXT["en"][f"referrals.{ko}"].startswith(en)
     assert "referrals.?" in TEXT["ko"] and "referrals.?" in TEXT["en"]
+
+
+def test_without_agencies_the_catalog_is_the_projects_from_any_directory(
+    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    con = connect(db)
+    try:
+        more = follow.read(con, PERIOD, None)
+    finally:
+        con.close()
+    assert more.categories["jongno-housing"] == "주거"
+    assert follow.read.__doc__ and follow.agency_categories(tmp_path / "none.toml") == {}

@@ -115,11 +115,12 @@ def _run(args: argparse.Namespace, period: Period) -> int:
     agencies_path = args.agencies
     if db_path is None or (roster_path is None and not args.no_roster):
         from ivr.config import load_settings
+        from ivr.paths import project_file
 
         settings = load_settings()
         db_path = db_path or settings.state_path(settings.database)
         roster_path = roster_path or settings.roster_file
-        agencies_path = agencies_path or settings.agencies_file
+        agencies_path = agencies_path or project_file(settings.agencies_file)
     t0 = time.monotonic()
     db = connect(db_path)
     try:

@@ -143,14 +143,13 @@ class Rows:
 
 
 def read(db: sqlite3.Connection, period: Period, agencies: Path | None) -> Rows:
-    """The rows of the period (the catalog: `agencies`, else the settings' default path)."""
-    if agencies is None:
-        from ivr.config import Settings
+    """The rows of the period (the catalog: `agencies`, else the settings' default, relative
+    to the project as the app reads it)."""
+    from ivr.config import Settings
+    from ivr.paths import project_file
 
-        agencies = Settings().agencies_file
-    return Rows(
-        read_referrals(db, period), read_series_calls(db, period), agency_categories(agencies)
-    )
+    path = agencies if agencies is not None else project_file(Settings().agencies_file)
+    return Rows(read_referrals(db, period), read_series_calls(db, period), agency_categories(path))
 
 
 def tables(tasks: Sequence[TaskRow], rows: Rows) -> list[Table]:
