@@ -9,6 +9,7 @@ with the ARI events, so no two handlers ever interleave.
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import logging
 from collections.abc import Awaitable, Callable
@@ -110,6 +111,9 @@ class CallContext:
     #: Prompt id -> Korean text, and the catalog's version (for the consent record).
     prompt_texts: dict[str, str] = field(default_factory=dict)
     catalog_version: int = 0
+    #: Counts served on /metrics (ivr.metrics): unexpected errors by where they were handled,
+    #: and `speech_fallback` (recognition capacity ran out: the key menu instead).
+    tallies: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def post_flow(self, call_id: str, event: flow.FlowEvent | FollowupEvent) -> None:
         self.post(FlowInput(call_id, event))

@@ -133,6 +133,7 @@ class Controller:
                 try:
                     await self._handle(item)
                 except Exception:
+                    self.ctx.tallies["controller"] += 1
                     log.exception("unexpected error handling %s", type(item).__name__)
         finally:
             for t in (reader, ticker, alive):

@@ -79,6 +79,7 @@ class Effects:
                 if isinstance(cmd, self.bookkeeping):
                     self._bookkeeping_failed(call, cmd, exc, attempt=0)
                     continue  # a record that could not be written never ends a call
+                self.ctx.tallies["command"] += 1
                 log.exception("call %s: %s failed", call.call_id, type(cmd).__name__)
                 if call.flow.ended:
                     # Already ending: just make sure nothing of the call is left behind.
@@ -118,6 +119,7 @@ class Effects:
         self, call: ActiveCall, cmd: flow.Command, exc: Exception, attempt: int
     ) -> None:
         name = _name(cmd)
+        self.ctx.tallies["bookkeeping"] += 1
         if attempt < len(self.retry_delays):
             audit.warning(
                 "call %s: %s not written (%s: %s); retrying",

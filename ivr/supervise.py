@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from prometheus_client import (
 )
 
 from ivr.keys import ARI, CONTROLLER, PBX
+from ivr.metrics import LiveCollector
 from ivr.pbx.install import PbxUnavailable
 from ivr.pbx.lock import InstanceBusy
 from ivr.pbx.runner import Pbx, PbxStartError
@@ -72,6 +74,9 @@ class Metrics:
         self.calls = Gauge("ivr120_calls_active", "Calls in progress", registry=self.registry)
         for name in ("asterisk", "summary_worker"):
             self.restarts.labels(name)
+        #: The controller's live state, read at each scrape (ivr/metrics.py).
+        self.live = LiveCollector()
+        self.registry.register(self.live)
 
 
 METRICS = web.AppKey("metrics", Metrics)
@@ -150,6 +155,8 @@ async def _metrics(request: web.Request) -> web.Response:
         metrics.up.labels("asterisk").set(1 if pbx.running else 0)
     metrics.ari.set(1 if ari is not None and ari.ws_connected else 0)
     metrics.calls.set(len(controller.calls) if controller is not None else 0)
+    now = controller.clock() if controller is not None else time.time()
+    await metrics.live.refresh(controller, ari, now)
     body = generate_latest(metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -337,3 +337,34 @@ async def test_a_withdrawal_whose_recording_vanished_404_still_discards_and_stor
     assert rig.carried_out(flow.WithdrawConsent) == [None]
     assert not call.recording and call.recordings == {}
     assert rig.rows("SELECT withdrawn_by FROM consents") == [(MEMBER,)]
+
+
+# -- counted on /metrics (ivr/metrics.py) ------------------------------------------------
+def _errors(rig: Rig) -> dict[str, float]:
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from ivr.metrics import LiveCollector, snapshot
+
+    collector, registry = LiveCollector(), CollectorRegistry()
+    collector.latest = snapshot(rig.controller, None, None, rig.controller.clock())
+    registry.register(collector)
+    text = generate_latest(registry).decode()
+    return {
+        s.labels["where"]: s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name == "ivr120_errors_total"
+    }
+
+
+async def test_failed_commands_and_writes_are_counted_as_errors(rig: Rig) -> None:
+    assert _errors(rig) == {"controller": 0, "command": 0, "bookkeeping": 0}
+    rig.controller.ctx.store = RaisingStore(rig.store, {"add_callback"}, times=1)  # type: ignore[assignment]
+    call = rig.call()
+    await rig.run(call, flow.RequestCallback("social_worker", "verbal_to_counselor", MEMBER))
+    await rig.next_input()  # the retry is written
+    assert _errors(rig) == {"controller": 0, "command": 0, "bookkeeping": 1}
+    rig.fake.script[("POST", "bridges")] = 500
+    await rig.run(call, flow.Hold())
+    assert _errors(rig) == {"controller": 0, "command": 1, "bookkeeping": 1}

@@ -103,6 +103,8 @@ class AriClient:
         self.backoff_max = backoff_max
         #: True while the event websocket is open (`/health` reports it).
         self.ws_connected = False
+        #: Websocket connections made (the reconnects on /metrics are the ones after the first).
+        self.connects = 0
 
     async def __aenter__(self) -> AriClient:
         return self
@@ -187,6 +189,7 @@ class AriClient:
             delay = self.backoff_initial
             log.info("ARI websocket connected to %s (app %s)", url, self.app)
             self.ws_connected = True
+            self.connects += 1
             try:
                 yield Connected()
                 async for msg in ws:

@@ -1,12 +1,13 @@
 """`ivr-report`: the operator's report for a period, from the product's database (read only).
 
     ivr-report --from 2026-11-01 --to 2026-11-30 [--line loneliness] --out report.html
-               [--csv DIR] [--lang ko|en] [--db PATH] [--roster PATH | --no-roster]
+               [--format html|pdf] [--csv DIR] [--lang ko|en] [--db PATH]
+               [--roster PATH | --no-roster]
     ivr-report simulate --from … --to … --roster candidate.toml [--scale …]  (what-if;
                ivr.report.simulate_cli)
 
 Korean by default. Exit status 0 when written, 2 when the report cannot be made (the reason
-printed: no database, a schema too old, no Korean font, a bad roster).
+printed: no database, a schema too old, no Korean font, a bad roster, no Chromium for a PDF).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ivr.report import erlang, erlang_a, figures
+from ivr.report import followups as follow
 from ivr.report.figures import Table
 from ivr.report.reader import (
     ReportError,
@@ -44,6 +46,7 @@ def build_tables(
     rostered: dict[tuple[int, int], float] | None,
     silence_actions: Sequence[str] = (),
     flag_levels: Sequence[int] = (),
+    more: follow.Rows | None = None,
 ) -> list[Table]:
     """Every figure's table, in the report's order."""
     staffing = erlang.staffing(calls, period, rostered)
@@ -58,6 +61,7 @@ def build_tables(
         figures.funnel(calls),
         figures.endings(calls),
         figures.followups(tasks),
+        *follow.tables(tasks, more or follow.Rows()),
         figures.silence_and_abuse(calls, silence_actions, flag_levels),
         figures.workload(calls),
         staffing,
@@ -92,13 +96,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--from", dest="first", type=_date, required=True)
     parser.add_argument("--to", dest="last", type=_date, required=True)
     parser.add_argument("--line", help="only the calls of this line (queue name)")
-    parser.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    parser.add_argument("--out", type=Path, required=True, help="the file to write")
+    parser.add_argument(
+        "--format", choices=("html", "pdf"), default="html", help="pdf: printed by Chromium"
+    )
     parser.add_argument("--csv", type=Path, help="a directory for the tables behind the figures")
     parser.add_argument("--lang", choices=sorted(TEXT), default="ko")
     parser.add_argument("--db", type=Path, help="the database (default: from the settings)")
     roster = parser.add_mutually_exclusive_group()
     roster.add_argument("--roster", type=Path, help="the roster (default: from the settings)")
     roster.add_argument("--no-roster", action="store_true", help="staffing without the roster")
+    parser.add_argument("--agencies", type=Path, help="the agency catalog (default: settings)")
     args = parser.parse_args(argv)
     try:
         period = Period(args.first, args.last)
@@ -113,22 +121,26 @@ def _run(args: argparse.Namespace, period: Period) -> int:
 
     use_cjk_font()  # before anything is read: no report with empty boxes for Korean
     db_path, roster_path = args.db, args.roster
+    agencies_path = args.agencies
     if db_path is None or (roster_path is None and not args.no_roster):
         from ivr.config import load_settings
+        from ivr.paths import project_file
 
         settings = load_settings()
         db_path = db_path or settings.state_path(settings.database)
         roster_path = roster_path or settings.roster_file
+        agencies_path = agencies_path or project_file(settings.agencies_file)
     t0 = time.monotonic()
     db = connect(db_path)
     try:
         calls = read_calls(db, period, args.line)
         tasks = read_tasks(db, period)
         silences, flags = read_silence_actions(db, period), read_flag_levels(db, period)
+        more = follow.read(db, period, agencies_path)
     finally:
         db.close()
     rostered = None if args.no_roster else _rostered(roster_path, period)
-    tables = build_tables(calls, tasks, period, rostered, silences, flags)
+    tables = build_tables(calls, tasks, period, rostered, silences, flags, more)
     t = TEXT[args.lang]
     header = [
         (t["period"], f"{period.first} – {period.last}"),
@@ -137,7 +149,12 @@ def _run(args: argparse.Namespace, period: Period) -> int:
     ]
     page = html_report(tables, t, header, synthetic=any(is_synthetic(c) for c in calls))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(page, encoding="utf-8")
+    if args.format == "pdf":
+        from ivr.report.pdf import html_to_pdf
+
+        html_to_pdf(page, args.out)
+    else:
+        args.out.write_text(page, encoding="utf-8")
     os.chmod(args.out, 0o600)
     if args.csv is not None:
         for path in write_csv(tables, args.csv):

@@ -29,7 +29,9 @@ CJK_FAMILY = "Noto Sans CJK KR"
 CSS = """body{font-family:'Noto Sans CJK KR',sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #bbb;padding:2px 8px;
 text-align:right}th{background:#eee}.synthetic{background:#fdd;padding:.5em;font-weight:bold}
-td.under{background:#f99}td.over{background:#9cf}img{max-width:100%}"""
+td.under{background:#f99}td.over{background:#9cf}img{max-width:100%}
+@page{size:A4;margin:12mm}h2{break-after:avoid}tr,img{break-inside:avoid}
+body{print-color-adjust:exact;-webkit-print-color-adjust:exact}th,td{overflow-wrap:anywhere}"""
 
 
 def use_cjk_font(fonts: Sequence[Path] = CJK_FONTS) -> str:

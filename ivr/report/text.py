@@ -29,6 +29,10 @@ TEXT: dict[str, dict[str, str]] = {
         "funnel.consent_withdrawn": "동의 후 철회함 (통화 중 *6 또는 나중에 요청)",
         "funnel.reached_counselor": "상담사와 연결됨",
         "followups": "다시 걸기·후속 전화 요청과 처리",
+        "callback_times": "다시 걸기까지 걸린 시간 (요청부터 완료까지, 시간)",
+        "referrals": "분류별 기관 연계와 모니터링 결과",
+        "companions": "동행 시리즈 통화 유지 (기간 중 예정된 통화)",
+        "referrals.?": "? (목록에 없는 기관)",
         "silence_and_abuse": "침묵과 복지 확인, 폭언 종료와 제한",
         "workload": "상담사별 업무량 (관리자용, 순위 아님)",
         "endings": "통화가 끝난 단계",
@@ -45,8 +49,7 @@ TEXT: dict[str, dict[str, str]] = {
         "needed": "필요",
         "rostered": "근무",
         "weekdays": "월,화,수,목,금,토,일",
-        "not_yet": "아직 없는 항목: 채팅, 만족도 조사, 의뢰 결과, "
-        "동행 시리즈, 후처리 시간, 얼랑 A와 시뮬레이션, PDF.",
+        "not_yet": "아직 없는 항목: 채팅, 만족도 조사, 후처리 시간.",
     },
     "en": {
         "title": "Loneliness Hotline 120 operations report",
@@ -76,6 +79,17 @@ TEXT: dict[str, dict[str, str]] = {
         "request)",
         "funnel.reached_counselor": "Reached a counselor",
         "followups": "Callbacks and follow-up calls requested and done",
+        "callback_times": "Time to callback (request to done, hours)",
+        "referrals": "Referrals by agency category and their monitoring outcome",
+        "companions": "Companion series kept up (calls due in the period)",
+        "referrals.주거": "housing (주거)",
+        "referrals.식사": "meals (식사)",
+        "referrals.건강": "health (건강)",
+        "referrals.정신건강": "mental health (정신건강)",
+        "referrals.일자리": "jobs (일자리)",
+        "referrals.돌봄": "care (돌봄)",
+        "referrals.법률": "legal (법률)",
+        "referrals.?": "? (no longer in the catalog)",
         "silence_and_abuse": "Silences and welfare checks, abuse endings and flags",
         "workload": "Workload per counselor (supervisor view, not a ranking)",
         "endings": "Where calls ended",
@@ -94,8 +108,6 @@ TEXT: dict[str, dict[str, str]] = {
         "needed": "needed",
         "rostered": "rostered",
         "weekdays": "Mon,Tue,Wed,Thu,Fri,Sat,Sun",
-        "not_yet": "Not in the report yet: chats, the satisfaction survey, referral outcomes, "
-        "companion series, wrap-up time, Erlang A and the "
-        "simulation, PDF.",
+        "not_yet": "Not in the report yet: chats, the satisfaction survey, wrap-up time.",
     },
 }
