@@ -66,3 +66,22 @@ async def test_a_snapshot_is_read_back_as_taken_and_restores(tmp_path: Path) -> 
     with sqlite3.connect(tmp_path / "calls.db") as db:
         assert db.execute("SELECT COUNT(*) FROM live_calls").fetchone() == (0,)
         assert db.execute("SELECT outcome FROM calls").fetchall() == [("completed",)]
+
+
+async def test_a_snapshot_whose_caller_is_gone_closes_its_record_once(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "calls.db")
+    try:
+        await store.call_started("c1", "h1", 0.0)
+        ctrl = owner(store, tmp_path)
+        await LiveCalls(ctrl).save(live_call(waiting()))  # type: ignore[arg-type]
+        again = LiveCalls(ctrl)  # type: ignore[arg-type]
+        await again.load()
+        ctrl.calls = {}
+        await again.adopt([])  # Asterisk has no such channel any more
+        await again.adopt([])  # a reconnect later: nothing left to take back or close
+    finally:
+        await store.close()
+    with sqlite3.connect(tmp_path / "calls.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM live_calls").fetchone() == (0,)
+        rows = db.execute("SELECT outcome, end_reason, ended_at FROM calls").fetchall()
+    assert rows == [("error", "controller_restart", 50.0)]
