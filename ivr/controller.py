@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ivr import configs, inputs, recovery
+from ivr import configs, inputs, recovery, resume
 from ivr.ari import events
 from ivr.ari.client import AriClient, AriError
 from ivr.ari.dedupe import RecentEvents
@@ -106,6 +106,8 @@ class Controller:
             CITIZEN_ARG: lambda ch, _: self.followup.citizen_answered(ch.id, ch.name),
         }
         self.legs: dict[str, Leg] = self.staff.legs
+        #: Each live call's snapshot, and the calls a dead run left to take back.
+        self.live = resume.LiveCalls(self)
         self.registrations: Registrations = self.staff.registrations
 
     @property
@@ -121,6 +123,7 @@ class Controller:
         """Read ARI events and timer firings until cancelled."""
         await self.staff.restore()
         await self.followup.control.load(self.clock())
+        await self.live.load()
         await recovery.close_left_open(
             self.store, self.settings.state_dir, self.clock(), self.ctx.leg_prefix
         )
@@ -176,6 +179,7 @@ class Controller:
         call = self.calls.get(call_id)
         if call is not None:
             await self.effects.run(call, call.flow.handle(event, self.clock()))
+            await self.live.save(call)
 
     # -- routing ARI events to the room that owns the channel -----------------------------
     async def _on_ari(self, ev: events.Event) -> None:
@@ -248,6 +252,7 @@ class Controller:
         ours = (*self.staff.legs, *self.journey.crisis_legs, *self.followup.offers)
         for leg in [x for x in ours if x not in present]:
             await self._channel_gone(leg, 0)
+        await self.live.adopt(channels)  # the calls a dead run left, before reconcile
         await recovery.reconcile(self, channels)
 
     # -- administration (staff actions go to self.staff) ----------------------------------

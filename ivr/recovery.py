@@ -1,11 +1,13 @@
 """After a restart of the controller (or a reconnect to ARI): nobody in dead air, nothing left
 behind in Asterisk, every record closed once.
 
-This run cannot take over the calls of a dead run yet (issue 14 asks for that later), so:
+The calls of a dead run that have a snapshot are taken back first (ivr.resume, at the first
+connect, before `reconcile`); for everything else:
 
-- at start, the call records and ring attempts a dead run left open are closed, once, with
-  `end_reason = controller_restart` and the downtime (how long no controller was alive, from
-  the heartbeat file's age) in `calls.downtime_seconds` (`close_left_open`);
+- at start, the call records (without a snapshot) and ring attempts a dead run left open are
+  closed, once, with `end_reason = controller_restart` and the downtime (how long no
+  controller was alive, from the heartbeat file's age) in `calls.downtime_seconds`
+  (`close_left_open`);
 - on every connect, `reconcile` goes through Asterisk's channels, bridges and stored
   recordings: a caller in our Stasis app that no live call owns hears the apology (recovery
   context); staff legs, crisis legs, feature-code calls, snoop and external-media channels no

@@ -260,11 +260,14 @@ class Store:
     async def close_left_open(
         self, at: float, reason: str, downtime: float | None
     ) -> tuple[int, int]:
-        """Close the calls and ring attempts a dead run left open (once: only open ones)."""
+        """Close the calls and ring attempts a dead run left open (once: only open ones), but
+        for the calls with a snapshot (ivr.resume takes those back)."""
         async with self._lock:
             cur = await self._db.execute(
                 "UPDATE calls SET ended_at=?, outcome='error', end_reason=?, downtime_seconds=?"
-                " WHERE outcome IS NULL",
+                " WHERE outcome IS NULL"
+                # a live call's snapshot: taken back, or closed, at the first connect
+                " AND call_id NOT IN (SELECT call_id FROM live_calls)",
                 (at, reason, downtime),
             )
             rings = await self._db.execute(

@@ -280,6 +280,42 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE followup_tasks ADD COLUMN in_depth_at REAL;
     UPDATE followup_tasks SET in_depth_at = created_at WHERE type = 'in_depth';
     """,
+    """
+    -- Each live inbound call's snapshot (ivr.resume, ivr.flow.restore): what a restarted
+    -- controller needs to take the call back. Written as the journey changes; the row goes
+    -- in the same transaction as the call record's end (the trigger).
+    CREATE TABLE live_calls (
+        call_id        TEXT PRIMARY KEY,  -- = the caller's channel id
+        owner          TEXT NOT NULL,     -- the run that wrote it (its channel id prefix)
+        state          TEXT NOT NULL,     -- ivr.flow.states.State
+        talk           TEXT,              -- ivr.flow.conversation.State when connected
+        caller_hash    TEXT NOT NULL,
+        channel_name   TEXT NOT NULL,
+        flag_level     INTEGER NOT NULL,
+        started_at     REAL NOT NULL,
+        stage_since    REAL NOT NULL,
+        stage_seconds  TEXT NOT NULL,     -- JSON: stage -> seconds
+        menu_path      TEXT NOT NULL,
+        menu_failures  INTEGER NOT NULL,
+        queue          TEXT,
+        queued_at      REAL,              -- the original arrival in the queue
+        member         TEXT,
+        staff_leg      TEXT,
+        answered_at    REAL,
+        consent        TEXT,
+        consent_stored INTEGER NOT NULL,
+        holding_bridge TEXT,
+        talk_bridge    TEXT,
+        recordings     TEXT NOT NULL,     -- JSON: party -> recording name in progress
+        last_playback  TEXT,
+        updated_at     REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TRIGGER live_call_ended AFTER UPDATE OF outcome ON calls
+        WHEN NEW.outcome IS NOT NULL
+    BEGIN
+        DELETE FROM live_calls WHERE call_id = NEW.call_id;
+    END;
+    """,
 )
 
 

@@ -3,10 +3,12 @@
 A caller is talking with an agent, one waits in the queue, one is in the menu. Asterisk
 outlives the killed `ivr-run` and the next start adopts it (same pid) instead of stopping it
 with every call on it; with Asterisk run on its own (`--external-pbx`) the new controller finds
-the same channels. Either way, this step of issue 14 cannot take the calls back yet: every
-caller hears the apology and gets a BYE, the agent's leg is hung up, the records the dead run
-left open are closed once (`controller_restart`, with the downtime), and nothing of the dead
-run is left in Asterisk."""
+the same channels. Either way the new run takes the calls back (ivr.resume): the talking caller
+and the agent stay bridged (audio both ways), the agent is still on that call for the ring
+group (the waiting caller is not offered to them); the waiting caller stays in their holding
+bridge, hears one "기다려 주셔서 감사합니다", and is connected when the agent is free again; the
+menu caller hears the menu again. Every record is completed exactly once, with the downtime,
+and nothing of the dead run is left in Asterisk."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import shutil
 import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,10 +24,17 @@ import pytest
 
 from ivr.paths import project_file
 from ivr.pbx.adopt import alive
-from ivr.phone.audio import is_silent, read_wav
+from ivr.phone.audio import is_silent, read_wav, tone_present
+from ivr.phone.remote import RemotePhone
 from ivr.prompts.build import build as build_prompts
 from ivr.prompts.catalog import load_catalog
-from tests.conftest import TEST_CALLER_NUMBER, PhoneFactory, write_roster
+from tests.conftest import (
+    CALLER_TONE,
+    COUNSELOR_TONE,
+    TEST_CALLER_NUMBER,
+    PhoneFactory,
+    write_roster,
+)
 from tests.e2e_product import IvrRun, asterisk_pid, pbx_of
 
 ORPHAN = "ivr120-orphan-recording"
@@ -75,8 +85,15 @@ async def wait_for(what: str, check, timeout: float = 20):  # type: ignore[no-un
             await asyncio.sleep(0.2)
 
 
-async def test_sigkill_with_calls_adopts_asterisk_and_leaves_nobody_in_dead_air(
-    product: IvrRun, phones: PhoneFactory, tmp_path: Path
+async def heard(phone: RemotePhone, path: Path, seconds: float) -> Path:
+    """Record what the phone hears for `seconds` and return the file."""
+    await phone.record(path)
+    await asyncio.sleep(seconds)
+    return Path(await phone.stop_record())
+
+
+async def test_sigkill_with_calls_adopts_asterisk_and_takes_every_call_back(
+    product: IvrRun, phones: PhoneFactory, tones: dict[str, Path], tmp_path: Path
 ) -> None:
     run = product
     await run.start()
@@ -142,29 +159,64 @@ async def test_sigkill_with_calls_adopts_asterisk_and_leaves_nobody_in_dead_air(
         await menu.call(run.uri_120)
         await menu.wait_for("call_state", state="CONFIRMED", timeout=10)
 
-        async def three_rows() -> bool:
-            return len(run.rows("SELECT call_id FROM calls")) == 3
+        async def three_snapshots() -> bool:
+            states = {r["state"] for r in run.rows("SELECT state FROM live_calls")}
+            return len(states) == 3 and "connected" in states and "waiting" in states
 
-        await wait_for("the three call records", three_rows)
+        await wait_for("the three live snapshots", three_snapshots)
+        ids = {r["state"]: r["call_id"] for r in run.rows("SELECT state, call_id FROM live_calls")}
+        queued_before = run.rows("SELECT queued_at FROM live_calls WHERE state='waiting'")
 
         await run.kill()
         assert alive(pid), "Asterisk died with the killed controller"
-        callers = (talking, waiting, menu)
-        for phone in callers:
-            await phone.record(tmp_path / f"{phone.name}.wav")
+        restarted = time.time()
         await run.start()
         assert asterisk_pid(pbx_of(run)) == pid and alive(pid), "Asterisk was restarted"
         if "--external-pbx" not in run.args:
             assert f"adopting the running Asterisk (pid {pid})" in run.text(), run.text()
 
-        for phone in (*callers, agent):
-            await phone.wait_for("call_state", state="DISCONNECTED", timeout=40)
-        for phone in callers:
-            await phone.wait_for("recorded", timeout=10)
-            heard = read_wav(tmp_path / f"{phone.name}.wav")
-            assert not is_silent(heard.span(heard.seconds - 3, heard.seconds - 0.5)), (
-                f"the {phone.name} caller heard no apology before the BYE"
-            )
+        async def taken_back() -> bool:
+            return run.text().count("taken back after a restart") == 3
+
+        await wait_for("the three calls taken back", taken_back)
+
+        # The connected call: still bridged, audio both ways.
+        await talking.play(tones["caller"])
+        await agent.play(tones["counselor"])
+        by_caller = read_wav(await heard(talking, tmp_path / "c-heard.wav", 2.0))
+        by_agent = read_wav(await heard(agent, tmp_path / "a-heard.wav", 2.0))
+        assert tone_present(by_caller.samples, by_caller.rate, COUNSELOR_TONE)
+        assert tone_present(by_agent.samples, by_agent.rate, CALLER_TONE)
+        # The menu caller hears the menu again; the waiting caller is not left in silence.
+        again = read_wav(await heard(menu, tmp_path / "menu.wav", 2.0))
+        assert not is_silent(again.samples), "the menu caller heard no menu after the restart"
+        hold = read_wav(await heard(waiting, tmp_path / "hold.wav", 2.0))
+        assert not is_silent(hold.samples), "the waiting caller heard nothing after the restart"
+        assert f"call {ids['waiting']}: taken back after a restart as waiting" in run.text()
+        # The agent is on the connected call for the ring group: nobody rang them again.
+        assert run.rows("SELECT * FROM ring_attempts WHERE started_at > ?", restarted) == []
+        await menu.hangup()
+
+        # The agent hangs up: the talking caller's call ends; the agent (no wrap-up here) is
+        # offered the waiting caller, who keeps the original place and is connected.
+        await agent.hangup()
+        await agent.wait_for("call_state", state="DISCONNECTED", timeout=10)
+        await talking.wait_for("call_state", state="DISCONNECTED", timeout=20)
+        await agent.wait_for("incoming", timeout=30)
+        await agent.answer()
+        await agent.wait_for("call_state", state="CONFIRMED", timeout=10)
+
+        async def waiting_connected() -> bool:
+            rows = run.rows("SELECT state FROM live_calls WHERE call_id=?", ids["waiting"])
+            return bool(rows) and rows[0]["state"] == "connected"
+
+        await wait_for("the waiting caller connected", waiting_connected)
+        await waiting.play(tones["caller"])
+        by_agent = read_wav(await heard(agent, tmp_path / "a-heard2.wav", 2.0))
+        assert tone_present(by_agent.samples, by_agent.rate, CALLER_TONE)
+        await waiting.hangup()
+        for phone in (waiting, menu, agent):
+            await phone.wait_for("call_state", state="DISCONNECTED", timeout=20)
 
         async def nothing_left() -> bool:
             return not await ari.get("channels") and not await ari.get("bridges")
@@ -173,19 +225,34 @@ async def test_sigkill_with_calls_adopts_asterisk_and_leaves_nobody_in_dead_air(
             await wait_for("Asterisk clean", nothing_left, timeout=15)
         assert await ari.get("channels") == []
         assert await ari.get("bridges") == []
-        stored = await ari.get("recordings/stored")
-        assert not [r for r in stored if r["name"].startswith("ivr120-")]
+        stored_after = await ari.get("recordings/stored")
+        assert not [r for r in stored_after if r["name"].startswith("ivr120-")]
 
-        calls = run.rows("SELECT call_id, outcome, end_reason, downtime_seconds FROM calls")
+        async def all_closed() -> bool:
+            return not run.rows("SELECT * FROM calls WHERE outcome IS NULL")
+
+        await wait_for("every record completed", all_closed)
+        calls = {
+            r["call_id"]: r
+            for r in run.rows(
+                "SELECT call_id, outcome, end_reason, downtime_seconds, queued_at FROM calls"
+            )
+        }
         assert len(calls) == 3, calls
-        assert all(c["outcome"] == "error" for c in calls), calls
-        assert all(c["end_reason"] == "controller_restart" for c in calls), calls
-        assert all(c["downtime_seconds"] is not None for c in calls), calls
+        assert calls[ids["connected"]]["outcome"] == "completed", calls
+        assert calls[ids["waiting"]]["outcome"] == "completed", calls
+        assert calls[ids["waiting"]]["queued_at"] == queued_before[0]["queued_at"], calls
+        assert (
+            calls[ids["menu_playing"] if "menu_playing" in ids else ids["menu_waiting"]]["outcome"]
+            == "abandoned_menu"
+        ), calls
+        assert all(c["downtime_seconds"] is not None for c in calls.values()), calls
+        assert all(c["end_reason"] is None for c in calls.values()), calls
+        assert run.rows("SELECT * FROM live_calls") == []
         assert run.rows("SELECT * FROM ring_attempts WHERE outcome IS NULL") == []
         text = run.text()
-        assert "closed 3 call record(s)" in text, text
+        assert "closed 3 call record(s)" not in text, text
         assert f"deleting stored recording {ORPHAN}" in text, text
-        assert "destroying bridge talk-" in text and "destroying bridge hold-" in text, text
         assert TEST_CALLER_NUMBER not in text
 
         run.signal(signal.SIGTERM)

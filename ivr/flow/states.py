@@ -38,6 +38,7 @@ CONSENT_NO_KEY = "2"
 FLOW_PROMPTS = frozenset(
     {"invalid_choice", "gentle_prompt", "not_understood", "goodbye", "silent_goodbye"}
     | {"abuse_policy_notice", "callback_confirm", *CONSENT_PROMPTS}
+    | {"thanks_for_waiting"}  # after a restart (ivr.flow.restore)
     | WAITING_PROMPTS
     | CONVERSATION_PROMPTS
 )

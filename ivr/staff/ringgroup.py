@@ -387,6 +387,13 @@ class RingGroup:
         st.logged_in_since = logged_in_since
         st.paused_since = paused_since
 
+    def resume_call(self, member: str, call_id: str, answered_at: float | None) -> None:
+        """A call a dead run connected `member` to, taken back after a restart (ivr.resume):
+        the member is on that call again, and goes to wrap-up when it ends."""
+        st = self._get(member)
+        self._busy[member] = call_id
+        st.answered_at = answered_at
+
     # -- callers and legs ----------------------------------------------------------------
     def enqueue(self, call_id: str, since: float) -> None:
         """Add a caller, ordered by the time they started waiting (a caller whose counselor

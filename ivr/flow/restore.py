@@ -1,0 +1,201 @@
+"""A caller's journey taken back after a restart of the controller: a small snapshot of the
+pure machine (ivr.flow.call) that the adapter keeps durable (ivr.resume, the `live_calls`
+table), and `restore`, which rebuilds the machine from it with the commands that put the
+caller back where they were. Pure: no I/O, no clock (`now` comes in).
+
+    snapshot state              restored as                  the commands
+    MENU_PLAYING/MENU_WAITING   MENU_PLAYING                 listen again, the menu from the start
+    INTRO/CONSENT/WAITING       WAITING (same arrival time)  re-queued by arrival time, one short
+                                                             "기다려 주셔서 감사합니다", the
+                                                             longest-wait timer for what is left
+    CONNECTING                  CONNECTED                    bridged with the answered counselor
+    CONNECTED (talking)         CONNECTED                    the audio taps again (the bridge
+                                                             stands in Asterisk)
+    anything else               None: the adapter hands the caller to recovery (apology, BYE)
+
+A consent question still open at the restart is closed as no answer (no consent), like a
+question nobody answered in time. The caller's answer already given is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from ivr.flow.call import CallFlow
+from ivr.flow.commands import (
+    AnsweredBy,
+    Command,
+    ConsentAnswer,
+    Enqueue,
+    Listen,
+    RecordConsent,
+    StartListening,
+    StartTimer,
+    Target,
+)
+from ivr.flow.conversation import Conversation, ConversationParams, PlaybackIds
+from ivr.flow.conversation import State as TalkState
+from ivr.flow.events import Party
+from ivr.flow.record import Stage
+from ivr.flow.states import CONSENT_PROMPTS, MAX_WAIT_TIMER, STAGE_OF, FlowConfig, State
+
+log = logging.getLogger(__name__)
+
+#: What a waiting caller hears once when the controller has taken their call back.
+THANKS_FOR_WAITING = "thanks_for_waiting"
+RESTORE_PROMPTS = frozenset({THANKS_FOR_WAITING})
+
+_MENU = frozenset({State.MENU_PLAYING, State.MENU_WAITING})
+_QUEUED = frozenset({State.INTRO, State.CONSENT, State.WAITING})
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the journey machine needs to be rebuilt (one `live_calls` row's journey part)."""
+
+    call_id: str
+    #: The machine's state (`State` value).
+    state: str
+    started_at: float
+    #: When the stage being counted began.
+    stage_since: float
+    menu_path: str = ""
+    menu_failures: int = 0
+    #: The caller's number had an active abuse flag.
+    flagged: bool = False
+    queue: str | None = None
+    #: The original arrival in the queue (the place in it).
+    queued_at: float | None = None
+    member: str | None = None
+    #: The answered staff leg (whispered to, or in the conversation).
+    staff_leg: str | None = None
+    answered_at: float | None = None
+    #: The caller's consent answer (`ConsentAnswer` value) or None (not asked).
+    consent: str | None = None
+    #: The conversation's state (`conversation.State` value) when connected.
+    talk: str | None = None
+    #: The last playback id the call used (the adapter stops it: it may still be playing).
+    last_playback: str | None = None
+    #: Seconds spent in each stage before `stage_since` (`Stage` value -> seconds).
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def take(flow: CallFlow) -> Snapshot:
+    """The snapshot of a live journey (the adapter writes it when it differs from the last)."""
+    rec = flow.record
+    conv = flow.conversation
+    queue = flow._queue  # noqa: SLF001 - this module is the machine's own persistence
+    ids = flow._ids  # noqa: SLF001
+    return Snapshot(
+        call_id=flow.call_id,
+        state=flow.state.value,
+        started_at=rec.started_at,
+        stage_since=flow._stage_since,  # noqa: SLF001
+        menu_path="".join(rec.menu_path),
+        menu_failures=rec.menu_failures,
+        flagged=flow._flagged,  # noqa: SLF001
+        queue=queue.name if queue is not None else rec.queue,
+        queued_at=rec.queued_at,
+        member=rec.member,
+        staff_leg=conv.staff_leg if conv is not None else flow._leg,  # noqa: SLF001
+        answered_at=rec.answered_at,
+        consent=None if flow.consent is None else flow.consent.value,
+        talk=conv.state.value if conv is not None else None,
+        last_playback=f"{ids.call_id}-pb{ids.count}" if ids.count else None,
+        stage_seconds={s.value: v for s, v in rec.stage_seconds.items()},
+    )
+
+
+def restore(
+    snap: Snapshot, config: FlowConfig, now: float, generation: str
+) -> tuple[CallFlow, list[Command]] | None:
+    """The journey rebuilt from `snap` and the commands that resume it, or None when the
+    snapshot cannot be understood (the caller goes to recovery). `generation` makes this
+    run's playback ids differ from the dead run's (Asterisk may still hold those)."""
+    try:
+        state = State(snap.state)
+    except ValueError:
+        return None
+    queue = config.menu.queues.get(snap.queue) if snap.queue else None
+    flow = CallFlow(snap.call_id, config, snap.started_at)
+    flow._ids = PlaybackIds(f"{snap.call_id}-{generation}")  # noqa: SLF001
+    flow._flagged = snap.flagged  # noqa: SLF001
+    flow._now = now  # noqa: SLF001
+    rec = flow.record
+    rec.menu_path = list(snap.menu_path)
+    rec.menu_failures = snap.menu_failures
+    try:
+        rec.stage_seconds = {Stage(k): float(v) for k, v in snap.stage_seconds.items()}
+        consent = ConsentAnswer(snap.consent) if snap.consent else None
+    except ValueError:
+        return None
+    if state in _MENU:
+        cmds = _as(flow, State.MENU_PLAYING, snap, now)
+        return flow, [*cmds, Listen(config.menu.voice_phrases), *flow._menu()]  # noqa: SLF001
+    if queue is None or snap.queued_at is None:
+        return None
+    flow._queue = queue  # noqa: SLF001
+    rec.queue, rec.queued_at = queue.name, snap.queued_at
+    if state in _QUEUED:
+        return flow, _waiting(flow, snap, consent, now)
+    if snap.staff_leg is None or snap.member is None:
+        return None
+    if state is State.CONNECTING:
+        flow._consent = consent  # noqa: SLF001
+        flow._leg, rec.member = snap.staff_leg, snap.member  # noqa: SLF001
+        cmds = _as(flow, State.WAITING, snap, now)
+        return flow, [*cmds, *flow._connect(now)]  # noqa: SLF001
+    if state is State.CONNECTED and snap.talk == TalkState.TALKING.value:
+        return flow, _connected(flow, snap, consent, now)
+    return None
+
+
+def _as(flow: CallFlow, state: State, snap: Snapshot, now: float) -> list[Command]:
+    """Put the machine in `state`; the stage the caller was in counts until now. The caller's
+    audio tap again (the dead run's went with it)."""
+    flow.state = state
+    old, stage = STAGE_OF.get(State(snap.state)), STAGE_OF[state]
+    flow._where = stage  # noqa: SLF001
+    flow._stage_since = snap.stage_since  # noqa: SLF001
+    if old is not None and old is not stage:
+        flow.record.spent(old, now - snap.stage_since)
+        flow._stage_since = now  # noqa: SLF001
+    log.info("call %s: restored as %s (was %s)", flow.call_id, state.value, snap.state)
+    return [StartListening(Party.CALLER)]
+
+
+def _waiting(
+    flow: CallFlow, snap: Snapshot, consent: ConsentAnswer | None, now: float
+) -> list[Command]:
+    config = flow.config
+    assert flow._queue is not None and snap.queued_at is not None  # noqa: SLF001
+    cmds = _as(flow, State.WAITING, snap, now)
+    if consent is ConsentAnswer.PENDING:
+        consent = ConsentAnswer.NONE  # the question was cut off: no answer, no consent
+        cmds.append(RecordConsent(consent, AnsweredBy.NONE, CONSENT_PROMPTS))
+    flow._consent = consent  # noqa: SLF001
+    waited = now - snap.queued_at
+    return [
+        *cmds,
+        Listen(()),
+        Enqueue(flow._queue.name, snap.queued_at),  # noqa: SLF001
+        StartTimer(MAX_WAIT_TIMER, max(config.max_wait - waited, 0.0)),
+        # Then the announcements as usual (the playback's end starts the reassurance timer).
+        flow._play((THANKS_FOR_WAITING,), Target.HOLDING),  # noqa: SLF001
+    ]
+
+
+def _connected(
+    flow: CallFlow, snap: Snapshot, consent: ConsentAnswer | None, now: float
+) -> list[Command]:
+    assert snap.staff_leg is not None and snap.member is not None
+    cmds = _as(flow, State.CONNECTED, snap, now)
+    rec = flow.record
+    rec.member, rec.answered_at = snap.member, snap.answered_at
+    params = ConversationParams(flow.config.both_silence_notify, flow.config.caller_silence_notify)
+    ids = flow._ids  # noqa: SLF001
+    flow.conversation = Conversation(
+        flow.call_id, params, ids, snap.staff_leg, snap.member, consent
+    )
+    return [*cmds, Listen(()), StartListening(Party.STAFF, leg_id=snap.staff_leg)]
