@@ -280,6 +280,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE followup_tasks ADD COLUMN in_depth_at REAL;
     UPDATE followup_tasks SET in_depth_at = created_at WHERE type = 'in_depth';
     """,
+    """
+    -- The web desk's passwords (ivr/web/auth.py): a scrypt hash per staff member, set by
+    -- `ivr-admin desk-password MEMBER`; the SIP secret is never a desk password.
+    CREATE TABLE desk_passwords (
+        member  TEXT PRIMARY KEY,
+        hash    TEXT NOT NULL,
+        set_at  REAL NOT NULL,
+        set_by  TEXT NOT NULL
+    );
+    """,
 )
 
 

@@ -347,3 +347,16 @@ def tones(tmp_path: Path) -> dict[str, Path]:
         "counselor": write_tone_wav(tmp_path / "counselor.wav", COUNSELOR_TONE, seconds=2.0),
         "crisis": write_tone_wav(tmp_path / "crisis.wav", CRISIS_TONE, seconds=2.0),
     }
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Chromium driven through chromedriver (tests/desk_support.py); fails, never
+    skips, when either is missing."""
+    from tests.desk_support import start_browser
+
+    driver = start_browser()
+    try:
+        yield driver
+    finally:
+        driver.quit()

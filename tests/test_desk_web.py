@@ -1,0 +1,190 @@
+"""The web desk's sign-in, roles, sessions and CSRF in a real browser (headless Chromium via
+Selenium), against the desk served on a free port over a real SQLite store. The product's
+controller is not running here (the end-to-end wallboard test runs it: test_e2e_wallboard.py).
+
+The browser script runs in a thread (`asyncio.to_thread`): the desk serves on this loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from ivr.config import Settings, load_settings
+from ivr.keys import SECRETS, SETTINGS, STORE
+from ivr.pbx.secrets import load_or_create
+from ivr.store import Store
+from ivr.web.auth import LimitParams
+from ivr.web.sessions import COOKIE
+from ivr.web.site import (
+    DESK,
+    DESK_APP,
+    MSG_BAD_LOGIN,
+    MSG_CSRF,
+    MSG_FORBIDDEN,
+    MSG_SIGNED_OUT,
+    desk_ctx,
+)
+from tests.conftest import free_port
+from tests.desk_support import set_desk_password, sign_in
+
+SUPERVISOR_PW = "night-shift-supervisor"
+COUNSELOR_PW = "counselor-desk-pass"
+
+
+@dataclass
+class DeskSite:
+    settings: Settings
+    config: Path
+    main: web.Application
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.settings.desk_port}"
+
+
+@pytest.fixture
+async def desk(tmp_path: Path) -> AsyncIterator[DeskSite]:
+    config = tmp_path / "ivr120.toml"
+    config.write_text(
+        f'state_dir = "{tmp_path / "state"}"\n'
+        f"desk_port = {free_port()}\n"
+        'counselors = ["counselor01", "counselor02"]\n'
+        'supervisors = ["supervisor01"]\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(config, env={})
+    set_desk_password(config, "supervisor01", SUPERVISOR_PW)
+    set_desk_password(config, "counselor01", COUNSELOR_PW)
+    main = web.Application()
+    main[SETTINGS] = settings
+    main[SECRETS] = load_or_create(settings.state_dir / "secrets.json", settings.staff_endpoints)
+    store = main[STORE] = await Store.open(settings.state_path(settings.database))
+    serving = desk_ctx(main)
+    await serving.__anext__()
+    try:
+        yield DeskSite(settings, config, main)
+    finally:
+        with pytest.raises(StopAsyncIteration):
+            await serving.__anext__()
+        await store.close()
+
+
+def text_of(browser: Any, element_id: str) -> str:
+    el = WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, element_id))
+    return str(el.text)
+
+
+async def test_supervisor_signs_in_and_out_and_the_old_cookie_is_dead(
+    desk: DeskSite, browser: Any
+) -> None:
+    def script() -> tuple[str, str, str, dict[str, Any], str]:
+        sign_in(browser, desk.base, "supervisor01", SUPERVISOR_PW)
+        WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith("/wallboard"))
+        who = text_of(browser, "who")
+        cookie = browser.get_cookie(COOKIE)
+        browser.find_element(By.ID, "signout").click()
+        WebDriverWait(browser, 10).until(lambda b: "/signin" in b.current_url)
+        notice = text_of(browser, "notice")
+        # The cookie of the ended session, put back: it opens nothing any more.
+        browser.delete_all_cookies()
+        browser.add_cookie({"name": COOKIE, "value": cookie["value"], "path": "/"})
+        browser.get(f"{desk.base}/wallboard")
+        after = browser.current_url
+        return who, notice, after, cookie, browser.title
+
+    who, notice, after, cookie, title = await asyncio.to_thread(script)
+    assert who == "supervisor01 (슈퍼바이저)"
+    assert notice == MSG_SIGNED_OUT
+    assert "/signin?next=" in after and title.startswith("로그인")
+    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+    assert cookie.get("secure") is False  # no TLS here; Secure with desk_tls_cert/key
+
+
+async def test_a_wrong_password_is_told_in_korean(desk: DeskSite, browser: Any) -> None:
+    def script() -> tuple[str, str]:
+        sign_in(browser, desk.base, "supervisor01", "not-the-password")
+        return text_of(browser, "error"), browser.current_url
+
+    error, url = await asyncio.to_thread(script)
+    assert error == MSG_BAD_LOGIN
+    assert url.endswith("/signin")
+
+
+async def test_sign_in_is_rate_limited_per_account(desk: DeskSite, browser: Any) -> None:
+    limit = LimitParams().per_account
+
+    def script() -> list[str]:
+        seen = []
+        for _ in range(limit):
+            sign_in(browser, desk.base, "supervisor01", "guess-guess-guess")
+            seen.append(text_of(browser, "error"))
+        # Blocked now, even with the right password.
+        sign_in(browser, desk.base, "supervisor01", SUPERVISOR_PW)
+        seen.append(text_of(browser, "error"))
+        return seen
+
+    seen = await asyncio.to_thread(script)
+    assert seen[:limit] == [MSG_BAD_LOGIN] * limit
+    assert seen[-1].startswith("로그인 시도가 너무 많습니다.") and "분 후에" in seen[-1]
+    # Another account from the same address is not blocked by this one's failures.
+    await asyncio.to_thread(sign_in, browser, desk.base, "counselor01", COUNSELOR_PW)
+    assert await asyncio.to_thread(text_of, browser, "who") == "counselor01 (상담사)"
+
+
+async def test_sign_in_is_rate_limited_per_address(desk: DeskSite, browser: Any) -> None:
+    limiter = desk.main[DESK_APP][DESK].limiter
+    limiter.params = LimitParams(per_account=100, per_address=3)
+
+    def script() -> str:
+        for n in range(3):
+            sign_in(browser, desk.base, f"nobody{n}", "guess-guess-guess")
+            text_of(browser, "error")
+        sign_in(browser, desk.base, "counselor01", COUNSELOR_PW)
+        return text_of(browser, "error")
+
+    assert (await asyncio.to_thread(script)).startswith("로그인 시도가 너무 많습니다.")
+
+
+async def test_a_counselor_cannot_open_the_wallboard(desk: DeskSite, browser: Any) -> None:
+    def script() -> tuple[str, str]:
+        sign_in(browser, desk.base, "counselor01", COUNSELOR_PW)
+        WebDriverWait(browser, 10).until(lambda b: b.find_elements(By.ID, "who"))
+        browser.get(f"{desk.base}/wallboard")
+        return text_of(browser, "message"), browser.page_source
+
+    message, page = await asyncio.to_thread(script)
+    assert message == MSG_FORBIDDEN
+    assert 'id="waiting"' not in page
+    async with aiohttp.ClientSession() as http:
+        # The stream refuses as well (a signed-out client is sent to the sign-in page).
+        async with http.get(f"{desk.base}/wallboard/events", allow_redirects=False) as resp:
+            assert resp.status == 303 and resp.headers["Location"].startswith("/signin")
+
+
+async def test_a_form_without_its_csrf_token_is_refused(desk: DeskSite, browser: Any) -> None:
+    def script() -> tuple[str, str]:
+        browser.get(f"{desk.base}/signin")
+        browser.execute_script("document.querySelector('input[name=csrf]').remove()")
+        browser.find_element(By.ID, "member").send_keys("supervisor01")
+        browser.find_element(By.ID, "password").send_keys(SUPERVISOR_PW)
+        browser.find_element(By.ID, "signin").click()
+        message = text_of(browser, "message")
+        browser.get(f"{desk.base}/wallboard")
+        return message, browser.current_url
+
+    message, url = await asyncio.to_thread(script)
+    assert message == MSG_CSRF
+    assert "/signin" in url  # not signed in
+    async with aiohttp.ClientSession() as http:
+        form = {"member": "supervisor01", "password": SUPERVISOR_PW, "csrf": "made-up"}
+        async with http.post(f"{desk.base}/signin", data=form, allow_redirects=False) as resp:
+            assert resp.status == 403
