@@ -247,6 +247,7 @@ async def hotline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hot
             "sip_port": free_port(socket.SOCK_DGRAM),
             "http_port": free_port(),
             "status_port": free_port(),
+            "desk_port": free_port(),
             "rtp_port_start": 31000,
             "rtp_port_end": 31999,
             "counselors": ",".join(COUNSELORS),
@@ -274,7 +275,7 @@ async def hotline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hot
             "log_level": "INFO",
         },
     )
-    app = build_app(settings, observed_options())
+    app = build_app(settings, observed_options(serve_desk=True))
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", settings.status_port)
