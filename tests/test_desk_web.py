@@ -188,3 +188,70 @@ async def test_a_form_without_its_csrf_token_is_refused(desk: DeskSite, browser:
         form = {"member": "supervisor01", "password": SUPERVISOR_PW, "csrf": "made-up"}
         async with http.post(f"{desk.base}/signin", data=form, allow_redirects=False) as resp:
             assert resp.status == 403
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "desk.pem", folder / "desk.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_the_desk_over_tls_sets_a_secure_cookie(tmp_path: Path) -> None:
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    settings = load_settings(
+        env={},
+        overrides={
+            "state_dir": tmp_path / "state",
+            "desk_port": free_port(),
+            "desk_tls_cert": cert,
+            "desk_tls_key": key,
+        },
+    )
+    main = web.Application()
+    main[SETTINGS] = settings
+    main[SECRETS] = load_or_create(settings.state_dir / "secrets.json", settings.staff_endpoints)
+    store = main[STORE] = await Store.open(settings.state_path(settings.database))
+    serving = desk_ctx(main)
+    await serving.__anext__()
+    try:
+        trust = ssl.create_default_context(cafile=str(cert))
+        url = f"https://localhost:{settings.desk_port}/signin"
+        async with aiohttp.ClientSession() as http, http.get(url, ssl=trust) as resp:
+            assert resp.status == 200
+            assert "상담 데스크 로그인" in await resp.text()
+            morsel = resp.cookies[COOKIE]
+            assert morsel["secure"] and morsel["httponly"] and morsel["samesite"] == "Strict"
+    finally:
+        with pytest.raises(StopAsyncIteration):
+            await serving.__anext__()
+        await store.close()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything `make run` and `make test` need, idempotently:
-#   1. Debian packages (debootstrap, espeak-ng, sox, fonts-noto-cjk) when missing — needs root;
+#   1. Debian packages (debootstrap, espeak-ng, sox, fonts-noto-cjk, chromium + chromium-driver
+#      for the desk's browser tests) when missing — needs root;
 #   2. the virtualenv .venv with the project and its test extra (again only when pyproject changed);
 #   3. the PBX: a system Asterisk 20+ or the cached Debian sid root (built once, ~1 minute).
 set -euo pipefail
