@@ -71,6 +71,8 @@ def set_desk_password(config: Path, member: str, password: str) -> None:
 
 def sign_in(browser: WebDriver, base: str, member: str, password: str) -> None:
     browser.get(f"{base}/signin")
-    browser.find_element(By.ID, "member").send_keys(member)
+    field = browser.find_element(By.ID, "member")
+    field.clear()  # after a refused try the page keeps the name typed
+    field.send_keys(member)
     browser.find_element(By.ID, "password").send_keys(password)
     browser.find_element(By.ID, "signin").click()

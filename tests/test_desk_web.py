@@ -7,6 +7,8 @@ The browser script runs in a thread (`asyncio.to_thread`): the desk serves on th
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,3 +257,54 @@ async def test_the_desk_over_tls_sets_a_secure_cookie(tmp_path: Path) -> None:
         with pytest.raises(StopAsyncIteration):
             await serving.__anext__()
         await store.close()
+
+
+async def test_the_screenshot_command_saves_every_page(desk: DeskSite, tmp_path: Path) -> None:
+    out = tmp_path / "shots"
+    env = {
+        **os.environ,
+        "IVR120_DESK_SUPERVISOR_PASSWORD": SUPERVISOR_PW,
+        "IVR120_DESK_COUNSELOR_PASSWORD": COUNSELOR_PW,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ivr.web.screenshots",
+        str(out),
+        "--url",
+        desk.base,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, stderr.decode()
+    names = ["signin", "signin-error", "home-counselor", "forbidden", "wallboard"]
+    assert stdout.decode().split() == [str(out / f"{n}.png") for n in names]
+    for n in names:
+        assert (out / f"{n}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_a_desk_port_in_use_leaves_the_product_running_without_the_desk(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = load_settings(
+            env={}, overrides={"state_dir": tmp_path / "state", "desk_port": port}
+        )
+        main = web.Application()
+        main[SETTINGS] = settings
+        main[SECRETS] = load_or_create(settings.state_dir / "secrets.json", ())
+        serving = desk_ctx(main)
+        await serving.__anext__()  # started: the calls go on without the desk
+        assert any(
+            r.levelname == "ERROR" and "WITHOUT the web desk" in r.getMessage()
+            for r in caplog.records
+        )
+        with pytest.raises(StopAsyncIteration):
+            await serving.__anext__()

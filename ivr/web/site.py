@@ -188,7 +188,12 @@ async def signin_page(request: web.Request) -> web.StreamResponse:
         return redirect(_safe_next(request.query.get("next")) or _home_of(s.role))
     notice = MSG_SIGNED_OUT if request.query.get("out") else None
     return desk.render(
-        request, "signin.html", next=request.query.get("next", ""), error=None, notice=notice
+        request,
+        "signin.html",
+        next=request.query.get("next", ""),
+        error=None,
+        notice=notice,
+        member="",
     )
 
 
@@ -203,7 +208,13 @@ async def signin(request: web.Request) -> web.StreamResponse:
 
     def again(message: str, status: int) -> web.Response:
         return desk.render(
-            request, "signin.html", status=status, next=nxt, error=message, notice=None
+            request,
+            "signin.html",
+            status=status,
+            next=nxt,
+            error=message,
+            notice=None,
+            member=member,
         )
 
     wait = desk.limiter.blocked_for(member, address, now)
@@ -282,16 +293,27 @@ async def desk_ctx(main: web.Application) -> AsyncIterator[None]:
     app = main[DESK_APP] = build_desk(main)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
-    tls = ssl_context(settings)
-    site = web.TCPSite(runner, settings.desk_bind, settings.desk_port, ssl_context=tls)
-    await site.start()
-    if not ipaddress.ip_address(settings.desk_bind).is_loopback and tls is None:
-        log.warning(
-            "the desk is served WITHOUT TLS on %s (allow_public_exposure)", settings.desk_bind
+    try:
+        tls = ssl_context(settings)
+        site = web.TCPSite(runner, settings.desk_bind, settings.desk_port, ssl_context=tls)
+        await site.start()
+    except (OSError, ssl.SSLError) as exc:  # SSLError is an OSError; named for the reader
+        # The phone line matters more than the desk: calls are taken without it.
+        log.error(
+            "desk: cannot serve on %s:%d (%s); running WITHOUT the web desk — check desk_port "
+            "(a free port) and desk_tls_cert/desk_tls_key (데스크를 열 수 없습니다: 웹 데스크 없이 "
+            "실행합니다)",
+            settings.desk_bind,
+            settings.desk_port,
+            exc.strerror or exc,
         )
-    log.info(
-        "desk: %s://%s:%d/", "https" if tls else "http", settings.desk_bind, settings.desk_port
-    )
+    else:
+        if not ipaddress.ip_address(settings.desk_bind).is_loopback and tls is None:
+            log.warning(
+                "the desk is served WITHOUT TLS on %s (allow_public_exposure)", settings.desk_bind
+            )
+        scheme = "https" if tls else "http"
+        log.info("desk: %s://%s:%d/", scheme, settings.desk_bind, settings.desk_port)
     try:
         yield
     finally:

@@ -9,6 +9,7 @@
     tr.appendChild(td);
   }
   function show(board) {
+    document.body.dataset.pushed = "yes";  // the first board arrived (screenshots wait for it)
     document.getElementById("waiting").textContent = String(board.waiting);
     document.getElementById("longest").textContent = board.longest;
     var live = document.getElementById("live");
