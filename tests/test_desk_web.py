@@ -7,6 +7,7 @@ The browser script runs in a thread (`asyncio.to_thread`): the desk serves on th
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -86,8 +87,10 @@ def text_of(browser: Any, element_id: str) -> str:
 
 
 async def test_supervisor_signs_in_and_out_and_the_old_cookie_is_dead(
-    desk: DeskSite, browser: Any
+    desk: DeskSite, browser: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="ivr.audit")
+
     def script() -> tuple[str, str, str, dict[str, Any], str]:
         sign_in(browser, desk.base, "supervisor01", SUPERVISOR_PW)
         WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith("/wallboard"))
@@ -109,9 +112,16 @@ async def test_supervisor_signs_in_and_out_and_the_old_cookie_is_dead(
     assert "/signin?next=" in after and title.startswith("로그인")
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
     assert cookie.get("secure") is False  # no TLS here; Secure with desk_tls_cert/key
+    audited = [r.getMessage() for r in caplog.records if r.name == "ivr.audit"]
+    assert audited == [
+        "desk sign-in: supervisor01 (supervisor) from 127.0.0.1",
+        "desk sign-out: supervisor01 from 127.0.0.1",
+    ]
 
 
-async def test_a_wrong_password_is_told_in_korean(desk: DeskSite, browser: Any) -> None:
+async def test_a_wrong_password_is_told_in_korean(
+    desk: DeskSite, browser: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     def script() -> tuple[str, str]:
         sign_in(browser, desk.base, "supervisor01", "not-the-password")
         return text_of(browser, "error"), browser.current_url
@@ -119,6 +129,8 @@ async def test_a_wrong_password_is_told_in_korean(desk: DeskSite, browser: Any) 
     error, url = await asyncio.to_thread(script)
     assert error == MSG_BAD_LOGIN
     assert url.endswith("/signin")
+    audited = [r.getMessage() for r in caplog.records if r.name == "ivr.audit"]
+    assert audited == ["desk sign-in refused: 'supervisor01' from 127.0.0.1"]
 
 
 async def test_sign_in_is_rate_limited_per_account(desk: DeskSite, browser: Any) -> None:
