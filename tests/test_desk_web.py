@@ -320,3 +320,44 @@ async def test_a_desk_port_in_use_leaves_the_product_running_without_the_desk(
         )
         with pytest.raises(StopAsyncIteration):
             await serving.__anext__()
+
+
+def test_desk_password_refuses_a_non_staff_name_and_a_short_password(tmp_path: Path) -> None:
+    import subprocess
+
+    config = tmp_path / "ivr120.toml"
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\n', encoding="utf-8")
+
+    def run(member: str, password: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ivr.admin", "--config", str(config), "desk-password", member],
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    stranger = run("agent01", "long-enough-password")
+    assert stranger.returncode == 2 and "데스크 계정이 없는 사용자" in stranger.stderr
+    short = run("counselor01", "short")
+    assert short.returncode == 2 and "10자 이상" in short.stderr
+    ok = run("counselor01", "long-enough-password")
+    assert ok.returncode == 0 and "counselor01" in ok.stdout
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "state" / "ivr120.sqlite3")
+    try:
+        rows = db.execute("SELECT member, hash FROM desk_passwords").fetchall()
+    finally:
+        db.close()
+    assert [r[0] for r in rows] == ["counselor01"]
+    assert rows[0][1].startswith("scrypt$") and "long-enough-password" not in rows[0][1]
+
+
+async def test_desk_pages_carry_the_security_headers(desk: DeskSite) -> None:
+    async with aiohttp.ClientSession() as http, http.get(f"{desk.base}/signin") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Security-Policy"].startswith("default-src 'self'")
+        assert resp.headers["X-Frame-Options"] == "DENY"
+        assert resp.headers["Cache-Control"] == "no-store"
+        assert resp.headers["Content-Type"].startswith("text/html")

@@ -135,8 +135,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                 sent_at = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(desk.stopping.wait(), TICK)
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass  # the screen went away, or the desk stops
+    except ConnectionResetError:
+        pass  # the screen went away
     return resp
 
 
