@@ -22,11 +22,14 @@ COUNSELOR = "counselor02"
 
 
 def row(browser: Any, name: str) -> tuple[str, str] | None:
-    """(data-state, shown state) of a counselor's row on the board."""
-    rows = browser.find_elements(By.CSS_SELECTOR, f'#members tr[data-member="{name}"]')
-    if not rows:
-        return None
-    return rows[0].get_attribute("data-state"), rows[0].find_element(By.CLASS_NAME, "state").text
+    """(data-state, shown state) of a counselor's row on the board, read in one script: the
+    page replaces the rows on every push, so an element found first may be gone a moment later."""
+    found = browser.execute_script(
+        "const r = document.querySelector(`#members tr[data-member='${arguments[0]}']`);"
+        "return r ? [r.dataset.state, r.querySelector('.state').textContent] : null;",
+        name,
+    )
+    return None if found is None else (found[0], found[1])
 
 
 async def test_the_wallboard_shows_a_waiting_caller_then_the_counselor_on_the_call(
