@@ -42,6 +42,10 @@ needed; reads, exports, notes and withdrawals are audited):
     ivr-admin purge                                delete what is older than retention_days
     ivr-admin jobs                                 transcription jobs pending/running/failed
     ivr-admin retry CALL_ID                        a failed transcription job pending again
+
+The web desk (ivr.web.admin_commands; on the database file):
+
+    ivr-admin desk-password MEMBER [--by NAME]     set a staff member's desk password
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from ivr.flow import admin_commands as flow_commands
 from ivr.followup import admin_commands as followup_commands
 from ivr.staff import admin_commands as staff_commands
 from ivr.summary import admin_commands as summary_commands
+from ivr.web import admin_commands as desk_commands
 
 #: The capabilities' command sets (each: COMMANDS, add_commands, run; API ones also render).
 PLUGINS: tuple[Any, ...] = (
@@ -69,6 +74,7 @@ PLUGINS: tuple[Any, ...] = (
     callbacks_commands,
     summary_commands,
     followup_commands,
+    desk_commands,
 )
 
 

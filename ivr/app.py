@@ -59,6 +59,7 @@ from ivr.staff import http as staff_http
 from ivr.staff.driver import load_teams
 from ivr.staff.roster import RosterError, load_roster
 from ivr.store import Store
+from ivr.web.site import desk_ctx
 from speech.recognizer import load_model
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ class Options:
     run_summary_worker: bool = True
     #: Sees every command the controller carries out, and its outcome (tests; production: none).
     observer: Observer | None = None
+    #: Serve the web desk on desk_bind:desk_port (ivr/web; ivr-run: yes, tests: when they use it).
+    serve_desk: bool = False
 
 
 def build_app(settings: Settings, options: Options = Options()) -> web.Application:
@@ -107,6 +110,8 @@ def build_app(settings: Settings, options: Options = Options()) -> web.Applicati
         app.cleanup_ctx.append(_ban_watcher_ctx)
     if options.run_controller:
         app.cleanup_ctx.append(functools.partial(_controller_ctx, observer=options.observer))
+    if options.serve_desk:
+        app.cleanup_ctx.append(desk_ctx)  # last: it stops first, while the controller runs
     app[ADMIN_TOKEN] = secrets.admin_token
     app.middlewares.append(auth_middleware)
     routes_of = (health, flow_http, staff_http, flags_http, callbacks_http, followup_http)

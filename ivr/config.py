@@ -100,6 +100,17 @@ class Settings:
     #: carrier. Refused at start unless this is true; logged as a warning at every start even then.
     allow_public_exposure: bool = False
 
+    #: The web desk (wallboard; ivr/web): its own site, on loopback by default. For a LAN set
+    #: desk_bind to the machine's LAN address and give desk_tls_cert/desk_tls_key (PEM files):
+    #: a desk_bind that is not loopback without TLS is refused unless allow_public_exposure.
+    desk_bind: str = "127.0.0.1"
+    desk_port: int = 8090
+    desk_tls_cert: Path = Path("")
+    desk_tls_key: Path = Path("")
+    #: Staff members (SIP accounts) who are the desk's administrators (every page); the other
+    #: roles come from the lists above: counselors, social_workers, companions, supervisors.
+    desk_administrators: tuple[str, ...] = ()
+
     #: Stasis application name.
     ari_app: str = "ivr120"
     ari_user: str = "ivr120"
@@ -298,11 +309,19 @@ class Settings:
             "http_port",
             "sip_port, http_port and status_port must differ",
         )
-        for name in ("sip_bind", "http_bind"):
+        for name in ("sip_bind", "http_bind", "desk_bind"):
             try:
                 ipaddress.ip_address(getattr(self, name))
             except ValueError:
                 errors.append(f"{name}: {getattr(self, name)!r} is not an IP address")
+        check(0 < self.desk_port < 65536, "desk_port", f"{self.desk_port} is not a port number")
+        check(
+            (str(self.desk_tls_cert) in ("", ".")) == (str(self.desk_tls_key) in ("", ".")),
+            "desk_tls_cert",
+            "desk_tls_cert and desk_tls_key go together (both PEM files, or neither)",
+        )
+        unknown_admins = sorted(set(self.desk_administrators) - set(self.staff_endpoints))
+        check(not unknown_admins, "desk_administrators", f"{unknown_admins} are not staff accounts")
         for cidr in self.carrier_addresses:
             try:
                 ipaddress.ip_network(cidr, strict=False)
@@ -459,7 +478,22 @@ class Settings:
                         "carrier",
                     )
                 )
+        try:
+            desk_open = not ipaddress.ip_address(self.desk_bind).is_loopback
+        except ValueError:
+            desk_open = False  # reported as not an IP address
+        if desk_open and not self.desk_tls:
+            found.append(
+                ("desk_bind", f"{self.desk_bind} serves the web desk on the network without TLS")
+            )
         return found
+
+    @property
+    def desk_tls(self) -> bool:
+        """The desk is served over TLS (both desk_tls_cert and desk_tls_key set)."""
+        return bool(
+            str(self.desk_tls_cert) not in ("", ".") and str(self.desk_tls_key) not in ("", ".")
+        )
 
 
 def _is_hhmm(text: str) -> bool:

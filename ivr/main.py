@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     secure_state_dir(settings.state_dir)  # owner-only files from here on (umask 077)
     setup_logging(settings)
     try:
-        app = build_app(settings, Options(manage_pbx=not args.external_pbx))
+        app = build_app(settings, Options(manage_pbx=not args.external_pbx, serve_desk=True))
         log.info(
             "starting: SIP udp/%d, ARI %s, status http://127.0.0.1:%d/status",
             settings.sip_port,

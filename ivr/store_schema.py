@@ -316,6 +316,16 @@ MIGRATIONS: tuple[str, ...] = (
         DELETE FROM live_calls WHERE call_id = NEW.call_id;
     END;
     """,
+    """
+    -- The web desk's passwords (ivr/web/auth.py): a scrypt hash per staff member, set by
+    -- `ivr-admin desk-password MEMBER`; the SIP secret is never a desk password.
+    CREATE TABLE desk_passwords (
+        member  TEXT PRIMARY KEY,
+        hash    TEXT NOT NULL,
+        set_at  REAL NOT NULL,
+        set_by  TEXT NOT NULL
+    );
+    """,
 )
 
 

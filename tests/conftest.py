@@ -247,6 +247,7 @@ async def hotline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hot
             "sip_port": free_port(socket.SOCK_DGRAM),
             "http_port": free_port(),
             "status_port": free_port(),
+            "desk_port": free_port(),
             "rtp_port_start": 31000,
             "rtp_port_end": 31999,
             "counselors": ",".join(COUNSELORS),
@@ -274,7 +275,7 @@ async def hotline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hot
             "log_level": "INFO",
         },
     )
-    app = build_app(settings, observed_options())
+    app = build_app(settings, observed_options(serve_desk=True))
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", settings.status_port)
@@ -347,3 +348,16 @@ def tones(tmp_path: Path) -> dict[str, Path]:
         "counselor": write_tone_wav(tmp_path / "counselor.wav", COUNSELOR_TONE, seconds=2.0),
         "crisis": write_tone_wav(tmp_path / "crisis.wav", CRISIS_TONE, seconds=2.0),
     }
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Chromium driven through chromedriver (tests/desk_support.py); fails, never
+    skips, when either is missing."""
+    from tests.desk_support import start_browser
+
+    driver = start_browser()
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -62,6 +62,7 @@ class IvrRun:
             IVR120_SIP_PORT=str(free_port(socket.SOCK_DGRAM)),
             IVR120_HTTP_PORT=str(free_port()),
             IVR120_STATUS_PORT=str(free_port()),
+            IVR120_DESK_PORT=str(free_port()),
             IVR120_RTP_PORT_START=str(rtp),
             IVR120_RTP_PORT_END=str(rtp + 199),
             IVR120_VOICE_ANSWERS="false",

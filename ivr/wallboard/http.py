@@ -1,0 +1,150 @@
+"""The wallboard's desk routes: the page and its live stream (server-sent events).
+
+    GET /wallboard          the board (supervisors and administrators; others get 403)
+    GET /wallboard/events   text/event-stream: the board as JSON whenever it changes
+
+The stream reads the controller's own views (`members()`, `status()` and each waiting call's
+record) every `TICK` seconds and sends the board when it differs from the last one sent;
+today's figures come from the store, read at most every `FIGURES_TTL` seconds for all screens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ivr.keys import CONTROLLER
+from ivr.timezone import SEOUL
+from ivr.wallboard import board
+from ivr.web.auth import WATCHERS
+from ivr.web.site import DESK, Desk, desk_of, requires
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+#: Seconds between two looks at the controller's state (a change is on the wall within this).
+TICK = 0.25
+#: Seconds today's figures are reused before the store is read again.
+FIGURES_TTL = 5.0
+#: A comment line at least this often keeps proxies from closing an idle stream.
+KEEPALIVE = 15.0
+#: Call states that are waiting for staff (queued, or a member's phone ringing).
+WAITING_STATES = frozenset({"waiting", "connecting"})
+
+
+@dataclass
+class Feed:
+    """What every wallboard screen of the desk shares: the state clock and today's figures."""
+
+    desk: Desk
+    clock: board.StateClock = field(default_factory=board.StateClock)
+    _figures: board.Figures | None = None
+    _figures_at: float = -1e18
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def figures(self, now: float) -> board.Figures | None:
+        store = self.desk.store
+        if store is None:
+            return None
+        async with self._lock:
+            if now - self._figures_at >= FIGURES_TTL:
+                day = datetime.fromtimestamp(now, SEOUL).replace(
+                    hour=0, minute=0, second=0, microsecond=0
+                )
+                start = day.timestamp()
+                rows = await store.fetch(
+                    "SELECT answered_at IS NOT NULL, wait_seconds, outcome FROM calls"
+                    " WHERE queued_at IS NOT NULL AND ended_at IS NOT NULL AND started_at >= ?",
+                    (start,),
+                )
+                cb = await store.fetch(
+                    "SELECT SUM(status = 'open'),"
+                    " SUM(status != 'open' AND requested_at >= ?) FROM callbacks",
+                    (start,),
+                )
+                self._figures = board.figures(
+                    (board.CallRow(bool(a), w, o) for a, w, o in rows),
+                    int(cb[0][0] or 0),
+                    int(cb[0][1] or 0),
+                )
+                self._figures_at = now
+            return self._figures
+
+    async def view(self, now: float) -> dict[str, Any]:
+        controller = self.desk.main.get(CONTROLLER)
+        counselors = set(self.desk.settings.counselors)
+        if controller is None:
+            lines: list[board.MemberLine] = []
+            wait = board.waiting((), now)
+        else:
+            members = [m for m in controller.members() if m["member"] in counselors]
+            lines = self.clock.lines(members, now)
+            queued = []
+            for c in controller.status()["calls"]:
+                if c["state"] not in WAITING_STATES:
+                    continue
+                call = controller.calls.get(c["call_id"])
+                at = call.flow.record.queued_at if call is not None else None
+                queued.append(at if at is not None else now - float(c["seconds"]))
+            wait = board.waiting(queued, now)
+        out = board.view(wait, lines, await self.figures(now))
+        out["connected"] = controller is not None
+        return out
+
+
+FEED = web.AppKey("wallboard_feed", Feed)
+
+
+@requires(WATCHERS)
+async def page(request: web.Request) -> web.StreamResponse:
+    feed = request.app[FEED]
+    return desk_of(request).render(request, "wallboard.html", board=await feed.view(time.time()))
+
+
+@requires(WATCHERS)
+async def events(request: web.Request) -> web.StreamResponse:
+    feed = request.app[FEED]
+    desk = desk_of(request)
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await resp.prepare(request)
+    last = None
+    sent_at = time.monotonic()
+    try:
+        while not desk.stopping.is_set():
+            data = json.dumps(await feed.view(time.time()), ensure_ascii=False, sort_keys=True)
+            if data != last:
+                await resp.write(f"data: {data}\n\n".encode())
+                last, sent_at = data, time.monotonic()
+            elif time.monotonic() - sent_at > KEEPALIVE:
+                await resp.write(b": keep-alive\n\n")
+                sent_at = time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(desk.stopping.wait(), TICK)
+    except ConnectionResetError:
+        pass  # the screen went away
+    return resp
+
+
+def add_routes(app: web.Application) -> None:
+    desk = app[DESK]
+    app[FEED] = Feed(desk)
+    desk.add_templates(HERE / "templates")
+    desk.pages.append(("/wallboard", "상황판 (슈퍼바이저)", WATCHERS))
+    app.router.add_get("/wallboard", page)
+    app.router.add_get("/wallboard/events", events)
+    app.router.add_static("/wallboard/static", HERE / "static")

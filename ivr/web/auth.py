@@ -1,0 +1,151 @@
+"""Who may sign in to the desk, with which role, and how hard guessing is made.
+
+Accounts are the staff's SIP accounts (Settings.staff_endpoints, less the 120 agents and the
+crisis line). The desk password is separate from the phone's generated SIP secret: it is set by
+``ivr-admin desk-password MEMBER`` and kept only as a scrypt hash (table ``desk_passwords``).
+
+Roles come from the settings' lists: ``counselors`` → counselor, ``social_workers`` → social
+worker, ``companions`` → companion, ``supervisors`` → supervisor; a member also in
+``desk_administrators`` is an administrator (who sees every page).
+
+Pure logic here (no I/O, time passed in): the hash, the roles and the sign-in limiter.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import hmac
+import secrets
+from collections import deque
+from dataclasses import dataclass, field
+
+from ivr.config import Settings
+
+
+class Role(enum.StrEnum):
+    COUNSELOR = "counselor"
+    SOCIAL_WORKER = "social_worker"
+    COMPANION = "companion"
+    SUPERVISOR = "supervisor"
+    ADMINISTRATOR = "administrator"
+
+
+ROLE_KO = {
+    Role.COUNSELOR: "상담사",
+    Role.SOCIAL_WORKER: "사회복지사",
+    Role.COMPANION: "동행단",
+    Role.SUPERVISOR: "슈퍼바이저",
+    Role.ADMINISTRATOR: "관리자",
+}
+
+#: Roles that see the wallboard.
+WATCHERS = frozenset({Role.SUPERVISOR, Role.ADMINISTRATOR})
+
+
+def role_of(settings: Settings, member: str) -> Role | None:
+    """The member's desk role, or None when the member has no desk account."""
+    if member in settings.desk_administrators:
+        return Role.ADMINISTRATOR
+    for names, role in (
+        (settings.supervisors, Role.SUPERVISOR),
+        (settings.counselors, Role.COUNSELOR),
+        (settings.social_workers, Role.SOCIAL_WORKER),
+        (settings.companions, Role.COMPANION),
+    ):
+        if member in names:
+            return role
+    return None
+
+
+# -- passwords ---------------------------------------------------------------------------------
+
+#: scrypt cost (n=2**15, r=8: 32 MiB and ~50-100 ms a check; OWASP's recommended minimum).
+SCRYPT_N = 2**15
+SCRYPT_R = 8
+SCRYPT_P = 1
+_MAXMEM = 64 * 1024 * 1024
+#: Shortest desk password accepted.
+MIN_PASSWORD = 10
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """``scrypt$n$r$p$salt$key`` (base64), for the database."""
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    key = hashlib.scrypt(
+        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=_MAXMEM, dklen=32
+    )
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(key).decode()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        kind, n, r, p, salt, key = stored.split("$")
+        if kind != "scrypt":
+            return False
+        got = hashlib.scrypt(
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            maxmem=_MAXMEM,
+            dklen=32,
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, base64.b64decode(key))
+
+
+# -- the sign-in limiter -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LimitParams:
+    #: Failed sign-ins within `window` seconds that block an account.
+    per_account: int = 5
+    #: Failed sign-ins within `window` seconds that block a source address (any account).
+    per_address: int = 20
+    window: float = 900.0
+
+    def __post_init__(self) -> None:
+        if self.per_account < 1 or self.per_address < 1 or self.window <= 0:
+            raise ValueError("sign-in limits must be positive")
+
+
+@dataclass
+class SignInLimiter:
+    """Counts failed sign-ins per account and per address over a sliding window."""
+
+    params: LimitParams = field(default_factory=LimitParams)
+    _fails: dict[str, deque[float]] = field(default_factory=dict)
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        q = self._fails.setdefault(key, deque())
+        while q and q[0] <= now - self.params.window:
+            q.popleft()
+        if not q:
+            del self._fails[key]
+            return deque()
+        return q
+
+    def blocked_for(self, account: str, address: str, now: float) -> float:
+        """Seconds until a sign-in may be tried again (0: may try now)."""
+        waits = []
+        for key, limit in (
+            (f"a:{account}", self.params.per_account),
+            (f"ip:{address}", self.params.per_address),
+        ):
+            q = self._recent(key, now)
+            if len(q) >= limit:
+                waits.append(q[len(q) - limit] + self.params.window - now)
+        return max(waits, default=0.0)
+
+    def failed(self, account: str, address: str, now: float) -> None:
+        for key in (f"a:{account}", f"ip:{address}"):
+            self._fails.setdefault(key, deque()).append(now)
+
+    def succeeded(self, account: str) -> None:
+        self._fails.pop(f"a:{account}", None)

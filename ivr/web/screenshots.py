@@ -1,0 +1,116 @@
+"""Save a screenshot of each desk page, for the README and for review.
+
+    python -m ivr.web.screenshots DIR [--url http://127.0.0.1:8090]
+        [--supervisor supervisor01] [--counselor counselor01]
+
+Against a running desk (``ivr-run``), in headless Chromium (Debian's ``chromium`` and
+``chromium-driver``, Selenium from the test extra; docs/chromium.md). The two accounts' desk
+passwords are read from the environment (``IVR120_DESK_SUPERVISOR_PASSWORD``,
+``IVR120_DESK_COUNSELOR_PASSWORD``) or asked for. Writes DIR/signin.png, signin-error.png,
+home-counselor.png, forbidden.png, wallboard.png; prints each path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+#: The flags headless Chromium needs (as root it does not start without --no-sandbox).
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-dev-shm-usage",
+    "--disable-gpu",
+    "--window-size=1600,1000",
+    "--lang=ko-KR",
+    "--hide-scrollbars",
+)
+
+
+def _password(env: str, who: str) -> str:
+    return os.environ.get(env) or getpass.getpass(f"{who} 데스크 비밀번호: ")
+
+
+def take(out: Path, url: str, supervisor: str, sv_pw: str, counselor: str, c_pw: str) -> list[Path]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver_path is None:
+        raise SystemExit("screenshots: install chromium and chromium-driver (tools/bootstrap.sh)")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for flag in CHROMIUM_FLAGS:
+        opts.add_argument(flag)
+    browser = webdriver.Chrome(options=opts, service=Service(driver_path))
+    out.mkdir(parents=True, exist_ok=True)
+    saved: list[Path] = []
+
+    def shot(name: str) -> None:
+        path = out / f"{name}.png"
+        browser.save_screenshot(str(path))
+        saved.append(path)
+
+    def sign_in(member: str, password: str) -> None:
+        browser.get(f"{url}/signin")
+        field = browser.find_element(By.ID, "member")
+        field.clear()
+        field.send_keys(member)
+        browser.find_element(By.ID, "password").send_keys(password)
+        browser.find_element(By.ID, "signin").click()
+
+    def signed_in() -> None:
+        WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.ID, "who"))
+
+    try:
+        browser.get(f"{url}/signin")
+        shot("signin")
+        sign_in(supervisor, "wrong password, on purpose")
+        WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.ID, "error"))
+        shot("signin-error")
+        sign_in(counselor, c_pw)
+        signed_in()
+        browser.get(f"{url}/")
+        shot("home-counselor")
+        browser.get(f"{url}/wallboard")
+        WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.ID, "message"))
+        shot("forbidden")
+        browser.find_element(By.ID, "signout").click()
+        WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.ID, "notice"))
+        sign_in(supervisor, sv_pw)
+        signed_in()
+        browser.get(f"{url}/wallboard")
+        # The first pushed board (the stream is live) before the picture.
+        WebDriverWait(browser, 15).until(
+            lambda b: b.execute_script("return document.body.dataset.pushed") == "yes"
+        )
+        shot("wallboard")
+    finally:
+        browser.quit()
+    return saved
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ivr.web.screenshots", description=__doc__)
+    p.add_argument("dir", type=Path)
+    p.add_argument("--url", default="http://127.0.0.1:8090")
+    p.add_argument("--supervisor", default="supervisor01")
+    p.add_argument("--counselor", default="counselor01")
+    args = p.parse_args(argv)
+    sv_pw = _password("IVR120_DESK_SUPERVISOR_PASSWORD", args.supervisor)
+    c_pw = _password("IVR120_DESK_COUNSELOR_PASSWORD", args.counselor)
+    url = args.url.rstrip("/")
+    for path in take(args.dir, url, args.supervisor, sv_pw, args.counselor, c_pw):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""End to end: the supervisors' wallboard in a real browser (headless Chromium) against the
+real product — Asterisk, the controller, pjsua2 phones. A caller waiting appears on the board,
+then, without a reload, the counselor who answers is shown on the call."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from ivr.keys import STORE
+from ivr.web.auth import hash_password
+from tests.conftest import Hotline, PhoneFactory
+from tests.desk_support import sign_in, wait_for
+from tests.e2e_ringgroup_support import WAITING, choose_line, counselor, dial, member
+
+SUPERVISOR_PW = "wallboard-e2e-password"
+#: A counselor left logged in and unpaused by the other tests (tests/e2e_ringgroup_support.py).
+COUNSELOR = "counselor02"
+
+
+def row(browser: Any, name: str) -> tuple[str, str] | None:
+    """(data-state, shown state) of a counselor's row on the board, read in one script: the
+    page replaces the rows on every push, so an element found first may be gone a moment later."""
+    found = browser.execute_script(
+        "const r = document.querySelector(`#members tr[data-member='${arguments[0]}']`);"
+        "return r ? [r.dataset.state, r.querySelector('.state').textContent] : null;",
+        name,
+    )
+    return None if found is None else (found[0], found[1])
+
+
+async def test_the_wallboard_shows_a_waiting_caller_then_the_counselor_on_the_call(
+    clean_hotline: Hotline, phones: PhoneFactory, browser: Any
+) -> None:
+    hotline = clean_hotline
+    assert member(hotline, COUNSELOR)["logged_in"] and not member(hotline, COUNSELOR)["paused"]
+    await hotline.app[STORE].change(
+        "INSERT OR REPLACE INTO desk_passwords (member, hash, set_at, set_by)"
+        " VALUES (?, ?, 0, 'test')",
+        ("supervisor01", hash_password(SUPERVISOR_PW)),
+    )
+    base = f"http://127.0.0.1:{hotline.settings.desk_port}"
+
+    def open_board() -> None:
+        sign_in(browser, base, "supervisor01", SUPERVISOR_PW)
+        WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith("/wallboard"))
+        browser.execute_script("window.loadedOnce = 'yes'")  # gone if the page reloads
+
+    await asyncio.to_thread(open_board)
+    await wait_for(lambda: row(browser, COUNSELOR) == ("offline", "오프라인"), message="offline")
+    assert await asyncio.to_thread(lambda: browser.find_element(By.ID, "waiting").text) == "0"
+
+    caller, call_id = await dial(hotline, phones, "wallboard-caller")
+    await choose_line(hotline, caller, call_id)
+    await hotline.wait_state(call_id, WAITING)
+    await wait_for(
+        lambda: browser.find_element(By.ID, "waiting").text == "1", message="1 caller waiting"
+    )
+    longest = await wait_for(
+        lambda: (t := browser.find_element(By.ID, "longest").text) != "–" and t,
+        message="the longest wait",
+    )
+    assert ":" in longest
+
+    await counselor(hotline, phones, COUNSELOR, auto_answer=True)
+    await wait_for(
+        lambda: row(browser, COUNSELOR) == ("on_call", "통화 중"),
+        timeout=30,
+        message=f"{COUNSELOR} on the call",
+    )
+    await wait_for(lambda: browser.find_element(By.ID, "waiting").text == "0", message="0 waiting")
+    assert await asyncio.to_thread(browser.execute_script, "return window.loadedOnce") == "yes"
+    live = await asyncio.to_thread(browser.find_element, By.ID, "live")
+    assert await asyncio.to_thread(live.get_attribute, "data-state") == "connected"
+
+    await caller.hangup()
+    await hotline.wait_row(call_id)
+    # The call is counted in today's figures once its record is stored (read every few s).
+    await wait_for(
+        lambda: int(browser.find_element(By.CSS_SELECTOR, '[data-figure="answered"]').text) >= 1,
+        timeout=15,
+        message="the answered call in today's figures",
+    )
