@@ -486,8 +486,8 @@ class Store:
         """The caller's one survey answer (a second for the same call is ignored)."""
         await self._write(
             "survey answer",
-            "INSERT OR IGNORE INTO survey_answers (call_id, line, kind, answer, answered_by, at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO survey_answers (call_id, line, kind, answer, answered_by, at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (call_id) DO NOTHING",
             (call_id, line, kind, answer, answered_by, at),
         )
 

@@ -29,6 +29,7 @@ from ivr.report.reader import (
     read_tasks,
 )
 from ivr.report.rows import CallRow, Period, TaskRow
+from ivr.report.satisfaction import SurveyAnswer, read_answers, satisfaction
 from ivr.report.synthetic import is_synthetic
 from ivr.report.text import TEXT
 
@@ -42,6 +43,7 @@ def build_tables(
     rostered: dict[tuple[int, int], float] | None,
     silence_actions: Sequence[str] = (),
     flag_levels: Sequence[int] = (),
+    survey: Sequence[SurveyAnswer] = (),
 ) -> list[Table]:
     """Every figure's table, in the report's order."""
     return [
@@ -58,6 +60,7 @@ def build_tables(
         figures.silence_and_abuse(calls, silence_actions, flag_levels),
         figures.workload(calls),
         erlang.staffing(calls, period, rostered),
+        satisfaction(survey),
     ]
 
 
@@ -116,10 +119,11 @@ def _run(args: argparse.Namespace, period: Period) -> int:
         calls = read_calls(db, period, args.line)
         tasks = read_tasks(db, period)
         silences, flags = read_silence_actions(db, period), read_flag_levels(db, period)
+        survey = read_answers(db, period, args.line)
     finally:
         db.close()
     rostered = None if args.no_roster else _rostered(roster_path, period)
-    tables = build_tables(calls, tasks, period, rostered, silences, flags)
+    tables = build_tables(calls, tasks, period, rostered, silences, flags, survey)
     t = TEXT[args.lang]
     header = [
         (t["period"], f"{period.first} – {period.last}"),

@@ -41,7 +41,11 @@ TEXT: dict[str, dict[str, str]] = {
         "needed": "필요",
         "rostered": "근무",
         "weekdays": "월,화,수,목,금,토,일",
-        "not_yet": "아직 없는 항목: 채팅, 만족도 조사, 의뢰 결과, "
+        "satisfaction": "상담 후 만족도 조사 (회선별: 응답 수, 평균 점수 1–5, 점수 분포, "
+        "도움 여부)",
+        "satisfaction.all": "전체 회선",
+        "score": "점수",
+        "not_yet": "아직 없는 항목: 채팅, 의뢰 결과, "
         "동행 시리즈, 후처리 시간, 얼랑 A와 시뮬레이션, PDF.",
     },
     "en": {
@@ -84,7 +88,11 @@ TEXT: dict[str, dict[str, str]] = {
         "needed": "needed",
         "rostered": "rostered",
         "weekdays": "Mon,Tue,Wed,Thu,Fri,Sat,Sun",
-        "not_yet": "Not in the report yet: chats, the satisfaction survey, referral outcomes, "
+        "satisfaction": "Post-call satisfaction survey (per line: answers, average score 1-5, "
+        "distribution, did it help)",
+        "satisfaction.all": "All lines",
+        "score": "score",
+        "not_yet": "Not in the report yet: chats, referral outcomes, "
         "companion series, wrap-up time, Erlang A and the "
         "simulation, PDF.",
     },
