@@ -18,22 +18,27 @@ import pytest
 
 from ivr.flow import call as flow
 from ivr.flow.commands import SurveyKind
+from ivr.flow.survey import State as SurveyState
 from ivr.phone.audio import is_silent, read_wav
 from ivr.report.cli import main as report_main
 from ivr.report.rows import Period
 from ivr.timezone import SEOUL
+from speech.synth import espeak_korean
 from tests.conftest import TEST_CALLER_NUMBER, Hotline, PhoneFactory
 from tests.test_e2e_calls import counselor, dial_120, record_for
 
 
 @contextlib.contextmanager
-def survey_on(hotline: Hotline, timeout: float = 8.0) -> Iterator[None]:
-    """New calls to the loneliness line ask the 1-5 survey; the menu as it was afterwards."""
+def survey_on(
+    hotline: Hotline, timeout: float = 8.0, kind: SurveyKind = SurveyKind.SCORE
+) -> Iterator[None]:
+    """New calls to the loneliness line ask the survey (1-5 by default); the menu as it was
+    afterwards."""
     journey = hotline.controller.journey
     before = journey.flow_config
     queues = dict(before.menu.queues)
     queues["loneliness"] = dataclasses.replace(
-        queues["loneliness"], survey=SurveyKind.SCORE, survey_timeout=timeout
+        queues["loneliness"], survey=kind, survey_timeout=timeout
     )
     menu = dataclasses.replace(before.menu, queues=queues)
     journey.flow_config = dataclasses.replace(before, menu=menu)
@@ -151,4 +156,29 @@ async def test_survey_off_the_caller_is_hung_up_with_the_counselor_as_today(
         and any(p.startswith("survey_") for p in c.prompts)
     ]
     assert survey_plays == [] and answers(hotline, call_id) == []
+    await hotline.wait_clean()
+
+
+async def test_did_it_help_answered_by_saying_ne(
+    clean_hotline: Hotline, phones: PhoneFactory, spy: list[flow.Command], tmp_path: Path
+) -> None:
+    """The "helped" survey, answered by voice with the recognizer the menu uses."""
+    hotline = clean_hotline
+    ne = espeak_korean("네", tmp_path / "ne.wav", rate=8000, speed=140)
+    k4 = await counselor(hotline, phones, "counselor04", auto_answer=True)
+    with survey_on(hotline, timeout=10.0, kind=SurveyKind.HELPED):
+        caller, call_id = await connected_call(hotline, phones, "helped")
+    await k4.hangup()
+    await hotline.wait_play(spy, call_id, "survey_question_helped", timeout=15)
+    survey = hotline.controller.calls[call_id].flow.survey
+    assert survey is not None
+    async with asyncio.timeout(30):  # the question played out: the answer window is open
+        while survey.state is SurveyState.ASKING:
+            await asyncio.sleep(0.1)
+    await caller.play(ne, loop=False)
+    await caller.wait_for("call_state", state="DISCONNECTED", timeout=30)
+    [answer] = answers(hotline, call_id)
+    assert (answer["kind"], answer["answer"], answer["answered_by"]) == ("helped", 1, "voice")
+    row = await hotline.wait_row(call_id)
+    assert (row["outcome"], row["ended_in"]) == ("completed", "staff")
     await hotline.wait_clean()
