@@ -66,4 +66,5 @@ class CallRecord:
     def talk_seconds(self) -> float | None:
         if self.answered_at is None or self.ended_at is None:
             return None
-        return (self.staff_left_at or self.ended_at) - self.answered_at
+        talked_until = self.ended_at if self.staff_left_at is None else self.staff_left_at
+        return talked_until - self.answered_at
