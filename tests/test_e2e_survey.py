@@ -166,7 +166,7 @@ async def test_did_it_help_answered_by_saying_ne(
     hotline = clean_hotline
     ne = espeak_korean("네", tmp_path / "ne.wav", rate=8000, speed=140)
     k4 = await counselor(hotline, phones, "counselor04", auto_answer=True)
-    with survey_on(hotline, timeout=10.0, kind=SurveyKind.HELPED):
+    with survey_on(hotline, timeout=20.0, kind=SurveyKind.HELPED):
         caller, call_id = await connected_call(hotline, phones, "helped")
     await k4.hangup()
     await hotline.wait_play(spy, call_id, "survey_question_helped", timeout=15)
@@ -176,7 +176,8 @@ async def test_did_it_help_answered_by_saying_ne(
         while survey.state is SurveyState.ASKING:
             await asyncio.sleep(0.1)
     await caller.play(ne, loop=False)
-    await caller.wait_for("call_state", state="DISCONNECTED", timeout=30)
+    await caller.wait_for("call_state", state="DISCONNECTED", timeout=40)
+    assert survey.answer == 1, f"not recognised: {caller.diagnostics()}"
     [answer] = answers(hotline, call_id)
     assert (answer["kind"], answer["answer"], answer["answered_by"]) == ("helped", 1, "voice")
     row = await hotline.wait_row(call_id)
