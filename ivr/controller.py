@@ -30,6 +30,7 @@ from ivr.flags.protection import Flags
 from ivr.flow import call as flow
 from ivr.flow.effects import CRISIS_ARG, CallEffects
 from ivr.flow.menu import Menu
+from ivr.flow.survey_records import SurveyRecords
 from ivr.followup.dialler import CITIZEN_ARG, FOLLOWUP_ARG, Dialler
 from ivr.followup.events import FollowupEvent
 from ivr.pbx.secrets import Secrets
@@ -90,7 +91,7 @@ class Controller:
         self.features = FeatureCodes(self.ctx, self.staff)
         self.followup = Dialler(self.ctx, self.staff)
         more = (Callbacks(self.ctx), Flags(self.ctx, self.staff), self.followup.effects)
-        rooms = (self.journey, self.staff, self.consent, *more)
+        rooms = (self.journey, self.staff, self.consent, *more, SurveyRecords(self.ctx))
         table = {kind: do for room in rooms for kind, do in room.handlers().items()}
         kept = tuple(k for room in rooms for k in getattr(room, "bookkeeping", ()))
         self.effects = Effects(self.ctx, table, kept)

@@ -483,6 +483,17 @@ class Store:
             (call_id, answer, answered_by, at, prompt_id, prompt_version, channel),
         )
 
+    async def survey_answer(
+        self, call_id: str, line: str, kind: str, answer: int, answered_by: str, at: float
+    ) -> None:
+        """The caller's one survey answer (a second for the same call is ignored)."""
+        await self._write(
+            "survey answer",
+            "INSERT INTO survey_answers (call_id, line, kind, answer, answered_by, at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (call_id) DO NOTHING",
+            (call_id, line, kind, answer, answered_by, at),
+        )
+
     async def withdraw_consent(self, call_id: str, by: str, at: float) -> None:
         await self._write(
             "consent withdrawal",

@@ -326,6 +326,22 @@ MIGRATIONS: tuple[str, ...] = (
         set_by  TEXT NOT NULL
     );
     """,
+    """
+    -- The post-call satisfaction survey (ivr.flow.survey): at most one answer per call, with
+    -- its line and time; no caller number and no caller hash. kind 'score': answer 1-5;
+    -- kind 'helped' ("did this help?"): answer 1 yes, 0 no.
+    CREATE TABLE survey_answers (
+        call_id     TEXT PRIMARY KEY,
+        line        TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('score', 'helped')),
+        answer      INTEGER NOT NULL CHECK (
+            (kind = 'score' AND answer BETWEEN 1 AND 5) OR (kind = 'helped' AND answer IN (0, 1))
+        ),
+        answered_by TEXT NOT NULL,
+        at          REAL NOT NULL
+    );
+    CREATE INDEX survey_answers_at ON survey_answers (at);
+    """,
 )
 
 

@@ -14,6 +14,7 @@ and carries out the returned commands against ARI. Every transition is logged on
     caller still hears music) --whisper done--> CONNECTED --the conversation ends--> ENDED
     (or GOODBYE first: the abuse policy notice), WAITING --callback accepted--> GOODBYE
     three failed choices --> GOODBYE --done--> ENDED
+    CONNECTED --counselor hung up, the line has a survey--> SURVEY (ivr.flow.survey) --> ENDED
     an adapter failure in any live state --> ENDED via Recover (apology from the dialplan)
 
 While WAITING, a `WaitingRoom` (ivr.flow.waiting) composes the announcements and keeps the
@@ -113,6 +114,7 @@ from ivr.flow.states import (
     FlowConfig,
     State,
 )
+from ivr.flow.survey import SURVEY_TIMER, Survey
 from ivr.flow.waiting import CALLBACK_KEY, Offer, WaitingRoom
 
 log = logging.getLogger(__name__)
@@ -155,6 +157,8 @@ class CallFlow:
         self._consent: ConsentAnswer | None = None
         #: The connected phase, from the moment the caller and the counselor are bridged.
         self.conversation: Conversation | None = None
+        #: The post-call survey, once the counselor hung up on a line that asks one.
+        self.survey: Survey | None = None
 
     @property
     def consent(self) -> ConsentAnswer | None:
@@ -245,6 +249,7 @@ class CallFlow:
             State.WAITING: self._in_waiting,
             State.CONNECTING: self._in_connecting,
             State.GOODBYE: self._in_goodbye,
+            State.SURVEY: self._in_survey,
         }[self.state]
         return handler(event, now)
 
@@ -491,7 +496,22 @@ class CallFlow:
             self._closing = conv.ending.outcome
             self._goto(State.GOODBYE)
             return [*cmds, self._play((conv.ending.prompt,))]
+        assert self._queue is not None
+        if self._queue.survey and conv.ending.outcome is Outcome.COMPLETED and not conv.end_reason:
+            # The counselor hung up: the caller stays on for the line's one question.
+            self.record.staff_left_at = now
+            self._goto(State.SURVEY)
+            timeout = self._queue.survey_timeout
+            self.survey = Survey(self.call_id, self._queue.survey, self._ids, timeout)
+            return [*cmds, *self.survey.start()]
         return [*cmds, HangupCaller(), *self._end(now, conv.ending.outcome)]
+
+    def _in_survey(self, event: FlowEvent, now: float) -> list[Command]:
+        assert self.survey is not None
+        cmds = self.survey.handle(event)
+        if self.survey.done:
+            return [*cmds, HangupCaller(), *self._end(now, Outcome.COMPLETED)]
+        return cmds
 
     def _in_connecting(self, event: FlowEvent, now: float) -> list[Command]:
         assert self._queue is not None
@@ -520,7 +540,8 @@ class CallFlow:
         return []
 
     def _cancel_timers(self) -> list[Command]:
-        timers = (INPUT_TIMER, REASSURE_TIMER, CONSENT_TIMER, MAX_WAIT_TIMER)
+        timers: tuple[str, ...] = (INPUT_TIMER, REASSURE_TIMER, CONSENT_TIMER, MAX_WAIT_TIMER)
+        timers += (SURVEY_TIMER,) if self.state is State.SURVEY else ()
         return [CancelTimer(name) for name in timers]
 
     def _caller_gone(self, now: float) -> list[Command]:
@@ -534,6 +555,7 @@ class CallFlow:
             State.INTRO: Outcome.ABANDONED_INTRO,
             State.CONSENT: Outcome.ABANDONED_CONSENT,
             State.GOODBYE: self._closing,
+            State.SURVEY: Outcome.COMPLETED,  # the counseling was over; no answer stored
         }.get(state, Outcome.ABANDONED_MENU)
         if state is State.CONNECTED and self.conversation is not None:
             cmds += self.conversation.handle(CallerHungUp(), now)
@@ -549,7 +571,8 @@ class CallFlow:
             cmds.append(Dequeue(self._queue.name))
         cmds += self._hangup_legs()
         self._playback = None
-        return [*cmds, Recover(), *self._end(now, Outcome.ERROR)]
+        done = self.state is State.SURVEY  # the counseling itself completed
+        return [*cmds, Recover(), *self._end(now, Outcome.COMPLETED if done else Outcome.ERROR)]
 
     def _hangup_legs(self) -> list[Command]:
         """Every leg still with the call: the one being whispered to, the conversation's."""

@@ -262,6 +262,24 @@ class WithdrawConsent:
     by: str | None
 
 
+class SurveyKind(enum.StrEnum):
+    """The post-call survey a line asks (the `survey_answers.kind` column)."""
+
+    SCORE = "score"  # 1-5 by key
+    HELPED = "helped"  # "did this help?": 네/아니요 spoken, or keys 1/2
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSurvey:
+    """Store the caller's one answer to the post-call survey (no caller number, no hash)."""
+
+    kind: SurveyKind
+    #: SCORE: 1-5; HELPED: 1 yes, 0 no.
+    answer: int
+    #: "key" or "voice".
+    answered_by: AnsweredBy
+
+
 @dataclass(frozen=True, slots=True)
 class Finish:
     """The call is over: write the final record."""
@@ -293,5 +311,6 @@ Command = (
     | RecordConsent
     | StartRecording
     | WithdrawConsent
+    | RecordSurvey
     | Finish
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.flow.commands import SurveyKind
 from ivr.tomlfile import read_toml
 
 VALID_KEYS = frozenset("0123456789#")
@@ -33,6 +34,10 @@ class Queue:
     whisper: str = ""
     #: Ask the caller's consent to keep a summary of the counseling (before queueing).
     consent: bool = False
+    #: The post-call survey after the counselor hangs up (ivr.flow.survey): None = off.
+    survey: SurveyKind | None = None
+    #: Seconds to answer the survey once its question was played; then the thank-you.
+    survey_timeout: float = 8.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,12 @@ def parse_menu(data: dict[str, object], source: str = "menu") -> Menu:
         members = q.get("members")
         if members not in ("counselors", "agents"):
             raise fail(f"queue {name!r}: members must be 'counselors' or 'agents'")
+        survey = q.get("survey", "off")
+        if survey not in ("off", *SurveyKind):
+            raise fail(f"queue {name!r}: survey must be 'off', 'score' or 'helped'")
+        timeout = q.get("survey_timeout", 8.0)
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+            raise fail(f"queue {name!r}: survey_timeout must be a positive number of seconds")
         queues[name] = Queue(
             name=name,
             intro=q["intro"],
@@ -97,6 +108,8 @@ def parse_menu(data: dict[str, object], source: str = "menu") -> Menu:
             reassurance=str(q.get("reassurance", "hold_reassurance")),
             whisper=str(q.get("whisper", "")),
             consent=bool(q.get("consent", False)),
+            survey=None if survey == "off" else SurveyKind(survey),
+            survey_timeout=timeout,
         )
     raw_opts = data.get("option")
     if not isinstance(raw_opts, list) or not raw_opts:

@@ -47,6 +47,8 @@ class CallRecord:
     menu_failures: int = 0
     #: The last stage the caller was in before the end (a goodbye counts as the stage before).
     ended_in: Stage | None = None
+    #: When the counselor left, if the caller stayed on for the survey (talk ends there).
+    staff_left_at: float | None = None
     #: Seconds spent in each stage entered (they add up to the call's length).
     stage_seconds: dict[Stage, float] = field(default_factory=dict)
 
@@ -64,4 +66,5 @@ class CallRecord:
     def talk_seconds(self) -> float | None:
         if self.answered_at is None or self.ended_at is None:
             return None
-        return self.ended_at - self.answered_at
+        talked_until = self.ended_at if self.staff_left_at is None else self.staff_left_at
+        return talked_until - self.answered_at

@@ -10,6 +10,7 @@ from ivr.flow.commands import AnsweredBy
 from ivr.flow.conversation import CONVERSATION_PROMPTS
 from ivr.flow.menu import Menu
 from ivr.flow.record import Stage
+from ivr.flow.survey import SURVEY_PROMPTS
 from ivr.flow.waiting import WAITING_PROMPTS
 
 
@@ -21,6 +22,7 @@ class State(enum.Enum):
     WAITING = "waiting"
     CONNECTING = "connecting"
     CONNECTED = "connected"
+    SURVEY = "survey"  # the counselor hung up; the caller answers the line's survey
     GOODBYE = "goodbye"
     ENDED = "ended"
 
@@ -41,6 +43,7 @@ FLOW_PROMPTS = frozenset(
     | {"thanks_for_waiting"}  # after a restart (ivr.flow.restore)
     | WAITING_PROMPTS
     | CONVERSATION_PROMPTS
+    | SURVEY_PROMPTS
 )
 
 YES_WORDS = ("네", "예")
@@ -62,6 +65,7 @@ STAGE_OF = {
     State.CONNECTING: Stage.QUEUE,
     State.CONNECTED: Stage.STAFF,
     State.GOODBYE: Stage.GOODBYE,
+    State.SURVEY: Stage.GOODBYE,  # after the counselor: the call ended with staff
 }
 #: The consent row when a counselor answered before the caller answered the question.
 CONSENTED_BY_NOBODY = AnsweredBy.COUNSELOR_FIRST

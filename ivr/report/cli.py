@@ -33,6 +33,7 @@ from ivr.report.reader import (
     read_tasks,
 )
 from ivr.report.rows import CallRow, Period, TaskRow
+from ivr.report.satisfaction import SurveyAnswer, read_answers, satisfaction
 from ivr.report.synthetic import is_synthetic
 from ivr.report.text import TEXT
 
@@ -47,6 +48,7 @@ def build_tables(
     silence_actions: Sequence[str] = (),
     flag_levels: Sequence[int] = (),
     more: follow.Rows | None = None,
+    survey: Sequence[SurveyAnswer] = (),
 ) -> list[Table]:
     """Every figure's table, in the report's order."""
     staffing = erlang.staffing(calls, period, rostered)
@@ -66,6 +68,7 @@ def build_tables(
         figures.workload(calls),
         staffing,
         erlang_a.staffing_a(staffing, calls),
+        satisfaction(survey),
     ]
 
 
@@ -137,10 +140,11 @@ def _run(args: argparse.Namespace, period: Period) -> int:
         tasks = read_tasks(db, period)
         silences, flags = read_silence_actions(db, period), read_flag_levels(db, period)
         more = follow.read(db, period, agencies_path)
+        survey = read_answers(db, period, args.line)
     finally:
         db.close()
     rostered = None if args.no_roster else _rostered(roster_path, period)
-    tables = build_tables(calls, tasks, period, rostered, silences, flags, more)
+    tables = build_tables(calls, tasks, period, rostered, silences, flags, more, survey)
     t = TEXT[args.lang]
     header = [
         (t["period"], f"{period.first} – {period.last}"),

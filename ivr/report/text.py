@@ -49,7 +49,11 @@ TEXT: dict[str, dict[str, str]] = {
         "needed": "필요",
         "rostered": "근무",
         "weekdays": "월,화,수,목,금,토,일",
-        "not_yet": "아직 없는 항목: 채팅, 만족도 조사, 후처리 시간.",
+        "satisfaction": "상담 후 만족도 조사 (회선별: 응답 수, 평균 점수 1–5, 점수 분포, "
+        "도움 여부)",
+        "satisfaction.all": "전체 회선",
+        "score": "점수",
+        "not_yet": "아직 없는 항목: 채팅, 후처리 시간.",
     },
     "en": {
         "title": "Loneliness Hotline 120 operations report",
@@ -108,6 +112,10 @@ TEXT: dict[str, dict[str, str]] = {
         "needed": "needed",
         "rostered": "rostered",
         "weekdays": "Mon,Tue,Wed,Thu,Fri,Sat,Sun",
-        "not_yet": "Not in the report yet: chats, the satisfaction survey, wrap-up time.",
+        "satisfaction": "Post-call satisfaction survey (per line: answers, average score 1-5, "
+        "distribution, did it help)",
+        "satisfaction.all": "All lines",
+        "score": "score",
+        "not_yet": "Not in the report yet: chats, wrap-up time.",
     },
 }
