@@ -189,7 +189,8 @@ class Settings:
     voice_answers: bool = True
     #: Callers whose spoken answers are recognised at once (each speaking caller holds one
     #: pooled recognizer for the utterance); beyond it a caller answers with keys (counted).
-    max_recognizers: int = 64
+    #: A grammar decodes at about 60 ms of CPU a second of speech: 32 for 2 cores.
+    max_recognizers: int = 32
     #: Pause reasons a counselor picks from the phone: *53 + the reason's number (*531 = the
     #: first); plain *53 pauses with the reason "phone", as before.
     pause_reasons: tuple[str, ...] = ("break", "training", "meeting", "admin")

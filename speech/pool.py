@@ -34,7 +34,7 @@ from speech.recognizer import GrammarRecognizer
 log = logging.getLogger(__name__)
 
 #: Callers recognised at once by default (leases: callers speaking while a question is open).
-DEFAULT_CAPACITY = 64
+DEFAULT_CAPACITY = 32
 
 _fallbacks = 0
 
