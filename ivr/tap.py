@@ -5,9 +5,12 @@
     127.0.0.1:<port> <── RTP (PCMU) ── externalMedia channel ───┘
 
 The receiver's frames go through webrtcvad and the silence tracker; while a question is open
-(`listen`), also through a vosk grammar recognizer in its own thread. Results are handed to
-`deliver` as flow events. Every object a tap creates (two channels, a bridge, a UDP socket, a
-recognizer thread) is released by `close()`, which the controller calls when the call ends.
+(`listen`), also through the VAD gate (`speech.gate`): only the caller's utterances, with a
+short pre-roll and hangover, go to a grammar recognizer leased from the process's pool
+(`speech.pool`) for the utterance; when the pool is full the caller answers with keys (counted,
+logged). Results are handed to `deliver` as flow events. Every object a tap creates (two
+channels, a bridge, a UDP socket, a lease) is released by `close()`, which the controller calls
+when the call ends.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from ivr.ari.client import AriBadRequest, AriClient, AriConflict, AriError
 from ivr.flow import call as flow
-from speech.recognizer import AsyncRecognizer
+from speech.gate import SpeechGate
+from speech.pool import Lease, RecognizerPool, Result
 from speech.rtp import PCMU, Frame, RtpReceiver
 from speech.silence import (
     SilenceFor,
@@ -60,24 +63,24 @@ class Tap:
         channel_id: str,
         party: str,
         deliver: Callable[[flow.FlowEvent], None],
-        model: Any = None,
+        recognizers: RecognizerPool | None = None,
     ) -> None:
         self.ari = ari
         self.config = config
         self.channel_id = channel_id
         self.party = flow.Party(party)
         self.deliver = deliver
-        self.model = model
+        self.recognizers = recognizers
         self.id = f"{TAP_PREFIX}{party}-{channel_id}"
         self.snoop_id = f"{self.id}-snoop"
         self.media_id = f"{self.id}-media"
         self.receiver: RtpReceiver | None = None
         self.vad = VadClassifier(8000, 20, config.aggressiveness)
         self.tracker = SilenceTracker(SilenceParams(thresholds=config.thresholds))
-        self._recognizer: AsyncRecognizer | None = None
+        self._gate = SpeechGate()
+        self._lease: Lease | None = None
         self._phrases: tuple[str, ...] = ()
         self._pending: list[bytes] = []
-        self._tasks: set[asyncio.Task[None]] = set()
         self._media_time = 0.0
         self.closed = False
 
@@ -125,7 +128,8 @@ class Tap:
         if self.closed or len(frame.pcm) != self.vad.frame_bytes:
             return
         self._media_time = frame.time + frame.duration
-        for ev in self.tracker.update(self.vad.is_speech(frame.pcm), frame.time):
+        voiced = self.vad.is_speech(frame.pcm)
+        for ev in self.tracker.update(voiced, frame.time):
             log.debug("%s %s: %s", self.party, self.channel_id, ev)
             if isinstance(ev, SilenceFor):
                 self.deliver(flow.Silence(self.party, ev.seconds))
@@ -133,59 +137,68 @@ class Tap:
                 self.deliver(flow.SpeechHeard(self.party, ev.after_seconds))
             elif isinstance(ev, SpeechStarted):
                 self.deliver(flow.SpeechHeard(self.party, 0.0))
-        if self._recognizer is not None:
-            self._pending.append(frame.pcm)
-            if len(self._pending) >= RECOGNIZER_BATCH:
-                pcm, self._pending = b"".join(self._pending), []
-                self._spawn(self._recognize(self._recognizer, pcm))
+        if self._phrases:
+            self._gated(frame.pcm, voiced)
+
+    def _gated(self, pcm: bytes, voiced: bool) -> None:
+        """The recognizer sees the caller's utterances only; silence feeds nothing."""
+        gated = self._gate.push(pcm, voiced)
+        if gated.started and self.recognizers is not None:
+            self._lease = self.recognizers.lease(self._phrases, self._heard)
+            if self._lease is None:
+                self.recognizers.refused()
+                log.warning(
+                    "recognition capacity reached (%d); keys only for this answer on %s",
+                    self.recognizers.capacity,
+                    self.channel_id,
+                )
+        lease = self._lease
+        if lease is None:
+            return
+        self._pending += gated.frames
+        if len(self._pending) >= RECOGNIZER_BATCH or gated.ended:
+            lease.feed(b"".join(self._pending))
+            self._pending = []
+        if gated.ended:
+            lease.finish()
+            self._lease = None
 
     def restart_silence(self) -> None:
         """Start counting silence afresh from now (a new phase of the call: connected)."""
         self.tracker = SilenceTracker(self.tracker.params, start=self._media_time)
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _recognize(self, recognizer: AsyncRecognizer, pcm: bytes) -> None:
-        try:
-            text = await recognizer.feed(pcm)
-        except Exception:
-            log.exception("recognition failed on %s", self.channel_id)
+    def _heard(self, result: Result) -> None:
+        if self.closed:
             return
-        if not text or recognizer is not self._recognizer:
-            return
-        rec = recognizer.recognizer
-        phrase = rec.phrase_for(text) if hasattr(rec, "phrase_for") else None
-        words = rec.words
-        confidence = sum(w.conf for w in words) / len(words) if words else 0.0
-        log.info("heard %r (%.2f) on %s", phrase or text, confidence, self.channel_id)
-        if phrase is not None and confidence >= MIN_CONFIDENCE:
-            self.deliver(flow.Heard(phrase))
+        log.info(
+            "heard %r (%.2f) on %s",
+            result.phrase or result.text,
+            result.confidence,
+            self.channel_id,
+        )
+        if result.phrase is not None and result.confidence >= MIN_CONFIDENCE:
+            self.deliver(flow.Heard(result.phrase))
 
     async def listen(self, phrases: tuple[str, ...]) -> None:
         """Recognise `phrases` from now on (replacing any earlier question); () stops."""
-        if phrases == self._phrases or self.model is None or self.closed:
+        if phrases == self._phrases or self.recognizers is None or self.closed:
             return
-        old, self._recognizer = self._recognizer, None
-        self._pending = []
+        self._stop_recognizing()
         self._phrases = phrases
-        if old is not None:
-            old.close()
-        if phrases:
-            self._recognizer = await AsyncRecognizer.grammar(self.model, 8000, list(phrases))
+
+    def _stop_recognizing(self) -> None:
+        if self._lease is not None:
+            self._lease.cancel()
+            self._lease = None
+        self._gate.reset()
+        self._pending = []
 
     async def close(self) -> None:
         """Release everything; safe to call twice and after a partial open."""
         if self.closed:
             return
         self.closed = True
-        if self._recognizer is not None:
-            self._recognizer.close()
-            self._recognizer = None
-        for task in list(self._tasks):
-            task.cancel()
+        self._stop_recognizing()
         with contextlib.suppress(AriError):
             await self.ari.delete(f"bridges/{self.id}")
         for chan in (self.snoop_id, self.media_id):

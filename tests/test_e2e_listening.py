@@ -90,7 +90,11 @@ async def test_caller_says_oeroum_and_reaches_the_loneliness_line(
     await caller.play(words["아니요"], loop=False)  # the consent question, answered by voice
     await hotline.wait_state(call_id, flow.State.WAITING, timeout=40)
     assert call.flow.record.queue == "loneliness"
-    consent = hotline.rows(f"SELECT * FROM consents WHERE call_id = '{call_id}'")
+    # the flow is WAITING before the controller has stopped the question and written the
+    # answer (RecordConsent comes after a StopPlayback round trip): wait for the row
+    async with asyncio.timeout(10):
+        while not (consent := hotline.rows(f"SELECT * FROM consents WHERE call_id = '{call_id}'")):
+            await asyncio.sleep(0.05)
     assert [(c["answer"], c["answered_by"]) for c in consent] == [("no", "voice")]
     await caller.hangup()
     await hotline.wait_clean()

@@ -20,6 +20,7 @@ from ivr.privacy import caller_hash
 from ivr.store import WriteDeferred
 from ivr.summary.consent import ConsentRecorder
 from ivr.tap import Tap, TapConfig
+from speech.pool import RecognizerPool
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,10 @@ class CallEffects:
         #: The Korean recognition model (loaded once per process), or None: keys only.
         self.model = model
         settings = ctx.settings
+        #: The callers' grammar recognizers, shared and bounded (speech.pool); None: keys only.
+        self.recognizers = (
+            RecognizerPool(model, capacity=settings.max_recognizers) if model is not None else None
+        )
         self.tap_config = TapConfig(
             app=settings.ari_app,
             thresholds=tuple(
@@ -213,7 +218,7 @@ class CallEffects:
         def deliver(event: flow.FlowEvent) -> None:
             self.ctx.post_flow(call_id, event)
 
-        tap = Tap(self.ctx.ari, self.tap_config, channel, party, deliver, self.model)
+        tap = Tap(self.ctx.ari, self.tap_config, channel, party, deliver, self.recognizers)
         try:
             await tap.open()
         except Exception as exc:
