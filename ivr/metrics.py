@@ -17,7 +17,7 @@ tasks due now are counted in the database just before. The families (all prefixe
   that could not be written, each attempt);
 - `ari_reconnects_total`: ARI websocket connections after the first;
 - `speech_fallback_total`: calls moved to the key menu because speech recognition had no
-  capacity left (counted by the speech code as `CallContext.tallies["speech_fallback"]`).
+  capacity left (the callers' recognizer pool's count, `speech.pool.RecognizerPool.fallbacks`).
 
 The process counts (restarts, up, ARI connected, calls active) stay in ivr/supervise.py.
 """
@@ -92,9 +92,15 @@ def snapshot(controller: Any, ari: Any, due: Mapping[str, int] | None, now: floa
         queues=queues,
         counselors=counselors,
         followups_due=due,
-        tallies=dict(controller.ctx.tallies),
+        tallies={**controller.ctx.tallies, SPEECH_FALLBACK: _fallbacks(controller)},
         ari_reconnects=reconnects,
     )
+
+
+def _fallbacks(controller: Any) -> int:
+    """Utterances answered with keys because every recognizer was busy (0 without speech)."""
+    pool = controller.journey.recognizers
+    return pool.fallbacks if pool is not None else 0
 
 
 def families(s: Snapshot) -> list[Metric]:

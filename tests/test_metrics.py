@@ -16,6 +16,7 @@ from ivr.followup.model import Status, TaskType
 from ivr.followup.records import FollowupRecords
 from ivr.metrics import LiveCollector, Snapshot, families, followups_due, snapshot
 from ivr.store import Store
+from speech.pool import RecognizerPool
 from tests import flow_support as fs
 from tests.ringgroup_support import group
 
@@ -42,6 +43,8 @@ def served(s: Snapshot) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def _controller(flows: dict[str, Any], waiting: list[str]) -> Any:
+    pool = RecognizerPool(None, capacity=0)  # the callers' recognizers: none free
+    pool.refused()  # one utterance answered with keys
     g = group()
     for call_id in waiting:
         g.enqueue(call_id, flows[call_id].record.queued_at)
@@ -56,7 +59,8 @@ def _controller(flows: dict[str, Any], waiting: list[str]) -> Any:
         calls=calls,
         staff=SimpleNamespace(groups={"loneliness": g}),
         members=lambda: members,
-        ctx=SimpleNamespace(tallies=Counter({"bookkeeping": 2, "speech_fallback": 1})),
+        ctx=SimpleNamespace(tallies=Counter({"bookkeeping": 2})),
+        journey=SimpleNamespace(recognizers=pool),
     )
 
 
