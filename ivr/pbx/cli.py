@@ -19,7 +19,7 @@ from ivr.pbx.secrets import Secrets, load_or_create
 
 
 def _secrets(settings: Settings) -> Secrets:
-    return load_or_create(settings.state_dir / "secrets.json", settings.staff_endpoints)
+    return load_or_create(settings.secrets_path, settings.staff_endpoints)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
