@@ -144,7 +144,7 @@ def podman(env: dict[str, str], *args: str, stdin: int | None = None) -> str:
 
 def _label(env: dict[str, str], image: str) -> str | None:
     proc = subprocess.run(
-        ["podman", "image", "inspect", "--format", "{{index .Labels \"%s\"}}" % ROOT_LABEL, image],
+        ["podman", "image", "inspect", "--format", f'{{{{index .Labels "{ROOT_LABEL}"}}}}', image],
         env=env,
         capture_output=True,
         text=True,
@@ -165,7 +165,15 @@ def import_root(env: dict[str, str], root: Path, image: str) -> bool:
     tar = subprocess.Popen([*cmd, "."], stdout=subprocess.PIPE)
     try:
         assert tar.stdout is not None
-        podman(env, "import", "--change", f"LABEL {ROOT_LABEL}={stamp}", "-", image, stdin=tar.stdout.fileno())  # noqa: E501
+        podman(
+            env,
+            "import",
+            "--change",
+            f"LABEL {ROOT_LABEL}={stamp}",
+            "-",
+            image,
+            stdin=tar.stdout.fileno(),
+        )  # noqa: E501
     finally:
         if tar.stdout is not None:
             tar.stdout.close()
@@ -183,7 +191,7 @@ def _copy_code(dest: Path, names: Sequence[str]) -> None:
 
 def _readable(top: Path) -> None:
     """Directories 0755, files 0644 (0755 when executable): the image's users read them."""
-    for root, dirs, files in os.walk(top):
+    for root, _dirs, files in os.walk(top):
         os.chmod(root, 0o755)
         for name in files:
             path = Path(root, name)
@@ -255,7 +263,17 @@ def build(settings: Settings) -> dict[str, float]:
         stage.mkdir(parents=True)
         stage_fn(stage)
         containerfile = DOCKER_DIR / name / "Containerfile"
-        podman(env, "build", "--layers", "--pull=never", "-t", image, "-f", str(containerfile), str(stage))  # noqa: E501
+        podman(
+            env,
+            "build",
+            "--layers",
+            "--pull=never",
+            "-t",
+            image,
+            "-f",
+            str(containerfile),
+            str(stage),
+        )  # noqa: E501
         times[name] = time.monotonic() - t0
     return times
 
