@@ -17,6 +17,7 @@ import os
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -117,7 +118,7 @@ class Composed:
 
     def compose(self, *args: str, check: bool = True) -> str:
         proc = subprocess.run(
-            ["podman-compose", "-f", str(COMPOSE), "-p", self.project, *args],
+            [sys.executable, "-m", "podman_compose", "-f", str(COMPOSE), "-p", self.project, *args],
             env=self.env,
             capture_output=True,
             text=True,
