@@ -48,6 +48,8 @@ PYTHON_BASE = "localhost/ivr120-python-base:latest"
 ROOT_LABEL = "org.ivr120.root"
 #: The label on a built image that names what it was built from (stage_digest).
 STAGE_LABEL = "org.ivr120.stage"
+#: Staged files up to this size are compared by their contents, larger ones by size and time.
+SMALL_FILE = 256 * 1024
 DOCKER_DIR = PROJECT_ROOT / "docker"
 #: Project directories each image needs.
 ASTERISK_CODE = ("ivr", "dialplan", "config")
@@ -247,16 +249,23 @@ def stage_controller(stage: Path) -> None:
 
 
 def stage_digest(stage: Path, containerfile: Path) -> str:
-    """What the image would be made of: every staged file's path, size, time and mode (not
-    its bytes: reading 700 MB each time would cost what podman's own layer cache costs), and
-    the Containerfile. Compiled bytecode is left out (it is made anew from the sources)."""
+    """What the image would be made of: every staged file's path, mode and contents — for a
+    file over SMALL_FILE bytes its size and time instead (the wheels and the speech model are
+    hard links to the virtualenv, never rewritten) — and the Containerfile. Compiled bytecode
+    is left out (it is made anew from the sources)."""
     h = hashlib.sha256(containerfile.read_bytes())
     for root, dirs, files in os.walk(stage):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(files):
-            st = os.lstat(os.path.join(root, name))
-            rel = os.path.relpath(os.path.join(root, name), stage)
-            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_mode}\n".encode())
+            path = os.path.join(root, name)
+            st = os.lstat(path)
+            rel = os.path.relpath(path, stage)
+            h.update(f"{rel}\0{st.st_mode}\0{st.st_size}\0".encode())
+            if st.st_size > SMALL_FILE or not os.path.isfile(path):
+                h.update(f"{st.st_mtime_ns}\n".encode())
+            else:
+                with open(path, "rb") as fh:
+                    h.update(hashlib.sha256(fh.read()).digest())
     return h.hexdigest()
 
 
