@@ -98,7 +98,8 @@ class Composed:
             'roster_file = "/etc/ivr120/roster.toml"\n'
             "both_silence_notify = 4\n"
             "caller_silence_notify = 8\n"
-            "wrapup_seconds = 0\n",
+            "wrapup_seconds = 0\n"
+            "shutdown_grace = 2\n",
             encoding="utf-8",
         )
         site.chmod(0o755)

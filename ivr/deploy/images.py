@@ -299,6 +299,8 @@ def build(settings: Settings) -> dict[str, float]:
         else:
             log.info("%s is up to date", image)
         times[name] = time.monotonic() - t0
+    # Images a rebuild replaced: on vfs each holds a full copy of its file system.
+    podman(env, "image", "prune", "-f")
     return times
 
 
