@@ -19,6 +19,7 @@ CAP_SYS_RESOURCE, which the machine does not give).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import logging
 import os
@@ -270,7 +271,15 @@ def stage_digest(stage: Path, containerfile: Path) -> str:
 
 
 def build(settings: Settings) -> dict[str, float]:
-    """Build both images; the seconds each step took."""
+    """Build both images; the seconds each step took. One build at a time per machine (the
+    staging directories and the image names are shared): others wait for the lock."""
+    containers_dir(settings).mkdir(parents=True, exist_ok=True)
+    with open(containers_dir(settings) / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(settings)
+
+
+def _build(settings: Settings) -> dict[str, float]:
     env = podman_env(settings)
     times: dict[str, float] = {}
     started = time.monotonic()
