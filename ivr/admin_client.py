@@ -51,7 +51,7 @@ def call_api(
 ) -> int:
     """Send one command's request and print the answer (Korean, or JSON with --json)."""
     try:
-        token = load_existing(settings.state_dir / "secrets.json")
+        token = load_existing(settings.secrets_path)
     except RuntimeError as exc:
         print(f"ivr-admin: {exc}", file=sys.stderr)
         return 2

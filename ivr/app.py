@@ -83,7 +83,7 @@ def build_app(settings: Settings, options: Options = Options()) -> web.Applicati
     app = web.Application()
     app[SETTINGS] = settings
     secure_state_dir(settings.state_dir)  # umask 077 and owner-only modes, before any write
-    secrets = load_or_create(settings.state_dir / "secrets.json", settings.staff_endpoints)
+    secrets = load_or_create(settings.secrets_path, settings.staff_endpoints)
     app[SECRETS] = secrets
     roster = load_roster(project_file(settings.roster_file))
     unknown = {c.endpoint for c in roster.counselors.values()} - set(settings.counselors)

@@ -114,6 +114,23 @@ class Settings:
     #: Stasis application name.
     ari_app: str = "ivr120"
     ari_user: str = "ivr120"
+    #: Where the controller connects to ARI; empty = http_bind (Asterisk on this host). Set
+    #: it when the controller runs away from Asterisk (another host or container).
+    ari_host: str = ""
+    #: Where the controller receives the audio taps' RTP (the address its UDP sockets bind).
+    tap_rtp_bind: str = "127.0.0.1"
+    #: The address Asterisk sends the taps' RTP to (the controller as Asterisk reaches it);
+    #: empty = tap_rtp_bind. With the controller on another host: that host's address.
+    tap_rtp_address: str = ""
+    #: The From of the SIP messages sent to staff phones (silence notices, supervisors'
+    #: notices); use the PBX's public name or address when phones check it.
+    message_from: str = "sip:ivr120@127.0.0.1"
+    #: The secrets file (ARI and SIP passwords, keys); a relative path is under state_dir.
+    #: In a container it is the mounted secret, e.g. /run/secrets/ivr120_secrets.
+    secrets_file: Path = Path("secrets.json")
+    #: Whether ivr-run starts (and supervises) the summary worker as its child; false when
+    #: the worker runs on its own (`ivr-summary-worker` in its own container or unit).
+    summary_worker_managed: bool = True
 
     #: Counselor SIP endpoints for the loneliness line (one contact each).
     counselors: tuple[str, ...] = field(default_factory=_default_counselors)
@@ -272,7 +289,16 @@ class Settings:
 
     @property
     def ari_url(self) -> str:
-        return f"http://{self.http_bind}:{self.http_port}/ari"
+        return f"http://{self.ari_host or self.http_bind}:{self.http_port}/ari"
+
+    @property
+    def tap_rtp_target(self) -> str:
+        """The host Asterisk's externalMedia channels send the taps' RTP to."""
+        return self.tap_rtp_address or self.tap_rtp_bind
+
+    @property
+    def secrets_path(self) -> Path:
+        return self.state_path(self.secrets_file)
 
     @property
     def staff_endpoints(self) -> tuple[str, ...]:
@@ -326,6 +352,18 @@ class Settings:
         )
         unknown_admins = sorted(set(self.desk_administrators) - set(self.staff_endpoints))
         check(not unknown_admins, "desk_administrators", f"{unknown_admins} are not staff accounts")
+        for name in ("tap_rtp_bind", "tap_rtp_address"):
+            value = getattr(self, name)
+            try:
+                if value or name == "tap_rtp_bind":
+                    ipaddress.ip_address(value)
+            except ValueError:
+                errors.append(f"{name}: {value!r} is not an IP address")
+        check(
+            self.message_from.startswith("sip:") and "@" in self.message_from,
+            "message_from",
+            f"{self.message_from!r} is not a SIP URI like sip:ivr120@pbx.example",
+        )
         for cidr in self.carrier_addresses:
             try:
                 ipaddress.ip_network(cidr, strict=False)

@@ -132,7 +132,11 @@ class CallContext:
             await self.ari.request(
                 "PUT",
                 "endpoints/sendMessage",
-                params={"to": f"pjsip:{member}", "from": "sip:ivr120@127.0.0.1", "body": body},
+                params={
+                    "to": f"pjsip:{member}",
+                    "from": self.settings.message_from,
+                    "body": body,
+                },
             )
         except AriError as exc:
             log.warning("cannot send a message to %s: %s", member, exc)

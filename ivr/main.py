@@ -64,7 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     secure_state_dir(settings.state_dir)  # owner-only files from here on (umask 077)
     setup_logging(settings)
     try:
-        app = build_app(settings, Options(manage_pbx=not args.external_pbx, serve_desk=True))
+        options = Options(
+            manage_pbx=not args.external_pbx,
+            run_summary_worker=settings.summary_worker_managed,
+            serve_desk=True,
+        )
+        app = build_app(settings, options)
         log.info(
             "starting: SIP udp/%d, ARI %s, status http://127.0.0.1:%d/status",
             settings.sip_port,

@@ -2,7 +2,7 @@
 
     party's channel ── snoop (spy=in: that party's voice only) ─┐
                                                                  mixing bridge "tap-<id>"
-    127.0.0.1:<port> <── RTP (PCMU) ── externalMedia channel ───┘
+    tap_rtp_bind:<port> <── RTP (PCMU) ── externalMedia channel ─┘
 
 The receiver's frames go through webrtcvad and the silence tracker; while a question is open
 (`listen`), also through the VAD gate (`speech.gate`): only the caller's utterances, with a
@@ -53,6 +53,15 @@ class TapConfig:
     app: str
     thresholds: tuple[float, ...]
     aggressiveness: int = 2
+    #: The address the receiver binds, and the one Asterisk is told to send the RTP to
+    #: (settings tap_rtp_bind / tap_rtp_address: they differ when Asterisk is elsewhere).
+    rtp_bind: str = "127.0.0.1"
+    rtp_address: str = "127.0.0.1"
+
+    def external_host(self, port: int) -> str:
+        """externalMedia's external_host for a receiver on `port` (IPv6 in brackets)."""
+        host = f"[{self.rtp_address}]" if ":" in self.rtp_address else self.rtp_address
+        return f"{host}:{port}"
 
 
 class Tap:
@@ -87,11 +96,13 @@ class Tap:
     async def open(self) -> None:
         """Create the receiver, the two channels and the bridge; on failure undo what was made."""
         try:
-            self.receiver = await RtpReceiver.open(PCMU, on_frame=self._frame)
+            self.receiver = await RtpReceiver.open(
+                PCMU, host=self.config.rtp_bind, on_frame=self._frame
+            )
             await self.ari.post(
                 "channels/externalMedia",
                 app=self.config.app,
-                external_host=f"127.0.0.1:{self.receiver.port}",
+                external_host=self.config.external_host(self.receiver.port),
                 format="ulaw",
                 channelId=self.media_id,
             )

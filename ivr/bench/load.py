@@ -341,7 +341,7 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
             http_port=free_port(socket.SOCK_STREAM),
         )
         s.state_dir.mkdir(mode=0o700, exist_ok=True)
-        secrets = load_or_create(s.state_dir / "secrets.json", s.staff_endpoints)
+        secrets = load_or_create(s.secrets_path, s.staff_endpoints)
         native = NativePbx(s, secrets, install, menu, product.sounds)
         say(f"starting the native baseline (instance {s.instance})")
         await asyncio.to_thread(native.prepare)

@@ -119,7 +119,7 @@ class Product:
             return False
 
         await poll_until(healthy, timeout, "the product's /health answering 200")
-        self.pbx = Pbx(s, load_existing(s.state_dir / "secrets.json"), self.install)
+        self.pbx = Pbx(s, load_existing(s.secrets_path), self.install)
         pid = int((self.pbx.host(self.pbx.dirs.run) / "asterisk.pid").read_text().strip())
         self.asterisk_pid = pid
         return Watched(pid, proc.pid, self.health_url, self.pbx)

@@ -53,6 +53,8 @@ class CallEffects:
             thresholds=tuple(
                 sorted({settings.both_silence_notify, settings.caller_silence_notify})
             ),
+            rtp_bind=settings.tap_rtp_bind,
+            rtp_address=settings.tap_rtp_target,
         )
         self.playbacks: dict[str, str] = {}  # playback id -> call id
         self.crisis_legs: dict[str, str] = {}  # leg id -> call id

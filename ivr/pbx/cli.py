@@ -2,7 +2,8 @@
 
 ivr-pbx ensure          find a system Asterisk 20+ or build/reuse the cached Debian root
 ivr-pbx credentials     print the SIP accounts for counselors' and agents' softphones
-ivr-pbx render DIR      write the Asterisk configuration that would run, for review
+ivr-pbx render DIR      write the Asterisk configuration that would run, for review (and, with
+                        --moddir, for the Asterisk container to run: docker/asterisk)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ivr.pbx.secrets import Secrets, load_or_create
 
 
 def _secrets(settings: Settings) -> Secrets:
-    return load_or_create(settings.state_dir / "secrets.json", settings.staff_endpoints)
+    return load_or_create(settings.secrets_path, settings.staff_endpoints)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,6 +31,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("credentials", help="print SIP accounts (secret: handle with care)")
     r = sub.add_parser("render", help="write the rendered configuration into DIR")
     r.add_argument("dir", type=Path)
+    r.add_argument(
+        "--moddir",
+        default="<moddir>",
+        help="Asterisk's module directory to write in (the Asterisk image passes its own)",
+    )
     args = p.parse_args(argv)
     try:
         settings = load_settings(args.config)
@@ -55,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     inst_dirs = InstanceDirs(f"/srv/ivr120/{settings.instance}")
     args.dir.mkdir(parents=True, exist_ok=True)
-    for name, text in render_config(settings, secrets, inst_dirs, "<moddir>").items():
+    for name, text in render_config(settings, secrets, inst_dirs, args.moddir).items():
         (args.dir / name).write_text(text, encoding="utf-8")
     print(f"wrote {args.dir}")
     return 0

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ivr-admin: {exc}", file=sys.stderr)
         return 2
     try:
-        secrets = load_existing(settings.state_dir / "secrets.json")
+        secrets = load_existing(settings.secrets_path)
         out = _run(args, settings, conn, Sealer(secrets.data_key))
     except records.NotFound as exc:
         print(f"ivr-admin: 찾을 수 없습니다 — not found: {exc}", file=sys.stderr)

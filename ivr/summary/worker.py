@@ -1,6 +1,7 @@
 """``ivr-summarize``: the summary worker, in its own process (vosk needs a core and ~300 MB).
 
     ivr-summarize [--config FILE] [--once] [--retry-delay SECONDS]
+    ivr-summary-worker ...                    (the same, the name its own container runs)
     python -m ivr.summary.worker ...          (the same; settings also from IVR120_* variables)
 
 It takes pending transcription jobs from the controller's database, one at a time:
@@ -378,7 +379,7 @@ class NotReady(RuntimeError):
 
 def _open(settings: Settings) -> tuple[Sealer, sqlite3.Connection]:
     try:
-        secrets = load_existing(settings.state_dir / "secrets.json")
+        secrets = load_existing(settings.secrets_path)
     except RuntimeError as exc:
         raise NotReady(str(exc)) from None
     if not secrets.data_key:

@@ -1,0 +1,1 @@
+"""Packaging the product as container images (docker/, docs/containers.md)."""
