@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import ipaddress
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ivr import config_checks
 from ivr.staff.ringgroup import Strategy
 from ivr.tomlfile import read_toml
 
@@ -320,216 +320,15 @@ class Settings:
         return p if p.is_absolute() else self.state_dir / p
 
     def validate(self) -> Settings:
-        errors: list[str] = []
-
-        def check(ok: bool, name: str, msg: str) -> None:
-            if not ok:
-                errors.append(f"{name}: {msg}")
-
-        for name in ("sip_port", "http_port", "status_port", "rtp_port_start", "rtp_port_end"):
-            v = getattr(self, name)
-            check(0 < v < 65536, name, f"{v} is not a port number (1-65535)")
-        check(
-            self.rtp_port_start < self.rtp_port_end,
-            "rtp_port_start",
-            "must be below rtp_port_end",
-        )
-        check(
-            len({self.sip_port, self.http_port, self.status_port}) == 3,
-            "http_port",
-            "sip_port, http_port and status_port must differ",
-        )
-        for name in ("sip_bind", "http_bind", "desk_bind"):
-            try:
-                ipaddress.ip_address(getattr(self, name))
-            except ValueError:
-                errors.append(f"{name}: {getattr(self, name)!r} is not an IP address")
-        check(0 < self.desk_port < 65536, "desk_port", f"{self.desk_port} is not a port number")
-        check(
-            (str(self.desk_tls_cert) in ("", ".")) == (str(self.desk_tls_key) in ("", ".")),
-            "desk_tls_cert",
-            "desk_tls_cert and desk_tls_key go together (both PEM files, or neither)",
-        )
-        unknown_admins = sorted(set(self.desk_administrators) - set(self.staff_endpoints))
-        check(not unknown_admins, "desk_administrators", f"{unknown_admins} are not staff accounts")
-        for name in ("tap_rtp_bind", "tap_rtp_address"):
-            value = getattr(self, name)
-            try:
-                if value or name == "tap_rtp_bind":
-                    ipaddress.ip_address(value)
-            except ValueError:
-                errors.append(f"{name}: {value!r} is not an IP address")
-        check(
-            self.message_from.startswith("sip:") and "@" in self.message_from,
-            "message_from",
-            f"{self.message_from!r} is not a SIP URI like sip:ivr120@pbx.example",
-        )
-        for cidr in self.carrier_addresses:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                errors.append(f"carrier_addresses: {cidr!r} is not an address or network")
-        check(bool(self.carrier_addresses), "carrier_addresses", "needs at least one address")
-        for name, kind in _ENUMS.items():
-            check(isinstance(getattr(self, name), kind), name, _choices(kind))
-        check(bool(self.counselors), "counselors", "needs at least one counselor endpoint")
-        for name in (
-            "callback_offer_after",
-            "wrapup_seconds",
-            "abuse_wrapup_seconds",
-            "long_call_seconds",
-            "long_call_wrapup_seconds",
-            "no_answer_cooldown_seconds",
-            "crisis_ring_timeout",
-        ):
-            check(getattr(self, name) >= 0, name, "must not be negative")
-        for name in ("both_silence_notify", "caller_silence_notify"):
-            check(getattr(self, name) > 0, name, "must be positive")
-        check(self.max_consecutive_no_answers >= 1, "max_consecutive_no_answers", "at least 1")
-        for ep in self.staff_endpoints:
-            check(
-                ep.isascii() and ep.replace("_", "").replace("-", "").isalnum(),
-                "counselors/agents",
-                f"{ep!r}: endpoint names are letters, digits, - and _",
-            )
-        staff = self.staff_endpoints
-        dup = {e for e in staff if staff.count(e) > 1}
-        check(not dup, "counselors/agents", f"duplicate endpoints {sorted(dup)}")
-        check(
-            TRUNK_ENDPOINT not in staff and TRUNK_ENDPOINT != "carrier" and "carrier" not in staff,
-            "counselors/agents",
-            f"{TRUNK_ENDPOINT!r} and 'carrier' are the PBX's own endpoints, not staff names",
-        )
-        check(
-            0 < self.outbound_trunk_port < 65536,
-            "outbound_trunk_port",
-            f"{self.outbound_trunk_port} is not a port number (1-65535)",
-        )
-        check(
-            self.outbound_trunk_transport == "udp",
-            "outbound_trunk_transport",
-            "udp (the only transport the PBX has)",
-        )
-        host = self.outbound_trunk_host
-        check(
-            bool(host) and host.isascii() and all(c.isalnum() or c in ".-:" for c in host),
-            "outbound_trunk_host",
-            f"{host!r} is not a host name or IP address",
-        )
-        check(
-            self.service_caller_id.isascii() and self.service_caller_id.isdigit(),
-            "service_caller_id",
-            f"{self.service_caller_id!r}: digits only (the number citizens see)",
-        )
-        check(
-            self.instance.isascii() and self.instance.replace("-", "").isalnum(),
-            "instance",
-            "letters, digits and -",
-        )
-        for name in (
-            "menu_input_timeout",
-            "hold_reassurance_interval",
-            "ring_timeout",
-            "max_wait",
-            "consent_timeout",
-        ):
-            check(getattr(self, name) > 0, name, "must be positive")
-        check(self.ring_retry_interval > 0, "ring_retry_interval", "must be positive")
-        check(self.shutdown_grace >= 0, "shutdown_grace", "must not be negative")
-        check(self.max_recognizers >= 0, "max_recognizers", "must not be negative")
-        check(self.menu_max_failures >= 1, "menu_max_failures", "must be at least 1")
-        check(self.retention_days >= 1, "retention_days", "must be at least 1 (days)")
-        check(self.summary_poll_seconds > 0, "summary_poll_seconds", "must be positive")
-        check(
-            self.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
-            "log_level",
-            "DEBUG, INFO, WARNING or ERROR",
-        )
-        check(
-            0 < len(self.pause_reasons) <= 9,
-            "pause_reasons",
-            "1 to 9 reasons (*531 to *539)",
-        )
-        for reason in self.pause_reasons:
-            check(
-                reason.isascii() and reason.replace("_", "").replace("-", "").isalnum(),
-                "pause_reasons",
-                f"{reason!r}: letters, digits, - and _",
-            )
-        if not self.allow_public_exposure:
-            for name, problem in self.exposure():
-                errors.append(
-                    f"{name}: {problem}; refused unless allow_public_exposure = true "
-                    "(공개 노출 위험: 허용하려면 allow_public_exposure = true)"
-                )
-        check(self.auth_ban_failures >= 1, "auth_ban_failures", "must be at least 1")
-        for name in ("auth_ban_window", "auth_ban_seconds"):
-            check(getattr(self, name) > 0, name, "must be positive")
-        for cidr in self.auth_ban_exempt:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                errors.append(f"auth_ban_exempt: {cidr!r} is not an address or network")
-        check(self.followup_max_attempts >= 1, "followup_max_attempts", "must be at least 1")
-        try:
-            check(
-                bool(self.followup_backoff) and all(float(b) >= 0 for b in self.followup_backoff),
-                "followup_backoff",
-                "one or more seconds values, none negative",
-            )
-        except ValueError:
-            errors.append(f"followup_backoff: {self.followup_backoff!r} are not numbers")
-        for name in ("followup_calling_start", "followup_calling_end"):
-            check(_is_hhmm(getattr(self, name)), name, f"{getattr(self, name)!r} is not HH:MM")
-        if _is_hhmm(self.followup_calling_start) and _is_hhmm(self.followup_calling_end):
-            check(
-                self.followup_calling_start < self.followup_calling_end,
-                "followup_calling_start",
-                "must be before followup_calling_end",
-            )
-        check(self.followup_lock_seconds > 0, "followup_lock_seconds", "must be positive")
-        for name in (
-            "companion_grace_seconds",
-            "monitoring_after_days",
-            "followup_reached_min_talk",
-        ):
-            check(getattr(self, name) >= 0, name, "must not be negative")
+        """This object, or ConfigError naming every bad value (the checks: ivr.config_checks)."""
+        errors = config_checks.problems(self)
         if errors:
             raise ConfigError("invalid configuration (설정 오류):\n  " + "\n  ".join(errors))
         return self
 
     def exposure(self) -> list[tuple[str, str]]:
         """Settings that open the service beyond this machine and the carrier: (name, why)."""
-        found: list[tuple[str, str]] = []
-        try:
-            if not ipaddress.ip_address(self.http_bind).is_loopback:
-                found.append(
-                    ("http_bind", f"{self.http_bind} puts ARI (call control) on the network")
-                )
-        except ValueError:
-            pass  # reported as not an IP address
-        for cidr in self.carrier_addresses:
-            try:
-                net = ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                continue
-            if net.prefixlen < (16 if net.version == 4 else 32):
-                found.append(
-                    (
-                        "carrier_addresses",
-                        f"{cidr} ({net.num_addresses} addresses) lets almost anyone call as the "
-                        "carrier",
-                    )
-                )
-        try:
-            desk_open = not ipaddress.ip_address(self.desk_bind).is_loopback
-        except ValueError:
-            desk_open = False  # reported as not an IP address
-        if desk_open and not self.desk_tls:
-            found.append(
-                ("desk_bind", f"{self.desk_bind} serves the web desk on the network without TLS")
-            )
-        return found
+        return config_checks.exposure(self)
 
     @property
     def desk_tls(self) -> bool:
@@ -537,17 +336,6 @@ class Settings:
         return bool(
             str(self.desk_tls_cert) not in ("", ".") and str(self.desk_tls_key) not in ("", ".")
         )
-
-
-def _is_hhmm(text: str) -> bool:
-    hh, sep, mm = text.partition(":")
-    return (
-        bool(sep)
-        and len(hh) == 2 == len(mm)
-        and hh.isdigit()
-        and mm.isdigit()
-        and (int(hh) < 24 and int(mm) < 60)
-    )
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
