@@ -12,10 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
-from ivr.pbx.install import READY_MARKER, host_debian_mirror
+from ivr.pbx.install import READY_MARKER, debootstrap
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +38,10 @@ def ensure_python_root(cache_dir: Path) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f"{PYTHON_ROOT}.building-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    cmd = ["debootstrap", "--variant=minbase", "--include=" + ",".join(PYTHON_PACKAGES)]
-    cmd += [SUITE, str(tmp)]
-    mirror = host_debian_mirror()
-    if mirror:
-        cmd.append(mirror)
     log.warning("building the controller's base root in %s (about a minute, once)", root)
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise RootError(f"debootstrap failed ({proc.returncode}):\n{tail}")
+    failed = debootstrap(SUITE, tmp, PYTHON_PACKAGES)
+    if failed:
+        raise RootError(failed)
     for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
         for entry in (tmp / cache).glob("*"):
             if entry.is_file():

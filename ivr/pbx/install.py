@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +108,22 @@ def find_system() -> AsteriskInstall | None:
         return AsteriskInstall("system", None, binary, _find_moddir(None), version)
     except PbxUnavailable:
         return None
+
+
+def debootstrap(suite: str, target: Path, packages: Sequence[str]) -> str | None:
+    """A minbase Debian `suite` with `packages` in `target`, from the host's mirror; None when
+    made, else what went wrong (the target is removed)."""
+    cmd = ["debootstrap", "--variant=minbase", "--include=" + ",".join(packages), suite]
+    cmd.append(str(target))
+    mirror = host_debian_mirror()
+    if mirror:
+        cmd.append(mirror)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode == 0:
+        return None
+    tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
+    shutil.rmtree(target, ignore_errors=True)
+    return f"debootstrap failed ({proc.returncode}):\n{tail}"
 
 
 def host_debian_mirror() -> str | None:
@@ -235,22 +252,10 @@ def ensure_root(cache_dir: Path) -> AsteriskInstall:
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f"{ROOT_NAME}.building-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    cmd = [
-        "debootstrap",
-        "--variant=minbase",
-        "--include=" + ",".join(ROOT_PACKAGES),
-        "sid",
-        str(tmp),
-    ]
-    mirror = host_debian_mirror()
-    if mirror:
-        cmd.append(mirror)
     log.warning("building the Asterisk root in %s (about a minute, once)", root)
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise PbxUnavailable(f"debootstrap failed ({proc.returncode}):\n{tail}")
+    failed = debootstrap("sid", tmp, ROOT_PACKAGES)
+    if failed:
+        raise PbxUnavailable(failed)
     (tmp / READY_MARKER).write_text(" ".join(ROOT_PACKAGES) + "\n", encoding="utf-8")
     shutil.rmtree(root, ignore_errors=True)
     tmp.rename(root)
