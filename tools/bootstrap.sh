@@ -2,14 +2,15 @@
 # Set up everything `make run` and `make test` need, idempotently:
 #   1. Debian packages (debootstrap, espeak-ng, sox, fonts-noto-cjk, chromium + chromium-driver
 #      for the browser tests and the PDF report, poppler-utils; podman and runc for the
-#      container images, docs/containers.md) when missing — needs root;
+#      container images, iproute2 (`ip`, the container test) — docs/containers.md) when missing
+#      — needs root;
 #   2. the virtualenv .venv with the project and its test extra (again only when pyproject changed);
 #   3. the PBX: a system Asterisk 20+ or the cached Debian sid root (built once, ~1 minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(debootstrap espeak-ng sox python3-venv fonts-noto-cjk chromium chromium-driver
-    poppler-utils podman runc)
+    poppler-utils podman runc iproute2)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
