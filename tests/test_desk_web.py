@@ -45,7 +45,7 @@ from ivr.web.site import (
     desk_ctx,
 )
 from tests.conftest import free_port
-from tests.desk_support import set_desk_password, sign_in
+from tests.desk_support import set_desk_password, sign_in, wait_for
 
 SUPERVISOR_PW = "night-shift-supervisor"
 COUNSELOR_PW = "counselor-desk-pass"
@@ -545,3 +545,29 @@ async def test_requests_without_a_cookie_keep_nothing_and_spoil_no_sign_in(
         resp = await post_sign_in(person, desk.base, "counselor01", COUNSELOR_PW, csrf)
         assert resp.status == 303 and resp.headers["Location"] == "/"
     assert len(sessions) == 1
+
+
+async def test_a_wallboard_whose_session_ended_goes_to_the_sign_in_page(
+    desk: DeskSite, browser: Any
+) -> None:
+    def open_board() -> str:
+        sign_in(browser, desk.base, "supervisor01", SUPERVISOR_PW)
+        WebDriverWait(browser, 10).until(
+            lambda b: (
+                b.current_url.endswith("/wallboard")
+                and b.find_element(By.TAG_NAME, "body").get_attribute("data-pushed") == "yes"
+            )
+        )
+        return str(browser.get_cookie(COOKIE)["value"])
+
+    cookie = await asyncio.to_thread(open_board)
+    sessions = desk_state(desk).sessions
+    session = sessions.from_cookie(cookie, time.time())
+    assert session is not None and session.member == "supervisor01"
+    sessions.end(session)  # signed out on another screen
+    url = await wait_for(
+        lambda: "/signin?next=" in browser.current_url and browser.current_url,
+        timeout=30,
+        message="the wallboard to go to the sign-in page",
+    )
+    assert url.endswith("/signin?next=%2Fwallboard")
