@@ -7,9 +7,13 @@ The browser script runs in a thread (`asyncio.to_thread`): the desk serves on th
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
+import re
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +24,16 @@ import pytest
 from aiohttp import web
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+from yarl import URL
 
 from ivr.config import Settings, load_settings
 from ivr.keys import SECRETS, SETTINGS, STORE
 from ivr.pbx.secrets import load_or_create
 from ivr.store import Store
-from ivr.web.auth import LimitParams
-from ivr.web.sessions import COOKIE
+from ivr.web import sessions as sessions_module
+from ivr.web import site
+from ivr.web.auth import SCRYPT_N, LimitParams, check_password
+from ivr.web.sessions import COOKIE, IDLE_SECONDS
 from ivr.web.site import (
     DESK,
     DESK_APP,
@@ -34,10 +41,11 @@ from ivr.web.site import (
     MSG_CSRF,
     MSG_FORBIDDEN,
     MSG_SIGNED_OUT,
+    Desk,
     desk_ctx,
 )
 from tests.conftest import free_port
-from tests.desk_support import set_desk_password, sign_in
+from tests.desk_support import set_desk_password, sign_in, wait_for
 
 SUPERVISOR_PW = "night-shift-supervisor"
 COUNSELOR_PW = "counselor-desk-pass"
@@ -361,3 +369,205 @@ async def test_desk_pages_carry_the_security_headers(desk: DeskSite) -> None:
         assert resp.headers["X-Frame-Options"] == "DENY"
         assert resp.headers["Cache-Control"] == "no-store"
         assert resp.headers["Content-Type"].startswith("text/html")
+
+
+# -- over HTTP (aiohttp's client: no browser needed) ---------------------------------------------
+
+
+def http_client() -> aiohttp.ClientSession:
+    """A client that keeps the desk's cookie (aiohttp refuses cookies of an IP by default)."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def csrf_of(http: aiohttp.ClientSession, url: str) -> str:
+    async with http.get(url) as resp:
+        assert resp.status == 200
+        found = re.search(r'name="csrf" value="([^"]+)"', await resp.text())
+    assert found is not None
+    return found.group(1)
+
+
+async def post_sign_in(
+    http: aiohttp.ClientSession, base: str, member: str, password: str, csrf: str, nxt: str = ""
+) -> aiohttp.ClientResponse:
+    form = {"csrf": csrf, "member": member, "password": password, "next": nxt}
+    async with http.post(f"{base}/signin", data=form, allow_redirects=False) as resp:
+        await resp.read()
+        return resp
+
+
+def desk_state(site: DeskSite) -> Desk:
+    return site.main[DESK_APP][DESK]
+
+
+async def test_wrong_passwords_sent_at_once_are_limited_all_the_same(desk: DeskSite) -> None:
+    limit = LimitParams().per_account
+    async with http_client() as http:
+        csrf = await csrf_of(http, f"{desk.base}/signin")
+        tries = [
+            post_sign_in(http, desk.base, "supervisor01", f"guess-{n}-guess", csrf)
+            for n in range(3 * limit)
+        ]
+        statuses = sorted(r.status for r in await asyncio.gather(*tries))
+    assert statuses == [401] * limit + [429] * (2 * limit)
+
+
+async def test_password_checks_run_a_few_at_a_time(
+    desk: DeskSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk_state(desk).limiter.params = LimitParams(per_account=100, per_address=100)
+    lock = threading.Lock()
+    running, most = 0, 0
+
+    def counted(password: str, stored: str) -> bool:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            return check_password(password, stored)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(site, "check_password", counted)
+    async with http_client() as http:
+        csrf = await csrf_of(http, f"{desk.base}/signin")
+        tries = [
+            post_sign_in(http, desk.base, name, "guess-guess-guess", csrf)
+            for name in ("supervisor01", "counselor01", "nobody") * 3
+        ]
+        statuses = [r.status for r in await asyncio.gather(*tries)]
+    assert statuses == [401] * 9
+    assert 1 <= most <= site.PASSWORD_CHECKS
+
+
+async def test_an_unknown_name_runs_the_same_key_derivation(
+    desk: DeskSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    derived: list[tuple[bytes, int]] = []
+    real = hashlib.scrypt
+
+    def spy(password: bytes, **kw: Any) -> bytes:
+        derived.append((password, kw["n"]))
+        return real(password, **kw)
+
+    monkeypatch.setattr(hashlib, "scrypt", spy)
+    async with http_client() as http:
+        csrf = await csrf_of(http, f"{desk.base}/signin")
+        for member in ("nobody", "supervisor01"):
+            resp = await post_sign_in(http, desk.base, member, f"{member}-guess", csrf)
+            assert resp.status == 401
+    # The unknown name's guess went through scrypt with the real cost, like the known one's.
+    assert (b"nobody-guess", SCRYPT_N) in derived
+    assert (b"supervisor01-guess", SCRYPT_N) in derived
+
+
+async def test_sign_in_never_redirects_off_the_site(desk: DeskSite) -> None:
+    async with http_client() as http:
+        csrf = await csrf_of(http, f"{desk.base}/signin")
+        resp = await post_sign_in(
+            http, desk.base, "supervisor01", SUPERVISOR_PW, csrf, "/\t/evil.example"
+        )
+    assert resp.status == 303 and resp.headers["Location"] == "/wallboard"
+
+
+async def open_stream(http: aiohttp.ClientSession, base: str) -> aiohttp.ClientResponse:
+    resp = await http.get(f"{base}/wallboard/events", allow_redirects=False)
+    assert resp.status == 200 and resp.content_type == "text/event-stream"
+    first = await asyncio.wait_for(resp.content.readline(), 10)
+    assert first.startswith(b"data: {")
+    return resp
+
+
+async def read_to_the_end(resp: aiohttp.ClientResponse) -> bytes:
+    """The rest of the stream: returns only if the desk ends it (fails after 10 s)."""
+    try:
+        return await asyncio.wait_for(resp.content.read(), 10)
+    except TimeoutError:
+        pytest.fail("the wallboard stream went on")
+    finally:
+        resp.release()
+
+
+async def test_the_wallboard_stream_ends_when_its_session_is_signed_out(desk: DeskSite) -> None:
+    async with http_client() as http:
+        csrf = await csrf_of(http, f"{desk.base}/signin")
+        resp = await post_sign_in(http, desk.base, "supervisor01", SUPERVISOR_PW, csrf)
+        assert resp.status == 303
+        stream = await open_stream(http, desk.base)
+        # Signed out with the same session (another tab of this screen).
+        out_csrf = await csrf_of(http, f"{desk.base}/")
+        async with http.post(
+            f"{desk.base}/signout", data={"csrf": out_csrf}, allow_redirects=False
+        ) as out:
+            assert out.status == 303
+        await read_to_the_end(stream)
+
+
+async def test_the_wallboard_stream_ends_when_its_session_expires(desk: DeskSite) -> None:
+    async with http_client() as http:
+        csrf = await csrf_of(http, f"{desk.base}/signin")
+        resp = await post_sign_in(http, desk.base, "supervisor01", SUPERVISOR_PW, csrf)
+        assert resp.status == 303
+        stream = await open_stream(http, desk.base)
+        cookie = http.cookie_jar.filter_cookies(URL(desk.base))[COOKIE].value
+        session = desk_state(desk).sessions.from_cookie(cookie, time.time())
+        assert session is not None and session.member == "supervisor01"
+        session.last_seen -= IDLE_SECONDS + 1  # nothing but the stream for 12 hours
+        await read_to_the_end(stream)
+
+
+async def test_a_non_ascii_cookie_or_csrf_token_is_refused_not_an_error(desk: DeskSite) -> None:
+    async with aiohttp.ClientSession() as http:
+        headers = {"Cookie": f"{COOKIE}=한글.한글"}
+        async with http.get(f"{desk.base}/signin", headers=headers) as resp:
+            assert resp.status == 200  # a new visitor's page
+        form = {"csrf": "한글", "member": "supervisor01", "password": SUPERVISOR_PW}
+        async with http.post(f"{desk.base}/signin", data=form, headers=headers) as resp:
+            assert resp.status == 403
+            assert MSG_CSRF in await resp.text()
+
+
+async def test_requests_without_a_cookie_keep_nothing_and_spoil_no_sign_in(
+    desk: DeskSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sessions_module, "MAX_SESSIONS", 5)
+    sessions = desk_state(desk).sessions
+    async with http_client() as person:
+        csrf = await csrf_of(person, f"{desk.base}/signin")  # a counselor opens the page
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as flood:
+            for _ in range(10):
+                for path in ("/static/desk.css", "/signin", "/wallboard"):
+                    async with flood.get(f"{desk.base}{path}", allow_redirects=False) as r:
+                        assert r.status in (200, 303)
+        assert len(sessions) == 0
+        resp = await post_sign_in(person, desk.base, "counselor01", COUNSELOR_PW, csrf)
+        assert resp.status == 303 and resp.headers["Location"] == "/"
+    assert len(sessions) == 1
+
+
+async def test_a_wallboard_whose_session_ended_goes_to_the_sign_in_page(
+    desk: DeskSite, browser: Any
+) -> None:
+    def open_board() -> str:
+        sign_in(browser, desk.base, "supervisor01", SUPERVISOR_PW)
+        WebDriverWait(browser, 10).until(
+            lambda b: (
+                b.current_url.endswith("/wallboard")
+                and b.find_element(By.TAG_NAME, "body").get_attribute("data-pushed") == "yes"
+            )
+        )
+        return str(browser.get_cookie(COOKIE)["value"])
+
+    cookie = await asyncio.to_thread(open_board)
+    sessions = desk_state(desk).sessions
+    session = sessions.from_cookie(cookie, time.time())
+    assert session is not None and session.member == "supervisor01"
+    sessions.end(session)  # signed out on another screen
+    url = await wait_for(
+        lambda: "/signin?next=" in browser.current_url and browser.current_url,
+        timeout=30,
+        message="the wallboard to go to the sign-in page",
+    )
+    assert url.endswith("/signin?next=%2Fwallboard")

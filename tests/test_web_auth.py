@@ -3,10 +3,17 @@ the desk settings' exposure rule."""
 
 from __future__ import annotations
 
+import hashlib
+from typing import Any
+
 import pytest
 
 from ivr.config import ConfigError, load_settings
+from ivr.web import site
 from ivr.web.auth import (
+    SCRYPT_N,
+    SCRYPT_P,
+    SCRYPT_R,
     LimitParams,
     Role,
     SignInLimiter,
@@ -14,7 +21,7 @@ from ivr.web.auth import (
     hash_password,
     role_of,
 )
-from ivr.web.sessions import IDLE_SECONDS, Sessions, cookie_key
+from ivr.web.sessions import IDLE_SECONDS, MAX_SESSIONS, Sessions, cookie_key
 
 
 def test_a_password_hash_checks_only_the_password() -> None:
@@ -70,7 +77,7 @@ def test_the_limiter_blocks_an_address_across_accounts() -> None:
 def test_a_success_clears_the_accounts_failures() -> None:
     lim = SignInLimiter(LimitParams(per_account=2, per_address=10, window=60))
     lim.failed("c1", "ip", 0.0)
-    lim.succeeded("c1")
+    lim.succeeded("c1", "ip", 0.0)
     lim.failed("c1", "ip", 1.0)
     assert lim.blocked_for("c1", "ip", 2.0) == 0
 
@@ -116,3 +123,102 @@ def test_a_desk_on_the_network_needs_tls_or_allow_public_exposure() -> None:
     with pytest.raises(ConfigError, match="desk_tls_cert"):
         load_settings(env={}, overrides={"desk_tls_cert": "desk.pem"})
     assert not load_settings(env={}).desk_tls
+
+
+def test_a_non_ascii_cookie_or_csrf_token_is_refused_not_an_error() -> None:
+    sessions = Sessions(cookie_key("k" * 44))
+    s = sessions.sign_in(sessions.new(0.0), "c1", Role.COUNSELOR, 0.0)
+    sid = sessions.cookie_value(s).partition(".")[0]
+    for value in (f"{sid}.한글", "한글.한글", f"{sid}.\udcff", "é.x"):
+        assert sessions.from_cookie(value, 1.0) is None
+    assert not Sessions.csrf_ok(s, "한글") and not Sessions.csrf_ok(s, "\udcff")
+
+
+def test_visitors_not_signed_in_are_not_kept_and_cannot_push_out_a_sign_in() -> None:
+    sessions = Sessions(cookie_key("k" * 44))
+    visitor = sessions.new(0.0)  # a real person on the sign-in page
+    page_cookie, page_csrf = sessions.cookie_value(visitor), visitor.csrf
+    for n in range(MAX_SESSIONS + 10):  # a flood of requests without a cookie
+        sessions.cookie_value(sessions.new(float(n)))
+    back = sessions.from_cookie(page_cookie, 100.0)
+    assert back is not None and back.member is None
+    assert Sessions.csrf_ok(back, page_csrf)  # the sign-in form still posts
+    assert len(sessions) == 0
+    signed = sessions.sign_in(back, "c1", Role.COUNSELOR, 100.0)
+    assert signed.csrf != page_csrf and sessions.from_cookie(sessions.cookie_value(signed), 101.0)
+    # Another key's anonymous cookie, or a forged one, is nobody's.
+    assert Sessions(cookie_key("z" * 44)).from_cookie(page_cookie, 1.0) is None
+    assert sessions.from_cookie(page_cookie[:-1] + "x", 1.0) is None
+
+
+def test_at_the_limit_idle_then_least_recently_seen_signed_in_sessions_end() -> None:
+    sessions = Sessions(cookie_key("k" * 44))
+    old = sessions.sign_in(sessions.new(0.0), "c0", Role.COUNSELOR, 0.0)
+    kept = []
+    for n in range(1, MAX_SESSIONS):
+        kept.append(sessions.sign_in(sessions.new(0.0), f"c{n}", Role.COUNSELOR, IDLE_SECONDS))
+    assert len(sessions) == MAX_SESSIONS
+    newest = sessions.sign_in(sessions.new(0.0), "cx", Role.COUNSELOR, IDLE_SECONDS + 2)
+    assert not sessions.current(old, IDLE_SECONDS + 2)  # the idle one went
+    assert sessions.current(newest, IDLE_SECONDS + 2) and len(sessions) == MAX_SESSIONS
+    kept[0].last_seen = IDLE_SECONDS - 1  # now the least recently seen
+    sessions.sign_in(sessions.new(0.0), "cy", Role.COUNSELOR, IDLE_SECONDS + 3)
+    assert not sessions.current(kept[0], IDLE_SECONDS + 3)
+    assert all(sessions.current(s, IDLE_SECONDS + 3) for s in kept[1:])
+
+
+def test_a_try_counts_before_its_check_and_a_success_takes_it_back() -> None:
+    lim = SignInLimiter(LimitParams(per_account=2, per_address=3, window=60))
+    # Two tries at once: both counted before either password is checked; the third waits.
+    assert lim.attempt("c1", "ip", 0.0) == 0
+    assert lim.attempt("c1", "ip", 0.0) == 0
+    assert lim.attempt("c1", "ip", 0.0) == pytest.approx(60.0)
+    lim.succeeded("c1", "ip", 0.0)  # one of them was right
+    assert lim.blocked_for("c1", "ip", 1.0) == 0
+    assert lim.attempt("c2", "ip", 1.0) == 0  # the address holds one failure, c2's try
+    assert lim.attempt("c3", "ip", 1.0) == 0
+    assert lim.attempt("c4", "ip", 1.0) > 0
+
+
+def test_the_dummy_hash_is_a_real_scrypt_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    derived: list[int] = []
+    real = hashlib.scrypt
+
+    def spy(password: bytes, **kw: Any) -> bytes:
+        derived.append(kw["n"])
+        return real(password, **kw)
+
+    kind, n, r, p, _salt, _key = site._dummy_hash().split("$")
+    assert (kind, int(n), int(r), int(p)) == ("scrypt", SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    monkeypatch.setattr(hashlib, "scrypt", spy)
+    assert not site._check("a-guess-for-nobody", None)
+    assert derived == [SCRYPT_N]  # the key was derived, at the real cost
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\r\n/evil.example",
+        "/ /evil.example",
+        "/\u3000/evil.example",
+        "/\u200b/evil.example",
+        "/\x00/evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "evil.example",
+        "",
+        None,
+    ],
+)
+def test_sign_in_refuses_a_next_page_off_the_site(target: str | None) -> None:
+    assert site._safe_next(target) is None
+
+
+@pytest.mark.parametrize("target", ["/", "/wallboard", "/wallboard?tab=1#top", "/a:b/c"])
+def test_sign_in_follows_a_next_page_on_the_site(target: str) -> None:
+    assert site._safe_next(target) == target

@@ -6,6 +6,8 @@
 The stream reads the controller's own views (`members()`, `status()` and each waiting call's
 record) every `TICK` seconds and sends the board when it differs from the last one sent;
 today's figures come from the store, read at most every `FIGURES_TTL` seconds for all screens.
+The stream ends as soon as its session no longer holds (signed out elsewhere, idle past
+IDLE_SECONDS: the stream itself is not activity) or no longer has a watcher's role.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from aiohttp import web
 from ivr.keys import CONTROLLER
 from ivr.timezone import SEOUL
 from ivr.wallboard import board
-from ivr.web.auth import WATCHERS
-from ivr.web.site import DESK, Desk, desk_of, requires
+from ivr.web.auth import WATCHERS, role_of
+from ivr.web.sessions import Session
+from ivr.web.site import DESK, SESSION, Desk, desk_of, requires
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +125,17 @@ async def events(request: web.Request) -> web.StreamResponse:
         }
     )
     await resp.prepare(request)
+    session: Session = request[SESSION]
     last = None
     sent_at = time.monotonic()
+
+    def holds() -> bool:
+        if not desk.sessions.current(session, time.time()) or session.member is None:
+            return False
+        return role_of(desk.settings, session.member) in WATCHERS
+
     try:
-        while not desk.stopping.is_set():
+        while not desk.stopping.is_set() and holds():
             data = json.dumps(await feed.view(time.time()), ensure_ascii=False, sort_keys=True)
             if data != last:
                 await resp.write(f"data: {data}\n\n".encode())

@@ -147,5 +147,20 @@ class SignInLimiter:
         for key in (f"a:{account}", f"ip:{address}"):
             self._fails.setdefault(key, deque()).append(now)
 
-    def succeeded(self, account: str) -> None:
+    def attempt(self, account: str, address: str, now: float) -> float:
+        """Seconds to wait (as `blocked_for`); when 0 the try is counted as a failure at once,
+        before the password is checked, and `succeeded` takes it back."""
+        wait = self.blocked_for(account, address, now)
+        if wait <= 0:
+            self.failed(account, address, now)
+        return wait
+
+    def succeeded(self, account: str, address: str, at: float) -> None:
+        """The account signed in: its failures are forgotten, and the address's try counted
+        by `attempt` at `at` is taken back."""
         self._fails.pop(f"a:{account}", None)
+        q = self._fails.get(f"ip:{address}")
+        if q is not None and at in q:
+            q.remove(at)
+            if not q:
+                del self._fails[f"ip:{address}"]

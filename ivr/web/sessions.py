@@ -7,7 +7,10 @@ ends it for good — a copied cookie is worth nothing afterwards. Cookies are Ht
 SameSite=Strict, and Secure when the desk is served over TLS.
 
 Every session, signed in or not, has a CSRF token; every form carries it in a hidden field
-``csrf`` and a POST without the session's token is refused (403).
+``csrf`` and a POST without the session's token is refused (403). Only signed-in sessions are
+kept here: a visitor who has not signed in gets a cookie signed for "anonymous" use whose CSRF
+token is derived from its id with the key, so requests without a cookie (a flood of them, or
+each static file) cost no memory and can never push out a sign-in in progress.
 """
 
 from __future__ import annotations
@@ -23,13 +26,19 @@ from ivr.web.auth import Role
 COOKIE = "ivr120_desk"
 #: A session not used for this long ends (a night shift is 12 hours).
 IDLE_SECONDS = 12 * 3600.0
-#: Sessions kept at most (anonymous ones, from the sign-in page, are dropped first).
+#: Signed-in sessions kept at most (beyond: the idle ones, then the least recently seen, end).
 MAX_SESSIONS = 10_000
 
 
 def cookie_key(data_key: str) -> bytes:
     """The cookie-signing key, derived from the secrets file's data key (one-way)."""
     return hmac.new(data_key.encode(), b"ivr120 desk session cookie v1", hashlib.sha256).digest()
+
+
+def _b(text: str) -> bytes:
+    """Bytes of any text a client sent (compare_digest refuses non-ASCII str; a header may
+    carry undecodable bytes as surrogates)."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 @dataclass
@@ -46,19 +55,34 @@ class Session:
 class Sessions:
     key: bytes
     _by_id: dict[str, Session] = field(default_factory=dict)
+    #: Signs the cookies of visitors not signed in, and derives their CSRF tokens.
+    _anon_key: bytes = field(init=False, repr=False)
+    _csrf_key: bytes = field(init=False, repr=False)
 
-    def _sign(self, sid: str) -> str:
-        mac = hmac.new(self.key, sid.encode(), hashlib.sha256).digest()
+    def __post_init__(self) -> None:
+        self._anon_key = hmac.new(self.key, b"anonymous", hashlib.sha256).digest()
+        self._csrf_key = hmac.new(self.key, b"anonymous csrf", hashlib.sha256).digest()
+
+    def __len__(self) -> int:
+        """Sessions kept (the signed-in ones)."""
+        return len(self._by_id)
+
+    @staticmethod
+    def _mac(key: bytes, sid: str) -> str:
+        mac = hmac.new(key, _b(sid), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
     def cookie_value(self, s: Session) -> str:
-        return f"{s.sid}.{self._sign(s.sid)}"
+        key = self.key if s.member is not None else self._anon_key
+        return f"{s.sid}.{self._mac(key, s.sid)}"
 
     def from_cookie(self, value: str | None, now: float) -> Session | None:
         if not value or "." not in value:
             return None
         sid, _, mac = value.partition(".")
-        if not hmac.compare_digest(mac, self._sign(sid)):
+        if hmac.compare_digest(_b(mac), _b(self._mac(self._anon_key, sid))):
+            return self._anonymous(sid, now)
+        if not hmac.compare_digest(_b(mac), _b(self._mac(self.key, sid))):
             return None
         s = self._by_id.get(sid)
         if s is None or now - s.last_seen > IDLE_SECONDS:
@@ -67,28 +91,45 @@ class Sessions:
         s.last_seen = now
         return s
 
+    def _anonymous(self, sid: str, now: float) -> Session:
+        return Session(sid=sid, csrf=self._mac(self._csrf_key, sid), last_seen=now)
+
     def new(self, now: float) -> Session:
-        if len(self._by_id) >= MAX_SESSIONS:
-            self._expire(now)
-        s = Session(sid=secrets.token_urlsafe(24), csrf=secrets.token_urlsafe(24), last_seen=now)
-        self._by_id[s.sid] = s
-        return s
+        """A visitor's session before signing in (nothing is kept for it here)."""
+        return self._anonymous(secrets.token_urlsafe(24), now)
 
     def sign_in(self, old: Session, member: str, role: Role, now: float) -> Session:
         """A fresh session id and CSRF token at sign-in (no fixation of a planted cookie)."""
         self._by_id.pop(old.sid, None)
-        s = self.new(now)
-        s.member, s.role, s.signed_in_at = member, role, now
+        if len(self._by_id) >= MAX_SESSIONS:
+            self._expire(now)
+        s = Session(
+            sid=secrets.token_urlsafe(24),
+            csrf=secrets.token_urlsafe(24),
+            last_seen=now,
+            member=member,
+            role=role,
+            signed_in_at=now,
+        )
+        self._by_id[s.sid] = s
         return s
+
+    def current(self, s: Session, now: float) -> bool:
+        """Whether signed-in session `s` still holds (not signed out, not idle too long)."""
+        return self._by_id.get(s.sid) is s and now - s.last_seen <= IDLE_SECONDS
 
     def end(self, s: Session) -> None:
         self._by_id.pop(s.sid, None)
 
     def _expire(self, now: float) -> None:
         for sid, s in list(self._by_id.items()):
-            if s.member is None or now - s.last_seen > IDLE_SECONDS:
+            if now - s.last_seen > IDLE_SECONDS:
                 del self._by_id[sid]
+        excess = len(self._by_id) - MAX_SESSIONS + 1
+        if excess > 0:
+            for s in sorted(self._by_id.values(), key=lambda s: s.last_seen)[:excess]:
+                del self._by_id[s.sid]
 
     @staticmethod
     def csrf_ok(s: Session, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(s.csrf, token or "")
+        return bool(token) and hmac.compare_digest(_b(s.csrf), _b(token or ""))

@@ -10,15 +10,18 @@ with `@requires(...)`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
+import secrets
 import ssl
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from aiohttp import web
@@ -27,15 +30,36 @@ from ivr.audit import audit
 from ivr.config import Settings
 from ivr.keys import SECRETS, SETTINGS, STORE
 from ivr.store import Store
-from ivr.web.auth import ROLE_KO, WATCHERS, Role, SignInLimiter, check_password, role_of
+from ivr.web.auth import (
+    ROLE_KO,
+    WATCHERS,
+    Role,
+    SignInLimiter,
+    check_password,
+    hash_password,
+    role_of,
+)
 from ivr.web.sessions import COOKIE, IDLE_SECONDS, Session, Sessions, cookie_key
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-#: A stored hash checked when the account has none, so that a wrong name costs the same time.
-_DUMMY_HASH = "scrypt$32768$8$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+#: Password checks (scrypt: ~100 ms and 32 MiB each, in threads) run at once at most; more wait.
+PASSWORD_CHECKS = 2
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A real hash (of a random password) checked when the account has none, so that a wrong
+    name runs the same key derivation as a wrong password (no enumeration by timing)."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def _check(password: str, stored: str | None) -> bool:
+    """check_password against `stored`, or the dummy hash (in a thread: both run scrypt)."""
+    return check_password(password, stored or _dummy_hash())
+
 
 MSG_BAD_LOGIN = "아이디 또는 비밀번호가 올바르지 않습니다."
 MSG_TOO_MANY = "로그인 시도가 너무 많습니다. 약 {minutes}분 후에 다시 시도해 주세요."
@@ -51,6 +75,8 @@ class Desk:
     main: web.Application
     sessions: Sessions
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
+    #: Caps the password checks running at once (each is CPU and memory heavy).
+    checks: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(PASSWORD_CHECKS))
     templates: jinja2.Environment = field(init=False)
     #: Set when the desk stops: live streams (server-sent events) end.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -172,9 +198,17 @@ def _finish(desk: Desk, request: web.Request, resp: web.StreamResponse, cookie: 
 
 
 def _safe_next(target: str | None) -> str | None:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """`target` when it is a path on this site, else None (no open redirect). Browsers drop
+    tabs and newlines and read a backslash as a slash, so "/\t/evil.example" would leave the
+    site: any whitespace, control or format character or backslash is refused outright."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if any(c == "\\" or c.isspace() or unicodedata.category(c).startswith("C") for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
 
 
 def _home_of(role: Role) -> str:
@@ -217,7 +251,9 @@ async def signin(request: web.Request) -> web.StreamResponse:
             member=member,
         )
 
-    wait = desk.limiter.blocked_for(member, address, now)
+    # Counted as a failure before anything is awaited (so that tries sent at once cannot all
+    # pass the limit), and taken back on success.
+    wait = desk.limiter.attempt(member, address, now)
     if wait > 0:
         audit.warning("desk sign-in blocked (too many failures): %r from %s", member, address)
         return again(MSG_TOO_MANY.format(minutes=max(1, round(wait / 60))), 429)
@@ -226,12 +262,12 @@ async def signin(request: web.Request) -> web.StreamResponse:
     if role is not None and desk.store is not None:
         rows = await desk.store.fetch("SELECT hash FROM desk_passwords WHERE member = ?", (member,))
         stored = str(rows[0][0]) if rows else None
-    ok = await asyncio.to_thread(check_password, password, stored or _DUMMY_HASH)
+    async with desk.checks:
+        ok = await asyncio.to_thread(_check, password, stored)
     if not (ok and stored and role):
-        desk.limiter.failed(member, address, now)
         audit.warning("desk sign-in refused: %r from %s", member, address)
         return again(MSG_BAD_LOGIN, 401)
-    desk.limiter.succeeded(member)
+    desk.limiter.succeeded(member, address, now)
     s = desk.sessions.sign_in(request[SESSION], member, role, now)
     request[SESSION] = s
     audit.info("desk sign-in: %s (%s) from %s", member, role.value, address)

@@ -39,5 +39,8 @@
     var live = document.getElementById("live");
     live.dataset.state = "down";
     live.textContent = "연결 끊김 — 다시 연결하는 중";
+    // Closed for good: the desk answered with a page, not a stream (signed out, or the
+    // session expired). Reloading shows the sign-in page.
+    if (source.readyState === EventSource.CLOSED) window.location.reload();
   };
 })();
