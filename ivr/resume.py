@@ -159,8 +159,11 @@ class LiveCalls:
             log.warning("%d live call(s) left by a previous run to take back", len(self._left))
 
     # -- taking the calls back -------------------------------------------------------------
-    async def adopt(self, channels: list[dict[str, Any]]) -> None:
-        """Take back the dead run's callers still in Asterisk (see the module doc)."""
+    async def adopt(self, channels: list[dict[str, Any]]) -> set[str]:
+        """Take back the dead run's callers still in Asterisk (see the module doc). Returns
+        the callers taken back, for reconcile to leave alone: also one whose call ended here
+        (its counselor had hung up), which is hung up, no orphan to apologise to."""
+        taken: set[str] = set()
         rows, self._left = self._left, []
         present = {str(c.get("id", "")): c for c in channels}
         for row in rows:
@@ -185,6 +188,8 @@ class LiveCalls:
                 await self._close(cid, "its snapshot could not be restored")
                 continue
             await self._take_back(row, channel, present, *got)
+            taken.add(cid)
+        return taken
 
     async def _take_back(
         self,
