@@ -253,8 +253,8 @@ class Controller:
         ours = (*self.staff.legs, *self.journey.crisis_legs, *self.followup.offers)
         for leg in [x for x in ours if x not in present]:
             await self._channel_gone(leg, 0)
-        await self.live.adopt(channels)  # the calls a dead run left, before reconcile
-        await recovery.reconcile(self, channels)
+        taken = await self.live.adopt(channels)  # the calls a dead run left, before reconcile
+        await recovery.reconcile(self, [c for c in channels if c.get("id") not in taken])
 
     # -- administration (staff actions go to self.staff) ----------------------------------
     async def apply_config(

@@ -11,6 +11,10 @@ kept in the `live_calls` table as its journey changes, and the next run rebuilds
   application whose snapshot restores is ours again — the menu from the start, back in the
   queue by the original arrival with one "기다려 주셔서 감사합니다", or still bridged with the
   counselor, who is on that call again in the ring group and goes to wrap-up when it ends.
+  A counselor who hung up while no controller ran: a caller being whispered about waits again
+  by the original arrival; a connected call ends as the counselor's hang-up ends it, and the
+  counselor goes to wrap-up (`StaffDriver.leg_gone`). A caller answering the post-call survey
+  hears its thank-you and the call ends completed.
   The downtime is noted on the call record (`downtime_seconds`). A caller whose snapshot does
   not restore is left to reconcile (the apology, a BYE); a row whose caller is gone closes
   its record once (`controller_restart`).
@@ -155,8 +159,11 @@ class LiveCalls:
             log.warning("%d live call(s) left by a previous run to take back", len(self._left))
 
     # -- taking the calls back -------------------------------------------------------------
-    async def adopt(self, channels: list[dict[str, Any]]) -> None:
-        """Take back the dead run's callers still in Asterisk (see the module doc)."""
+    async def adopt(self, channels: list[dict[str, Any]]) -> set[str]:
+        """Take back the dead run's callers still in Asterisk (see the module doc). Returns
+        the callers taken back, for reconcile to leave alone: also one whose call ended here
+        (its counselor had hung up), which is hung up, no orphan to apologise to."""
+        taken: set[str] = set()
         rows, self._left = self._left, []
         present = {str(c.get("id", "")): c for c in channels}
         for row in rows:
@@ -165,8 +172,14 @@ class LiveCalls:
             if channel is None or cid in self.ctrl.calls:
                 await self._close(cid, "its caller is gone")
                 continue
+            # The counselor may have hung up while no controller ran.
+            staff_gone = bool(row.snap.staff_leg) and row.snap.staff_leg not in present
             got = restore(
-                row.snap, self.ctrl.journey.flow_config, self.ctrl.clock(), self.generation
+                row.snap,
+                self.ctrl.journey.flow_config,
+                self.ctrl.clock(),
+                self.generation,
+                staff_gone=staff_gone,
             )
             if got is None:
                 log.warning(
@@ -175,6 +188,8 @@ class LiveCalls:
                 await self._close(cid, "its snapshot could not be restored")
                 continue
             await self._take_back(row, channel, present, *got)
+            taken.add(cid)
+        return taken
 
     async def _take_back(
         self,
@@ -211,8 +226,8 @@ class LiveCalls:
         if s.staff_leg and s.member and with_leg:
             # The counselor is on this call again; their leg is the staff driver's.
             queue = s.queue or ""
-            ctrl.staff.legs[s.staff_leg] = Leg(cid, queue, s.member, answered=True)
             if queue in ctrl.staff.groups:
+                ctrl.staff.legs[s.staff_leg] = Leg(cid, queue, s.member, answered=True)
                 ctrl.staff.groups[queue].resume_call(s.member, cid, journey.record.answered_at)
             leg_gone = s.staff_leg not in present
         log.warning(
@@ -231,8 +246,11 @@ class LiveCalls:
                 )
             )
         await ctrl.effects.run(call, cmds)
-        if leg_gone and cid in ctrl.calls:
-            ctrl.staff.legs.pop(s.staff_leg or "", None)
+        if leg_gone and s.staff_leg in ctrl.staff.legs:
+            # The counselor hung up while no controller ran: as a hang-up now (the member is
+            # released to wrap-up; the call ends as the counselor's hang-up ends it).
+            await ctrl.staff.leg_gone(s.staff_leg or "", 0)
+        elif leg_gone and cid in ctrl.calls:
             await ctrl.ctx.feed(cid, StaffHungUp())
         await self.save(call)
         if s.queue in ctrl.staff.groups:

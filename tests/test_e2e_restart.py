@@ -263,3 +263,181 @@ async def test_sigkill_with_calls_adopts_asterisk_and_takes_every_call_back(
             assert alive(pid), "an external Asterisk was stopped by the controller"
     finally:
         await ari.close()
+
+
+@pytest.mark.parametrize("product", ["managed"], indirect=True)
+async def test_a_counselor_who_hangs_up_while_no_controller_runs_gets_the_next_call(
+    product: IvrRun, phones: PhoneFactory, tones: dict[str, Path], tmp_path: Path
+) -> None:
+    """The agent hangs up while the controller is down: the new run ends the talking caller's
+    call as the agent's hang-up ends it, and the agent, free again (no wrap-up here), is
+    offered the caller who was waiting, who keeps the original place."""
+    run = product
+    await run.start()
+    ari = run.ari()
+    try:
+        agent = await phones("agent01")
+        reg = await agent.register(
+            "agent01", run.secrets()["sip_passwords"]["agent01"], f"127.0.0.1:{run.sip_port}"
+        )
+        assert reg["code"] == 200, reg
+
+        async def online() -> bool:
+            return (await ari.get("endpoints/PJSIP/agent01")).get("state") == "online"
+
+        await wait_for("the agent online", online)
+        talking = await phones("talking")
+        await talking.call(run.uri_120)
+        await talking.wait_for("call_state", state="CONFIRMED", timeout=10)
+        await asyncio.sleep(1.0)  # the menu has begun
+        await talking.dtmf("1")
+        await agent.wait_for("incoming", timeout=30)
+        await agent.answer()
+        await agent.wait_for("call_state", state="CONFIRMED", timeout=10)
+        waiting = await phones("waiting")
+        await waiting.call(run.uri_120)
+        await waiting.wait_for("call_state", state="CONFIRMED", timeout=10)
+        await asyncio.sleep(1.0)
+        await waiting.dtmf("1")
+
+        async def two_snapshots() -> bool:
+            states = {r["state"] for r in run.rows("SELECT state FROM live_calls")}
+            return states == {"connected", "waiting"}
+
+        await wait_for("the two live snapshots", two_snapshots)
+        ids = {r["state"]: r["call_id"] for r in run.rows("SELECT state, call_id FROM live_calls")}
+        [leg] = run.rows("SELECT staff_leg FROM live_calls WHERE state='connected'")
+        queued_before = run.rows("SELECT queued_at FROM live_calls WHERE state='waiting'")
+
+        await run.kill()
+        await agent.hangup()
+        await agent.wait_for("call_state", state="DISCONNECTED", timeout=10)
+
+        async def leg_gone() -> bool:
+            return leg["staff_leg"] not in {c["id"] for c in await ari.get("channels")}
+
+        await wait_for("the agent's leg gone from Asterisk", leg_gone)
+        await run.start()
+
+        async def taken_back() -> bool:
+            return run.text().count("taken back after a restart") == 2
+
+        await wait_for("the two calls taken back", taken_back)
+        # The talking caller's call ends as the agent's hang-up ends it (no apology, no error).
+        await talking.wait_for("call_state", state="DISCONNECTED", timeout=20)
+        # The agent is free again and is offered the waiting caller.
+        await agent.wait_for("incoming", timeout=30)
+        await agent.answer()
+        await agent.wait_for("call_state", state="CONFIRMED", timeout=10)
+
+        async def waiting_connected() -> bool:
+            rows = run.rows("SELECT state FROM live_calls WHERE call_id=?", ids["waiting"])
+            return bool(rows) and rows[0]["state"] == "connected"
+
+        await wait_for("the waiting caller connected", waiting_connected)
+        await waiting.play(tones["caller"])
+        by_agent = read_wav(await heard(agent, tmp_path / "a-heard.wav", 2.0))
+        assert tone_present(by_agent.samples, by_agent.rate, CALLER_TONE)
+        await waiting.hangup()
+        for phone in (waiting, agent):
+            await phone.wait_for("call_state", state="DISCONNECTED", timeout=20)
+
+        async def all_closed() -> bool:
+            return not run.rows("SELECT * FROM calls WHERE outcome IS NULL")
+
+        await wait_for("every record completed", all_closed)
+        calls = {
+            r["call_id"]: r
+            for r in run.rows("SELECT call_id, outcome, end_reason, queued_at FROM calls")
+        }
+        assert len(calls) == 2, calls
+        assert calls[ids["connected"]]["outcome"] == "completed", calls
+        assert calls[ids["connected"]]["end_reason"] is None, calls
+        assert calls[ids["waiting"]]["outcome"] == "completed", calls
+        assert calls[ids["waiting"]]["queued_at"] == queued_before[0]["queued_at"], calls
+        assert run.rows("SELECT * FROM live_calls") == []
+        assert "recovering orphaned channel" not in run.text(), run.text()
+    finally:
+        await ari.close()
+
+
+async def test_a_restart_during_the_survey_ends_with_the_thanks_and_a_completed_call(
+    phones: PhoneFactory, tmp_path: Path
+) -> None:
+    """The general line asks the survey; the agent has hung up and the caller is answering it
+    when the controller is killed. The new run plays the survey's thank-you and hangs up: the
+    call is completed (no apology, no error), nothing is stored for the survey."""
+    menu = project_file(Path("config/menu.toml")).read_text(encoding="utf-8")
+    menu = menu.replace(
+        "[queues.general]\n", '[queues.general]\nsurvey = "score"\nsurvey_timeout = 60\n', 1
+    )
+    (tmp_path / "menu.toml").write_text(menu, encoding="utf-8")
+    run = IvrRun.create(
+        tmp_path,
+        "restartsur",
+        rtp=34600,
+        IVR120_AGENTS="agent01",
+        IVR120_MENU_FILE=str(tmp_path / "menu.toml"),
+        IVR120_WRAPUP_SECONDS="0",
+    )
+    ari = None
+    try:
+        await run.start()
+        ari = run.ari()
+        agent = await phones("agent01")
+        reg = await agent.register(
+            "agent01", run.secrets()["sip_passwords"]["agent01"], f"127.0.0.1:{run.sip_port}"
+        )
+        assert reg["code"] == 200, reg
+
+        async def online() -> bool:
+            assert ari is not None
+            return (await ari.get("endpoints/PJSIP/agent01")).get("state") == "online"
+
+        await wait_for("the agent online", online)
+        caller = await phones("surveyed")
+        await caller.call(run.uri_120)
+        await caller.wait_for("call_state", state="CONFIRMED", timeout=10)
+        await asyncio.sleep(1.0)  # the menu has begun
+        await caller.dtmf("1")
+        await agent.wait_for("incoming", timeout=30)
+        await agent.answer()
+        await agent.wait_for("call_state", state="CONFIRMED", timeout=10)
+
+        async def in_state(state: str) -> bool:
+            return [r["state"] for r in run.rows("SELECT state FROM live_calls")] == [state]
+
+        await wait_for("connected", lambda: in_state("connected"))
+        await agent.hangup()  # the caller stays on for the question
+        await wait_for("the survey", lambda: in_state("survey"))
+        [row] = run.rows("SELECT call_id FROM live_calls")
+
+        await run.kill()
+        await run.start()
+
+        async def taken_back() -> bool:
+            return f"call {row['call_id']}: taken back after a restart as survey" in run.text()
+
+        await wait_for("the call taken back", taken_back)
+        thanks = read_wav(await heard(caller, tmp_path / "thanks.wav", 2.0))
+        assert not is_silent(thanks.samples), "the caller heard nothing after the restart"
+        await caller.wait_for("call_state", state="DISCONNECTED", timeout=20)
+
+        async def closed() -> bool:
+            return not run.rows("SELECT * FROM calls WHERE outcome IS NULL")
+
+        await wait_for("the record completed", closed)
+        [call] = run.rows("SELECT outcome, end_reason, ended_in, member FROM calls")
+        assert (call["outcome"], call["end_reason"]) == ("completed", None), call
+        assert (call["ended_in"], call["member"]) == ("staff", "agent01"), call
+        assert run.rows("SELECT * FROM survey_answers") == []
+        assert run.rows("SELECT * FROM live_calls") == []
+        assert "recovering orphaned channel" not in run.text(), run.text()
+    finally:
+        if ari is not None:
+            await ari.close()
+        await run.close()
+        left = pbx_of(run)
+        with contextlib.suppress(OSError):
+            shutil.copy(left.log_file, tmp_path / "asterisk-messages.log")
+        left.remove_instance()

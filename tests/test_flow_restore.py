@@ -25,11 +25,12 @@ from ivr.flow.call import (
     State,
     Target,
 )
-from ivr.flow.commands import ConsentAnswer, RecordConsent
+from ivr.flow.commands import ConsentAnswer, RecordConsent, RecordSurvey
 from ivr.flow.events import Party
 from ivr.flow.record import Stage
 from ivr.flow.restore import THANKS_FOR_WAITING, Snapshot, restore, take
 from ivr.flow.states import MAX_WAIT_TIMER, REASSURE_TIMER
+from ivr.flow.survey import THANKS as SURVEY_THANKS
 from tests.flow_support import (
     CONFIG,
     LEG,
@@ -44,6 +45,7 @@ from tests.flow_support import (
     one,
     waiting,
 )
+from tests.test_flow_survey import LEFT, asked
 
 NOW = 100.0
 
@@ -174,3 +176,54 @@ def test_the_snapshot_is_small_and_plain() -> None:
         stage_seconds=snap.stage_seconds,
     )
     assert all(isinstance(v, float) for v in snap.stage_seconds.values())
+
+
+def test_a_caller_whispered_about_whose_counselor_hung_up_meanwhile_waits_again() -> None:
+    flow, _ = connecting()
+    queued_at = flow.record.queued_at
+    assert queued_at is not None
+    got = restore(take(flow), CONFIG, NOW, "r1", staff_gone=True)
+    assert got is not None
+    back, cmds = got
+    assert back.state is State.WAITING
+    assert of(cmds, Connect) == []  # no bridge with a leg that is gone
+    assert one(cmds, Enqueue) == Enqueue("loneliness", queued_at)  # the original place
+    assert one(cmds, Play).prompts == (THANKS_FOR_WAITING,)
+    assert back.record.member is None
+    # The next counselor who answers gets the call as usual.
+    whisper = one(back.handle(StaffAnswered("leg-2", "counselor02"), NOW + 5), Play)
+    back.handle(PlaybackDone(whisper.playback_id), NOW + 6)
+    assert back.state is State.CONNECTED and back.record.member == "counselor02"
+
+
+def test_a_connected_call_whose_counselor_hung_up_meanwhile_listens_to_the_caller_only() -> None:
+    got = restore(take(connected()), CONFIG, NOW, "r1", staff_gone=True)
+    assert got is not None
+    back, cmds = got
+    assert back.state is State.CONNECTED
+    assert [c.party for c in of(cmds, StartListening)] == [Party.CALLER]
+    # The adapter then feeds the counselor's hang-up: the call ends completed.
+    ended = back.handle(StaffHungUp(), NOW)
+    assert HangupCaller() in ended and one(ended, Finish).outcome is Outcome.COMPLETED
+
+
+def test_a_caller_answering_the_survey_hears_the_thanks_and_the_call_completes_once() -> None:
+    flow, _ = asked()
+    snap = take(flow)
+    back, cmds = restored(flow, LEFT + 20)
+    assert back.state is State.SURVEY
+    play = one(cmds, Play)
+    assert play.prompts == (SURVEY_THANKS,) and play.target is Target.CALLER
+    assert play.playback_id.startswith("c1-r1-")
+    assert of(cmds, RecordSurvey) == [] and of(cmds, StartTimer) == []
+    assert back.handle(Digit("5"), LEFT + 21) == []  # the answer window is over
+    done = back.handle(PlaybackDone(play.playback_id), LEFT + 23)
+    assert HangupCaller() in done and one(done, Finish).outcome is Outcome.COMPLETED
+    assert of(done, RecordSurvey) == []
+    rec = back.record
+    assert (rec.outcome, rec.member, rec.answered_at) == (Outcome.COMPLETED, "counselor01", 40.0)
+    assert rec.talk_seconds == LEFT - 40.0  # the talk ended when the counselor left
+    assert rec.ended_in is Stage.STAFF
+    assert sum(rec.stage_seconds.values()) == LEFT + 23 - rec.started_at
+    assert snap.stage_since == LEFT
+    assert back.handle(CallerHungUp(), LEFT + 24) == []  # once

@@ -9,8 +9,17 @@ caller back where they were. Pure: no I/O, no clock (`now` comes in).
                                                              "기다려 주셔서 감사합니다", the
                                                              longest-wait timer for what is left
     CONNECTING                  CONNECTED                    bridged with the answered counselor
+    CONNECTING, the staff leg   WAITING (same arrival time)  as INTRO/CONSENT/WAITING (the
+      gone (`staff_gone`)                                    counselor hung up during the whisper)
     CONNECTED (talking)         CONNECTED                    the audio taps again (the bridge
-                                                             stands in Asterisk)
+                                                             stands in Asterisk); with the staff
+                                                             leg gone, the caller's tap only (the
+                                                             adapter then ends the call as the
+                                                             counselor's hang-up)
+    SURVEY                      SURVEY (the thank-you)       the survey's thank-you, then the
+                                                             line hangs up: completed (the
+                                                             answer window went with the dead
+                                                             run; nothing is stored for it)
     anything else               None: the adapter hands the caller to recovery (apology, BYE)
 
 A consent question still open at the restart is closed as no answer (no consent), like a
@@ -32,6 +41,7 @@ from ivr.flow.commands import (
     RecordConsent,
     StartListening,
     StartTimer,
+    SurveyKind,
     Target,
 )
 from ivr.flow.conversation import Conversation, ConversationParams, PlaybackIds
@@ -39,6 +49,7 @@ from ivr.flow.conversation import State as TalkState
 from ivr.flow.events import Party
 from ivr.flow.record import Stage
 from ivr.flow.states import CONSENT_PROMPTS, MAX_WAIT_TIMER, STAGE_OF, FlowConfig, State
+from ivr.flow.survey import Survey
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +119,13 @@ def take(flow: CallFlow) -> Snapshot:
 
 
 def restore(
-    snap: Snapshot, config: FlowConfig, now: float, generation: str
+    snap: Snapshot, config: FlowConfig, now: float, generation: str, staff_gone: bool = False
 ) -> tuple[CallFlow, list[Command]] | None:
     """The journey rebuilt from `snap` and the commands that resume it, or None when the
     snapshot cannot be understood (the caller goes to recovery). `generation` makes this
-    run's playback ids differ from the dead run's (Asterisk may still hold those)."""
+    run's playback ids differ from the dead run's (Asterisk may still hold those).
+    `staff_gone`: the snapshot's staff leg is no longer in Asterisk (the counselor hung up
+    while no controller ran)."""
     try:
         state = State(snap.state)
     except ValueError:
@@ -137,8 +150,10 @@ def restore(
         return None
     flow._queue = queue  # noqa: SLF001
     rec.queue, rec.queued_at = queue.name, snap.queued_at
-    if state in _QUEUED:
+    if state in _QUEUED or (state is State.CONNECTING and staff_gone):
         return flow, _waiting(flow, snap, consent, now)
+    if state is State.SURVEY:
+        return flow, _survey_thanks(flow, snap, consent, now)
     if snap.staff_leg is None or snap.member is None:
         return None
     if state is State.CONNECTING:
@@ -147,7 +162,12 @@ def restore(
         cmds = _as(flow, State.WAITING, snap, now)
         return flow, [*cmds, *flow._connect(now)]  # noqa: SLF001
     if state is State.CONNECTED and snap.talk == TalkState.TALKING.value:
-        return flow, _connected(flow, snap, consent, now)
+        cmds = _connected(flow, snap, consent, now)
+        if staff_gone:  # no tap on a leg that is gone
+            cmds = [
+                c for c in cmds if not (isinstance(c, StartListening) and c.party is Party.STAFF)
+            ]
+        return flow, cmds
     return None
 
 
@@ -199,3 +219,21 @@ def _connected(
         flow.call_id, params, ids, snap.staff_leg, snap.member, consent
     )
     return [*cmds, Listen(()), StartListening(Party.STAFF, leg_id=snap.staff_leg)]
+
+
+def _survey_thanks(
+    flow: CallFlow, snap: Snapshot, consent: ConsentAnswer | None, now: float
+) -> list[Command]:
+    """The counselor had hung up and the caller was answering the survey: the thank-you that
+    ends every survey, then the line hangs up (completed). Listening is not needed for it."""
+    queue = flow._queue  # noqa: SLF001
+    assert queue is not None
+    _as(flow, State.SURVEY, snap, now)
+    flow._where = Stage.STAFF  # noqa: SLF001 - the call ended with the counselor's part
+    flow._consent = consent  # noqa: SLF001
+    rec = flow.record
+    rec.member, rec.answered_at = snap.member, snap.answered_at
+    rec.staff_left_at = snap.stage_since  # the survey began as the counselor left
+    kind = queue.survey or SurveyKind.SCORE  # the line's survey may have been turned off
+    flow.survey = Survey(flow.call_id, kind, flow._ids, queue.survey_timeout)  # noqa: SLF001
+    return flow.survey._thank()  # noqa: SLF001 - the answer window went with the dead run
