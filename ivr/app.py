@@ -277,3 +277,4 @@ async def _controller_ctx(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        controller.close()

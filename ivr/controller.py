@@ -287,6 +287,10 @@ class Controller:
                 return
             await asyncio.sleep(0.2)
 
+    def close(self) -> None:
+        """Release what the controller holds besides its task (the speech threads)."""
+        self.journey.close()
+
     def members(self) -> list[dict[str, Any]]:
         return self.staff.members()
 

@@ -16,8 +16,9 @@ tasks due now are counted in the database just before. The families (all prefixe
   handle; `command`: a call command that failed and ended the call; `bookkeeping`: a record
   that could not be written, each attempt);
 - `ari_reconnects_total`: ARI websocket connections after the first;
-- `speech_fallback_total`: calls moved to the key menu because speech recognition had no
-  capacity left (the callers' recognizer pool's count, `speech.pool.RecognizerPool.fallbacks`).
+- `speech_fallback_total`: callers' utterances not recognised because every recognizer was
+  busy, one per utterance (the caller answers that question with keys; the callers'
+  recognizer pool's count, `speech.pool.RecognizerPool.fallbacks`).
 
 The process counts (restarts, up, ARI connected, calls active) stay in ivr/supervise.py.
 """
@@ -147,7 +148,7 @@ def families(s: Snapshot) -> list[Metric]:
     reconnects.add_metric([], s.ari_reconnects)
     fallback = CounterMetricFamily(
         "ivr120_speech_fallback",
-        "Calls moved to the key menu because speech recognition had no capacity left",
+        "Callers' utterances not recognised because every speech recognizer was busy",
     )
     fallback.add_metric([], s.tallies.get(SPEECH_FALLBACK, 0))
     return [*out, errors, reconnects, fallback]

@@ -88,6 +88,8 @@ class Tap:
         self.tracker = SilenceTracker(SilenceParams(thresholds=config.thresholds))
         self._gate = SpeechGate()
         self._lease: Lease | None = None
+        #: Utterances that ended but whose result may still come: dropped with the question.
+        self._finishing: set[Lease] = set()
         self._phrases: tuple[str, ...] = ()
         self._pending: list[bytes] = []
         self._media_time = 0.0
@@ -173,6 +175,8 @@ class Tap:
         if gated.ended:
             lease.finish()
             self._lease = None
+            self._finishing = {f for f in self._finishing if not f.done}
+            self._finishing.add(lease)
 
     def restart_silence(self) -> None:
         """Start counting silence afresh from now (a new phase of the call: connected)."""
@@ -201,6 +205,9 @@ class Tap:
         if self._lease is not None:
             self._lease.cancel()
             self._lease = None
+        for lease in self._finishing:
+            lease.cancel()  # its result, if still to come, is not for the new question
+        self._finishing.clear()
         self._gate.reset()
         self._pending = []
 

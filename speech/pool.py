@@ -77,11 +77,12 @@ class RecognizerPool:
         self.busy = 0
         self.created = 0
         self.fallbacks = 0
+        self.closed = False
 
     def lease(self, phrases: tuple[str, ...], on_result: OnResult) -> Lease | None:
         """A slot for one utterance against ``phrases``, or None when all are busy. Call it on
         the event loop; ``on_result`` is called there for each recognised utterance."""
-        if self.busy >= self.capacity:
+        if self.closed or self.busy >= self.capacity:
             return None
         self.busy += 1
         return Lease(self, phrases, on_result, asyncio.get_running_loop())
@@ -99,6 +100,8 @@ class RecognizerPool:
     def close(self) -> None:
         """Stop the threads once queued work is done (does not wait)."""
         self._executor.shutdown(wait=False)
+        self.closed = True
+        log.info("speech recognizers closed (%d made)", self.created)
 
     # -- worker threads ------------------------------------------------------------------
     def _take(self, phrases: tuple[str, ...]) -> GrammarRecognizer:
@@ -140,6 +143,8 @@ class Lease:
         self.finished = False
         #: Set by cancel(): what is still queued is dropped, and no result is delivered.
         self.discarded = False
+        #: Set (on the loop) once the slot is free again: nothing more will be delivered.
+        self.done = False
 
     def feed(self, pcm: bytes) -> None:
         if not self.finished:
@@ -162,31 +167,43 @@ class Lease:
             if self._draining:
                 return
             self._draining = True
-        self.pool._executor.submit(self._drain)
+        with contextlib.suppress(RuntimeError):  # the pool was closed: the process is stopping
+            self.pool._executor.submit(self._drain)
 
     # -- worker thread -------------------------------------------------------------------
     def _drain(self) -> None:
-        while True:
-            with self._lock:
-                if not self._ops:
-                    self._draining = False
+        """Decode the queued audio in order. The end op ends the utterance (frees the slot); so
+        does anything raised here unexpectedly, so that a slot is never lost."""
+        end = True
+        try:
+            while True:
+                with self._lock:
+                    if not self._ops:
+                        self._draining = False
+                        end = False
+                        return
+                    op = self._ops.popleft()
+                if op is None:
                     return
-                op = self._ops.popleft()
-            if op is None:
+                if not (self.discarded or self._failed):
+                    self._decode(op)
+        except Exception:
+            log.exception("recognition failed while draining")
+            self._failed = self.finished = True  # later audio and the end op are not queued
+        finally:
+            if end:
                 self._end()
-                return
-            if self.discarded or self._failed:
-                continue
-            try:
-                if self._recognizer is None:
-                    self._recognizer = self.pool._take(self.phrases)
-                text = self._recognizer.feed(op)
-            except Exception:
-                log.exception("recognition failed")
-                self._failed = True
-                continue
+
+    def _decode(self, pcm: bytes) -> None:
+        try:
+            if self._recognizer is None:
+                self._recognizer = self.pool._take(self.phrases)
+            text = self._recognizer.feed(pcm)
             if text:
                 self._post(self._recognizer, text)
+        except Exception:
+            log.exception("recognition failed")
+            self._failed = True
 
     def _end(self) -> None:
         rec, self._recognizer = self._recognizer, None
@@ -201,7 +218,7 @@ class Lease:
         except Exception:
             log.exception("recognition failed at the end of an utterance")
         finally:
-            self._call(self.pool._freed)
+            self._call(self._freed)
 
     def _post(self, rec: GrammarRecognizer, text: str) -> None:
         words = rec.words
@@ -212,6 +229,10 @@ class Lease:
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
             self._loop.call_soon_threadsafe(fn, *args)
+
+    def _freed(self) -> None:
+        self.done = True
+        self.pool._freed()
 
     def _deliver(self, result: Result) -> None:
         if not self.discarded:

@@ -339,6 +339,24 @@ async def test_a_withdrawal_whose_recording_vanished_404_still_discards_and_stor
     assert rig.rows("SELECT withdrawn_by FROM consents") == [(MEMBER,)]
 
 
+async def test_stopping_the_recording_for_the_survey_keeps_it_and_a_failure_goes_on(
+    rig: Rig,
+) -> None:
+    """The stop is asked for each recording; one already gone (404) or refused (500) leaves
+    the call going (the caller is in the survey) and the recordings kept for collection."""
+    call = rig.call()
+    names = {p: f"ivr120-{CALL}-{p}" for p in ("caller", "staff")}
+    call.recording, call.recordings = True, dict(names)
+    rig.fake.script[("POST", f"recordings/live/{names['caller']}/stop")] = 500
+    rig.fake.script[("POST", f"recordings/live/{names['staff']}/stop")] = 404
+    await rig.run(call, flow.StopRecording(), flow.Answer())
+    for name in names.values():
+        assert rig.fake.sent("POST", f"recordings/live/{name}/stop")
+    assert rig.carried_out(flow.StopRecording) == [None] and not recovered(rig)
+    assert rig.carried_out(flow.Answer) == [None]
+    assert not call.recording and call.recordings == names  # kept: collected at the end
+
+
 # -- counted on /metrics (ivr/metrics.py) ------------------------------------------------
 def _errors(rig: Rig) -> dict[str, float]:
     from prometheus_client import CollectorRegistry, generate_latest

@@ -123,6 +123,7 @@ async def test_ivr_run_serves_calls_and_stops_cleanly_on_sigterm(
 
     text = log_path.read_text()
     assert "Asterisk stopped" in text
+    assert "speech recognizers closed" in text  # the pool's threads are released
     assert TEST_CALLER_NUMBER not in text, "a caller's number was logged in clear"
     assert not asterisk_processes(instance), "Asterisk outlived ivr-run"
     assert "root-sid/proc" not in mounts()

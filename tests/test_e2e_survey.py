@@ -10,6 +10,8 @@ import contextlib
 import csv
 import dataclasses
 import datetime as dt
+import io
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,10 +24,12 @@ from ivr.flow.survey import State as SurveyState
 from ivr.phone.audio import is_silent, read_wav
 from ivr.report.cli import main as report_main
 from ivr.report.rows import Period
+from ivr.summary.capture import wav_problem
 from ivr.timezone import SEOUL
 from speech.synth import espeak_korean
 from tests.conftest import TEST_CALLER_NUMBER, Hotline, PhoneFactory
 from tests.test_e2e_calls import counselor, dial_120, record_for
+from tests.test_e2e_consent import live_recording, recording_running
 
 
 @contextlib.contextmanager
@@ -182,4 +186,49 @@ async def test_did_it_help_answered_by_saying_ne(
     assert (answer["kind"], answer["answer"], answer["answered_by"]) == ("helped", 1, "voice")
     row = await hotline.wait_row(call_id)
     assert (row["outcome"], row["ended_in"]) == ("completed", "staff")
+    await hotline.wait_clean()
+
+
+async def test_with_consent_the_recording_ends_when_the_counselor_left(
+    clean_hotline: Hotline, phones: PhoneFactory, spy: list[flow.Command]
+) -> None:
+    """The survey is not counseling: the caller's recording stops (kept, finished) as it
+    begins, so the question and the answer are not in the recording nor its summary."""
+    hotline = clean_hotline
+    with survey_on(hotline, timeout=20.0):
+        caller = await dial_120(hotline, phones, "consented")
+        call_id = await hotline.last_call_id()
+        await hotline.press_5(caller, call_id, "1")  # yes: the counseling is recorded
+        await hotline.wait_state(call_id, flow.State.WAITING, timeout=90)
+        k5 = await counselor(hotline, phones, "counselor05", auto_answer=True)
+        await hotline.wait_state(call_id, flow.State.CONNECTED, timeout=90)
+    name = f"ivr120-{call_id}-caller"
+    live = await recording_running(hotline, name)
+    assert live is not None and live["state"] == "recording", live
+    await k5.hangup()
+    await hotline.wait_play(spy, call_id, "survey_question_score", timeout=15)
+    assert flow.StopRecording() in spy
+    survey = hotline.controller.calls[call_id].flow.survey
+    assert survey is not None
+    async with asyncio.timeout(30):  # the question played out: the answer window is open
+        while survey.state is SurveyState.ASKING:
+            await asyncio.sleep(0.1)
+    assert await live_recording(hotline, name, wait=0) is None, "still recording the survey"
+    data = await hotline.ari.get_bytes(f"recordings/stored/{name}/file")
+    assert wav_problem(data) is None  # finished by the stop, complete
+    with wave.open(io.BytesIO(data)) as w:
+        seconds = w.getnframes() / w.getframerate()
+    [started] = hotline.rows(f"SELECT started_at FROM recordings WHERE name = '{name}'")
+    left = hotline.controller.calls[call_id].flow.record.staff_left_at
+    assert left is not None
+    assert 0 < seconds <= left - started["started_at"] + 1.0, (seconds, left, started)
+
+    await caller.dtmf("4")
+    await caller.wait_for("call_state", state="DISCONNECTED", timeout=30)
+    async with asyncio.timeout(20):  # collected as for a call that ended with the counselor
+        while not hotline.rows(f"SELECT * FROM transcription_jobs WHERE call_id = '{call_id}'"):
+            await asyncio.sleep(0.2)
+    statuses = hotline.rows(f"SELECT party, status FROM recordings WHERE call_id = '{call_id}'")
+    assert {r["party"] for r in statuses} == {"caller", "staff"}
+    assert {r["status"] for r in statuses} <= {"fetched", "deleted"}
     await hotline.wait_clean()

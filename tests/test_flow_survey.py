@@ -30,13 +30,15 @@ from ivr.flow.call import (
     StaffDigit,
     StaffHungUp,
     Started,
+    StartRecording,
     StartTimer,
     State,
     StopPlayback,
+    StopRecording,
     Target,
     TimerFired,
 )
-from ivr.flow.commands import AnsweredBy, RecordSurvey, SurveyKind
+from ivr.flow.commands import AnsweredBy, ConsentAnswer, RecordSurvey, SurveyKind
 from ivr.flow.menu import MenuError, parse_menu
 from ivr.flow.record import Stage
 from ivr.flow.survey import SURVEY_TIMER, THANKS
@@ -45,8 +47,9 @@ from tests.flow_support import LEG, MENU, connected, make_config, of, one
 LEFT = 100.0  # the counselor hangs up
 
 
-def survey_config(kind: SurveyKind) -> CallFlow:
-    """A flow on a loneliness line with the survey `kind`, connected to a counselor."""
+def survey_config(kind: SurveyKind, consent_key: str = "2") -> CallFlow:
+    """A flow on a loneliness line with the survey `kind`, connected to a counselor; the
+    caller answered the consent question with `consent_key` (1 yes, 2 no)."""
     queues = dict(MENU.queues)
     queues["loneliness"] = dataclasses.replace(queues["loneliness"], survey=kind)
     config = make_config(menu=dataclasses.replace(MENU, queues=queues))
@@ -54,7 +57,7 @@ def survey_config(kind: SurveyKind) -> CallFlow:
     menu = one(flow.handle(Started(), 0.0), Play).playback_id
     flow.handle(PlaybackDone(menu), 1.0)
     flow.handle(Digit("5"), 2.0)
-    flow.handle(Digit("2"), 10.0)
+    flow.handle(Digit(consent_key), 10.0)
     whisper = one(flow.handle(StaffAnswered(LEG, "counselor01"), 40.0), Play).playback_id
     flow.handle(PlaybackDone(whisper), 40.0)
     assert flow.state is State.CONNECTED
@@ -88,6 +91,34 @@ def test_counselor_hangs_up_the_caller_hears_the_question_not_a_hangup() -> None
     play = one(cmds, Play)
     assert play.prompts == ("survey_question_score",) and play.target is Target.CALLER
     assert not flow.ended and flow.record.staff_left_at == LEFT
+
+
+def test_a_consented_recording_stops_as_the_survey_begins_before_the_question() -> None:
+    flow = survey_config(SurveyKind.SCORE, consent_key="1")
+    assert flow.consent is ConsentAnswer.YES
+    cmds = flow.handle(StaffHungUp(), LEFT)
+    assert flow.state is State.SURVEY and cmds.count(StopRecording()) == 1
+    assert cmds.index(StopRecording()) < cmds.index(one(cmds, Play))  # before the question
+    flow.handle(PlaybackDone(one(cmds, Play).playback_id), LEFT + 6)
+    later = flow.handle(Digit("4"), LEFT + 8)
+    assert of(later, StopRecording) == [] and of(later, StartRecording) == []
+
+
+def test_without_consent_there_is_no_recording_to_stop() -> None:
+    cmds = survey_config(SurveyKind.SCORE).handle(StaffHungUp(), LEFT)
+    assert of(cmds, StopRecording) == [] and one(cmds, Play)
+
+
+def test_a_call_that_ends_with_the_counselor_needs_no_stop() -> None:
+    flow = CallFlow("c1", make_config(), 0.0)  # no survey on the line
+    menu = one(flow.handle(Started(), 0.0), Play).playback_id
+    flow.handle(PlaybackDone(menu), 1.0)
+    flow.handle(Digit("5"), 2.0)
+    flow.handle(Digit("1"), 10.0)
+    whisper = one(flow.handle(StaffAnswered(LEG, "counselor01"), 40.0), Play).playback_id
+    assert StartRecording() in flow.handle(PlaybackDone(whisper), 40.0)
+    cmds = flow.handle(StaffHungUp(), LEFT)
+    assert flow.ended and of(cmds, StopRecording) == []  # the tap closes with the call
 
 
 def test_the_answer_window_opens_when_the_question_was_played() -> None:

@@ -122,6 +122,10 @@ def test_families_are_gauges_and_counters_as_prometheus_reads_them() -> None:
     assert kinds["ivr120_queue_length"] == "gauge"
     assert kinds["ivr120_errors"] == "counter"
     assert kinds["ivr120_speech_fallback"] == "counter"
+    helps = {f.name: f.documentation for f in families(Snapshot(followups_due={}))}
+    # One per utterance refused (not per call moved to the key menu).
+    assert "utterances" in helps["ivr120_speech_fallback"]
+    assert "calls" not in helps["ivr120_speech_fallback"].lower()
 
 
 async def test_followups_due_counts_open_tasks_due_now_by_team(tmp_path: Path) -> None:

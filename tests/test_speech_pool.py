@@ -209,3 +209,54 @@ async def test_the_loop_keeps_running_while_many_callers_are_decoded(
         task.cancel()
     assert [c.heard() for c in callers] == [["아니요"]] * 4
     assert ticks > 5
+
+
+async def test_a_result_still_to_come_is_dropped_when_the_question_changes(
+    pool: RecognizerPool, voice: dict[str, bytes]
+) -> None:
+    """The utterance ended (its lease finished) but its result is not back yet when the next
+    question opens: it is not delivered under the new question."""
+    caller = Listener(pool)
+    await caller.tap.listen(YES_NO)
+    caller.play(utterance(voice["네"]))  # the gate ended the utterance: decoding goes on
+    assert caller.tap._lease is None and pool.busy == 1
+    await caller.tap.listen(("네", "외로움"))  # the loop has not run: no result is back yet
+    await until(lambda: pool.busy == 0)
+    assert caller.heard() == []
+    caller.play(utterance(voice["네"]))  # the new question's own answer is heard
+    await until(lambda: pool.busy == 0)
+    assert caller.heard() == ["네"]
+
+
+class Unreadable:
+    """A recognizer whose result cannot be read (a broken vosk result): `feed` returns an
+    utterance, reading its words raises."""
+
+    def feed(self, pcm: bytes) -> str:
+        return "네"
+
+    @property
+    def words(self) -> list[Any]:
+        raise ValueError("no words")
+
+
+async def test_a_result_that_cannot_be_made_still_frees_the_slot(
+    pool: RecognizerPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool._take = lambda phrases: Unreadable()  # type: ignore[method-assign,assignment,return-value]
+    results: list[Any] = []
+    lease = pool.lease(YES_NO, results.append)
+    assert lease is not None and pool.busy == 1
+    with caplog.at_level(logging.ERROR, logger="speech.pool"):
+        lease.feed(bytes(FRAME_BYTES))
+        lease.finish()
+        await until(lambda: pool.busy == 0, seconds=10)
+    assert results == [] and "recognition failed" in caplog.text
+    assert pool.idle() == 0  # the recognizer that raised is not used again
+    assert pool.lease(YES_NO, results.append) is not None  # the capacity is whole
+
+
+async def test_a_closed_pool_leases_nothing(model: vosk.Model) -> None:
+    pool = RecognizerPool(model, capacity=2, workers=1)
+    pool.close()
+    assert pool.closed and pool.lease(YES_NO, lambda r: None) is None

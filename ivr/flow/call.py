@@ -15,6 +15,7 @@ and carries out the returned commands against ARI. Every transition is logged on
     (or GOODBYE first: the abuse policy notice), WAITING --callback accepted--> GOODBYE
     three failed choices --> GOODBYE --done--> ENDED
     CONNECTED --counselor hung up, the line has a survey--> SURVEY (ivr.flow.survey) --> ENDED
+    (a consented recording stops on entering SURVEY: the question and answer are not in it)
     an adapter failure in any live state --> ENDED via Recover (apology from the dialplan)
 
 While WAITING, a `WaitingRoom` (ivr.flow.waiting) composes the announcements and keeps the
@@ -63,6 +64,7 @@ from ivr.flow.commands import (
     StartRecording,
     StartTimer,
     StopPlayback,
+    StopRecording,
     Target,
     WithdrawConsent,
 )
@@ -130,7 +132,7 @@ __all__ += ["RecordSilence", "RecordConsent", "StartRecording", "WithdrawConsent
 __all__ += ["Command", "ConsentAnswer", "AnsweredBy", "CallbackReason", "CallbackConsent"]
 __all__ += ["NoticeKind", "SilenceOf", "SilenceAction", "CallEndReason", "CallRecord"]
 __all__ += ["STAFF_ABUSE", "STAFF_CALLBACK", "STAFF_CRISIS", "STAFF_WITHDRAW", "Conversation"]
-__all__ += ["CallFlow", "FlowConfig", "State", "Offer"]
+__all__ += ["CallFlow", "FlowConfig", "State", "Offer", "StopRecording"]
 
 
 class CallFlow:
@@ -503,7 +505,9 @@ class CallFlow:
             self._goto(State.SURVEY)
             timeout = self._queue.survey_timeout
             self.survey = Survey(self.call_id, self._queue.survey, self._ids, timeout)
-            return [*cmds, *self.survey.start()]
+            # The recording is of the counseling: it ends with it, before the question.
+            stop = [StopRecording()] if conv.consent is ConsentAnswer.YES else []
+            return [*cmds, *stop, *self.survey.start()]
         return [*cmds, HangupCaller(), *self._end(now, conv.ending.outcome)]
 
     def _in_survey(self, event: FlowEvent, now: float) -> list[Command]:

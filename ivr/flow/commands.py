@@ -256,6 +256,12 @@ class StartRecording:
 
 
 @dataclass(frozen=True, slots=True)
+class StopRecording:
+    """The counseling is over (the caller stays on for the survey): stop the recordings and
+    keep what was recorded; nothing said after this is recorded."""
+
+
+@dataclass(frozen=True, slots=True)
 class WithdrawConsent:
     """The caller withdrew consent during the call: stop and delete what was recorded."""
 
@@ -310,6 +316,7 @@ Command = (
     | RecordSilence
     | RecordConsent
     | StartRecording
+    | StopRecording
     | WithdrawConsent
     | RecordSurvey
     | Finish

@@ -81,6 +81,11 @@ class CallEffects:
             flow.Finish: self._finish,
         }
 
+    def close(self) -> None:
+        """The controller stopped: release the recognizers' threads."""
+        if self.recognizers is not None:
+            self.recognizers.close()
+
     # -- a new call ----------------------------------------------------------------------
     async def new_call(self, ev: StasisStart) -> None:
         ctx = self.ctx

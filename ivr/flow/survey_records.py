@@ -33,4 +33,5 @@ class SurveyRecords:
             )
         except WriteDeferred as exc:
             log.warning("record not written yet: %s", exc)
+            return
         log.info("call %s: survey answer stored (%s)", call.call_id, cmd.kind)

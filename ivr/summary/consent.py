@@ -3,7 +3,9 @@ of consented summaries; ivr.summary.capture fetches the finished files).
 
 Only a stored consent is acted on: no consent row, no recording. Each party is recorded from
 their own audio tap's bridge (one voice per file). A withdrawal during the call stops and
-discards what was recorded.
+discards what was recorded. The end of the counseling when the caller stays on for the survey
+(`StopRecording`) stops the recordings and keeps them: they are collected when the call ends,
+as for a call that ended there.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class ConsentRecorder:
         return {
             flow.RecordConsent: self._record_consent,
             flow.StartRecording: self._start_recording,
+            flow.StopRecording: self._stop_recording,
             flow.WithdrawConsent: self._withdraw,
         }
 
@@ -99,6 +102,20 @@ class ConsentRecorder:
             self.ctx.store.recording_started(name, call.call_id, party, self.ctx.clock())
         )
         log.info("call %s: recording the %s (consent given)", call.call_id, party)
+
+    async def _stop_recording(self, call: ActiveCall, cmd: flow.StopRecording) -> None:
+        """The counseling is over: stop each recording, keeping it (collected at the end of
+        the call as usual). A failure is logged, never raised: the caller is in the survey."""
+        call.recording = False  # no party starts being recorded from now on
+        for party, name in call.recordings.items():
+            try:
+                await self.ctx.ari.post(f"recordings/live/{name}/stop")
+            except AriNotFound:
+                pass  # already finished (the party's channel is gone)
+            except AriError as exc:
+                log.warning("call %s: cannot stop recording the %s: %s", call.call_id, party, exc)
+                continue
+            log.info("call %s: recording of the %s stopped (counseling over)", call.call_id, party)
 
     async def _withdraw(self, call: ActiveCall, cmd: flow.WithdrawConsent) -> None:
         by = cmd.by or "counselor"
