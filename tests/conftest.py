@@ -191,6 +191,23 @@ class Hotline:
             while self.controller.calls[call_id].flow.state is not state:
                 await asyncio.sleep(0.05)
 
+    async def wait_listening(self, call_id: str, word: str, timeout: float = 30) -> None:
+        """Wait until the caller's audio tap is recognising a question with `word` among its
+        phrases and its audio is arriving (the Listen command carried out, RTP frames in):
+        a word spoken from then on reaches the recognizer."""
+        async with asyncio.timeout(timeout):
+            while True:
+                call = self.controller.calls.get(call_id)
+                tap = call.taps.get("caller") if call is not None else None
+                if (
+                    tap is not None
+                    and word in tap._phrases  # noqa: SLF001 - what the tap listens for
+                    and tap.receiver is not None
+                    and tap.receiver.stats.frames > 0
+                ):
+                    return
+                await asyncio.sleep(0.05)
+
     async def press_5(self, caller: Any, call_id: str, consent: str | None = "2") -> None:
         """Choose the loneliness line (queued at once), then answer the summary consent
         question (2 = no) while it is asked — unless a counselor answered first."""

@@ -17,6 +17,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 #: The flags headless Chromium needs here (docs/chromium.md): as root it refuses to start
 #: without --no-sandbox; --headless=new is the real browser without a window.
@@ -69,10 +71,18 @@ def set_desk_password(config: Path, member: str, password: str) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+def submit(browser: WebDriver, element_id: str) -> None:
+    """Click the form's button and wait until its page has been replaced by the answer (a
+    read during the navigation fails with "aborted by navigation")."""
+    button = browser.find_element(By.ID, element_id)
+    button.click()
+    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(button))
+
+
 def sign_in(browser: WebDriver, base: str, member: str, password: str) -> None:
     browser.get(f"{base}/signin")
     field = browser.find_element(By.ID, "member")
     field.clear()  # after a refused try the page keeps the name typed
     field.send_keys(member)
     browser.find_element(By.ID, "password").send_keys(password)
-    browser.find_element(By.ID, "signin").click()
+    submit(browser, "signin")

@@ -45,7 +45,7 @@ from ivr.web.site import (
     desk_ctx,
 )
 from tests.conftest import free_port
-from tests.desk_support import set_desk_password, sign_in, wait_for
+from tests.desk_support import set_desk_password, sign_in, submit, wait_for
 
 SUPERVISOR_PW = "night-shift-supervisor"
 COUNSELOR_PW = "counselor-desk-pass"
@@ -104,7 +104,7 @@ async def test_supervisor_signs_in_and_out_and_the_old_cookie_is_dead(
         WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith("/wallboard"))
         who = text_of(browser, "who")
         cookie = browser.get_cookie(COOKIE)
-        browser.find_element(By.ID, "signout").click()
+        submit(browser, "signout")
         WebDriverWait(browser, 10).until(lambda b: "/signin" in b.current_url)
         notice = text_of(browser, "notice")
         # The cookie of the ended session, put back: it opens nothing any more.
@@ -198,7 +198,7 @@ async def test_a_form_without_its_csrf_token_is_refused(desk: DeskSite, browser:
         browser.execute_script("document.querySelector('input[name=csrf]').remove()")
         browser.find_element(By.ID, "member").send_keys("supervisor01")
         browser.find_element(By.ID, "password").send_keys(SUPERVISOR_PW)
-        browser.find_element(By.ID, "signin").click()
+        submit(browser, "signin")
         message = text_of(browser, "message")
         browser.get(f"{desk.base}/wallboard")
         return message, browser.current_url

@@ -81,12 +81,12 @@ async def test_caller_says_oeroum_and_reaches_the_loneliness_line(
     hotline = clean_hotline
     caller = await dial_120(hotline, phones)
     call_id = await hotline.last_call_id()
-    await asyncio.sleep(1.0)
+    await hotline.wait_listening(call_id, "외로움")
     await caller.play(words["외로움"], loop=False)  # spoken over the menu: no key pressed
     await hotline.wait_state(call_id, flow.State.CONSENT, timeout=40)
     call = hotline.controller.calls[call_id]
     assert call.flow.record.menu_path == ["5"]
-    await asyncio.sleep(1.0)
+    await hotline.wait_listening(call_id, "아니요")
     await caller.play(words["아니요"], loop=False)  # the consent question, answered by voice
     await hotline.wait_state(call_id, flow.State.WAITING, timeout=40)
     assert call.flow.record.queue == "loneliness"
@@ -119,7 +119,7 @@ async def test_yes_or_no_by_voice_answers_the_callback_offer(
     async with asyncio.timeout(60):  # the offer comes after callback_offer_after (8 s)
         while not any(isinstance(c, flow.Play) and "callback_offer" in c.prompts for c in spy):
             await asyncio.sleep(0.2)
-    await asyncio.sleep(1.0)
+    await hotline.wait_listening(call_id, answer)
     await caller.play(words[answer], loop=False)
     if accepted:
         await caller.wait_for("call_state", state="DISCONNECTED", timeout=40)

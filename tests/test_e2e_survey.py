@@ -179,6 +179,7 @@ async def test_did_it_help_answered_by_saying_ne(
     async with asyncio.timeout(30):  # the question played out: the answer window is open
         while survey.state is SurveyState.ASKING:
             await asyncio.sleep(0.1)
+    await hotline.wait_listening(call_id, "네")
     await caller.play(ne, loop=False)
     await caller.wait_for("call_state", state="DISCONNECTED", timeout=40)
     assert survey.answer == 1, f"not recognised: {caller.diagnostics()}"

@@ -40,6 +40,7 @@ def take(out: Path, url: str, supervisor: str, sv_pw: str, counselor: str, c_pw:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
@@ -58,13 +59,19 @@ def take(out: Path, url: str, supervisor: str, sv_pw: str, counselor: str, c_pw:
         browser.save_screenshot(str(path))
         saved.append(path)
 
+    def submit(button_id: str) -> None:
+        """Click and wait until the answer replaced the page (no read during a navigation)."""
+        button = browser.find_element(By.ID, button_id)
+        button.click()
+        WebDriverWait(browser, 15).until(expected_conditions.staleness_of(button))
+
     def sign_in(member: str, password: str) -> None:
         browser.get(f"{url}/signin")
         field = browser.find_element(By.ID, "member")
         field.clear()
         field.send_keys(member)
         browser.find_element(By.ID, "password").send_keys(password)
-        browser.find_element(By.ID, "signin").click()
+        submit("signin")
 
     def signed_in() -> None:
         WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.ID, "who"))
@@ -82,7 +89,7 @@ def take(out: Path, url: str, supervisor: str, sv_pw: str, counselor: str, c_pw:
         browser.get(f"{url}/wallboard")
         WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.ID, "message"))
         shot("forbidden")
-        browser.find_element(By.ID, "signout").click()
+        submit("signout")
         WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.ID, "notice"))
         sign_in(supervisor, sv_pw)
         signed_in()
