@@ -1,10 +1,14 @@
-"""Grammar recognizers pooled across callers, decoded in a few shared worker threads.
+"""Callers' grammar recognition bounded and decoded in a few shared worker threads.
 
 One `RecognizerPool` per process (the controller's): a caller who starts to speak while a
-question is open takes a `Lease` (`lease()`, immediate, on the event loop); the lease gets a
-`GrammarRecognizer` for its phrases from the pool's idle ones, or a new one when none is idle,
-and hands it back, `Reset()`, when the utterance ends. Recognizers are only ever made on demand,
-and at most ``capacity`` are leased at once: beyond that `lease()` returns None and the caller
+question is open takes a `Lease` (`lease()`, immediate, on the event loop); the lease makes a
+fresh `GrammarRecognizer` for its phrases (0.5 ms) and drops it when the utterance ends. A
+recognizer is never reused after `Reset()`: vosk keeps state across `Reset()` (results differ
+by what a recognizer heard before, alphacep/vosk-api#1372) and its authors say to make one per
+stream (#919); a fresh one costs 0.5 ms. (Reuse was suspected, not shown, in a spoken "네" not
+recognised late in fresh-clone suite runs; a replay of 120 utterances and tones into one
+reused recognizer still recognised it.) What is pooled is the capacity and the
+threads: at most ``capacity`` are leased at once; beyond that `lease()` returns None and the caller
 answers with keys (the menu always accepts them); `refused()` counts that event
 (`fallback_total()` for the metrics).
 
@@ -71,7 +75,6 @@ class RecognizerPool:
         self.capacity = capacity
         self.workers = workers or os.cpu_count() or 1
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="vosk")
-        self._idle: dict[tuple[str, ...], list[GrammarRecognizer]] = {}
         self._lock = threading.Lock()
         #: Leases out now (event-loop thread only), recognizers made, utterances refused.
         self.busy = 0
@@ -93,10 +96,6 @@ class RecognizerPool:
         self.fallbacks += 1
         _fallbacks += 1
 
-    def idle(self) -> int:
-        with self._lock:
-            return sum(len(recs) for recs in self._idle.values())
-
     def close(self) -> None:
         """Stop the threads once queued work is done (does not wait)."""
         self._executor.shutdown(wait=False)
@@ -105,17 +104,10 @@ class RecognizerPool:
 
     # -- worker threads ------------------------------------------------------------------
     def _take(self, phrases: tuple[str, ...]) -> GrammarRecognizer:
+        """A fresh recognizer for one utterance (never one that heard someone else)."""
         with self._lock:
-            idle = self._idle.get(phrases)
-            if idle:
-                return idle.pop()
             self.created += 1
         return GrammarRecognizer(self.model, self.rate, list(phrases))
-
-    def _give(self, phrases: tuple[str, ...], recognizer: GrammarRecognizer) -> None:
-        recognizer.reset()
-        with self._lock:
-            self._idle.setdefault(phrases, []).append(recognizer)
 
     def _freed(self) -> None:
         self.busy -= 1
@@ -213,8 +205,6 @@ class Lease:
                     text = rec.final()
                     if text:
                         self._post(rec, text)
-                if not self._failed:  # a recognizer that raised is not used again
-                    self.pool._give(self.phrases, rec)
         except Exception:
             log.exception("recognition failed at the end of an utterance")
         finally:

@@ -182,7 +182,11 @@ async def test_did_it_help_answered_by_saying_ne(
     await hotline.wait_listening(call_id, "네")
     await caller.play(ne, loop=False)
     await caller.wait_for("call_state", state="DISCONNECTED", timeout=40)
-    assert survey.answer == 1, f"not recognised: {caller.diagnostics()}"
+    pool = hotline.controller.journey.recognizers
+    assert survey.answer == 1, (
+        f"not recognised (recognizers: {pool.busy} busy of {pool.capacity}, {pool.created} "
+        f"made, {pool.fallbacks} refused): {caller.diagnostics()}"
+    )
     [answer] = answers(hotline, call_id)
     assert (answer["kind"], answer["answer"], answer["answered_by"]) == ("helped", 1, "voice")
     row = await hotline.wait_row(call_id)
