@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -71,12 +72,18 @@ def set_desk_password(config: Path, member: str, password: str) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+def settled(browser: WebDriver, seconds: float = 15) -> WebDriverWait[WebDriver]:
+    """A wait that retries through a navigation: chromedriver answers a command that meets one
+    with "aborted by navigation" (a WebDriverException, which a plain wait does not retry)."""
+    return WebDriverWait(browser, seconds, ignored_exceptions=(WebDriverException,))
+
+
 def submit(browser: WebDriver, element_id: str) -> None:
-    """Click the form's button and wait until its page has been replaced by the answer (a
-    read during the navigation fails with "aborted by navigation")."""
+    """Click the form's button and wait until the answer has replaced its page and loaded."""
     button = browser.find_element(By.ID, element_id)
     button.click()
-    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(button))
+    settled(browser).until(expected_conditions.staleness_of(button))
+    settled(browser).until(lambda b: b.execute_script("return document.readyState") == "complete")
 
 
 def sign_in(browser: WebDriver, base: str, member: str, password: str) -> None:

@@ -45,7 +45,7 @@ from ivr.web.site import (
     desk_ctx,
 )
 from tests.conftest import free_port
-from tests.desk_support import set_desk_password, sign_in, submit, wait_for
+from tests.desk_support import set_desk_password, settled, sign_in, submit, wait_for
 
 SUPERVISOR_PW = "night-shift-supervisor"
 COUNSELOR_PW = "counselor-desk-pass"
@@ -90,8 +90,7 @@ async def desk(tmp_path: Path) -> AsyncIterator[DeskSite]:
 
 
 def text_of(browser: Any, element_id: str) -> str:
-    el = WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, element_id))
-    return str(el.text)
+    return str(settled(browser, 10).until(lambda b: b.find_element(By.ID, element_id).text))
 
 
 async def test_supervisor_signs_in_and_out_and_the_old_cookie_is_dead(

@@ -253,7 +253,8 @@ async def signin(request: web.Request) -> web.StreamResponse:
 
     # Counted as a failure before anything is awaited (so that tries sent at once cannot all
     # pass the limit), and taken back on success.
-    wait = desk.limiter.attempt(member, address, now)
+    tick = time.monotonic()  # the limiter's window: immune to the wall clock being set
+    wait = desk.limiter.attempt(member, address, tick)
     if wait > 0:
         audit.warning("desk sign-in blocked (too many failures): %r from %s", member, address)
         return again(MSG_TOO_MANY.format(minutes=max(1, round(wait / 60))), 429)
@@ -267,7 +268,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
     if not (ok and stored and role):
         audit.warning("desk sign-in refused: %r from %s", member, address)
         return again(MSG_BAD_LOGIN, 401)
-    desk.limiter.succeeded(member, address, now)
+    desk.limiter.succeeded(member, address, tick)
     s = desk.sessions.sign_in(request[SESSION], member, role, now)
     request[SESSION] = s
     audit.info("desk sign-in: %s (%s) from %s", member, role.value, address)
