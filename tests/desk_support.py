@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 #: The flags headless Chromium needs here (docs/chromium.md): as root it refuses to start
@@ -78,11 +77,25 @@ def settled(browser: WebDriver, seconds: float = 15) -> WebDriverWait[WebDriver]
     return WebDriverWait(browser, seconds, ignored_exceptions=(WebDriverException,))
 
 
+def replaced(element: Any) -> bool:
+    """The element's page is gone. Mid-navigation chromedriver may say so as "Node with given
+    id does not belong to the document" instead of a stale element (a fresh-clone run met it)."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise  # anything else mid-navigation: the wait retries
+    return False
+
+
 def submit(browser: WebDriver, element_id: str) -> None:
     """Click the form's button and wait until the answer has replaced its page and loaded."""
     button = browser.find_element(By.ID, element_id)
     button.click()
-    settled(browser).until(expected_conditions.staleness_of(button))
+    settled(browser).until(lambda _: replaced(button))
     settled(browser).until(lambda b: b.execute_script("return document.readyState") == "complete")
 
 
