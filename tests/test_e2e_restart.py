@@ -19,6 +19,7 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,6 +91,24 @@ async def heard(phone: RemotePhone, path: Path, seconds: float) -> Path:
     await phone.record(path)
     await asyncio.sleep(seconds)
     return Path(await phone.stop_record())
+
+
+async def agent_takes_the_waiting_caller(
+    run: Any, agent: Any, waiting: Any, call_id: str, tones: dict[str, Path], wav: Path
+) -> None:
+    """The free agent is offered the waiting caller, answers, and hears the caller's tone."""
+    await agent.wait_for("incoming", timeout=30)
+    await agent.answer()
+    await agent.wait_for("call_state", state="CONFIRMED", timeout=10)
+
+    async def waiting_connected() -> bool:
+        rows = run.rows("SELECT state FROM live_calls WHERE call_id=?", call_id)
+        return bool(rows) and rows[0]["state"] == "connected"
+
+    await wait_for("the waiting caller connected", waiting_connected)
+    await waiting.play(tones["caller"])
+    by_agent = read_wav(await heard(agent, wav, 2.0))
+    assert tone_present(by_agent.samples, by_agent.rate, CALLER_TONE)
 
 
 async def test_sigkill_with_calls_adopts_asterisk_and_takes_every_call_back(
@@ -202,18 +221,9 @@ async def test_sigkill_with_calls_adopts_asterisk_and_takes_every_call_back(
         await agent.hangup()
         await agent.wait_for("call_state", state="DISCONNECTED", timeout=10)
         await talking.wait_for("call_state", state="DISCONNECTED", timeout=20)
-        await agent.wait_for("incoming", timeout=30)
-        await agent.answer()
-        await agent.wait_for("call_state", state="CONFIRMED", timeout=10)
-
-        async def waiting_connected() -> bool:
-            rows = run.rows("SELECT state FROM live_calls WHERE call_id=?", ids["waiting"])
-            return bool(rows) and rows[0]["state"] == "connected"
-
-        await wait_for("the waiting caller connected", waiting_connected)
-        await waiting.play(tones["caller"])
-        by_agent = read_wav(await heard(agent, tmp_path / "a-heard2.wav", 2.0))
-        assert tone_present(by_agent.samples, by_agent.rate, CALLER_TONE)
+        await agent_takes_the_waiting_caller(
+            run, agent, waiting, ids["waiting"], tones, tmp_path / "a-heard2.wav"
+        )
         await waiting.hangup()
         for phone in (waiting, menu, agent):
             await phone.wait_for("call_state", state="DISCONNECTED", timeout=20)
@@ -326,18 +336,9 @@ async def test_a_counselor_who_hangs_up_while_no_controller_runs_gets_the_next_c
         # The talking caller's call ends as the agent's hang-up ends it (no apology, no error).
         await talking.wait_for("call_state", state="DISCONNECTED", timeout=20)
         # The agent is free again and is offered the waiting caller.
-        await agent.wait_for("incoming", timeout=30)
-        await agent.answer()
-        await agent.wait_for("call_state", state="CONFIRMED", timeout=10)
-
-        async def waiting_connected() -> bool:
-            rows = run.rows("SELECT state FROM live_calls WHERE call_id=?", ids["waiting"])
-            return bool(rows) and rows[0]["state"] == "connected"
-
-        await wait_for("the waiting caller connected", waiting_connected)
-        await waiting.play(tones["caller"])
-        by_agent = read_wav(await heard(agent, tmp_path / "a-heard.wav", 2.0))
-        assert tone_present(by_agent.samples, by_agent.rate, CALLER_TONE)
+        await agent_takes_the_waiting_caller(
+            run, agent, waiting, ids["waiting"], tones, tmp_path / "a-heard.wav"
+        )
         await waiting.hangup()
         for phone in (waiting, agent):
             await phone.wait_for("call_state", state="DISCONNECTED", timeout=20)
