@@ -240,6 +240,14 @@ class Store:
             ),
         )
 
+    async def call_wrapup(self, call_id: str, seconds: float) -> None:
+        """The wrap-up the counselor got after the call (the report's handle time)."""
+        await self._write(
+            "call wrap-up",
+            "UPDATE calls SET wrapup_seconds=? WHERE call_id=?",
+            (seconds, call_id),
+        )
+
     async def calls(self, limit: int = 100) -> list[StoredCall]:
         cur = await self._db.execute(
             """SELECT call_id, caller_hash, started_at, menu_path, queue, member, wait_seconds,

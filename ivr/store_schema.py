@@ -342,6 +342,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX survey_answers_at ON survey_answers (at);
     """,
+    """
+    -- The wrap-up the counselor had after the call (ivr.staff.ringgroup.RingGroup.released:
+    -- not rung for that long); NULL for calls nobody answered and calls stored before this.
+    ALTER TABLE calls ADD COLUMN wrapup_seconds REAL;
+    """,
 )
 
 

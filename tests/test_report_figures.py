@@ -247,3 +247,26 @@ def test_silence_and_abuse() -> None:
     assert got["abuse_ended_calls"] == (1,)  # c8
     assert got["flags_set"] == (5,)
     assert (got["flags_level_1"], got["flags_level_2"], got["flags_level_3"]) == ((2,), (1,), (2,))
+
+
+def test_handle_time_is_talk_plus_wrapup() -> None:
+    """The handle-time distribution and the staffing's handle time count the counselor's
+    wrap-up after each call (calls.wrapup_seconds); a call without one recorded counts none."""
+    calls = [
+        replace(call(1, at(2, 9), "completed", wait=5, talk=240, member="k1"), wrapup_seconds=120),
+        replace(call(2, at(2, 9, 20), "completed", wait=5, talk=240, member="k1")),
+        replace(
+            call(3, at(2, 9, 40), "completed", wait=5, talk=540, member="k2"), wrapup_seconds=0
+        ),
+    ]
+    got = rows(figures.handle_times(calls))
+    # c1: 4 + 2 = 6 min; c2: 4 min (no wrap-up recorded); c3: 9 min
+    assert got["0-5"] == (1,) and got["5-10"] == (2,)
+    assert sum(n for (n,) in got.values()) == 3
+    assert figures.handle_times(calls).columns == ("handle_min", "calls")
+    assert figures.mean_handle_seconds(calls) == pytest.approx((360 + 240 + 540) / 3)
+    from ivr.report import erlang
+
+    staffing = {(r[0], r[1]): r for r in erlang.staffing(calls, PERIOD, None).rows}
+    # Three answered in Monday 9h (< MIN_ANSWERED): the period's mean handle time, with wrap-up
+    assert staffing[(0, 9)][3] == pytest.approx((360 + 240 + 540) / 3)

@@ -9,7 +9,8 @@ Definitions (the same in every figure):
 - *abandoned*: an offered call whose caller hung up before a counselor answered, wherever
   that was (intro, consent question, queue; each counted on its own as well).
 - *service level within T s*: answered within T s / offered.
-- *handle time*: talk seconds of an answered call (the wrap-up after it is not stored yet).
+- *handle time*: talk + wrap-up seconds of an answered call (the wrap-up the counselor got
+  after it, `calls.wrapup_seconds`; none for calls stored before it was recorded).
 - *caller*: the hashed number; calls without a number (hash ANONYMOUS) are no one caller and
   are counted apart wherever a figure counts callers.
 """
@@ -143,25 +144,26 @@ def waits(calls: Sequence[CallRow]) -> Table:
     return Table("waits", ("measure", "value"), rows)
 
 
+def _handles(calls: Sequence[CallRow]) -> list[float]:
+    """Handle times (talk + wrap-up, s) of the answered inbound calls."""
+    out = []
+    for c in offered(calls):
+        handle = c.handle_seconds
+        if c.answered_at is not None and handle is not None:
+            out.append(handle)
+    return out
+
+
 def handle_times(calls: Sequence[CallRow]) -> Table:
-    """Answered inbound calls by talk time (minutes)."""
-    talks = [
-        c.talk_seconds
-        for c in offered(calls)
-        if c.answered_at is not None and c.talk_seconds is not None
-    ]
-    counts = Counter(_bucket(t / 60, HANDLE_EDGES_MIN) for t in talks)
+    """Answered inbound calls by handle time (talk + wrap-up, minutes)."""
+    counts = Counter(_bucket(t / 60, HANDLE_EDGES_MIN) for t in _handles(calls))
     rows = [(b, counts[b]) for b in _buckets(HANDLE_EDGES_MIN)]
-    return Table("handle_times", ("talk_min", "calls"), rows)
+    return Table("handle_times", ("handle_min", "calls"), rows)
 
 
 def mean_handle_seconds(calls: Sequence[CallRow]) -> float | None:
-    talks = [
-        c.talk_seconds
-        for c in offered(calls)
-        if c.answered_at is not None and c.talk_seconds is not None
-    ]
-    return sum(talks) / len(talks) if talks else None
+    handles = _handles(calls)
+    return sum(handles) / len(handles) if handles else None
 
 
 def repeat_callers(calls: Sequence[CallRow]) -> Table:

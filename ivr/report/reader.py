@@ -19,7 +19,7 @@ class ReportError(Exception):
 _CALLS = """
 SELECT c.call_id, c.caller_hash, c.started_at, c.direction, c.menu_path, c.queue, c.queued_at,
        c.answered_at, c.member, c.wait_seconds, c.talk_seconds, c.ended_at, c.outcome,
-       c.ended_in, s.answer, s.withdrawn_at
+       c.ended_in, s.answer, s.withdrawn_at, c.wrapup_seconds, c.end_reason
 FROM calls c LEFT JOIN consents s ON s.call_id = c.call_id
 WHERE c.started_at >= ? AND c.started_at < ?
 """
@@ -67,7 +67,7 @@ def _call(r: tuple[Any, ...], first: dict[str, float]) -> CallRow:
     """A row; a repeat when the caller's first inbound call was earlier than this one (never
     for a call without a number: `first` has no entry for ANONYMOUS)."""
     call_id, caller, started, direction, menu, queue, queued, answered, member = r[:9]
-    wait, talk, ended, outcome, ended_in, consent, withdrawn_at = r[9:]
+    wait, talk, ended, outcome, ended_in, consent, withdrawn_at, wrapup, end_reason = r[9:]
     repeat = direction == "inbound" and started > first.get(caller, started)
     return CallRow(
         call_id,
@@ -87,6 +87,8 @@ def _call(r: tuple[Any, ...], first: dict[str, float]) -> CallRow:
         consent,
         repeat,
         withdrawn_at is not None,
+        wrapup,
+        end_reason,
     )
 
 

@@ -38,6 +38,19 @@ class CallRow:
     repeat: bool = False
     #: The consent was withdrawn (`*6` during the call, or on the caller's request later).
     consent_withdrawn: bool = False
+    #: The counselor's wrap-up after the call (s); None when nobody answered or not recorded
+    #: (calls stored before the wrap-up was recorded count no wrap-up).
+    wrapup_seconds: float | None = None
+    #: Why the call ended when it was not the usual way (calls.end_reason: abuse,
+    #: crisis_transfer, silent, ...).
+    end_reason: str | None = None
+
+    @property
+    def handle_seconds(self) -> float | None:
+        """Talk + wrap-up of an answered call (None without a talk time)."""
+        if self.talk_seconds is None:
+            return None
+        return self.talk_seconds + (self.wrapup_seconds or 0.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ TEXT: dict[str, dict[str, str]] = {
         "answer_rates": "응답률과 포기율",
         "abandonment_by_wait": "대기 시간별 포기",
         "waits": "대기 시간 백분위수와 서비스 수준 (20초·60초 이내 응답)",
-        "handle_times": "상담 시간 분포 (분)",
+        "handle_times": "처리 시간 분포 (통화 + 후처리, 분)",
         "repeat_callers": "처음 전화한 분과 다시 전화한 분 (번호 없는 전화는 따로)",
         "repeat_callers.first_time": "처음 전화 (번호 있음)",
         "repeat_callers.repeat": "다시 전화 (번호 있음, 이전에 전화한 적 있음)",
@@ -37,8 +37,8 @@ TEXT: dict[str, dict[str, str]] = {
         "workload": "상담사별 업무량 (관리자용, 순위 아님)",
         "endings": "통화가 끝난 단계",
         "staffing": "필요 상담사 수 (얼랑 C, 80%를 20초 이내) 대 근무표",
-        "staffing_note": "빨강: 부족, 파랑: 여유. 얼랑 C는 포기를 고려하지 않으며, 상담 시간에 "
-        "후처리 시간은 아직 포함되지 않습니다. 전화가 없던 시간에도 최소 1명이 필요합니다.",
+        "staffing_note": "빨강: 부족, 파랑: 여유. 얼랑 C는 포기를 고려하지 않습니다. 처리 시간 = "
+        "통화 + 후처리 시간. 전화가 없던 시간에도 최소 1명이 필요합니다.",
         "staffing_erlang_a": "필요 상담사 수 (얼랑 A: 포기 포함, 80%를 20초 이내) 대 근무표",
         "staffing_erlang_a_note": "얼랑 A는 기다리다 끊는 분을 고려합니다. 인내 시간은 이 기간의 "
         "통화에서 잰 값입니다 (대기한 모든 초 ÷ 응답 전에 끊은 통화 수). 끊은 통화가 10건 미만이면 "
@@ -53,7 +53,7 @@ TEXT: dict[str, dict[str, str]] = {
         "도움 여부)",
         "satisfaction.all": "전체 회선",
         "score": "점수",
-        "not_yet": "아직 없는 항목: 채팅, 후처리 시간.",
+        "not_yet": "아직 없는 항목: 채팅.",
     },
     "en": {
         "title": "Loneliness Hotline 120 operations report",
@@ -67,7 +67,7 @@ TEXT: dict[str, dict[str, str]] = {
         "answer_rates": "Answer and abandonment rates",
         "abandonment_by_wait": "Abandonment by time waited",
         "waits": "Wait percentiles and service level (answered within 20 s and 60 s)",
-        "handle_times": "Handle time distribution (minutes)",
+        "handle_times": "Handle time distribution (talk + wrap-up, minutes)",
         "repeat_callers": "First-time and repeat callers (calls without a number apart)",
         "repeat_callers.first_time": "First-time (number known)",
         "repeat_callers.repeat": "Repeat (number known, called before)",
@@ -99,7 +99,7 @@ TEXT: dict[str, dict[str, str]] = {
         "endings": "Where calls ended",
         "staffing": "Counselors needed (Erlang C, 80 % within 20 s) against the roster",
         "staffing_note": "Red: under-staffed, blue: over-staffed. Erlang C ignores abandonment; "
-        "handle time is talk time only (no wrap-up yet). At least one counselor every hour.",
+        "handle time = talk + wrap-up. At least one counselor every hour.",
         "staffing_erlang_a": "Counselors needed (Erlang A: with abandonment, 80 % within 20 s) "
         "against the roster",
         "staffing_erlang_a_note": "Erlang A counts the callers who hang up while waiting. The "
@@ -116,6 +116,6 @@ TEXT: dict[str, dict[str, str]] = {
         "distribution, did it help)",
         "satisfaction.all": "All lines",
         "score": "score",
-        "not_yet": "Not in the report yet: chats, wrap-up time.",
+        "not_yet": "Not in the report yet: chats.",
     },
 }
