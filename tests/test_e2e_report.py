@@ -99,4 +99,28 @@ async def test_report_counts_the_rows_real_calls_left(
     assert endings[("abandoned_consent", "consent")] >= 1
     assert endings[("completed", "staff")] >= 1
     assert sum(endings.values()) == sum(outcomes.values())
+    # Handle times (talk + wrap-up) of the answered calls, and the workload per counselor.
+    with sqlite3.connect(db) as con:
+        handles = [
+            (talk + (wrapup or 0)) / 60
+            for talk, wrapup in con.execute(
+                f"SELECT talk_seconds, wrapup_seconds FROM calls WHERE {where}"
+                " AND queued_at IS NOT NULL AND answered_at IS NOT NULL",
+                span,
+            )
+        ]
+        per_member = dict(
+            con.execute(
+                "SELECT member, COUNT(*) FROM calls WHERE started_at >= ? AND started_at < ?"
+                " AND answered_at IS NOT NULL AND member IS NOT NULL GROUP BY member",
+                span,
+            )
+        )
+    by_handle = {k: int(v[0]) for k, v in _csv(tables / "handle_times.csv").items()}
+    assert sum(by_handle.values()) == len(handles) == answered
+    assert by_handle["0-5"] == sum(1 for h in handles if h < 5)
+    work = _csv(tables / "workload.csv")
+    assert {m: int(r[0]) for m, r in work.items()} == per_member
+    assert per_member["counselor01"] >= 1
+    assert float(work["counselor01"][-1]) > 0  # the longest stretch without a break (minutes)
     assert "외로움안녕120 운영 보고서" in out.read_text(encoding="utf-8")

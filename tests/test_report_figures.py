@@ -214,12 +214,6 @@ def test_heatmap_counts_inbound_by_seoul_weekday_and_hour() -> None:
     assert sum(grid.values()) == 8
 
 
-def test_workload_per_counselor() -> None:
-    got = rows(figures.workload(CALLS))
-    assert got["k1"] == (2, pytest.approx(800 / 3600), 0, pytest.approx(10.0))
-    assert got["k2"] == (2, pytest.approx(1620 / 3600), 1, pytest.approx(25.0))
-
-
 def test_followups_requested_and_done() -> None:
     tasks = [
         TaskRow(1, "callback", at(2, 10), "done", "reached", at(2, 12)),

@@ -234,24 +234,6 @@ def followups(tasks: Sequence[TaskRow]) -> Table:
     return Table("followups", cols, rows)
 
 
-def workload(calls: Sequence[CallRow]) -> Table:
-    """Per counselor (for the supervisor, not ranked): answered calls, talk hours, abuse
-    endings, longest call (minutes). Sorted by member id."""
-    per: dict[str, list[CallRow]] = defaultdict(list)
-    for c in calls:
-        if c.member is not None and c.answered_at is not None:
-            per[c.member].append(c)
-    rows = []
-    for m in sorted(per):
-        cs = per[m]
-        talk = [c.talk_seconds or 0.0 for c in cs]
-        abuse = sum(1 for c in cs if c.outcome == "abuse_ended")
-        rows.append((m, len(cs), sum(talk) / 3600, abuse, max(talk) / 60))
-    return Table(
-        "workload", ("member", "calls", "talk_hours", "abuse_endings", "longest_min"), rows
-    )
-
-
 def endings(calls: Sequence[CallRow]) -> Table:
     """Inbound calls by outcome and the stage they ended in."""
     counts = Counter((c.outcome or "open", c.ended_in or "-") for c in inbound(calls))

@@ -153,8 +153,9 @@ def html_report(
         parts.append(f"<p>{html.escape(name)}: {html.escape(value)}</p>")
     for table in tables:
         parts.append(f"<h2 id='{table.key}'>{html.escape(t[table.key])}</h2>")
-        if table.key in ("staffing", "staffing_erlang_a"):
-            parts.append(f"<p>{html.escape(t[table.key + '_note'])}</p>")
+        note = t.get(table.key + "_note")
+        if note is not None:
+            parts.append(f"<p>{html.escape(note)}</p>")
         img = plot(table, t)
         if img is not None:
             parts.append(f"<img alt='{html.escape(t[table.key])}' src='{img}'>")

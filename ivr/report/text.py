@@ -35,6 +35,10 @@ TEXT: dict[str, dict[str, str]] = {
         "referrals.?": "? (목록에 없는 기관)",
         "silence_and_abuse": "침묵과 복지 확인, 폭언 종료와 제한",
         "workload": "상담사별 업무량 (관리자용, 순위 아님)",
+        "workload_note": "관리자만 보는 표이며 순위가 아닙니다. 어려운 통화: 위기 상담 연결, 폭언 "
+        "종료, 침묵 경보, 침묵 회선(복지 확인) 또는 40분 이상인 통화. 쉬지 않은 최장 시간: "
+        "통화와 후처리가 10분 미만의 간격으로 이어지고 그 사이에 일시정지나 로그아웃이 없던 "
+        "가장 긴 시간(분).",
         "endings": "통화가 끝난 단계",
         "staffing": "필요 상담사 수 (얼랑 C, 80%를 20초 이내) 대 근무표",
         "staffing_note": "빨강: 부족, 파랑: 여유. 얼랑 C는 포기를 고려하지 않습니다. 처리 시간 = "
@@ -96,6 +100,10 @@ TEXT: dict[str, dict[str, str]] = {
         "referrals.?": "? (no longer in the catalog)",
         "silence_and_abuse": "Silences and welfare checks, abuse endings and flags",
         "workload": "Workload per counselor (supervisor view, not a ranking)",
+        "workload_note": "For the supervisor only, not a ranking. Hard calls: a crisis-line "
+        "transfer, an abuse ending, a silence alert, a silent line (welfare check) or 40 minutes "
+        "or longer. Longest stretch without a break: calls and wrap-ups following each other "
+        "with gaps under 10 minutes and no pause or log-out between them (minutes).",
         "endings": "Where calls ended",
         "staffing": "Counselors needed (Erlang C, 80 % within 20 s) against the roster",
         "staffing_note": "Red: under-staffed, blue: over-staffed. Erlang C ignores abandonment; "
