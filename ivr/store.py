@@ -220,7 +220,8 @@ class Store:
             """UPDATE calls SET menu_path=?, queue=?, queued_at=?, answered_at=?, member=?,
                wait_seconds=?, talk_seconds=?, ended_at=?, outcome=?, end_reason=?,
                menu_failures=?, ended_in=?, menu_seconds=?, intro_seconds=?,
-               consent_seconds=?, queue_seconds=?, staff_seconds=?, goodbye_seconds=?
+               consent_seconds=?, queue_seconds=?, staff_seconds=?, goodbye_seconds=?,
+               whisper_seconds=?, dialling_seconds=?, outcome_seconds=?
                WHERE call_id=?""",
             (
                 "".join(rec.menu_path),

@@ -347,6 +347,13 @@ MIGRATIONS: tuple[str, ...] = (
     -- not rung for that long); NULL for calls nobody answered and calls stored before this.
     ALTER TABLE calls ADD COLUMN wrapup_seconds REAL;
     """,
+    """
+    -- A follow-up call's own stages (ivr.flow.record.Stage; with staff_seconds and
+    -- goodbye_seconds, and ended_in): NULL for inbound calls and calls stored before this.
+    ALTER TABLE calls ADD COLUMN whisper_seconds REAL;
+    ALTER TABLE calls ADD COLUMN dialling_seconds REAL;
+    ALTER TABLE calls ADD COLUMN outcome_seconds REAL;
+    """,
 )
 
 

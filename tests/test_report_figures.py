@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from ivr.privacy import ANONYMOUS
-from ivr.report import figures
+from ivr.report import channels, figures
 from ivr.report.rows import CallRow, Period, TaskRow
 from ivr.report.text import TEXT
 from ivr.timezone import SEOUL
@@ -195,14 +195,31 @@ def test_every_funnel_and_caller_row_has_words(lang: str) -> None:
     assert "*6" in TEXT[lang]["funnel.consent_withdrawn"]
 
 
-def test_contacts_per_day_by_direction_and_line() -> None:
-    got = {(d, di, line): n for d, di, line, n in figures.contacts_per_day(CALLS, PERIOD).rows}
-    assert got[("2026-11-02", "inbound", "loneliness")] == 3
-    assert got[("2026-11-02", "inbound", "menu")] == 1
-    assert got[("2026-11-02", "inbound", "general")] == 0
-    assert got[("2026-11-03", "inbound", "general")] == 2
-    assert got[("2026-11-03", "outbound", "followup")] == 1
+def test_contacts_per_day_by_channel_and_line() -> None:
+    table = figures.contacts_per_day(channels.contacts(CALLS), PERIOD)
+    assert table.columns == ("date", "channel", "line", "contacts")
+    got = {(d, ch, line): n for d, ch, line, n in table.rows}
+    assert got[("2026-11-02", "phone", "loneliness")] == 3
+    assert got[("2026-11-02", "phone", "menu")] == 1
+    assert got[("2026-11-02", "phone", "general")] == 0
+    assert got[("2026-11-03", "phone", "general")] == 2
+    assert got[("2026-11-03", "followup", "followup")] == 1
     assert sum(got.values()) == len(CALLS)
+
+
+def test_a_new_channel_is_its_contacts() -> None:
+    """What the integrator adds for chats: contacts with their own channel; the table counts
+    them per day and line beside the calls, with nothing else changed."""
+    chats = [
+        channels.Contact(at(2, 23), "chat", "loneliness"),
+        channels.Contact(at(3, 1), "chat", "loneliness"),
+        channels.Contact(at(3, 2), "chat", "loneliness"),
+    ]
+    rows = figures.contacts_per_day([*channels.contacts(CALLS), *chats], PERIOD).rows
+    got = {(d, ch, line): n for d, ch, line, n in rows}
+    assert got[("2026-11-02", "chat", "loneliness")] == 1
+    assert got[("2026-11-03", "chat", "loneliness")] == 2
+    assert sum(got.values()) == len(CALLS) + 3
 
 
 def test_heatmap_counts_inbound_by_seoul_weekday_and_hour() -> None:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ivr.report import erlang, erlang_a, figures, workload
+from ivr.report import channels, erlang, erlang_a, figures, workload
 from ivr.report import followups as follow
 from ivr.report.figures import Table
 from ivr.report.reader import (
@@ -54,15 +54,17 @@ def build_tables(
     """Every figure's table, in the report's order."""
     staffing = erlang.staffing(calls, period, rostered)
     return [
-        figures.contacts_per_day(calls, period),
+        figures.contacts_per_day(channels.contacts(calls), period),
         figures.arrivals_heatmap(calls),
         figures.answer_rates(calls),
         figures.abandonment_by_wait(calls),
+        erlang_a.abandonment_by_wait_hour(calls),
         figures.waits(calls),
         figures.handle_times(calls),
         figures.repeat_callers(calls),
         figures.funnel(calls),
         figures.endings(calls),
+        figures.followup_endings(calls),
         figures.followups(tasks),
         *follow.tables(tasks, more or follow.Rows()),
         figures.silence_and_abuse(calls, silence_actions, flag_levels),

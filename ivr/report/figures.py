@@ -24,7 +24,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ivr.privacy import ANONYMOUS
-from ivr.report.rows import ABANDONED_AFTER_CHOICE, CallRow, Period, TaskRow, hour_of_week, seoul
+from ivr.report.channels import Contact
+from ivr.report.rows import (
+    ABANDONED_AFTER_CHOICE,
+    FOLLOWUP_STAGES,
+    INBOUND_STAGES,
+    CallRow,
+    Period,
+    TaskRow,
+    hour_of_week,
+    seoul,
+)
 
 #: Wait buckets (seconds) for abandonment by time waited; the last is open-ended.
 WAIT_EDGES = (0, 20, 60, 120, 300)
@@ -61,30 +71,30 @@ def percentile(values: Sequence[float], p: float) -> float | None:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-def _bucket(value: float, edges: Sequence[float]) -> str:
+def bucket(value: float, edges: Sequence[float]) -> str:
     for lo, hi in zip(edges, edges[1:], strict=False):
         if lo <= value < hi:
             return f"{lo}-{hi}"
     return f"{edges[-1]}+"
 
 
-def _buckets(edges: Sequence[float]) -> list[str]:
+def buckets(edges: Sequence[float]) -> list[str]:
     return [f"{lo}-{hi}" for lo, hi in zip(edges, edges[1:], strict=False)] + [f"{edges[-1]}+"]
 
 
-def contacts_per_day(calls: Sequence[CallRow], period: Period) -> Table:
-    """Per day: calls by direction and line (inbound calls without a line: `menu`)."""
+def contacts_per_day(contacts: Sequence[Contact], period: Period) -> Table:
+    """Per day: contacts by channel and line (ivr.report.channels: phone calls in, follow-up
+    calls out, and whatever channel is added there)."""
     counts: Counter[tuple[str, str, str]] = Counter()
-    for c in calls:
-        line = c.queue or ("menu" if c.direction == "inbound" else "followup")
-        counts[(seoul(c.started_at).date().isoformat(), c.direction, line)] += 1
-    keys = sorted({(d, line) for _, d, line in counts})
+    for c in contacts:
+        counts[(seoul(c.started_at).date().isoformat(), c.channel, c.line)] += 1
+    keys = sorted({(ch, line) for _, ch, line in counts})
     rows = [
-        (day.isoformat(), d, line, counts[(day.isoformat(), d, line)])
+        (day.isoformat(), ch, line, counts[(day.isoformat(), ch, line)])
         for day in period.days()
-        for d, line in keys
+        for ch, line in keys
     ]
-    return Table("contacts_per_day", ("date", "direction", "line", "calls"), rows)
+    return Table("contacts_per_day", ("date", "channel", "line", "contacts"), rows)
 
 
 def arrivals_heatmap(calls: Sequence[CallRow]) -> Table:
@@ -120,13 +130,13 @@ def abandonment_by_wait(calls: Sequence[CallRow]) -> Table:
     for c in offered(calls):
         if c.wait_seconds is None:
             continue
-        b = _bucket(c.wait_seconds, WAIT_EDGES)
+        b = bucket(c.wait_seconds, WAIT_EDGES)
         total[b] += 1
         if c.answered_at is None and c.outcome in ABANDONED_AFTER_CHOICE:
             gone[b] += 1
     rows = [
         (b, total[b], gone[b], gone[b] / total[b] if total[b] else None)
-        for b in _buckets(WAIT_EDGES)
+        for b in buckets(WAIT_EDGES)
     ]
     return Table("abandonment_by_wait", ("waited_s", "offered", "abandoned", "share"), rows)
 
@@ -156,8 +166,8 @@ def _handles(calls: Sequence[CallRow]) -> list[float]:
 
 def handle_times(calls: Sequence[CallRow]) -> Table:
     """Answered inbound calls by handle time (talk + wrap-up, minutes)."""
-    counts = Counter(_bucket(t / 60, HANDLE_EDGES_MIN) for t in _handles(calls))
-    rows = [(b, counts[b]) for b in _buckets(HANDLE_EDGES_MIN)]
+    counts = Counter(bucket(t / 60, HANDLE_EDGES_MIN) for t in _handles(calls))
+    rows = [(b, counts[b]) for b in buckets(HANDLE_EDGES_MIN)]
     return Table("handle_times", ("handle_min", "calls"), rows)
 
 
@@ -234,11 +244,33 @@ def followups(tasks: Sequence[TaskRow]) -> Table:
     return Table("followups", cols, rows)
 
 
+def _ending_rows(calls: Sequence[CallRow], stages: Sequence[str]) -> list[tuple[Any, ...]]:
+    """(outcome, ended_in, calls, mean seconds in each of `stages`) per ending, sorted; a stage
+    a call never entered counts 0 s for it."""
+    groups: dict[tuple[str, str], list[CallRow]] = defaultdict(list)
+    for c in calls:
+        groups[(c.outcome or "open", c.ended_in or "-")].append(c)
+    rows = []
+    for (o, s), cs in sorted(groups.items()):
+        means = [sum(c.stage_seconds.get(st, 0.0) for c in cs) / len(cs) for st in stages]
+        rows.append((o, s, len(cs), *means))
+    return rows
+
+
 def endings(calls: Sequence[CallRow]) -> Table:
-    """Inbound calls by outcome and the stage they ended in."""
-    counts = Counter((c.outcome or "open", c.ended_in or "-") for c in inbound(calls))
-    rows = [(o, s, n) for (o, s), n in sorted(counts.items())]
-    return Table("endings", ("outcome", "ended_in", "calls"), rows)
+    """Inbound calls by outcome and the stage they ended in, with the mean seconds per stage."""
+    cols = ("outcome", "ended_in", "calls", *(f"{st}_s" for st in INBOUND_STAGES))
+    return Table("endings", cols, _ending_rows(inbound(calls), INBOUND_STAGES))
+
+
+def followup_endings(calls: Sequence[CallRow]) -> Table:
+    """Follow-up calls (outbound: callbacks, welfare checks, monitoring, companion calls) by
+    outcome and the stage they ended in (whisper: the staff member heard the task; dialling:
+    the citizen was not reached; staff: with the citizen; outcome: the staff member was keying
+    the outcome), with the mean seconds per stage."""
+    out = [c for c in calls if c.direction == "outbound"]
+    cols = ("outcome", "ended_in", "calls", *(f"{st}_s" for st in FOLLOWUP_STAGES))
+    return Table("followup_endings", cols, _ending_rows(out, FOLLOWUP_STAGES))
 
 
 def silence_and_abuse(

@@ -4,12 +4,17 @@ the report's period in Seoul time. No I/O."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ivr.timezone import SEOUL
 
 #: Outcomes of a caller who hung up (the honest labels: where they hung up).
 ABANDONED = frozenset({"abandoned_menu", "abandoned_intro", "abandoned_consent", "abandoned_queue"})
+#: The stages of an inbound call and of a follow-up call, in their order (ivr.flow.record.Stage).
+INBOUND_STAGES = ("menu", "intro", "consent", "queue", "staff", "goodbye")
+FOLLOWUP_STAGES = ("whisper", "dialling", "staff", "outcome", "goodbye")
+#: Every stage column the reader reads (`<stage>_seconds`).
+STAGES = (*INBOUND_STAGES, "whisper", "dialling", "outcome")
 #: Of those, the ones after a line was chosen (the phones were ringing for the caller).
 ABANDONED_AFTER_CHOICE = frozenset({"abandoned_intro", "abandoned_consent", "abandoned_queue"})
 
@@ -44,6 +49,9 @@ class CallRow:
     #: Why the call ended when it was not the usual way (calls.end_reason: abuse,
     #: crisis_transfer, silent, ...).
     end_reason: str | None = None
+    #: Seconds in each stage entered (ivr.flow.record.Stage value -> s; the `*_seconds`
+    #: columns): an inbound call's menu ... goodbye, a follow-up call's whisper ... goodbye.
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def handle_seconds(self) -> float | None:
