@@ -21,6 +21,8 @@ Definitions:
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import sqlite3
 from collections import defaultdict
@@ -122,11 +124,17 @@ def longest_stretch(
     spans = _busy(calls)
     if not spans:
         return 0.0
+    # Away intervals by start, with the latest end among those started so far: the gap
+    # (end, a) holds a pause when one that started before `a` ended after `end`.
+    ordered = sorted(away)
+    starts = [s for s, _ in ordered]
+    latest = list(itertools.accumulate((e for _, e in ordered), max))
     best = 0.0
     start, end = spans[0]
     for a, b in spans[1:]:
-        broke = a - end >= gap * 60 or any(s < a and e > end for s, e in away)
-        if broke:
+        k = bisect.bisect_left(starts, a)
+        paused = k > 0 and latest[k - 1] > end
+        if a - end >= gap * 60 or paused:
             best = max(best, end - start)
             start, end = a, b
         else:
