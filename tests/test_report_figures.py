@@ -11,7 +11,7 @@ import pytest
 
 from ivr.privacy import ANONYMOUS
 from ivr.report import channels, figures
-from ivr.report.rows import CallRow, Period, TaskRow
+from ivr.report.rows import CallRow, Period, TaskRow, seoul
 from ivr.report.text import TEXT
 from ivr.timezone import SEOUL
 
@@ -281,3 +281,12 @@ def test_handle_time_is_talk_plus_wrapup() -> None:
     staffing = {(r[0], r[1]): r for r in erlang.staffing(calls, PERIOD, None).rows}
     # Three answered in Monday 9h (< MIN_ANSWERED): the period's mean handle time, with wrap-up
     assert staffing[(0, 9)][3] == pytest.approx((360 + 240 + 540) / 3)
+
+
+def test_the_fast_seoul_hour_is_the_zone_s() -> None:
+    from ivr.report.rows import seoul_hour
+
+    t0 = dt.datetime(2020, 1, 1, tzinfo=SEOUL).timestamp()
+    for i in range(0, 10 * 366 * 24, 7):  # every 7th hour for ten years
+        ts = t0 + i * 3600 + 1234.5
+        assert seoul_hour(ts) == seoul(ts).hour

@@ -17,24 +17,27 @@ Definitions (the same in every figure):
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import operator
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ivr.privacy import ANONYMOUS
-from ivr.report.channels import Contact
 from ivr.report.rows import (
     ABANDONED_AFTER_CHOICE,
     FOLLOWUP_STAGES,
     INBOUND_STAGES,
+    STAGE_INDEX,
     CallRow,
     Period,
     TaskRow,
     hour_of_week,
-    seoul,
+    seoul_day,
 )
+from ivr.timezone import SEOUL
 
 #: Wait buckets (seconds) for abandonment by time waited; the last is open-ended.
 WAIT_EDGES = (0, 20, 60, 120, 300)
@@ -82,18 +85,18 @@ def buckets(edges: Sequence[float]) -> list[str]:
     return [f"{lo}-{hi}" for lo, hi in zip(edges, edges[1:], strict=False)] + [f"{edges[-1]}+"]
 
 
-def contacts_per_day(contacts: Sequence[Contact], period: Period) -> Table:
-    """Per day: contacts by channel and line (ivr.report.channels: phone calls in, follow-up
-    calls out, and whatever channel is added there)."""
-    counts: Counter[tuple[str, str, str]] = Counter()
-    for c in contacts:
-        counts[(seoul(c.started_at).date().isoformat(), c.channel, c.line)] += 1
+def contacts_per_day(contacts: Iterable[tuple[float, str, str]], period: Period) -> Table:
+    """Per day: contacts (started_at, channel, line: ivr.report.channels.Contact) by channel and
+    line (ivr.report.channels: phone calls in, follow-up calls out, and whatever channel is
+    added there)."""
+    counts: Counter[tuple[int, str, str]] = Counter(
+        (seoul_day(ts), channel, line) for ts, channel, line in contacts
+    )
     keys = sorted({(ch, line) for _, ch, line in counts})
-    rows = [
-        (day.isoformat(), ch, line, counts[(day.isoformat(), ch, line)])
-        for day in period.days()
-        for ch, line in keys
-    ]
+    rows = []
+    for day in period.days():
+        n = seoul_day(dt.datetime.combine(day, dt.time(12), SEOUL).timestamp())
+        rows += [(day.isoformat(), ch, line, counts[(n, ch, line)]) for ch, line in keys]
     return Table("contacts_per_day", ("date", "channel", "line", "contacts"), rows)
 
 
@@ -247,13 +250,18 @@ def followups(tasks: Sequence[TaskRow]) -> Table:
 def _ending_rows(calls: Sequence[CallRow], stages: Sequence[str]) -> list[tuple[Any, ...]]:
     """(outcome, ended_in, calls, mean seconds in each of `stages`) per ending, sorted; a stage
     a call never entered counts 0 s for it."""
-    groups: dict[tuple[str, str], list[CallRow]] = defaultdict(list)
+    pick = operator.itemgetter(*(STAGE_INDEX[st] for st in stages))
+    groups: dict[tuple[str, str], list[tuple[float | None, ...]]] = defaultdict(list)
+    none = (None,) * len(stages)
     for c in calls:
-        groups[(c.outcome or "open", c.ended_in or "-")].append(c)
+        groups[(c.outcome or "open", c.ended_in or "-")].append(
+            pick(c.stages) if c.stages else none
+        )
     rows = []
-    for (o, s), cs in sorted(groups.items()):
-        means = [sum(c.stage_seconds.get(st, 0.0) for c in cs) / len(cs) for st in stages]
-        rows.append((o, s, len(cs), *means))
+    for key in sorted(groups):
+        picked = groups[key]
+        n = len(picked)
+        rows.append((*key, n, *(sum(filter(None, col)) / n for col in zip(*picked, strict=True))))
     return rows
 
 

@@ -69,7 +69,7 @@ def _call(r: tuple[Any, ...], first: dict[str, float]) -> CallRow:
     for a call without a number: `first` has no entry for ANONYMOUS)."""
     call_id, caller, started, direction, menu, queue, queued, answered, member = r[:9]
     wait, talk, ended, outcome, ended_in, consent, withdrawn_at, wrapup, end_reason = r[9:18]
-    stages = {stage: v for stage, v in zip(STAGES, r[18:], strict=True) if v is not None}
+    stages = r[18:]
     repeat = direction == "inbound" and started > first.get(caller, started)
     return CallRow(
         call_id,

@@ -4,7 +4,7 @@ the report's period in Seoul time. No I/O."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ivr.timezone import SEOUL
 
@@ -15,6 +15,7 @@ INBOUND_STAGES = ("menu", "intro", "consent", "queue", "staff", "goodbye")
 FOLLOWUP_STAGES = ("whisper", "dialling", "staff", "outcome", "goodbye")
 #: Every stage column the reader reads (`<stage>_seconds`).
 STAGES = (*INBOUND_STAGES, "whisper", "dialling", "outcome")
+STAGE_INDEX = {stage: i for i, stage in enumerate(STAGES)}
 #: Of those, the ones after a line was chosen (the phones were ringing for the caller).
 ABANDONED_AFTER_CHOICE = frozenset({"abandoned_intro", "abandoned_consent", "abandoned_queue"})
 
@@ -49,9 +50,14 @@ class CallRow:
     #: Why the call ended when it was not the usual way (calls.end_reason: abuse,
     #: crisis_transfer, silent, ...).
     end_reason: str | None = None
-    #: Seconds in each stage entered (ivr.flow.record.Stage value -> s; the `*_seconds`
-    #: columns): an inbound call's menu ... goodbye, a follow-up call's whisper ... goodbye.
-    stage_seconds: dict[str, float] = field(default_factory=dict)
+    #: Seconds in each stage, in the order of `STAGES` (the `*_seconds` columns; None: not
+    #: entered): an inbound call's menu ... goodbye, a follow-up call's whisper ... goodbye.
+    stages: tuple[float | None, ...] = ()
+
+    def stage_seconds(self, stage: str) -> float:
+        """Seconds in `stage` (0 when not entered)."""
+        i = STAGE_INDEX[stage]
+        return (self.stages[i] or 0.0) if i < len(self.stages) else 0.0
 
     @property
     def handle_seconds(self) -> float | None:
@@ -110,6 +116,18 @@ class Period:
 
 def seoul(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, SEOUL)
+
+
+def seoul_hour(ts: float) -> int:
+    """The hour of the day in Seoul, fast (no tz lookup): Korea has kept UTC+9 without summer
+    time since 1988 (the same as `seoul(ts).hour` for any record of this product)."""
+    return (int(ts // 3600) + 9) % 24
+
+
+def seoul_day(ts: float) -> int:
+    """The Seoul day `ts` falls on, as a day number (days since 1970-01-01 in Seoul), fast: as
+    :func:`seoul_hour`, UTC+9 without summer time."""
+    return int((ts + 9 * 3600) // 86400)
 
 
 def hour_of_week(ts: float) -> tuple[int, int]:

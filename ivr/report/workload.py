@@ -137,8 +137,8 @@ def longest_stretch(
         if a - end >= gap * 60 or paused:
             best = max(best, end - start)
             start, end = a, b
-        else:
-            end = max(end, b)
+        elif b > end:
+            end = b
     return max(best, end - start)
 
 
@@ -164,9 +164,13 @@ def workload(calls: Sequence[CallRow], rows: Rows, period: Period) -> Table:
     out = []
     for m in sorted(per):
         cs = per[m]
-        talk = [c.talk_seconds or 0.0 for c in cs]
-        hard = sum(1 for c in cs if is_hard(c, rows.silent_calls))
-        abuse = sum(1 for c in cs if c.outcome == "abuse_ended" or c.end_reason == "abuse")
+        talk, longest, hard, abuse = 0.0, 0.0, 0, 0
+        for c in cs:
+            t = c.talk_seconds or 0.0
+            talk += t
+            longest = t if t > longest else longest
+            hard += is_hard(c, rows.silent_calls)
+            abuse += c.outcome == "abuse_ended" or c.end_reason == "abuse"
         stretch = longest_stretch(cs, away.get(m, ()))
-        out.append((m, len(cs), sum(talk) / 3600, hard, abuse, max(talk) / 60, stretch / 60))
+        out.append((m, len(cs), talk / 3600, hard, abuse, longest / 60, stretch / 60))
     return Table("workload", COLUMNS, out)
