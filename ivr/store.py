@@ -220,7 +220,8 @@ class Store:
             """UPDATE calls SET menu_path=?, queue=?, queued_at=?, answered_at=?, member=?,
                wait_seconds=?, talk_seconds=?, ended_at=?, outcome=?, end_reason=?,
                menu_failures=?, ended_in=?, menu_seconds=?, intro_seconds=?,
-               consent_seconds=?, queue_seconds=?, staff_seconds=?, goodbye_seconds=?
+               consent_seconds=?, queue_seconds=?, staff_seconds=?, goodbye_seconds=?,
+               whisper_seconds=?, dialling_seconds=?, outcome_seconds=?
                WHERE call_id=?""",
             (
                 "".join(rec.menu_path),
@@ -238,6 +239,14 @@ class Store:
                 *(rec.stage_seconds.get(stage) for stage in Stage),
                 call_id,
             ),
+        )
+
+    async def call_wrapup(self, call_id: str, seconds: float) -> None:
+        """The wrap-up the counselor got after the call (the report's handle time)."""
+        await self._write(
+            "call wrap-up",
+            "UPDATE calls SET wrapup_seconds=? WHERE call_id=?",
+            (seconds, call_id),
         )
 
     async def calls(self, limit: int = 100) -> list[StoredCall]:

@@ -342,6 +342,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX survey_answers_at ON survey_answers (at);
     """,
+    """
+    -- The wrap-up the counselor had after the call (ivr.staff.ringgroup.RingGroup.released:
+    -- not rung for that long); NULL for calls nobody answered and calls stored before this.
+    ALTER TABLE calls ADD COLUMN wrapup_seconds REAL;
+    """,
+    """
+    -- A follow-up call's own stages (ivr.flow.record.Stage; with staff_seconds and
+    -- goodbye_seconds, and ended_in): NULL for inbound calls and calls stored before this.
+    ALTER TABLE calls ADD COLUMN whisper_seconds REAL;
+    ALTER TABLE calls ADD COLUMN dialling_seconds REAL;
+    ALTER TABLE calls ADD COLUMN outcome_seconds REAL;
+    """,
 )
 
 

@@ -226,6 +226,22 @@ async def test_waiting_caller_presses_1_counselor_calls_back_audio_both_ways_rea
     calls = await hotline.wait_row(call.call_id)
     assert calls["direction"] == "outbound" and calls["task_id"] == task_id
     assert calls["caller_hash"] == hashed and CALLBACK_NUMBER not in calls["caller_hash"]
+    # Where the follow-up call ended and the seconds in each stage (the report's
+    # followup_endings): they add up to the call; the staff member's wrap-up follows.
+    assert calls["ended_in"] == "outcome"
+    stages = [calls[f"{s}_seconds"] for s in ("whisper", "dialling", "staff", "outcome")]
+    assert all(v is not None and v > 0 for v in stages), stages
+    total = sum(stages) + (calls["goodbye_seconds"] or 0)
+    assert abs(total - (calls["ended_at"] - calls["started_at"])) < 0.01
+    (wrapup,) = await until(
+        lambda: [
+            r["wrapup_seconds"]
+            for r in rows_where(hotline, "SELECT * FROM calls WHERE call_id=?", call.call_id)
+            if r["wrapup_seconds"] is not None
+        ],
+        what="the wrap-up stored",
+    )
+    assert wrapup == hotline.settings.wrapup_seconds
     assert "dialling the citizen" in caplog.text
     assert CALLBACK_NUMBER not in caplog.text  # never logged
 

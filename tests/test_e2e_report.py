@@ -5,6 +5,7 @@ question is asked (stored as abandoned_consent, not abandoned_queue), a counsell
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import sqlite3
@@ -21,6 +22,15 @@ from tests.test_e2e_calls import counselor, dial_120
 def _csv(path: Path) -> dict[str, list[str]]:
     with path.open(encoding="utf-8") as fh:
         return {r[0]: r[1:] for r in list(csv.reader(fh))[1:]}
+
+
+async def _wait_wrapup(hotline: Hotline, call_id: str, timeout: float = 10) -> float:
+    async with asyncio.timeout(timeout):
+        while True:
+            row = await hotline.wait_row(call_id)
+            if row["wrapup_seconds"] is not None:
+                return float(row["wrapup_seconds"])
+            await asyncio.sleep(0.1)
 
 
 async def test_report_counts_the_rows_real_calls_left(
@@ -54,6 +64,9 @@ async def test_report_counts_the_rows_real_calls_left(
     assert row_b["consent_seconds"] > 0 and row_b["queue_seconds"] is None
     assert (row_c["outcome"], row_c["ended_in"]) == ("completed", "staff")
     assert row_c["staff_seconds"] > 0 and row_c["queue_seconds"] is not None
+    # The counselor's wrap-up is stored with the call when their leg ends (after the record).
+    wrapup = await _wait_wrapup(hotline, id_c)
+    assert wrapup == hotline.settings.wrapup_seconds
 
     today = dt.datetime.now(SEOUL).date()
     period = Period(today - dt.timedelta(days=1), today + dt.timedelta(days=1))
@@ -86,4 +99,28 @@ async def test_report_counts_the_rows_real_calls_left(
     assert endings[("abandoned_consent", "consent")] >= 1
     assert endings[("completed", "staff")] >= 1
     assert sum(endings.values()) == sum(outcomes.values())
+    # Handle times (talk + wrap-up) of the answered calls, and the workload per counselor.
+    with sqlite3.connect(db) as con:
+        handles = [
+            (talk + (wrapup or 0)) / 60
+            for talk, wrapup in con.execute(
+                f"SELECT talk_seconds, wrapup_seconds FROM calls WHERE {where}"
+                " AND queued_at IS NOT NULL AND answered_at IS NOT NULL",
+                span,
+            )
+        ]
+        per_member = dict(
+            con.execute(
+                "SELECT member, COUNT(*) FROM calls WHERE started_at >= ? AND started_at < ?"
+                " AND answered_at IS NOT NULL AND member IS NOT NULL GROUP BY member",
+                span,
+            )
+        )
+    by_handle = {k: int(v[0]) for k, v in _csv(tables / "handle_times.csv").items()}
+    assert sum(by_handle.values()) == len(handles) == answered
+    assert by_handle["0-5"] == sum(1 for h in handles if h < 5)
+    work = _csv(tables / "workload.csv")
+    assert {m: int(r[0]) for m, r in work.items()} == per_member
+    assert per_member["counselor01"] >= 1
+    assert float(work["counselor01"][-1]) > 0  # the longest stretch without a break (minutes)
     assert "외로움안녕120 운영 보고서" in out.read_text(encoding="utf-8")

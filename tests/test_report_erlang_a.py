@@ -120,3 +120,51 @@ def test_heavy_overload_with_patient_callers_stays_finite() -> None:
     assert 0.0 <= r.service_level < 0.01
     assert r.abandonment == pytest.approx(1 - 3 / 24, abs=0.01)  # all but what 3 can serve
     assert math.isfinite(r.mean_wait)
+
+
+def test_patience_per_hour_of_the_day_feeds_erlang_a() -> None:
+    """Monday 2 Nov 2026, Seoul: at 9h 10 callers left after 30 s and 20 were answered after
+    15 s (patience (300 + 300) / 10 = 60 s); at 21h 10 left after 100 s and 10 were answered
+    after 50 s ((1000 + 500) / 10 = 150 s); at 3h 2 left after 10 s and 2 were answered after
+    5 s: too few, the period's patience (300 + 300 + 1000 + 500 + 20 + 10) / 22 s."""
+    import datetime as dt
+
+    from ivr.timezone import SEOUL
+
+    def at(hour: int, i: int) -> float:
+        return dt.datetime(2026, 11, 2, hour, tzinfo=SEOUL).timestamp() + 60 * i
+
+    calls = [_row(i, at(9, i), 30.0, False, "abandoned_queue") for i in range(10)]
+    calls += [_row(100 + i, at(9, i), 15.0, True, "completed") for i in range(20)]
+    calls += [_row(200 + i, at(21, i), 100.0, False, "callback_requested") for i in range(10)]
+    calls += [_row(300 + i, at(21, i), 50.0, True, "completed") for i in range(10)]
+    calls += [_row(400 + i, at(3, i), 10.0, False, "abandoned_intro") for i in range(2)]
+    calls += [_row(500 + i, at(3, i), 5.0, True, "completed") for i in range(2)]
+    overall = 2130 / 22
+    assert erlang_a.mean_patience(calls) == (pytest.approx(overall), 22)
+    assert erlang_a.patience_by_hour(calls) == {9: (60.0, 10), 21: (150.0, 10), 3: (None, 2)}
+
+    table = erlang_a.abandonment_by_wait_hour(calls)
+    got = {r[0]: r[1:] for r in table.rows}
+    assert len(table.rows) == 24
+    assert table.columns[3:8] == tuple(
+        f"left_waited_{b}s" for b in ("0-20", "20-60", "60-120", "120-300", "300+")
+    )
+    assert got[9] == (30, 10, 0, 10, 0, 0, 0, pytest.approx(10 / 30), 60.0, "hour")
+    assert got[21] == (20, 10, 0, 0, 10, 0, 0, pytest.approx(0.5), 150.0, "hour")
+    assert got[3] == (4, 2, 2, 0, 0, 0, 0, pytest.approx(0.5), None, "period")
+    assert got[12] == (0, 0, 0, 0, 0, 0, 0, None, None, "period")
+    assert sum(r[1] for r in table.rows) == len(calls)
+    assert sum(r[2] for r in table.rows) == 22
+
+    day = dt.date(2026, 11, 2)
+    staffing = erlang.staffing(calls, Period(day, day), None)
+    rows = {(r[0], r[1]): r for r in erlang_a.staffing_a(staffing, calls).rows}
+    assert rows[(0, 9)][4] == 60.0 and rows[(0, 21)][4] == 150.0  # their own
+    assert rows[(0, 3)][4] == pytest.approx(overall)  # the period's
+    assert rows[(0, 9)][6] is not None and rows[(0, 21)][6] is not None
+    # Without enough callers who left in the whole period there is no Erlang A at all.
+    few = calls[:9] + calls[10:30]
+    monday = [r for r in erlang_a.staffing_a(staffing, few).rows if r[0] == 0]
+    assert {r[-1] for r in monday} == {"no_patience"}
+    assert {r[-1] for r in erlang_a.abandonment_by_wait_hour(few).rows} == {None}

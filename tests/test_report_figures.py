@@ -10,8 +10,8 @@ from dataclasses import replace
 import pytest
 
 from ivr.privacy import ANONYMOUS
-from ivr.report import figures
-from ivr.report.rows import CallRow, Period, TaskRow
+from ivr.report import channels, figures
+from ivr.report.rows import CallRow, Period, TaskRow, seoul
 from ivr.report.text import TEXT
 from ivr.timezone import SEOUL
 
@@ -195,14 +195,31 @@ def test_every_funnel_and_caller_row_has_words(lang: str) -> None:
     assert "*6" in TEXT[lang]["funnel.consent_withdrawn"]
 
 
-def test_contacts_per_day_by_direction_and_line() -> None:
-    got = {(d, di, line): n for d, di, line, n in figures.contacts_per_day(CALLS, PERIOD).rows}
-    assert got[("2026-11-02", "inbound", "loneliness")] == 3
-    assert got[("2026-11-02", "inbound", "menu")] == 1
-    assert got[("2026-11-02", "inbound", "general")] == 0
-    assert got[("2026-11-03", "inbound", "general")] == 2
-    assert got[("2026-11-03", "outbound", "followup")] == 1
+def test_contacts_per_day_by_channel_and_line() -> None:
+    table = figures.contacts_per_day(channels.contacts(CALLS), PERIOD)
+    assert table.columns == ("date", "channel", "line", "contacts")
+    got = {(d, ch, line): n for d, ch, line, n in table.rows}
+    assert got[("2026-11-02", "phone", "loneliness")] == 3
+    assert got[("2026-11-02", "phone", "menu")] == 1
+    assert got[("2026-11-02", "phone", "general")] == 0
+    assert got[("2026-11-03", "phone", "general")] == 2
+    assert got[("2026-11-03", "followup", "followup")] == 1
     assert sum(got.values()) == len(CALLS)
+
+
+def test_a_new_channel_is_its_contacts() -> None:
+    """What the integrator adds for chats: contacts with their own channel; the table counts
+    them per day and line beside the calls, with nothing else changed."""
+    chats = [
+        channels.Contact(at(2, 23), "chat", "loneliness"),
+        channels.Contact(at(3, 1), "chat", "loneliness"),
+        channels.Contact(at(3, 2), "chat", "loneliness"),
+    ]
+    rows = figures.contacts_per_day([*channels.contacts(CALLS), *chats], PERIOD).rows
+    got = {(d, ch, line): n for d, ch, line, n in rows}
+    assert got[("2026-11-02", "chat", "loneliness")] == 1
+    assert got[("2026-11-03", "chat", "loneliness")] == 2
+    assert sum(got.values()) == len(CALLS) + 3
 
 
 def test_heatmap_counts_inbound_by_seoul_weekday_and_hour() -> None:
@@ -212,12 +229,6 @@ def test_heatmap_counts_inbound_by_seoul_weekday_and_hour() -> None:
     assert grid[(1, 9)] == 2 and grid[(1, 10)] == 1 and grid[(1, 22)] == 1  # Tuesday
     assert grid[(1, 11)] == 0  # the outbound call is not an arrival
     assert sum(grid.values()) == 8
-
-
-def test_workload_per_counselor() -> None:
-    got = rows(figures.workload(CALLS))
-    assert got["k1"] == (2, pytest.approx(800 / 3600), 0, pytest.approx(10.0))
-    assert got["k2"] == (2, pytest.approx(1620 / 3600), 1, pytest.approx(25.0))
 
 
 def test_followups_requested_and_done() -> None:
@@ -247,3 +258,35 @@ def test_silence_and_abuse() -> None:
     assert got["abuse_ended_calls"] == (1,)  # c8
     assert got["flags_set"] == (5,)
     assert (got["flags_level_1"], got["flags_level_2"], got["flags_level_3"]) == ((2,), (1,), (2,))
+
+
+def test_handle_time_is_talk_plus_wrapup() -> None:
+    """The handle-time distribution and the staffing's handle time count the counselor's
+    wrap-up after each call (calls.wrapup_seconds); a call without one recorded counts none."""
+    calls = [
+        replace(call(1, at(2, 9), "completed", wait=5, talk=240, member="k1"), wrapup_seconds=120),
+        replace(call(2, at(2, 9, 20), "completed", wait=5, talk=240, member="k1")),
+        replace(
+            call(3, at(2, 9, 40), "completed", wait=5, talk=540, member="k2"), wrapup_seconds=0
+        ),
+    ]
+    got = rows(figures.handle_times(calls))
+    # c1: 4 + 2 = 6 min; c2: 4 min (no wrap-up recorded); c3: 9 min
+    assert got["0-5"] == (1,) and got["5-10"] == (2,)
+    assert sum(n for (n,) in got.values()) == 3
+    assert figures.handle_times(calls).columns == ("handle_min", "calls")
+    assert figures.mean_handle_seconds(calls) == pytest.approx((360 + 240 + 540) / 3)
+    from ivr.report import erlang
+
+    staffing = {(r[0], r[1]): r for r in erlang.staffing(calls, PERIOD, None).rows}
+    # Three answered in Monday 9h (< MIN_ANSWERED): the period's mean handle time, with wrap-up
+    assert staffing[(0, 9)][3] == pytest.approx((360 + 240 + 540) / 3)
+
+
+def test_the_fast_seoul_hour_is_the_zone_s() -> None:
+    from ivr.report.rows import seoul_hour
+
+    t0 = dt.datetime(2020, 1, 1, tzinfo=SEOUL).timestamp()
+    for i in range(0, 10 * 366 * 24, 7):  # every 7th hour for ten years
+        ts = t0 + i * 3600 + 1234.5
+        assert seoul_hour(ts) == seoul(ts).hour

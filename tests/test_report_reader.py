@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ivr.flow.call import CallRecord, Outcome
+from ivr.flow.record import CallEndReason
 from ivr.privacy import ANONYMOUS
 from ivr.report.reader import ReportError, connect, read_calls
 from ivr.report.rows import Period
@@ -101,3 +102,37 @@ async def test_withheld_numbers_are_never_repeats_and_withdrawals_are_read(tmp_p
     assert (got["w1"].consent, got["w1"].consent_withdrawn) == ("yes", False)
     assert (got["k1"].consent, got["k1"].consent_withdrawn) == ("yes", True)
     assert (got["k2"].consent, got["k2"].consent_withdrawn) == (None, False)
+
+
+async def test_wrapup_and_end_reason_are_read(tmp_path: Path) -> None:
+    """The counselor's wrap-up (stored when their leg ends) and the end reason reach the rows;
+    a call stored without a wrap-up reads None."""
+    path = tmp_path / "ivr.db"
+    store = await Store.open(path)
+    try:
+        for call_id, reason in (("a", None), ("b", "crisis_transfer")):
+            start = at(11, 1, 9)
+            await store.call_started(call_id, "h1", start)
+            rec = CallRecord(started_at=start, queue="loneliness", queued_at=start + 5)
+            rec.answered_at, rec.member = start + 10, "counselor01"
+            rec.ended_at, rec.outcome = start + 70, Outcome.COMPLETED
+            if reason is not None:
+                rec.end_reason = CallEndReason(reason)
+            await store.call_ended(call_id, rec)
+        await store.call_wrapup("b", 45.0)
+    finally:
+        await store.close()
+    db = connect(path)
+    try:
+        got = {
+            c.call_id: c for c in read_calls(db, Period(dt.date(2026, 11, 1), dt.date(2026, 11, 1)))
+        }
+    finally:
+        db.close()
+    assert (got["a"].wrapup_seconds, got["a"].end_reason, got["a"].handle_seconds) == (
+        None,
+        None,
+        60,
+    )
+    assert (got["b"].wrapup_seconds, got["b"].end_reason) == (45.0, "crisis_transfer")
+    assert got["b"].handle_seconds == 105.0

@@ -159,22 +159,41 @@ def test_the_command_prints_simulated_figures(
 
 def test_the_report_has_erlang_a_with_the_measured_patience(month: Path, tmp_path: Path) -> None:
     # The patience in the Erlang A table is the rows' own: all seconds waited by the callers
-    # offered / the callers who left unanswered (counted here in SQL).
+    # offered / the callers who left unanswered (counted here in SQL), per hour of the day
+    # (Seoul) where 10 or more left in that hour, else the period's.
     roster = write_roster(tmp_path / "r.toml", {"A": ["c1", "c2"]})
     argv = ["--from", "2026-11-01", "--to", "2026-11-30", "--db", str(month)]
     out, tables = tmp_path / "r.html", tmp_path / "csv"
     assert main([*argv, "--roster", str(roster), "--out", str(out), "--csv", str(tables)]) == 0
+    sums = (
+        "SELECT SUM(wait_seconds), SUM(answered_at IS NULL) FROM calls WHERE queued_at IS NOT NULL"
+    )
+    hour = "CAST(((queued_at + 32400) % 86400) / 3600 AS INTEGER)"
     with sqlite3.connect(month) as con:
-        waited, left = con.execute(
-            "SELECT SUM(wait_seconds), SUM(answered_at IS NULL) FROM calls"
-            " WHERE queued_at IS NOT NULL"
-        ).fetchone()
+        waited, left = con.execute(sums).fetchone()
+        per_hour = {
+            h: (w, n)
+            for h, w, n in con.execute(
+                f"SELECT {hour}, SUM(wait_seconds), SUM(answered_at IS NULL) FROM calls"
+                f" WHERE queued_at IS NOT NULL GROUP BY {hour}"
+            )
+        }
     con.close()
     with (tables / "staffing_erlang_a.csv").open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 168
+    with (tables / "abandonment_by_wait_hour.csv").open(encoding="utf-8") as fh:
+        hours = {int(r["hour"]): r for r in csv.DictReader(fh)}
+    assert len(rows) == 168 and len(hours) == 24
+    for r in rows:
+        w, n = per_hour.get(int(r["hour"]), (0, 0))
+        own = n >= 10
+        assert hours[int(r["hour"])]["patience_used"] == ("hour" if own else "period")
+        assert int(hours[int(r["hour"])]["left"]) == n
+        if r["patience_s"]:
+            assert float(r["patience_s"]) == pytest.approx(w / n if own else waited / left)
     evening = next(r for r in rows if (r["weekday"], r["hour"]) == ("0", "20"))
-    assert float(evening["patience_s"]) == pytest.approx(waited / left)
+    assert per_hour[20][1] >= 10  # the seeded month's evening has its own patience
+    assert float(evening["patience_s"]) == pytest.approx(per_hour[20][0] / per_hour[20][1])
     assert int(evening["needed_erlang_a"]) <= int(evening["needed_erlang_c"])
     assert evening["verdict"] in ("under", "ok", "over")
     assert "얼랑 A" in out.read_text(encoding="utf-8")

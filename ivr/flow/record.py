@@ -27,6 +27,11 @@ class Stage(enum.StrEnum):
     QUEUE = "queue"  # waiting for a counselor after the intro (and the whisper)
     STAFF = "staff"  # with a counselor
     GOODBYE = "goodbye"  # the closing prompt before the line hangs up (never `ended_in`)
+    # A follow-up call's own stages (ivr.followup.journey; STAFF is its talk with the citizen,
+    # GOODBYE its closing words to either side):
+    WHISPER = "whisper"  # the staff member hears what the task is
+    DIALLING = "dialling"  # the citizen's phone rings
+    OUTCOME = "outcome"  # the citizen hung up; the staff member keys the outcome
 
 
 @dataclass

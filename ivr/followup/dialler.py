@@ -258,12 +258,16 @@ class Dialler:
         if offer.answered:
             call = ctx.calls.get(offer.call_id)
             abuse = call is not None and call.flow.record.end_reason is CallEndReason.ABUSE
-            group.released(offer.member, now, EndReason.ABUSE if abuse else EndReason.NORMAL)
+            until = group.released(
+                offer.member, now, EndReason.ABUSE if abuse else EndReason.NORMAL
+            )
             await self.staff.after_group_change(group.name)
             if call is not None:
                 await ctx.feed(offer.call_id, flow.StaffHungUp())
             else:  # the call never started (or is over): the task is free again
                 await safe_store(self.records.unlock(offer.task.id, self.owner))
+            if until is not None:
+                await safe_store(ctx.store.call_wrapup(offer.call_id, until - now))
             return
         outcome = STAFF_CAUSE.get(cause, LegOutcome.NO_ANSWER)
         if group.external_ended(channel_id, outcome, now) is not None:

@@ -72,7 +72,7 @@ from ivr.flow.events import (
     StaffHungUp,
     TimerFired,
 )
-from ivr.flow.record import CallRecord
+from ivr.flow.record import CallRecord, Stage
 from ivr.followup import model
 from ivr.followup.commands import (
     CloseTask,
@@ -158,6 +158,16 @@ CONVERSATION_EVENTS = (
     SpeechHeard,
 )
 BEFORE_ANSWER = frozenset({State.WHISPER, State.DIALLING})
+#: The stage each state's time counts to (ivr.flow.record.Stage: `calls.ended_in` and the stage
+#: columns); the closing words (TELLING, GOODBYE) are `goodbye`, never where the call ended.
+STAGE_OF = {
+    State.WHISPER: Stage.WHISPER,
+    State.DIALLING: Stage.DIALLING,
+    State.CONNECTED: Stage.STAFF,
+    State.OUTCOME: Stage.OUTCOME,
+    State.TELLING: Stage.GOODBYE,
+    State.GOODBYE: Stage.GOODBYE,
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,6 +214,8 @@ class FollowupCall:
         self.contacts = contacts
         self.state = State.WHISPER
         self.record = CallRecord(started_at=now, member=member)
+        #: The time of the event being handled, and when the current state began (the stages).
+        self._clock = self._stage_since = now
         #: The staff member's channel while they are on the line.
         self.staff_leg: str | None = staff_leg
         #: The citizen's consent to a summary for this contact (None: not recorded).
@@ -245,6 +257,12 @@ class FollowupCall:
     def _goto(self, new: State) -> None:
         if new is not self.state:
             log.info("follow-up %s: %s -> %s", self.call_id, self.state.value, new.value)
+            stage = STAGE_OF.get(self.state)
+            if stage is not None:
+                self.record.spent(stage, self._clock - self._stage_since)
+                if stage is not Stage.GOODBYE:
+                    self.record.ended_in = stage
+            self._stage_since = self._clock
             self.state = new
 
     def _play(self, prompts: tuple[str, ...], target: Target, leg: str | None = None) -> Play:
@@ -331,6 +349,7 @@ class FollowupCall:
     def handle(
         self, event: FlowEvent | FollowupEvent, now: float
     ) -> list[Command | FollowupCommand]:
+        self._clock = now
         if isinstance(event, StaffAnswered):
             if self._started:
                 return [] if event.leg_id == self.staff_leg else [HangupLeg(event.leg_id)]

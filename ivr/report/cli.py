@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ivr.report import erlang, erlang_a, figures
+from ivr.report import channels, erlang, erlang_a, figures, workload
 from ivr.report import followups as follow
 from ivr.report.figures import Table
 from ivr.report.reader import (
@@ -49,23 +49,26 @@ def build_tables(
     flag_levels: Sequence[int] = (),
     more: follow.Rows | None = None,
     survey: Sequence[SurveyAnswer] = (),
+    work: workload.Rows | None = None,
 ) -> list[Table]:
     """Every figure's table, in the report's order."""
     staffing = erlang.staffing(calls, period, rostered)
     return [
-        figures.contacts_per_day(calls, period),
+        figures.contacts_per_day(channels.contacts(calls), period),
         figures.arrivals_heatmap(calls),
         figures.answer_rates(calls),
         figures.abandonment_by_wait(calls),
+        erlang_a.abandonment_by_wait_hour(calls),
         figures.waits(calls),
         figures.handle_times(calls),
         figures.repeat_callers(calls),
         figures.funnel(calls),
         figures.endings(calls),
+        figures.followup_endings(calls),
         figures.followups(tasks),
         *follow.tables(tasks, more or follow.Rows()),
         figures.silence_and_abuse(calls, silence_actions, flag_levels),
-        figures.workload(calls),
+        workload.workload(calls, work or workload.Rows(), period),
         staffing,
         erlang_a.staffing_a(staffing, calls),
         satisfaction(survey),
@@ -141,10 +144,11 @@ def _run(args: argparse.Namespace, period: Period) -> int:
         silences, flags = read_silence_actions(db, period), read_flag_levels(db, period)
         more = follow.read(db, period, agencies_path)
         survey = read_answers(db, period, args.line)
+        work = workload.read(db, period)
     finally:
         db.close()
     rostered = None if args.no_roster else _rostered(roster_path, period)
-    tables = build_tables(calls, tasks, period, rostered, silences, flags, more, survey)
+    tables = build_tables(calls, tasks, period, rostered, silences, flags, more, survey, work)
     t = TEXT[args.lang]
     header = [
         (t["period"], f"{period.first} – {period.last}"),

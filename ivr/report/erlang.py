@@ -2,11 +2,11 @@
 of the week, set against the roster. Pure.
 
 For each hour of the week: the arrival rate λ (offered inbound calls per hour, averaged over
-the times that hour occurs in the period), the mean handle time h (talk seconds of the answered
-calls in that hour, the period's mean where an hour has fewer than `MIN_ANSWERED`), the load
-A = λ·h (Erlangs), and the fewest counselors N with a service level
+the times that hour occurs in the period), the mean handle time h (talk + wrap-up seconds of
+the answered calls in that hour, the period's mean where an hour has fewer than
+`MIN_ANSWERED`), the load A = λ·h (Erlangs), and the fewest counselors N with a service level
 SL(N) = 1 − C(N, A)·exp(−(N − A)·T / h) at or above the target. Erlang C ignores abandonment;
-with callers who hang up it overstates the waits (Erlang A is a later step).
+with callers who hang up it overstates the waits (Erlang A: ivr.report.erlang_a).
 """
 
 from __future__ import annotations
@@ -101,8 +101,9 @@ def staffing(
     for c in offered(calls):
         key = hour_of_week(c.queued_at or c.started_at)
         arrivals[key] += 1
-        if c.answered_at is not None and c.talk_seconds is not None:
-            talk[key].append(c.talk_seconds)
+        handled = c.handle_seconds
+        if c.answered_at is not None and handled is not None:
+            talk[key].append(handled)
     every = [t for ts in talk.values() for t in ts]
     overall = sum(every) / len(every) if every else 0.0
     rows = []

@@ -22,17 +22,21 @@ The patience is measured from the line's own calls (:func:`mean_patience`): the 
 patience's estimate with the answered callers' waits as censored observations (they would have
 waited at least that long) = total seconds waited by the offered callers / callers who left
 unanswered. Fewer than `MIN_ABANDONED` callers who left: the data do not allow it, and the
-Erlang A columns stay empty.
+Erlang A columns stay empty. Callers are more or less patient at different times of the day
+(:func:`patience_by_hour`, the table `abandonment_by_wait_hour`): an hour of the day with
+`MIN_ABANDONED` or more callers who left uses its own patience for its staffing (on every
+weekday), the others the period's.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ivr.report import erlang
-from ivr.report.figures import Table, offered
+from ivr.report.figures import WAIT_EDGES, Table, bucket, buckets, offered
 from ivr.report.rows import ABANDONED_AFTER_CHOICE, CallRow
 
 #: Fewer callers who left the queue unanswered than this: no patience estimate, no Erlang A.
@@ -176,6 +180,62 @@ def mean_patience(calls: Sequence[CallRow]) -> tuple[float | None, int]:
     return exposure / left, left
 
 
+def _hourly(calls: Sequence[CallRow]) -> tuple[list[int], list[float], list[Counter[str]]]:
+    """Per hour of the day (Seoul time of the choice), in one pass over the offered calls with
+    a wait: callers, seconds waited, and the callers who left by time waited."""
+    total, exposure = [0] * 24, [0.0] * 24
+    gone: list[Counter[str]] = [Counter() for _ in range(24)]
+    for c in calls:
+        if c.direction != "inbound" or c.queued_at is None or c.wait_seconds is None:
+            continue
+        h = (int(c.queued_at // 3600) + 9) % 24  # seoul_hour, inlined: a year is 420,000 calls
+        total[h] += 1
+        exposure[h] += max(0.0, c.wait_seconds)
+        if c.answered_at is None and c.outcome in LEFT:
+            gone[h][bucket(c.wait_seconds, WAIT_EDGES)] += 1
+    return total, exposure, gone
+
+
+def _patience(exposure: float, left: int) -> float | None:
+    return exposure / left if left >= MIN_ABANDONED and exposure > 0 else None
+
+
+def patience_by_hour(calls: Sequence[CallRow]) -> dict[int, tuple[float | None, int]]:
+    """Per hour of the day with offered calls (Seoul time of the choice): :func:`mean_patience`
+    of that hour's calls (None where fewer than `MIN_ABANDONED` left in that hour)."""
+    total, exposure, gone = _hourly(calls)
+    out = {}
+    for h in range(24):
+        if total[h]:
+            left = sum(gone[h].values())
+            out[h] = (_patience(exposure[h], left), left)
+    return out
+
+
+def abandonment_by_wait_hour(calls: Sequence[CallRow]) -> Table:
+    """Per hour of the day (Seoul time of the choice): callers offered, callers who left
+    unanswered (hung up, or asked for a callback) by the time they had waited, the share who
+    left, the hour's measured patience (None: fewer than `MIN_ABANDONED` left) and the
+    patience Erlang A uses for the hour's staffing (`hour`: its own; `period`: the period's,
+    for want of data; None: none at all)."""
+    total, exposure, gone = _hourly(calls)
+    period_patience = _patience(sum(exposure), sum(sum(g.values()) for g in gone))
+    rows = []
+    for h in range(24):
+        left = sum(gone[h].values())
+        own = _patience(exposure[h], left)
+        used = "hour" if own is not None else "period" if period_patience is not None else None
+        share = left / total[h] if total[h] else None
+        by_wait = [gone[h][b] for b in buckets(WAIT_EDGES)]
+        rows.append((h, total[h], left, *by_wait, share, own, used))
+    cols = (
+        *("hour", "offered", "left"),
+        *(f"left_waited_{b}s" for b in buckets(WAIT_EDGES)),
+        *("share_left", "patience_s", "patience_used"),
+    )
+    return Table("abandonment_by_wait_hour", cols, rows)
+
+
 def staffing_a(
     staffing: Table,
     calls: Sequence[CallRow],
@@ -187,11 +247,15 @@ def staffing_a(
     (ivr.report.erlang.staffing: λ, h, needed, rostered) and the measured patience: needed
     under Erlang A, the abandonment it predicts with that many, the service level and
     abandonment Erlang A predicts with the roster's counselors (rounded), and the verdict
-    against Erlang A's need. Without a patience estimate the Erlang A cells are None and the
+    against Erlang A's need. The patience: the hour of the day's own where the data allow it,
+    else the period's. Without a patience estimate the Erlang A cells are None and the
     verdict is `no_patience`."""
-    patience, _left = mean_patience(calls)
+    overall, _left = mean_patience(calls)
+    hourly = patience_by_hour(calls)
     rows = []
     for wd, h, rate, handle, _load, need_c, have, verdict_c in staffing.rows:
+        own = hourly.get(h, (None, 0))[0]
+        patience = own if own is not None and overall is not None else overall
         need_a = ab_need = sl_have = ab_have = None
         verdict = verdict_c
         if verdict_c == "not_in_period":

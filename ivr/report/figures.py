@@ -9,21 +9,35 @@ Definitions (the same in every figure):
 - *abandoned*: an offered call whose caller hung up before a counselor answered, wherever
   that was (intro, consent question, queue; each counted on its own as well).
 - *service level within T s*: answered within T s / offered.
-- *handle time*: talk seconds of an answered call (the wrap-up after it is not stored yet).
+- *handle time*: talk + wrap-up seconds of an answered call (the wrap-up the counselor got
+  after it, `calls.wrapup_seconds`; none for calls stored before it was recorded).
 - *caller*: the hashed number; calls without a number (hash ANONYMOUS) are no one caller and
   are counted apart wherever a figure counts callers.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import operator
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ivr.privacy import ANONYMOUS
-from ivr.report.rows import ABANDONED_AFTER_CHOICE, CallRow, Period, TaskRow, hour_of_week, seoul
+from ivr.report.rows import (
+    ABANDONED_AFTER_CHOICE,
+    FOLLOWUP_STAGES,
+    INBOUND_STAGES,
+    STAGE_INDEX,
+    CallRow,
+    Period,
+    TaskRow,
+    hour_of_week,
+    seoul_day,
+)
+from ivr.timezone import SEOUL
 
 #: Wait buckets (seconds) for abandonment by time waited; the last is open-ended.
 WAIT_EDGES = (0, 20, 60, 120, 300)
@@ -60,30 +74,30 @@ def percentile(values: Sequence[float], p: float) -> float | None:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-def _bucket(value: float, edges: Sequence[float]) -> str:
+def bucket(value: float, edges: Sequence[float]) -> str:
     for lo, hi in zip(edges, edges[1:], strict=False):
         if lo <= value < hi:
             return f"{lo}-{hi}"
     return f"{edges[-1]}+"
 
 
-def _buckets(edges: Sequence[float]) -> list[str]:
+def buckets(edges: Sequence[float]) -> list[str]:
     return [f"{lo}-{hi}" for lo, hi in zip(edges, edges[1:], strict=False)] + [f"{edges[-1]}+"]
 
 
-def contacts_per_day(calls: Sequence[CallRow], period: Period) -> Table:
-    """Per day: calls by direction and line (inbound calls without a line: `menu`)."""
-    counts: Counter[tuple[str, str, str]] = Counter()
-    for c in calls:
-        line = c.queue or ("menu" if c.direction == "inbound" else "followup")
-        counts[(seoul(c.started_at).date().isoformat(), c.direction, line)] += 1
-    keys = sorted({(d, line) for _, d, line in counts})
-    rows = [
-        (day.isoformat(), d, line, counts[(day.isoformat(), d, line)])
-        for day in period.days()
-        for d, line in keys
-    ]
-    return Table("contacts_per_day", ("date", "direction", "line", "calls"), rows)
+def contacts_per_day(contacts: Iterable[tuple[float, str, str]], period: Period) -> Table:
+    """Per day: contacts (started_at, channel, line: ivr.report.channels.Contact) by channel and
+    line (ivr.report.channels: phone calls in, follow-up calls out, and whatever channel is
+    added there)."""
+    counts: Counter[tuple[int, str, str]] = Counter(
+        (seoul_day(ts), channel, line) for ts, channel, line in contacts
+    )
+    keys = sorted({(ch, line) for _, ch, line in counts})
+    rows = []
+    for day in period.days():
+        n = seoul_day(dt.datetime.combine(day, dt.time(12), SEOUL).timestamp())
+        rows += [(day.isoformat(), ch, line, counts[(n, ch, line)]) for ch, line in keys]
+    return Table("contacts_per_day", ("date", "channel", "line", "contacts"), rows)
 
 
 def arrivals_heatmap(calls: Sequence[CallRow]) -> Table:
@@ -119,13 +133,13 @@ def abandonment_by_wait(calls: Sequence[CallRow]) -> Table:
     for c in offered(calls):
         if c.wait_seconds is None:
             continue
-        b = _bucket(c.wait_seconds, WAIT_EDGES)
+        b = bucket(c.wait_seconds, WAIT_EDGES)
         total[b] += 1
         if c.answered_at is None and c.outcome in ABANDONED_AFTER_CHOICE:
             gone[b] += 1
     rows = [
         (b, total[b], gone[b], gone[b] / total[b] if total[b] else None)
-        for b in _buckets(WAIT_EDGES)
+        for b in buckets(WAIT_EDGES)
     ]
     return Table("abandonment_by_wait", ("waited_s", "offered", "abandoned", "share"), rows)
 
@@ -143,25 +157,26 @@ def waits(calls: Sequence[CallRow]) -> Table:
     return Table("waits", ("measure", "value"), rows)
 
 
+def _handles(calls: Sequence[CallRow]) -> list[float]:
+    """Handle times (talk + wrap-up, s) of the answered inbound calls."""
+    out = []
+    for c in offered(calls):
+        handle = c.handle_seconds
+        if c.answered_at is not None and handle is not None:
+            out.append(handle)
+    return out
+
+
 def handle_times(calls: Sequence[CallRow]) -> Table:
-    """Answered inbound calls by talk time (minutes)."""
-    talks = [
-        c.talk_seconds
-        for c in offered(calls)
-        if c.answered_at is not None and c.talk_seconds is not None
-    ]
-    counts = Counter(_bucket(t / 60, HANDLE_EDGES_MIN) for t in talks)
-    rows = [(b, counts[b]) for b in _buckets(HANDLE_EDGES_MIN)]
-    return Table("handle_times", ("talk_min", "calls"), rows)
+    """Answered inbound calls by handle time (talk + wrap-up, minutes)."""
+    counts = Counter(bucket(t / 60, HANDLE_EDGES_MIN) for t in _handles(calls))
+    rows = [(b, counts[b]) for b in buckets(HANDLE_EDGES_MIN)]
+    return Table("handle_times", ("handle_min", "calls"), rows)
 
 
 def mean_handle_seconds(calls: Sequence[CallRow]) -> float | None:
-    talks = [
-        c.talk_seconds
-        for c in offered(calls)
-        if c.answered_at is not None and c.talk_seconds is not None
-    ]
-    return sum(talks) / len(talks) if talks else None
+    handles = _handles(calls)
+    return sum(handles) / len(handles) if handles else None
 
 
 def repeat_callers(calls: Sequence[CallRow]) -> Table:
@@ -232,29 +247,38 @@ def followups(tasks: Sequence[TaskRow]) -> Table:
     return Table("followups", cols, rows)
 
 
-def workload(calls: Sequence[CallRow]) -> Table:
-    """Per counselor (for the supervisor, not ranked): answered calls, talk hours, abuse
-    endings, longest call (minutes). Sorted by member id."""
-    per: dict[str, list[CallRow]] = defaultdict(list)
+def _ending_rows(calls: Sequence[CallRow], stages: Sequence[str]) -> list[tuple[Any, ...]]:
+    """(outcome, ended_in, calls, mean seconds in each of `stages`) per ending, sorted; a stage
+    a call never entered counts 0 s for it."""
+    pick = operator.itemgetter(*(STAGE_INDEX[st] for st in stages))
+    groups: dict[tuple[str, str], list[tuple[float | None, ...]]] = defaultdict(list)
+    none = (None,) * len(stages)
     for c in calls:
-        if c.member is not None and c.answered_at is not None:
-            per[c.member].append(c)
+        groups[(c.outcome or "open", c.ended_in or "-")].append(
+            pick(c.stages) if c.stages else none
+        )
     rows = []
-    for m in sorted(per):
-        cs = per[m]
-        talk = [c.talk_seconds or 0.0 for c in cs]
-        abuse = sum(1 for c in cs if c.outcome == "abuse_ended")
-        rows.append((m, len(cs), sum(talk) / 3600, abuse, max(talk) / 60))
-    return Table(
-        "workload", ("member", "calls", "talk_hours", "abuse_endings", "longest_min"), rows
-    )
+    for key in sorted(groups):
+        picked = groups[key]
+        n = len(picked)
+        rows.append((*key, n, *(sum(filter(None, col)) / n for col in zip(*picked, strict=True))))
+    return rows
 
 
 def endings(calls: Sequence[CallRow]) -> Table:
-    """Inbound calls by outcome and the stage they ended in."""
-    counts = Counter((c.outcome or "open", c.ended_in or "-") for c in inbound(calls))
-    rows = [(o, s, n) for (o, s), n in sorted(counts.items())]
-    return Table("endings", ("outcome", "ended_in", "calls"), rows)
+    """Inbound calls by outcome and the stage they ended in, with the mean seconds per stage."""
+    cols = ("outcome", "ended_in", "calls", *(f"{st}_s" for st in INBOUND_STAGES))
+    return Table("endings", cols, _ending_rows(inbound(calls), INBOUND_STAGES))
+
+
+def followup_endings(calls: Sequence[CallRow]) -> Table:
+    """Follow-up calls (outbound: callbacks, welfare checks, monitoring, companion calls) by
+    outcome and the stage they ended in (whisper: the staff member heard the task; dialling:
+    the citizen was not reached; staff: with the citizen; outcome: the staff member was keying
+    the outcome), with the mean seconds per stage."""
+    out = [c for c in calls if c.direction == "outbound"]
+    cols = ("outcome", "ended_in", "calls", *(f"{st}_s" for st in FOLLOWUP_STAGES))
+    return Table("followup_endings", cols, _ending_rows(out, FOLLOWUP_STAGES))
 
 
 def silence_and_abuse(

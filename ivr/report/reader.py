@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.privacy import ANONYMOUS
-from ivr.report.rows import CallRow, Period, TaskRow
+from ivr.report.rows import STAGES, CallRow, Period, TaskRow
 from ivr.store_schema import MIGRATIONS
 
 
@@ -16,10 +16,11 @@ class ReportError(Exception):
     """The report cannot be made (a database it cannot read, a missing font, ...)."""
 
 
-_CALLS = """
+_CALLS = f"""
 SELECT c.call_id, c.caller_hash, c.started_at, c.direction, c.menu_path, c.queue, c.queued_at,
        c.answered_at, c.member, c.wait_seconds, c.talk_seconds, c.ended_at, c.outcome,
-       c.ended_in, s.answer, s.withdrawn_at
+       c.ended_in, s.answer, s.withdrawn_at, c.wrapup_seconds, c.end_reason,
+       {", ".join(f"c.{stage}_seconds" for stage in STAGES)}
 FROM calls c LEFT JOIN consents s ON s.call_id = c.call_id
 WHERE c.started_at >= ? AND c.started_at < ?
 """
@@ -67,7 +68,8 @@ def _call(r: tuple[Any, ...], first: dict[str, float]) -> CallRow:
     """A row; a repeat when the caller's first inbound call was earlier than this one (never
     for a call without a number: `first` has no entry for ANONYMOUS)."""
     call_id, caller, started, direction, menu, queue, queued, answered, member = r[:9]
-    wait, talk, ended, outcome, ended_in, consent, withdrawn_at = r[9:]
+    wait, talk, ended, outcome, ended_in, consent, withdrawn_at, wrapup, end_reason = r[9:18]
+    stages = r[18:]
     repeat = direction == "inbound" and started > first.get(caller, started)
     return CallRow(
         call_id,
@@ -87,6 +89,9 @@ def _call(r: tuple[Any, ...], first: dict[str, float]) -> CallRow:
         consent,
         repeat,
         withdrawn_at is not None,
+        wrapup,
+        end_reason,
+        stages,
     )
 
 

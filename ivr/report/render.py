@@ -93,6 +93,9 @@ def plot(table: Table, t: dict[str, str]) -> str | None:
     if table.key in ("abandonment_by_wait", "handle_times"):
         col = 2 if table.key == "abandonment_by_wait" else 1
         return _bar([r[0] for r in table.rows], [r[col] for r in table.rows], title)
+    if table.key == "abandonment_by_wait_hour":  # the share who left, per hour of the day
+        shares = [r[-3] or 0.0 for r in table.rows]
+        return _bar([str(r[0]) for r in table.rows], shares, title)
     if table.key == "satisfaction" and table.rows:
         total = table.rows[-1]  # all lines (or the only one): the distribution 1-5
         return _bar([f"{n}" for n in range(1, 6)], list(total[3:8]), f"{title} – {t['score']}")
@@ -153,8 +156,9 @@ def html_report(
         parts.append(f"<p>{html.escape(name)}: {html.escape(value)}</p>")
     for table in tables:
         parts.append(f"<h2 id='{table.key}'>{html.escape(t[table.key])}</h2>")
-        if table.key in ("staffing", "staffing_erlang_a"):
-            parts.append(f"<p>{html.escape(t[table.key + '_note'])}</p>")
+        note = t.get(table.key + "_note")
+        if note is not None:
+            parts.append(f"<p>{html.escape(note)}</p>")
         img = plot(table, t)
         if img is not None:
             parts.append(f"<img alt='{html.escape(t[table.key])}' src='{img}'>")

@@ -10,6 +10,12 @@ from ivr.timezone import SEOUL
 
 #: Outcomes of a caller who hung up (the honest labels: where they hung up).
 ABANDONED = frozenset({"abandoned_menu", "abandoned_intro", "abandoned_consent", "abandoned_queue"})
+#: The stages of an inbound call and of a follow-up call, in their order (ivr.flow.record.Stage).
+INBOUND_STAGES = ("menu", "intro", "consent", "queue", "staff", "goodbye")
+FOLLOWUP_STAGES = ("whisper", "dialling", "staff", "outcome", "goodbye")
+#: Every stage column the reader reads (`<stage>_seconds`).
+STAGES = (*INBOUND_STAGES, "whisper", "dialling", "outcome")
+STAGE_INDEX = {stage: i for i, stage in enumerate(STAGES)}
 #: Of those, the ones after a line was chosen (the phones were ringing for the caller).
 ABANDONED_AFTER_CHOICE = frozenset({"abandoned_intro", "abandoned_consent", "abandoned_queue"})
 
@@ -38,6 +44,27 @@ class CallRow:
     repeat: bool = False
     #: The consent was withdrawn (`*6` during the call, or on the caller's request later).
     consent_withdrawn: bool = False
+    #: The counselor's wrap-up after the call (s); None when nobody answered or not recorded
+    #: (calls stored before the wrap-up was recorded count no wrap-up).
+    wrapup_seconds: float | None = None
+    #: Why the call ended when it was not the usual way (calls.end_reason: abuse,
+    #: crisis_transfer, silent, ...).
+    end_reason: str | None = None
+    #: Seconds in each stage, in the order of `STAGES` (the `*_seconds` columns; None: not
+    #: entered): an inbound call's menu ... goodbye, a follow-up call's whisper ... goodbye.
+    stages: tuple[float | None, ...] = ()
+
+    def stage_seconds(self, stage: str) -> float:
+        """Seconds in `stage` (0 when not entered)."""
+        i = STAGE_INDEX[stage]
+        return (self.stages[i] or 0.0) if i < len(self.stages) else 0.0
+
+    @property
+    def handle_seconds(self) -> float | None:
+        """Talk + wrap-up of an answered call (None without a talk time)."""
+        if self.talk_seconds is None:
+            return None
+        return self.talk_seconds + (self.wrapup_seconds or 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +116,18 @@ class Period:
 
 def seoul(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, SEOUL)
+
+
+def seoul_hour(ts: float) -> int:
+    """The hour of the day in Seoul, fast (no tz lookup): Korea has kept UTC+9 without summer
+    time since 1988 (the same as `seoul(ts).hour` for any record of this product)."""
+    return (int(ts // 3600) + 9) % 24
+
+
+def seoul_day(ts: float) -> int:
+    """The Seoul day `ts` falls on, as a day number (days since 1970-01-01 in Seoul), fast: as
+    :func:`seoul_hour`, UTC+9 without summer time."""
+    return int((ts + 9 * 3600) // 86400)
 
 
 def hour_of_week(ts: float) -> tuple[int, int]:

@@ -10,12 +10,17 @@ TEXT: dict[str, dict[str, str]] = {
         "all_lines": "전체",
         "generated": "작성",
         "synthetic": "합성 데이터 (시험용, 실제 통화 아님)",
-        "contacts_per_day": "일별 연락 건수 (방향·회선별)",
+        "contacts_per_day": "일별 연락 건수 (채널·회선별: phone 수신 전화, followup 후속 전화)",
         "arrivals_heatmap": "요일·시간대별 수신 전화 (서울 시간)",
         "answer_rates": "응답률과 포기율",
         "abandonment_by_wait": "대기 시간별 포기",
+        "abandonment_by_wait_hour": "시간대별 포기와 인내 시간 (대기 시간별로 응답 전에 끊거나 "
+        "다시 걸기를 요청한 분)",
+        "abandonment_by_wait_hour_note": "인내 시간 = 그 시간대에 대기한 모든 초 ÷ 응답 전에 떠난 "
+        "분의 수. 떠난 분이 10명 이상인 시간대는 자기 인내 시간으로 얼랑 A를 계산하고 (hour), "
+        "나머지는 기간 전체의 값을 씁니다 (period).",
         "waits": "대기 시간 백분위수와 서비스 수준 (20초·60초 이내 응답)",
-        "handle_times": "상담 시간 분포 (분)",
+        "handle_times": "처리 시간 분포 (통화 + 후처리, 분)",
         "repeat_callers": "처음 전화한 분과 다시 전화한 분 (번호 없는 전화는 따로)",
         "repeat_callers.first_time": "처음 전화 (번호 있음)",
         "repeat_callers.repeat": "다시 전화 (번호 있음, 이전에 전화한 적 있음)",
@@ -35,10 +40,16 @@ TEXT: dict[str, dict[str, str]] = {
         "referrals.?": "? (목록에 없는 기관)",
         "silence_and_abuse": "침묵과 복지 확인, 폭언 종료와 제한",
         "workload": "상담사별 업무량 (관리자용, 순위 아님)",
-        "endings": "통화가 끝난 단계",
+        "workload_note": "관리자만 보는 표이며 순위가 아닙니다. 어려운 통화: 위기 상담 연결, 폭언 "
+        "종료, 침묵 경보, 침묵 회선(복지 확인) 또는 40분 이상인 통화. 쉬지 않은 최장 시간: "
+        "통화와 후처리가 10분 미만의 간격으로 이어지고 그 사이에 일시정지나 로그아웃이 없던 "
+        "가장 긴 시간(분).",
+        "endings": "통화가 끝난 단계 (단계별 평균 초)",
+        "followup_endings": "후속 전화가 끝난 단계 (다시 걸기·복지 확인·모니터링·동행 전화, "
+        "단계별 평균 초: 안내, 발신, 통화, 결과 입력, 마무리)",
         "staffing": "필요 상담사 수 (얼랑 C, 80%를 20초 이내) 대 근무표",
-        "staffing_note": "빨강: 부족, 파랑: 여유. 얼랑 C는 포기를 고려하지 않으며, 상담 시간에 "
-        "후처리 시간은 아직 포함되지 않습니다. 전화가 없던 시간에도 최소 1명이 필요합니다.",
+        "staffing_note": "빨강: 부족, 파랑: 여유. 얼랑 C는 포기를 고려하지 않습니다. 처리 시간 = "
+        "통화 + 후처리 시간. 전화가 없던 시간에도 최소 1명이 필요합니다.",
         "staffing_erlang_a": "필요 상담사 수 (얼랑 A: 포기 포함, 80%를 20초 이내) 대 근무표",
         "staffing_erlang_a_note": "얼랑 A는 기다리다 끊는 분을 고려합니다. 인내 시간은 이 기간의 "
         "통화에서 잰 값입니다 (대기한 모든 초 ÷ 응답 전에 끊은 통화 수). 끊은 통화가 10건 미만이면 "
@@ -53,7 +64,7 @@ TEXT: dict[str, dict[str, str]] = {
         "도움 여부)",
         "satisfaction.all": "전체 회선",
         "score": "점수",
-        "not_yet": "아직 없는 항목: 채팅, 후처리 시간.",
+        "not_yet": "아직 없는 항목: 채팅.",
     },
     "en": {
         "title": "Loneliness Hotline 120 operations report",
@@ -62,12 +73,18 @@ TEXT: dict[str, dict[str, str]] = {
         "all_lines": "all",
         "generated": "Generated",
         "synthetic": "SYNTHETIC data (for tests, not real calls)",
-        "contacts_per_day": "Contacts per day (by direction and line)",
+        "contacts_per_day": "Contacts per day (by channel and line: phone = inbound calls, "
+        "followup = follow-up calls)",
         "arrivals_heatmap": "Inbound arrivals by weekday and hour (Seoul time)",
         "answer_rates": "Answer and abandonment rates",
         "abandonment_by_wait": "Abandonment by time waited",
+        "abandonment_by_wait_hour": "Abandonment and patience by hour of the day (callers who "
+        "hung up or asked for a callback before an answer, by time waited)",
+        "abandonment_by_wait_hour_note": "Patience = all seconds waited in that hour ÷ the "
+        "callers who left unanswered. An hour with 10 or more who left uses its own patience for "
+        "Erlang A (hour); the others use the period's (period).",
         "waits": "Wait percentiles and service level (answered within 20 s and 60 s)",
-        "handle_times": "Handle time distribution (minutes)",
+        "handle_times": "Handle time distribution (talk + wrap-up, minutes)",
         "repeat_callers": "First-time and repeat callers (calls without a number apart)",
         "repeat_callers.first_time": "First-time (number known)",
         "repeat_callers.repeat": "Repeat (number known, called before)",
@@ -96,10 +113,16 @@ TEXT: dict[str, dict[str, str]] = {
         "referrals.?": "? (no longer in the catalog)",
         "silence_and_abuse": "Silences and welfare checks, abuse endings and flags",
         "workload": "Workload per counselor (supervisor view, not a ranking)",
-        "endings": "Where calls ended",
+        "workload_note": "For the supervisor only, not a ranking. Hard calls: a crisis-line "
+        "transfer, an abuse ending, a silence alert, a silent line (welfare check) or 40 minutes "
+        "or longer. Longest stretch without a break: calls and wrap-ups following each other "
+        "with gaps under 10 minutes and no pause or log-out between them (minutes).",
+        "endings": "Where calls ended (mean seconds per stage)",
+        "followup_endings": "Where follow-up calls ended (callbacks, welfare checks, monitoring, "
+        "companion calls; mean seconds per stage: whisper, dialling, talk, outcome, goodbye)",
         "staffing": "Counselors needed (Erlang C, 80 % within 20 s) against the roster",
         "staffing_note": "Red: under-staffed, blue: over-staffed. Erlang C ignores abandonment; "
-        "handle time is talk time only (no wrap-up yet). At least one counselor every hour.",
+        "handle time = talk + wrap-up. At least one counselor every hour.",
         "staffing_erlang_a": "Counselors needed (Erlang A: with abandonment, 80 % within 20 s) "
         "against the roster",
         "staffing_erlang_a_note": "Erlang A counts the callers who hang up while waiting. The "
@@ -116,6 +139,6 @@ TEXT: dict[str, dict[str, str]] = {
         "distribution, did it help)",
         "satisfaction.all": "All lines",
         "score": "score",
-        "not_yet": "Not in the report yet: chats, wrap-up time.",
+        "not_yet": "Not in the report yet: chats.",
     },
 }

@@ -144,13 +144,15 @@ class StaffDriver:
         group = self.groups[leg.queue]
         if leg.answered:
             reason = EndReason.ABUSE if leg.abuse else EndReason.NORMAL
-            group.released(leg.member, now, reason)
+            until = group.released(leg.member, now, reason)
             call = self.ctx.calls.get(leg.call_id)
             if call is not None and call.flow.state in (
                 flow.State.CONNECTING,
                 flow.State.CONNECTED,
             ):
                 await self.ctx.feed(leg.call_id, flow.StaffHungUp())
+            if until is not None:  # after the caller is told: bookkeeping never delays them
+                await safe_store(self.ctx.store.call_wrapup(leg.call_id, until - now))
         else:
             outcome = CAUSE_OUTCOME.get(cause, LegOutcome.NO_ANSWER)
             paused = group.leg_ended(leg_id, outcome, now)
