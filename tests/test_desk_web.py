@@ -298,10 +298,34 @@ async def test_the_screenshot_command_saves_every_page(desk: DeskSite, tmp_path:
     )
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, stderr.decode()
-    names = ["signin", "signin-error", "home-counselor", "forbidden", "wallboard"]
+    names = ["signin", "signin-error", "home-counselor", "desk-counselor", "forbidden", "wallboard"]
     assert stdout.decode().split() == [str(out / f"{n}.png") for n in names]
     for n in names:
         assert (out / f"{n}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_the_counselor_screen_is_served_to_counselors_only(
+    desk: DeskSite, browser: Any
+) -> None:
+    def script() -> tuple[str, bool, str, str]:
+        sign_in(browser, desk.base, "counselor01", COUNSELOR_PW)
+        browser.get(f"{desk.base}/")
+        link = browser.find_element(By.LINK_TEXT, "상담 화면").get_attribute("href")
+        browser.get(f"{desk.base}/desk")
+        WebDriverWait(browser, 10).until(
+            lambda b: b.execute_script("return document.body.dataset.pushed") == "yes"
+        )
+        live = text_of(browser, "live")
+        empty = browser.find_element(By.ID, "nocontact").is_displayed()
+        submit(browser, "signout")
+        sign_in(browser, desk.base, "supervisor01", SUPERVISOR_PW)
+        browser.get(f"{desk.base}/desk")
+        return str(link), empty, live, text_of(browser, "message")
+
+    link, empty, live, message = await asyncio.to_thread(script)
+    assert link.endswith("/desk") and empty
+    assert live == "제어기 연결 없음"  # no controller runs here: the screen says so
+    assert message == MSG_FORBIDDEN
 
 
 async def test_a_desk_port_in_use_leaves_the_product_running_without_the_desk(

@@ -179,6 +179,7 @@ def member_view(m: Mapping[str, Any] | None, now: float) -> dict[str, Any]:
         }
     state = board_state(m)
     reason = m.get("pause_reason") if m.get("paused") else None
+    shown = reason and state is BoardState.PAUSED
     blocked = float(m.get("blocked_for") or 0.0)
     wrapup = mmss(blocked) if m.get("state") == "wrapup" and blocked > 0 else "–"
     paused_for = ""
@@ -186,7 +187,7 @@ def member_view(m: Mapping[str, Any] | None, now: float) -> dict[str, Any]:
         paused_for = f" · {mmss(max(0.0, now - float(m['paused_since'])))}"
     return {
         "state": state.value,
-        "state_ko": STATE_KO[state] + (f" ({reason})" if reason else ""),
+        "state_ko": STATE_KO[state] + (f" ({reason})" if shown else ""),
         "logged_in": bool(m.get("logged_in")),
         "paused": bool(m.get("paused")),
         "on_shift": "근무 중" if m.get("on_shift") else "근무 시간 아님",
