@@ -7,9 +7,11 @@ on it), counselor09 ends it for abuse with the button, then stores the wrap-up f
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
+import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -21,7 +23,15 @@ from ivr.summary.records import note_purpose
 from ivr.web.auth import hash_password
 from tests.conftest import Hotline, PhoneFactory
 from tests.desk_support import sign_in, start_browser, submit, wait_for
-from tests.e2e_ringgroup_support import counselor, dial, rows_where, until, wait_channel_gone
+from tests.e2e_ringgroup_support import (
+    api,
+    counselor,
+    dial,
+    member,
+    rows_where,
+    until,
+    wait_channel_gone,
+)
 
 #: The desk's counselor (tests/e2e_ringgroup_support.py: left in the abuse wrap-up).
 COUNSELOR = "counselor09"
@@ -61,8 +71,9 @@ async def open_screen(browser: Any, base: str, member: str) -> None:
 
 
 async def test_counselor_screen_shows_the_call_ends_it_for_abuse_and_stores_the_wrapup(
-    clean_hotline: Hotline, phones: PhoneFactory, browser: Any
+    clean_hotline: Hotline, phones: PhoneFactory, browser: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="ivr.audit")
     hotline = clean_hotline
     for name in (COUNSELOR, OTHER):
         await hotline.app[STORE].change(
@@ -165,6 +176,47 @@ async def test_counselor_screen_shows_the_call_ends_it_for_abuse_and_stores_the_
     assert [(r["agency"], r["created_by"], r["status"]) for r in referrals] == [
         (AGENCY, COUNSELOR, "proposed")
     ]
+    # As `ivr-admin referral add`: the referral schedules its monitoring call. Closed here so
+    # that the follow-up tests find no task of this one.
+    (task,) = rows_where(hotline, "SELECT * FROM followup_tasks WHERE call_id=?", call_id)
+    assert (task["type"], task["referral_id"]) == ("monitoring", referrals[0]["id"])
+    status, body = await api(
+        hotline, "POST", f"/api/followups/{task['id']}/close", {"outcome": "cancelled"}
+    )
+    assert status == 200, body
     access = rows_where(hotline, "SELECT * FROM summary_access WHERE call_id=?", call_id)
     assert ("note", COUNSELOR) in {(a["action"], a["who"]) for a in access}
     assert NUMBER not in str(wrap) + str(referrals)
+    audited = [r.getMessage() for r in caplog.records if r.name == "ivr.audit"]
+    assert f"desk: {COUNSELOR} pressed abuse (*9) on call {call_id}" in audited
+    assert any(
+        m.startswith("abuse flag:") and f"call {call_id}, counselor {COUNSELOR}" in m
+        for m in audited
+    )
+    assert any(m.startswith(f"desk: wrap-up of call {call_id} by {COUNSELOR}") for m in audited)
+    assert any(m.startswith(f"follow-up worklist read by {COUNSELOR} (desk)") for m in audited)
+
+    # Pause with a reason and back, from the screen: the phone's *53N / *54.
+    def pause() -> str:
+        Select(browser.find_element(By.ID, "pause-reason")).select_by_value("training")
+        submit(browser, "me-pause")
+        return str(browser.find_element(By.ID, "done").text)
+
+    assert await asyncio.to_thread(pause) == desk_http.DONE_KO["pause"]
+    m = member(hotline, COUNSELOR)
+    assert m["paused"] and m["pause_reason"] == "training", m
+    await wait_for(
+        lambda: browser.find_element(By.ID, "me-reason").text.startswith("training"),
+        message="the pause on the screen",
+    )
+    await asyncio.to_thread(submit, browser, "me-unpause")
+    assert not member(hotline, COUNSELOR)["paused"]
+    events = rows_where(
+        hotline,
+        "SELECT field, new, reason FROM counselor_events WHERE member=? AND field='paused'",
+        COUNSELOR,
+    )
+    assert [(e["new"], e["reason"]) for e in events][-2:] == [
+        ("true", "training"),
+        ("false", "desk"),
+    ]
