@@ -65,6 +65,8 @@ TEAM_OF = {
     Role.SOCIAL_WORKER: Team.SOCIAL_WORKERS,
     Role.COMPANION: Team.COMPANIONS,
 }
+#: Contacts' counts remembered before those of ended calls are dropped.
+NTH_KEPT = 1000
 #: Worklist rows shown at most.
 WORKLIST_MAX = 50
 #: What the page says after a form (by key: never text from the request).
@@ -106,6 +108,7 @@ class Screens:
     _attached: CallContext | None = None
     _nth: dict[str, int | None] = field(default_factory=dict)
     _last: dict[str, str] = field(default_factory=dict)
+    _checked: set[str] = field(default_factory=set)
 
     def controller(self) -> Controller | None:
         """The running controller, its phone notices heard by `notices` (from the first look)."""
@@ -141,17 +144,22 @@ class Screens:
             )
         return self._nth[call.call_id]
 
-    async def last_contact(self, member: str) -> str | None:
-        """The member's latest contact (live or ended): seen here, else from the store."""
-        if member in self._last or self.desk.store is None:
+    async def last_contact(self, member: str, fresh: bool = False) -> str | None:
+        """The member's latest contact (live or ended): as seen here, read from the store once
+        (and again when `fresh`: a page load, as contacts may have come and gone unseen)."""
+        store = self.desk.store
+        if store is None or (member in self._checked and not fresh):
             return self._last.get(member)
-        rows = await self.desk.store.fetch(
+        rows = await store.fetch(
             "SELECT call_id, MAX(at) FROM (SELECT call_id, started_at AS at FROM ring_attempts"
             " WHERE member=? AND outcome='answered' UNION ALL SELECT call_id, started_at FROM"
             " calls WHERE member=?) GROUP BY call_id ORDER BY MAX(at) DESC LIMIT 1",
             (member, member),
         )
-        return str(rows[0][0]) if rows else None
+        self._checked.add(member)
+        if rows:
+            self._last[member] = str(rows[0][0])
+        return self._last.get(member)
 
     async def took(self, member: str, call_id: str) -> bool:
         """Whether the member answered the call (only they wrap it up)."""
@@ -166,15 +174,17 @@ class Screens:
         )
         return bool(rows)
 
-    async def view(self, member: str, now: float) -> dict[str, Any]:
+    async def view(self, member: str, now: float, fresh: bool = False) -> dict[str, Any]:
         controller = self.controller()
         if controller is None:
             return {
                 "connected": False,
                 "member": screen.member_view(None, now),
                 "contact": None,
-                "wrapup_call": await self.last_contact(member),
+                "wrapup_call": await self.last_contact(member, fresh),
             }
+        if len(self._nth) > NTH_KEPT:  # only the calls in progress need theirs
+            self._nth = {k: v for k, v in self._nth.items() if k in controller.calls}
         mine = next((m for m in controller.members() if m["member"] == member), None)
         call = self.live_call(controller, member)
         contact = None
@@ -196,7 +206,7 @@ class Screens:
             )
         start = contact.answered_at if contact and contact.answered_at else now
         notices = self.notices.since(member, start) if contact else []
-        last = await self.last_contact(member)
+        last = await self.last_contact(member, fresh)
         return {
             "connected": True,
             "member": screen.member_view(mine, now),
@@ -246,7 +256,7 @@ async def page(request: web.Request) -> web.StreamResponse:
     return desk.render(
         request,
         "desk.html",
-        view=await screens.view(member, time.time()),
+        view=await screens.view(member, time.time(), fresh=True),
         worklist=await _worklist(desk, member, role),
         done=DONE_KO.get(q.get("done", "")),
         error=ERROR_KO.get(q.get("error", "")),
