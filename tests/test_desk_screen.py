@@ -66,7 +66,7 @@ def test_notices_are_kept_per_member_with_their_time() -> None:
 def test_the_contact_in_the_counselors_words() -> None:
     view = screen.contact_view(contact(), [(140.0, "ivr120:both_silent:4")], now=195.0)
     assert view is not None
-    assert view["line"] == "loneliness" and view["menu_path"] == "5"
+    assert view["line"] == "외로움 상담 (loneliness)" and view["menu_path"] == "5"
     assert view["wait"] == "0:30" and view["timer"] == "1:05"
     assert view["nth"] == "3번째 연락 (재연락)" and view["flag"] == "없음"
     assert view["consent"] == "동의함 (녹음·요약)" and view["consent_yes"]
@@ -79,6 +79,7 @@ def test_the_contact_in_the_counselors_words() -> None:
     assert flagged["flag"] == "경고 기록 있음 (단계 2)" and flagged["flagged"]
     assert flagged["nth"] == "첫 연락" and flagged["consent"] == "–"
     assert flagged["phase"] == "위기 상담 전화와 3자 통화"
+    assert screen.line_ko("seniors") == "seniors" and screen.line_ko(None) == "–"
     assert screen.contact_view(None, [], 0.0) is None
 
 
@@ -95,7 +96,9 @@ def test_the_members_own_state() -> None:
         "blocked_for": 0.0,
     }
     view = screen.member_view(paused, now=160.0)
-    assert view["state_ko"] == "휴식 (break)" and view["reason"] == "break · 1:00"
+    assert view["state_ko"] == "휴식 (휴식)" and view["reason"] == "휴식 · 1:00"
+    other = screen.member_view({**paused, "pause_reason": "lunch"}, now=160.0)
+    assert other["state_ko"] == "휴식 (lunch)"
     assert view["on_shift"] == "근무 중" and view["wrapup"] == "–"
     wrapup = {**paused, "state": "wrapup", "paused": False, "blocked_for": 250.4}
     view = screen.member_view(wrapup, now=160.0)

@@ -16,6 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from ivr.desk import http as desk_http
+from ivr.desk import screen
 from ivr.flow import call as flow
 from ivr.flow.conversation import State as TalkState
 from ivr.keys import STORE
@@ -98,7 +99,7 @@ async def test_counselor_screen_shows_the_call_ends_it_for_abuse_and_stores_the_
         shown = await wait_for(lambda: contact(browser), message="the call on the screen")
         assert time.monotonic() - connected < 1.0, "not on the screen within a second"
         call = hotline.controller.calls[call_id]
-        assert shown["call"] == call_id and shown["line"] == call.flow.record.queue
+        assert shown["call"] == call_id and shown["line"] == screen.line_ko(call.flow.record.queue)
         assert shown["menu_path"] == "5" and shown["consent"] == "동의함 (녹음·요약)"
         assert shown["nth"] == "1번째 연락 (첫 연락)" and shown["flag"] == "없음"
         assert ":" in shown["wait"] and ":" in shown["timer"]
@@ -206,7 +207,7 @@ async def test_counselor_screen_shows_the_call_ends_it_for_abuse_and_stores_the_
     m = member(hotline, COUNSELOR)
     assert m["paused"] and m["pause_reason"] == "training", m
     await wait_for(
-        lambda: browser.find_element(By.ID, "me-reason").text.startswith("training"),
+        lambda: browser.find_element(By.ID, "me-reason").text.startswith("교육"),
         message="the pause on the screen",
     )
     await asyncio.to_thread(submit, browser, "me-unpause")

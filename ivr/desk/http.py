@@ -262,7 +262,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         error=ERROR_KO.get(q.get("error", "")),
         actions=screen.ACTION_KO,
         member_actions=screen.MEMBER_ACTIONS,
-        pause_reasons=desk.settings.pause_reasons,
+        pause_reasons=[(r, screen.pause_ko(r)) for r in desk.settings.pause_reasons],
         needs=[(c.key, c.ko) for c in screens.needs.categories],
         agencies=[(a.id, f"{a.name} · {a.category} · {a.district}") for a in _agencies(desk)],
         outcomes=screen.OUTCOMES,

@@ -68,10 +68,34 @@ CONSENT_KO = {
     ConsentAnswer.PENDING: "질문 중",
     ConsentAnswer.WITHDRAWN: "동의 철회됨",
 }
+#: The pause reasons in Korean (the defaults of `pause_reasons`, the phone's and the desk's
+#: own); another configured reason is shown as it is written.
+PAUSE_KO = {
+    "break": "휴식",
+    "training": "교육",
+    "meeting": "회의",
+    "admin": "행정 업무",
+    "phone": "전화기에서",
+    "desk": "상담 화면에서",
+}
 #: The longest note kept (a wrap-up note, not a transcript).
 NOTE_MAX = 4000
 #: Notices kept per member (the latest).
 NOTICES_KEPT = 50
+
+
+#: The menu's lines (config/menu.toml queue names) in Korean; another line shows its name.
+LINE_KO = {"loneliness": "외로움 상담", "general": "120 일반 상담"}
+
+
+def line_ko(line: str | None) -> str:
+    if not line:
+        return "–"
+    return f"{LINE_KO[line]} ({line})" if line in LINE_KO else line
+
+
+def pause_ko(reason: str) -> str:
+    return PAUSE_KO.get(reason, reason)
 
 
 def notice_ko(body: str) -> str:
@@ -146,7 +170,7 @@ def contact_view(
         nth = "재연락" if c.repeat else "첫 연락"
     return {
         "call_id": c.call_id,
-        "line": c.line or "–",
+        "line": line_ko(c.line),
         "menu_path": " → ".join(c.menu_path) if c.menu_path else "–",
         "wait": mmss(wait),
         "nth": nth,
@@ -172,13 +196,15 @@ def member_view(m: Mapping[str, Any] | None, now: float) -> dict[str, Any]:
             "state_ko": "알 수 없음 (제어기 연결 없음)",
             "logged_in": False,
             "paused": False,
+            "login": "–",
             "on_shift": "–",
             "registered": "–",
             "reason": "–",
             "wrapup": "–",
         }
     state = board_state(m)
-    reason = m.get("pause_reason") if m.get("paused") else None
+    raw = m.get("pause_reason") if m.get("paused") else None
+    reason = pause_ko(str(raw)) if raw else None
     shown = reason and state is BoardState.PAUSED
     blocked = float(m.get("blocked_for") or 0.0)
     wrapup = mmss(blocked) if m.get("state") == "wrapup" and blocked > 0 else "–"
@@ -190,6 +216,7 @@ def member_view(m: Mapping[str, Any] | None, now: float) -> dict[str, Any]:
         "state_ko": STATE_KO[state] + (f" ({reason})" if shown else ""),
         "logged_in": bool(m.get("logged_in")),
         "paused": bool(m.get("paused")),
+        "login": "로그인 (전화 받음)" if m.get("logged_in") else "로그아웃 (전화 안 받음)",
         "on_shift": "근무 중" if m.get("on_shift") else "근무 시간 아님",
         "registered": "연결됨" if m.get("registered") else "연결 안 됨",
         "reason": (f"{reason}{paused_for}" if reason else "–"),

@@ -31,7 +31,7 @@
     byId("me-state").textContent = m.state_ko;
     byId("me-shift").textContent = m.on_shift;
     byId("me-registered").textContent = m.registered;
-    byId("me-login").textContent = m.logged_in ? "로그인" : "로그아웃";
+    byId("me-login").textContent = m.login;
     byId("me-reason").textContent = m.reason;
     byId("me-wrapup").textContent = m.wrapup;
   }
