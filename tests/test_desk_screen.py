@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 from multidict import MultiDict
 
+from ivr.ari.client import AriError
+from ivr.config import Settings
+from ivr.context import CallContext
 from ivr.desk import screen
 from ivr.desk.screen import Contact, Notices, WrapupError, parse_wrapup
 from ivr.flow.commands import ConsentAnswer, NoticeKind
@@ -156,3 +162,32 @@ def test_a_wrong_wrapup_form_is_refused_in_korean(fields: dict[str, object], mes
     with pytest.raises(WrapupError) as err:
         parse_wrapup(form(**fields), NEEDS, AGENCIES)
     assert str(err.value) == message
+
+
+async def test_the_desk_hears_each_phone_notice_even_when_the_phone_cannot_get_it(
+    tmp_path: Path,
+) -> None:
+    """The controller's listeners are told every SIP MESSAGE body before it is sent (the real
+    path is in tests/test_e2e_desk.py); an ARI that refuses it (a phone gone) changes nothing
+    for the screen."""
+
+    class RefusingAri:
+        async def request(self, *args: Any, **kwargs: Any) -> Any:
+            raise AriError("PUT", "endpoints/sendMessage", 404, "endpoint not found")
+
+    ctx = CallContext(
+        ari=RefusingAri(),  # type: ignore[arg-type]
+        store=None,  # type: ignore[arg-type]
+        settings=Settings(state_dir=tmp_path),
+        clock=lambda: 0.0,
+        sealer=None,  # type: ignore[arg-type]
+        hash_key="",
+        calls={},
+        post=lambda _: None,
+        feed=None,  # type: ignore[arg-type]
+        leg_prefix="t",
+    )
+    notices = Notices(clock=lambda: 5.0)
+    ctx.message_listeners.append(notices)
+    assert not await ctx.send_message("counselor01", "ivr120:both_silent:4")
+    assert notices.since("counselor01", 0.0) == [(5.0, "ivr120:both_silent:4")]
