@@ -466,7 +466,8 @@ async def _refer(desk: Desk, w: screen.Wrapup, member: str, sealer: Sealer, now:
 
 def add_routes(app: web.Application) -> None:
     desk = app[DESK]
-    app[SCREENS] = Screens(desk)
+    app[SCREENS] = screens = Screens(desk)
+    screens.controller()  # the phone notices are heard from the start (before any screen)
     desk.add_templates(HERE / "templates")
     desk.pages.append(("/desk", "상담 화면", SERVED))
     app.router.add_get("/desk", page)
