@@ -153,7 +153,7 @@ async def test_counselor_screen_shows_the_call_ends_it_for_abuse_and_stores_the_
     )
 
     # The wrap-up form of that call: note, two needs, a referral, the outcome.
-    def wrap_up() -> str:
+    def wrap_up() -> tuple[str, bool, bool, str]:
         WebDriverWait(browser, 10).until(
             lambda b: b.find_element(By.ID, "wrapup-call").get_attribute("value") == call_id
         )
@@ -163,9 +163,21 @@ async def test_counselor_screen_shows_the_call_ends_it_for_abuse_and_stores_the_
         Select(browser.find_element(By.ID, "agency")).select_by_value(AGENCY)
         Select(browser.find_element(By.ID, "outcome")).select_by_value("abuse")
         submit(browser, "wrapup-save")
-        return str(browser.find_element(By.ID, "done").text)
+        WebDriverWait(browser, 10).until(pushed)  # the live view arrived: the form stays as is
+        return (
+            str(browser.find_element(By.ID, "done").text),
+            browser.find_element(By.ID, "wrapup-saved").is_displayed(),
+            browser.find_element(By.ID, "need-housing").is_selected(),
+            str(Select(browser.find_element(By.ID, "outcome")).first_selected_option.text),
+        )
 
-    assert await asyncio.to_thread(wrap_up) == desk_http.DONE_KO["wrapup"]
+    # Saved, and shown as saved: the needs ticked and the outcome chosen.
+    assert await asyncio.to_thread(wrap_up) == (
+        desk_http.DONE_KO["wrapup"],
+        True,
+        True,
+        screen.OUTCOMES["abuse"],
+    )
     wrap = rows_where(hotline, "SELECT * FROM call_wrapups WHERE call_id=?", call_id)
     assert [(w["member"], w["outcome"]) for w in wrap] == [(COUNSELOR, "abuse")]
     assert set(wrap[0]["needs"].split(",")) == {"housing", "isolation"}

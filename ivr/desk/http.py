@@ -253,10 +253,21 @@ async def page(request: web.Request) -> web.StreamResponse:
     desk, screens = desk_of(request), request.app[SCREENS]
     member, role = _member(request)
     q = request.query
+    view = await screens.view(member, time.time(), fresh=True)
+    saved = None
+    if view["wrapup_call"] and desk.store is not None:
+        rows = await desk.store.fetch(
+            "SELECT needs, outcome, at FROM call_wrapups WHERE call_id=? AND member=?",
+            (view["wrapup_call"], member),
+        )
+        if rows:
+            needs, outcome, at = rows[0]
+            saved = {"needs": str(needs).split(","), "outcome": outcome, "at": _seoul(at)}
     return desk.render(
         request,
         "desk.html",
-        view=await screens.view(member, time.time(), fresh=True),
+        view=view,
+        saved=saved,
         worklist=await _worklist(desk, member, role),
         done=DONE_KO.get(q.get("done", "")),
         error=ERROR_KO.get(q.get("error", "")),

@@ -39,7 +39,13 @@
     var input = byId("wrapup-call");
     byId("wrapup").hidden = !callId;
     if (callId && input.value !== callId) {
-      byId("wrapup-form").reset();  // a new call to wrap up: an empty form
+      // A new call to wrap up: an empty form (not the last call's saved answers).
+      var form = byId("wrapup-form");
+      form.querySelectorAll("input[type=checkbox]").forEach(function (el) { el.checked = false; });
+      form.querySelectorAll("select").forEach(function (el) { el.selectedIndex = 0; });
+      byId("note").value = "";
+      var saved = byId("wrapup-saved");
+      if (saved) saved.hidden = true;
       input.value = callId;
       byId("wrapup-label").textContent = callId;
     }
