@@ -304,67 +304,6 @@ async def test_the_screenshot_command_saves_every_page(desk: DeskSite, tmp_path:
         assert (out / f"{n}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-async def test_the_counselor_screen_is_served_to_counselors_only(
-    desk: DeskSite, browser: Any
-) -> None:
-    def script() -> tuple[str, bool, str, str]:
-        sign_in(browser, desk.base, "counselor01", COUNSELOR_PW)
-        browser.get(f"{desk.base}/")
-        link = browser.find_element(By.LINK_TEXT, "상담 화면").get_attribute("href")
-        browser.get(f"{desk.base}/desk")
-        WebDriverWait(browser, 10).until(
-            lambda b: b.execute_script("return document.body.dataset.pushed") == "yes"
-        )
-        live = text_of(browser, "live")
-        empty = browser.find_element(By.ID, "nocontact").is_displayed()
-        submit(browser, "signout")
-        sign_in(browser, desk.base, "supervisor01", SUPERVISOR_PW)
-        browser.get(f"{desk.base}/desk")
-        return str(link), empty, live, text_of(browser, "message")
-
-    link, empty, live, message = await asyncio.to_thread(script)
-    assert link.endswith("/desk") and empty
-    assert live == "제어기 연결 없음"  # no controller runs here: the screen says so
-    assert message == MSG_FORBIDDEN
-
-
-async def test_the_counselor_screen_lists_their_teams_open_tasks(
-    desk: DeskSite, browser: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    from ivr.followup.model import Status, TaskType
-    from ivr.followup.records import FollowupRecords
-
-    caplog.set_level(logging.INFO, logger="ivr.audit")
-    records = FollowupRecords(desk.main[STORE])
-    now = time.time()
-    free, _ = await records.add_or_merge(TaskType.CALLBACK, "hash-a", None, None, now, now + 60)
-    mine, _ = await records.add_or_merge(
-        TaskType.CALLBACK, "hash-b", None, None, now, now + 120, member="counselor01"
-    )
-    theirs, _ = await records.add_or_merge(
-        TaskType.CALLBACK, "hash-c", None, None, now, now + 180, member="counselor02"
-    )
-    done, _ = await records.add_or_merge(TaskType.CALLBACK, "hash-d", None, None, now, now)
-    await records.close(done, Status.DONE, "reached", now, "test")
-    social, _ = await records.add_or_merge(TaskType.IN_DEPTH, "hash-e", None, None, now, now)
-
-    def script() -> list[tuple[str, str]]:
-        sign_in(browser, desk.base, "counselor01", COUNSELOR_PW)
-        browser.get(f"{desk.base}/desk")
-        rows = browser.find_elements(By.CSS_SELECTOR, "#worklist tr[data-task]")
-        return [(str(r.get_attribute("data-task")), str(r.text)) for r in rows]
-
-    rows = await asyncio.to_thread(script)
-    assert [task for task, _ in rows] == [str(free), str(mine)]
-    assert "콜백" in rows[0][1] and "내 담당" in rows[1][1] and "내 담당" not in rows[0][1]
-    assert str(theirs) not in dict(rows) and str(social) not in dict(rows)
-    assert any(
-        r.name == "ivr.audit"
-        and r.getMessage().startswith("follow-up worklist read by counselor01 (desk): 2 tasks")
-        for r in caplog.records
-    )
-
-
 async def test_a_desk_port_in_use_leaves_the_product_running_without_the_desk(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
