@@ -114,6 +114,9 @@ class CallContext:
     #: Counts served on /metrics (ivr.metrics): unexpected errors by where they were handled,
     #: and `speech_fallback` (recognition capacity ran out: the key menu instead).
     tallies: collections.Counter[str] = field(default_factory=collections.Counter)
+    #: Told (member, body) of every SIP MESSAGE to a staff phone, before it is sent: the web
+    #: desk shows the same notices (ivr.desk). Listeners only take note; they never fail.
+    message_listeners: list[Callable[[str, str], None]] = field(default_factory=list)
 
     def post_flow(self, call_id: str, event: flow.FlowEvent | FollowupEvent) -> None:
         self.post(FlowInput(call_id, event))
@@ -128,6 +131,8 @@ class CallContext:
 
     async def send_message(self, member: str, body: str) -> bool:
         """A SIP MESSAGE to a staff phone (the softphone shows it); False if it failed."""
+        for listener in self.message_listeners:
+            listener(member, body)
         try:
             await self.ari.request(
                 "PUT",

@@ -354,6 +354,19 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE calls ADD COLUMN dialling_seconds REAL;
     ALTER TABLE calls ADD COLUMN outcome_seconds REAL;
     """,
+    """
+    -- The counselor's wrap-up of a call from the web desk (ivr.desk): the needs ticked (keys of
+    -- config/needs_ko.toml, comma-separated), the outcome (ivr.desk.screen OUTCOMES). No
+    -- number, no free text (the note is sealed with the summary; a referral is its own row).
+    -- Saving the form again replaces it.
+    CREATE TABLE call_wrapups (
+        call_id  TEXT PRIMARY KEY,
+        member   TEXT NOT NULL,
+        needs    TEXT NOT NULL,
+        outcome  TEXT NOT NULL,
+        at       REAL NOT NULL
+    );
+    """,
 )
 
 

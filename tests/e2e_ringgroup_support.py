@@ -8,6 +8,7 @@ has its own counselors or leaves them as it found them:
     counselor01-03  ring order, shift change        counselor04  no-answer pause, feature codes
     counselor05     no-answer partner, warm transfer counselor06  console softphone (abuse)
     counselor07     abuse end (wrap-up)              counselor08  admin CLI, flagged re-call
+    counselor09     the web desk's counselor screen (abuse end from the desk)
 """
 
 from __future__ import annotations

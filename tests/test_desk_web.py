@@ -298,7 +298,7 @@ async def test_the_screenshot_command_saves_every_page(desk: DeskSite, tmp_path:
     )
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, stderr.decode()
-    names = ["signin", "signin-error", "home-counselor", "forbidden", "wallboard"]
+    names = ["signin", "signin-error", "home-counselor", "desk-counselor", "forbidden", "wallboard"]
     assert stdout.decode().split() == [str(out / f"{n}.png") for n in names]
     for n in names:
         assert (out / f"{n}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -7,7 +7,8 @@ Against a running desk (``ivr-run``), in headless Chromium (Debian's ``chromium`
 ``chromium-driver``, Selenium from the test extra; docs/chromium.md). The two accounts' desk
 passwords are read from the environment (``IVR120_DESK_SUPERVISOR_PASSWORD``,
 ``IVR120_DESK_COUNSELOR_PASSWORD``) or asked for. Writes DIR/signin.png, signin-error.png,
-home-counselor.png, forbidden.png, wallboard.png; prints each path.
+home-counselor.png, desk-counselor.png (the counselor
+screen), forbidden.png, wallboard.png; prints each path.
 """
 
 from __future__ import annotations
@@ -86,6 +87,11 @@ def take(out: Path, url: str, supervisor: str, sv_pw: str, counselor: str, c_pw:
         signed_in()
         browser.get(f"{url}/")
         shot("home-counselor")
+        browser.get(f"{url}/desk")
+        WebDriverWait(browser, 15).until(
+            lambda b: b.execute_script("return document.body.dataset.pushed") == "yes"
+        )
+        shot("desk-counselor")
         browser.get(f"{url}/wallboard")
         WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.ID, "message"))
         shot("forbidden")
