@@ -74,12 +74,12 @@ class RingGroupConfig:
     long_call_wrapup_seconds: float
     no_answer_cooldown_seconds: float
     max_consecutive_no_answers: int
+    #: Chats a member takes at once (ivr.staff.chatoffers); 0: no chats.
+    chats_per_member: int
+    #: Offer chats to a member on a call too.
+    chat_during_call: bool
     handle_time_window: int = 20
     default_handle_seconds: float = 600.0
-    #: Chats a member takes at once (ivr.staff.chatoffers); 0: no chats.
-    chats_per_member: int = 2
-    #: Offer chats to a member on a call too.
-    chat_during_call: bool = False
 
     def __post_init__(self) -> None:
         for name in (
