@@ -16,7 +16,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from ivr.chat import records
-from ivr.chat.journey import NOTICE_ABUSE_END, NOTICE_ABUSE_POLICY, NOTICE_CONNECTED
+from ivr.chat.journey import (
+    MSG_TOO_FAST,
+    NOTICE_ABUSE_END,
+    NOTICE_ABUSE_POLICY,
+    NOTICE_CONNECTED,
+)
 from ivr.crypto import Sealer
 from ivr.keys import SECRETS, STORE
 from ivr.web.auth import hash_password
@@ -71,6 +76,9 @@ def start_chat(browser: Any, base: str, consent: str) -> None:
 
 def send(browser: Any, text: str, textarea: str = "#text", button: str = "#send") -> None:
     area = browser.find_element(By.CSS_SELECTOR, textarea)
+    # The page empties the box when the previous message's answer arrives (maybe after its
+    # line was pushed): wait for that, or the new text would be wiped with it.
+    settled(browser).until(lambda _: area.get_attribute("value") == "")
     area.send_keys(text)
     browser.find_element(By.CSS_SELECTOR, button).click()
 
@@ -182,10 +190,19 @@ async def test_a_citizen_chats_with_a_counselor_who_ends_it_for_abuse(
         ),
         message="the flag on the new offer",
     )
-    await asyncio.to_thread(send, browser, "다시 왔어요")
+    # Five messages within ten seconds pass; the sixth is refused, in Korean, and not shown.
+    for n in range(1, 7):
+        await asyncio.to_thread(send, browser, f"다시 왔어요 {n}")
+        if n < 6:
+            await wait_for(
+                lambda n=n: ("citizen", f"다시 왔어요 {n}") in lines(browser, "#lines li"),
+                message=f"line {n}",
+            )
     await wait_for(
-        lambda: ("citizen", "다시 왔어요") in lines(browser, "#lines li"), message="the line"
+        lambda: browser.find_element(By.ID, "refusal").text == MSG_TOO_FAST,
+        message="the rate limit's refusal",
     )
+    assert ("citizen", "다시 왔어요 6") not in await asyncio.to_thread(lines, browser, "#lines li")
     await asyncio.to_thread(submit, browser, "leave")
     await wait_for(lambda: step_of(browser) == "ended", message="the second chat ended")
     (second,) = rows_where(hotline, "SELECT * FROM chats WHERE chat_id != ?", chat["chat_id"])

@@ -71,6 +71,10 @@ CHAT_STAFF = frozenset({Role.COUNSELOR, Role.ADMINISTRATOR})
 
 MSG_NO_COOKIE = "채팅을 시작할 수 없습니다. 브라우저의 쿠키를 허용한 뒤 다시 시도해 주세요."
 MSG_CONFLICT = "지금은 할 수 없는 요청입니다. 화면을 새로 고친 뒤 다시 시도해 주세요."
+MSG_FULL = (
+    "지금은 채팅 상담 요청이 많아 새 채팅을 시작할 수 없습니다. 잠시 후 다시 시도하시거나 "
+    "120으로 전화해 주세요."
+)
 MSG_GONE = "이 채팅은 이미 다른 상담사에게 갔거나 종료되었습니다."
 
 SERVICE = web.AppKey("chat_service", ChatService)
@@ -204,7 +208,12 @@ async def _citizen_chat(request: web.Request, *, create: bool = False) -> LiveCh
     if chat is None or (create and chat.journey.step is Step.ENDED):
         if not create:
             return _answer(request, False, MSG_CONFLICT, 409)
+        if service.full():
+            return desk_of(request).render(
+                request, "message.html", status=503, title="채팅", message=MSG_FULL
+            )
         chat = await service.start(identity, time.time())
+    chat.last_seen = time.time()
     return chat
 
 
@@ -259,9 +268,19 @@ async def citizen_events(request: web.Request) -> web.StreamResponse:
     identity = identity_of(request)
     if identity is None:
         return web.Response(status=400, text=MSG_NO_COOKIE)
-    return await _stream(
-        request, lambda: service.citizen_view(service.chat_of(identity)), lambda: True
-    )
+    chat = service.chat_of(identity)
+    if chat is not None:
+        chat.watchers += 1
+    try:
+        return await _stream(
+            request,
+            lambda: service.citizen_view(service.chat_of(identity)),
+            lambda: service.chat_of(identity) is chat,
+        )
+    finally:
+        if chat is not None:
+            chat.watchers -= 1
+            chat.last_seen = time.time()
 
 
 # -- the counselor's desk ----------------------------------------------------------------------

@@ -35,6 +35,7 @@ from ivr.chat.journey import (
     Enqueue,
     Event,
     FlagIdentity,
+    Left,
     Notice,
     RecordConsent,
     Refused,
@@ -54,7 +55,15 @@ log = logging.getLogger(__name__)
 TICK = 0.25
 #: Seconds an ended chat stays on both screens (then it is forgotten here).
 KEEP_ENDED = 600.0
+#: A waiting citizen whose page has been closed this long has left (the chat is abandoned).
+CITIZEN_GONE = 60.0
+#: A guided start not finished is forgotten after this long without the citizen's page.
+KEEP_IDLE = 3600.0
+#: Chats kept at once at most (beyond: a new one is refused, with the phone line offered).
+MAX_CHATS = 2000
 OFFER_PREFIX = "chatoffer-"
+#: Steps of the guided start (before the queue).
+GUIDED = frozenset({Step.GUIDE, Step.INFO, Step.CONSENT})
 
 
 @dataclass
@@ -78,6 +87,10 @@ class LiveChat:
     offer: ChatOffer | None = None
     offered_at: float = 0.0
     ended_at: float | None = None
+    watchers: int = 0
+    """The citizen's pages open on it (their event streams)."""
+    last_seen: float = 0.0
+    """The last request from the citizen, or the last moment a page of theirs was open."""
 
     @property
     def chat_id(self) -> str:
@@ -125,15 +138,20 @@ class ChatService:
         chat_id = self._by_identity.get(identity)
         return self.chats.get(chat_id) if chat_id else None
 
+    def full(self) -> bool:
+        return len(self.chats) >= MAX_CHATS
+
     async def start(self, identity: str, now: float) -> LiveChat:
-        """A new chat for `identity` (its previous one, if any, must have ended)."""
+        """A new chat for `identity` (its previous one, if any, must have ended; check
+        :meth:`full` first)."""
         level = 0
         store = self.store
         if store is not None:
             flag = await store.active_flag(identity, now)
             level = flag.level if flag else 0
         chat_id = f"chat-{secrets.token_hex(8)}"
-        chat = LiveChat(ChatJourney(chat_id, self.params, now, flagged=level > 0), identity, level)
+        journey = ChatJourney(chat_id, self.params, now, flagged=level > 0)
+        chat = LiveChat(journey, identity, level, last_seen=now)
         self.chats[chat_id] = chat
         self._by_identity[identity] = chat_id
         log.info("chat %s: started (identity %s, flag %d)", chat_id, identity, level)
@@ -251,11 +269,25 @@ class ChatService:
         return True
 
     # -- the tick ----------------------------------------------------------------------------
+    def gone(self, now: float) -> list[LiveChat]:
+        """Waiting chats whose citizen closed the page CITIZEN_GONE ago (to end: abandoned)."""
+        return [
+            c
+            for c in self.chats.values()
+            if c.journey.step is Step.WAITING
+            and c.watchers == 0
+            and now - c.last_seen > CITIZEN_GONE
+        ]
+
     def tick(self, now: float, offer_seconds: float) -> bool:
-        """Queue, expire and plan offers; forget old ended chats. True when anything changed."""
+        """Queue, expire and plan offers; forget old chats. True when anything changed."""
         changed = False
         for chat_id, chat in list(self.chats.items()):
-            if chat.ended_at is not None and now - chat.ended_at > KEEP_ENDED:
+            if chat.watchers:
+                chat.last_seen = now
+            ended = chat.ended_at is not None and now - chat.ended_at > KEEP_ENDED
+            idle = chat.journey.step in GUIDED and now - chat.last_seen > KEEP_IDLE
+            if ended or idle:
                 del self.chats[chat_id]
                 if self._by_identity.get(chat.identity) == chat_id:
                     del self._by_identity[chat.identity]
@@ -295,7 +327,11 @@ class ChatService:
         offer_seconds = float(self.main[SETTINGS].chat_offer_seconds)
         while not stopping.is_set():
             try:
-                if self.tick(clock(), offer_seconds):
+                now = clock()
+                for chat in self.gone(now):
+                    log.info("chat %s: the citizen's page is gone; abandoned", chat.chat_id)
+                    await self.feed(chat, Left(), now)
+                if self.tick(now, offer_seconds):
                     self.notify()
             except Exception:
                 log.exception("chat tick failed")
