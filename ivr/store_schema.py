@@ -360,7 +360,8 @@ MIGRATIONS: tuple[str, ...] = (
         outcome       TEXT,
         ended_by      TEXT,
         path          TEXT NOT NULL DEFAULT '',
-        flag_level    INTEGER NOT NULL DEFAULT 0
+        flag_level    INTEGER NOT NULL DEFAULT 0,
+        withdrawn_at  REAL  -- consent withdrawn: its messages were deleted then
     );
     CREATE INDEX chats_started ON chats (started_at);
     CREATE TABLE chat_messages (

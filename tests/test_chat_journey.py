@@ -21,6 +21,7 @@ from ivr.chat.journey import (
     Dequeue,
     Enqueue,
     FlagIdentity,
+    ForgetTranscript,
     Left,
     Notice,
     Outcome,
@@ -28,6 +29,7 @@ from ivr.chat.journey import (
     Release,
     Step,
     Typed,
+    WithdrawConsent,
 )
 
 PARAMS = ChatParams(max_chars=20, burst=3, window_seconds=10.0)
@@ -171,3 +173,27 @@ def test_an_ended_chat_takes_no_more_messages() -> None:
 def test_the_params_check_themselves() -> None:
     with pytest.raises(ValueError, match="positive"):
         ChatParams(burst=0)
+
+
+def test_withdrawing_consent_forgets_what_was_kept() -> None:
+    out = connected().handle(WithdrawConsent(), 5.0)
+    assert ForgetTranscript(5.0) in out
+
+
+def test_after_withdrawal_nothing_more_is_kept() -> None:
+    j = connected()
+    j.handle(WithdrawConsent(), 5.0)
+    assert j.handle(Typed("citizen", "비밀이에요"), 6.0) == [
+        Deliver("citizen", "비밀이에요", 6.0, keep=False)
+    ]
+
+
+def test_consent_can_be_withdrawn_after_the_end() -> None:
+    j = connected()
+    j.handle(CounselorEnded(), 6.0)
+    assert ForgetTranscript(7.0) in j.handle(WithdrawConsent(), 7.0)
+
+
+def test_without_consent_there_is_nothing_to_withdraw() -> None:
+    with pytest.raises(ChatStateError, match="WithdrawConsent"):
+        connected(consent=False).handle(WithdrawConsent(), 5.0)

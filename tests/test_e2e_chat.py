@@ -21,6 +21,7 @@ from ivr.chat.journey import (
     NOTICE_ABUSE_END,
     NOTICE_ABUSE_POLICY,
     NOTICE_CONNECTED,
+    NOTICE_WITHDRAWN,
 )
 from ivr.crypto import Sealer
 from ivr.keys import SECRETS, STORE
@@ -154,6 +155,7 @@ async def test_a_citizen_chats_with_a_counselor_who_ends_it_for_abuse(
     assert ("system", NOTICE_ABUSE_END) in await asyncio.to_thread(lines, browser, "#lines li")
 
     (chat,) = rows_where(hotline, "SELECT * FROM chats WHERE outcome = 'abuse'")
+    chat_id = chat["chat_id"]
     assert (chat["member"], chat["consent"], chat["ended_by"]) == (COUNSELOR, "yes", COUNSELOR)
     assert chat["answered_at"] >= chat["queued_at"] >= chat["started_at"]
     flags = rows_where(hotline, "SELECT * FROM caller_flags WHERE call_id = ?", chat["chat_id"])
@@ -172,6 +174,17 @@ async def test_a_citizen_chats_with_a_counselor_who_ends_it_for_abuse(
         hotline, "SELECT who, action FROM chat_access WHERE chat_id = ?", chat["chat_id"]
     )
     assert access == [{"who": "supervisor01", "action": "read"}]
+
+    # The citizen withdraws consent (the ended chat is still on their page): what was kept is
+    # deleted, and the chat says when.
+    await asyncio.to_thread(submit, browser, "withdraw")
+    await wait_for(
+        lambda: ("system", NOTICE_WITHDRAWN) in lines(browser, "#lines li"),
+        message="the withdrawal's notice",
+    )
+    assert rows_where(hotline, "SELECT * FROM chat_messages WHERE chat_id = ?", chat_id) == []
+    (withdrawn,) = rows_where(hotline, "SELECT * FROM chats WHERE chat_id = ?", chat_id)
+    assert withdrawn["consent"] == "no" and withdrawn["withdrawn_at"] >= chat["ended_at"]
 
     # The same identity again: flagged (told the policy; the counselor sees the flag). Without
     # consent nothing typed is stored.

@@ -8,6 +8,7 @@ Public (no sign-in; the chat identity is a random token in the signed cookie `iv
     POST /chat/consent      answer=yes|no
     POST /chat/say          text=...  (JSON answer for the page's script: ok, or the refusal)
     POST /chat/leave        the citizen ends the chat
+    POST /chat/withdraw     the citizen withdraws consent (what was kept is deleted)
     POST /chat/new          start afresh after an ended chat
 
 Counselors (and administrators), signed in:
@@ -17,6 +18,11 @@ Counselors (and administrators), signed in:
     POST /desk/chats/{chat_id}/accept    take an offered chat
     POST /desk/chats/{chat_id}/say       text=...
     POST /desk/chats/{chat_id}/end       abuse=1: ended for abuse (the identity is flagged)
+
+Supervisors and administrators:
+
+    GET  /desk/chats/records             the latest chats (no text)
+    GET  /desk/chats/{chat_id}/transcript   the kept messages: the read is recorded first
 
 Every POST carries the session's CSRF token (ivr.web.site checks it); every page has the
 site's CSP (no inline script: static/chat.js, static/desk_chats.js write text with
@@ -35,11 +41,13 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from ivr.chat import records
 from ivr.chat.journey import (
     MSG_TOO_FAST,
     ChatStateError,
@@ -49,12 +57,14 @@ from ivr.chat.journey import (
     Left,
     Step,
     Typed,
+    WithdrawConsent,
 )
 from ivr.chat.service import ChatService, LiveChat
 from ivr.followup.agencies import CATEGORIES, Agencies, load_agencies
 from ivr.keys import AGENCIES, SECRETS
 from ivr.paths import project_file
-from ivr.web.auth import Role
+from ivr.timezone import SEOUL
+from ivr.web.auth import WATCHERS, Role
 from ivr.web.sessions import Session
 from ivr.web.site import DESK, SESSION, Desk, desk_of, redirect, requires
 
@@ -75,6 +85,7 @@ MSG_FULL = (
     "지금은 채팅 상담 요청이 많아 새 채팅을 시작할 수 없습니다. 잠시 후 다시 시도하시거나 "
     "120으로 전화해 주세요."
 )
+OUTCOME_KO = {"completed": "완료", "abandoned": "대기 중 나감", "abuse": "폭언 종료"}
 MSG_GONE = "이 채팅은 이미 다른 상담사에게 갔거나 종료되었습니다."
 
 SERVICE = web.AppKey("chat_service", ChatService)
@@ -250,6 +261,10 @@ async def say(request: web.Request) -> web.StreamResponse:
     return await _citizen_event(request, Typed("citizen", str(form.get("text", ""))[:READ_LIMIT]))
 
 
+async def withdraw(request: web.Request) -> web.StreamResponse:
+    return await _citizen_event(request, WithdrawConsent())
+
+
 async def leave(request: web.Request) -> web.StreamResponse:
     return await _citizen_event(request, Left())
 
@@ -366,6 +381,62 @@ async def end(request: web.Request) -> web.StreamResponse:
     return _json(True)
 
 
+# -- supervisors: the records and the audited transcripts --------------------------------------
+RECORDS_SHOWN = 200
+
+
+def _when(at: float | None) -> str:
+    if at is None:
+        return "–"
+    return datetime.fromtimestamp(at, SEOUL).strftime("%m-%d %H:%M:%S")
+
+
+@requires(WATCHERS)
+async def records_page(request: web.Request) -> web.StreamResponse:
+    desk = desk_of(request)
+    rows = []
+    if desk.store is not None:
+        rows = await desk.store.fetch(
+            "SELECT c.chat_id, c.started_at, c.answered_at, c.ended_at, c.member, c.consent,"
+            " c.outcome, c.flag_level, c.withdrawn_at, COUNT(m.id) FROM chats c"
+            " LEFT JOIN chat_messages m ON m.chat_id = c.chat_id"
+            " GROUP BY c.chat_id ORDER BY c.started_at DESC LIMIT ?",
+            (RECORDS_SHOWN,),
+        )
+    chats = [
+        {
+            "chat_id": r[0],
+            "started": _when(r[1]),
+            "answered": _when(r[2]),
+            "ended": _when(r[3]),
+            "member": r[4] or "–",
+            "consent": r[5],
+            "outcome": OUTCOME_KO.get(r[6] or "", "진행 중"),
+            "flag": r[7],
+            "withdrawn": r[8] is not None,
+            "kept": r[9],
+        }
+        for r in rows
+    ]
+    return desk.render(request, "chat_records.html", chats=chats)
+
+
+@requires(WATCHERS)
+async def transcript_page(request: web.Request) -> web.StreamResponse:
+    desk = desk_of(request)
+    chat_id = request.match_info["chat_id"]
+    store = desk.store
+    if store is None:
+        raise web.HTTPServiceUnavailable(text="store not open")
+    s: Session = request[SESSION]
+    assert s.member is not None
+    messages = await records.read_transcript(
+        store, service_of(request).sealer, chat_id, s.member, time.time()
+    )
+    lines = [{"sender": m.sender, "at": _when(m.at), "text": m.text} for m in messages]
+    return desk.render(request, "chat_transcript.html", chat_id=chat_id, lines=lines)
+
+
 async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
     desk = app[DESK]
     task = asyncio.create_task(app[SERVICE].run(desk.stopping, time.time), name="chat tick")
@@ -382,17 +453,21 @@ def add_routes(app: web.Application) -> None:
     app[SERVICE] = ChatService(desk.main)
     desk.add_templates(HERE / "templates")
     desk.pages.append(("/desk/chats", "채팅 상담 (상담사)", CHAT_STAFF))
+    desk.pages.append(("/desk/chats/records", "채팅 기록 (슈퍼바이저)", WATCHERS))
     app.router.add_get("/chat", page)
     app.router.add_get("/chat/events", citizen_events)
     app.router.add_post("/chat/choose", choose)
     app.router.add_post("/chat/consent", consent)
     app.router.add_post("/chat/say", say)
     app.router.add_post("/chat/leave", leave)
+    app.router.add_post("/chat/withdraw", withdraw)
     app.router.add_post("/chat/new", new)
     app.router.add_get("/desk/chats", desk_page)
     app.router.add_get("/desk/chats/events", desk_events)
     app.router.add_post("/desk/chats/{chat_id}/accept", accept)
     app.router.add_post("/desk/chats/{chat_id}/say", desk_say)
     app.router.add_post("/desk/chats/{chat_id}/end", end)
+    app.router.add_get("/desk/chats/records", records_page)
+    app.router.add_get("/desk/chats/{chat_id}/transcript", transcript_page)
     app.router.add_static("/chat/static", HERE / "static")
     app.cleanup_ctx.append(_service_ctx)

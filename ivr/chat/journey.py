@@ -7,6 +7,7 @@
                                                                             v
                                                                         CONNECTED
     any state ──Left──> ENDED            CONNECTED ──CounselorEnded(abuse?)──> ENDED
+    WAITING, CONNECTED, ENDED ──WithdrawConsent──> (same step, consent False)
 
 GUIDE is the short guided start (buttons, like the phone menu): information about support
 programmes (the agency catalog, INFO, by category) or "상담사와 채팅하기". CONSENT asks whether
@@ -18,8 +19,10 @@ when it queues (as a flagged caller hears it) and the counselor sees the flag.
 
 Messages (:class:`Typed`) are refused, with a Korean reason (:class:`Refused`), when empty, too
 long (``max_chars``) or, for the citizen, too fast (more than ``burst`` in ``window_seconds``).
-A refused message is not delivered. Events that do not fit the state raise
-:class:`ChatStateError` naming the state.
+A refused message is not delivered.
+:class:`WithdrawConsent` (the citizen's button, also after the end while the page shows the
+chat) stops keeping anything and deletes what was kept (:class:`ForgetTranscript`).
+Events that do not fit the state raise :class:`ChatStateError` naming the state.
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ NOTICE_ABUSE_POLICY = (
 )
 NOTICE_KEPT = "상담 내용이 암호화되어 보관됩니다."
 NOTICE_NOT_KEPT = "상담 내용은 보관되지 않습니다."
+NOTICE_WITHDRAWN = (
+    "보관 동의를 철회했습니다. 보관된 상담 내용은 삭제되었고 더 이상 보관되지 않습니다."
+)
 
 
 class Step(enum.StrEnum):
@@ -124,7 +130,12 @@ class CounselorEnded:
     """Ended because of abuse: the identity is flagged."""
 
 
-Event = Choose | ConsentAnswered | Accepted | Typed | Left | CounselorEnded
+@dataclass(frozen=True, slots=True)
+class WithdrawConsent:
+    """The citizen takes their consent back: nothing more is kept, the kept part is deleted."""
+
+
+Event = Choose | ConsentAnswered | Accepted | Typed | Left | CounselorEnded | WithdrawConsent
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -193,6 +204,13 @@ class Closed:
 
 
 @dataclass(frozen=True, slots=True)
+class ForgetTranscript:
+    """Delete the chat's kept messages (consent withdrawn at `at`)."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class FlagIdentity:
     """Flag the chat identity for abuse (as a flagged caller's number)."""
 
@@ -210,6 +228,7 @@ Command = (
     | Connected
     | Closed
     | FlagIdentity
+    | ForgetTranscript
 )
 
 
@@ -235,6 +254,8 @@ class ChatJourney:
         )
 
     def handle(self, event: Event, now: float) -> list[Command]:
+        if isinstance(event, WithdrawConsent):
+            return self._withdraw(event, now)
         if self.step in END_STEPS:
             raise self._wrong(event)
         match event:
@@ -268,6 +289,12 @@ class ChatJourney:
                     return [*out, FlagIdentity(member)]
                 return self._end(Outcome.COMPLETED, member, now, NOTICE_ENDED)
         raise self._wrong(event)
+
+    def _withdraw(self, event: WithdrawConsent, now: float) -> list[Command]:
+        if self.consent is not True:
+            raise self._wrong(event)
+        self.consent = False
+        return [ForgetTranscript(now), Notice(NOTICE_WITHDRAWN)]
 
     def _choose(self, event: Choose, option: str) -> list[Command]:
         if self.step not in (Step.GUIDE, Step.INFO):

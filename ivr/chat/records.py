@@ -9,6 +9,7 @@ does not stop a chat); a read of a transcript first commits its `chat_access` ro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ivr.audit import audit
 from ivr.crypto import Sealer
@@ -71,6 +72,19 @@ async def message(
         "INSERT INTO chat_messages (chat_id, seq, sender, at, text_sealed) VALUES (?, ?, ?, ?, ?)",
         (chat_id, seq, sender, at, sealer.seal(text, message_purpose(chat_id, seq))),
     )
+
+
+async def forget(store: Store, chat_id: str, at: float) -> None:
+    """Consent withdrawn: the kept messages are deleted (one transaction), the chat says when."""
+
+    async def both(db: Any) -> None:
+        await db.execute(
+            "UPDATE chats SET consent = 'no', withdrawn_at = ? WHERE chat_id = ?", (at, chat_id)
+        )
+        await db.execute("DELETE FROM chat_messages WHERE chat_id = ?", (chat_id,))
+
+    await store.atomically(both)
+    audit.info("chat consent withdrawn: chat=%s; its kept messages deleted", chat_id)
 
 
 @dataclass(frozen=True)

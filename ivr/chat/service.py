@@ -35,6 +35,7 @@ from ivr.chat.journey import (
     Enqueue,
     Event,
     FlagIdentity,
+    ForgetTranscript,
     Left,
     Notice,
     RecordConsent,
@@ -229,6 +230,9 @@ class ChatService:
                     await safe_store(records.ended(store, chat.chat_id, at, outcome.value, by))
             case FlagIdentity(member):
                 await self._flag(chat, member, now)
+            case ForgetTranscript(at):
+                if store is not None and chat.stored:
+                    await safe_store(records.forget(store, chat.chat_id, at))
 
     def _enqueue(self, chat: LiveChat, since: float) -> None:
         group = self.group()
@@ -352,11 +356,12 @@ class ChatService:
 
     def citizen_view(self, chat: LiveChat | None) -> dict[str, Any]:
         if chat is None:
-            return {"step": Step.GUIDE.value, "lines": [], "position": None}
+            return {"step": Step.GUIDE.value, "lines": [], "position": None, "kept": False}
         return {
             "step": chat.journey.step.value,
             "lines": self._lines(chat),
             "position": self.position(chat),
+            "kept": bool(chat.journey.consent),
         }
 
     def desk_view(self, member: str, now: float) -> dict[str, Any]:

@@ -28,6 +28,7 @@
     document.getElementById("say").hidden = ended;
     document.getElementById("leave-form").hidden = ended;
     document.getElementById("new-form").hidden = !ended;
+    document.getElementById("withdraw-form").hidden = !view.kept;
   }
   var form = document.getElementById("say");
   form.addEventListener("submit", function (ev) {
