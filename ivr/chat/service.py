@@ -19,7 +19,7 @@ import logging
 import secrets
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ivr.audit import audit
 from ivr.chat import records
@@ -98,10 +98,43 @@ class LiveChat:
         return self.journey.chat_id
 
 
+class Queue(Protocol):
+    """Where chats are queued, and who is on shift for it."""
+
+    def group(self) -> RingGroup | None: ...
+
+    def on_shift(self, group: RingGroup, now: float) -> frozenset[str] | None: ...
+
+
+class Counselors:
+    """Where chats are queued: the counselors' ring group of the running controller (read at
+    each use: the desk is built before the controller starts, and outlives a failed start)."""
+
+    def __init__(self, main: Any) -> None:
+        self.main = main
+
+    def group(self) -> RingGroup | None:
+        controller = self.main.get(CONTROLLER)
+        if controller is None:
+            return None
+        try:
+            return controller.staff.team_group(COUNSELORS)
+        except StaffError:
+            return None
+
+    def on_shift(self, group: RingGroup, now: float) -> frozenset[str] | None:
+        controller = self.main.get(CONTROLLER)
+        return controller.staff.on_shift(group.name, now) if controller is not None else None
+
+
 class ChatService:
-    def __init__(self, main: Any, params: ChatParams | None = None) -> None:
+    def __init__(
+        self, main: Any, params: ChatParams | None = None, counselors: Queue | None = None
+    ) -> None:
+        """`counselors`: where chats queue (a :class:`Counselors` of `main` unless given)."""
         self.main = main
         self.params = params or ChatParams()
+        self.counselors: Queue = counselors if counselors is not None else Counselors(main)
         self.chats: dict[str, LiveChat] = {}
         self._by_identity: dict[str, str] = {}
         self.present: Counter[str] = Counter()
@@ -121,13 +154,7 @@ class ChatService:
 
     def group(self) -> RingGroup | None:
         """The counselors' ring group (the controller's), or None while it is not up."""
-        controller = self.main.get(CONTROLLER)
-        if controller is None:
-            return None
-        try:
-            return controller.staff.team_group(COUNSELORS)
-        except StaffError:
-            return None
+        return self.counselors.group()
 
     def notify(self) -> None:
         """Wake every stream (they compare their view with the last one they sent)."""
@@ -308,8 +335,7 @@ class ChatService:
                 group.chat_declined(chat.offer.offer_id)
                 chat.offer = None
                 changed = True
-        controller = self.main.get(CONTROLLER)
-        shift = controller.staff.on_shift(group.name, now) if controller is not None else None
+        shift = self.counselors.on_shift(group, now)
         present = {m for m, n in self.present.items() if n > 0}
         plan = group.plan_chats(present, OFFER_PREFIX, now, shift)
         for offer in plan.withdrawn:
@@ -327,16 +353,19 @@ class ChatService:
             changed = True
         return changed
 
+    async def step(self, now: float, offer_seconds: float) -> None:
+        """One tick: the chats whose citizen is gone end (abandoned), then :meth:`tick`."""
+        for chat in self.gone(now):
+            log.info("chat %s: the citizen's page is gone; abandoned", chat.chat_id)
+            await self.feed(chat, Left(), now)
+        if self.tick(now, offer_seconds):
+            self.notify()
+
     async def run(self, stopping: asyncio.Event, clock: Any) -> None:
         offer_seconds = float(self.main[SETTINGS].chat_offer_seconds)
         while not stopping.is_set():
             try:
-                now = clock()
-                for chat in self.gone(now):
-                    log.info("chat %s: the citizen's page is gone; abandoned", chat.chat_id)
-                    await self.feed(chat, Left(), now)
-                if self.tick(now, offer_seconds):
-                    self.notify()
+                await self.step(clock(), offer_seconds)
             except Exception:
                 log.exception("chat tick failed")
             with contextlib.suppress(TimeoutError):
