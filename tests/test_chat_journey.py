@@ -6,10 +6,13 @@ from __future__ import annotations
 import pytest
 
 from ivr.chat.journey import (
+    MSG_BAD_NUMBER,
+    MSG_CALLBACK_AGAIN,
     MSG_EMPTY,
     MSG_TOO_FAST,
     NOTICE_ABUSE_POLICY,
     Accepted,
+    CallbackAsked,
     ChatJourney,
     ChatParams,
     ChatStateError,
@@ -27,6 +30,7 @@ from ivr.chat.journey import (
     Outcome,
     Refused,
     Release,
+    RequestCallback,
     Step,
     Typed,
     WithdrawConsent,
@@ -197,3 +201,24 @@ def test_consent_can_be_withdrawn_after_the_end() -> None:
 def test_without_consent_there_is_nothing_to_withdraw() -> None:
     with pytest.raises(ChatStateError, match="WithdrawConsent"):
         connected(consent=False).handle(WithdrawConsent(), 5.0)
+
+
+def test_a_callback_is_requested_with_the_digits_of_the_number() -> None:
+    out = waiting().handle(CallbackAsked("010-0000 1234"), 3.0)
+    assert RequestCallback("01000001234", 3.0) in out
+
+
+def test_a_callback_number_that_is_no_phone_number_is_refused() -> None:
+    out = waiting().handle(CallbackAsked("<b>12</b>"), 3.0)
+    assert out == [Refused("citizen", MSG_BAD_NUMBER)]
+
+
+def test_a_callback_is_requested_once_a_chat() -> None:
+    j = connected()
+    j.handle(CallbackAsked("02-000-0000"), 4.0)
+    assert j.handle(CallbackAsked("02-000-0000"), 5.0) == [Refused("citizen", MSG_CALLBACK_AGAIN)]
+
+
+def test_the_number_is_not_in_the_commands_repr() -> None:
+    (cmd, _) = waiting().handle(CallbackAsked("010-0000-1234"), 3.0)
+    assert "1234" not in repr(cmd)

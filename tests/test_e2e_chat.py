@@ -7,6 +7,7 @@ flagged), and consent decides whether anything typed is kept (sealed)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,11 +21,13 @@ from ivr.chat.journey import (
     MSG_TOO_FAST,
     NOTICE_ABUSE_END,
     NOTICE_ABUSE_POLICY,
+    NOTICE_CALLBACK,
     NOTICE_CONNECTED,
     NOTICE_WITHDRAWN,
 )
 from ivr.crypto import Sealer
 from ivr.keys import SECRETS, STORE
+from ivr.privacy import caller_hash
 from ivr.web.auth import hash_password
 from tests.conftest import Hotline
 from tests.desk_support import settled, sign_in, start_browser, submit, wait_for
@@ -33,6 +36,8 @@ from tests.e2e_ringgroup_support import member, rows_where
 COUNSELOR = "counselor02"
 COUNSELOR_PW = "chat-e2e-counselor-pass"
 SCRIPT = "<script>window.pwned = 1</script><b>안녕하세요</b>"
+#: Not a real number (010-0000-xxxx is not in service).
+FAKE_NUMBER = "010-0000-1234"
 REPLY = "네, 반갑습니다. 편하게 말씀하세요."
 
 
@@ -85,8 +90,12 @@ def send(browser: Any, text: str, textarea: str = "#text", button: str = "#send"
 
 
 async def test_a_citizen_chats_with_a_counselor_who_ends_it_for_abuse(
-    clean_hotline: Hotline, browser: WebDriver, desk_browser: WebDriver
+    clean_hotline: Hotline,
+    browser: WebDriver,
+    desk_browser: WebDriver,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="ivr")
     hotline = clean_hotline
     assert member(hotline, COUNSELOR)["logged_in"] and not member(hotline, COUNSELOR)["paused"]
     store = hotline.app[STORE]
@@ -203,6 +212,31 @@ async def test_a_citizen_chats_with_a_counselor_who_ends_it_for_abuse(
         ),
         message="the flag on the new offer",
     )
+
+    # A callback request from the chat: the number is sealed, hashed as a caller's, never logged.
+    def ask_callback() -> None:
+        browser.find_element(By.CSS_SELECTOR, "#callback-box summary").click()
+        browser.find_element(By.ID, "number").send_keys(FAKE_NUMBER)
+        submit(browser, "callback")
+
+    await asyncio.to_thread(ask_callback)
+    await wait_for(
+        lambda: ("system", NOTICE_CALLBACK) in lines(browser, "#lines li"),
+        message="the callback's notice",
+    )
+    (second_id,) = [
+        r["chat_id"]
+        for r in rows_where(hotline, "SELECT chat_id FROM chats WHERE chat_id != ?", chat_id)
+    ]
+    (cb,) = rows_where(hotline, "SELECT * FROM callbacks WHERE call_id = ?", second_id)
+    digits = FAKE_NUMBER.replace("-", "")
+    assert (cb["reason"], cb["consent"]) == ("chat", "citizen_chat")
+    assert cb["caller_hash"] == caller_hash(digits, hotline.app[SECRETS].caller_hash_key)
+    assert digits.encode() not in cb["number_sealed"]
+    assert sealer.open(cb["number_sealed"], f"callback:{second_id}") == digits
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("ivr"))
+    assert digits not in logged and FAKE_NUMBER not in logged
+
     # Five messages within ten seconds pass; the sixth is refused, in Korean, and not shown.
     for n in range(1, 7):
         await asyncio.to_thread(send, browser, f"다시 왔어요 {n}")

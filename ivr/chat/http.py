@@ -9,6 +9,7 @@ Public (no sign-in; the chat identity is a random token in the signed cookie `iv
     POST /chat/say          text=...  (JSON answer for the page's script: ok, or the refusal)
     POST /chat/leave        the citizen ends the chat
     POST /chat/withdraw     the citizen withdraws consent (what was kept is deleted)
+    POST /chat/callback     number=...: be called back (a callback request, number sealed)
     POST /chat/new          start afresh after an ended chat
 
 Counselors (and administrators), signed in:
@@ -50,6 +51,7 @@ from aiohttp import web
 from ivr.chat import records
 from ivr.chat.journey import (
     MSG_TOO_FAST,
+    CallbackAsked,
     ChatStateError,
     Choose,
     ConsentAnswered,
@@ -265,6 +267,11 @@ async def withdraw(request: web.Request) -> web.StreamResponse:
     return await _citizen_event(request, WithdrawConsent())
 
 
+async def callback(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    return await _citizen_event(request, CallbackAsked(str(form.get("number", ""))[:40]))
+
+
 async def leave(request: web.Request) -> web.StreamResponse:
     return await _citizen_event(request, Left())
 
@@ -461,6 +468,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/chat/say", say)
     app.router.add_post("/chat/leave", leave)
     app.router.add_post("/chat/withdraw", withdraw)
+    app.router.add_post("/chat/callback", callback)
     app.router.add_post("/chat/new", new)
     app.router.add_get("/desk/chats", desk_page)
     app.router.add_get("/desk/chats/events", desk_events)

@@ -8,6 +8,7 @@
                                                                         CONNECTED
     any state ──Left──> ENDED            CONNECTED ──CounselorEnded(abuse?)──> ENDED
     WAITING, CONNECTED, ENDED ──WithdrawConsent──> (same step, consent False)
+    WAITING, CONNECTED ──CallbackAsked(number)──> (same step; once a chat)
 
 GUIDE is the short guided start (buttons, like the phone menu): information about support
 programmes (the agency catalog, INFO, by category) or "상담사와 채팅하기". CONSENT asks whether
@@ -22,6 +23,9 @@ long (``max_chars``) or, for the citizen, too fast (more than ``burst`` in ``win
 A refused message is not delivered.
 :class:`WithdrawConsent` (the citizen's button, also after the end while the page shows the
 chat) stops keeping anything and deletes what was kept (:class:`ForgetTranscript`).
+:class:`CallbackAsked` (the citizen typed their number: "전화로 연락받기") becomes a callback
+request (:class:`RequestCallback`; the adapter seals the number at once, it is never kept in
+clear nor logged), once a chat; a number that is not a Korean phone number is refused.
 Events that do not fit the state raise :class:`ChatStateError` naming the state.
 """
 
@@ -51,6 +55,9 @@ NOTICE_ABUSE_POLICY = (
 )
 NOTICE_KEPT = "상담 내용이 암호화되어 보관됩니다."
 NOTICE_NOT_KEPT = "상담 내용은 보관되지 않습니다."
+MSG_BAD_NUMBER = "전화번호를 확인해 주세요. 예: 010-1234-5678"
+MSG_CALLBACK_AGAIN = "이미 전화 연락을 요청하셨습니다."
+NOTICE_CALLBACK = "전화 연락 요청을 받았습니다. 상담사가 가능한 한 빨리 전화드리겠습니다."
 NOTICE_WITHDRAWN = (
     "보관 동의를 철회했습니다. 보관된 상담 내용은 삭제되었고 더 이상 보관되지 않습니다."
 )
@@ -135,7 +142,22 @@ class WithdrawConsent:
     """The citizen takes their consent back: nothing more is kept, the kept part is deleted."""
 
 
-Event = Choose | ConsentAnswered | Accepted | Typed | Left | CounselorEnded | WithdrawConsent
+@dataclass(frozen=True, slots=True)
+class CallbackAsked:
+    number: str = field(repr=False)
+    """As typed (digits, dashes, spaces); never logged."""
+
+
+Event = (
+    Choose
+    | ConsentAnswered
+    | Accepted
+    | Typed
+    | Left
+    | CounselorEnded
+    | WithdrawConsent
+    | CallbackAsked
+)
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -211,6 +233,14 @@ class ForgetTranscript:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestCallback:
+    """Store a callback request for `number` (digits only; seal it, never log it)."""
+
+    number: str = field(repr=False)
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class FlagIdentity:
     """Flag the chat identity for abuse (as a flagged caller's number)."""
 
@@ -229,6 +259,7 @@ Command = (
     | Closed
     | FlagIdentity
     | ForgetTranscript
+    | RequestCallback
 )
 
 
@@ -246,6 +277,7 @@ class ChatJourney:
     path: list[str] = field(default_factory=list)
     """The guide buttons pressed, in order (for the record, like a call's menu path)."""
     outcome: Outcome | None = None
+    callback_asked: bool = False
     _recent: deque[float] = field(default_factory=deque)
 
     def _wrong(self, event: Event) -> ChatStateError:
@@ -256,6 +288,8 @@ class ChatJourney:
     def handle(self, event: Event, now: float) -> list[Command]:
         if isinstance(event, WithdrawConsent):
             return self._withdraw(event, now)
+        if isinstance(event, CallbackAsked):
+            return self._callback(event, now)
         if self.step in END_STEPS:
             raise self._wrong(event)
         match event:
@@ -289,6 +323,18 @@ class ChatJourney:
                     return [*out, FlagIdentity(member)]
                 return self._end(Outcome.COMPLETED, member, now, NOTICE_ENDED)
         raise self._wrong(event)
+
+    def _callback(self, event: CallbackAsked, now: float) -> list[Command]:
+        if self.step not in (Step.WAITING, Step.CONNECTED):
+            raise self._wrong(event)
+        if self.callback_asked:
+            return [Refused("citizen", MSG_CALLBACK_AGAIN)]
+        digits = "".join(c for c in event.number if c.isdigit())
+        plain = all(c.isdigit() or c in "- " for c in event.number.strip())
+        if not (plain and digits.startswith("0") and 9 <= len(digits) <= 11):
+            return [Refused("citizen", MSG_BAD_NUMBER)]
+        self.callback_asked = True
+        return [RequestCallback(digits, now), Notice(NOTICE_CALLBACK)]
 
     def _withdraw(self, event: WithdrawConsent, now: float) -> list[Command]:
         if self.consent is not True:

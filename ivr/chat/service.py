@@ -41,15 +41,19 @@ from ivr.chat.journey import (
     RecordConsent,
     Refused,
     Release,
+    RequestCallback,
     Step,
 )
 from ivr.context import safe_store
 from ivr.crypto import Sealer
+from ivr.flow.commands import CallbackConsent, CallbackReason
+from ivr.followup.requests import FollowupRequests, describe
 from ivr.keys import CONTROLLER, SECRETS, SETTINGS, STORE
+from ivr.privacy import caller_hash
 from ivr.staff.chatoffers import ChatOffer
 from ivr.staff.driver import COUNSELORS, StaffError
 from ivr.staff.ringgroup import Channel, RingGroup
-from ivr.store import Store
+from ivr.store import Store, WriteDeferred
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +261,8 @@ class ChatService:
                     await safe_store(records.ended(store, chat.chat_id, at, outcome.value, by))
             case FlagIdentity(member):
                 await self._flag(chat, member, now)
+            case RequestCallback(number, at):
+                await self._callback(chat, number, at)
             case ForgetTranscript(at):
                 if store is not None and chat.stored:
                     await safe_store(records.forget(store, chat.chat_id, at))
@@ -284,6 +290,50 @@ class ChatService:
             flag.level,
             chat.chat_id,
             member,
+        )
+
+    async def _callback(self, chat: LiveChat, number: str, now: float) -> None:
+        """A callback request from the chat, as a caller's key 1 makes one: a follow-up task
+        (ivr.followup.requests) and a `callbacks` row with the number sealed; the number's
+        keyed hash is the caller's (so the citizen's calls and chats meet)."""
+        store = self.store
+        if store is None:
+            log.error("chat %s: callback request lost: no store", chat.chat_id)
+            return
+        hashed = caller_hash(number, self.main[SECRETS].caller_hash_key)
+        try:
+            task = None
+            if self.main[SETTINGS].followup_enabled:
+                task = await FollowupRequests(store, self.sealer).task_for(
+                    chat.chat_id,
+                    hashed,
+                    number,
+                    CallbackReason.CHAT,
+                    CallbackConsent.CITIZEN_CHAT,
+                    None,
+                    now,
+                )
+            sealed = self.sealer.seal(number, f"callback:{chat.chat_id}")
+            await store.add_callback(
+                chat.chat_id,
+                hashed,
+                sealed,
+                now,
+                CallbackReason.CHAT,
+                CallbackConsent.CITIZEN_CHAT,
+                None,
+                task.task_id if task else None,
+            )
+        except WriteDeferred:
+            pass  # kept in memory, written when the database can take it
+        except Exception:
+            log.exception("chat %s: callback request not stored", chat.chat_id)
+            return
+        audit.info(
+            "callback request from chat %s: caller %s, %s",
+            chat.chat_id,
+            hashed,
+            describe(task),
         )
 
     async def accept(self, member: str, chat_id: str, now: float) -> bool:
