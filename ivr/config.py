@@ -238,7 +238,8 @@ class Settings:
     log_level: str = "INFO"
 
     #: Consented call summaries (ivr.summary, docs/summaries.md): days transcripts and summaries
-    #: are kept before `ivr-admin purge` (or the worker's daily purge) deletes them.
+    #: are kept before `ivr-admin purge` (or the worker's daily purge) deletes them; the kept
+    #: messages of consented chats (ivr/chat, docs/chat.md) too.
     retention_days: int = 90
     #: Delete a call's audio as soon as its transcripts are stored (keep it only to debug).
     delete_audio_after_transcription: bool = True

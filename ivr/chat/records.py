@@ -8,6 +8,7 @@ does not stop a chat); a read of a transcript first commits its `chat_access` ro
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +86,24 @@ async def forget(store: Store, chat_id: str, at: float) -> None:
 
     await store.atomically(both)
     audit.info("chat consent withdrawn: chat=%s; its kept messages deleted", chat_id)
+
+
+def purge_messages(conn: sqlite3.Connection, cutoff: float, now: float) -> list[str]:
+    """Delete kept chat messages older than `cutoff` (the summaries' retention, run by their
+    purge inside its transaction, ivr.summary.records.purge); one `chat_access` row per chat,
+    who = "retention", action ``purge``. Returns the chats purged."""
+    chats = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT DISTINCT chat_id FROM chat_messages WHERE at < ? ORDER BY chat_id", (cutoff,)
+        )
+    ]
+    conn.execute("DELETE FROM chat_messages WHERE at < ?", (cutoff,))
+    conn.executemany(
+        "INSERT INTO chat_access (chat_id, who, at, action) VALUES (?, 'retention', ?, 'purge')",
+        [(c, now) for c in chats],
+    )
+    return chats
 
 
 @dataclass(frozen=True)
