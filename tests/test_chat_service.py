@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ivr.chat.journey import Choose, ConsentAnswered, Step
+from ivr.chat.journey import Choose, ConsentAnswered, Enqueue, Step
 from ivr.chat.service import CITIZEN_GONE, ChatService, LiveChat
 from ivr.staff.ringgroup import RingGroup
 from tests.ringgroup_support import make_config
@@ -93,3 +93,17 @@ async def test_a_chat_queues_once_the_ring_group_is_up() -> None:
     s.counselors = Counselors(group)
     await s.step(1.0, OFFER_SECONDS)
     assert group.waiting_chats == [chat.chat_id]
+
+
+async def test_a_chat_taken_before_its_enqueue_is_carried_out_is_not_queued_again() -> None:
+    # The consent's row is written (awaited) before the Enqueue command is carried out; a
+    # counselor may take the chat in between (the tick queued and offered it): the late
+    # Enqueue must not put the connected chat back in the queue.
+    s = service()
+    s.present.update({"c1": 1})
+    chat = await waiting_chat(s)
+    await s.step(0.0, OFFER_SECONDS)
+    assert await s.accept("c1", chat.chat_id, 1.0)
+    await s._do(chat, Enqueue(0.0), 1.0)  # noqa: SLF001 - the late command, as it arrives
+    group = s.group()
+    assert group is not None and group.waiting_chats == []

@@ -269,6 +269,8 @@ class ChatService:
 
     def _enqueue(self, chat: LiveChat, since: float) -> None:
         group = self.group()
+        if chat.journey.step is not Step.WAITING:
+            return  # taken (or left) while its consent was being stored: never queue it again
         if group is None:
             return  # queued by the next tick once the controller is up
         group.enqueue(chat.chat_id, since, Channel.CHAT)
@@ -341,6 +343,8 @@ class ChatService:
         chat = self.chats.get(chat_id)
         group = self.group()
         if chat is None or group is None or chat.offer is None or chat.offer.member != member:
+            return False
+        if chat.journey.step is not Step.WAITING:
             return False
         if group.chat_accepted(chat.offer.offer_id, now) is None:
             chat.offer = None
