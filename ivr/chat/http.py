@@ -155,9 +155,13 @@ def _answer(
 
 
 async def _stream(
-    request: web.Request, view: Callable[[], dict[str, Any]], holds: Callable[[], bool]
+    request: web.Request,
+    topic: str,
+    view: Callable[[], dict[str, Any]],
+    holds: Callable[[], bool],
 ) -> web.StreamResponse:
-    """Send `view()` as JSON whenever it changes while `holds()`."""
+    """Send `view()` as JSON whenever `topic` changes (and at least every second, when it
+    differs) while `holds()`."""
     desk = desk_of(request)
     service = service_of(request)
     resp = web.StreamResponse(
@@ -172,7 +176,7 @@ async def _stream(
     sent_at = time.monotonic()
     try:
         while not desk.stopping.is_set() and holds():
-            changed = service.changed
+            changed = service.changed(topic)
             data = json.dumps(view(), ensure_ascii=False, sort_keys=True)
             if data != last:
                 await resp.write(f"data: {data}\n\n".encode())
@@ -296,6 +300,7 @@ async def citizen_events(request: web.Request) -> web.StreamResponse:
     try:
         return await _stream(
             request,
+            f"chat:{chat.chat_id}" if chat is not None else "chat:-",
             lambda: service.citizen_view(service.chat_of(identity)),
             lambda: service.chat_of(identity) is chat,
         )
@@ -327,10 +332,10 @@ async def desk_events(request: web.Request) -> web.StreamResponse:
     member = _member(request)
     session: Session = request[SESSION]
     service.present[member] += 1
-    service.notify()
     try:
         return await _stream(
             request,
+            f"desk:{member}",
             lambda: service.desk_view(member, time.time()),
             lambda: desk.sessions.current(session, time.time()),
         )

@@ -3,7 +3,10 @@
 controller's, ivr.staff.chatoffers), the store (ivr.chat.records) and the screens.
 
 The screens (the citizen's page, the counselors' desks) follow by server-sent events: every
-change sets :attr:`ChatService.changed` and each stream sends its view again when it differs.
+change wakes the streams it concerns — a chat's topic (its citizen's page) and the desk topics of
+its counselor and of the counselor it is offered to (:meth:`ChatService.changed`) — and each
+woken stream sends its view again when it differs. A message wakes two streams, not all of
+them: with 200 chats and 50 desks open that is what keeps a message's cost flat.
 A counselor counts as present for chat offers while their desk's chat stream is open.
 
 One background task (:meth:`ChatService.run`) ticks every `TICK` seconds: queues chats that
@@ -142,7 +145,7 @@ class ChatService:
         self.chats: dict[str, LiveChat] = {}
         self._by_identity: dict[str, str] = {}
         self.present: Counter[str] = Counter()
-        self.changed = asyncio.Event()
+        self._topics: dict[str, asyncio.Event] = {}
         self._sealer: Sealer | None = None
 
     # -- resources (read from the product at use: the desk is built before they open) -----
@@ -160,10 +163,32 @@ class ChatService:
         """The counselors' ring group (the controller's), or None while it is not up."""
         return self.counselors.group()
 
-    def notify(self) -> None:
-        """Wake every stream (they compare their view with the last one they sent)."""
-        self.changed.set()
-        self.changed = asyncio.Event()
+    def changed(self, topic: str) -> asyncio.Event:
+        """Set at the next change of `topic` ("chat:<id>" or "desk:<member>")."""
+        event = self._topics.get(topic)
+        if event is None:
+            event = self._topics[topic] = asyncio.Event()
+        return event
+
+    def notify(self, *topics: str) -> None:
+        """Wake the streams of `topics` (they compare their view with the last one sent)."""
+        for topic in topics:
+            event = self._topics.pop(topic, None)
+            if event is not None:
+                event.set()
+
+    def notify_chat(self, chat: LiveChat) -> None:
+        """Wake the chat's page and the desks it is on (its counselor's, its offer's)."""
+        topics = [f"chat:{chat.chat_id}"]
+        if chat.journey.member:
+            topics.append(f"desk:{chat.journey.member}")
+        if chat.offer is not None:
+            topics.append(f"desk:{chat.offer.member}")
+        self.notify(*topics)
+
+    def notify_queue(self) -> None:
+        """The queue moved: every waiting citizen's place may have changed."""
+        self.notify(*(f"chat:{c}" for c, w in self.chats.items() if w.journey.step is Step.WAITING))
 
     # -- chats -----------------------------------------------------------------------------
     def chat_of(self, identity: str) -> LiveChat | None:
@@ -201,12 +226,17 @@ class ChatService:
         if chat.journey.step is not old:
             log.info("chat %s: %s -> %s", chat.chat_id, old, chat.journey.step)
         refused = []
+        offered = chat.offer
         for cmd in commands:
             if isinstance(cmd, Refused):
                 refused.append(cmd)
             else:
                 await self._do(chat, cmd, now)
-        self.notify()
+        if offered is not None:
+            self.notify(f"desk:{offered.member}")  # the offer may be gone (the citizen left)
+        self.notify_chat(chat)
+        if chat.journey.step is not old:
+            self.notify_queue()
         return refused
 
     async def _do(self, chat: LiveChat, cmd: Command, now: float) -> None:
@@ -364,9 +394,9 @@ class ChatService:
             and now - c.last_seen > CITIZEN_GONE
         ]
 
-    def tick(self, now: float, offer_seconds: float) -> bool:
-        """Queue, expire and plan offers; forget old chats. True when anything changed."""
-        changed = False
+    def tick(self, now: float, offer_seconds: float) -> set[str]:
+        """Queue, expire and plan offers; forget old chats. Returns the topics changed."""
+        changed: set[str] = set()
         for chat_id, chat in list(self.chats.items()):
             if chat.watchers:
                 chat.last_seen = now
@@ -376,7 +406,7 @@ class ChatService:
                 del self.chats[chat_id]
                 if self._by_identity.get(chat.identity) == chat_id:
                     del self._by_identity[chat.identity]
-                changed = True
+                changed |= {f"chat:{chat_id}", f"desk:{chat.journey.member}"}
         group = self.group()
         if group is None:
             return changed
@@ -384,11 +414,12 @@ class ChatService:
         for chat in waiting:
             if not chat.queued:
                 self._enqueue(chat, chat.journey.started_at)
+                changed |= {f"chat:{c.chat_id}" for c in waiting}
             if chat.offer is not None and now - chat.offered_at >= offer_seconds:
                 log.info("chat %s: %s did not take it in time", chat.chat_id, chat.offer.member)
                 group.chat_declined(chat.offer.offer_id)
+                changed.add(f"desk:{chat.offer.member}")
                 chat.offer = None
-                changed = True
         shift = self.counselors.on_shift(group, now)
         present = {m for m, n in self.present.items() if n > 0}
         plan = group.plan_chats(present, OFFER_PREFIX, now, shift)
@@ -396,7 +427,7 @@ class ChatService:
             gone = self.chats.get(offer.chat_id)
             if gone is not None and gone.offer == offer:
                 gone.offer = None
-                changed = True
+                changed.add(f"desk:{offer.member}")
         for offer in plan.offers:
             live = self.chats.get(offer.chat_id)
             if live is None:  # not ours (cannot happen: only this service queues chats)
@@ -404,7 +435,7 @@ class ChatService:
                 continue
             log.info("chat %s: offered to %s", offer.chat_id, offer.member)
             live.offer, live.offered_at = offer, now
-            changed = True
+            changed.add(f"desk:{offer.member}")
         return changed
 
     async def step(self, now: float, offer_seconds: float) -> None:
@@ -412,8 +443,7 @@ class ChatService:
         for chat in self.gone(now):
             log.info("chat %s: the citizen's page is gone; abandoned", chat.chat_id)
             await self.feed(chat, Left(), now)
-        if self.tick(now, offer_seconds):
-            self.notify()
+        self.notify(*self.tick(now, offer_seconds))
 
     async def run(self, stopping: asyncio.Event, clock: Any) -> None:
         offer_seconds = float(self.main[SETTINGS].chat_offer_seconds)
