@@ -208,6 +208,13 @@ class Settings:
     no_answer_cooldown_seconds: float = 60.0
     #: Consecutive unanswered rings that pause a counselor (reason "no_answer").
     max_consecutive_no_answers: int = 3
+    #: The text chat channel (ivr/chat, the public page /chat on the desk's site): chats a
+    #: counselor takes at once (0: no chats are offered), and whether a counselor on a call
+    #: is offered chats too (a counselor in a chat is always rung for calls: docs/chat.md).
+    chats_per_counselor: int = 2
+    chat_during_call: bool = False
+    #: Seconds a chat offer shows on a counselor's desk before it goes to the next one.
+    chat_offer_seconds: float = 30.0
 
     #: With a counselor on the line: tell the counselor's phone when both sides were silent
     #: this long, and when the caller alone was silent this long. Never hangs up on silence.
@@ -231,7 +238,8 @@ class Settings:
     log_level: str = "INFO"
 
     #: Consented call summaries (ivr.summary, docs/summaries.md): days transcripts and summaries
-    #: are kept before `ivr-admin purge` (or the worker's daily purge) deletes them.
+    #: are kept before `ivr-admin purge` (or the worker's daily purge) deletes them; the kept
+    #: messages of consented chats (ivr/chat, docs/chat.md) too.
     retention_days: int = 90
     #: Delete a call's audio as soon as its transcripts are stored (keep it only to debug).
     delete_audio_after_transcription: bool = True

@@ -80,6 +80,8 @@ def problems(s: Settings) -> list[str]:
     for name in ("both_silence_notify", "caller_silence_notify"):
         check(getattr(s, name) > 0, name, "must be positive")
     check(s.max_consecutive_no_answers >= 1, "max_consecutive_no_answers", "at least 1")
+    check(s.chats_per_counselor >= 0, "chats_per_counselor", "must not be negative")
+    check(s.chat_offer_seconds > 0, "chat_offer_seconds", "must be positive")
     for ep in s.staff_endpoints:
         check(
             ep.isascii() and ep.replace("_", "").replace("-", "").isalnum(),

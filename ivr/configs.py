@@ -41,6 +41,8 @@ def ring_group_config(settings: Settings) -> RingGroupConfig:
         long_call_wrapup_seconds=settings.long_call_wrapup_seconds,
         no_answer_cooldown_seconds=settings.no_answer_cooldown_seconds,
         max_consecutive_no_answers=settings.max_consecutive_no_answers,
+        chats_per_member=settings.chats_per_counselor,
+        chat_during_call=settings.chat_during_call,
     )
 
 

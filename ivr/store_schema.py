@@ -367,6 +367,45 @@ MIGRATIONS: tuple[str, ...] = (
         at       REAL NOT NULL
     );
     """,
+    """
+    -- The text chat channel (ivr/chat): one row per chat that asked for a counselor (the
+    -- channel the reports count next to calls). identity_hash: a keyed hash of the chat
+    -- identity the citizen's browser keeps in a signed cookie (the abuse flags' caller_hash).
+    -- consent 'yes': its messages are kept in chat_messages, each sealed (AES-GCM, purpose
+    -- "chat:<chat_id>:<seq>"); 'no': nothing typed is stored. Every read is in chat_access.
+    CREATE TABLE chats (
+        chat_id       TEXT PRIMARY KEY,
+        identity_hash TEXT NOT NULL,
+        started_at    REAL NOT NULL,
+        queued_at     REAL NOT NULL,
+        answered_at   REAL,
+        ended_at      REAL,
+        member        TEXT,
+        consent       TEXT NOT NULL CHECK (consent IN ('yes', 'no')),
+        outcome       TEXT,
+        ended_by      TEXT,
+        path          TEXT NOT NULL DEFAULT '',
+        flag_level    INTEGER NOT NULL DEFAULT 0,
+        withdrawn_at  REAL  -- consent withdrawn: its messages were deleted then
+    );
+    CREATE INDEX chats_started ON chats (started_at);
+    CREATE TABLE chat_messages (
+        id          INTEGER PRIMARY KEY,
+        chat_id     TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        sender      TEXT NOT NULL CHECK (sender IN ('citizen', 'counselor')),
+        at          REAL NOT NULL,
+        text_sealed BLOB NOT NULL,
+        UNIQUE (chat_id, seq)
+    );
+    CREATE TABLE chat_access (
+        chat_id TEXT NOT NULL,
+        who     TEXT NOT NULL,
+        at      REAL NOT NULL,
+        action  TEXT NOT NULL
+    );
+    CREATE INDEX chat_access_chat ON chat_access (chat_id);
+    """,
 )
 
 

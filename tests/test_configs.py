@@ -64,6 +64,8 @@ def test_every_setting_reaches_its_config() -> None:
             "long_call_wrapup_seconds": 24,
             "no_answer_cooldown_seconds": 25,
             "max_consecutive_no_answers": 7,
+            "chats_per_counselor": 3,
+            "chat_during_call": True,
             "auth_ban_failures": 8,
             "auth_ban_window": 31,
             "auth_ban_seconds": 32,
@@ -89,6 +91,8 @@ def test_every_setting_reaches_its_config() -> None:
         long_call_wrapup_seconds=24.0,
         no_answer_cooldown_seconds=25.0,
         max_consecutive_no_answers=7,
+        chats_per_member=3,
+        chat_during_call=True,
     )
     assert ban_params(s) == BanParams(
         failures=8, window=31.0, ban_seconds=32.0, exempt=("127.0.0.1/32", "10.1.0.0/16")

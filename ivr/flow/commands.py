@@ -55,6 +55,7 @@ class CallbackReason(enum.StrEnum):
     MAX_WAIT = "max_wait"  # the caller accepted the offer while waiting
     SOCIAL_WORKER = "social_worker"  # the counselor asked for it (`*8`)
     WELFARE_SILENCE = "welfare_silence"  # a silent line: a welfare check
+    CHAT = "chat"  # a citizen in the text chat left their number to be called (ivr/chat)
 
 
 class CallbackConsent(enum.StrEnum):
@@ -64,6 +65,7 @@ class CallbackConsent(enum.StrEnum):
     CALLER_VOICE = "caller_voice"
     VERBAL_TO_COUNSELOR = "verbal_to_counselor"
     NONE_WELFARE_CHECK = "none_welfare_check"  # not asked: the line was silent
+    CITIZEN_CHAT = "citizen_chat"  # typed their own number in the chat, asking for a call
 
 
 class NoticeKind(enum.StrEnum):

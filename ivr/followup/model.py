@@ -95,6 +95,7 @@ REQUEST_TYPE: dict[CallbackReason, TaskType] = {
     CallbackReason.MAX_WAIT: TaskType.CALLBACK,
     CallbackReason.WELFARE_SILENCE: TaskType.WELFARE,
     CallbackReason.SOCIAL_WORKER: TaskType.IN_DEPTH,
+    CallbackReason.CHAT: TaskType.CALLBACK,
 }
 
 

@@ -74,6 +74,10 @@ class RingGroupConfig:
     long_call_wrapup_seconds: float
     no_answer_cooldown_seconds: float
     max_consecutive_no_answers: int
+    #: Chats a member takes at once (ivr.staff.chatoffers); 0: no chats.
+    chats_per_member: int
+    #: Offer chats to a member on a call too.
+    chat_during_call: bool
     handle_time_window: int = 20
     default_handle_seconds: float = 600.0
 
@@ -89,6 +93,8 @@ class RingGroupConfig:
         for name in ("long_call_seconds", "default_handle_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.chats_per_member < 0:
+            raise ValueError(f"chats_per_member must be >= 0, got {self.chats_per_member}")
         if self.max_consecutive_no_answers < 1 or self.handle_time_window < 1:
             raise ValueError("max_consecutive_no_answers and handle_time_window must be >= 1")
 

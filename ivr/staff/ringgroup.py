@@ -46,7 +46,12 @@ Follow-up calls (external offers, ivr.followup.dialler): the dialler asks
 :meth:`~RingGroup.external_ended`; wrap-up follows with :meth:`~RingGroup.released` as for any
 call. So a member has one state: ringing or busy for a follow-up, they are not rung for a
 waiting caller, and the other way round. The vocabulary (config, member state, outcomes) is in
-ivr.staff.members.
+ivr.staff.members; the external offers are in ivr.staff.external.
+
+Chats (ivr.chat) wait in the same list as calls (ivr.staff.waiting) and are offered on the
+desk by :meth:`RingGroup.plan_chats` (ivr.staff.chatoffers: who gets chats, and why a member
+in a chat still gets calls). :attr:`RingGroup.waiting` and everything about calls above see
+only the calls.
 
 Wait estimate (:meth:`RingGroup.estimated_wait`): the caller at position p needs the members
 free now (f of them) plus p - f more to become free. Each of the n staffed members (on shift,
@@ -62,9 +67,10 @@ import dataclasses
 import logging
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Literal
 
+from ivr.staff.chatoffers import ChatOffer, ChatOffers, ChatPlan
+from ivr.staff.external import ExternalOffers
 from ivr.staff.members import (
     NEVER,
     PENALISED,
@@ -79,11 +85,15 @@ from ivr.staff.members import (
     Strategy,
     UnknownMemberError,
 )
+from ivr.staff.waiting import Channel, Waiting, insert_in_order
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "Activity",
+    "Channel",
+    "ChatOffer",
+    "ChatPlan",
     "CounselorState",
     "EndReason",
     "LegOutcome",
@@ -97,14 +107,7 @@ __all__ = [
 ]
 
 
-@dataclass
-class _Waiting:
-    call_id: str
-    since: float
-    legs: dict[str, str] = field(default_factory=dict)  # leg id -> member
-
-
-class RingGroup:
+class RingGroup(ChatOffers, ExternalOffers):
     def __init__(
         self,
         name: str,
@@ -120,11 +123,14 @@ class RingGroup:
         self.config = config
         self._state = {m: CounselorState(m, logged_in=logged_in) for m in self.members}
         self._order = {m: i for i, m in enumerate(self.members)}
-        self._waiting: list[_Waiting] = []
+        self._waiting: list[Waiting] = []  # calls and chats (ivr.staff.waiting)
         self._busy: dict[str, str] = {}  # member -> call id (connected; a follow-up: its leg)
         #: Follow-up legs ringing (external offers, ivr.followup.dialler): leg id -> member.
         self._external: dict[str, str] = {}
         self._leg_seq = 0
+        self._chats: dict[str, set[str]] = {}  # ivr.staff.chatoffers
+        self._chat_offers: dict[str, ChatOffer] = {}
+        self._chats_taken: dict[str, int] = {}
         self._changes: list[MemberStateChange] = []
         self._handle_times: deque[float] = deque(maxlen=self.config.handle_time_window)
         # As given to the last set_presence() (for the wait estimate and the snapshot);
@@ -135,7 +141,8 @@ class RingGroup:
     # -- queries -------------------------------------------------------------------------
     @property
     def waiting(self) -> list[str]:
-        return [w.call_id for w in self._waiting]
+        """The calls waiting, first come first (chats: :attr:`waiting_chats`)."""
+        return [w.call_id for w in self._waiting if w.channel is Channel.CALL]
 
     def position(self, call_id: str) -> int | None:
         ids = self.waiting
@@ -143,7 +150,8 @@ class RingGroup:
 
     def ringing_members(self) -> set[str]:
         """Members being rung: for a waiting caller, or for a follow-up (external offer)."""
-        return {m for w in self._waiting for m in w.legs.values()} | set(self._external.values())
+        calls = (w for w in self._waiting if w.channel is Channel.CALL)
+        return {m for w in calls for m in w.legs.values()} | set(self._external.values())
 
     def busy_members(self) -> set[str]:
         return set(self._busy)
@@ -176,7 +184,7 @@ class RingGroup:
             msg = f"{member!r} is not a member of ring group {self.name}"
             raise UnknownMemberError(msg) from None
 
-    def _find(self, call_id: str) -> _Waiting | None:
+    def _find(self, call_id: str) -> Waiting | None:
         return next((w for w in self._waiting if w.call_id == call_id), None)
 
     def _staffed(self, member: str, on_shift: frozenset[str] | None) -> bool:
@@ -313,6 +321,8 @@ class RingGroup:
         """Stop counting `member`'s ringing legs (the adapter hangs them up)."""
         legs = []
         for w in self._waiting:
+            if w.channel is Channel.CHAT:
+                continue  # chat offers are withdrawn by the next plan_chats
             for leg, m in list(w.legs.items()):
                 if m == member:
                     del w.legs[leg]
@@ -395,14 +405,11 @@ class RingGroup:
         st.answered_at = answered_at
 
     # -- callers and legs ----------------------------------------------------------------
-    def enqueue(self, call_id: str, since: float) -> None:
-        """Add a caller, ordered by the time they started waiting (a caller whose counselor
-        dropped out before the bridge keeps their place)."""
+    def enqueue(self, call_id: str, since: float, channel: Channel = Channel.CALL) -> None:
+        """Add a caller (or a chat), ordered by the time they started waiting (a caller whose
+        counselor dropped out before the bridge keeps their place)."""
         if self._find(call_id) is None:
-            i = len(self._waiting)
-            while i > 0 and self._waiting[i - 1].since > since:
-                i -= 1
-            self._waiting.insert(i, _Waiting(call_id, since))
+            insert_in_order(self._waiting, Waiting(call_id, since, channel))
 
     def dequeue(self, call_id: str) -> list[str]:
         """Remove a caller; return the legs still ringing for them (to cancel)."""
@@ -410,6 +417,8 @@ class RingGroup:
         if w is None:
             return []
         self._waiting.remove(w)
+        for leg in w.legs:
+            self._chat_offers.pop(leg, None)
         return list(w.legs)
 
     def set_presence(self, reachable: Iterable[str], on_shift: Iterable[str] | None = None) -> None:
@@ -433,25 +442,26 @@ class RingGroup:
         self._on_shift = None if on_shift is None else frozenset(on_shift)
         online = set(reachable)  # once: `reachable` may be a one-shot iterator
         self._online = frozenset(online)
-        if not self._waiting:
+        calls = [w for w in self._waiting if w.channel is Channel.CALL]
+        if not calls:
             return []
         free = self._eligible(
             online, self.ringing_members(), now, self._on_shift, frozenset(occupied)
         )
         if self.config.strategy is Strategy.RINGALL:
-            head = self._waiting[0]
+            head = calls[0]
             if head.legs:
                 return []  # already ringing for the head of the queue
             return [self._ring(head, m, leg_prefix, now) for m in free]
         rings = []
-        for w in self._waiting:
+        for w in calls:
             if not free:
                 break
             if not w.legs:
                 rings.append(self._ring(w, free.pop(0), leg_prefix, now))
         return rings
 
-    def _ring(self, w: _Waiting, member: str, leg_prefix: str, now: float) -> Ring:
+    def _ring(self, w: Waiting, member: str, leg_prefix: str, now: float) -> Ring:
         self._leg_seq += 1
         leg = f"{leg_prefix}{self._leg_seq}"
         w.legs[leg] = member
@@ -461,7 +471,7 @@ class RingGroup:
     def answered(self, leg_id: str, now: float) -> tuple[str, str, list[str]] | None:
         """A leg answered: (call id, member, other legs to cancel), or None if unknown/late."""
         for w in self._waiting:
-            if leg_id in w.legs:
+            if leg_id in w.legs and w.channel is Channel.CALL:
                 member = w.legs.pop(leg_id)
                 others = list(w.legs)
                 w.legs.clear()
@@ -480,7 +490,7 @@ class RingGroup:
         ``"no_answer"``): that change is returned (and is in :meth:`drain_changes` too, which is
         what the adapter records). Unknown legs (cancelled ones) are ignored."""
         for w in self._waiting:
-            member = w.legs.pop(leg_id, None)
+            member = w.legs.pop(leg_id, None) if w.channel is Channel.CALL else None
             if member is not None:
                 break
         else:
@@ -512,63 +522,3 @@ class RingGroup:
         st.wrapup_until = now + self.config.wrapup_for(handle, reason)
         st.available_since = st.wrapup_until
         return st.wrapup_until
-
-    # -- external offers (follow-up calls) -----------------------------------------------
-    # A follow-up call (ivr.followup) rings a member of the same group, so the member's
-    # state is one: a member ringing or busy for a follow-up is not rung for a waiting
-    # caller, and the other way round. Wrap-up after it is `released` as for any call.
-    def free_members(
-        self,
-        reachable: Iterable[str],
-        now: float,
-        on_shift: Iterable[str] | None = None,
-        occupied: Iterable[str] = (),
-    ) -> list[str]:
-        """Members who may be offered a follow-up now, best first (the order inbound calls
-        use). `reachable`, `on_shift` and `occupied` as for :meth:`plan`. A query: the group is
-        left as it was (the caller records what it saw with :meth:`set_presence`)."""
-        shift = None if on_shift is None else frozenset(on_shift)
-        return self._eligible(
-            set(reachable), self.ringing_members(), now, shift, frozenset(occupied)
-        )
-
-    def ring_external(self, member: str, leg_id: str, now: float) -> None:
-        """`member` is being rung for a follow-up on `leg_id` (they count as ringing)."""
-        st = self._get(member)
-        if member in self._busy or member in self.ringing_members():
-            raise ValueError(f"ring group {self.name}: {member} is already ringing or busy")
-        if leg_id in self._external:
-            raise ValueError(f"ring group {self.name}: leg {leg_id} is already ringing")
-        self._external[leg_id] = member
-        st.last_offered = now
-
-    def external_answered(self, leg_id: str, now: float) -> str | None:
-        """A follow-up leg answered: the member is busy from now on (returned; None if the leg
-        is unknown: cancelled, or answered too late)."""
-        member = self._external.pop(leg_id, None)
-        if member is None:
-            return None
-        self._busy[member] = leg_id
-        st = self._state[member]
-        st.answered_at = now
-        st.calls_taken += 1
-        st.consecutive_no_answers = 0
-        return member
-
-    def external_ended(
-        self, leg_id: str, outcome: LegOutcome, now: float
-    ) -> MemberStateChange | None:
-        """A follow-up leg ended without being answered: as :meth:`leg_ended` (cooldown, the
-        no-answer pause). Unknown legs are ignored."""
-        member = self._external.pop(leg_id, None)
-        if member is None:
-            return None
-        return self._unanswered(member, outcome, now)
-
-    def external_cancelled(self, leg_id: str) -> str | None:
-        """Stop counting a follow-up leg we hung up ourselves (no cooldown, no penalty)."""
-        return self._external.pop(leg_id, None)
-
-    def external_legs(self) -> dict[str, str]:
-        """The follow-up legs ringing: leg id -> member."""
-        return dict(self._external)

@@ -13,11 +13,12 @@ import json
 import logging
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ivr.audit import audit as audit_log
+from ivr.chat import records as chat_records
 from ivr.crypto import Sealer
 from ivr.summary import jobs
 from ivr.summary.summarize import Note, with_note
@@ -254,6 +255,8 @@ class Purge:
     summaries: int
     audio_files: int
     audio_bytes: int = 0
+    chats: list[str] = field(default_factory=list)
+    """Chats whose kept messages (ivr.chat) were deleted."""
 
 
 def purge(
@@ -298,6 +301,7 @@ def purge(
         conn.executemany(
             "UPDATE recordings SET status='deleted' WHERE name=?", [(r.name,) for r in audio]
         )
+        chats = chat_records.purge_messages(conn, cutoff, now)
         calls = sorted(t_calls | s_calls | {r.call_id for r in audio})
         conn.executemany(
             "INSERT INTO summary_access (call_id, who, at, action) VALUES (?, ?, ?, 'purge')",
@@ -307,8 +311,12 @@ def purge(
     for call_id in sorted({r.call_id for r in audio}):
         files += jobs.call_audio_files(conn, call_id, state_dir)
     removed = jobs.unlink_audio(files)
-    if calls:
+    if calls or chats:
         _checkpoint(conn)
+    for chat in chats:
+        audit_log.info(
+            "retention purge: chat=%s messages (older than %d days)", chat, retention_days
+        )
     for c in calls:
         audit_log.info(
             "retention purge: call=%s (older than %d days) transcripts=%s summary=%s",
@@ -317,7 +325,7 @@ def purge(
             c in t_calls,
             c in s_calls,
         )
-    return Purge(cutoff, calls, n_t, n_s, removed.files, removed.bytes)
+    return Purge(cutoff, calls, n_t, n_s, removed.files, removed.bytes, chats)
 
 
 def _checkpoint(conn: sqlite3.Connection) -> None:

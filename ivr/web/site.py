@@ -296,6 +296,7 @@ async def home(request: web.Request) -> web.StreamResponse:
 def build_desk(main: web.Application) -> web.Application:
     """The desk application for the product `main` (its resources are read per request)."""
     from ivr.desk import http as desk_http
+    from ivr.chat import http as chat_http
     from ivr.wallboard import http as wallboard_http
 
     app = web.Application(middlewares=[session_middleware])
@@ -306,7 +307,7 @@ def build_desk(main: web.Application) -> web.Application:
     app.router.add_post("/signin", signin)
     app.router.add_post("/signout", signout)
     app.router.add_static("/static", HERE / "static")
-    for room in (wallboard_http, desk_http):
+    for room in (wallboard_http, desk_http, chat_http):
         room.add_routes(app)
     return app
 

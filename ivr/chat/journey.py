@@ -1,0 +1,390 @@
+"""A citizen's chat, as a pure machine: events and the time in, commands out; no I/O, no clock.
+
+    GUIDE ──Choose("info")──> INFO ──Choose("back")──> GUIDE
+      │                         │
+      └──Choose("chat")─────────┴──> CONSENT ──ConsentAnswered(yes/no)──> WAITING
+                                                                            │ Accepted(member)
+                                                                            v
+                                                                        CONNECTED
+    any state ──Left──> ENDED            CONNECTED ──CounselorEnded(abuse?)──> ENDED
+    WAITING, CONNECTED, ENDED ──WithdrawConsent──> (same step, consent False)
+    WAITING, CONNECTED ──CallbackAsked(number)──> (same step; once a chat)
+
+GUIDE is the short guided start (buttons, like the phone menu): information about support
+programmes (the agency catalog, INFO, by category) or "상담사와 채팅하기". CONSENT asks whether
+the conversation may be kept (sealed; docs/chat.md); either answer goes on to the queue: no
+consent only means nothing the citizen or the counselor types is stored. WAITING: queued into
+the counselors' ring group (the adapter carries out :class:`Enqueue`); the citizen may already
+type (the counselor reads it on accepting). An identity flagged for abuse is told the policy
+when it queues (as a flagged caller hears it) and the counselor sees the flag.
+
+Messages (:class:`Typed`) are refused, with a Korean reason (:class:`Refused`), when empty, too
+long (``max_chars``) or, for the citizen, too fast (more than ``burst`` in ``window_seconds``).
+A refused message is not delivered.
+:class:`WithdrawConsent` (the citizen's button, also after the end while the page shows the
+chat) stops keeping anything and deletes what was kept (:class:`ForgetTranscript`).
+:class:`CallbackAsked` (the citizen typed their number: "전화로 연락받기") becomes a callback
+request (:class:`RequestCallback`; the adapter seals the number at once, it is never kept in
+clear nor logged), once a chat; a number that is not a Korean phone number is refused.
+Events that do not fit the state raise :class:`ChatStateError` naming the state.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Literal
+
+Sender = Literal["citizen", "counselor"]
+
+MSG_EMPTY = "메시지를 입력해 주세요."
+MSG_TOO_LONG = "메시지가 너무 깁니다. {limit}자 이내로 나누어 보내 주세요."
+MSG_TOO_FAST = "메시지를 너무 빨리 보내고 있습니다. 잠시 후에 다시 보내 주세요."
+NOTICE_WAITING = (
+    "상담사를 연결하고 있습니다. 잠시만 기다려 주세요. 기다리는 동안에도 메시지를 남기실 수 "
+    "있습니다."
+)
+NOTICE_CONNECTED = "상담사가 연결되었습니다."
+NOTICE_ENDED = "상담이 종료되었습니다. 이용해 주셔서 고맙습니다."
+NOTICE_LEFT = "채팅을 마쳤습니다. 언제든 다시 찾아 주세요."
+NOTICE_ABUSE_END = "상담사에 대한 폭언으로 상담이 종료되었습니다."
+NOTICE_ABUSE_POLICY = (
+    "이전 상담에서 폭언으로 상담이 종료된 기록이 있습니다. 상담사에게 폭언을 하면 상담이 "
+    "종료될 수 있습니다."
+)
+NOTICE_KEPT = "상담 내용이 암호화되어 보관됩니다."
+NOTICE_NOT_KEPT = "상담 내용은 보관되지 않습니다."
+MSG_BAD_NUMBER = "전화번호를 확인해 주세요. 예: 010-1234-5678"
+MSG_CALLBACK_AGAIN = "이미 전화 연락을 요청하셨습니다."
+NOTICE_CALLBACK = "전화 연락 요청을 받았습니다. 상담사가 가능한 한 빨리 전화드리겠습니다."
+NOTICE_WITHDRAWN = (
+    "보관 동의를 철회했습니다. 보관된 상담 내용은 삭제되었고 더 이상 보관되지 않습니다."
+)
+
+
+class Step(enum.StrEnum):
+    GUIDE = "guide"
+    INFO = "info"
+    CONSENT = "consent"
+    WAITING = "waiting"
+    CONNECTED = "connected"
+    ENDED = "ended"
+
+
+END_STEPS = frozenset({Step.ENDED})
+
+
+class Outcome(enum.StrEnum):
+    """How a chat ended (the `chats.outcome` column)."""
+
+    COMPLETED = "completed"  # ended after a counselor took it (either side)
+    ABANDONED = "abandoned"  # the citizen left while waiting
+    ABUSE = "abuse"  # the counselor ended it for abuse
+    GUIDE_ONLY = "guide_only"  # the citizen left before asking for a counselor
+
+
+class ChatStateError(Exception):
+    """An event the chat cannot take in its current step."""
+
+
+@dataclass(frozen=True)
+class ChatParams:
+    max_chars: int = 1000
+    """Longest message (characters)."""
+    burst: int = 5
+    """Citizen messages allowed in `window_seconds`."""
+    window_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.max_chars < 1 or self.burst < 1 or self.window_seconds <= 0:
+            raise ValueError(f"chat limits must be positive: {self}")
+
+
+# -- events ------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Choose:
+    option: str
+    """A guide button: "info", "chat", "back", or "category:<category>" inside INFO."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentAnswered:
+    yes: bool
+    """The citizen agreed that the conversation is kept (sealed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    member: str
+    """The counselor who took the chat from their desk."""
+
+
+@dataclass(frozen=True, slots=True)
+class Typed:
+    sender: Sender
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    """The citizen ended the chat (the 나가기 button)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CounselorEnded:
+    abuse: bool = False
+    """Ended because of abuse: the identity is flagged."""
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawConsent:
+    """The citizen takes their consent back: nothing more is kept, the kept part is deleted."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackAsked:
+    number: str = field(repr=False)
+    """As typed (digits, dashes, spaces); never logged."""
+
+
+Event = (
+    Choose
+    | ConsentAnswered
+    | Accepted
+    | Typed
+    | Left
+    | CounselorEnded
+    | WithdrawConsent
+    | CallbackAsked
+)
+
+
+# -- commands ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Enqueue:
+    """Queue the chat into the counselors' ring group (waiting since `since`)."""
+
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
+class Dequeue:
+    """Take the chat out of the queue (the citizen left while waiting)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """The counselor's chat ended: it no longer counts against their chats."""
+
+    member: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Show a message to both sides (and keep it, with consent)."""
+
+    sender: Sender
+    text: str
+    at: float
+    keep: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A line from the service itself (not kept: it is the same for everybody)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A message was not delivered: tell its sender why."""
+
+    sender: Sender
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordConsent:
+    yes: bool
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    member: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    outcome: Outcome
+    at: float
+    by: str
+    """"citizen" or the counselor's member name."""
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetTranscript:
+    """Delete the chat's kept messages (consent withdrawn at `at`)."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCallback:
+    """Store a callback request for `number` (digits only; seal it, never log it)."""
+
+    number: str = field(repr=False)
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FlagIdentity:
+    """Flag the chat identity for abuse (as a flagged caller's number)."""
+
+    member: str
+
+
+Command = (
+    Enqueue
+    | Dequeue
+    | Release
+    | Deliver
+    | Notice
+    | Refused
+    | RecordConsent
+    | Connected
+    | Closed
+    | FlagIdentity
+    | ForgetTranscript
+    | RequestCallback
+)
+
+
+@dataclass
+class ChatJourney:
+    chat_id: str
+    params: ChatParams
+    started_at: float
+    flagged: bool = False
+    step: Step = Step.GUIDE
+    consent: bool | None = None
+    member: str | None = None
+    category: str | None = None
+    """The programme category shown in INFO (None: the list of categories)."""
+    path: list[str] = field(default_factory=list)
+    """The guide buttons pressed, in order (for the record, like a call's menu path)."""
+    outcome: Outcome | None = None
+    callback_asked: bool = False
+    _recent: deque[float] = field(default_factory=deque)
+
+    def _wrong(self, event: Event) -> ChatStateError:
+        return ChatStateError(
+            f'chat {self.chat_id}: cannot handle {type(event).__name__} in step "{self.step}"'
+        )
+
+    def handle(self, event: Event, now: float) -> list[Command]:
+        if isinstance(event, WithdrawConsent):
+            return self._withdraw(event, now)
+        if isinstance(event, CallbackAsked):
+            return self._callback(event, now)
+        if self.step in END_STEPS:
+            raise self._wrong(event)
+        match event:
+            case Choose(option):
+                return self._choose(event, option)
+            case ConsentAnswered(yes) if self.step is Step.CONSENT:
+                self.consent = yes
+                self.step = Step.WAITING
+                out: list[Command] = [
+                    RecordConsent(yes, now),
+                    Enqueue(now),
+                    Notice(NOTICE_KEPT if yes else NOTICE_NOT_KEPT),
+                    Notice(NOTICE_WAITING),
+                ]
+                if self.flagged:
+                    out.append(Notice(NOTICE_ABUSE_POLICY))
+                return out
+            case Accepted(member) if self.step is Step.WAITING:
+                self.step = Step.CONNECTED
+                self.member = member
+                return [Connected(member, now), Notice(NOTICE_CONNECTED)]
+            case Typed(sender, text):
+                return self._typed(event, sender, text, now)
+            case Left():
+                return self._end(Outcome.GUIDE_ONLY, "citizen", now, NOTICE_LEFT)
+            case CounselorEnded(abuse) if self.step is Step.CONNECTED:
+                assert self.member is not None
+                member = self.member
+                if abuse:
+                    out = self._end(Outcome.ABUSE, member, now, NOTICE_ABUSE_END)
+                    return [*out, FlagIdentity(member)]
+                return self._end(Outcome.COMPLETED, member, now, NOTICE_ENDED)
+        raise self._wrong(event)
+
+    def _callback(self, event: CallbackAsked, now: float) -> list[Command]:
+        if self.step not in (Step.WAITING, Step.CONNECTED):
+            raise self._wrong(event)
+        if self.callback_asked:
+            return [Refused("citizen", MSG_CALLBACK_AGAIN)]
+        digits = "".join(c for c in event.number if c.isdigit())
+        plain = all(c.isdigit() or c in "- " for c in event.number.strip())
+        if not (plain and digits.startswith("0") and 9 <= len(digits) <= 11):
+            return [Refused("citizen", MSG_BAD_NUMBER)]
+        self.callback_asked = True
+        return [RequestCallback(digits, now), Notice(NOTICE_CALLBACK)]
+
+    def _withdraw(self, event: WithdrawConsent, now: float) -> list[Command]:
+        if self.consent is not True:
+            raise self._wrong(event)
+        self.consent = False
+        return [ForgetTranscript(now), Notice(NOTICE_WITHDRAWN)]
+
+    def _choose(self, event: Choose, option: str) -> list[Command]:
+        if self.step not in (Step.GUIDE, Step.INFO):
+            raise self._wrong(event)
+        if option == "info":
+            self.step, self.category = Step.INFO, None
+        elif option == "back":
+            self.step, self.category = Step.GUIDE, None
+        elif option == "chat":
+            self.step = Step.CONSENT
+        elif option.startswith("category:") and self.step is Step.INFO:
+            self.category = option.removeprefix("category:")
+        else:
+            raise ChatStateError(f'chat {self.chat_id}: no option "{option}" in "{self.step}"')
+        self.path.append(option)
+        return []
+
+    def _typed(self, event: Typed, sender: Sender, text: str, now: float) -> list[Command]:
+        allowed = (Step.WAITING, Step.CONNECTED) if sender == "citizen" else (Step.CONNECTED,)
+        if self.step not in allowed:
+            raise self._wrong(event)
+        text = text.strip()
+        if not text:
+            return [Refused(sender, MSG_EMPTY)]
+        if len(text) > self.params.max_chars:
+            return [Refused(sender, MSG_TOO_LONG.format(limit=self.params.max_chars))]
+        if sender == "citizen":
+            while self._recent and self._recent[0] <= now - self.params.window_seconds:
+                self._recent.popleft()
+            if len(self._recent) >= self.params.burst:
+                return [Refused(sender, MSG_TOO_FAST)]
+            self._recent.append(now)
+        return [Deliver(sender, text, now, keep=bool(self.consent))]
+
+    def _end(self, outcome: Outcome, by: str, now: float, notice: str) -> list[Command]:
+        out: list[Command] = []
+        if self.step is Step.WAITING:
+            outcome = Outcome.ABANDONED
+            out.append(Dequeue())
+        elif self.step is Step.CONNECTED:
+            assert self.member is not None
+            if outcome is Outcome.GUIDE_ONLY:
+                outcome = Outcome.COMPLETED
+            out.append(Release(self.member))
+        self.step = Step.ENDED
+        self.outcome = outcome
+        return [*out, Notice(notice), Closed(outcome, now, by)]

@@ -1,0 +1,134 @@
+"""The chat channel's rows: `chats` (one per chat that asked for a counselor), its messages
+sealed in `chat_messages` (only with the citizen's consent), and `chat_access` (every read).
+
+Writes go through the store's kept-for-later path (`Store.write`: a locked or full database
+does not stop a chat); a read of a transcript first commits its `chat_access` row (and the
+`ivr.audit` line) and only then decrypts anything.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from ivr.audit import audit
+from ivr.crypto import Sealer
+from ivr.store import Store
+
+
+def message_purpose(chat_id: str, seq: int) -> str:
+    """The associated data a message is sealed with (a ciphertext moved to another row fails)."""
+    return f"chat:{chat_id}:{seq}"
+
+
+async def opened(
+    store: Store,
+    chat_id: str,
+    identity_hash: str,
+    started_at: float,
+    queued_at: float,
+    consent: bool,
+    path: list[str],
+    flag_level: int,
+) -> None:
+    await store.write(
+        "chat",
+        "INSERT INTO chats (chat_id, identity_hash, started_at, queued_at, consent, path,"
+        " flag_level) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            chat_id,
+            identity_hash,
+            started_at,
+            queued_at,
+            "yes" if consent else "no",
+            ",".join(path),
+            flag_level,
+        ),
+    )
+
+
+async def answered(store: Store, chat_id: str, member: str, at: float) -> None:
+    await store.write(
+        "chat answered",
+        "UPDATE chats SET answered_at = ?, member = ? WHERE chat_id = ?",
+        (at, member, chat_id),
+    )
+
+
+async def ended(store: Store, chat_id: str, at: float, outcome: str, by: str) -> None:
+    await store.write(
+        "chat ended",
+        "UPDATE chats SET ended_at = ?, outcome = ?, ended_by = ? WHERE chat_id = ?",
+        (at, outcome, by, chat_id),
+    )
+
+
+async def message(
+    store: Store, sealer: Sealer, chat_id: str, seq: int, sender: str, at: float, text: str
+) -> None:
+    """Keep one message, sealed (only called with the citizen's consent)."""
+    await store.write(
+        "chat message",
+        "INSERT INTO chat_messages (chat_id, seq, sender, at, text_sealed) VALUES (?, ?, ?, ?, ?)",
+        (chat_id, seq, sender, at, sealer.seal(text, message_purpose(chat_id, seq))),
+    )
+
+
+async def forget(store: Store, chat_id: str, at: float) -> None:
+    """Consent withdrawn: the kept messages are deleted (one transaction), the chat says when."""
+
+    async def both(db: Any) -> None:
+        await db.execute(
+            "UPDATE chats SET consent = 'no', withdrawn_at = ? WHERE chat_id = ?", (at, chat_id)
+        )
+        await db.execute("DELETE FROM chat_messages WHERE chat_id = ?", (chat_id,))
+
+    await store.atomically(both)
+    audit.info("chat consent withdrawn: chat=%s; its kept messages deleted", chat_id)
+
+
+def purge_messages(conn: sqlite3.Connection, cutoff: float, now: float) -> list[str]:
+    """Delete kept chat messages older than `cutoff` (the summaries' retention, run by their
+    purge inside its transaction, ivr.summary.records.purge); one `chat_access` row per chat,
+    who = "retention", action ``purge``. Returns the chats purged."""
+    chats = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT DISTINCT chat_id FROM chat_messages WHERE at < ? ORDER BY chat_id", (cutoff,)
+        )
+    ]
+    conn.execute("DELETE FROM chat_messages WHERE at < ?", (cutoff,))
+    conn.executemany(
+        "INSERT INTO chat_access (chat_id, who, at, action) VALUES (?, 'retention', ?, 'purge')",
+        [(c, now) for c in chats],
+    )
+    return chats
+
+
+@dataclass(frozen=True)
+class Message:
+    seq: int
+    sender: str
+    at: float
+    text: str
+
+
+async def read_transcript(
+    store: Store, sealer: Sealer, chat_id: str, who: str, now: float
+) -> list[Message]:
+    """A chat's kept messages, decrypted; the read is recorded (committed) first. Raises the
+    store's error when the access row cannot be written (then nothing is shown)."""
+    await store.change(
+        "INSERT INTO chat_access (chat_id, who, at, action) VALUES (?, ?, ?, 'read')",
+        (chat_id, who, now),
+    )
+    audit.info("chat transcript read: chat=%s who=%s", chat_id, who)
+    rows = await store.fetch(
+        "SELECT seq, sender, at, text_sealed FROM chat_messages WHERE chat_id = ? ORDER BY seq",
+        (chat_id,),
+    )
+    return [
+        Message(int(seq), str(sender), float(at), sealer.open(blob, message_purpose(chat_id, seq)))
+        for seq, sender, at, blob in rows
+    ]

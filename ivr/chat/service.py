@@ -1,0 +1,504 @@
+"""The chat channel's adapter: live chats in memory, fed to their pure journeys
+(ivr.chat.journey), whose commands it carries out against the counselors' ring group (the
+controller's, ivr.staff.chatoffers), the store (ivr.chat.records) and the screens.
+
+The screens (the citizen's page, the counselors' desks) follow by server-sent events: every
+change wakes the streams it concerns — a chat's topic (its citizen's page) and the desk topics of
+its counselor and of the counselor it is offered to (:meth:`ChatService.changed`) — and each
+woken stream sends its view again when it differs. A message wakes two streams, not all of
+them: with 200 chats and 50 desks open that is what keeps a message's cost flat.
+A counselor counts as present for chat offers while their desk's chat stream is open.
+
+One background task (:meth:`ChatService.run`) ticks every `TICK` seconds: queues chats that
+could not be queued yet (the controller was not up), withdraws offers not taken within
+`chat_offer_seconds`, plans new offers, and forgets ended chats after `KEEP_ENDED` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ivr.audit import audit
+from ivr.chat import records
+from ivr.chat.journey import (
+    Accepted,
+    ChatJourney,
+    ChatParams,
+    Closed,
+    Command,
+    Connected,
+    Deliver,
+    Dequeue,
+    Enqueue,
+    Event,
+    FlagIdentity,
+    ForgetTranscript,
+    Left,
+    Notice,
+    RecordConsent,
+    Refused,
+    Release,
+    RequestCallback,
+    Step,
+)
+from ivr.context import safe_store
+from ivr.crypto import Sealer
+from ivr.flow.commands import CallbackConsent, CallbackReason
+from ivr.followup.requests import FollowupRequests, describe
+from ivr.keys import CONTROLLER, SECRETS, SETTINGS, STORE
+from ivr.privacy import caller_hash
+from ivr.staff.chatoffers import ChatOffer
+from ivr.staff.driver import COUNSELORS, StaffError
+from ivr.staff.ringgroup import Channel, RingGroup
+from ivr.store import Store, WriteDeferred
+
+log = logging.getLogger(__name__)
+
+TICK = 0.25
+#: Seconds an ended chat stays on both screens (then it is forgotten here).
+KEEP_ENDED = 600.0
+#: A waiting citizen whose page has been closed this long has left (the chat is abandoned).
+CITIZEN_GONE = 60.0
+#: A guided start not finished is forgotten after this long without the citizen's page.
+KEEP_IDLE = 3600.0
+#: Chats kept at once at most (beyond: a new one is refused, with the phone line offered).
+MAX_CHATS = 2000
+OFFER_PREFIX = "chatoffer-"
+#: Steps of the guided start (before the queue).
+GUIDED = frozenset({Step.GUIDE, Step.INFO, Step.CONSENT})
+
+
+@dataclass
+class Line:
+    seq: int
+    sender: str  # "citizen", "counselor" or "system"
+    text: str
+    at: float
+
+
+@dataclass
+class LiveChat:
+    journey: ChatJourney
+    identity: str
+    """The keyed hash of the chat identity (the abuse flags' caller_hash)."""
+    flag_level: int = 0
+    lines: list[Line] = field(default_factory=list)
+    queued: bool = False
+    """In the ring group's waiting list (False while waiting: not queued yet)."""
+    stored: bool = False
+    offer: ChatOffer | None = None
+    offered_at: float = 0.0
+    ended_at: float | None = None
+    watchers: int = 0
+    """The citizen's pages open on it (their event streams)."""
+    last_seen: float = 0.0
+    """The last request from the citizen, or the last moment a page of theirs was open."""
+
+    @property
+    def chat_id(self) -> str:
+        return self.journey.chat_id
+
+
+class Queue(Protocol):
+    """Where chats are queued, and who is on shift for it."""
+
+    def group(self) -> RingGroup | None: ...
+
+    def on_shift(self, group: RingGroup, now: float) -> frozenset[str] | None: ...
+
+
+class Counselors:
+    """Where chats are queued: the counselors' ring group of the running controller (read at
+    each use: the desk is built before the controller starts, and outlives a failed start)."""
+
+    def __init__(self, main: Any) -> None:
+        self.main = main
+
+    def group(self) -> RingGroup | None:
+        controller = self.main.get(CONTROLLER)
+        if controller is None:
+            return None
+        try:
+            return controller.staff.team_group(COUNSELORS)
+        except StaffError:
+            return None
+
+    def on_shift(self, group: RingGroup, now: float) -> frozenset[str] | None:
+        controller = self.main.get(CONTROLLER)
+        return controller.staff.on_shift(group.name, now) if controller is not None else None
+
+
+class ChatService:
+    def __init__(
+        self, main: Any, params: ChatParams | None = None, counselors: Queue | None = None
+    ) -> None:
+        """`counselors`: where chats queue (a :class:`Counselors` of `main` unless given)."""
+        self.main = main
+        self.params = params or ChatParams()
+        self.counselors: Queue = counselors if counselors is not None else Counselors(main)
+        self.chats: dict[str, LiveChat] = {}
+        self._by_identity: dict[str, str] = {}
+        self.present: Counter[str] = Counter()
+        self._topics: dict[str, asyncio.Event] = {}
+        self._sealer: Sealer | None = None
+
+    # -- resources (read from the product at use: the desk is built before they open) -----
+    @property
+    def store(self) -> Store | None:
+        return self.main.get(STORE)
+
+    @property
+    def sealer(self) -> Sealer:
+        if self._sealer is None:
+            self._sealer = Sealer(self.main[SECRETS].data_key)
+        return self._sealer
+
+    def group(self) -> RingGroup | None:
+        """The counselors' ring group (the controller's), or None while it is not up."""
+        return self.counselors.group()
+
+    def changed(self, topic: str) -> asyncio.Event:
+        """Set at the next change of `topic` ("chat:<id>" or "desk:<member>")."""
+        event = self._topics.get(topic)
+        if event is None:
+            event = self._topics[topic] = asyncio.Event()
+        return event
+
+    def notify(self, *topics: str) -> None:
+        """Wake the streams of `topics` (they compare their view with the last one sent)."""
+        for topic in topics:
+            event = self._topics.pop(topic, None)
+            if event is not None:
+                event.set()
+
+    def notify_chat(self, chat: LiveChat) -> None:
+        """Wake the chat's page and the desks it is on (its counselor's, its offer's)."""
+        topics = [f"chat:{chat.chat_id}"]
+        if chat.journey.member:
+            topics.append(f"desk:{chat.journey.member}")
+        if chat.offer is not None:
+            topics.append(f"desk:{chat.offer.member}")
+        self.notify(*topics)
+
+    def notify_queue(self) -> None:
+        """The queue moved: every waiting citizen's place may have changed."""
+        self.notify(*(f"chat:{c}" for c, w in self.chats.items() if w.journey.step is Step.WAITING))
+
+    # -- chats -----------------------------------------------------------------------------
+    def chat_of(self, identity: str) -> LiveChat | None:
+        chat_id = self._by_identity.get(identity)
+        return self.chats.get(chat_id) if chat_id else None
+
+    def full(self) -> bool:
+        return len(self.chats) >= MAX_CHATS
+
+    async def start(self, identity: str, now: float) -> LiveChat:
+        """A new chat for `identity` (its previous one, if any, must have ended; check
+        :meth:`full` first)."""
+        level = 0
+        store = self.store
+        if store is not None:
+            flag = await store.active_flag(identity, now)
+            level = flag.level if flag else 0
+        chat_id = f"chat-{secrets.token_hex(8)}"
+        journey = ChatJourney(chat_id, self.params, now, flagged=level > 0)
+        chat = LiveChat(journey, identity, level, last_seen=now)
+        self.chats[chat_id] = chat
+        self._by_identity[identity] = chat_id
+        log.info("chat %s: started (identity %s, flag %d)", chat_id, identity, level)
+        return chat
+
+    def forget(self, identity: str) -> None:
+        """The citizen starts afresh (their ended chat stays until KEEP_ENDED for the desk)."""
+        self._by_identity.pop(identity, None)
+
+    async def feed(self, chat: LiveChat, event: Event, now: float) -> list[Refused]:
+        """Run one event; carry out its commands. Returns the refusals (for the sender).
+        Raises ChatStateError when the event does not fit the chat's step."""
+        old = chat.journey.step
+        commands = chat.journey.handle(event, now)
+        if chat.journey.step is not old:
+            log.info("chat %s: %s -> %s", chat.chat_id, old, chat.journey.step)
+        refused = []
+        offered = chat.offer
+        for cmd in commands:
+            if isinstance(cmd, Refused):
+                refused.append(cmd)
+            else:
+                await self._do(chat, cmd, now)
+        if offered is not None:
+            self.notify(f"desk:{offered.member}")  # the offer may be gone (the citizen left)
+        self.notify_chat(chat)
+        if chat.journey.step is not old:
+            self.notify_queue()
+        return refused
+
+    async def _do(self, chat: LiveChat, cmd: Command, now: float) -> None:
+        store = self.store
+        j = chat.journey
+        match cmd:
+            case RecordConsent(yes, at):
+                audit.info("chat %s: consent %s", chat.chat_id, "yes" if yes else "no")
+                if store is not None:
+                    chat.stored = await safe_store(
+                        records.opened(
+                            store,
+                            chat.chat_id,
+                            chat.identity,
+                            j.started_at,
+                            at,
+                            yes,
+                            j.path,
+                            chat.flag_level,
+                        )
+                    )
+            case Enqueue(since):
+                self._enqueue(chat, since)
+            case Dequeue():
+                group = self.group()
+                if group is not None and chat.queued:
+                    group.dequeue(chat.chat_id)
+                chat.queued, chat.offer = False, None
+            case Release(member):
+                group = self.group()
+                if group is not None:
+                    group.chat_ended(member, chat.chat_id)
+            case Deliver(sender, text, at, keep):
+                line = Line(len(chat.lines) + 1, sender, text, at)
+                chat.lines.append(line)
+                if keep and store is not None:
+                    await safe_store(
+                        records.message(
+                            store, self.sealer, chat.chat_id, line.seq, sender, at, text
+                        )
+                    )
+            case Notice(text):
+                chat.lines.append(Line(len(chat.lines) + 1, "system", text, now))
+            case Connected(member, at):
+                log.info("chat %s: taken by %s", chat.chat_id, member)
+                if store is not None:
+                    await safe_store(records.answered(store, chat.chat_id, member, at))
+            case Closed(outcome, at, by):
+                chat.ended_at = at
+                log.info("chat %s: ended (%s) by %s", chat.chat_id, outcome, by)
+                if store is not None and j.consent is not None:
+                    await safe_store(records.ended(store, chat.chat_id, at, outcome.value, by))
+            case FlagIdentity(member):
+                await self._flag(chat, member, now)
+            case RequestCallback(number, at):
+                await self._callback(chat, number, at)
+            case ForgetTranscript(at):
+                if store is not None and chat.stored:
+                    await safe_store(records.forget(store, chat.chat_id, at))
+
+    def _enqueue(self, chat: LiveChat, since: float) -> None:
+        group = self.group()
+        if chat.journey.step is not Step.WAITING:
+            return  # taken (or left) while its consent was being stored: never queue it again
+        if group is None:
+            return  # queued by the next tick once the controller is up
+        group.enqueue(chat.chat_id, since, Channel.CHAT)
+        chat.queued = True
+
+    async def _flag(self, chat: LiveChat, member: str, now: float) -> None:
+        store = self.store
+        if store is None:
+            audit.warning("chat %s: abuse end by %s; no store to flag in", chat.chat_id, member)
+            return
+        try:
+            flag = await store.flag_caller(chat.identity, chat.chat_id, member, now)
+        except Exception as exc:  # noqa: BLE001 - the end stands; the flag is logged
+            audit.warning("chat abuse flag of %s not written: %s", chat.identity, exc)
+            return
+        audit.info(
+            "chat abuse flag: identity %s level %d, chat %s, counselor %s",
+            chat.identity,
+            flag.level,
+            chat.chat_id,
+            member,
+        )
+
+    async def _callback(self, chat: LiveChat, number: str, now: float) -> None:
+        """A callback request from the chat, as a caller's key 1 makes one: a follow-up task
+        (ivr.followup.requests) and a `callbacks` row with the number sealed; the number's
+        keyed hash is the caller's (so the citizen's calls and chats meet)."""
+        store = self.store
+        if store is None:
+            log.error("chat %s: callback request lost: no store", chat.chat_id)
+            return
+        hashed = caller_hash(number, self.main[SECRETS].caller_hash_key)
+        try:
+            task = None
+            if self.main[SETTINGS].followup_enabled:
+                task = await FollowupRequests(store, self.sealer).task_for(
+                    chat.chat_id,
+                    hashed,
+                    number,
+                    CallbackReason.CHAT,
+                    CallbackConsent.CITIZEN_CHAT,
+                    None,
+                    now,
+                )
+            sealed = self.sealer.seal(number, f"callback:{chat.chat_id}")
+            await store.add_callback(
+                chat.chat_id,
+                hashed,
+                sealed,
+                now,
+                CallbackReason.CHAT,
+                CallbackConsent.CITIZEN_CHAT,
+                None,
+                task.task_id if task else None,
+            )
+        except WriteDeferred:
+            pass  # kept in memory, written when the database can take it
+        except Exception:
+            log.exception("chat %s: callback request not stored", chat.chat_id)
+            return
+        audit.info(
+            "callback request from chat %s: caller %s, %s",
+            chat.chat_id,
+            hashed,
+            describe(task),
+        )
+
+    async def accept(self, member: str, chat_id: str, now: float) -> bool:
+        """`member` takes the chat offered to them; False when the offer is gone."""
+        chat = self.chats.get(chat_id)
+        group = self.group()
+        if chat is None or group is None or chat.offer is None or chat.offer.member != member:
+            return False
+        if chat.journey.step is not Step.WAITING:
+            return False
+        if group.chat_accepted(chat.offer.offer_id, now) is None:
+            chat.offer = None
+            return False
+        chat.offer, chat.queued = None, False
+        await self.feed(chat, Accepted(member), now)
+        return True
+
+    # -- the tick ----------------------------------------------------------------------------
+    def gone(self, now: float) -> list[LiveChat]:
+        """Waiting chats whose citizen closed the page CITIZEN_GONE ago (to end: abandoned)."""
+        return [
+            c
+            for c in self.chats.values()
+            if c.journey.step is Step.WAITING
+            and c.watchers == 0
+            and now - c.last_seen > CITIZEN_GONE
+        ]
+
+    def tick(self, now: float, offer_seconds: float) -> set[str]:
+        """Queue, expire and plan offers; forget old chats. Returns the topics changed."""
+        changed: set[str] = set()
+        for chat_id, chat in list(self.chats.items()):
+            if chat.watchers:
+                chat.last_seen = now
+            ended = chat.ended_at is not None and now - chat.ended_at > KEEP_ENDED
+            idle = chat.journey.step in GUIDED and now - chat.last_seen > KEEP_IDLE
+            if ended or idle:
+                del self.chats[chat_id]
+                if self._by_identity.get(chat.identity) == chat_id:
+                    del self._by_identity[chat.identity]
+                changed |= {f"chat:{chat_id}", f"desk:{chat.journey.member}"}
+        group = self.group()
+        if group is None:
+            return changed
+        waiting = [c for c in self.chats.values() if c.journey.step is Step.WAITING]
+        for chat in waiting:
+            if not chat.queued:
+                self._enqueue(chat, chat.journey.started_at)
+                changed |= {f"chat:{c.chat_id}" for c in waiting}
+            if chat.offer is not None and now - chat.offered_at >= offer_seconds:
+                log.info("chat %s: %s did not take it in time", chat.chat_id, chat.offer.member)
+                group.chat_declined(chat.offer.offer_id)
+                changed.add(f"desk:{chat.offer.member}")
+                chat.offer = None
+        shift = self.counselors.on_shift(group, now)
+        present = {m for m, n in self.present.items() if n > 0}
+        plan = group.plan_chats(present, OFFER_PREFIX, now, shift)
+        for offer in plan.withdrawn:
+            gone = self.chats.get(offer.chat_id)
+            if gone is not None and gone.offer == offer:
+                gone.offer = None
+                changed.add(f"desk:{offer.member}")
+        for offer in plan.offers:
+            live = self.chats.get(offer.chat_id)
+            if live is None:  # not ours (cannot happen: only this service queues chats)
+                group.dequeue(offer.chat_id)
+                continue
+            log.info("chat %s: offered to %s", offer.chat_id, offer.member)
+            live.offer, live.offered_at = offer, now
+            changed.add(f"desk:{offer.member}")
+        return changed
+
+    async def step(self, now: float, offer_seconds: float) -> None:
+        """One tick: the chats whose citizen is gone end (abandoned), then :meth:`tick`."""
+        for chat in self.gone(now):
+            log.info("chat %s: the citizen's page is gone; abandoned", chat.chat_id)
+            await self.feed(chat, Left(), now)
+        self.notify(*self.tick(now, offer_seconds))
+
+    async def run(self, stopping: asyncio.Event, clock: Any) -> None:
+        offer_seconds = float(self.main[SETTINGS].chat_offer_seconds)
+        while not stopping.is_set():
+            try:
+                await self.step(clock(), offer_seconds)
+            except Exception:
+                log.exception("chat tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), TICK)
+
+    # -- views (what the screens show; JSON-ready) ---------------------------------------------
+    def position(self, chat: LiveChat) -> int | None:
+        group = self.group()
+        if group is None or chat.journey.step is not Step.WAITING:
+            return None
+        ids = group.waiting_chats
+        return ids.index(chat.chat_id) + 1 if chat.chat_id in ids else None
+
+    @staticmethod
+    def _lines(chat: LiveChat) -> list[dict[str, Any]]:
+        return [{"seq": ln.seq, "sender": ln.sender, "text": ln.text} for ln in chat.lines]
+
+    def citizen_view(self, chat: LiveChat | None) -> dict[str, Any]:
+        if chat is None:
+            return {"step": Step.GUIDE.value, "lines": [], "position": None, "kept": False}
+        return {
+            "step": chat.journey.step.value,
+            "lines": self._lines(chat),
+            "position": self.position(chat),
+            "kept": bool(chat.journey.consent),
+        }
+
+    def desk_view(self, member: str, now: float) -> dict[str, Any]:
+        offers, mine = [], []
+        for chat in self.chats.values():
+            j = chat.journey
+            if chat.offer is not None and chat.offer.member == member:
+                offers.append(
+                    {
+                        "chat_id": chat.chat_id,
+                        "waited": int(now - j.started_at),
+                        "flag": chat.flag_level,
+                        "consent": j.consent,
+                        "path": j.path,
+                    }
+                )
+            if j.member == member:
+                mine.append(
+                    {
+                        "chat_id": chat.chat_id,
+                        "step": j.step.value,
+                        "flag": chat.flag_level,
+                        "consent": j.consent,
+                        "lines": self._lines(chat),
+                    }
+                )
+        return {"offers": offers, "chats": mine}

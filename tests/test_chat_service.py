@@ -1,0 +1,109 @@
+"""The chat service (ivr.chat.service) over a real ring group, without the controller or a
+store: offers that time out go on, a citizen whose page is gone leaves the queue, only the
+counselor offered a chat can take it, and a chat queues once the ring group is there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ivr.chat.journey import Choose, ConsentAnswered, Enqueue, Step
+from ivr.chat.service import CITIZEN_GONE, ChatService, LiveChat
+from ivr.staff.ringgroup import RingGroup
+from tests.ringgroup_support import make_config
+
+OFFER_SECONDS = 30.0
+
+
+@dataclass
+class Counselors:
+    """The ring group chats queue into (the controller's, in the product)."""
+
+    ring_group: RingGroup | None
+
+    def group(self) -> RingGroup | None:
+        return self.ring_group
+
+    def on_shift(self, group: RingGroup, now: float) -> frozenset[str] | None:
+        return None
+
+
+def service(members: tuple[str, ...] = ("c1", "c2"), up: bool = True) -> ChatService:
+    group = RingGroup("loneliness", members, make_config())
+    return ChatService({}, counselors=Counselors(group if up else None))
+
+
+async def waiting_chat(s: ChatService, now: float = 0.0) -> LiveChat:
+    chat = await s.start("chat-identity", now)
+    await s.feed(chat, Choose("chat"), now)
+    await s.feed(chat, ConsentAnswered(False), now)
+    chat.watchers = 1  # the citizen's page is open
+    return chat
+
+
+async def test_an_offer_not_taken_in_time_goes_to_the_next_counselor() -> None:
+    s = service()
+    s.present.update({"c1": 1, "c2": 1})
+    chat = await waiting_chat(s)
+    await s.step(0.0, OFFER_SECONDS)
+    first = chat.offer
+    assert first is not None
+    await s.step(OFFER_SECONDS, OFFER_SECONDS)  # withdrawn, then offered again
+    assert chat.offer is not None and chat.offer.offer_id != first.offer_id
+
+
+async def test_an_offer_goes_only_to_a_counselor_on_the_desk() -> None:
+    s = service()
+    s.present.update({"c2": 1})
+    chat = await waiting_chat(s)
+    await s.step(0.0, OFFER_SECONDS)
+    assert chat.offer is not None and chat.offer.member == "c2"
+
+
+async def test_only_the_counselor_offered_the_chat_takes_it() -> None:
+    s = service()
+    s.present.update({"c1": 1})
+    chat = await waiting_chat(s)
+    await s.step(0.0, OFFER_SECONDS)
+    assert not await s.accept("c2", chat.chat_id, 1.0)
+    assert await s.accept("c1", chat.chat_id, 1.0)
+    assert chat.journey.step is Step.CONNECTED
+
+
+async def test_a_waiting_citizen_whose_page_is_gone_leaves_the_queue() -> None:
+    s = service()
+    chat = await waiting_chat(s)
+    chat.watchers, chat.last_seen = 0, 0.0
+    await s.step(CITIZEN_GONE + 1, OFFER_SECONDS)
+    group = s.group()
+    assert chat.journey.step is Step.ENDED and group is not None and group.waiting_chats == []
+
+
+async def test_a_waiting_citizen_with_the_page_open_stays() -> None:
+    s = service()
+    chat = await waiting_chat(s)
+    await s.step(CITIZEN_GONE * 10, OFFER_SECONDS)
+    assert chat.journey.step is Step.WAITING
+
+
+async def test_a_chat_queues_once_the_ring_group_is_up() -> None:
+    s = service(up=False)
+    chat = await waiting_chat(s)
+    assert not chat.queued
+    group = RingGroup("loneliness", ("c1",), make_config())
+    s.counselors = Counselors(group)
+    await s.step(1.0, OFFER_SECONDS)
+    assert group.waiting_chats == [chat.chat_id]
+
+
+async def test_a_chat_taken_before_its_enqueue_is_carried_out_is_not_queued_again() -> None:
+    # The consent's row is written (awaited) before the Enqueue command is carried out; a
+    # counselor may take the chat in between (the tick queued and offered it): the late
+    # Enqueue must not put the connected chat back in the queue.
+    s = service()
+    s.present.update({"c1": 1})
+    chat = await waiting_chat(s)
+    await s.step(0.0, OFFER_SECONDS)
+    assert await s.accept("c1", chat.chat_id, 1.0)
+    await s._do(chat, Enqueue(0.0), 1.0)  # noqa: SLF001 - the late command, as it arrives
+    group = s.group()
+    assert group is not None and group.waiting_chats == []

@@ -1,0 +1,94 @@
+"""The chat channel's pages that need no running controller, in a real browser against the
+desk served over a real store: the public page's guided start and programmes, the
+supervisors' chat records and the audited transcript (sealed at rest, shown as text), role
+separation and CSRF on the chat's forms."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+from selenium.webdriver.common.by import By
+
+from ivr.chat import records
+from ivr.chat.http import CHAT_COOKIE
+from ivr.crypto import Sealer
+from ivr.keys import SECRETS, STORE
+from ivr.web.site import MSG_CSRF, MSG_FORBIDDEN
+from tests.desk_support import settled, sign_in, submit
+from tests.test_desk_web import COUNSELOR_PW, SUPERVISOR_PW, DeskSite, desk, text_of
+
+__all__ = ["desk"]  # the fixture, shared with the desk's own tests
+
+SCRIPT = "<script>window.pwned = 1</script>살려 주세요"
+
+
+async def test_the_guided_start_shows_the_programmes_of_a_category(
+    desk: DeskSite, browser: Any
+) -> None:
+    def script() -> tuple[str, list[str], dict[str, Any] | None]:
+        browser.get(f"{desk.base}/chat")
+        cookie = browser.get_cookie(CHAT_COOKIE)
+        submit(browser, "opt-info")
+        browser.find_element(By.CSS_SELECTOR, "button[value='category:주거']").click()
+        found = settled(browser).until(
+            lambda b: b.find_elements(By.CSS_SELECTOR, "#agencies strong")
+        )
+        names = [e.text for e in found]
+        return browser.title, names, cookie
+
+    title, names, cookie = await asyncio.to_thread(script)
+    assert title.startswith("채팅 상담")
+    assert "종로 주거안심지원센터 (예시)" in names
+    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+
+async def test_a_chat_form_without_its_csrf_token_is_refused(desk: DeskSite, browser: Any) -> None:
+    def script() -> str:
+        browser.get(f"{desk.base}/chat")
+        browser.execute_script("document.querySelector('input[name=csrf]').remove()")
+        submit(browser, "opt-chat")
+        return text_of(browser, "message")
+
+    assert await asyncio.to_thread(script) == MSG_CSRF
+
+
+async def test_a_supervisor_reads_a_kept_chat_and_the_read_is_recorded(
+    desk: DeskSite, browser: Any
+) -> None:
+    store = desk.main[STORE]
+    sealer = Sealer(desk.main[SECRETS].data_key)
+    now = time.time()
+    await records.opened(store, "chat-abc", "chat-identity", now - 60, now - 50, True, [], 0)
+    await records.message(store, sealer, "chat-abc", 1, "citizen", now - 40, SCRIPT)
+    await records.message(store, sealer, "chat-abc", 2, "counselor", now - 30, "듣고 있어요")
+    sealed = await store.fetch("SELECT text_sealed FROM chat_messages")
+    assert all("살려".encode() not in bytes(b) for (b,) in sealed)
+
+    def script() -> tuple[list[str], Any]:
+        sign_in(browser, desk.base, "supervisor01", SUPERVISOR_PW)
+        browser.get(f"{desk.base}/desk/chats/records")
+        browser.find_element(By.CSS_SELECTOR, "tr[data-chat='chat-abc'] a.transcript").click()
+        lines = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#lines li .text")]
+        return lines, browser.execute_script("return window.pwned")
+
+    lines, pwned = await asyncio.to_thread(script)
+    assert lines == [SCRIPT, "듣고 있어요"]
+    assert pwned is None
+    access = await store.fetch("SELECT chat_id, who, action FROM chat_access")
+    assert access == [("chat-abc", "supervisor01", "read")]
+
+
+async def test_a_counselor_cannot_open_the_chat_records(desk: DeskSite, browser: Any) -> None:
+    def script() -> str:
+        sign_in(browser, desk.base, "counselor01", COUNSELOR_PW)
+        browser.get(f"{desk.base}/desk/chats/records")
+        return text_of(browser, "message")
+
+    assert await asyncio.to_thread(script) == MSG_FORBIDDEN
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{desk.base}/desk/chats/x/transcript", allow_redirects=False) as r:
+            assert r.status == 303 and "/signin" in r.headers["Location"]
+    assert await desk.main[STORE].fetch("SELECT * FROM chat_access") == []
