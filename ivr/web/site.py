@@ -295,8 +295,8 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 def build_desk(main: web.Application) -> web.Application:
     """The desk application for the product `main` (its resources are read per request)."""
-    from ivr.desk import http as desk_http
     from ivr.chat import http as chat_http
+    from ivr.desk import http as desk_http
     from ivr.wallboard import http as wallboard_http
 
     app = web.Application(middlewares=[session_middleware])
