@@ -43,7 +43,7 @@ async def product(tmp_path: Path) -> AsyncIterator[IvrRun]:
     run = IvrRun.create(
         tmp_path,
         "outage",
-        rtp=34800,
+        rtp=35000,
         IVR120_ROSTER_FILE=str(roster),
         IVR120_AGENTS="agent01",
         IVR120_MENU_INPUT_TIMEOUT=str(INPUT_TIMEOUT),
