@@ -1,10 +1,11 @@
 """End to end: no dead air while no controller runs (issue 14), measured by what the callers'
 phones receive.
 
-Four callers, each where a prompt has ended or will end while the controller is dead: one in
+Five callers, each where a prompt has ended or will end while the controller is dead: one in
 the menu whose menu has been played (waiting for a key), one at the loneliness line's consent
 question, one waiting in the queue, one talking with an agent (the agent's phone plays a tone
-all along). The controller is killed with SIGKILL and each phone records what it receives.
+all along), and one answering the general line's survey after the agent hung up. The
+controller is killed with SIGKILL and each phone records what it receives.
 
 The bound: no silent stretch longer than the menu's input timeout + 3 s. A live controller
 itself leaves the menu caller that long without a prompt (the input window after the menu,
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from ivr.paths import project_file
 from ivr.phone.audio import longest_silence, read_wav
 from ivr.phone.remote import RemotePhone
 from tests.conftest import PhoneFactory, write_roster
@@ -40,6 +42,11 @@ OUTAGE = float(os.environ.get("IVR120_TEST_OUTAGE_SECONDS", BOUND + 4.0))
 @pytest.fixture
 async def product(tmp_path: Path) -> AsyncIterator[IvrRun]:
     roster = write_roster(tmp_path / "roster.toml", ("counselor01",))
+    menu = project_file(Path("config/menu.toml")).read_text(encoding="utf-8")
+    menu = menu.replace(
+        "[queues.general]\n", '[queues.general]\nsurvey = "score"\nsurvey_timeout = 120\n', 1
+    )
+    (tmp_path / "menu.toml").write_text(menu, encoding="utf-8")
     run = IvrRun.create(
         tmp_path,
         "outage",
@@ -49,6 +56,7 @@ async def product(tmp_path: Path) -> AsyncIterator[IvrRun]:
         IVR120_MENU_INPUT_TIMEOUT=str(INPUT_TIMEOUT),
         IVR120_CONSENT_TIMEOUT="120",  # the consent caller is still at the question when killed
         IVR120_WRAPUP_SECONDS="0",
+        IVR120_MENU_FILE=str(tmp_path / "menu.toml"),
     )
     try:
         yield run
@@ -112,15 +120,28 @@ async def test_no_caller_hears_dead_air_while_the_controller_is_dead(
             await wait_for(f"{name} in {state}", there, timeout=60)
             return phone, call_id
 
-        talking, talking_id = await dial("talking", "1", "intro", "waiting", "connecting")
-        await agent.wait_for("incoming", timeout=30)
-        await agent.answer()
-        await agent.wait_for("call_state", state="CONFIRMED", timeout=10)
+        async def talks(name: str) -> tuple[RemotePhone, str]:
+            """A caller of the general line whom the agent answers."""
+            phone, call_id = await dial(name, "1", "intro", "waiting", "connecting")
+            await agent.wait_for("incoming", timeout=30)
+            await agent.answer()
+            await agent.wait_for("call_state", state="CONFIRMED", timeout=10)
 
-        async def connected() -> bool:
-            return states().get(talking_id) == "connected"
+            async def connected() -> bool:
+                return states().get(call_id) == "connected"
 
-        await wait_for("talking connected", connected)
+            await wait_for(f"{name} connected", connected)
+            return phone, call_id
+
+        surveyed, surveyed_id = await talks("surveyed")
+        await agent.hangup()  # the caller stays on for the survey (its question ends first)
+        await agent.wait_for("call_state", state="DISCONNECTED", timeout=10)
+
+        async def in_survey() -> bool:
+            return states().get(surveyed_id) == "survey"
+
+        await wait_for("the survey", in_survey)
+        talking, _ = await talks("talking")
         await agent.play(tones["counselor"])  # the counselor speaks all along
         waiting, _ = await dial("waiting", "1", "waiting")
         consent, _ = await dial("consent", "5", "consent")
@@ -129,6 +150,7 @@ async def test_no_caller_hears_dead_air_while_the_controller_is_dead(
         await run.kill()
         assert states()[menu_id] == "menu_waiting", "the menu was playing again at the kill"
         callers = {"menu": menu, "consent": consent, "waiting": waiting, "talking": talking}
+        callers["survey"] = surveyed
         for name, phone in callers.items():
             await phone.record(tmp_path / f"{name}-outage.wav")
         await asyncio.sleep(OUTAGE)  # the outage: nothing is asserted before it is over
@@ -144,8 +166,8 @@ async def test_no_caller_hears_dead_air_while_the_controller_is_dead(
         await run.start()
 
         async def taken_back() -> bool:
-            return run.text().count("taken back after a restart") == 4
+            return run.text().count("taken back after a restart") == 5
 
-        await wait_for("the four calls taken back", taken_back)
+        await wait_for("the five calls taken back", taken_back)
     finally:
         await ari.close()

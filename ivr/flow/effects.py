@@ -160,7 +160,9 @@ class CallEffects:
 
     async def _hold(self, call: ActiveCall, cmd: flow.Hold) -> None:
         ari, cid = self.ctx.ari, call.call_id
-        bridge = f"hold-{cid}"
+        # After the conversation (music under the survey) a bridge of its own: the first one,
+        # deleted at the connect, may still hold its id for a moment (409 "already exists").
+        bridge = f"hold-{cid}" if call.talk_bridge is None else f"hold-{cid}-after"
         if call.holding_bridge == bridge:
             return  # in it since the answer, with its music
         await ari.post("bridges", type="holding", bridgeId=bridge, name=bridge)
