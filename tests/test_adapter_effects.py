@@ -180,6 +180,23 @@ async def test_a_failed_call_control_command_sends_the_caller_to_recovery(
     assert rows == [] or rows[0].outcome == "error"
 
 
+async def test_no_music_bridge_at_the_answer_leaves_the_menu_going_and_queueing_retries(
+    rig: Rig,
+) -> None:
+    """The caller's holding bridge (music under the menu, issue 14) cannot be made at the
+    answer: the menu plays anyway, and the Hold of the queue tries the bridge again."""
+    call = rig.call(flow.State.MENU_PLAYING)
+    rig.fake.script[("POST", "bridges")] = 500
+    await rig.run(call, flow.Answer(), flow.Play(f"{CALL}-pb1", ("menu_main",)))
+    assert rig.carried_out(flow.Answer) == [None]
+    assert rig.carried_out(flow.Play) == [None]
+    assert not recovered(rig) and call.holding_bridge is None
+    del rig.fake.script[("POST", "bridges")]
+    await rig.run(call, flow.Hold())
+    assert rig.carried_out(flow.Hold) == [None] and call.holding_bridge == f"hold-{CALL}"
+    assert len(rig.fake.sent("POST", "bridges")) == 2
+
+
 async def test_when_even_recovery_fails_the_caller_is_hung_up(rig: Rig) -> None:
     call = rig.call(flow.State.MENU_WAITING)
     rig.fake.script[("POST", "bridges")] = 500

@@ -21,6 +21,7 @@ from ivr.flow.call import (
     Finish,
     HangupCaller,
     Heard,
+    Hold,
     Listen,
     Outcome,
     Play,
@@ -91,6 +92,8 @@ def test_counselor_hangs_up_the_caller_hears_the_question_not_a_hangup() -> None
     play = one(cmds, Play)
     assert play.prompts == ("survey_question_score",) and play.target is Target.CALLER
     assert not flow.ended and flow.record.staff_left_at == LEFT
+    # In a holding bridge with music for it (no dead air after it while no controller runs).
+    assert cmds.index(Hold()) < cmds.index(play)
 
 
 def test_a_consented_recording_stops_as_the_survey_begins_before_the_question() -> None:

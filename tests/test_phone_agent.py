@@ -354,6 +354,14 @@ def test_silence_detection(tmp_path: Path) -> None:
     assert audio.tone_present(both.span(0.5), 8000, 1000)
 
 
+def test_longest_silence_is_the_longest_run_of_silent_frames() -> None:
+    tone = list(audio.sine_samples(1000, 0.5, 8000, amplitude=0.1))
+    heard = [0] * 8000 + tone + [0] * 24000 + tone + [0] * 4000
+    assert audio.longest_silence(heard, 8000) == pytest.approx(3.0)
+    assert audio.longest_silence(tone, 8000) == 0.0
+    assert audio.longest_silence([0] * 16000, 8000) == pytest.approx(2.0)
+
+
 def test_read_wav_rejects_stereo(tmp_path: Path) -> None:
     import wave
 

@@ -507,7 +507,8 @@ class CallFlow:
             self.survey = Survey(self.call_id, self._queue.survey, self._ids, timeout)
             # The recording is of the counseling: it ends with it, before the question.
             stop = [StopRecording()] if conv.consent is ConsentAnswer.YES else []
-            return [*cmds, *stop, *self.survey.start()]
+            # Music under the question (issue 14): no dead air should the controller die now.
+            return [*cmds, *stop, Hold(), *self.survey.start()]
         return [*cmds, HangupCaller(), *self._end(now, conv.ending.outcome)]
 
     def _in_survey(self, event: FlowEvent, now: float) -> list[Command]:

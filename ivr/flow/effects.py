@@ -12,7 +12,7 @@ import contextlib
 import logging
 from typing import Any
 
-from ivr.ari.client import AriError, AriNotFound
+from ivr.ari.client import AriConnectionError, AriError, AriNotFound
 from ivr.ari.events import StasisStart
 from ivr.context import ActiveCall, CallContext, safe_store
 from ivr.flow import call as flow
@@ -119,6 +119,18 @@ class CallEffects:
     # -- call control --------------------------------------------------------------------
     async def _answer(self, call: ActiveCall, cmd: flow.Answer) -> None:
         await self.ctx.ari.post(f"channels/{call.call_id}/answer")
+        # Music under the prompts from the first second (issue 14): the caller waits in their
+        # own holding bridge from the answer on, and every prompt plays on their channel over
+        # it. A prompt that ends while no controller runs (killed, restarting) is followed by
+        # music, never by dead air. Without the bridge the call goes on (logged): silence
+        # after a prompt is then possible only while the controller is down.
+        try:
+            await self._hold(call, flow.Hold())
+        except (AriNotFound, AriConnectionError):
+            raise  # the caller or Asterisk is gone
+        except AriError as exc:
+            log.warning("call %s: no music under the menu (%s)", call.call_id, exc)
+            await self.destroy_bridges(call)  # queueing tries again (Hold)
 
     async def _play(self, call: ActiveCall, cmd: flow.Play) -> None:
         media = ",".join(SOUND_PREFIX + p for p in cmd.prompts)
@@ -148,7 +160,11 @@ class CallEffects:
 
     async def _hold(self, call: ActiveCall, cmd: flow.Hold) -> None:
         ari, cid = self.ctx.ari, call.call_id
-        bridge = f"hold-{cid}"
+        # After the conversation (music under the survey) a bridge of its own: the first one,
+        # deleted at the connect, may still hold its id for a moment (409 "already exists").
+        bridge = f"hold-{cid}" if call.talk_bridge is None else f"hold-{cid}-after"
+        if call.holding_bridge == bridge:
+            return  # in it since the answer, with its music
         await ari.post("bridges", type="holding", bridgeId=bridge, name=bridge)
         call.holding_bridge = bridge
         await ari.post(f"bridges/{bridge}/addChannel", channel=cid, role="participant")

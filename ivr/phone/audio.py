@@ -82,6 +82,21 @@ def is_silent(samples: Sequence[float], threshold_dbfs: float = -50.0) -> bool:
     return rms_dbfs(samples) < threshold_dbfs
 
 
+def longest_silence(
+    samples: Sequence[float], rate: int, frame: float = 0.1, threshold_dbfs: float = -50.0
+) -> float:
+    """Seconds of the longest run of silent `frame`-long spans (dead air in what was heard)."""
+    step = max(1, int(rate * frame))
+    longest = run = 0
+    for i in range(0, len(samples), step):
+        if is_silent(samples[i : i + step], threshold_dbfs):
+            run += 1
+            longest = max(longest, run)
+        else:
+            run = 0
+    return longest * step / rate if rate else 0.0
+
+
 def goertzel_power(samples: Sequence[float], rate: int, freq: float) -> float:
     """Squared magnitude of the DTFT of `samples` at `freq` (Goertzel recurrence)."""
     coeff = 2.0 * math.cos(2.0 * math.pi * freq / rate)
