@@ -193,8 +193,10 @@ class Hotline:
 
     async def wait_listening(self, call_id: str, word: str, timeout: float = 30) -> None:
         """Wait until the caller's audio tap is recognising a question with `word` among its
-        phrases and its audio is arriving (the Listen command carried out, RTP frames in):
-        a word spoken from then on reaches the recognizer."""
+        phrases and its audio is arriving (the Listen command carried out, and RTP frames
+        received after that was seen, not only earlier in the call — after a counselor left,
+        say): a word spoken from then on reaches the recognizer."""
+        listening_at: int | None = None  # frames received when the word was first listened for
         async with asyncio.timeout(timeout):
             while True:
                 call = self.controller.calls.get(call_id)
@@ -203,9 +205,14 @@ class Hotline:
                     tap is not None
                     and word in tap._phrases  # noqa: SLF001 - what the tap listens for
                     and tap.receiver is not None
-                    and tap.receiver.stats.frames > 0
                 ):
-                    return
+                    frames = tap.receiver.stats.frames
+                    if listening_at is None:
+                        listening_at = frames
+                    elif frames > listening_at:
+                        return
+                else:
+                    listening_at = None
                 await asyncio.sleep(0.05)
 
     async def press_5(self, caller: Any, call_id: str, consent: str | None = "2") -> None:
