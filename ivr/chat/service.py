@@ -246,6 +246,7 @@ class ChatService:
             case RecordConsent(yes, at):
                 audit.info("chat %s: consent %s", chat.chat_id, "yes" if yes else "no")
                 if store is not None:
+                    group = self.group()
                     chat.stored = await safe_store(
                         records.opened(
                             store,
@@ -256,6 +257,7 @@ class ChatService:
                             yes,
                             j.path,
                             chat.flag_level,
+                            group.name if group is not None else None,
                         )
                     )
             case Enqueue(since):
