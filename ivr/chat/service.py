@@ -91,6 +91,8 @@ class LiveChat:
     lines: list[Line] = field(default_factory=list)
     queued: bool = False
     """In the ring group's waiting list (False while waiting: not queued yet)."""
+    queued_at: float | None = None
+    """When the citizen asked for a counselor (the wait shown on the wallboard)."""
     stored: bool = False
     offer: ChatOffer | None = None
     offered_at: float = 0.0
@@ -261,6 +263,7 @@ class ChatService:
                         )
                     )
             case Enqueue(since):
+                chat.queued_at = since
                 self._enqueue(chat, since)
             case Dequeue():
                 group = self.group()
