@@ -152,3 +152,4 @@ async def test_report_counts_the_chats(tmp_path: Path, lang: str) -> None:
     page = out.read_text(encoding="utf-8")
     assert TEXT[lang]["chats"] in page.replace("&#x27;", "'")
     assert TEXT[lang]["chats.abandoned_waiting"] in page
+    assert "not_yet" not in TEXT[lang]  # chats were the last part missing

@@ -77,7 +77,6 @@ TEXT: dict[str, dict[str, str]] = {
         "도움 여부)",
         "satisfaction.all": "전체 회선",
         "score": "점수",
-        "not_yet": "아직 없는 항목: 채팅.",
     },
     "en": {
         "title": "Loneliness Hotline 120 operations report",
@@ -165,6 +164,5 @@ TEXT: dict[str, dict[str, str]] = {
         "distribution, did it help)",
         "satisfaction.all": "All lines",
         "score": "score",
-        "not_yet": "Not in the report yet: chats.",
     },
 }
