@@ -406,6 +406,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX chat_access_chat ON chat_access (chat_id);
     """,
+    """
+    -- The ring group (queue) a chat went to: its line in the reports (NULL for chats stored
+    -- before this column, or while the controller was not up when it was opened).
+    ALTER TABLE chats ADD COLUMN queue TEXT;
+    """,
 )
 
 

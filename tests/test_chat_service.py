@@ -5,10 +5,13 @@ counselor offered a chat can take it, and a chat queues once the ring group is t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ivr.chat.journey import Choose, ConsentAnswered, Enqueue, Step
 from ivr.chat.service import CITIZEN_GONE, ChatService, LiveChat
+from ivr.keys import STORE
 from ivr.staff.ringgroup import RingGroup
+from ivr.store import Store
 from tests.ringgroup_support import make_config
 
 OFFER_SECONDS = 30.0
@@ -107,3 +110,23 @@ async def test_a_chat_taken_before_its_enqueue_is_carried_out_is_not_queued_agai
     await s._do(chat, Enqueue(0.0), 1.0)  # noqa: SLF001 - the late command, as it arrives
     group = s.group()
     assert group is not None and group.waiting_chats == []
+
+
+async def test_a_stored_chat_keeps_its_ring_group_and_when_it_queued(tmp_path: Path) -> None:
+    """The chats row names the ring group the chat queued to (its line in the reports); the
+    live chat keeps when it queued (the wallboard's wait)."""
+    store = await Store.open(tmp_path / "ivr.db")
+    try:
+        group = RingGroup("loneliness", ("c1",), make_config())
+        s = ChatService({STORE: store}, counselors=Counselors(group))
+        chat = await waiting_chat(s, now=100.0)
+        assert chat.queued_at == 100.0
+        down = ChatService({STORE: store}, counselors=Counselors(None))
+        other = await down.start("other-identity", 200.0)
+        await down.feed(other, Choose("chat"), 200.0)
+        await down.feed(other, ConsentAnswered(True), 205.0)
+        assert other.queued_at == 205.0
+        rows = await store.fetch("SELECT chat_id, queue, queued_at FROM chats ORDER BY queued_at")
+    finally:
+        await store.close()
+    assert rows == [(chat.chat_id, "loneliness", 100.0), (other.chat_id, None, 205.0)]

@@ -7,9 +7,13 @@ flagged), and consent decides whether anything typed is kept (sealed)."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import datetime as dt
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +32,9 @@ from ivr.chat.journey import (
 from ivr.crypto import Sealer
 from ivr.keys import SECRETS, STORE
 from ivr.privacy import caller_hash
+from ivr.report.cli import main
+from ivr.report.rows import Period
+from ivr.timezone import SEOUL
 from ivr.web.auth import hash_password
 from tests.conftest import Hotline
 from tests.desk_support import settled, sign_in, start_browser, submit, wait_for
@@ -94,11 +101,15 @@ async def test_a_citizen_chats_with_a_counselor_who_ends_it_for_abuse(
     browser: WebDriver,
     desk_browser: WebDriver,
     caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="ivr")
     hotline = clean_hotline
     assert member(hotline, COUNSELOR)["logged_in"] and not member(hotline, COUNSELOR)["paused"]
     store = hotline.app[STORE]
+    # Chats of earlier tests of the session (the same database) are not this test's.
+    earlier = [r["chat_id"] for r in rows_where(hotline, "SELECT chat_id FROM chats")]
+    new = f"chat_id NOT IN ({', '.join('?' * len(earlier))})"
     await store.change(
         "INSERT OR REPLACE INTO desk_passwords (member, hash, set_at, set_by)"
         " VALUES (?, ?, 0, 'test')",
@@ -163,7 +174,9 @@ async def test_a_citizen_chats_with_a_counselor_who_ends_it_for_abuse(
     await wait_for(lambda: step_of(browser) == "ended", message="the citizen's chat ended")
     assert ("system", NOTICE_ABUSE_END) in await asyncio.to_thread(lines, browser, "#lines li")
 
-    (chat,) = rows_where(hotline, "SELECT * FROM chats WHERE outcome = 'abuse'")
+    (chat,) = rows_where(
+        hotline, f"SELECT * FROM chats WHERE outcome = 'abuse' AND {new}", *earlier
+    )
     chat_id = chat["chat_id"]
     assert (chat["member"], chat["consent"], chat["ended_by"]) == (COUNSELOR, "yes", COUNSELOR)
     assert chat["answered_at"] >= chat["queued_at"] >= chat["started_at"]
@@ -226,7 +239,9 @@ async def test_a_citizen_chats_with_a_counselor_who_ends_it_for_abuse(
     )
     (second_id,) = [
         r["chat_id"]
-        for r in rows_where(hotline, "SELECT chat_id FROM chats WHERE chat_id != ?", chat_id)
+        for r in rows_where(
+            hotline, f"SELECT chat_id FROM chats WHERE chat_id != ? AND {new}", chat_id, *earlier
+        )
     ]
     (cb,) = rows_where(hotline, "SELECT * FROM callbacks WHERE call_id = ?", second_id)
     digits = FAKE_NUMBER.replace("-", "")
@@ -252,7 +267,9 @@ async def test_a_citizen_chats_with_a_counselor_who_ends_it_for_abuse(
     assert ("citizen", "다시 왔어요 6") not in await asyncio.to_thread(lines, browser, "#lines li")
     await asyncio.to_thread(submit, browser, "leave")
     await wait_for(lambda: step_of(browser) == "ended", message="the second chat ended")
-    (second,) = rows_where(hotline, "SELECT * FROM chats WHERE chat_id != ?", chat["chat_id"])
+    (second,) = rows_where(
+        hotline, f"SELECT * FROM chats WHERE chat_id != ? AND {new}", chat_id, *earlier
+    )
     assert (second["consent"], second["outcome"], second["flag_level"]) == ("no", "abandoned", 1)
     assert second["identity_hash"] == chat["identity_hash"]
     assert (
@@ -263,3 +280,40 @@ async def test_a_citizen_chats_with_a_counselor_who_ends_it_for_abuse(
         lambda: not desk_browser.find_elements(By.CSS_SELECTOR, "#offers .offer"),
         message="the offer withdrawn when the citizen left",
     )
+
+    # The report built now counts both chats (channel chat, line: the counselors' ring group).
+    assert chat["queue"] == second["queue"] == "loneliness"
+    await report_counts_the_chats(hotline, tmp_path)
+
+
+async def report_counts_the_chats(hotline: Hotline, tmp_path: Path) -> None:
+    """`ivr-report` over the hotline's database: its chat figures are the `chats` rows."""
+    today = dt.datetime.now(SEOUL).date()
+    period = Period(today - dt.timedelta(days=1), today + dt.timedelta(days=1))
+    db = hotline.settings.state_path(hotline.settings.database)
+    argv = ["--from", str(period.first), "--to", str(period.last), "--db", str(db)]
+    out, tables = tmp_path / "report.html", tmp_path / "csv"
+    argv += ["--no-roster", "--out", str(out), "--csv", str(tables)]
+    assert await asyncio.to_thread(main, argv) == 0
+    where = "started_at >= ? AND started_at < ?"
+    chats = rows_where(hotline, f"SELECT * FROM chats WHERE {where}", period.start, period.end)
+    assert len(chats) >= 2
+    with (tables / "chats.csv").open(encoding="utf-8") as fh:
+        got = {r["measure"]: r["value"] for r in csv.DictReader(fh)}
+    assert int(got["offered"]) == len(chats)
+    assert int(got["answered"]) == sum(1 for c in chats if c["answered_at"] is not None)
+    assert int(got["abuse_endings"]) == sum(1 for c in chats if c["outcome"] == "abuse")
+    assert int(got["abandoned_waiting"]) == sum(
+        1 for c in chats if c["outcome"] == "abandoned" and c["answered_at"] is None
+    )
+    with (tables / "contacts_per_day.csv").open(encoding="utf-8") as fh:
+        per_day = [r for r in csv.DictReader(fh) if r["channel"] == "chat"]
+    by_line: Counter[str] = Counter()
+    for r in per_day:
+        by_line[r["line"]] += int(r["contacts"])
+    assert +by_line == Counter(c["queue"] or "chat" for c in chats)
+    with (tables / "workload.csv").open(encoding="utf-8") as fh:
+        work = {r["member"]: int(r["chats"]) for r in csv.DictReader(fh)}
+    taken = Counter(c["member"] for c in chats if c["answered_at"] is not None)
+    assert {m: n for m, n in work.items() if n} == dict(taken)
+    assert work[COUNSELOR] >= 1

@@ -116,11 +116,21 @@ async def test_report_counts_the_rows_real_calls_left(
                 span,
             )
         )
+        # Chats taken by a counselor in the session (tests/test_e2e_chat.py): their own column.
+        chats_per_member = dict(
+            con.execute(
+                "SELECT member, COUNT(*) FROM chats WHERE started_at >= ? AND started_at < ?"
+                " AND answered_at IS NOT NULL GROUP BY member",
+                span,
+            )
+        )
     by_handle = {k: int(v[0]) for k, v in _csv(tables / "handle_times.csv").items()}
     assert sum(by_handle.values()) == len(handles) == answered
     assert by_handle["0-5"] == sum(1 for h in handles if h < 5)
     work = _csv(tables / "workload.csv")
-    assert {m: int(r[0]) for m, r in work.items()} == per_member
+    assert {m: int(r[0]) for m, r in work.items() if int(r[0])} == per_member
+    assert {m: int(r[1]) for m, r in work.items() if int(r[1])} == chats_per_member
+    assert set(work) == set(per_member) | set(chats_per_member)
     assert per_member["counselor01"] >= 1
     assert float(work["counselor01"][-1]) > 0  # the longest stretch without a break (minutes)
     assert "외로움안녕120 운영 보고서" in out.read_text(encoding="utf-8")

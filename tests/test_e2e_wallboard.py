@@ -13,7 +13,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from ivr.keys import STORE
 from ivr.web.auth import hash_password
 from tests.conftest import Hotline, PhoneFactory
-from tests.desk_support import sign_in, wait_for
+from tests.desk_support import settled, sign_in, submit, wait_for
 from tests.e2e_ringgroup_support import WAITING, choose_line, counselor, dial, member
 
 SUPERVISOR_PW = "wallboard-e2e-password"
@@ -83,4 +83,50 @@ async def test_the_wallboard_shows_a_waiting_caller_then_the_counselor_on_the_ca
         lambda: int(browser.find_element(By.CSS_SELECTOR, '[data-figure="answered"]').text) >= 1,
         timeout=15,
         message="the answered call in today's figures",
+    )
+
+    # A citizen's chat waiting (the public chat page, in a second tab) appears beside the calls;
+    # when the citizen leaves, it is gone and counted abandoned in today's chat figures.
+    def text(element_id: str) -> str:
+        return str(browser.find_element(By.ID, element_id).text)
+
+    before = int(await asyncio.to_thread(text, "chats-waiting"))
+    board_tab = await asyncio.to_thread(lambda: browser.current_window_handle)
+
+    def start_chat() -> str:
+        browser.switch_to.new_window("tab")
+        browser.get(f"{base}/chat")
+        submit(browser, "opt-chat")
+        submit(browser, "consent-no")
+        settled(browser).until(
+            lambda b: b.find_element(By.ID, "chat").get_attribute("data-step") == "waiting"
+        )
+        chat_tab = str(browser.current_window_handle)
+        browser.switch_to.window(board_tab)
+        return chat_tab
+
+    chat_tab = await asyncio.to_thread(start_chat)
+    await wait_for(
+        lambda: text("chats-waiting") == str(before + 1), message="the chat waiting on the board"
+    )
+    longest = await wait_for(
+        lambda: (t := text("chats-longest")) != "–" and t, message="the chat's wait"
+    )
+    assert ":" in longest
+    assert await asyncio.to_thread(browser.execute_script, "return window.loadedOnce") == "yes"
+
+    def leave() -> None:
+        browser.switch_to.window(chat_tab)
+        submit(browser, "leave")
+        browser.close()
+        browser.switch_to.window(board_tab)
+
+    await asyncio.to_thread(leave)
+    await wait_for(lambda: text("chats-waiting") == str(before), message="the chat gone")
+    await wait_for(
+        lambda: (
+            int(browser.find_element(By.CSS_SELECTOR, '[data-chat-figure="abandoned"]').text) >= 1
+        ),
+        timeout=15,
+        message="the abandoned chat in today's chat figures",
     )

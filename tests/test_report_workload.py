@@ -102,6 +102,7 @@ def test_workload_per_counselor() -> None:
     # (41 min); longest call 41 min; stretches 9:00-9:36 = 36 min, 9:50-9:55, 9:57-10:38 = 41.
     assert got["k1"] == (
         4,
+        0,
         pytest.approx(4560 / 3600),
         3,
         0,
@@ -112,6 +113,7 @@ def test_workload_per_counselor() -> None:
     # then a 3-min gap without a pause: on to 10:15 = 15 min.
     assert got["k2"] == (
         2,
+        0,
         pytest.approx(420 / 3600),
         1,
         1,
@@ -119,6 +121,15 @@ def test_workload_per_counselor() -> None:
         pytest.approx(15.0),
     )
     assert sum(r[1] for r in table.rows) == sum(1 for c in CALLS if c.answered_at is not None)
+
+
+def test_chats_are_counted_per_counselor() -> None:
+    """Chats taken count per counselor; one who only took chats has a row of their own."""
+    table = wl.workload(CALLS, wl.Rows(EVENTS, SILENT), PERIOD, {"k1": 3, "k9": 2})
+    got = {r[0]: r[1:] for r in table.rows}
+    assert list(got) == ["k1", "k2", "k9"]
+    assert got["k1"][:2] == (4, 3) and got["k2"][:2] == (2, 0)
+    assert got["k9"] == (0, 2, 0.0, 0, 0, 0.0, 0.0)
 
 
 def test_a_pause_and_a_long_gap_are_breaks() -> None:
@@ -174,5 +185,5 @@ async def test_read_events_and_silent_calls(tmp_path: Path) -> None:
     got = {r[0]: r[1:] for r in wl.workload(calls, rows, PERIOD).rows}
     # Both calls hard (a silence alert; a crisis transfer); the pause at 9:11 between them
     # (9:00-9:10:30, 9:12-9:17:30) is a break: the longest stretch is 10.5 min.
-    assert got["counselor01"][:3] == (2, pytest.approx(900 / 3600), 2)
+    assert got["counselor01"][:4] == (2, 0, pytest.approx(900 / 3600), 2)
     assert got["counselor01"][-1] == pytest.approx(10.5)

@@ -102,7 +102,48 @@ def test_the_view_in_korean() -> None:
     v = board.view(board.Waiting(2, 125.0), lines, board.figures([CallRow(True, 3.0, "c")], 0, 0))
     assert v["waiting"] == 2 and v["longest"] == "2:05"
     assert v["members"] == [
-        {"member": "counselor01", "state": "paused", "state_ko": "휴식 (break)", "time": "1:15"}
+        {
+            "member": "counselor01",
+            "state": "paused",
+            "state_ko": "휴식 (break)",
+            "time": "1:15",
+            "chats": 0,
+        }
     ]
+    assert v["chats_waiting"] == 0 and v["chats_longest"] == "–"
+    assert v["chat_figures"] is None
     assert v["figures"]["service_level"] == "100%"
     assert board.mmss(3725) == "1:02:05"
+
+
+def test_chats_waiting_and_open_per_counselor() -> None:
+    chats = [
+        board.LiveChat("waiting", 100.0, None),
+        board.LiveChat("waiting", 160.0, None),
+        board.LiveChat("waiting", None, None),  # not queued yet: not counted
+        board.LiveChat("consent", None, None),  # still in the guided start
+        board.LiveChat("connected", 50.0, "counselor01"),
+        board.LiveChat("connected", 70.0, "counselor01"),
+        board.LiveChat("connected", 80.0, "counselor02"),
+        board.LiveChat("ended", 10.0, "counselor02"),  # ended: no longer open
+    ]
+    now = board.chats_now(chats, 230.0)
+    assert now.waiting == board.Waiting(2, 130.0)
+    assert now.open == {"counselor01": 2, "counselor02": 1}
+    lines = StateClock().lines([member("counselor01"), member("counselor03")], 230.0)
+    v = board.view(board.Waiting(0, 0.0), lines, None, now, None)
+    assert v["chats_waiting"] == 2 and v["chats_longest"] == "2:10"
+    assert [(m["member"], m["chats"]) for m in v["members"]] == [
+        ("counselor01", 2),
+        ("counselor03", 0),
+    ]
+    assert board.chats_now([], 5.0) == board.ChatsNow(board.Waiting(0, 0.0), {})
+
+
+def test_todays_chat_figures() -> None:
+    rows = [(True, "completed"), (True, "abuse"), (True, None), (False, "abandoned"), (False, None)]
+    figs = board.chat_figures(rows)
+    assert figs == board.ChatFigures(offered=5, answered=3, abandoned=1)
+    v = board.view(board.Waiting(0, 0.0), [], None, None, figs)
+    assert v["chat_figures"] == {"offered": 5, "answered": 3, "abandoned": 1}
+    assert board.chat_figures([]) == board.ChatFigures(0, 0, 0)

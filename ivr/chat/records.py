@@ -31,11 +31,13 @@ async def opened(
     consent: bool,
     path: list[str],
     flag_level: int,
+    queue: str | None = None,
 ) -> None:
+    """`queue`: the ring group the chat is queued to (its line in the reports)."""
     await store.write(
         "chat",
         "INSERT INTO chats (chat_id, identity_hash, started_at, queued_at, consent, path,"
-        " flag_level) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " flag_level, queue) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             chat_id,
             identity_hash,
@@ -44,6 +46,7 @@ async def opened(
             "yes" if consent else "no",
             ",".join(path),
             flag_level,
+            queue,
         ),
     )
 

@@ -91,6 +91,8 @@ class LiveChat:
     lines: list[Line] = field(default_factory=list)
     queued: bool = False
     """In the ring group's waiting list (False while waiting: not queued yet)."""
+    queued_at: float | None = None
+    """When the citizen asked for a counselor (the wait shown on the wallboard)."""
     stored: bool = False
     offer: ChatOffer | None = None
     offered_at: float = 0.0
@@ -246,6 +248,7 @@ class ChatService:
             case RecordConsent(yes, at):
                 audit.info("chat %s: consent %s", chat.chat_id, "yes" if yes else "no")
                 if store is not None:
+                    group = self.group()
                     chat.stored = await safe_store(
                         records.opened(
                             store,
@@ -256,9 +259,11 @@ class ChatService:
                             yes,
                             j.path,
                             chat.flag_level,
+                            group.name if group is not None else None,
                         )
                     )
             case Enqueue(since):
+                chat.queued_at = since
                 self._enqueue(chat, since)
             case Dequeue():
                 group = self.group()

@@ -7,12 +7,10 @@ Channels now:
 - `followup`: an outbound follow-up call (callback, welfare check, referral monitoring,
   companion call); its line is the queue, else `followup`.
 
-Adding chats (ivr/chat, issue 11), for the integrator:
-1. the reader: read the period's chats with when each started and its line (from the chat
-   table, whatever its columns are called), e.g. as `Contact(started_at, "chat", line)`;
-2. here: give :func:`contacts` those rows (`chats: Sequence[Contact] = ()`) and return
-   `phone + out + list(chats)`;
-3. ivr.report.cli: pass them from the reader to `contacts(...)`.
+- `chat`: a text chat that asked for a counselor (ivr/chat); its line is the ring group it was
+  queued to (ivr.report.chats reads them and makes their contacts).
+
+A new channel: give :func:`contacts` its rows as contacts and add them to the list returned.
 The table, its CSV and its plot take the channel from the rows; nothing else changes.
 """
 
@@ -35,7 +33,9 @@ class Contact(NamedTuple):
     line: str
 
 
-def contacts(calls: Sequence[CallRow]) -> list[tuple[float, str, str]]:
+def contacts(
+    calls: Sequence[CallRow], chats: Sequence[tuple[float, str, str]] = ()
+) -> list[tuple[float, str, str]]:
     """Every contact of the period as (started_at, channel, line), by channel (see the module
     docstring to add one). Plain tuples, Contact's fields in its order (a Contact is one too):
     a year at 10x Seoul's volume is 420,000 of them."""
@@ -43,4 +43,4 @@ def contacts(calls: Sequence[CallRow]) -> list[tuple[float, str, str]]:
     out = [
         (c.started_at, FOLLOWUP, c.queue or "followup") for c in calls if c.direction != "inbound"
     ]
-    return phone + out
+    return phone + out + list(chats)

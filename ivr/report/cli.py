@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ivr.report import channels, erlang, erlang_a, figures, workload
+from ivr.report import channels, chats, erlang, erlang_a, figures, workload
 from ivr.report import followups as follow
 from ivr.report.figures import Table
 from ivr.report.reader import (
@@ -50,11 +50,12 @@ def build_tables(
     more: follow.Rows | None = None,
     survey: Sequence[SurveyAnswer] = (),
     work: workload.Rows | None = None,
+    chat_rows: Sequence[chats.ChatRow] = (),
 ) -> list[Table]:
     """Every figure's table, in the report's order."""
     staffing = erlang.staffing(calls, period, rostered)
     return [
-        figures.contacts_per_day(channels.contacts(calls), period),
+        figures.contacts_per_day(channels.contacts(calls, chats.contacts(chat_rows)), period),
         figures.arrivals_heatmap(calls),
         figures.answer_rates(calls),
         figures.abandonment_by_wait(calls),
@@ -68,7 +69,8 @@ def build_tables(
         figures.followups(tasks),
         *follow.tables(tasks, more or follow.Rows()),
         figures.silence_and_abuse(calls, silence_actions, flag_levels),
-        workload.workload(calls, work or workload.Rows(), period),
+        chats.chat_table(chat_rows),
+        workload.workload(calls, work or workload.Rows(), period, chats.per_member(chat_rows)),
         staffing,
         erlang_a.staffing_a(staffing, calls),
         satisfaction(survey),
@@ -145,10 +147,13 @@ def _run(args: argparse.Namespace, period: Period) -> int:
         more = follow.read(db, period, agencies_path)
         survey = read_answers(db, period, args.line)
         work = workload.read(db, period)
+        chat_rows = chats.read_chats(db, period, args.line)
     finally:
         db.close()
     rostered = None if args.no_roster else _rostered(roster_path, period)
-    tables = build_tables(calls, tasks, period, rostered, silences, flags, more, survey, work)
+    tables = build_tables(
+        calls, tasks, period, rostered, silences, flags, more, survey, work, chat_rows
+    )
     t = TEXT[args.lang]
     header = [
         (t["period"], f"{period.first} – {period.last}"),
@@ -167,7 +172,8 @@ def _run(args: argparse.Namespace, period: Period) -> int:
     if args.csv is not None:
         for path in write_csv(tables, args.csv):
             os.chmod(path, 0o600)
-    print(f"ivr-report: {len(calls)} calls, {args.out} in {time.monotonic() - t0:.1f} s")
+    took = time.monotonic() - t0
+    print(f"ivr-report: {len(calls)} calls, {len(chat_rows)} chats, {args.out} in {took:.1f} s")
     return 0
 
 

@@ -163,7 +163,9 @@ def html_report(
         if img is not None:
             parts.append(f"<img alt='{html.escape(t[table.key])}' src='{img}'>")
         parts.append(_html_table(table, t))
-    parts.append(f"<p><small>{html.escape(t['not_yet'])}</small></p></body></html>")
+    if t.get("not_yet"):  # what the report does not have yet, when something is missing
+        parts.append(f"<p><small>{html.escape(t['not_yet'])}</small></p>")
+    parts.append("</body></html>")
     return "".join(parts)
 
 

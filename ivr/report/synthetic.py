@@ -59,6 +59,8 @@ class Params:
     mean_wait: float = 40.0
     mean_patience: float = 180.0
     mean_talk: float = 900.0
+    #: Text chats per day (ivr.chat.records; 0: none, the months written before chats).
+    chats_per_day: int = 0
 
     def __post_init__(self) -> None:
         if self.calls_per_day < 0 or self.callers < 1:
@@ -107,7 +109,47 @@ async def generate(
                         closed_at = rec.ended_at + 7200
                         await followups.close(task, Status.DONE, "reached", closed_at, "synthetic")
                         written["tasks_done"] += 1
+    if params.chats_per_day:
+        await _chats(store, first, days, seed, params, written)
     return written
+
+
+async def _chats(
+    store: Store, first: dt.date, days: int, seed: int, p: Params, written: Counter[str]
+) -> None:
+    """`chats_per_day` chats a day through the chat channel's records (their own random
+    stream: the calls stay the same): queued 30 s after the start, 40 % with consent (1 in 10
+    withdrawn), answered after an exponential wait (mean `mean_wait`) unless the citizen's
+    patience ran out first (abandoned); talk exponential (mean `mean_talk`); 1 in 20 answered
+    chats ends for abuse. Counted as `chats_<outcome>`."""
+    from ivr.chat import records
+
+    rng = random.Random(seed * 7919 + 1)
+    n = 0
+    for d in range(days):
+        day = dt.datetime.combine(first + dt.timedelta(days=d), dt.time(), SEOUL).timestamp()
+        hours = rng.choices(range(24), weights=HOUR_WEIGHTS, k=p.chats_per_day)
+        for start in sorted(day + h * 3600 + rng.uniform(0, 3600) for h in hours):
+            n += 1
+            chat_id, queued = f"{PREFIX}chat-{seed}-{n}", start + 30.0
+            consent = rng.random() < 0.4
+            ident = f"{PREFIX}{rng.randrange(p.callers)}"
+            await records.opened(
+                store, chat_id, ident, start, queued, consent, ["chat"], 0, "loneliness"
+            )
+            wait, patience = rng.expovariate(1 / p.mean_wait), rng.expovariate(1 / p.mean_patience)
+            if patience < wait:
+                await records.ended(store, chat_id, queued + patience, "abandoned", "citizen")
+                written["chats_abandoned"] += 1
+                continue
+            answered = queued + wait
+            await records.answered(store, chat_id, rng.choice(COUNSELORS), answered)
+            if consent and rng.random() < 0.1:
+                await records.forget(store, chat_id, answered + 60.0)
+            outcome = "abuse" if rng.random() < 0.05 else "completed"
+            ended = answered + rng.expovariate(1 / p.mean_talk)
+            await records.ended(store, chat_id, ended, outcome, "counselor")
+            written[f"chats_{outcome}"] += 1
 
 
 def one_call(rng: random.Random, start: float, p: Params) -> CallRecord:

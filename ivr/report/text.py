@@ -10,7 +10,8 @@ TEXT: dict[str, dict[str, str]] = {
         "all_lines": "전체",
         "generated": "작성",
         "synthetic": "합성 데이터 (시험용, 실제 통화 아님)",
-        "contacts_per_day": "일별 연락 건수 (채널·회선별: phone 수신 전화, followup 후속 전화)",
+        "contacts_per_day": "일별 연락 건수 (채널·회선별: phone 수신 전화, followup 후속 전화, "
+        "chat 채팅 상담)",
         "arrivals_heatmap": "요일·시간대별 수신 전화 (서울 시간)",
         "answer_rates": "응답률과 포기율",
         "abandonment_by_wait": "대기 시간별 포기",
@@ -39,6 +40,18 @@ TEXT: dict[str, dict[str, str]] = {
         "companions": "동행 시리즈 통화 유지 (기간 중 예정된 통화)",
         "referrals.?": "? (목록에 없는 기관)",
         "silence_and_abuse": "침묵과 복지 확인, 폭언 종료와 제한",
+        "chats": "채팅 상담 (상담사를 요청한 채팅: 대기, 응답, 결과, 처리 시간, 동의)",
+        "chats_note": "대기 = 대기열에 들어간 때부터 상담사가 받을 때까지, 서비스 수준 = 20초·60초 "
+        "이내에 받은 채팅 ÷ 요청된 채팅, 처리 시간 = 받은 때부터 끝날 때까지 (분), 동의 비율 = "
+        "대화 기록 보관에 동의하고 철회하지 않은 채팅의 비율.",
+        "chats.offered": "요청된 채팅 (대기열)",
+        "chats.answered": "상담사가 받은 채팅",
+        "chats.abandoned_waiting": "대기 중에 떠난 채팅",
+        "chats.answer_rate": "응답률",
+        "chats.abandonment_rate": "포기율",
+        "chats.abuse_endings": "폭언으로 종료",
+        "chats.consent_share": "기록 보관 동의 비율",
+        "chats.consent_withdrawn": "동의 철회",
         "workload": "상담사별 업무량 (관리자용, 순위 아님)",
         "workload_note": "관리자만 보는 표이며 순위가 아닙니다. 어려운 통화: 위기 상담 연결, 폭언 "
         "종료, 침묵 경보, 침묵 회선(복지 확인) 또는 40분 이상인 통화. 쉬지 않은 최장 시간: "
@@ -64,7 +77,6 @@ TEXT: dict[str, dict[str, str]] = {
         "도움 여부)",
         "satisfaction.all": "전체 회선",
         "score": "점수",
-        "not_yet": "아직 없는 항목: 채팅.",
     },
     "en": {
         "title": "Loneliness Hotline 120 operations report",
@@ -74,7 +86,7 @@ TEXT: dict[str, dict[str, str]] = {
         "generated": "Generated",
         "synthetic": "SYNTHETIC data (for tests, not real calls)",
         "contacts_per_day": "Contacts per day (by channel and line: phone = inbound calls, "
-        "followup = follow-up calls)",
+        "followup = follow-up calls, chat = text chats)",
         "arrivals_heatmap": "Inbound arrivals by weekday and hour (Seoul time)",
         "answer_rates": "Answer and abandonment rates",
         "abandonment_by_wait": "Abandonment by time waited",
@@ -112,6 +124,19 @@ TEXT: dict[str, dict[str, str]] = {
         "referrals.법률": "legal (법률)",
         "referrals.?": "? (no longer in the catalog)",
         "silence_and_abuse": "Silences and welfare checks, abuse endings and flags",
+        "chats": "Text chats (chats that asked for a counselor: waits, answers, outcomes, "
+        "handle time, consent)",
+        "chats_note": "Wait = queued until a counselor took it; service level = chats taken "
+        "within 20 s / 60 s over chats offered; handle time = taken until ended (minutes); "
+        "consent share = chats whose transcript may be kept (consent given, not withdrawn).",
+        "chats.offered": "offered (queued)",
+        "chats.answered": "answered by a counselor",
+        "chats.abandoned_waiting": "abandoned while waiting",
+        "chats.answer_rate": "answer rate",
+        "chats.abandonment_rate": "abandonment rate",
+        "chats.abuse_endings": "ended for abuse",
+        "chats.consent_share": "consent share",
+        "chats.consent_withdrawn": "consent withdrawn",
         "workload": "Workload per counselor (supervisor view, not a ranking)",
         "workload_note": "For the supervisor only, not a ranking. Hard calls: a crisis-line "
         "transfer, an abuse ending, a silence alert, a silent line (welfare check) or 40 minutes "
@@ -139,6 +164,5 @@ TEXT: dict[str, dict[str, str]] = {
         "distribution, did it help)",
         "satisfaction.all": "All lines",
         "score": "score",
-        "not_yet": "Not in the report yet: chats.",
     },
 }

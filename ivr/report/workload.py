@@ -5,7 +5,8 @@ table computed here (pure).
 
 Definitions:
 - **calls**: the calls a counselor answered that started in the period, inbound and follow-up
-  calls alike (both are a conversation they carried).
+  calls alike (both are a conversation they carried); **chats**: the text chats they took
+  (started in the period; not in the talk hours or stretches: a chat runs beside a call).
 - **hard call**: an answered call with any of: a warm transfer to the crisis line (outcome
   `transferred` or end reason `crisis_transfer`), an abuse ending (outcome `abuse_ended` or end
   reason `abuse`), a silence alert (a `silence_events` row for the call: the silent-line
@@ -26,7 +27,7 @@ import itertools
 import math
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ivr.report.figures import Table
@@ -41,6 +42,7 @@ HARD_END_REASONS = frozenset({"crisis_transfer", "abuse", "silent"})
 COLUMNS = (
     "member",
     "calls",
+    "chats",
     "talk_hours",
     "hard_calls",
     "abuse_endings",
@@ -154,12 +156,18 @@ def read(db: sqlite3.Connection, period: Period) -> Rows:
     return Rows(read_events(db, period), frozenset(read_silent_calls(db, period)))
 
 
-def workload(calls: Sequence[CallRow], rows: Rows, period: Period) -> Table:
-    """One row per counselor who answered a call in the period, sorted by member id."""
+def workload(
+    calls: Sequence[CallRow], rows: Rows, period: Period, chats: Mapping[str, int] | None = None
+) -> Table:
+    """One row per counselor who answered a call or took a chat (`chats`: per member,
+    ivr.report.chats.per_member) in the period, sorted by member id."""
+    chats = chats or {}
     per: dict[str, list[CallRow]] = defaultdict(list)
     for c in calls:
         if c.member is not None and c.answered_at is not None:
             per[c.member].append(c)
+    for m in chats:
+        per.setdefault(m, [])
     away = away_intervals(rows.events, period)
     out = []
     for m in sorted(per):
@@ -172,5 +180,7 @@ def workload(calls: Sequence[CallRow], rows: Rows, period: Period) -> Table:
             hard += is_hard(c, rows.silent_calls)
             abuse += c.outcome == "abuse_ended" or c.end_reason == "abuse"
         stretch = longest_stretch(cs, away.get(m, ()))
-        out.append((m, len(cs), talk / 3600, hard, abuse, longest / 60, stretch / 60))
+        out.append(
+            (m, len(cs), chats.get(m, 0), talk / 3600, hard, abuse, longest / 60, stretch / 60)
+        )
     return Table("workload", COLUMNS, out)

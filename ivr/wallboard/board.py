@@ -15,6 +15,11 @@ ended: offered = queued, answered = a member answered, abandoned = hung up befor
 (ended in the queue, the intro or the consent question); the waits (average, 90th percentile by
 nearest rank) are the answered calls' queue waits; service level = answered within 60 s of
 offered. Callbacks: open requests and those dealt with today.
+
+Chats (ivr/chat) beside the calls: waiting now (count, longest wait since each was queued),
+each counselor's open chats (connected, not ended), and today's chat figures (`chat_figures`):
+offered = chats queued today (a chat still waiting counts: chats last long, so an open one is
+offered already), answered = a counselor took it, abandoned = the citizen left while waiting.
 """
 
 from __future__ import annotations
@@ -171,20 +176,75 @@ def mmss(seconds: float | None) -> str:
     return f"{s // 60}:{s % 60:02d}" if s < 3600 else f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
-def view(wait: Waiting, lines: Sequence[MemberLine], figs: Figures | None) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class LiveChat:
+    """A chat the chat service holds now (ivr.chat.service.LiveChat, its step's value)."""
+
+    step: str
+    #: When it was queued (None: not queued yet).
+    queued_at: float | None
+    member: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatsNow:
+    waiting: Waiting
+    #: Open chats (connected) per counselor.
+    open: Mapping[str, int]
+
+
+def chats_now(chats: Iterable[LiveChat], now: float) -> ChatsNow:
+    chats = list(chats)
+    queued = [c.queued_at for c in chats if c.step == "waiting" and c.queued_at is not None]
+    open_: dict[str, int] = {}
+    for c in chats:
+        if c.step == "connected" and c.member is not None:
+            open_[c.member] = open_.get(c.member, 0) + 1
+    return ChatsNow(waiting(queued, now), open_)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatFigures:
+    offered: int
+    answered: int
+    abandoned: int
+
+
+def chat_figures(rows: Iterable[tuple[bool, str | None]]) -> ChatFigures:
+    """Today's chats from (answered, outcome) of each chat queued today."""
+    rows = list(rows)
+    return ChatFigures(
+        offered=len(rows),
+        answered=sum(1 for a, _ in rows if a),
+        abandoned=sum(1 for a, o in rows if not a and o == "abandoned"),
+    )
+
+
+def view(
+    wait: Waiting,
+    lines: Sequence[MemberLine],
+    figs: Figures | None,
+    chats: ChatsNow | None = None,
+    chat_figs: ChatFigures | None = None,
+) -> dict[str, Any]:
     """What the page shows and the event stream sends, in words (Korean) and numbers."""
+    chats = chats or ChatsNow(Waiting(0, 0.0), {})
     return {
         "waiting": wait.count,
         "longest": mmss(wait.longest) if wait.count else "–",
+        "chats_waiting": chats.waiting.count,
+        "chats_longest": mmss(chats.waiting.longest) if chats.waiting.count else "–",
         "members": [
             {
                 "member": m.member,
                 "state": m.state.value,
                 "state_ko": STATE_KO[m.state] + (f" ({m.reason})" if m.reason else ""),
                 "time": mmss(m.seconds),
+                "chats": chats.open.get(m.member, 0),
             }
             for m in lines
         ],
+        "chat_figures": None if chat_figs is None else asdict(chat_figs),
         "figures": None
         if figs is None
         else {

@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr.chat import http as chat_http
 from ivr.keys import CONTROLLER
 from ivr.timezone import SEOUL
 from ivr.wallboard import board
@@ -44,6 +45,12 @@ KEEPALIVE = 15.0
 WAITING_STATES = frozenset({"waiting", "connecting"})
 
 
+def _today(now: float) -> float:
+    """The start of today in Seoul."""
+    day = datetime.fromtimestamp(now, SEOUL).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day.timestamp()
+
+
 @dataclass
 class Feed:
     """What every wallboard screen of the desk shares: the state clock and today's figures."""
@@ -53,6 +60,10 @@ class Feed:
     _figures: board.Figures | None = None
     _figures_at: float = -1e18
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: The desk's application (its chat service, ivr.chat.http.SERVICE, is read at each look).
+    app: web.Application | None = None
+    _chat_figures: board.ChatFigures | None = None
+    _chat_figures_at: float = -1e18
 
     async def figures(self, now: float) -> board.Figures | None:
         store = self.desk.store
@@ -60,10 +71,7 @@ class Feed:
             return None
         async with self._lock:
             if now - self._figures_at >= FIGURES_TTL:
-                day = datetime.fromtimestamp(now, SEOUL).replace(
-                    hour=0, minute=0, second=0, microsecond=0
-                )
-                start = day.timestamp()
+                start = _today(now)
                 rows = await store.fetch(
                     "SELECT answered_at IS NOT NULL, wait_seconds, outcome FROM calls"
                     " WHERE queued_at IS NOT NULL AND ended_at IS NOT NULL AND started_at >= ?",
@@ -82,6 +90,30 @@ class Feed:
                 self._figures_at = now
             return self._figures
 
+    async def chat_figures(self, now: float) -> board.ChatFigures | None:
+        """Today's chats (read with the call figures' period, at most every FIGURES_TTL s)."""
+        store = self.desk.store
+        if store is None:
+            return None
+        async with self._lock:
+            if now - self._chat_figures_at >= FIGURES_TTL:
+                rows = await store.fetch(
+                    "SELECT answered_at IS NOT NULL, outcome FROM chats WHERE started_at >= ?",
+                    (_today(now),),
+                )
+                self._chat_figures = board.chat_figures((bool(a), o) for a, o in rows)
+                self._chat_figures_at = now
+            return self._chat_figures
+
+    def chats(self, now: float) -> board.ChatsNow:
+        """The chats held now by the chat service (none when it is not part of the desk)."""
+        service = self.app.get(chat_http.SERVICE) if self.app is not None else None
+        live = () if service is None else list(service.chats.values())
+        return board.chats_now(
+            (board.LiveChat(c.journey.step.value, c.queued_at, c.journey.member) for c in live),
+            now,
+        )
+
     async def view(self, now: float) -> dict[str, Any]:
         controller = self.desk.main.get(CONTROLLER)
         counselors = set(self.desk.settings.counselors)
@@ -99,7 +131,8 @@ class Feed:
                 at = call.flow.record.queued_at if call is not None else None
                 queued.append(at if at is not None else now - float(c["seconds"]))
             wait = board.waiting(queued, now)
-        out = board.view(wait, lines, await self.figures(now))
+        figs = await self.figures(now)
+        out = board.view(wait, lines, figs, self.chats(now), await self.chat_figures(now))
         out["connected"] = controller is not None
         return out
 
@@ -152,7 +185,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     desk = app[DESK]
-    app[FEED] = Feed(desk)
+    app[FEED] = Feed(desk, app=app)
     desk.add_templates(HERE / "templates")
     desk.pages.append(("/wallboard", "상황판 (슈퍼바이저)", WATCHERS))
     app.router.add_get("/wallboard", page)

@@ -12,6 +12,8 @@
     document.body.dataset.pushed = "yes";  // the first board arrived (screenshots wait for it)
     document.getElementById("waiting").textContent = String(board.waiting);
     document.getElementById("longest").textContent = board.longest;
+    document.getElementById("chats-waiting").textContent = String(board.chats_waiting);
+    document.getElementById("chats-longest").textContent = board.chats_longest;
     var live = document.getElementById("live");
     live.dataset.state = board.connected ? "connected" : "down";
     live.textContent = board.connected ? "실시간" : "제어기 연결 없음";
@@ -24,9 +26,15 @@
       cell(tr, "", m.member);
       cell(tr, "state", m.state_ko);
       cell(tr, "time", m.time);
+      cell(tr, "chats", String(m.chats));
       rows.appendChild(tr);
     });
     body.replaceChildren(rows);
+    if (board.chat_figures) {
+      document.querySelectorAll("[data-chat-figure]").forEach(function (el) {
+        el.textContent = String(board.chat_figures[el.dataset.chatFigure]);
+      });
+    }
     if (board.figures) {
       document.querySelectorAll("[data-figure]").forEach(function (el) {
         el.textContent = String(board.figures[el.dataset.figure]);
