@@ -146,17 +146,20 @@ def audited(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 async def no_monitor_left(hotline: Hotline) -> None:
+    """Wait until the monitoring has ended: none of its channels or bridges left in Asterisk
+    and the supervisor no longer monitoring."""
+
     async def left() -> list[str]:
         chans = [c["id"] for c in await hotline.ari.get("channels")]
         bridges = [b["id"] for b in await hotline.ari.get("bridges")]
-        return [x for x in (*chans, *bridges) if x.startswith(MONITOR_PREFIX)]
+        found = [x for x in (*chans, *bridges) if x.startswith(MONITOR_PREFIX)]
+        return found + ([SUPERVISOR] if SUPERVISOR in monitors(hotline).active else [])
 
     deadline = time.monotonic() + 10
     while found := await left():
         if time.monotonic() > deadline:
-            pytest.fail(f"monitoring channels or bridges left behind: {found}")
+            pytest.fail(f"monitoring left behind: {found}")
         await asyncio.sleep(0.1)
-    assert SUPERVISOR not in monitors(hotline).active
 
 
 async def test_a_supervisor_listens_and_hears_both_parties_the_counselor_is_told(
@@ -188,5 +191,81 @@ async def test_a_supervisor_listens_and_hears_both_parties_the_counselor_is_told
             caplog
         )
         assert (await screens.view(COUNSELOR, time.time())).get("monitored") is None
+    finally:
+        await board.http.close()
+
+
+def silent_at(wav: Any, freq: float) -> bool:
+    return tone_ratio(wav.samples, wav.rate, freq) < NOT_HEARD
+
+
+async def test_a_whisper_is_heard_by_the_counselor_only_and_ends_on_stop(
+    clean_hotline: Hotline,
+    phones: PhoneFactory,
+    tones: dict[str, Path],
+    supervisor_tone: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="ivr.audit")
+    hotline = clean_hotline
+    caller, staff, sup, call_id, board = await setup(hotline, phones, tones, "whispered-caller")
+    try:
+        await start(hotline, board, sup, call_id, "whisper")
+        await sup.play(supervisor_tone)
+        await hears(sup, tmp_path, "supervisor", (CALLER_TONE, COUNSELOR_TONE))
+        await hears(staff, tmp_path, "counselor", (CALLER_TONE, SUPERVISOR_TONE))
+        # Meanwhile the caller hears the counselor and never the supervisor.
+        by_caller = await hears(caller, tmp_path, "caller", (COUNSELOR_TONE,))
+        assert silent_at(by_caller, SUPERVISOR_TONE), tone_ratio(
+            by_caller.samples, by_caller.rate, SUPERVISOR_TONE
+        )
+
+        assert await board.post("/wallboard/monitor/stop") == (303, "/wallboard?done=stopped")
+        await sup.wait_for("call_state", state="DISCONNECTED", timeout=10)
+        await no_monitor_left(hotline)
+        assert (
+            f"monitor: {SUPERVISOR} ended whisper on call {call_id} (stopped by the supervisor)"
+            in audited(caplog)
+        )
+        # The call goes on, the two parties still hear each other.
+        assert hotline.controller.calls[call_id].flow.state is CONNECTED
+        await hears(caller, tmp_path, "caller-after", (COUNSELOR_TONE,))
+        await hears(staff, tmp_path, "counselor-after", (CALLER_TONE,))
+        await caller.hangup()
+        await staff.wait_for("call_state", state="DISCONNECTED", timeout=10)
+    finally:
+        await board.http.close()
+
+
+async def test_a_barge_is_heard_by_both_and_ends_when_the_supervisor_hangs_up(
+    clean_hotline: Hotline,
+    phones: PhoneFactory,
+    tones: dict[str, Path],
+    supervisor_tone: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="ivr.audit")
+    hotline = clean_hotline
+    caller, staff, sup, call_id, board = await setup(hotline, phones, tones, "barged-caller")
+    try:
+        await start(hotline, board, sup, call_id, "barge")
+        await sup.play(supervisor_tone)
+        await hears(sup, tmp_path, "supervisor", (CALLER_TONE, COUNSELOR_TONE))
+        await hears(staff, tmp_path, "counselor", (CALLER_TONE, SUPERVISOR_TONE))
+        await hears(caller, tmp_path, "caller", (COUNSELOR_TONE, SUPERVISOR_TONE))
+
+        await sup.hangup()
+        await no_monitor_left(hotline)
+        assert (
+            f"monitor: {SUPERVISOR} ended barge on call {call_id} (the supervisor hung up)"
+            in audited(caplog)
+        )
+        talk = hotline.controller.calls[call_id].talk_bridge
+        assert talk in {b["id"] for b in await hotline.ari.get("bridges")}  # the call's, kept
+        await hears(caller, tmp_path, "caller-after", (COUNSELOR_TONE,))
+        await caller.hangup()
+        await staff.wait_for("call_state", state="DISCONNECTED", timeout=10)
     finally:
         await board.http.close()
