@@ -120,7 +120,11 @@ async def setup(
     await caller.play(tones["caller"])
     await staff.play(tones["counselor"])
     board = Wallboard(hotline)
-    await board.sign_in()
+    try:
+        await board.sign_in()
+    except BaseException:
+        await board.http.close()
+        raise
     return caller, staff, sup, call_id, board
 
 

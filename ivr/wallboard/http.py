@@ -101,6 +101,8 @@ class Feed:
                 queued.append(at if at is not None else now - float(c["seconds"]))
             wait = board.waiting(queued, now)
         out = board.view(wait, lines, await self.figures(now))
+        live = [] if controller is None else monitoring.live_calls(controller)
+        out["calls"] = [{"call_id": t.call_id, "member": t.member} for t in live]
         out["connected"] = controller is not None
         return out
 
@@ -118,7 +120,6 @@ async def page(request: web.Request) -> web.StreamResponse:
         request,
         "wallboard.html",
         board=await feed.view(time.time()),
-        live_calls=monitors.live_calls(),
         mine=monitors.active.get(s.member or ""),
         modes=list(monitor.MODE_KO.items()),
         mode_ko=monitor.MODE_KO,

@@ -62,6 +62,12 @@ def target_of(controller: Controller, call_id: str) -> monitor.Target | None:
     return monitor.Target(call_id, member, legs[0], call.talk_bridge)
 
 
+def live_calls(controller: Controller) -> list[monitor.Target]:
+    """The calls a supervisor may monitor now (talking with a counselor)."""
+    found = (target_of(controller, cid) for cid in list(controller.calls))
+    return [t for t in found if t is not None]
+
+
 @dataclass
 class Monitors:
     """The monitorings in progress, one per supervisor."""
@@ -79,14 +85,6 @@ class Monitors:
         """The counselor screen's line while their call is monitored (policy setting)."""
         live = [p for p in self.active.values() if p.id in self.connected]
         return monitor.notice_for(member, live, self.desk.settings.monitor_notice_counselor)
-
-    def live_calls(self) -> list[monitor.Target]:
-        """The calls a supervisor may monitor now (talking with a counselor)."""
-        controller = self.controller()
-        if controller is None:
-            return []
-        found = (target_of(controller, cid) for cid in list(controller.calls))
-        return [t for t in found if t is not None]
 
     async def start(self, supervisor: str, call_id: str, mode: monitor.Mode) -> str | None:
         """Ring the supervisor's phone for `mode` on the call; an error key, or None."""
