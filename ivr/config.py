@@ -110,6 +110,9 @@ class Settings:
     #: Staff members (SIP accounts) who are the desk's administrators (every page); the other
     #: roles come from the lists above: counselors, social_workers, companions, supervisors.
     desk_administrators: tuple[str, ...] = ()
+    #: The counselor's screen shows "상담 감독 중" while a supervisor listens, whispers or
+    #: barges into their call (the centre's policy).
+    monitor_notice_counselor: bool = True
 
     #: Stasis application name.
     ari_app: str = "ivr120"

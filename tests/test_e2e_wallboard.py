@@ -72,6 +72,16 @@ async def test_the_wallboard_shows_a_waiting_caller_then_the_counselor_on_the_ca
         message=f"{COUNSELOR} on the call",
     )
     await wait_for(lambda: browser.find_element(By.ID, "waiting").text == "0", message="0 waiting")
+    # The call is offered for listen / whisper / barge, without a reload.
+    buttons = await wait_for(
+        lambda: browser.execute_script(
+            "return [...document.querySelectorAll(`#live-calls tr[data-call='${arguments[0]}']"
+            " button`)].map(b => b.value + ':' + b.textContent);",
+            call_id,
+        ),
+        message="the call offered for monitoring",
+    )
+    assert buttons == ["listen:듣기", "whisper:귓속말", "barge:끼어들기"]
     assert await asyncio.to_thread(browser.execute_script, "return window.loadedOnce") == "yes"
     live = await asyncio.to_thread(browser.find_element, By.ID, "live")
     assert await asyncio.to_thread(live.get_attribute, "data-state") == "connected"

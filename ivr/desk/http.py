@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +48,7 @@ from ivr.staff.driver import StaffError
 from ivr.summary import jobs, records
 from ivr.summary.needs import NeedList, load_needs
 from ivr.timezone import SEOUL
+from ivr.wallboard.monitoring import MONITORS
 from ivr.web.auth import Role, role_of
 from ivr.web.sessions import Session
 from ivr.web.site import DESK, SESSION, Desk, desk_of, redirect, requires
@@ -109,6 +111,8 @@ class Screens:
     _nth: dict[str, int | None] = field(default_factory=dict)
     _last: dict[str, str] = field(default_factory=dict)
     _checked: set[str] = field(default_factory=set)
+    #: "상담 감독 중" while a supervisor monitors the member's call (ivr.wallboard.monitoring).
+    monitored: Callable[[str], str | None] | None = None
 
     def controller(self) -> Controller | None:
         """The running controller, its phone notices heard by `notices` (from the first look)."""
@@ -181,6 +185,7 @@ class Screens:
                 "connected": False,
                 "member": screen.member_view(None, now),
                 "contact": None,
+                "monitored": None,
                 "wrapup_call": await self.last_contact(member, fresh),
             }
         if len(self._nth) > NTH_KEPT:  # only the calls in progress need theirs
@@ -211,6 +216,7 @@ class Screens:
             "connected": True,
             "member": screen.member_view(mine, now),
             "contact": screen.contact_view(contact, notices, now),
+            "monitored": self.monitored(member) if self.monitored and contact else None,
             "wrapup_call": None if contact is not None and last == contact.call_id else last,
         }
 
@@ -479,6 +485,8 @@ def add_routes(app: web.Application) -> None:
     desk = app[DESK]
     app[SCREENS] = screens = Screens(desk)
     screens.controller()  # the phone notices are heard from the start (before any screen)
+    if (monitors := app.get(MONITORS)) is not None:  # added before (ivr.web.site)
+        screens.monitored = monitors.notice
     desk.add_templates(HERE / "templates")
     desk.pages.append(("/desk", "상담 화면", SERVED))
     app.router.add_get("/desk", page)

@@ -5,5 +5,7 @@ today's figures, live on a wall screen.
   callers, today's figures from stored rows.
 - http.py: the desk routes (the page and its server-sent event stream), reading the
   controller's `status()`/`members()` and the store.
+- monitor.py / monitoring.py: listen, whisper, barge — the pure plan, and the adapter (ARI
+  snoops and bridges, the supervisor's phone, the POST routes, the audit lines).
 - templates/: the page (Korean, large type); static/: the few lines of JavaScript.
 """

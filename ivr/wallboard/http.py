@@ -2,6 +2,7 @@
 
     GET /wallboard          the board (supervisors and administrators; others get 403)
     GET /wallboard/events   text/event-stream: the board as JSON whenever it changes
+    POST /wallboard/monitor[/stop]  listen, whisper, barge (ivr/wallboard/monitoring.py)
 
 The stream reads the controller's own views (`members()`, `status()` and each waiting call's
 record) every `TICK` seconds and sends the board when it differs from the last one sent;
@@ -27,7 +28,7 @@ from aiohttp import web
 from ivr.chat import http as chat_http
 from ivr.keys import CONTROLLER
 from ivr.timezone import SEOUL
-from ivr.wallboard import board
+from ivr.wallboard import board, monitor, monitoring
 from ivr.web.auth import WATCHERS, role_of
 from ivr.web.sessions import Session
 from ivr.web.site import DESK, SESSION, Desk, desk_of, requires
@@ -133,6 +134,8 @@ class Feed:
             wait = board.waiting(queued, now)
         figs = await self.figures(now)
         out = board.view(wait, lines, figs, self.chats(now), await self.chat_figures(now))
+        live = [] if controller is None else monitoring.live_calls(controller)
+        out["calls"] = [{"call_id": t.call_id, "member": t.member} for t in live]
         out["connected"] = controller is not None
         return out
 
@@ -143,7 +146,18 @@ FEED = web.AppKey("wallboard_feed", Feed)
 @requires(WATCHERS)
 async def page(request: web.Request) -> web.StreamResponse:
     feed = request.app[FEED]
-    return desk_of(request).render(request, "wallboard.html", board=await feed.view(time.time()))
+    monitors = request.app[monitoring.MONITORS]
+    s: Session = request[SESSION]
+    q = request.query
+    return desk_of(request).render(
+        request,
+        "wallboard.html",
+        board=await feed.view(time.time()),
+        mine=monitors.active.get(s.member or ""),
+        modes=list(monitor.MODE_KO.items()),
+        mode_ko=monitor.MODE_KO,
+        error=monitor.ERROR_KO.get(q.get("error", "")),
+    )
 
 
 @requires(WATCHERS)
@@ -191,3 +205,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/wallboard", page)
     app.router.add_get("/wallboard/events", events)
     app.router.add_static("/wallboard/static", HERE / "static")
+    monitoring.add_routes(app)  # listen, whisper, barge

@@ -58,6 +58,9 @@
     showContact(view.contact);
     showMember(view.member);
     showWrapup(view.wrapup_call);
+    var watched = byId("monitored");
+    watched.hidden = !view.monitored;
+    watched.textContent = view.monitored || "";
   }
   var source = new EventSource("/desk/events");
   source.onmessage = function (ev) { show(JSON.parse(ev.data)); };

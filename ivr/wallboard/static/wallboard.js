@@ -8,6 +8,53 @@
     td.textContent = text;
     tr.appendChild(td);
   }
+  var MODES = [["listen", "듣기"], ["whisper", "귓속말"], ["barge", "끼어들기"]];
+  function hidden(form, name, value) {
+    var input = document.createElement("input");
+    input.type = "hidden";
+    input.name = name;
+    input.value = value;
+    form.appendChild(input);
+  }
+  // The calls a supervisor may monitor, each with its three buttons (forms with the CSRF token).
+  function showCalls(calls) {
+    var body = document.querySelector("#live-calls tbody");
+    var csrf = document.getElementById("monitor").dataset.csrf;
+    var rows = document.createDocumentFragment();
+    calls.forEach(function (c) {
+      var tr = document.createElement("tr");
+      tr.dataset.call = c.call_id;
+      cell(tr, "", c.member);
+      var td = document.createElement("td");
+      MODES.forEach(function (m) {
+        var form = document.createElement("form");
+        form.method = "post";
+        form.action = "/wallboard/monitor";
+        form.className = "inline";
+        hidden(form, "csrf", csrf);
+        hidden(form, "call_id", c.call_id);
+        var button = document.createElement("button");
+        button.type = "submit";
+        button.name = "mode";
+        button.value = m[0];
+        button.textContent = m[1];
+        form.appendChild(button);
+        td.appendChild(form);
+      });
+      tr.appendChild(td);
+      rows.appendChild(tr);
+    });
+    if (!calls.length) {
+      var none = document.createElement("tr");
+      none.className = "none";
+      var td2 = document.createElement("td");
+      td2.colSpan = 2;
+      td2.textContent = "감독할 수 있는 통화가 없습니다.";
+      none.appendChild(td2);
+      rows.appendChild(none);
+    }
+    body.replaceChildren(rows);
+  }
   function show(board) {
     document.body.dataset.pushed = "yes";  // the first board arrived (screenshots wait for it)
     document.getElementById("waiting").textContent = String(board.waiting);
@@ -35,6 +82,7 @@
         el.textContent = String(board.chat_figures[el.dataset.chatFigure]);
       });
     }
+    showCalls(board.calls || []);
     if (board.figures) {
       document.querySelectorAll("[data-figure]").forEach(function (el) {
         el.textContent = String(board.figures[el.dataset.figure]);
