@@ -187,6 +187,7 @@ def test_retention_purges_only_what_is_past_the_period(
     conn.execute("UPDATE transcription_jobs SET status='failed' WHERE call_id='stuck'")
     with caplog.at_level(logging.INFO, logger="ivr.audit"):
         result = records.purge(conn, 90, state.dir, now=now)
+    audit = [r.getMessage() for r in caplog.records if r.name == "ivr.audit"]  # the purge's only
     assert result.calls == ["old", "stuck"]
     assert (result.transcripts, result.summaries) == (2, 1)
     assert count(state, "SELECT COUNT(*) FROM transcripts WHERE call_id='old'") == 0
@@ -198,7 +199,6 @@ def test_retention_purges_only_what_is_past_the_period(
         "SELECT call_id, who FROM summary_access WHERE action='purge' ORDER BY call_id"
     ).fetchall()
     assert purges == [("old", "retention"), ("stuck", "retention")]
-    audit = [r.getMessage() for r in caplog.records if r.name == "ivr.audit"]
     assert any("retention purge: call=old" in m for m in audit)
     assert not any("call=recent" in m for m in audit)
     assert records.purge(conn, 90, state.dir, now=now).calls == []
