@@ -49,6 +49,20 @@ async def test_an_offer_not_taken_in_time_goes_to_the_next_counselor() -> None:
     assert first is not None
     await s.step(OFFER_SECONDS, OFFER_SECONDS)  # withdrawn, then offered again
     assert chat.offer is not None and chat.offer.offer_id != first.offer_id
+    assert chat.offer.member != first.member  # the other counselor, not the same one again
+
+
+async def test_a_counselor_passes_an_offer_on_to_the_other() -> None:
+    s = service()
+    s.present.update({"c1": 1, "c2": 1})
+    chat = await waiting_chat(s)
+    await s.step(0.0, OFFER_SECONDS)
+    first = chat.offer
+    assert first is not None
+    assert not s.decline("c2" if first.member == "c1" else "c1", chat.chat_id)
+    assert s.decline(first.member, chat.chat_id) and chat.offer is None
+    await s.step(1.0, OFFER_SECONDS)
+    assert chat.offer is not None and chat.offer.member != first.member
 
 
 async def test_an_offer_goes_only_to_a_counselor_on_the_desk() -> None:

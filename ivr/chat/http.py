@@ -17,6 +17,7 @@ Counselors (and administrators), signed in:
     GET  /desk/chats                     offers and their chats, live
     GET  /desk/chats/events              text/event-stream (being on it = present for offers)
     POST /desk/chats/{chat_id}/accept    take an offered chat
+    POST /desk/chats/{chat_id}/decline   pass an offered chat on (넘기기: to the others first)
     POST /desk/chats/{chat_id}/say       text=...
     POST /desk/chats/{chat_id}/end       abuse=1: ended for abuse (the identity is flagged)
 
@@ -365,6 +366,12 @@ async def accept(request: web.Request) -> web.StreamResponse:
 
 
 @requires(CHAT_STAFF)
+async def decline(request: web.Request) -> web.StreamResponse:
+    ok = service_of(request).decline(_member(request), request.match_info["chat_id"])
+    return _json(True) if ok else _json(False, MSG_GONE, 409)
+
+
+@requires(CHAT_STAFF)
 async def desk_say(request: web.Request) -> web.StreamResponse:
     chat = _mine(request)
     if chat is None:
@@ -478,6 +485,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/desk/chats", desk_page)
     app.router.add_get("/desk/chats/events", desk_events)
     app.router.add_post("/desk/chats/{chat_id}/accept", accept)
+    app.router.add_post("/desk/chats/{chat_id}/decline", decline)
     app.router.add_post("/desk/chats/{chat_id}/say", desk_say)
     app.router.add_post("/desk/chats/{chat_id}/end", end)
     app.router.add_get("/desk/chats/records", records_page)

@@ -383,6 +383,19 @@ class ChatService:
         await self.feed(chat, Accepted(member), now)
         return True
 
+    def decline(self, member: str, chat_id: str) -> bool:
+        """`member` passes the chat offered to them on (넘기기): the next plan offers it to
+        the others first. False when the offer is gone."""
+        chat = self.chats.get(chat_id)
+        group = self.group()
+        if chat is None or group is None or chat.offer is None or chat.offer.member != member:
+            return False
+        log.info("chat %s: %s passed it on", chat_id, member)
+        group.chat_declined(chat.offer.offer_id)
+        chat.offer = None
+        self.notify(f"desk:{member}")
+        return True
+
     # -- the tick ----------------------------------------------------------------------------
     def gone(self, now: float) -> list[LiveChat]:
         """Waiting chats whose citizen closed the page CITIZEN_GONE ago (to end: abandoned)."""
