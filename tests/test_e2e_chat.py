@@ -23,6 +23,7 @@ from ivr.chat.journey import (
     NOTICE_ABUSE_POLICY,
     NOTICE_CALLBACK,
     NOTICE_CONNECTED,
+    NOTICE_NO_COUNSELOR,
     NOTICE_WITHDRAWN,
 )
 from ivr.crypto import Sealer
@@ -262,4 +263,20 @@ async def test_a_citizen_chats_with_a_counselor_who_ends_it_for_abuse(
     await wait_for(
         lambda: not desk_browser.find_elements(By.CSS_SELECTOR, "#offers .offer"),
         message="the offer withdrawn when the citizen left",
+    )
+
+
+async def test_with_no_counselor_on_the_chat_page_the_citizen_is_told_and_offered_a_callback(
+    clean_hotline: Hotline, browser: WebDriver
+) -> None:
+    # Nobody has /desk/chats open: the chat is not left on "연결하고 있습니다" forever.
+    base = f"http://127.0.0.1:{clean_hotline.settings.desk_port}"
+    await asyncio.to_thread(start_chat, browser, base, "no")
+    await wait_for(lambda: step_of(browser) == "ended", message="the chat ended at once")
+    assert ("system", NOTICE_NO_COUNSELOR) in await asyncio.to_thread(lines, browser, "#lines li")
+    box = await asyncio.to_thread(browser.find_element, By.ID, "callback-box")
+    assert await asyncio.to_thread(box.is_displayed)
+    await wait_for(
+        lambda: rows_where(clean_hotline, "SELECT * FROM chats WHERE outcome = 'unanswered'"),
+        message="the chat's row: unanswered",
     )

@@ -88,7 +88,12 @@ MSG_FULL = (
     "지금은 채팅 상담 요청이 많아 새 채팅을 시작할 수 없습니다. 잠시 후 다시 시도하시거나 "
     "120으로 전화해 주세요."
 )
-OUTCOME_KO = {"completed": "완료", "abandoned": "대기 중 나감", "abuse": "폭언 종료"}
+OUTCOME_KO = {
+    "completed": "완료",
+    "abandoned": "대기 중 나감",
+    "abuse": "폭언 종료",
+    "unanswered": "연결 못 함",
+}
 MSG_GONE = "이 채팅은 이미 다른 상담사에게 갔거나 종료되었습니다."
 
 SERVICE = web.AppKey("chat_service", ChatService)

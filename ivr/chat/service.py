@@ -40,6 +40,8 @@ from ivr.chat.journey import (
     FlagIdentity,
     ForgetTranscript,
     Left,
+    NoCounselor,
+    NoCounselorReason,
     Notice,
     RecordConsent,
     Refused,
@@ -70,6 +72,9 @@ KEEP_IDLE = 3600.0
 #: Chats kept at once at most (beyond: a new one is refused, with the phone line offered).
 MAX_CHATS = 2000
 OFFER_PREFIX = "chatoffer-"
+#: The defaults of chat_offer_seconds and chat_max_wait (ivr.config), without settings.
+OFFER_SECONDS = 30.0
+MAX_WAIT = 600.0
 #: Steps of the guided start (before the queue).
 GUIDED = frozenset({Step.GUIDE, Step.INFO, Step.CONSENT})
 
@@ -94,6 +99,8 @@ class LiveChat:
     stored: bool = False
     offer: ChatOffer | None = None
     offered_at: float = 0.0
+    waiting_since: float | None = None
+    """When the chat started waiting for a counselor (its Enqueue)."""
     ended_at: float | None = None
     watchers: int = 0
     """The citizen's pages open on it (their event streams)."""
@@ -237,7 +244,19 @@ class ChatService:
         self.notify_chat(chat)
         if chat.journey.step is not old:
             self.notify_queue()
+        if old is Step.CONSENT and chat.journey.step is Step.WAITING and not self.available(now):
+            log.info("chat %s: no counselor can take chats now", chat.chat_id)
+            await self.feed(chat, NoCounselor(NoCounselorReason.UNAVAILABLE), now)
         return refused
+
+    def available(self, now: float) -> bool:
+        """Someone can take a chat: the controller is up, chats are on, and a counselor on
+        shift (logged in, not paused) has the chat page open."""
+        group = self.group()
+        if group is None:
+            return False
+        present = {m for m, n in self.present.items() if n > 0}
+        return group.chat_staffed(present, self.counselors.on_shift(group, now))
 
     async def _do(self, chat: LiveChat, cmd: Command, now: float) -> None:
         store = self.store
@@ -259,6 +278,7 @@ class ChatService:
                         )
                     )
             case Enqueue(since):
+                chat.waiting_since = since
                 self._enqueue(chat, since)
             case Dequeue():
                 group = self.group()
@@ -451,18 +471,28 @@ class ChatService:
             changed.add(f"desk:{offer.member}")
         return changed
 
-    async def step(self, now: float, offer_seconds: float) -> None:
-        """One tick: the chats whose citizen is gone end (abandoned), then :meth:`tick`."""
+    async def step(
+        self, now: float, offer_seconds: float = OFFER_SECONDS, max_wait: float = MAX_WAIT
+    ) -> None:
+        """One tick: the chats whose citizen is gone end (abandoned), those that waited
+        `max_wait` end unanswered (with the callback form), then :meth:`tick`."""
         for chat in self.gone(now):
             log.info("chat %s: the citizen's page is gone; abandoned", chat.chat_id)
             await self.feed(chat, Left(), now)
+        for chat in list(self.chats.values()):
+            since = chat.waiting_since
+            if chat.journey.step is Step.WAITING and since is not None and now - since >= max_wait:
+                log.info("chat %s: waited %.0f s; the maximum", chat.chat_id, now - since)
+                await self.feed(chat, NoCounselor(NoCounselorReason.MAX_WAIT), now)
         self.notify(*self.tick(now, offer_seconds))
 
     async def run(self, stopping: asyncio.Event, clock: Any) -> None:
-        offer_seconds = float(self.main[SETTINGS].chat_offer_seconds)
         while not stopping.is_set():
             try:
-                await self.step(clock(), offer_seconds)
+                settings = self.main[SETTINGS]  # read at each tick: a reload applies at once
+                await self.step(
+                    clock(), float(settings.chat_offer_seconds), float(settings.chat_max_wait)
+                )
             except Exception:
                 log.exception("chat tick failed")
             with contextlib.suppress(TimeoutError):
@@ -488,6 +518,7 @@ class ChatService:
             "lines": self._lines(chat),
             "position": self.position(chat),
             "kept": bool(chat.journey.consent),
+            "callback": chat.journey.callback_open,
         }
 
     def desk_view(self, member: str, now: float) -> dict[str, Any]:

@@ -109,6 +109,15 @@ class ChatOffers:
             and (self.config.chat_during_call or member not in self._busy)
         )
 
+    def chat_staffed(self, present: Iterable[str], on_shift: Iterable[str] | None) -> bool:
+        """Someone can take chats at all: chats are on (``chats_per_member``) and a member
+        on shift, logged in and not paused has the chat page open (busy or not)."""
+        shown = frozenset(present)
+        shift = None if on_shift is None else frozenset(on_shift)
+        return self.config.chats_per_member > 0 and any(
+            m in shown and self._staffed(m, shift) for m in self._state
+        )
+
     def plan_chats(
         self,
         present: Iterable[str],
