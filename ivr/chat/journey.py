@@ -72,6 +72,9 @@ NOTICE_WAITED_TOO_LONG = (
     "전화 120(외로움안녕120)으로 연락하시거나, "
     "아래 ‘전화로 연락받기’에 전화번호를 남겨 주시면 상담사가 전화드리겠습니다."
 )
+NOTICE_WITHDRAWING = (
+    "보관 동의 철회를 받았습니다. 보관된 상담 내용을 삭제하고 있습니다. 끝나면 알려 드리겠습니다."
+)
 NOTICE_WITHDRAWN = (
     "보관 동의를 철회했습니다. 보관된 상담 내용은 삭제되었고 더 이상 보관되지 않습니다."
 )
@@ -380,7 +383,7 @@ class ChatJourney:
         if self.consent is not True:
             raise self._wrong(event)
         self.consent = False
-        return [ForgetTranscript(now), Notice(NOTICE_WITHDRAWN)]
+        return [ForgetTranscript(now)]  # the adapter says NOTICE_WITHDRAWN once it is done
 
     def _choose(self, event: Choose, option: str) -> list[Command]:
         if self.step not in (Step.GUIDE, Step.INFO):

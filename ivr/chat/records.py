@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
 
 from ivr.audit import audit
 from ivr.crypto import Sealer
-from ivr.store import Store
+from ivr.store import Store, WriteDeferred
 
 
 def message_purpose(chat_id: str, seq: int) -> str:
@@ -75,17 +74,30 @@ async def message(
     )
 
 
-async def forget(store: Store, chat_id: str, at: float) -> None:
-    """Consent withdrawn: the kept messages are deleted (one transaction), the chat says when."""
-
-    async def both(db: Any) -> None:
-        await db.execute(
-            "UPDATE chats SET consent = 'no', withdrawn_at = ? WHERE chat_id = ?", (at, chat_id)
-        )
-        await db.execute("DELETE FROM chat_messages WHERE chat_id = ?", (chat_id,))
-
-    await store.atomically(both)
-    audit.info("chat consent withdrawn: chat=%s; its kept messages deleted", chat_id)
+async def forget(store: Store, chat_id: str, at: float) -> bool:
+    """Consent withdrawn: the kept messages are deleted, then the chat says when. Both are
+    ordinary writes, so they land after every write of the chat still pending (a consent row
+    or a message the database could not take yet) and are retried like them. True when done
+    now; False when kept for later (WriteDeferred: done once ``store.pending`` is empty)."""
+    done = True
+    for what, sql, args in (
+        ("chat messages forgotten", "DELETE FROM chat_messages WHERE chat_id = ?", (chat_id,)),
+        (
+            "chat consent withdrawn",
+            "UPDATE chats SET consent = 'no', withdrawn_at = ? WHERE chat_id = ?",
+            (at, chat_id),
+        ),
+    ):
+        try:
+            await store.write(what, sql, args)
+        except WriteDeferred:
+            done = False
+    audit.info(
+        "chat consent withdrawn: chat=%s; its kept messages %s",
+        chat_id,
+        "deleted" if done else "to be deleted once the database takes writes",
+    )
+    return done
 
 
 def purge_messages(conn: sqlite3.Connection, cutoff: float, now: float) -> list[str]:

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,6 +28,8 @@ from typing import Any, Protocol
 from ivr.audit import audit
 from ivr.chat import records
 from ivr.chat.journey import (
+    NOTICE_WITHDRAWING,
+    NOTICE_WITHDRAWN,
     Accepted,
     ChatJourney,
     ChatParams,
@@ -154,6 +157,7 @@ class ChatService:
         self.present: Counter[str] = Counter()
         self._topics: dict[str, asyncio.Event] = {}
         self._sealer: Sealer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- resources (read from the product at use: the desk is built before they open) -----
     @property
@@ -314,8 +318,54 @@ class ChatService:
             case RequestCallback(number, at):
                 await self._callback(chat, number, at)
             case ForgetTranscript(at):
-                if store is not None and chat.stored:
-                    await safe_store(records.forget(store, chat.chat_id, at))
+                # Whatever was written of it: consent was given (chat.stored may be False
+                # with the consent row, and so its messages, still pending).
+                await self._forget(chat, at)
+
+    async def _forget(self, chat: LiveChat, at: float) -> None:
+        """Delete what was kept of the chat; the citizen is told it is deleted once it is
+        (after the writes pending before it, retried by the store until the database takes
+        them: :meth:`_confirm_forgotten`)."""
+        store = self.store
+        done = store is None
+        if store is not None:
+            try:
+                done = await records.forget(store, chat.chat_id, at)
+            except Exception:
+                log.exception("chat %s: the withdrawal's delete failed; retried", chat.chat_id)
+        if done:
+            self._line(chat, "system", NOTICE_WITHDRAWN, at)
+            return
+        self._line(chat, "system", NOTICE_WITHDRAWING, at)
+        task = asyncio.create_task(self._confirm_forgotten(chat, at), name="chat forget")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _confirm_forgotten(self, chat: LiveChat, at: float) -> None:
+        """Retry until the withdrawal's delete is written, then tell the citizen."""
+        store = self.store
+        assert store is not None
+        while True:
+            await asyncio.sleep(store.retry_seconds)
+            try:
+                if not store.pending:  # the deferred delete (and all before it) written
+                    if await store.fetch(
+                        "SELECT 1 FROM chats WHERE chat_id = ? AND withdrawn_at IS NULL"
+                        " AND consent = 'yes'",
+                        (chat.chat_id,),
+                    ):
+                        await records.forget(store, chat.chat_id, at)  # it was dropped: again
+                        continue
+                    break
+                await store.flush()
+            except Exception:
+                log.exception("chat %s: the withdrawal's delete failed; retried", chat.chat_id)
+        self._line(chat, "system", NOTICE_WITHDRAWN, time.time())
+        self.notify_chat(chat)
+
+    @staticmethod
+    def _line(chat: LiveChat, sender: str, text: str, at: float) -> None:
+        chat.lines.append(Line(len(chat.lines) + 1, sender, text, at))
 
     def _enqueue(self, chat: LiveChat, since: float) -> None:
         group = self.group()
