@@ -62,6 +62,7 @@ from ivr.chat.journey import (
     Typed,
     WithdrawConsent,
 )
+from ivr.chat.limits import Window, callback_window
 from ivr.chat.service import ChatService, LiveChat
 from ivr.followup.agencies import CATEGORIES, Agencies, load_agencies
 from ivr.keys import AGENCIES, SECRETS
@@ -97,6 +98,10 @@ OUTCOME_KO = {
 MSG_GONE = "이 채팅은 이미 다른 상담사에게 갔거나 종료되었습니다."
 
 SERVICE = web.AppKey("chat_service", ChatService)
+CALLBACKS = web.AppKey("chat_callbacks", Window)
+MSG_CALLBACKS_LIMIT = (
+    "지금은 전화 연락 요청을 더 받을 수 없습니다. 전화 120(외로움안녕120)으로 연락해 주세요."
+)
 
 
 # -- the chat identity -------------------------------------------------------------------------
@@ -279,6 +284,11 @@ async def withdraw(request: web.Request) -> web.StreamResponse:
 
 async def callback(request: web.Request) -> web.StreamResponse:
     form = await request.post()
+    # Anyone may type anyone's number, and identities are free: limited per address and in
+    # total (ivr.chat.limits), so the callbacks list cannot be filled or used to harass.
+    if not request.app[CALLBACKS].allow(request.remote or "?", time.time()):
+        log.warning("chat callback refused: the limit per address or in total")
+        return _answer(request, False, MSG_CALLBACKS_LIMIT, 429)
     return await _citizen_event(request, CallbackAsked(str(form.get("number", ""))[:40]))
 
 
@@ -475,6 +485,7 @@ async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
 def add_routes(app: web.Application) -> None:
     desk = app[DESK]
     app[SERVICE] = ChatService(desk.main)
+    app[CALLBACKS] = callback_window()
     desk.add_templates(HERE / "templates")
     desk.pages.append(("/desk/chats", "채팅 상담 (상담사)", CHAT_STAFF))
     desk.pages.append(("/desk/chats/records", "채팅 기록 (슈퍼바이저)", WATCHERS))
