@@ -17,6 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from ivr.chat import records
+from ivr.chat.http import KEEPALIVE, SERVICE
 from ivr.chat.journey import (
     MSG_TOO_FAST,
     NOTICE_ABUSE_END,
@@ -30,6 +31,7 @@ from ivr.crypto import Sealer
 from ivr.keys import SECRETS, STORE
 from ivr.privacy import caller_hash
 from ivr.web.auth import hash_password
+from ivr.web.site import DESK_APP
 from tests.conftest import Hotline
 from tests.desk_support import settled, sign_in, start_browser, submit, wait_for
 from tests.e2e_ringgroup_support import member, rows_where
@@ -271,7 +273,19 @@ async def test_with_no_counselor_on_the_chat_page_the_citizen_is_told_and_offere
 ) -> None:
     # Nobody has /desk/chats open: the chat is not left on "연결하고 있습니다" forever.
     base = f"http://127.0.0.1:{clean_hotline.settings.desk_port}"
-    await asyncio.to_thread(start_chat, browser, base, "no")
+    service = clean_hotline.app[DESK_APP][SERVICE]
+    await wait_for(  # a desk closed by an earlier test is seen gone at its next keep-alive
+        lambda: not any(n > 0 for n in service.present.values()),
+        timeout=KEEPALIVE + 10,
+        message="no counselor on the chat page",
+    )
+
+    def ask() -> None:
+        browser.get(f"{base}/chat")
+        submit(browser, "opt-chat")
+        submit(browser, "consent-no")
+
+    await asyncio.to_thread(ask)
     await wait_for(lambda: step_of(browser) == "ended", message="the chat ended at once")
     assert ("system", NOTICE_NO_COUNSELOR) in await asyncio.to_thread(lines, browser, "#lines li")
     box = await asyncio.to_thread(browser.find_element, By.ID, "callback-box")
