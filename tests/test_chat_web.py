@@ -17,6 +17,7 @@ from ivr.chat.http import CHAT_COOKIE, MSG_CALLBACKS_LIMIT
 from ivr.chat.limits import CALLBACKS_PER_ADDRESS
 from ivr.crypto import Sealer
 from ivr.keys import SECRETS, STORE
+from ivr.web.sessions import COOKIE as SESSION_COOKIE
 from ivr.web.site import MSG_CSRF, MSG_FORBIDDEN
 from tests.desk_support import settled, sign_in, submit
 from tests.test_desk_web import COUNSELOR_PW, SUPERVISOR_PW, DeskSite, desk, text_of
@@ -43,7 +44,9 @@ async def test_the_guided_start_shows_the_programmes_of_a_category(
     title, names, cookie = await asyncio.to_thread(script)
     assert title.startswith("채팅 상담")
     assert "종로 주거안심지원센터 (예시)" in names
-    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    session = await asyncio.to_thread(browser.get_cookie, SESSION_COOKIE)
+    assert session is not None and session["sameSite"] == "Lax"  # anonymous: Lax
 
 
 async def test_a_chat_form_without_its_csrf_token_is_refused(desk: DeskSite, browser: Any) -> None:

@@ -136,7 +136,7 @@ def _give_identity(request: web.Request, resp: web.StreamResponse) -> None:
         max_age=IDENTITY_SECONDS,
         path="/",
         httponly=True,
-        samesite="Strict",
+        samesite="Lax",  # a link from another site keeps the citizen's chat (docs/chat.md)
         secure=desk_of(request).settings.desk_tls,
     )
 
