@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ivr.chat.journey import (
+    MAX_PATH,
     MSG_BAD_NUMBER,
     MSG_CALLBACK_AGAIN,
     MSG_EMPTY,
@@ -247,3 +248,24 @@ def test_no_callback_after_an_ordinary_end() -> None:
     j.handle(CounselorEnded(), 6.0)
     with pytest.raises(ChatStateError, match="CallbackAsked"):
         j.handle(CallbackAsked("010-0000-1234"), 7.0)
+
+
+def test_the_option_typed_is_not_in_the_error_it_is_logged() -> None:
+    with pytest.raises(ChatStateError) as err:
+        guide().handle(Choose("private words"), 1.0)
+    assert "private" not in str(err.value)
+
+
+def test_a_category_not_in_the_catalog_is_refused() -> None:
+    j = guide()
+    j.handle(Choose("info"), 1.0)
+    with pytest.raises(ChatStateError):
+        j.handle(Choose("category:" + "x" * 90), 1.5)
+    assert j.category is None and j.path == ["info"]
+
+
+def test_the_path_is_capped() -> None:
+    j = guide()
+    for i in range(MAX_PATH + 20):
+        j.handle(Choose("info" if i % 2 == 0 else "back"), float(i))
+    assert len(j.path) == MAX_PATH

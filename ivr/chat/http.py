@@ -94,6 +94,7 @@ OUTCOME_KO = {
     "abandoned": "대기 중 나감",
     "abuse": "폭언 종료",
     "unanswered": "연결 못 함",
+    "interrupted": "재시작으로 중단",
 }
 MSG_GONE = "이 채팅은 이미 다른 상담사에게 갔거나 종료되었습니다."
 

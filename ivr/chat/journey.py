@@ -41,6 +41,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ivr.followup.agencies import CATEGORIES
+
 Sender = Literal["citizen", "counselor"]
 
 MSG_EMPTY = "메시지를 입력해 주세요."
@@ -80,6 +82,10 @@ NOTICE_WITHDRAWN = (
 )
 
 
+#: Guide buttons recorded at most (`chats.path`).
+MAX_PATH = 50
+
+
 class Step(enum.StrEnum):
     GUIDE = "guide"
     INFO = "info"
@@ -100,6 +106,7 @@ class Outcome(enum.StrEnum):
     ABUSE = "abuse"  # the counselor ended it for abuse
     GUIDE_ONLY = "guide_only"  # the citizen left before asking for a counselor
     UNANSWERED = "unanswered"  # nobody could take it, or the maximum wait was reached
+    INTERRUPTED = "interrupted"  # left open by a restart (closed at the next start)
 
 
 class ChatStateError(Exception):
@@ -395,10 +402,15 @@ class ChatJourney:
         elif option == "chat":
             self.step = Step.CONSENT
         elif option.startswith("category:") and self.step is Step.INFO:
-            self.category = option.removeprefix("category:")
+            category = option.removeprefix("category:")
+            if category not in CATEGORIES:
+                raise ChatStateError(f'chat {self.chat_id}: no such category in "{self.step}"')
+            self.category = category
         else:
-            raise ChatStateError(f'chat {self.chat_id}: no option "{option}" in "{self.step}"')
-        self.path.append(option)
+            # The option is the visitor's text: never in the message (it is logged).
+            raise ChatStateError(f'chat {self.chat_id}: no such option in "{self.step}"')
+        if len(self.path) < MAX_PATH:
+            self.path.append(option)  # (a visitor going back and forth is not recorded more)
         return []
 
     def _typed(self, event: Typed, sender: Sender, text: str, now: float) -> list[Command]:

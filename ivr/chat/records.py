@@ -63,6 +63,21 @@ async def ended(store: Store, chat_id: str, at: float, outcome: str, by: str) ->
     )
 
 
+async def close_left_open(store: Store, now: float, live: set[str]) -> int:
+    """Close the chats a previous run left open (outcome ``interrupted``; their live lines were
+    in that process's memory only), except `live` (this run's). Returns how many."""
+    rows = await store.fetch("SELECT chat_id FROM chats WHERE ended_at IS NULL")
+    left = [str(r[0]) for r in rows if r[0] not in live]
+    for chat_id in left:
+        await store.write(
+            "chat left open",
+            "UPDATE chats SET ended_at = ?, outcome = 'interrupted', ended_by = 'system'"
+            " WHERE chat_id = ? AND ended_at IS NULL",
+            (now, chat_id),
+        )
+    return len(left)
+
+
 async def message(
     store: Store, sealer: Sealer, chat_id: str, seq: int, sender: str, at: float, text: str
 ) -> None:

@@ -158,6 +158,7 @@ class ChatService:
         self._topics: dict[str, asyncio.Event] = {}
         self._sealer: Sealer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._recovered = False
 
     # -- resources (read from the product at use: the desk is built before they open) -----
     @property
@@ -217,6 +218,10 @@ class ChatService:
         if store is not None:
             flag = await store.active_flag(identity, now)
             level = flag.level if flag else 0
+            # A second request of the identity may have started one meanwhile: that one.
+            running = self.chat_of(identity)
+            if running is not None and running.journey.step is not Step.ENDED:
+                return running
         chat_id = f"chat-{secrets.token_hex(8)}"
         journey = ChatJourney(chat_id, self.params, now, flagged=level > 0)
         chat = LiveChat(journey, identity, level, last_seen=now)
@@ -526,6 +531,14 @@ class ChatService:
     ) -> None:
         """One tick: the chats whose citizen is gone end (abandoned), those that waited
         `max_wait` end unanswered (with the callback form), then :meth:`tick`."""
+        store = self.store
+        if not self._recovered and store is not None:
+            # Once per run, before anything else: close what a previous run left open.
+            with contextlib.suppress(WriteDeferred):
+                closed = await records.close_left_open(store, now, set(self.chats))
+                if closed:
+                    log.warning("closed %d chat(s) a previous run left open", closed)
+            self._recovered = True
         for chat in self.gone(now):
             log.info("chat %s: the citizen's page is gone; abandoned", chat.chat_id)
             await self.feed(chat, Left(), now)
