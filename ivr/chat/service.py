@@ -23,7 +23,7 @@ import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from ivr.audit import audit
 from ivr.chat import records
@@ -52,14 +52,14 @@ from ivr.chat.journey import (
     RequestCallback,
     Step,
 )
+from ivr.chat.queue import Counselors, Queue
 from ivr.context import safe_store
 from ivr.crypto import Sealer
 from ivr.flow.commands import CallbackConsent, CallbackReason
 from ivr.followup.requests import FollowupRequests, describe
-from ivr.keys import CONTROLLER, SECRETS, SETTINGS, STORE
+from ivr.keys import SECRETS, SETTINGS, STORE
 from ivr.privacy import caller_hash
 from ivr.staff.chatoffers import ChatOffer
-from ivr.staff.driver import COUNSELORS, StaffError
 from ivr.staff.ringgroup import Channel, RingGroup
 from ivr.store import Store, WriteDeferred
 
@@ -113,35 +113,6 @@ class LiveChat:
     @property
     def chat_id(self) -> str:
         return self.journey.chat_id
-
-
-class Queue(Protocol):
-    """Where chats are queued, and who is on shift for it."""
-
-    def group(self) -> RingGroup | None: ...
-
-    def on_shift(self, group: RingGroup, now: float) -> frozenset[str] | None: ...
-
-
-class Counselors:
-    """Where chats are queued: the counselors' ring group of the running controller (read at
-    each use: the desk is built before the controller starts, and outlives a failed start)."""
-
-    def __init__(self, main: Any) -> None:
-        self.main = main
-
-    def group(self) -> RingGroup | None:
-        controller = self.main.get(CONTROLLER)
-        if controller is None:
-            return None
-        try:
-            return controller.staff.team_group(COUNSELORS)
-        except StaffError:
-            return None
-
-    def on_shift(self, group: RingGroup, now: float) -> frozenset[str] | None:
-        controller = self.main.get(CONTROLLER)
-        return controller.staff.on_shift(group.name, now) if controller is not None else None
 
 
 class ChatService:
