@@ -218,6 +218,9 @@ class Settings:
     chat_during_call: bool = False
     #: Seconds a chat offer shows on a counselor's desk before it goes to the next one.
     chat_offer_seconds: float = 30.0
+    #: Seconds a chat waits for a counselor at most (like max_wait for calls); then the
+    #: citizen is told so, with the 120 line and the callback form.
+    chat_max_wait: float = 600.0
 
     #: With a counselor on the line: tell the counselor's phone when both sides were silent
     #: this long, and when the caller alone was silent this long. Never hangs up on silence.

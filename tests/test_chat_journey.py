@@ -6,11 +6,14 @@ from __future__ import annotations
 import pytest
 
 from ivr.chat.journey import (
+    MAX_PATH,
     MSG_BAD_NUMBER,
     MSG_CALLBACK_AGAIN,
     MSG_EMPTY,
     MSG_TOO_FAST,
     NOTICE_ABUSE_POLICY,
+    NOTICE_NO_COUNSELOR,
+    NOTICE_WAITED_TOO_LONG,
     Accepted,
     CallbackAsked,
     ChatJourney,
@@ -26,6 +29,8 @@ from ivr.chat.journey import (
     FlagIdentity,
     ForgetTranscript,
     Left,
+    NoCounselor,
+    NoCounselorReason,
     Notice,
     Outcome,
     Refused,
@@ -222,3 +227,45 @@ def test_a_callback_is_requested_once_a_chat() -> None:
 def test_the_number_is_not_in_the_commands_repr() -> None:
     (cmd, _) = waiting().handle(CallbackAsked("010-0000-1234"), 3.0)
     assert "1234" not in repr(cmd)
+
+
+def test_no_counselor_ends_the_wait_with_the_120_line_and_the_callback_form() -> None:
+    j = waiting()
+    out = j.handle(NoCounselor(NoCounselorReason.UNAVAILABLE), 5.0)
+    assert Dequeue() in out and Closed(Outcome.UNANSWERED, 5.0, "system") in out
+    assert Notice(NOTICE_NO_COUNSELOR) in out and "120" in NOTICE_NO_COUNSELOR
+    assert j.step is Step.ENDED and j.callback_open
+    assert RequestCallback("01000001234", 6.0) in j.handle(CallbackAsked("010-0000-1234"), 6.0)
+
+
+def test_the_maximum_wait_says_so() -> None:
+    out = waiting().handle(NoCounselor(NoCounselorReason.MAX_WAIT), 600.0)
+    assert Notice(NOTICE_WAITED_TOO_LONG) in out and "120" in NOTICE_WAITED_TOO_LONG
+
+
+def test_no_callback_after_an_ordinary_end() -> None:
+    j = connected()
+    j.handle(CounselorEnded(), 6.0)
+    with pytest.raises(ChatStateError, match="CallbackAsked"):
+        j.handle(CallbackAsked("010-0000-1234"), 7.0)
+
+
+def test_the_option_typed_is_not_in_the_error_it_is_logged() -> None:
+    with pytest.raises(ChatStateError) as err:
+        guide().handle(Choose("private words"), 1.0)
+    assert "private" not in str(err.value)
+
+
+def test_a_category_not_in_the_catalog_is_refused() -> None:
+    j = guide()
+    j.handle(Choose("info"), 1.0)
+    with pytest.raises(ChatStateError):
+        j.handle(Choose("category:" + "x" * 90), 1.5)
+    assert j.category is None and j.path == ["info"]
+
+
+def test_the_path_is_capped() -> None:
+    j = guide()
+    for i in range(MAX_PATH + 20):
+        j.handle(Choose("info" if i % 2 == 0 else "back"), float(i))
+    assert len(j.path) == MAX_PATH

@@ -7,7 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.chat.journey import Choose, ConsentAnswered, Enqueue, Step
+from ivr.chat.journey import (
+    NOTICE_NO_COUNSELOR,
+    Choose,
+    ConsentAnswered,
+    Enqueue,
+    Outcome,
+    Step,
+)
 from ivr.chat.service import CITIZEN_GONE, ChatService, LiveChat
 from ivr.keys import STORE
 from ivr.staff.ringgroup import RingGroup
@@ -37,6 +44,8 @@ def service(members: tuple[str, ...] = ("c1", "c2"), up: bool = True) -> ChatSer
 
 async def waiting_chat(s: ChatService, now: float = 0.0) -> LiveChat:
     chat = await s.start("chat-identity", now)
+    if not s.present:
+        s.present["c1"] = 1  # a counselor on the chat page (nobody: the chat is not queued)
     await s.feed(chat, Choose("chat"), now)
     await s.feed(chat, ConsentAnswered(False), now)
     chat.watchers = 1  # the citizen's page is open
@@ -52,6 +61,20 @@ async def test_an_offer_not_taken_in_time_goes_to_the_next_counselor() -> None:
     assert first is not None
     await s.step(OFFER_SECONDS, OFFER_SECONDS)  # withdrawn, then offered again
     assert chat.offer is not None and chat.offer.offer_id != first.offer_id
+    assert chat.offer.member != first.member  # the other counselor, not the same one again
+
+
+async def test_a_counselor_passes_an_offer_on_to_the_other() -> None:
+    s = service()
+    s.present.update({"c1": 1, "c2": 1})
+    chat = await waiting_chat(s)
+    await s.step(0.0, OFFER_SECONDS)
+    first = chat.offer
+    assert first is not None
+    assert not s.decline("c2" if first.member == "c1" else "c1", chat.chat_id)
+    assert s.decline(first.member, chat.chat_id) and chat.offer is None
+    await s.step(1.0, OFFER_SECONDS)
+    assert chat.offer is not None and chat.offer.member != first.member
 
 
 async def test_an_offer_goes_only_to_a_counselor_on_the_desk() -> None:
@@ -84,18 +107,55 @@ async def test_a_waiting_citizen_whose_page_is_gone_leaves_the_queue() -> None:
 async def test_a_waiting_citizen_with_the_page_open_stays() -> None:
     s = service()
     chat = await waiting_chat(s)
-    await s.step(CITIZEN_GONE * 10, OFFER_SECONDS)
+    await s.step(CITIZEN_GONE * 5, OFFER_SECONDS)
     assert chat.journey.step is Step.WAITING
 
 
-async def test_a_chat_queues_once_the_ring_group_is_up() -> None:
+async def test_with_the_controller_down_the_citizen_is_told_at_once() -> None:
     s = service(up=False)
     chat = await waiting_chat(s)
-    assert not chat.queued
-    group = RingGroup("loneliness", ("c1",), make_config())
-    s.counselors = Counselors(group)
-    await s.step(1.0, OFFER_SECONDS)
-    assert group.waiting_chats == [chat.chat_id]
+    assert chat.journey.step is Step.ENDED and chat.journey.outcome is Outcome.UNANSWERED
+    view = s.citizen_view(chat)
+    assert view["callback"] and NOTICE_NO_COUNSELOR in [ln["text"] for ln in view["lines"]]
+
+
+async def test_nobody_on_the_chat_page_the_citizen_is_told_at_once() -> None:
+    s = service()
+    s.present.update({"nobody": 0})
+    chat = await waiting_chat(s)
+    assert chat.journey.outcome is Outcome.UNANSWERED
+
+
+async def test_chats_turned_off_the_citizen_is_told_at_once() -> None:
+    group = RingGroup("loneliness", ("c1",), make_config(chats_per_member=0))
+    s = ChatService({}, counselors=Counselors(group))
+    chat = await waiting_chat(s)
+    assert chat.journey.outcome is Outcome.UNANSWERED and group.waiting_chats == []
+
+
+async def test_nobody_on_shift_the_citizen_is_told_at_once() -> None:
+    @dataclass
+    class NobodyOnShift(Counselors):
+        def on_shift(self, group: RingGroup, now: float) -> frozenset[str] | None:
+            return frozenset()
+
+    s = ChatService({}, counselors=NobodyOnShift(RingGroup("g", ("c1",), make_config())))
+    chat = await waiting_chat(s)
+    assert chat.journey.outcome is Outcome.UNANSWERED
+
+
+async def test_a_chat_waiting_the_maximum_ends_with_the_callback_form() -> None:
+    s = service()
+    s.present.update({"c1": 1})
+    chat = await waiting_chat(s)
+    group = s.group()
+    assert group is not None
+    group.counselor("c1").paused = True  # nobody free: the chat waits
+    await s.step(599.0, OFFER_SECONDS, 600.0)
+    assert chat.journey.step is Step.WAITING
+    await s.step(600.0, OFFER_SECONDS, 600.0)
+    assert chat.journey.outcome is Outcome.UNANSWERED and group.waiting_chats == []
+    assert s.citizen_view(chat)["callback"]
 
 
 async def test_a_chat_taken_before_its_enqueue_is_carried_out_is_not_queued_again() -> None:

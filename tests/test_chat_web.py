@@ -13,9 +13,11 @@ import aiohttp
 from selenium.webdriver.common.by import By
 
 from ivr.chat import records
-from ivr.chat.http import CHAT_COOKIE
+from ivr.chat.http import CHAT_COOKIE, MSG_CALLBACKS_LIMIT
+from ivr.chat.limits import CALLBACKS_PER_ADDRESS
 from ivr.crypto import Sealer
 from ivr.keys import SECRETS, STORE
+from ivr.web.sessions import COOKIE as SESSION_COOKIE
 from ivr.web.site import MSG_CSRF, MSG_FORBIDDEN
 from tests.desk_support import settled, sign_in, submit
 from tests.test_desk_web import COUNSELOR_PW, SUPERVISOR_PW, DeskSite, desk, text_of
@@ -42,7 +44,9 @@ async def test_the_guided_start_shows_the_programmes_of_a_category(
     title, names, cookie = await asyncio.to_thread(script)
     assert title.startswith("채팅 상담")
     assert "종로 주거안심지원센터 (예시)" in names
-    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    session = await asyncio.to_thread(browser.get_cookie, SESSION_COOKIE)
+    assert session is not None and session["sameSite"] == "Lax"  # anonymous: Lax
 
 
 async def test_a_chat_form_without_its_csrf_token_is_refused(desk: DeskSite, browser: Any) -> None:
@@ -92,3 +96,35 @@ async def test_a_counselor_cannot_open_the_chat_records(desk: DeskSite, browser:
         async with http.get(f"{desk.base}/desk/chats/x/transcript", allow_redirects=False) as r:
             assert r.status == 303 and "/signin" in r.headers["Location"]
     assert await desk.main[STORE].fetch("SELECT * FROM chat_access") == []
+
+
+async def test_callback_requests_are_limited_per_client_address(
+    desk: DeskSite, browser: Any
+) -> None:
+    # No controller here: the chat ends unanswered at once, with the callback form open.
+    def script() -> list[list[Any]]:
+        browser.get(f"{desk.base}/chat")
+        submit(browser, "opt-chat")
+        submit(browser, "consent-no")
+        return browser.execute_async_script(
+            """
+            const done = arguments[arguments.length - 1];
+            const csrf = document.querySelector('input[name=csrf]').value;
+            (async () => {
+              const out = [];
+              for (let i = 0; i < arguments[0]; i++) {
+                const r = await fetch('/chat/callback', {method: 'POST',
+                  headers: {'Accept': 'application/json'}, credentials: 'same-origin',
+                  body: new URLSearchParams({csrf: csrf, number: '010-0000-5678'})});
+                out.push([r.status, (await r.json()).error]);
+              }
+              return out;
+            })().then(done);
+            """,
+            CALLBACKS_PER_ADDRESS + 1,
+        )
+
+    answers = await asyncio.to_thread(script)
+    assert answers[0] == [200, None]
+    assert [a[0] for a in answers[1:-1]] == [400] * (CALLBACKS_PER_ADDRESS - 1)  # once a chat
+    assert answers[-1] == [429, MSG_CALLBACKS_LIMIT]

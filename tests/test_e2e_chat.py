@@ -21,12 +21,14 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from ivr.chat import records
+from ivr.chat.http import KEEPALIVE, SERVICE
 from ivr.chat.journey import (
     MSG_TOO_FAST,
     NOTICE_ABUSE_END,
     NOTICE_ABUSE_POLICY,
     NOTICE_CALLBACK,
     NOTICE_CONNECTED,
+    NOTICE_NO_COUNSELOR,
     NOTICE_WITHDRAWN,
 )
 from ivr.crypto import Sealer
@@ -36,6 +38,7 @@ from ivr.report.cli import main
 from ivr.report.rows import Period
 from ivr.timezone import SEOUL
 from ivr.web.auth import hash_password
+from ivr.web.site import DESK_APP
 from tests.conftest import Hotline
 from tests.desk_support import settled, sign_in, start_browser, submit, wait_for
 from tests.e2e_ringgroup_support import member, rows_where
@@ -317,3 +320,31 @@ async def report_counts_the_chats(hotline: Hotline, tmp_path: Path) -> None:
     taken = Counter(c["member"] for c in chats if c["answered_at"] is not None)
     assert {m: n for m, n in work.items() if n} == dict(taken)
     assert work[COUNSELOR] >= 1
+
+
+async def test_with_no_counselor_on_the_chat_page_the_citizen_is_told_and_offered_a_callback(
+    clean_hotline: Hotline, browser: WebDriver
+) -> None:
+    # Nobody has /desk/chats open: the chat is not left on "연결하고 있습니다" forever.
+    base = f"http://127.0.0.1:{clean_hotline.settings.desk_port}"
+    service = clean_hotline.app[DESK_APP][SERVICE]
+    await wait_for(  # a desk closed by an earlier test is seen gone at its next keep-alive
+        lambda: not any(n > 0 for n in service.present.values()),
+        timeout=KEEPALIVE + 10,
+        message="no counselor on the chat page",
+    )
+
+    def ask() -> None:
+        browser.get(f"{base}/chat")
+        submit(browser, "opt-chat")
+        submit(browser, "consent-no")
+
+    await asyncio.to_thread(ask)
+    await wait_for(lambda: step_of(browser) == "ended", message="the chat ended at once")
+    assert ("system", NOTICE_NO_COUNSELOR) in await asyncio.to_thread(lines, browser, "#lines li")
+    box = await asyncio.to_thread(browser.find_element, By.ID, "callback-box")
+    assert await asyncio.to_thread(box.is_displayed)
+    await wait_for(
+        lambda: rows_where(clean_hotline, "SELECT * FROM chats WHERE outcome = 'unanswered'"),
+        message="the chat's row: unanswered",
+    )

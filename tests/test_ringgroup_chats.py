@@ -111,6 +111,26 @@ def test_a_declined_offer_goes_to_the_next_best_member_without_penalty() -> None
     assert offered(g, 1.0, {"c1"}) == {"chat-1": "c1"}
 
 
+def test_an_offer_not_taken_goes_to_every_other_member_before_a_second_round() -> None:
+    # The review's case: two idle members; the chat went to the same one at every timeout.
+    g = group()
+    g.enqueue("chat-1", 0.0, Channel.CHAT)
+    got = []
+    for i in range(6):
+        (offer,) = g.plan_chats({"c1", "c2"}, "offer-", 1.0 + 30 * i).offers
+        got.append(offer.member)
+        g.chat_declined(offer.offer_id)
+    assert got == ["c1", "c2", "c1", "c2", "c1", "c2"]
+
+
+def test_an_offer_not_taken_goes_back_to_the_only_member_left() -> None:
+    g = group()
+    g.enqueue("chat-1", 0.0, Channel.CHAT)
+    (offer,) = g.plan_chats({"c1", "c2"}, "offer-", 0.0).offers
+    g.chat_declined(offer.offer_id)
+    assert offered(g, 1.0, {offer.member}) == {"chat-1": offer.member}
+
+
 def test_an_ended_chat_frees_its_place() -> None:
     g = group(make_config(chats_per_member=1))
     take_chat(g, "chat-1", 0.0, {"c1"})

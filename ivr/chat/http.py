@@ -17,6 +17,7 @@ Counselors (and administrators), signed in:
     GET  /desk/chats                     offers and their chats, live
     GET  /desk/chats/events              text/event-stream (being on it = present for offers)
     POST /desk/chats/{chat_id}/accept    take an offered chat
+    POST /desk/chats/{chat_id}/decline   pass an offered chat on (넘기기: to the others first)
     POST /desk/chats/{chat_id}/say       text=...
     POST /desk/chats/{chat_id}/end       abuse=1: ended for abuse (the identity is flagged)
 
@@ -61,6 +62,7 @@ from ivr.chat.journey import (
     Typed,
     WithdrawConsent,
 )
+from ivr.chat.limits import Window, callback_window
 from ivr.chat.service import ChatService, LiveChat
 from ivr.followup.agencies import CATEGORIES, Agencies, load_agencies
 from ivr.keys import AGENCIES, SECRETS
@@ -87,10 +89,20 @@ MSG_FULL = (
     "지금은 채팅 상담 요청이 많아 새 채팅을 시작할 수 없습니다. 잠시 후 다시 시도하시거나 "
     "120으로 전화해 주세요."
 )
-OUTCOME_KO = {"completed": "완료", "abandoned": "대기 중 나감", "abuse": "폭언 종료"}
+OUTCOME_KO = {
+    "completed": "완료",
+    "abandoned": "대기 중 나감",
+    "abuse": "폭언 종료",
+    "unanswered": "연결 못 함",
+    "interrupted": "재시작으로 중단",
+}
 MSG_GONE = "이 채팅은 이미 다른 상담사에게 갔거나 종료되었습니다."
 
 SERVICE = web.AppKey("chat_service", ChatService)
+CALLBACKS = web.AppKey("chat_callbacks", Window)
+MSG_CALLBACKS_LIMIT = (
+    "지금은 전화 연락 요청을 더 받을 수 없습니다. 전화 120(외로움안녕120)으로 연락해 주세요."
+)
 
 
 # -- the chat identity -------------------------------------------------------------------------
@@ -125,7 +137,7 @@ def _give_identity(request: web.Request, resp: web.StreamResponse) -> None:
         max_age=IDENTITY_SECONDS,
         path="/",
         httponly=True,
-        samesite="Strict",
+        samesite="Lax",  # a link from another site keeps the citizen's chat (docs/chat.md)
         secure=desk_of(request).settings.desk_tls,
     )
 
@@ -273,6 +285,11 @@ async def withdraw(request: web.Request) -> web.StreamResponse:
 
 async def callback(request: web.Request) -> web.StreamResponse:
     form = await request.post()
+    # Anyone may type anyone's number, and identities are free: limited per address and in
+    # total (ivr.chat.limits), so the callbacks list cannot be filled or used to harass.
+    if not request.app[CALLBACKS].allow(request.remote or "?", time.time()):
+        log.warning("chat callback refused: the limit per address or in total")
+        return _answer(request, False, MSG_CALLBACKS_LIMIT, 429)
     return await _citizen_event(request, CallbackAsked(str(form.get("number", ""))[:40]))
 
 
@@ -361,6 +378,12 @@ async def accept(request: web.Request) -> web.StreamResponse:
     ok = await service_of(request).accept(
         _member(request), request.match_info["chat_id"], time.time()
     )
+    return _json(True) if ok else _json(False, MSG_GONE, 409)
+
+
+@requires(CHAT_STAFF)
+async def decline(request: web.Request) -> web.StreamResponse:
+    ok = service_of(request).decline(_member(request), request.match_info["chat_id"])
     return _json(True) if ok else _json(False, MSG_GONE, 409)
 
 
@@ -463,6 +486,7 @@ async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
 def add_routes(app: web.Application) -> None:
     desk = app[DESK]
     app[SERVICE] = ChatService(desk.main)
+    app[CALLBACKS] = callback_window()
     desk.add_templates(HERE / "templates")
     desk.pages.append(("/desk/chats", "채팅 상담 (상담사)", CHAT_STAFF))
     desk.pages.append(("/desk/chats/records", "채팅 기록 (슈퍼바이저)", WATCHERS))
@@ -478,6 +502,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/desk/chats", desk_page)
     app.router.add_get("/desk/chats/events", desk_events)
     app.router.add_post("/desk/chats/{chat_id}/accept", accept)
+    app.router.add_post("/desk/chats/{chat_id}/decline", decline)
     app.router.add_post("/desk/chats/{chat_id}/say", desk_say)
     app.router.add_post("/desk/chats/{chat_id}/end", end)
     app.router.add_get("/desk/chats/records", records_page)

@@ -9,6 +9,7 @@
     any state ──Left──> ENDED            CONNECTED ──CounselorEnded(abuse?)──> ENDED
     WAITING, CONNECTED, ENDED ──WithdrawConsent──> (same step, consent False)
     WAITING, CONNECTED ──CallbackAsked(number)──> (same step; once a chat)
+    WAITING ──NoCounselor(reason)──> ENDED (outcome unanswered; the callback form stays)
 
 GUIDE is the short guided start (buttons, like the phone menu): information about support
 programmes (the agency catalog, INFO, by category) or "상담사와 채팅하기". CONSENT asks whether
@@ -26,7 +27,11 @@ chat) stops keeping anything and deletes what was kept (:class:`ForgetTranscript
 :class:`CallbackAsked` (the citizen typed their number: "전화로 연락받기") becomes a callback
 request (:class:`RequestCallback`; the adapter seals the number at once, it is never kept in
 clear nor logged), once a chat; a number that is not a Korean phone number is refused.
-Events that do not fit the state raise :class:`ChatStateError` naming the state.
+:class:`NoCounselor` (the adapter: nobody can take chats now, or the wait reached its
+maximum) ends a waiting chat with a notice giving the 120 line and the callback form, which
+stays open on the ended chat (:attr:`ChatJourney.callback_open`).
+Events that do not fit the state raise :class:`ChatStateError` naming the state (never the
+citizen's text).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ import enum
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
+
+from ivr.followup.agencies import CATEGORIES
 
 Sender = Literal["citizen", "counselor"]
 
@@ -58,9 +65,25 @@ NOTICE_NOT_KEPT = "상담 내용은 보관되지 않습니다."
 MSG_BAD_NUMBER = "전화번호를 확인해 주세요. 예: 010-1234-5678"
 MSG_CALLBACK_AGAIN = "이미 전화 연락을 요청하셨습니다."
 NOTICE_CALLBACK = "전화 연락 요청을 받았습니다. 상담사가 가능한 한 빨리 전화드리겠습니다."
+NOTICE_NO_COUNSELOR = (
+    "지금은 채팅 상담을 연결할 수 있는 상담사가 없습니다. 전화 120(외로움안녕120)으로 "
+    "연락하시거나, 아래 ‘전화로 연락받기’에 전화번호를 남겨 주시면 상담사가 전화드리겠습니다."
+)
+NOTICE_WAITED_TOO_LONG = (
+    "기다리시게 해서 죄송합니다. 지금은 상담사가 모두 상담 중입니다. "
+    "전화 120(외로움안녕120)으로 연락하시거나, "
+    "아래 ‘전화로 연락받기’에 전화번호를 남겨 주시면 상담사가 전화드리겠습니다."
+)
+NOTICE_WITHDRAWING = (
+    "보관 동의 철회를 받았습니다. 보관된 상담 내용을 삭제하고 있습니다. 끝나면 알려 드리겠습니다."
+)
 NOTICE_WITHDRAWN = (
     "보관 동의를 철회했습니다. 보관된 상담 내용은 삭제되었고 더 이상 보관되지 않습니다."
 )
+
+
+#: Guide buttons recorded at most (`chats.path`).
+MAX_PATH = 50
 
 
 class Step(enum.StrEnum):
@@ -82,6 +105,8 @@ class Outcome(enum.StrEnum):
     ABANDONED = "abandoned"  # the citizen left while waiting
     ABUSE = "abuse"  # the counselor ended it for abuse
     GUIDE_ONLY = "guide_only"  # the citizen left before asking for a counselor
+    UNANSWERED = "unanswered"  # nobody could take it, or the maximum wait was reached
+    INTERRUPTED = "interrupted"  # left open by a restart (closed at the next start)
 
 
 class ChatStateError(Exception):
@@ -142,6 +167,18 @@ class WithdrawConsent:
     """The citizen takes their consent back: nothing more is kept, the kept part is deleted."""
 
 
+class NoCounselorReason(enum.StrEnum):
+    UNAVAILABLE = "unavailable"  # chats off, nobody on shift on the chat page, controller down
+    MAX_WAIT = "max_wait"  # waited chat_max_wait
+
+
+@dataclass(frozen=True, slots=True)
+class NoCounselor:
+    """The adapter: no counselor will take this waiting chat (why: `reason`)."""
+
+    reason: NoCounselorReason
+
+
 @dataclass(frozen=True, slots=True)
 class CallbackAsked:
     number: str = field(repr=False)
@@ -157,6 +194,7 @@ Event = (
     | CounselorEnded
     | WithdrawConsent
     | CallbackAsked
+    | NoCounselor
 )
 
 
@@ -311,6 +349,13 @@ class ChatJourney:
                 self.step = Step.CONNECTED
                 self.member = member
                 return [Connected(member, now), Notice(NOTICE_CONNECTED)]
+            case NoCounselor(reason) if self.step is Step.WAITING:
+                notice = (
+                    NOTICE_WAITED_TOO_LONG
+                    if reason is NoCounselorReason.MAX_WAIT
+                    else NOTICE_NO_COUNSELOR
+                )
+                return self._end(Outcome.UNANSWERED, "system", now, notice)
             case Typed(sender, text):
                 return self._typed(event, sender, text, now)
             case Left():
@@ -324,8 +369,13 @@ class ChatJourney:
                 return self._end(Outcome.COMPLETED, member, now, NOTICE_ENDED)
         raise self._wrong(event)
 
+    @property
+    def callback_open(self) -> bool:
+        """The callback form shows: waiting, talking, or ended unanswered."""
+        return self.step in (Step.WAITING, Step.CONNECTED) or (self.outcome is Outcome.UNANSWERED)
+
     def _callback(self, event: CallbackAsked, now: float) -> list[Command]:
-        if self.step not in (Step.WAITING, Step.CONNECTED):
+        if not self.callback_open:
             raise self._wrong(event)
         if self.callback_asked:
             return [Refused("citizen", MSG_CALLBACK_AGAIN)]
@@ -340,7 +390,7 @@ class ChatJourney:
         if self.consent is not True:
             raise self._wrong(event)
         self.consent = False
-        return [ForgetTranscript(now), Notice(NOTICE_WITHDRAWN)]
+        return [ForgetTranscript(now)]  # the adapter says NOTICE_WITHDRAWN once it is done
 
     def _choose(self, event: Choose, option: str) -> list[Command]:
         if self.step not in (Step.GUIDE, Step.INFO):
@@ -352,10 +402,15 @@ class ChatJourney:
         elif option == "chat":
             self.step = Step.CONSENT
         elif option.startswith("category:") and self.step is Step.INFO:
-            self.category = option.removeprefix("category:")
+            category = option.removeprefix("category:")
+            if category not in CATEGORIES:
+                raise ChatStateError(f'chat {self.chat_id}: no such category in "{self.step}"')
+            self.category = category
         else:
-            raise ChatStateError(f'chat {self.chat_id}: no option "{option}" in "{self.step}"')
-        self.path.append(option)
+            # The option is the visitor's text: never in the message (it is logged).
+            raise ChatStateError(f'chat {self.chat_id}: no such option in "{self.step}"')
+        if len(self.path) < MAX_PATH:
+            self.path.append(option)  # (a visitor going back and forth is not recorded more)
         return []
 
     def _typed(self, event: Typed, sender: Sender, text: str, now: float) -> list[Command]:
@@ -378,7 +433,8 @@ class ChatJourney:
     def _end(self, outcome: Outcome, by: str, now: float, notice: str) -> list[Command]:
         out: list[Command] = []
         if self.step is Step.WAITING:
-            outcome = Outcome.ABANDONED
+            if outcome is not Outcome.UNANSWERED:
+                outcome = Outcome.ABANDONED
             out.append(Dequeue())
         elif self.step is Step.CONNECTED:
             assert self.member is not None

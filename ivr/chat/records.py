@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
 
 from ivr.audit import audit
 from ivr.crypto import Sealer
-from ivr.store import Store
+from ivr.store import Store, WriteDeferred
 
 
 def message_purpose(chat_id: str, seq: int) -> str:
@@ -67,6 +66,21 @@ async def ended(store: Store, chat_id: str, at: float, outcome: str, by: str) ->
     )
 
 
+async def close_left_open(store: Store, now: float, live: set[str]) -> int:
+    """Close the chats a previous run left open (outcome ``interrupted``; their live lines were
+    in that process's memory only), except `live` (this run's). Returns how many."""
+    rows = await store.fetch("SELECT chat_id FROM chats WHERE ended_at IS NULL")
+    left = [str(r[0]) for r in rows if r[0] not in live]
+    for chat_id in left:
+        await store.write(
+            "chat left open",
+            "UPDATE chats SET ended_at = ?, outcome = 'interrupted', ended_by = 'system'"
+            " WHERE chat_id = ? AND ended_at IS NULL",
+            (now, chat_id),
+        )
+    return len(left)
+
+
 async def message(
     store: Store, sealer: Sealer, chat_id: str, seq: int, sender: str, at: float, text: str
 ) -> None:
@@ -78,17 +92,30 @@ async def message(
     )
 
 
-async def forget(store: Store, chat_id: str, at: float) -> None:
-    """Consent withdrawn: the kept messages are deleted (one transaction), the chat says when."""
-
-    async def both(db: Any) -> None:
-        await db.execute(
-            "UPDATE chats SET consent = 'no', withdrawn_at = ? WHERE chat_id = ?", (at, chat_id)
-        )
-        await db.execute("DELETE FROM chat_messages WHERE chat_id = ?", (chat_id,))
-
-    await store.atomically(both)
-    audit.info("chat consent withdrawn: chat=%s; its kept messages deleted", chat_id)
+async def forget(store: Store, chat_id: str, at: float) -> bool:
+    """Consent withdrawn: the kept messages are deleted, then the chat says when. Both are
+    ordinary writes, so they land after every write of the chat still pending (a consent row
+    or a message the database could not take yet) and are retried like them. True when done
+    now; False when kept for later (WriteDeferred: done once ``store.pending`` is empty)."""
+    done = True
+    for what, sql, args in (
+        ("chat messages forgotten", "DELETE FROM chat_messages WHERE chat_id = ?", (chat_id,)),
+        (
+            "chat consent withdrawn",
+            "UPDATE chats SET consent = 'no', withdrawn_at = ? WHERE chat_id = ?",
+            (at, chat_id),
+        ),
+    ):
+        try:
+            await store.write(what, sql, args)
+        except WriteDeferred:
+            done = False
+    audit.info(
+        "chat consent withdrawn: chat=%s; its kept messages %s",
+        chat_id,
+        "deleted" if done else "to be deleted once the database takes writes",
+    )
+    return done
 
 
 def purge_messages(conn: sqlite3.Connection, cutoff: float, now: float) -> list[str]:

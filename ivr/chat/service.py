@@ -20,13 +20,16 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from ivr.audit import audit
 from ivr.chat import records
 from ivr.chat.journey import (
+    NOTICE_WITHDRAWING,
+    NOTICE_WITHDRAWN,
     Accepted,
     ChatJourney,
     ChatParams,
@@ -40,6 +43,8 @@ from ivr.chat.journey import (
     FlagIdentity,
     ForgetTranscript,
     Left,
+    NoCounselor,
+    NoCounselorReason,
     Notice,
     RecordConsent,
     Refused,
@@ -47,14 +52,14 @@ from ivr.chat.journey import (
     RequestCallback,
     Step,
 )
+from ivr.chat.queue import Counselors, Queue
 from ivr.context import safe_store
 from ivr.crypto import Sealer
 from ivr.flow.commands import CallbackConsent, CallbackReason
 from ivr.followup.requests import FollowupRequests, describe
-from ivr.keys import CONTROLLER, SECRETS, SETTINGS, STORE
+from ivr.keys import SECRETS, SETTINGS, STORE
 from ivr.privacy import caller_hash
 from ivr.staff.chatoffers import ChatOffer
-from ivr.staff.driver import COUNSELORS, StaffError
 from ivr.staff.ringgroup import Channel, RingGroup
 from ivr.store import Store, WriteDeferred
 
@@ -70,6 +75,9 @@ KEEP_IDLE = 3600.0
 #: Chats kept at once at most (beyond: a new one is refused, with the phone line offered).
 MAX_CHATS = 2000
 OFFER_PREFIX = "chatoffer-"
+#: The defaults of chat_offer_seconds and chat_max_wait (ivr.config), without settings.
+OFFER_SECONDS = 30.0
+MAX_WAIT = 600.0
 #: Steps of the guided start (before the queue).
 GUIDED = frozenset({Step.GUIDE, Step.INFO, Step.CONSENT})
 
@@ -92,7 +100,8 @@ class LiveChat:
     queued: bool = False
     """In the ring group's waiting list (False while waiting: not queued yet)."""
     queued_at: float | None = None
-    """When the citizen asked for a counselor (the wait shown on the wallboard)."""
+    """When the citizen asked for a counselor (its Enqueue): the wait shown on the wallboard and
+    timed against `chat_max_wait`."""
     stored: bool = False
     offer: ChatOffer | None = None
     offered_at: float = 0.0
@@ -105,35 +114,6 @@ class LiveChat:
     @property
     def chat_id(self) -> str:
         return self.journey.chat_id
-
-
-class Queue(Protocol):
-    """Where chats are queued, and who is on shift for it."""
-
-    def group(self) -> RingGroup | None: ...
-
-    def on_shift(self, group: RingGroup, now: float) -> frozenset[str] | None: ...
-
-
-class Counselors:
-    """Where chats are queued: the counselors' ring group of the running controller (read at
-    each use: the desk is built before the controller starts, and outlives a failed start)."""
-
-    def __init__(self, main: Any) -> None:
-        self.main = main
-
-    def group(self) -> RingGroup | None:
-        controller = self.main.get(CONTROLLER)
-        if controller is None:
-            return None
-        try:
-            return controller.staff.team_group(COUNSELORS)
-        except StaffError:
-            return None
-
-    def on_shift(self, group: RingGroup, now: float) -> frozenset[str] | None:
-        controller = self.main.get(CONTROLLER)
-        return controller.staff.on_shift(group.name, now) if controller is not None else None
 
 
 class ChatService:
@@ -149,6 +129,8 @@ class ChatService:
         self.present: Counter[str] = Counter()
         self._topics: dict[str, asyncio.Event] = {}
         self._sealer: Sealer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._recovered = False
 
     # -- resources (read from the product at use: the desk is built before they open) -----
     @property
@@ -208,6 +190,10 @@ class ChatService:
         if store is not None:
             flag = await store.active_flag(identity, now)
             level = flag.level if flag else 0
+            # A second request of the identity may have started one meanwhile: that one.
+            running = self.chat_of(identity)
+            if running is not None and running.journey.step is not Step.ENDED:
+                return running
         chat_id = f"chat-{secrets.token_hex(8)}"
         journey = ChatJourney(chat_id, self.params, now, flagged=level > 0)
         chat = LiveChat(journey, identity, level, last_seen=now)
@@ -239,7 +225,19 @@ class ChatService:
         self.notify_chat(chat)
         if chat.journey.step is not old:
             self.notify_queue()
+        if old is Step.CONSENT and chat.journey.step is Step.WAITING and not self.available(now):
+            log.info("chat %s: no counselor can take chats now", chat.chat_id)
+            await self.feed(chat, NoCounselor(NoCounselorReason.UNAVAILABLE), now)
         return refused
+
+    def available(self, now: float) -> bool:
+        """Someone can take a chat: the controller is up, chats are on, and a counselor on
+        shift (logged in, not paused) has the chat page open."""
+        group = self.group()
+        if group is None:
+            return False
+        present = {m for m, n in self.present.items() if n > 0}
+        return group.chat_staffed(present, self.counselors.on_shift(group, now))
 
     async def _do(self, chat: LiveChat, cmd: Command, now: float) -> None:
         store = self.store
@@ -299,8 +297,54 @@ class ChatService:
             case RequestCallback(number, at):
                 await self._callback(chat, number, at)
             case ForgetTranscript(at):
-                if store is not None and chat.stored:
-                    await safe_store(records.forget(store, chat.chat_id, at))
+                # Whatever was written of it: consent was given (chat.stored may be False
+                # with the consent row, and so its messages, still pending).
+                await self._forget(chat, at)
+
+    async def _forget(self, chat: LiveChat, at: float) -> None:
+        """Delete what was kept of the chat; the citizen is told it is deleted once it is
+        (after the writes pending before it, retried by the store until the database takes
+        them: :meth:`_confirm_forgotten`)."""
+        store = self.store
+        done = store is None
+        if store is not None:
+            try:
+                done = await records.forget(store, chat.chat_id, at)
+            except Exception:
+                log.exception("chat %s: the withdrawal's delete failed; retried", chat.chat_id)
+        if done:
+            self._line(chat, "system", NOTICE_WITHDRAWN, at)
+            return
+        self._line(chat, "system", NOTICE_WITHDRAWING, at)
+        task = asyncio.create_task(self._confirm_forgotten(chat, at), name="chat forget")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _confirm_forgotten(self, chat: LiveChat, at: float) -> None:
+        """Retry until the withdrawal's delete is written, then tell the citizen."""
+        store = self.store
+        assert store is not None
+        while True:
+            await asyncio.sleep(store.retry_seconds)
+            try:
+                if not store.pending:  # the deferred delete (and all before it) written
+                    if await store.fetch(
+                        "SELECT 1 FROM chats WHERE chat_id = ? AND withdrawn_at IS NULL"
+                        " AND consent = 'yes'",
+                        (chat.chat_id,),
+                    ):
+                        await records.forget(store, chat.chat_id, at)  # it was dropped: again
+                        continue
+                    break
+                await store.flush()
+            except Exception:
+                log.exception("chat %s: the withdrawal's delete failed; retried", chat.chat_id)
+        self._line(chat, "system", NOTICE_WITHDRAWN, time.time())
+        self.notify_chat(chat)
+
+    @staticmethod
+    def _line(chat: LiveChat, sender: str, text: str, at: float) -> None:
+        chat.lines.append(Line(len(chat.lines) + 1, sender, text, at))
 
     def _enqueue(self, chat: LiveChat, since: float) -> None:
         group = self.group()
@@ -388,6 +432,19 @@ class ChatService:
         await self.feed(chat, Accepted(member), now)
         return True
 
+    def decline(self, member: str, chat_id: str) -> bool:
+        """`member` passes the chat offered to them on (넘기기): the next plan offers it to
+        the others first. False when the offer is gone."""
+        chat = self.chats.get(chat_id)
+        group = self.group()
+        if chat is None or group is None or chat.offer is None or chat.offer.member != member:
+            return False
+        log.info("chat %s: %s passed it on", chat_id, member)
+        group.chat_declined(chat.offer.offer_id)
+        chat.offer = None
+        self.notify(f"desk:{member}")
+        return True
+
     # -- the tick ----------------------------------------------------------------------------
     def gone(self, now: float) -> list[LiveChat]:
         """Waiting chats whose citizen closed the page CITIZEN_GONE ago (to end: abandoned)."""
@@ -443,18 +500,36 @@ class ChatService:
             changed.add(f"desk:{offer.member}")
         return changed
 
-    async def step(self, now: float, offer_seconds: float) -> None:
-        """One tick: the chats whose citizen is gone end (abandoned), then :meth:`tick`."""
+    async def step(
+        self, now: float, offer_seconds: float = OFFER_SECONDS, max_wait: float = MAX_WAIT
+    ) -> None:
+        """One tick: the chats whose citizen is gone end (abandoned), those that waited
+        `max_wait` end unanswered (with the callback form), then :meth:`tick`."""
+        store = self.store
+        if not self._recovered and store is not None:
+            # Once per run, before anything else: close what a previous run left open.
+            with contextlib.suppress(WriteDeferred):
+                closed = await records.close_left_open(store, now, set(self.chats))
+                if closed:
+                    log.warning("closed %d chat(s) a previous run left open", closed)
+            self._recovered = True
         for chat in self.gone(now):
             log.info("chat %s: the citizen's page is gone; abandoned", chat.chat_id)
             await self.feed(chat, Left(), now)
+        for chat in list(self.chats.values()):
+            since = chat.queued_at
+            if chat.journey.step is Step.WAITING and since is not None and now - since >= max_wait:
+                log.info("chat %s: waited %.0f s; the maximum", chat.chat_id, now - since)
+                await self.feed(chat, NoCounselor(NoCounselorReason.MAX_WAIT), now)
         self.notify(*self.tick(now, offer_seconds))
 
     async def run(self, stopping: asyncio.Event, clock: Any) -> None:
-        offer_seconds = float(self.main[SETTINGS].chat_offer_seconds)
         while not stopping.is_set():
             try:
-                await self.step(clock(), offer_seconds)
+                settings = self.main[SETTINGS]  # read at each tick: a reload applies at once
+                await self.step(
+                    clock(), float(settings.chat_offer_seconds), float(settings.chat_max_wait)
+                )
             except Exception:
                 log.exception("chat tick failed")
             with contextlib.suppress(TimeoutError):
@@ -480,6 +555,7 @@ class ChatService:
             "lines": self._lines(chat),
             "position": self.position(chat),
             "kept": bool(chat.journey.consent),
+            "callback": chat.journey.callback_open,
         }
 
     def desk_view(self, member: str, now: float) -> dict[str, Any]:

@@ -49,6 +49,12 @@ ANONYMOUS = "anonymous"
 #: Notes on the tasks that are closed at once (read by staff: Korean).
 NO_NUMBER_NOTE = "발신번호가 없어 전화할 수 없습니다 (발신번호 표시 제한)"
 OPTED_OUT_NOTE = "시민이 후속 전화를 원하지 않습니다 (수신 거부)"
+#: A chat's callback for a number that opted out: the number was typed, not verified (anyone
+#: may type anyone's number), so the opt-out stands; the counselor decides (e.g. in the chat).
+CHAT_OPTED_OUT_NOTE = (
+    "채팅에서 입력한 번호(본인 확인 안 됨)가 후속 전화 수신 거부 상태입니다. "
+    "거부는 유지되었습니다. 필요하면 채팅으로 확인해 주세요."
+)
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,13 @@ class FollowupRequests:
                 )
             optout = await self.records.opt_out_of(caller_hash)
             if optout is not None:
-                stands = consent is CallbackConsent.NONE_WELFARE_CHECK or optout.call_id == call_id
+                # A chat's number is typed, not the line's caller id: it never lifts it.
+                typed = consent is CallbackConsent.CITIZEN_CHAT
+                stands = (
+                    consent is CallbackConsent.NONE_WELFARE_CHECK
+                    or optout.call_id == call_id
+                    or typed
+                )
                 if stands:
                     audit.info(
                         "follow-up request of call %s for caller %s kept closed: they opted out"
@@ -102,8 +114,9 @@ class FollowupRequests:
                         caller_hash,
                         optout.call_id or "-",
                     )
+                    note = CHAT_OPTED_OUT_NOTE if typed else OPTED_OUT_NOTE
                     return await self._closed(
-                        type_, caller_hash, now, Status.OPTED_OUT, call_id, by, OPTED_OUT_NOTE
+                        type_, caller_hash, now, Status.OPTED_OUT, call_id, by, note
                     )
                 try:
                     await self.records.lift_opt_out(caller_hash)

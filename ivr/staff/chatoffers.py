@@ -9,7 +9,9 @@ at a time (whatever the call strategy: a chat is a conversation for one counselo
   no-answer cooldown, fewer chats in progress than ``chats_per_member``, not on a call unless
   ``chat_during_call``, and no other chat offer pending;
 * best first: fewest chats in progress, then the calls' fairness order (available longest,
-  fewest taken — here chats taken — then member order).
+  fewest taken — here chats taken — then member order);
+* a member offered this chat already (timed out, or declined) comes after every eligible
+  member not offered it yet; once all eligible members were offered it, a new round starts.
 
 Calls are not held back by chats: a member in a chat (or with a chat offer showing) is still
 rung for calls. A counselor can type between two sentences of a caller, not the other way
@@ -18,7 +20,8 @@ member count of each is its own; from calls to chats, an ongoing call blocks new
 (unless ``chat_during_call``).
 
 An offer not accepted (the adapter's offer timeout, or declined) is withdrawn without a
-penalty (no cooldown: a chat offer does not ring anything). An offer whose member is no longer
+penalty (no cooldown: a chat offer does not ring anything), but the chat goes to the others
+first. An offer whose member is no longer
 eligible (paused, logged out, off the page, on a call) is withdrawn at the next plan. A chat
 ending has no wrap-up in the ring group. Mixed into ivr.staff.ringgroup.RingGroup.
 """
@@ -106,6 +109,15 @@ class ChatOffers:
             and (self.config.chat_during_call or member not in self._busy)
         )
 
+    def chat_staffed(self, present: Iterable[str], on_shift: Iterable[str] | None) -> bool:
+        """Someone can take chats at all: chats are on (``chats_per_member``) and a member
+        on shift, logged in and not paused has the chat page open (busy or not)."""
+        shown = frozenset(present)
+        shift = None if on_shift is None else frozenset(on_shift)
+        return self.config.chats_per_member > 0 and any(
+            m in shown and self._staffed(m, shift) for m in self._state
+        )
+
     def plan_chats(
         self,
         present: Iterable[str],
@@ -141,9 +153,17 @@ class ChatOffers:
             if not free:
                 break
             if w.channel is Channel.CHAT and not w.legs:
+                # Members not offered this chat yet first; all of them were: a new round.
+                fresh = [m for m in free if m not in w.offered]
+                if not fresh:
+                    w.offered.clear()
+                    fresh = free
+                member = fresh[0]
+                free.remove(member)
                 self._leg_seq += 1
-                offer = ChatOffer(w.call_id, free.pop(0), f"{offer_prefix}{self._leg_seq}")
+                offer = ChatOffer(w.call_id, member, f"{offer_prefix}{self._leg_seq}")
                 w.legs[offer.offer_id] = offer.member
+                w.offered.add(member)
                 self._chat_offers[offer.offer_id] = offer
                 offers.append(offer)
         return ChatPlan(offers, [o for o in withdrawn if o is not None])

@@ -31,6 +31,8 @@ class Waiting:
     channel: Channel = Channel.CALL
     legs: dict[str, str] = field(default_factory=dict)
     """Offers in progress: leg id (a ringing phone leg, or a chat offer id) -> member."""
+    offered: set[str] = field(default_factory=set)
+    """A chat's members offered it in this round (ivr.staff.chatoffers prefers the others)."""
 
 
 def insert_in_order(waiting: list[Waiting], entry: Waiting) -> None:

@@ -4,7 +4,7 @@ The cookie holds ``<session id>.<HMAC-SHA256>``; the key is derived from the dat
 ``state_dir/secrets.json`` (never committed, never in the code). The session itself (who, the
 CSRF token, since when) lives in this process only: signing out, or a restart of the controller,
 ends it for good — a copied cookie is worth nothing afterwards. Cookies are HttpOnly,
-SameSite=Strict, and Secure when the desk is served over TLS.
+SameSite=Strict once signed in (Lax while anonymous: docs/desk.md), and Secure over TLS.
 
 Every session, signed in or not, has a CSRF token; every form carries it in a hidden field
 ``csrf`` and a POST without the session's token is refused (403). Only signed-in sessions are

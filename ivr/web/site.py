@@ -192,7 +192,10 @@ def _finish(desk: Desk, request: web.Request, resp: web.StreamResponse, cookie: 
             max_age=int(IDLE_SECONDS),
             path="/",
             httponly=True,
-            samesite="Strict",
+            # Anonymous (the public chat page): Lax, so a link from another site (a search,
+            # a partner's page) keeps the visitor's session and its CSRF token; POSTs still
+            # carry the token. Signed in: Strict (docs/desk.md).
+            samesite="Strict" if s.member is not None else "Lax",
             secure=desk.settings.desk_tls,
         )
 

@@ -29,7 +29,7 @@
     document.getElementById("leave-form").hidden = ended;
     document.getElementById("new-form").hidden = !ended;
     document.getElementById("withdraw-form").hidden = !view.kept;
-    document.getElementById("callback-box").hidden = ended;
+    document.getElementById("callback-box").hidden = !view.callback;
   }
   var form = document.getElementById("say");
   form.addEventListener("submit", function (ev) {

@@ -36,6 +36,10 @@
       b.type = "button";
       b.addEventListener("click", function () { post("/desk/chats/" + o.chat_id + "/accept"); });
       div.appendChild(b);
+      var d = el("button", "decline", "넘기기");
+      d.type = "button";
+      d.addEventListener("click", function () { post("/desk/chats/" + o.chat_id + "/decline"); });
+      div.appendChild(d);
       out.appendChild(div);
     });
     box.replaceChildren(out);
