@@ -13,10 +13,11 @@ from selenium.webdriver.support.ui import WebDriverWait
 from ivr.keys import STORE
 from ivr.web.auth import hash_password
 from tests.conftest import Hotline, PhoneFactory
-from tests.desk_support import settled, sign_in, submit, wait_for
+from tests.desk_support import settled, sign_in, start_browser, submit, wait_for
 from tests.e2e_ringgroup_support import WAITING, choose_line, counselor, dial, member
 
 SUPERVISOR_PW = "wallboard-e2e-password"
+COUNSELOR_PW = "wallboard-e2e-counselor"
 #: A counselor left logged in and unpaused by the other tests (tests/e2e_ringgroup_support.py).
 COUNSELOR = "counselor02"
 
@@ -101,6 +102,36 @@ async def test_the_wallboard_shows_a_waiting_caller_then_the_counselor_on_the_ca
         return str(browser.find_element(By.ID, element_id).text)
 
     before = int(await asyncio.to_thread(text, "chats-waiting"))
+    # A chat waits only while a counselor on shift has the chat page open (else the citizen is
+    # told at once that nobody can chat now): the counselor opens it in a browser of their own.
+    await hotline.app[STORE].change(
+        "INSERT OR REPLACE INTO desk_passwords (member, hash, set_at, set_by)"
+        " VALUES (?, ?, 0, 'test')",
+        (COUNSELOR, hash_password(COUNSELOR_PW)),
+    )
+    desk = await asyncio.to_thread(start_browser)
+    try:
+        await chat_waits_on_the_board(browser, desk, base, before)
+    finally:
+        await asyncio.to_thread(desk.quit)
+
+
+async def chat_waits_on_the_board(browser: Any, desk: Any, base: str, before: int) -> None:
+    """A citizen's chat from the public page (in a second tab of the board's browser) is shown
+    waiting beside the calls while `desk` (a counselor) has the chat page open; when the citizen
+    leaves it is gone from the board and counted abandoned in today's chat figures."""
+
+    def text(element_id: str) -> str:
+        return str(browser.find_element(By.ID, element_id).text)
+
+    def open_chat_page() -> None:
+        sign_in(desk, base, COUNSELOR, COUNSELOR_PW)
+        desk.get(f"{base}/desk/chats")
+        settled(desk).until(
+            lambda b: b.find_element(By.ID, "desk").get_attribute("data-pushed") == "yes"
+        )
+
+    await asyncio.to_thread(open_chat_page)
     board_tab = await asyncio.to_thread(lambda: browser.current_window_handle)
 
     def start_chat() -> str:
