@@ -12,6 +12,8 @@ tasks due now are counted in the database just before. The families (all prefixe
 - `counselors{team,state}`: staff members by state (idle, ringing, busy, wrapup, cooldown,
   paused, logged_out), each member once per team;
 - `followups_due{team}`: open follow-up tasks due now;
+- `chats{step}`: text chats held now by the chat service (ivr/chat), by step (guide, info,
+  consent, waiting for a counselor, connected, ended but still shown to the citizen);
 - `errors_total{where}`: unexpected errors handled (`controller`: an input the loop could not
   handle; `command`: a call command that failed and ended the call; `bookkeeping`: a record
   that could not be written, each attempt);
@@ -34,6 +36,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ivr.chat.journey import Step as ChatStep
 from ivr.flow.call import CallFlow
 from ivr.flow.states import STAGE_OF
 from ivr.followup.model import Team
@@ -56,14 +59,23 @@ class Snapshot:
     followups_due: Mapping[str, int] | None = None  # None: the database could not be read
     tallies: Mapping[str, int] = field(default_factory=dict)
     ari_reconnects: int = 0
+    chats: Mapping[str, int] = field(default_factory=dict)  # step -> chats
 
 
-def snapshot(controller: Any, ari: Any, due: Mapping[str, int] | None, now: float) -> Snapshot:
+def snapshot(
+    controller: Any,
+    ari: Any,
+    due: Mapping[str, int] | None,
+    now: float,
+    chat_steps: Iterable[str] = (),
+) -> Snapshot:
     """Read the controller (`ivr.controller.Controller`, or None before it runs) without
-    awaiting anything, so the numbers are of one moment of the loop."""
+    awaiting anything, so the numbers are of one moment of the loop. `chat_steps`: the step
+    of each chat the chat service holds now."""
     reconnects = max(0, getattr(ari, "connects", 0) - 1) if ari is not None else 0
+    chats = dict(Counter(chat_steps))
     if controller is None:
-        return Snapshot(followups_due=due, ari_reconnects=reconnects)
+        return Snapshot(followups_due=due, ari_reconnects=reconnects, chats=chats)
     calls: Counter[tuple[str, str]] = Counter()
     for call in controller.calls.values():
         journey = call.flow
@@ -95,6 +107,7 @@ def snapshot(controller: Any, ari: Any, due: Mapping[str, int] | None, now: floa
         followups_due=due,
         tallies={**controller.ctx.tallies, SPEECH_FALLBACK: _fallbacks(controller)},
         ari_reconnects=reconnects,
+        chats=chats,
     )
 
 
@@ -129,7 +142,10 @@ def families(s: Snapshot) -> list[Metric]:
     for team in teams:
         for state in Activity:
             counselors.add_metric([team, state.value], s.counselors.get((team, state.value), 0))
-    out: list[Metric] = [calls, length, longest, counselors]
+    chats = GaugeMetricFamily("ivr120_chats", "Text chats held now, by step", labels=["step"])
+    for step in ChatStep:
+        chats.add_metric([step.value], s.chats.get(step.value, 0))
+    out: list[Metric] = [calls, length, longest, counselors, chats]
     if s.followups_due is not None:
         due = GaugeMetricFamily(
             "ivr120_followups_due", "Open follow-up tasks due now", labels=["team"]
@@ -173,9 +189,11 @@ class LiveCollector(Collector):
     def __init__(self) -> None:
         self.latest = Snapshot()
 
-    async def refresh(self, controller: Any, ari: Any, now: float) -> None:
+    async def refresh(
+        self, controller: Any, ari: Any, now: float, chat_steps: Iterable[str] = ()
+    ) -> None:
         due = await followups_due(controller.store, now) if controller is not None else None
-        self.latest = snapshot(controller, ari, due, now)
+        self.latest = snapshot(controller, ari, due, now, chat_steps)
 
     def collect(self) -> Iterator[Metric]:
         yield from families(self.latest)

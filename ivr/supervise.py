@@ -156,9 +156,19 @@ async def _metrics(request: web.Request) -> web.Response:
     metrics.ari.set(1 if ari is not None and ari.ws_connected else 0)
     metrics.calls.set(len(controller.calls) if controller is not None else 0)
     now = controller.clock() if controller is not None else time.time()
-    await metrics.live.refresh(controller, ari, now)
+    await metrics.live.refresh(controller, ari, now, _chat_steps(app))
     body = generate_latest(metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _chat_steps(app: web.Application) -> list[str]:
+    """The step of each chat the desk's chat service holds (none without the desk)."""
+    from ivr.chat.http import SERVICE
+    from ivr.web.site import DESK_APP
+
+    desk = app.get(DESK_APP)
+    service = desk.get(SERVICE) if desk is not None else None
+    return [] if service is None else [c.journey.step.value for c in service.chats.values()]
 
 
 def add_routes(app: web.Application) -> None:

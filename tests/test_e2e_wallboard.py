@@ -15,6 +15,7 @@ from ivr.web.auth import hash_password
 from tests.conftest import Hotline, PhoneFactory
 from tests.desk_support import settled, sign_in, start_browser, submit, wait_for
 from tests.e2e_ringgroup_support import WAITING, choose_line, counselor, dial, member
+from tests.test_e2e_metrics import scrape
 
 SUPERVISOR_PW = "wallboard-e2e-password"
 COUNSELOR_PW = "wallboard-e2e-counselor"
@@ -111,12 +112,14 @@ async def test_the_wallboard_shows_a_waiting_caller_then_the_counselor_on_the_ca
     )
     desk = await asyncio.to_thread(start_browser)
     try:
-        await chat_waits_on_the_board(browser, desk, base, before)
+        await chat_waits_on_the_board(hotline, browser, desk, base, before)
     finally:
         await asyncio.to_thread(desk.quit)
 
 
-async def chat_waits_on_the_board(browser: Any, desk: Any, base: str, before: int) -> None:
+async def chat_waits_on_the_board(
+    hotline: Hotline, browser: Any, desk: Any, base: str, before: int
+) -> None:
     """A citizen's chat from the public page (in a second tab of the board's browser) is shown
     waiting beside the calls while `desk` (a counselor) has the chat page open; when the citizen
     leaves it is gone from the board and counted abandoned in today's chat figures."""
@@ -150,6 +153,8 @@ async def chat_waits_on_the_board(browser: Any, desk: Any, base: str, before: in
     await wait_for(
         lambda: text("chats-waiting") == str(before + 1), message="the chat waiting on the board"
     )
+    waiting = ("ivr120_chats", (("step", "waiting"),))
+    assert (await scrape(hotline))[waiting] == before + 1  # and on /metrics
     longest = await wait_for(
         lambda: (t := text("chats-longest")) != "–" and t, message="the chat's wait"
     )

@@ -143,3 +143,12 @@ async def test_followups_due_counts_open_tasks_due_now_by_team(tmp_path: Path) -
         await store.close()
     # A closed store: None (the family is left out), no exception.
     assert await followups_due(store, NOW) is None
+
+
+def test_chats_are_counted_by_step_every_step_shown() -> None:
+    got = served(
+        snapshot(None, None, None, now=0.0, chat_steps=["waiting", "waiting", "connected"])
+    )
+    assert got["ivr120_chats", (("step", "waiting"),)] == 2
+    assert got["ivr120_chats", (("step", "connected"),)] == 1
+    assert got["ivr120_chats", (("step", "guide"),)] == 0
