@@ -18,8 +18,6 @@ history shown (n-th contact), once per contact.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -49,9 +47,10 @@ from ivr.summary import jobs, records
 from ivr.summary.needs import NeedList, load_needs
 from ivr.timezone import SEOUL
 from ivr.wallboard.monitoring import MONITORS
-from ivr.web.auth import Role, role_of
+from ivr.web.auth import Role
 from ivr.web.sessions import Session
 from ivr.web.site import DESK, SESSION, Desk, desk_of, redirect, requires
+from ivr.web.streams import view_stream
 
 log = logging.getLogger(__name__)
 
@@ -293,40 +292,11 @@ def _agencies(desk: Desk) -> list[Any]:
 
 @requires(SERVED)
 async def events(request: web.Request) -> web.StreamResponse:
-    desk, screens = desk_of(request), request.app[SCREENS]
+    screens = request.app[SCREENS]
     member, _ = _member(request)
-    resp = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream; charset=utf-8",
-            "Cache-Control": "no-store",
-            "X-Accel-Buffering": "no",
-        }
+    return await view_stream(
+        request, SERVED, lambda now: screens.view(member, now), tick=TICK, keepalive=KEEPALIVE
     )
-    await resp.prepare(request)
-    session: Session = request[SESSION]
-    last = None
-    sent_at = time.monotonic()
-
-    def holds() -> bool:
-        if not desk.sessions.current(session, time.time()) or session.member is None:
-            return False
-        return role_of(desk.settings, session.member) in SERVED
-
-    try:
-        while not desk.stopping.is_set() and holds():
-            view = await screens.view(member, time.time())
-            data = json.dumps(view, ensure_ascii=False, sort_keys=True)
-            if data != last:
-                await resp.write(f"data: {data}\n\n".encode())
-                last, sent_at = data, time.monotonic()
-            elif time.monotonic() - sent_at > KEEPALIVE:
-                await resp.write(b": keep-alive\n\n")
-                sent_at = time.monotonic()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(desk.stopping.wait(), TICK)
-    except ConnectionResetError:
-        pass  # the screen went away
-    return resp
 
 
 def _back(done: str | None = None, error: str | None = None) -> web.Response:

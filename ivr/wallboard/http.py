@@ -14,8 +14,6 @@ IDLE_SECONDS: the stream itself is not activity) or no longer has a watcher's ro
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -29,9 +27,10 @@ from ivr.chat import http as chat_http
 from ivr.keys import CONTROLLER
 from ivr.timezone import SEOUL
 from ivr.wallboard import board, monitor, monitoring
-from ivr.web.auth import WATCHERS, role_of
+from ivr.web.auth import WATCHERS
 from ivr.web.sessions import Session
 from ivr.web.site import DESK, SESSION, Desk, desk_of, requires
+from ivr.web.streams import view_stream
 
 log = logging.getLogger(__name__)
 
@@ -163,38 +162,7 @@ async def page(request: web.Request) -> web.StreamResponse:
 @requires(WATCHERS)
 async def events(request: web.Request) -> web.StreamResponse:
     feed = request.app[FEED]
-    desk = desk_of(request)
-    resp = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream; charset=utf-8",
-            "Cache-Control": "no-store",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    await resp.prepare(request)
-    session: Session = request[SESSION]
-    last = None
-    sent_at = time.monotonic()
-
-    def holds() -> bool:
-        if not desk.sessions.current(session, time.time()) or session.member is None:
-            return False
-        return role_of(desk.settings, session.member) in WATCHERS
-
-    try:
-        while not desk.stopping.is_set() and holds():
-            data = json.dumps(await feed.view(time.time()), ensure_ascii=False, sort_keys=True)
-            if data != last:
-                await resp.write(f"data: {data}\n\n".encode())
-                last, sent_at = data, time.monotonic()
-            elif time.monotonic() - sent_at > KEEPALIVE:
-                await resp.write(b": keep-alive\n\n")
-                sent_at = time.monotonic()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(desk.stopping.wait(), TICK)
-    except ConnectionResetError:
-        pass  # the screen went away
-    return resp
+    return await view_stream(request, WATCHERS, feed.view, tick=TICK, keepalive=KEEPALIVE)
 
 
 def add_routes(app: web.Application) -> None:
