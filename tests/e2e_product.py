@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from ivr.ari.client import AriClient
 from ivr.config import Settings, load_settings
@@ -215,3 +217,25 @@ def own_settings(tmp: Path, name: str, **extra: Any) -> Settings:
             **extra,
         },
     )
+
+
+async def wait_checked(what: str, check: Any, timeout: float = 30) -> Any:
+    """Poll the coroutine function `check` until it returns something true (returned); fail
+    the test saying `what` was not seen within `timeout` s."""
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                got = await check()
+                if got:
+                    return got
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        pytest.fail(f"timed out waiting for {what}")
+
+
+def keep_log_and_remove(run: IvrRun, tmp_path: Path) -> None:
+    """After a run: its Asterisk's log stays with the test's files, its instance goes."""
+    left = pbx_of(run)
+    with contextlib.suppress(OSError):
+        shutil.copy(left.log_file, tmp_path / "asterisk-messages.log")
+    left.remove_instance()

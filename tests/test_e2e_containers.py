@@ -40,6 +40,7 @@ from tests.conftest import (
     free_port,
     write_roster,
 )
+from tests.e2e_product import wait_checked as wait_for
 
 pytestmark = pytest.mark.timeout(1200)
 
@@ -194,18 +195,6 @@ async def composed(images: dict[str, float], tmp_path: Path) -> AsyncIterator[Co
     finally:
         (tmp_path / "containers.log").write_text(product.logs(), encoding="utf-8")
         product.compose("down", "-v", check=False)
-
-
-async def wait_for(what: str, check: Any, timeout: float = 20) -> Any:
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                got = await check()
-                if got:
-                    return got
-                await asyncio.sleep(0.2)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
 
 
 async def hears(phone: RemotePhone, path: Path, freq: float, timeout: float = 20) -> None:

@@ -19,9 +19,7 @@ longest silence either way."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -31,7 +29,8 @@ from ivr.paths import project_file
 from ivr.phone.audio import longest_silence, read_wav
 from ivr.phone.remote import RemotePhone
 from tests.conftest import PhoneFactory, write_roster
-from tests.e2e_product import IvrRun, pbx_of
+from tests.e2e_product import IvrRun, keep_log_and_remove
+from tests.e2e_product import wait_checked as wait_for
 
 INPUT_TIMEOUT = 5.0
 #: The longest silence a caller may hear while no controller runs.
@@ -62,19 +61,7 @@ async def product(tmp_path: Path) -> AsyncIterator[IvrRun]:
         yield run
     finally:
         await run.close()
-        left = pbx_of(run)
-        with contextlib.suppress(OSError):  # Asterisk's log stays with the test's files
-            shutil.copy(left.log_file, tmp_path / "asterisk-messages.log")
-        left.remove_instance()
-
-
-async def wait_for(what: str, check, timeout: float = 30):  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while True:
-            got = await check()
-            if got:
-                return got
-            await asyncio.sleep(0.2)
+        keep_log_and_remove(run, tmp_path)
 
 
 async def test_no_caller_hears_dead_air_while_the_controller_is_dead(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -21,7 +20,8 @@ import pytest
 from ivr.ari.client import AriError
 from ivr.phone.audio import is_silent, read_wav, tone_present
 from tests.conftest import CALLER_TONE, PhoneFactory
-from tests.e2e_product import IvrRun, asterisk_pid, health, pbx_of
+from tests.e2e_product import IvrRun, asterisk_pid, health, keep_log_and_remove, pbx_of
+from tests.e2e_product import wait_checked as wait_for
 
 #: Serving again this long after ARI answers (the issue's bound), plus one poll.
 SERVING_WITHIN = 2.0
@@ -42,19 +42,7 @@ async def product(tmp_path: Path) -> AsyncIterator[IvrRun]:
         yield run
     finally:
         await run.close()
-        left = pbx_of(run)
-        with contextlib.suppress(OSError):
-            shutil.copy(left.log_file, tmp_path / "asterisk-messages.log")
-        left.remove_instance()
-
-
-async def wait_for(what: str, check, timeout: float = 30):  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while True:
-            got = await check()
-            if got:
-                return got
-            await asyncio.sleep(0.2)
+        keep_log_and_remove(run, tmp_path)
 
 
 async def test_asterisk_killed_mid_call_pbx_lost_once_and_serving_again_within_2_s(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -36,7 +35,8 @@ from tests.conftest import (
     PhoneFactory,
     write_roster,
 )
-from tests.e2e_product import IvrRun, asterisk_pid, pbx_of
+from tests.e2e_product import IvrRun, asterisk_pid, keep_log_and_remove, pbx_of
+from tests.e2e_product import wait_checked as wait_for
 
 ORPHAN = "ivr120-orphan-recording"
 
@@ -71,19 +71,7 @@ async def product(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         await run.close()
         if pbx is not None:
             await pbx.stop()
-        left = pbx_of(run)
-        with contextlib.suppress(OSError):  # Asterisk's log stays with the test's files
-            shutil.copy(left.log_file, tmp_path / "asterisk-messages.log")
-        left.remove_instance()
-
-
-async def wait_for(what: str, check, timeout: float = 20):  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while True:
-            got = await check()
-            if got:
-                return got
-            await asyncio.sleep(0.2)
+        keep_log_and_remove(run, tmp_path)
 
 
 async def heard(phone: RemotePhone, path: Path, seconds: float) -> Path:
@@ -438,7 +426,4 @@ async def test_a_restart_during_the_survey_ends_with_the_thanks_and_a_completed_
         if ari is not None:
             await ari.close()
         await run.close()
-        left = pbx_of(run)
-        with contextlib.suppress(OSError):
-            shutil.copy(left.log_file, tmp_path / "asterisk-messages.log")
-        left.remove_instance()
+        keep_log_and_remove(run, tmp_path)
