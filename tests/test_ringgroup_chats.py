@@ -157,3 +157,25 @@ def test_chats_are_shared_round_robin_among_equal_members() -> None:
     g = group(make_config(chats_per_member=100))
     takers = [take_chat(g, f"chat-{i}", float(i)) for i in range(8)]
     assert sorted(takers) == sorted(MEMBERS * 2)
+
+
+def test_an_offer_taken_after_its_member_answered_a_call_is_refused_and_offered_again() -> None:
+    # Between two plans (0.25 s apart) the member answered a call: taking the chat then would
+    # break "no chats while on a call"; the offer is withdrawn and the chat offered again.
+    g = RingGroup("loneliness", ("c1", "c2"), make_config())
+    g.enqueue("chat-1", 0.0, Channel.CHAT)
+    [offer] = g.plan_chats({"c1"}, "offer-", 0.0).offers
+    assert offer.member == "c1"
+    assert take_call(g, "call-1", 1.0, {"c1"}) == "c1"
+    assert g.chat_accepted(offer.offer_id, 1.1) is None
+    assert g.waiting_chats == ["chat-1"] and g.chats_of("c1") == set()
+    assert offered(g, 1.2, {"c1", "c2"}) == {"chat-1": "c2"}
+
+
+def test_an_offer_taken_after_its_member_paused_is_refused() -> None:
+    g = group()
+    g.enqueue("chat-1", 0.0, Channel.CHAT)
+    [offer] = g.plan_chats({"c1"}, "offer-", 0.0).offers
+    g.pause(offer.member, "break", 0.5)
+    assert g.chat_accepted(offer.offer_id, 0.6) is None
+    assert g.waiting_chats == ["chat-1"]

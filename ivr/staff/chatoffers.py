@@ -61,6 +61,7 @@ class ChatOffers:
     config: RingGroupConfig
     _waiting: list[Waiting]
     _busy: dict[str, str]
+    _on_shift: frozenset[str] | None
     _state: dict[str, CounselorState]
     _order: dict[str, int]
     _leg_seq: int
@@ -181,10 +182,22 @@ class ChatOffers:
 
     def chat_accepted(self, offer_id: str, now: float) -> ChatOffer | None:
         """The member took the offered chat: it leaves the waiting list and counts against
-        their chats. None if the offer is unknown (withdrawn, or the citizen left)."""
-        offer = self._chat_offers.pop(offer_id, None)
+        their chats. None if the offer is unknown (withdrawn, or the citizen left), or if the
+        member can no longer take it (paused, logged out, off shift, at their chat capacity, or
+        on a call without ``chat_during_call``) since the last plan: the offer is then withdrawn
+        and the chat keeps its place for the next plan."""
+        offer = self._chat_offers.get(offer_id)
         if offer is None:
             return None
+        m = offer.member
+        if (
+            not self._staffed(m, self._on_shift)
+            or len(self._chats.get(m, ())) >= self.config.chats_per_member
+            or (not self.config.chat_during_call and m in self._busy)
+        ):
+            self._drop_offer(offer_id)
+            return None
+        del self._chat_offers[offer_id]
         self._waiting[:] = [w for w in self._waiting if w.call_id != offer.chat_id]
         self._chats.setdefault(offer.member, set()).add(offer.chat_id)
         self._chats_taken[offer.member] = self._chats_taken.get(offer.member, 0) + 1
