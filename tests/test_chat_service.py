@@ -190,3 +190,20 @@ async def test_a_stored_chat_keeps_its_ring_group_and_when_it_queued(tmp_path: P
     finally:
         await store.close()
     assert rows == [(chat.chat_id, "loneliness", 100.0), (other.chat_id, None, 205.0)]
+
+
+def test_no_ring_group_for_chats_before_the_controller_restored_its_members() -> None:
+    # The desk runs before the controller: a chat queued before the members' stored states
+    # are seeded would make RingGroup.restore refuse, and the controller would not start.
+    from types import SimpleNamespace
+
+    from ivr.chat import queue
+    from ivr.keys import CONTROLLER
+    from tests.ringgroup_support import group as make_group
+
+    g = make_group()
+    staff = SimpleNamespace(restored=False, team_group=lambda team: g)
+    counselors = queue.Counselors({CONTROLLER: SimpleNamespace(staff=staff)})
+    assert counselors.group() is None
+    staff.restored = True
+    assert counselors.group() is g

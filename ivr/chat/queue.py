@@ -26,8 +26,8 @@ class Counselors:
 
     def group(self) -> RingGroup | None:
         controller = self.main.get(CONTROLLER)
-        if controller is None:
-            return None
+        if controller is None or not controller.staff.restored:
+            return None  # not up, or its members' states not seeded yet (RingGroup.restore)
         try:
             return controller.staff.team_group(COUNSELORS)
         except StaffError:

@@ -70,6 +70,8 @@ class StaffDriver:
         teams: staff_teams.Teams | None = None,
     ) -> None:
         self.ctx = ctx
+        #: The members' stored states are seeded (restore): the groups may take work from now.
+        self.restored = False
         settings = ctx.settings
         self.roster = roster
         self._members = {
@@ -111,6 +113,7 @@ class StaffDriver:
 
     async def restore(self) -> None:
         await staff_states.restore(self.ctx.store, self._all_groups().values())
+        self.restored = True
 
     def mark_abuse(self, leg_id: str | None) -> None:
         """The counselor on `leg_id` ended an abusive call: they get the longer wrap-up."""
