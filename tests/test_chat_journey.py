@@ -9,8 +9,10 @@ from ivr.chat.journey import (
     MAX_PATH,
     MSG_BAD_NUMBER,
     MSG_CALLBACK_AGAIN,
+    MSG_CHAT_FULL,
     MSG_EMPTY,
     MSG_TOO_FAST,
+    MSG_WAIT_FULL,
     NOTICE_ABUSE_POLICY,
     NOTICE_NO_COUNSELOR,
     NOTICE_WAITED_TOO_LONG,
@@ -41,7 +43,7 @@ from ivr.chat.journey import (
     WithdrawConsent,
 )
 
-PARAMS = ChatParams(max_chars=20, burst=3, window_seconds=10.0)
+PARAMS = ChatParams(max_chars=20, burst=3, window_seconds=10.0, max_waiting=4, max_lines=6)
 
 
 def guide(flagged: bool = False) -> ChatJourney:
@@ -269,3 +271,22 @@ def test_the_path_is_capped() -> None:
     for i in range(MAX_PATH + 20):
         j.handle(Choose("info" if i % 2 == 0 else "back"), float(i))
     assert len(j.path) == MAX_PATH
+
+
+def test_a_waiting_citizen_s_messages_are_capped_until_a_counselor_takes_the_chat() -> None:
+    # A chat nobody takes yet is held in memory: at most max_waiting of the citizen's lines.
+    j = waiting()
+    for n in range(4):
+        assert isinstance(j.handle(Typed("citizen", f"m{n}"), 10.0 * n)[0], Deliver)
+    assert j.handle(Typed("citizen", "more"), 50.0) == [Refused("citizen", MSG_WAIT_FULL)]
+    j.handle(Accepted("counselor01"), 51.0)
+    assert isinstance(j.handle(Typed("citizen", "now"), 52.0)[0], Deliver)
+
+
+def test_a_chat_takes_at_most_max_lines_messages_from_both_sides() -> None:
+    j = connected()
+    for n in range(6):
+        sender = "citizen" if n % 2 else "counselor"
+        assert isinstance(j.handle(Typed(sender, f"m{n}"), 10.0 * n)[0], Deliver)
+    assert j.handle(Typed("counselor", "x"), 70.0) == [Refused("counselor", MSG_CHAT_FULL)]
+    assert j.handle(Typed("citizen", "y"), 80.0) == [Refused("citizen", MSG_CHAT_FULL)]

@@ -48,6 +48,12 @@ Sender = Literal["citizen", "counselor"]
 MSG_EMPTY = "메시지를 입력해 주세요."
 MSG_TOO_LONG = "메시지가 너무 깁니다. {limit}자 이내로 나누어 보내 주세요."
 MSG_TOO_FAST = "메시지를 너무 빨리 보내고 있습니다. 잠시 후에 다시 보내 주세요."
+MSG_WAIT_FULL = (
+    "상담사가 연결되면 이어서 보내 주세요. 지금까지 보내신 메시지는 상담사에게 그대로 보입니다."
+)
+MSG_CHAT_FULL = (
+    "이 채팅에서 보낼 수 있는 메시지 수를 넘었습니다. 새 채팅을 시작하거나 120으로 전화해 주세요."
+)
 NOTICE_WAITING = (
     "상담사를 연결하고 있습니다. 잠시만 기다려 주세요. 기다리는 동안에도 메시지를 남기실 수 "
     "있습니다."
@@ -120,9 +126,16 @@ class ChatParams:
     burst: int = 5
     """Citizen messages allowed in `window_seconds`."""
     window_seconds: float = 10.0
+    max_waiting: int = 20
+    """Citizen messages while waiting for a counselor (they wait, with the chat, in memory)."""
+    max_lines: int = 500
+    """Messages in one chat, both sides (about two hours of a lively chat)."""
 
     def __post_init__(self) -> None:
-        if self.max_chars < 1 or self.burst < 1 or self.window_seconds <= 0:
+        if (
+            min(self.max_chars, self.burst, self.max_waiting, self.max_lines) < 1
+            or self.window_seconds <= 0
+        ):
             raise ValueError(f"chat limits must be positive: {self}")
 
 
@@ -317,6 +330,8 @@ class ChatJourney:
     outcome: Outcome | None = None
     callback_asked: bool = False
     _recent: deque[float] = field(default_factory=deque)
+    _lines: int = 0  # messages delivered, both sides
+    _waiting_lines: int = 0  # the citizen's, while waiting
 
     def _wrong(self, event: Event) -> ChatStateError:
         return ChatStateError(
@@ -427,7 +442,14 @@ class ChatJourney:
                 self._recent.popleft()
             if len(self._recent) >= self.params.burst:
                 return [Refused(sender, MSG_TOO_FAST)]
+            if self.step is Step.WAITING and self._waiting_lines >= self.params.max_waiting:
+                return [Refused(sender, MSG_WAIT_FULL)]
+        if self._lines >= self.params.max_lines:
+            return [Refused(sender, MSG_CHAT_FULL)]
+        if sender == "citizen":
             self._recent.append(now)
+            self._waiting_lines += self.step is Step.WAITING
+        self._lines += 1
         return [Deliver(sender, text, now, keep=bool(self.consent))]
 
     def _end(self, outcome: Outcome, by: str, now: float, notice: str) -> list[Command]:
