@@ -15,7 +15,7 @@ from ivr.chat.journey import (
     Outcome,
     Step,
 )
-from ivr.chat.service import CITIZEN_GONE, ChatService, LiveChat
+from ivr.chat.service import CITIZEN_GONE, CITIZEN_LEFT_CONNECTED, ChatService, LiveChat
 from ivr.keys import STORE
 from ivr.staff.ringgroup import RingGroup
 from ivr.store import Store
@@ -207,3 +207,21 @@ def test_no_ring_group_for_chats_before_the_controller_restored_its_members() ->
     assert counselors.group() is None
     staff.restored = True
     assert counselors.group() is g
+
+
+async def test_a_connected_citizen_whose_page_is_gone_ends_the_chat_and_frees_the_counselor() -> (
+    None
+):
+    s = service()
+    s.present.update({"c1": 1})
+    chat = await waiting_chat(s)
+    await s.step(0.0, OFFER_SECONDS)
+    assert await s.accept("c1", chat.chat_id, 1.0)
+    group = s.group()
+    assert group is not None and group.chats_of("c1") == {chat.chat_id}
+    chat.watchers, chat.last_seen = 0, 1.0
+    await s.step(1.0 + CITIZEN_GONE * 2, OFFER_SECONDS)  # a phone's browser may come back
+    assert chat.journey.step is Step.CONNECTED
+    await s.step(1.0 + CITIZEN_LEFT_CONNECTED + 1, OFFER_SECONDS)
+    assert chat.journey.step is Step.ENDED and chat.journey.outcome is Outcome.COMPLETED
+    assert group.chats_of("c1") == set()

@@ -70,6 +70,10 @@ TICK = 0.25
 KEEP_ENDED = 600.0
 #: A waiting citizen whose page has been closed this long has left (the chat is abandoned).
 CITIZEN_GONE = 60.0
+#: A connected citizen whose page has been closed this long has left: the chat ends (completed)
+#: and the counselor's place is free again. Longer than CITIZEN_GONE: a phone's browser in the
+#: background or on a bad line comes back, and the counselor can still write meanwhile.
+CITIZEN_LEFT_CONNECTED = 600.0
 #: A guided start not finished is forgotten after this long without the citizen's page.
 KEEP_IDLE = 3600.0
 #: Chats kept at once at most (beyond: a new one is refused, with the phone line offered).
@@ -447,13 +451,15 @@ class ChatService:
 
     # -- the tick ----------------------------------------------------------------------------
     def gone(self, now: float) -> list[LiveChat]:
-        """Waiting chats whose citizen closed the page CITIZEN_GONE ago (to end: abandoned)."""
+        """Chats whose citizen closed the page: waiting ones CITIZEN_GONE ago (to end:
+        abandoned), connected ones CITIZEN_LEFT_CONNECTED ago (to end: completed)."""
+        after = {Step.WAITING: CITIZEN_GONE, Step.CONNECTED: CITIZEN_LEFT_CONNECTED}
         return [
             c
             for c in self.chats.values()
-            if c.journey.step is Step.WAITING
+            if c.journey.step in after
             and c.watchers == 0
-            and now - c.last_seen > CITIZEN_GONE
+            and now - c.last_seen > after[c.journey.step]
         ]
 
     def tick(self, now: float, offer_seconds: float) -> set[str]:
@@ -514,7 +520,7 @@ class ChatService:
                     log.warning("closed %d chat(s) a previous run left open", closed)
             self._recovered = True
         for chat in self.gone(now):
-            log.info("chat %s: the citizen's page is gone; abandoned", chat.chat_id)
+            log.info("chat %s: the citizen's page is gone; ended", chat.chat_id)
             await self.feed(chat, Left(), now)
         for chat in list(self.chats.values()):
             since = chat.queued_at
