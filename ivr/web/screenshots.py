@@ -16,21 +16,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-#: The flags headless Chromium needs (as root it does not start without --no-sandbox).
-CHROMIUM_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-dev-shm-usage",
-    "--disable-gpu",
-    "--window-size=1600,1000",
-    "--lang=ko-KR",
-    "--hide-scrollbars",
-)
 
 
 def _password(env: str, who: str) -> str:
@@ -38,20 +26,15 @@ def _password(env: str, who: str) -> str:
 
 
 def take(out: Path, url: str, supervisor: str, sv_pw: str, counselor: str, c_pw: str) -> list[Path]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    # Selenium is in the test extra; the module is imported only when screenshots are taken.
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver_path is None:
-        raise SystemExit("screenshots: install chromium and chromium-driver (tools/bootstrap.sh)")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        opts.add_argument(flag)
-    browser = webdriver.Chrome(options=opts, service=Service(driver_path))
+    from ivr.web.browser import BrowserMissing, settled, sign_in, start_browser, submit
+
+    try:
+        browser = start_browser(1600, 1000, "--hide-scrollbars")
+    except BrowserMissing as exc:
+        raise SystemExit(f"screenshots: {exc}") from None
     out.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
 
@@ -60,48 +43,34 @@ def take(out: Path, url: str, supervisor: str, sv_pw: str, counselor: str, c_pw:
         browser.save_screenshot(str(path))
         saved.append(path)
 
-    def submit(button_id: str) -> None:
-        """Click and wait until the answer replaced the page (no read during a navigation)."""
-        button = browser.find_element(By.ID, button_id)
-        button.click()
-        WebDriverWait(browser, 15).until(expected_conditions.staleness_of(button))
-
-    def sign_in(member: str, password: str) -> None:
-        browser.get(f"{url}/signin")
-        field = browser.find_element(By.ID, "member")
-        field.clear()
-        field.send_keys(member)
-        browser.find_element(By.ID, "password").send_keys(password)
-        submit("signin")
-
     def signed_in() -> None:
-        WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.ID, "who"))
+        settled(browser).until(lambda b: b.find_elements(By.ID, "who"))
 
     try:
         browser.get(f"{url}/signin")
         shot("signin")
-        sign_in(supervisor, "wrong password, on purpose")
-        WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.ID, "error"))
+        sign_in(browser, url, supervisor, "wrong password, on purpose")
+        settled(browser).until(lambda b: b.find_elements(By.ID, "error"))
         shot("signin-error")
-        sign_in(counselor, c_pw)
+        sign_in(browser, url, counselor, c_pw)
         signed_in()
         browser.get(f"{url}/")
         shot("home-counselor")
         browser.get(f"{url}/desk")
-        WebDriverWait(browser, 15).until(
+        settled(browser).until(
             lambda b: b.execute_script("return document.body.dataset.pushed") == "yes"
         )
         shot("desk-counselor")
         browser.get(f"{url}/wallboard")
-        WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.ID, "message"))
+        settled(browser).until(lambda b: b.find_elements(By.ID, "message"))
         shot("forbidden")
-        submit("signout")
-        WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.ID, "notice"))
-        sign_in(supervisor, sv_pw)
+        submit(browser, "signout")
+        settled(browser).until(lambda b: b.find_elements(By.ID, "notice"))
+        sign_in(browser, url, supervisor, sv_pw)
         signed_in()
         browser.get(f"{url}/wallboard")
         # The first pushed board (the stream is live) before the picture.
-        WebDriverWait(browser, 15).until(
+        settled(browser).until(
             lambda b: b.execute_script("return document.body.dataset.pushed") == "yes"
         )
         shot("wallboard")
