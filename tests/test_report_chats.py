@@ -45,8 +45,10 @@ async def _fill(path: Path) -> None:
             ("ch6", at(1, day=dt.date(2026, 12, 1)), True, "loneliness", 5.0, 60.0,
              "completed", "k1", False),
         ]  # fmt: skip
-        for cid, start, consent, queue, wait, handle, outcome, member, withdrawn in chats:
-            queued = start + 30.0
+        for i, (cid, start, consent, queue, wait, handle, outcome, member, withdrawn) in enumerate(
+            chats
+        ):
+            queued = start + 20.0 + 10 * i  # the guided start: 20, 30, 40, 50, 60 (and 70) s
             await records.opened(store, cid, "h-" + cid, start, queued, consent, ["chat"], 0, queue)
             if wait is not None and member is not None and handle is not None:
                 await records.answered(store, cid, member, queued + wait)
@@ -78,6 +80,9 @@ async def test_chats_from_the_records_api(tmp_path: Path) -> None:
     assert (got["outcome_abandoned"], got["outcome_open"]) == (1, 1)
     # Waits 10, 50, 70 s: p50 50, p90 50 + 0.8 * 20 = 66; within 20 s: 1 of 5, 60 s: 2 of 5.
     assert got["p50_wait_s"] == pytest.approx(50.0)
+    # Guided starts 20..60 s: p50 40, p90 50 + 0.6 * 10 = 56 (rank 0.9 * 4 = 3.6).
+    assert got["p50_guided_start_s"] == pytest.approx(40.0)
+    assert got["p90_guided_start_s"] == pytest.approx(56.0)
     assert got["p90_wait_s"] == pytest.approx(66.0)
     assert got["service_level_20s"] == pytest.approx(1 / 5)
     assert got["service_level_60s"] == pytest.approx(2 / 5)
@@ -101,7 +106,8 @@ async def test_chats_from_the_records_api(tmp_path: Path) -> None:
 def test_every_chat_row_has_words(lang: str) -> None:
     t = TEXT[lang]
     assert t["chats"].strip() and t["chats_note"].strip()
-    for key in ("offered", "answered", "abandoned_waiting", "consent_share", "abuse_endings"):
+    for key in ("offered", "answered", "abandoned_waiting", "consent_share", "abuse_endings",
+                "p50_guided_start_s", "p90_guided_start_s"):  # fmt: skip
         assert t[f"chats.{key}"].strip(), (lang, key)
 
 

@@ -8,6 +8,8 @@ the citizen answered the consent question and was queued):
 - **answered**: a counselor took it (`answered_at` set);
 - **abandoned while waiting**: the citizen left before a counselor took it (outcome
   `abandoned`, not answered);
+- **guided start**: the chat opened → queued (the menu buttons and the consent question; the
+  chat's stage before the queue, as the menu and consent are a call's);
 - **wait**: queued → answered (answered chats); **service level**: answered within 20 s / 60 s
   over offered, as for calls;
 - **handle time**: answered → ended (answered and ended chats; a chat has no wrap-up time);
@@ -51,6 +53,10 @@ class ChatRow:
     @property
     def line(self) -> str:
         return self.queue or NO_QUEUE
+
+    @property
+    def guided_seconds(self) -> float:
+        return self.queued_at - self.started_at
 
     @property
     def wait_seconds(self) -> float | None:
@@ -112,6 +118,8 @@ def chat_table(chats: Sequence[ChatRow]) -> Table:
         ("abandonment_rate", _share(abandoned, offered)),
     ]
     rows += [(f"outcome_{k}", outcomes[k]) for k in sorted(outcomes)]
+    guided = [c.guided_seconds for c in chats]
+    rows += [(f"p{p}_guided_start_s", percentile(guided, p)) for p in (50, 90)]
     rows += [(f"p{p}_wait_s", percentile(waits, p)) for p in PERCENTILES]
     for t in SERVICE_LEVEL_SECONDS:
         rows.append((f"service_level_{t}s", _share(sum(1 for w in waits if w <= t), offered)))

@@ -41,7 +41,8 @@ TEXT: dict[str, dict[str, str]] = {
         "referrals.?": "? (목록에 없는 기관)",
         "silence_and_abuse": "침묵과 복지 확인, 폭언 종료와 제한",
         "chats": "채팅 상담 (상담사를 요청한 채팅: 대기, 응답, 결과, 처리 시간, 동의)",
-        "chats_note": "대기 = 대기열에 들어간 때부터 상담사가 받을 때까지, 서비스 수준 = 20초·60초 "
+        "chats_note": "안내 단계 = 채팅을 연 때부터 대기열에 들어갈 때까지 (버튼과 동의 질문), "
+        "대기 = 대기열에 들어간 때부터 상담사가 받을 때까지, 서비스 수준 = 20초·60초 "
         "이내에 받은 채팅 ÷ 요청된 채팅, 처리 시간 = 받은 때부터 끝날 때까지 (분), 동의 비율 = "
         "대화 기록 보관에 동의하고 철회하지 않은 채팅의 비율.",
         "chats.offered": "요청된 채팅 (대기열)",
@@ -52,6 +53,8 @@ TEXT: dict[str, dict[str, str]] = {
         "chats.abuse_endings": "폭언으로 종료",
         "chats.consent_share": "기록 보관 동의 비율",
         "chats.consent_withdrawn": "동의 철회",
+        "chats.p50_guided_start_s": "안내 단계 (버튼과 동의 질문) 50% (초)",
+        "chats.p90_guided_start_s": "안내 단계 (버튼과 동의 질문) 90% (초)",
         "workload": "상담사별 업무량 (관리자용, 순위 아님)",
         "workload_note": "관리자만 보는 표이며 순위가 아닙니다. 어려운 통화: 위기 상담 연결, 폭언 "
         "종료, 침묵 경보, 침묵 회선(복지 확인) 또는 40분 이상인 통화. 쉬지 않은 최장 시간: "
@@ -126,7 +129,8 @@ TEXT: dict[str, dict[str, str]] = {
         "silence_and_abuse": "Silences and welfare checks, abuse endings and flags",
         "chats": "Text chats (chats that asked for a counselor: waits, answers, outcomes, "
         "handle time, consent)",
-        "chats_note": "Wait = queued until a counselor took it; service level = chats taken "
+        "chats_note": "Guided start = opened until queued (the buttons and the consent "
+        "question); wait = queued until a counselor took it; service level = chats taken "
         "within 20 s / 60 s over chats offered; handle time = taken until ended (minutes); "
         "consent share = chats whose transcript may be kept (consent given, not withdrawn).",
         "chats.offered": "offered (queued)",
@@ -137,6 +141,8 @@ TEXT: dict[str, dict[str, str]] = {
         "chats.abuse_endings": "ended for abuse",
         "chats.consent_share": "consent share",
         "chats.consent_withdrawn": "consent withdrawn",
+        "chats.p50_guided_start_s": "guided start (buttons and consent question), 50 % (s)",
+        "chats.p90_guided_start_s": "guided start (buttons and consent question), 90 % (s)",
         "workload": "Workload per counselor (supervisor view, not a ranking)",
         "workload_note": "For the supervisor only, not a ranking. Hard calls: a crisis-line "
         "transfer, an abuse ending, a silence alert, a silent line (welfare check) or 40 minutes "
