@@ -17,6 +17,7 @@ import argparse
 import getpass
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def take(out: Path, url: str, supervisor: str, sv_pw: str, counselor: str, c_pw:
     def signed_in() -> None:
         settled(browser).until(lambda b: b.find_elements(By.ID, "who"))
 
-    try:
+    def pages() -> None:
         browser.get(f"{url}/signin")
         shot("signin")
         sign_in(browser, url, supervisor, "wrong password, on purpose")
@@ -74,6 +75,23 @@ def take(out: Path, url: str, supervisor: str, sv_pw: str, counselor: str, c_pw:
             lambda b: b.execute_script("return document.body.dataset.pushed") == "yes"
         )
         shot("wallboard")
+
+    try:
+        pages()
+    except Exception as exc:
+        # Say where it stopped and keep what the browser showed (failed.png), so a failure in a
+        # fresh clone can be read from its log alone.
+        try:
+            where = f"{browser.current_url} ({browser.title!r})"
+            browser.save_screenshot(str(out / "failed.png"))
+        except Exception:
+            where = "(the browser did not answer)"
+        done = ", ".join(p.stem for p in saved) or "none"
+        traceback.print_exc()
+        raise SystemExit(
+            f"screenshots: stopped after {done} at {where}: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from exc
     finally:
         browser.quit()
     return saved
