@@ -13,7 +13,8 @@ import aiohttp
 from selenium.webdriver.common.by import By
 
 from ivr.chat import records
-from ivr.chat.http import CHAT_COOKIE, MSG_CALLBACKS_LIMIT
+from ivr.chat.cookies import CHAT_COOKIE
+from ivr.chat.http import MSG_CALLBACKS_LIMIT
 from ivr.chat.limits import CALLBACKS_PER_ADDRESS
 from ivr.crypto import Sealer
 from ivr.keys import SECRETS, STORE
