@@ -221,6 +221,17 @@ class Settings:
     #: Seconds a chat waits for a counselor at most (like max_wait for calls); then the
     #: citizen is told so, with the 120 line and the callback form.
     chat_max_wait: float = 600.0
+    #: Limits on the public chat page (ivr/chat/limits.py, docs/chat.md), per client address
+    #: (an IPv6 client by its /64) and for everybody: chats started (상담사와 채팅하기) in
+    #: chat_starts_window seconds, chats live at once (asked for a counselor, not ended yet),
+    #: and the citizens' live screens (event streams) open at once. Beyond: the citizen is told
+    #: so, with the 120 line (HTTP 429 for one address's limit, 503 for everybody's).
+    chat_starts_per_address: int = 3
+    chat_starts_total: int = 300
+    chat_starts_window: float = 600.0
+    chat_max_live: int = 500
+    chat_streams_per_address: int = 4
+    chat_streams_total: int = 1000
 
     #: With a counselor on the line: tell the counselor's phone when both sides were silent
     #: this long, and when the caller alone was silent this long. Never hangs up on silence.

@@ -82,6 +82,15 @@ def problems(s: Settings) -> list[str]:
     check(s.max_consecutive_no_answers >= 1, "max_consecutive_no_answers", "at least 1")
     check(s.chats_per_counselor >= 0, "chats_per_counselor", "must not be negative")
     check(s.chat_offer_seconds > 0, "chat_offer_seconds", "must be positive")
+    for name in (
+        "chat_starts_per_address",
+        "chat_starts_total",
+        "chat_starts_window",
+        "chat_max_live",
+        "chat_streams_per_address",
+        "chat_streams_total",
+    ):
+        check(getattr(s, name) > 0, name, "must be positive")
     for ep in s.staff_endpoints:
         check(
             ep.isascii() and ep.replace("_", "").replace("-", "").isalnum(),

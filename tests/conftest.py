@@ -295,6 +295,9 @@ async def hotline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hot
             "wrapup_seconds": 0,
             "no_answer_cooldown_seconds": 5,
             "callback_offer_after": 8,
+            # Every browser of the session's tests comes from 127.0.0.1: more chats than one
+            # citizen's address may start in ten minutes (ivr.chat.limits).
+            "chat_starts_per_address": 100,
             # The dialler calls only in the follow-up tests (a new database starts paused;
             # tests/test_e2e_followup.py resumes it with `ivr-admin followup resume` and pauses
             # it again): tasks other tests leave (a callback request, a `*8`) must not ring

@@ -30,6 +30,7 @@ from ivr.chat.journey import (
     Enqueue,
     FlagIdentity,
     ForgetTranscript,
+    Guide,
     Left,
     NoCounselor,
     NoCounselorReason,
@@ -290,3 +291,28 @@ def test_a_chat_takes_at_most_max_lines_messages_from_both_sides() -> None:
         assert isinstance(j.handle(Typed(sender, f"m{n}"), 10.0 * n)[0], Deliver)
     assert j.handle(Typed("counselor", "x"), 70.0) == [Refused("counselor", MSG_CHAT_FULL)]
     assert j.handle(Typed("citizen", "y"), 80.0) == [Refused("citizen", MSG_CHAT_FULL)]
+
+
+def test_a_guided_start_goes_on_from_its_snapshot() -> None:
+    j = guide()
+    j.handle(Choose("info"), 1.0)
+    j.handle(Choose("category:주거"), 2.0)
+    again = ChatJourney.resume("chat-2", PARAMS, j.guide())
+    again.handle(Choose("chat"), 3.0)
+    assert (again.step, again.started_at, again.path) == (
+        Step.CONSENT,
+        0.0,
+        ["info", "category:주거", "chat"],
+    )
+
+
+def test_a_journey_resumed_at_the_consent_question_keeps_the_flag() -> None:
+    j = ChatJourney.resume("chat-2", PARAMS, Guide(5.0, Step.CONSENT, None, ("chat",)), True)
+    assert NOTICE_ABUSE_POLICY in [
+        c.text for c in j.handle(ConsentAnswered(False), 6.0) if isinstance(c, Notice)
+    ]
+
+
+def test_no_guided_start_is_resumed_past_the_queue() -> None:
+    with pytest.raises(ChatStateError, match='"waiting"'):
+        ChatJourney.resume("chat-2", PARAMS, Guide(5.0, Step.WAITING))

@@ -1,11 +1,12 @@
 """The chat channel's pages that need no running controller, in a real browser against the
 desk served over a real store: the public page's guided start and programmes, the
 supervisors' chat records and the audited transcript (sealed at rest, shown as text), role
-separation and CSRF on the chat's forms."""
+separation and CSRF on the chat's forms, a refused live screen told in Korean."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
@@ -13,10 +14,11 @@ import aiohttp
 from selenium.webdriver.common.by import By
 
 from ivr.chat import records
-from ivr.chat.http import CHAT_COOKIE, MSG_CALLBACKS_LIMIT
+from ivr.chat.cookies import CHAT_COOKIE
+from ivr.chat.http import MSG_CALLBACKS_LIMIT, MSG_STREAM_REFUSED
 from ivr.chat.limits import CALLBACKS_PER_ADDRESS
 from ivr.crypto import Sealer
-from ivr.keys import SECRETS, STORE
+from ivr.keys import SECRETS, SETTINGS, STORE
 from ivr.web.sessions import COOKIE as SESSION_COOKIE
 from ivr.web.site import MSG_CSRF, MSG_FORBIDDEN
 from tests.desk_support import settled, sign_in, submit
@@ -128,3 +130,23 @@ async def test_callback_requests_are_limited_per_client_address(
     assert answers[0] == [200, None]
     assert [a[0] for a in answers[1:-1]] == [400] * (CALLBACKS_PER_ADDRESS - 1)  # once a chat
     assert answers[-1] == [429, MSG_CALLBACKS_LIMIT]
+
+
+async def test_a_chat_screen_refused_for_too_many_streams_says_so_in_korean(
+    desk: DeskSite, browser: Any
+) -> None:
+    # One live screen per address here; another client of this address holds it.
+    desk.main[SETTINGS] = dataclasses.replace(desk.main[SETTINGS], chat_streams_per_address=1)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other:
+        async with other.get(f"{desk.base}/chat") as r:
+            assert r.status == 200
+        async with other.get(f"{desk.base}/chat/events") as held:
+            assert held.status == 200
+
+            def script() -> str:
+                browser.get(f"{desk.base}/chat")
+                submit(browser, "opt-chat")
+                submit(browser, "consent-no")  # no controller: ended at once, on the chat page
+                return str(settled(browser).until(lambda b: b.find_element(By.ID, "refusal").text))
+
+            assert await asyncio.to_thread(script) == MSG_STREAM_REFUSED

@@ -158,6 +158,13 @@ async def bench(chats: int, desks: int, messages: int) -> dict[str, Any]:
                 "desk_port": _free_port(),
                 "counselors": ",".join(names),
                 "chats_per_counselor": per,
+                # Every simulated citizen comes from 127.0.0.1: one address's limits are
+                # everybody's here (ivr.chat.limits), so they are as large as the run.
+                "chat_starts_per_address": max(chats, 1),
+                "chat_starts_total": max(chats, 1),
+                "chat_max_live": max(chats, 1),
+                "chat_streams_per_address": max(chats, 1),
+                "chat_streams_total": max(chats, 1),
             },
         )
         main = web.Application()

@@ -1,6 +1,8 @@
 """The chat channel's routes on the desk's site.
 
-Public (no sign-in; the chat identity is a random token in the signed cookie `ivr120_chat`):
+Public (no sign-in; the chat identity is a random token in the signed cookie `ivr120_chat`,
+the guided start is kept in the signed cookie `ivr120_chat_guide`: ivr.chat.cookies; a chat,
+with its memory here, begins at 상담사와 채팅하기, within the limits of ivr.chat.limits):
 
     GET  /chat              the page: guided start, programmes, consent, the conversation
     GET  /chat/events       text/event-stream: the citizen's chat as JSON on every change
@@ -34,13 +36,10 @@ textContent only) and Jinja2 escapes everything it prints.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
-import secrets
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -50,9 +49,18 @@ from typing import Any
 from aiohttp import web
 
 from ivr.chat import records
+from ivr.chat.cookies import (
+    OPTION_CHARS,
+    drop_guide,
+    give_identity,
+    guide_of,
+    identity_of,
+    keep_guide,
+)
 from ivr.chat.journey import (
     MSG_TOO_FAST,
     CallbackAsked,
+    ChatJourney,
     ChatStateError,
     Choose,
     ConsentAnswered,
@@ -62,10 +70,10 @@ from ivr.chat.journey import (
     Typed,
     WithdrawConsent,
 )
-from ivr.chat.limits import Window, callback_window
+from ivr.chat.limits import Refusal, Slots, Window, address_key, callback_window
 from ivr.chat.service import ChatService, LiveChat
 from ivr.followup.agencies import CATEGORIES, Agencies, load_agencies
-from ivr.keys import AGENCIES, SECRETS
+from ivr.keys import AGENCIES
 from ivr.paths import project_file
 from ivr.timezone import SEOUL
 from ivr.web.auth import WATCHERS, Role
@@ -75,9 +83,6 @@ from ivr.web.site import DESK, SESSION, Desk, desk_of, redirect, requires
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
-CHAT_COOKIE = "ivr120_chat"
-#: The chat identity outlives a chat (an abuse flag follows it): a year.
-IDENTITY_SECONDS = 365 * 86400
 #: Characters of a message read from a request at most (the journey refuses > max_chars).
 READ_LIMIT = 20_000
 KEEPALIVE = 15.0
@@ -100,46 +105,28 @@ MSG_GONE = "이 채팅은 이미 다른 상담사에게 갔거나 종료되었�
 
 SERVICE = web.AppKey("chat_service", ChatService)
 CALLBACKS = web.AppKey("chat_callbacks", Window)
+STARTS = web.AppKey("chat_starts", Window)
+STREAMS = web.AppKey("chat_streams", Slots)
 MSG_CALLBACKS_LIMIT = (
     "지금은 전화 연락 요청을 더 받을 수 없습니다. 전화 120(외로움안녕120)으로 연락해 주세요."
 )
-
-
-# -- the chat identity -------------------------------------------------------------------------
-def _key(request: web.Request, purpose: bytes) -> bytes:
-    data_key = desk_of(request).main[SECRETS].data_key
-    return hmac.new(
-        data_key.encode(), b"ivr120 chat identity v1 " + purpose, hashlib.sha256
-    ).digest()
-
-
-def _mac(key: bytes, token: str) -> str:
-    mac = hmac.new(key, token.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
-
-
-def identity_of(request: web.Request) -> str | None:
-    """The keyed hash of the request's chat identity (None: no valid cookie)."""
-    value = request.cookies.get(CHAT_COOKIE, "")
-    token, _, mac = value.partition(".")
-    if not token or not hmac.compare_digest(
-        mac.encode("utf-8", "surrogatepass"), _mac(_key(request, b"cookie"), token).encode()
-    ):
-        return None
-    return "chat-" + _mac(_key(request, b"hash"), token)[:20]
-
-
-def _give_identity(request: web.Request, resp: web.StreamResponse) -> None:
-    token = secrets.token_urlsafe(18)
-    resp.set_cookie(
-        CHAT_COOKIE,
-        f"{token}.{_mac(_key(request, b'cookie'), token)}",
-        max_age=IDENTITY_SECONDS,
-        path="/",
-        httponly=True,
-        samesite="Lax",  # a link from another site keeps the citizen's chat (docs/chat.md)
-        secure=desk_of(request).settings.desk_tls,
-    )
+MSG_STARTS_LIMIT = (
+    "이 인터넷 연결에서 새 채팅을 너무 여러 번 시작했습니다. 약 {minutes}분 후에 다시 "
+    "시도하시거나 전화 120(외로움안녕120)으로 연락해 주세요."
+)
+MSG_STREAMS_LIMIT = (
+    "이 인터넷 연결에서 채팅 화면이 너무 많이 열려 있습니다. 다른 채팅 창을 닫은 뒤 새로 "
+    "고쳐 주세요. 급하시면 전화 120(외로움안녕120)으로 연락해 주세요."
+)
+MSG_STREAMS_FULL = (
+    "지금은 채팅 접속이 많아 화면을 실시간으로 보여 드릴 수 없습니다. 잠시 후 새로 고치시거나 "
+    "전화 120(외로움안녕120)으로 연락해 주세요."
+)
+#: Shown by the page's script when its live screen is refused (it cannot read the answer).
+MSG_STREAM_REFUSED = (
+    "화면을 실시간으로 받을 수 없습니다. 다른 채팅 창을 닫은 뒤 새로 고쳐 주세요. "
+    "급하시면 전화 120(외로움안녕120)으로 연락해 주세요."
+)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -186,8 +173,15 @@ async def _stream(
     await resp.prepare(request)
     last = None
     sent_at = time.monotonic()
+
+    def gone() -> bool:
+        """The browser went away (seen within a second, not only at the next write: an open
+        stream holds a place of its address's, ivr.chat.limits)."""
+        transport = request.transport
+        return transport is None or transport.is_closing()
+
     try:
-        while not desk.stopping.is_set() and holds():
+        while not desk.stopping.is_set() and holds() and not gone():
             changed = service.changed(topic)
             data = json.dumps(view(), ensure_ascii=False, sort_keys=True)
             if data != last:
@@ -209,9 +203,12 @@ async def page(request: web.Request) -> web.StreamResponse:
     service = service_of(request)
     identity = identity_of(request)
     chat = service.chat_of(identity) if identity else None
-    step = chat.journey.step if chat else Step.GUIDE
+    now = time.time()
+    # No chat yet: the guided start, kept by the citizen (nothing is held here for it).
+    guide = guide_of(request, now) if chat is None else None
+    step = chat.journey.step if chat else guide.step if guide else Step.GUIDE
+    category = chat.journey.category if chat else guide.category if guide else None
     agencies = _agencies(desk)
-    category = chat.journey.category if chat else None
     resp = desk.render(
         request,
         "chat.html",
@@ -220,36 +217,61 @@ async def page(request: web.Request) -> web.StreamResponse:
         categories=[c for c in CATEGORIES if agencies.select(c)],
         category=category,
         agencies=[a.view() for a in agencies.select(category)] if category else [],
+        stream_refused=MSG_STREAM_REFUSED,
     )
     if identity is None:
-        _give_identity(request, resp)
+        give_identity(request, resp)
+    if guide is not None:
+        keep_guide(request, resp, guide, now)
     return resp
 
 
-async def _citizen_chat(request: web.Request, *, create: bool = False) -> LiveChat | web.Response:
+def _refuse(request: web.Request, message: str, status: int) -> web.Response:
+    """A refusal the citizen reads: JSON for the page's script, else a page."""
+    if _wants_json(request):
+        return web.json_response({"ok": False, "error": message}, status=status)
+    return desk_of(request).render(
+        request, "message.html", status=status, title="채팅", message=message
+    )
+
+
+def _start_refused(request: web.Request, service: ChatService, now: float) -> web.Response | None:
+    """Why a new chat cannot start now (None: it may; it is counted). The limits are the
+    settings' at this moment (a reload applies at once)."""
+    settings = desk_of(request).settings
+    if service.full(settings.chat_max_live):
+        log.warning("chat start refused: %d chats live, the most", service.live())
+        return _refuse(request, MSG_FULL, 503)
+    starts = request.app[STARTS]
+    starts.per_key = settings.chat_starts_per_address
+    starts.total = settings.chat_starts_total
+    starts.seconds = settings.chat_starts_window
+    refusal = starts.check(address_key(request.remote), now)
+    if refusal is Refusal.KEY:
+        log.warning("chat start refused: the limit per client address")
+        minutes = max(1, math.ceil(settings.chat_starts_window / 60))
+        return _refuse(request, MSG_STARTS_LIMIT.format(minutes=minutes), 429)
+    if refusal is Refusal.TOTAL:
+        log.warning("chat start refused: the limit of chats started by everybody")
+        return _refuse(request, MSG_FULL, 503)
+    return None
+
+
+async def _citizen_chat(request: web.Request) -> LiveChat | web.Response:
     identity = identity_of(request)
     if identity is None:
         return desk_of(request).render(
             request, "message.html", status=400, title="채팅", message=MSG_NO_COOKIE
         )
-    service = service_of(request)
-    chat = service.chat_of(identity)
-    if chat is None or (create and chat.journey.step is Step.ENDED):
-        if not create:
-            return _answer(request, False, MSG_CONFLICT, 409)
-        if service.full():
-            return desk_of(request).render(
-                request, "message.html", status=503, title="채팅", message=MSG_FULL
-            )
-        chat = await service.start(identity, time.time())
+    chat = service_of(request).chat_of(identity)
+    if chat is None:
+        return _answer(request, False, MSG_CONFLICT, 409)
     chat.last_seen = time.time()
     return chat
 
 
-async def _citizen_event(
-    request: web.Request, event: Any, *, create: bool = False
-) -> web.StreamResponse:
-    chat = await _citizen_chat(request, create=create)
+async def _citizen_event(request: web.Request, event: Any) -> web.StreamResponse:
+    chat = await _citizen_chat(request)
     if isinstance(chat, web.Response):
         return chat
     try:
@@ -265,8 +287,38 @@ async def _citizen_event(
 
 
 async def choose(request: web.Request) -> web.StreamResponse:
+    """A guide button. Before 상담사와 채팅하기 the guided start goes on in the citizen's
+    cookie; that button starts the chat (within the limits) from where the guide is."""
     form = await request.post()
-    return await _citizen_event(request, Choose(str(form.get("option", ""))[:100]), create=True)
+    option = Choose(str(form.get("option", ""))[:OPTION_CHARS])
+    identity = identity_of(request)
+    if identity is None:
+        return desk_of(request).render(
+            request, "message.html", status=400, title="채팅", message=MSG_NO_COOKIE
+        )
+    service = service_of(request)
+    chat = service.chat_of(identity)
+    if chat is not None and chat.journey.step is not Step.ENDED:
+        return await _citizen_event(request, option)
+    now = time.time()
+    journey = ChatJourney.resume("guide", service.params, guide_of(request, now))
+    try:
+        journey.handle(option, now)
+    except ChatStateError as exc:
+        log.info("%s", exc)
+        return _answer(request, False, MSG_CONFLICT, 409)
+    if journey.step is not Step.CONSENT:
+        resp = _answer(request, True)
+        keep_guide(request, resp, journey.guide(), now)
+        return resp
+    refused = _start_refused(request, service, now)
+    if refused is not None:
+        return refused
+    chat = await service.start(identity, now, journey.guide())
+    chat.last_seen = now
+    resp = _answer(request, True)
+    drop_guide(resp)  # the chat holds the guided start now
+    return resp
 
 
 async def consent(request: web.Request) -> web.StreamResponse:
@@ -287,7 +339,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     # Anyone may type anyone's number, and identities are free: limited per address and in
     # total (ivr.chat.limits), so the callbacks list cannot be filled or used to harass.
-    if not request.app[CALLBACKS].allow(request.remote or "?", time.time()):
+    if not request.app[CALLBACKS].allow(address_key(request.remote), time.time()):
         log.warning("chat callback refused: the limit per address or in total")
         return _answer(request, False, MSG_CALLBACKS_LIMIT, 429)
     return await _citizen_event(request, CallbackAsked(str(form.get("number", ""))[:40]))
@@ -303,7 +355,9 @@ async def new(request: web.Request) -> web.StreamResponse:
         chat = service_of(request).chat_of(identity)
         if chat is None or chat.journey.step is Step.ENDED:
             service_of(request).forget(identity)
-    return redirect("/chat")
+    resp = redirect("/chat")
+    drop_guide(resp)  # a guided start begins afresh
+    return resp
 
 
 async def citizen_events(request: web.Request) -> web.StreamResponse:
@@ -311,6 +365,19 @@ async def citizen_events(request: web.Request) -> web.StreamResponse:
     identity = identity_of(request)
     if identity is None:
         return web.Response(status=400, text=MSG_NO_COOKIE)
+    # Each open stream holds a task and a socket: limited per client address and in total.
+    settings = desk_of(request).settings
+    streams = request.app[STREAMS]
+    streams.per_key = settings.chat_streams_per_address
+    streams.total = settings.chat_streams_total
+    address = address_key(request.remote)
+    refusal = streams.take(address)
+    if refusal is Refusal.KEY:
+        log.warning("chat stream refused: the limit per client address")
+        return web.Response(status=429, text=MSG_STREAMS_LIMIT)
+    if refusal is Refusal.TOTAL:
+        log.warning("chat stream refused: %d streams open, the most", streams.held())
+        return web.Response(status=503, text=MSG_STREAMS_FULL)
     chat = service.chat_of(identity)
     if chat is not None:
         chat.watchers += 1
@@ -322,6 +389,7 @@ async def citizen_events(request: web.Request) -> web.StreamResponse:
             lambda: service.chat_of(identity) is chat,
         )
     finally:
+        streams.give(address)
         if chat is not None:
             chat.watchers -= 1
             chat.last_seen = time.time()
@@ -487,6 +555,9 @@ def add_routes(app: web.Application) -> None:
     desk = app[DESK]
     app[SERVICE] = ChatService(desk.main)
     app[CALLBACKS] = callback_window()
+    # Sized from the settings at each use (_start_refused, citizen_events: a reload applies).
+    app[STARTS] = Window(per_key=0, total=0, seconds=0.0)
+    app[STREAMS] = Slots(per_key=0, total=0)
     desk.add_templates(HERE / "templates")
     desk.pages.append(("/desk/chats", "채팅 상담 (상담사)", CHAT_STAFF))
     desk.pages.append(("/desk/chats/records", "채팅 기록 (슈퍼바이저)", WATCHERS))

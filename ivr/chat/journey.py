@@ -12,12 +12,15 @@
     WAITING ──NoCounselor(reason)──> ENDED (outcome unanswered; the callback form stays)
 
 GUIDE is the short guided start (buttons, like the phone menu): information about support
-programmes (the agency catalog, INFO, by category) or "상담사와 채팅하기". CONSENT asks whether
-the conversation may be kept (sealed; docs/chat.md); either answer goes on to the queue: no
-consent only means nothing the citizen or the counselor types is stored. WAITING: queued into
-the counselors' ring group (the adapter carries out :class:`Enqueue`); the citizen may already
-type (the counselor reads it on accepting). An identity flagged for abuse is told the policy
-when it queues (as a flagged caller hears it) and the counselor sees the flag.
+programmes (the agency catalog, INFO, by category) or "상담사와 채팅하기". :class:`Guide` is
+a snapshot of the guided start, and :meth:`ChatJourney.resume` goes on from one: the adapter
+keeps the guided start with the citizen and holds a journey only from CONSENT on. CONSENT
+asks whether the conversation may be kept (sealed; docs/chat.md); either answer goes on to
+the queue: no consent only means nothing the citizen or the counselor types is stored.
+WAITING: queued into the counselors' ring group (the adapter carries out :class:`Enqueue`); the
+citizen may already type (the counselor reads it on accepting). An identity flagged for abuse
+is told the policy when it queues (as a flagged caller hears it) and the counselor sees the
+flag.
 
 Messages (:class:`Typed`) are refused, with a Korean reason (:class:`Refused`), when empty, too
 long (``max_chars``) or, for the citizen, too fast (more than ``burst`` in ``window_seconds``).
@@ -314,6 +317,22 @@ Command = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Guide:
+    """Where a chat's guided start is (GUIDE, INFO, or CONSENT once the citizen asked for a
+    counselor): what :meth:`ChatJourney.resume` needs to go on from there. The adapter keeps it
+    with the citizen (a signed cookie), not in memory, until the citizen asks for a counselor."""
+
+    started_at: float
+    """When the guided start began (the page opened): the chat's `started_at`."""
+    step: Step = Step.GUIDE
+    category: str | None = None
+    path: tuple[str, ...] = ()
+
+
+GUIDE_STEPS = frozenset({Step.GUIDE, Step.INFO, Step.CONSENT})
+
+
 @dataclass
 class ChatJourney:
     chat_id: str
@@ -332,6 +351,29 @@ class ChatJourney:
     _recent: deque[float] = field(default_factory=deque)
     _lines: int = 0  # messages delivered, both sides
     _waiting_lines: int = 0  # the citizen's, while waiting
+
+    @classmethod
+    def resume(
+        cls, chat_id: str, params: ChatParams, guide: Guide, flagged: bool = False
+    ) -> ChatJourney:
+        """The journey at `guide`'s point of the guided start."""
+        if guide.step not in GUIDE_STEPS:
+            raise ChatStateError(f'chat {chat_id}: a guided start cannot be in "{guide.step}"')
+        return cls(
+            chat_id,
+            params,
+            guide.started_at,
+            flagged=flagged,
+            step=guide.step,
+            category=guide.category,
+            path=list(guide.path),
+        )
+
+    def guide(self) -> Guide:
+        """Where the guided start is (only while it is: GUIDE, INFO or CONSENT)."""
+        if self.step not in GUIDE_STEPS:
+            raise ChatStateError(f'chat {self.chat_id}: no guided start in "{self.step}"')
+        return Guide(self.started_at, self.step, self.category, tuple(self.path))
 
     def _wrong(self, event: Event) -> ChatStateError:
         return ChatStateError(

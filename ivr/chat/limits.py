@@ -1,20 +1,50 @@
 """Limits on what an anonymous visitor of /chat can make the desk do (ivr.chat.http).
 
 A chat identity is free (a new cookie per visit), so limits that matter are per client address
-and in total: :class:`Window` counts events in a sliding window per key and overall. Pure (the
-time is passed in); the state is in memory (a restart forgets it, which only lets a little
-more through once).
+and in total: :class:`Window` counts events in a sliding window per key and overall (chats
+started, callback requests), :class:`Slots` counts what is held open at once per key and
+overall (the citizens' event streams). The key is the client's address
+(:func:`address_key`: an IPv6 client by its /64, which one subscriber usually holds whole).
+Pure (the time is passed in); the state is in memory (a restart forgets it, which only lets a
+little more through once).
 """
 
 from __future__ import annotations
 
-from collections import deque
+import enum
+import ipaddress
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 #: A chat's callback requests (전화로 연락받기): per client address, and from everybody.
 CALLBACKS_PER_ADDRESS = 3
 CALLBACKS_TOTAL = 60
 CALLBACK_WINDOW = 3600.0
+#: The prefix an IPv6 client is counted by (a home or phone subscriber gets a /64 or more).
+IPV6_PREFIX = 64
+
+
+class Refusal(enum.StrEnum):
+    """Which limit refused."""
+
+    KEY = "key"  # this key's (the client address's)
+    TOTAL = "total"  # everybody's together
+
+
+def address_key(remote: str | None) -> str:
+    """The key a client address is counted by: an IPv4 address as it is, an IPv6 one by its
+    /64 network (an IPv4-mapped one as the IPv4 address); "?" when unknown."""
+    if not remote:
+        return "?"
+    try:
+        ip = ipaddress.ip_address(remote)
+    except ValueError:
+        return remote
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip), IPV6_PREFIX), strict=False))
+    return str(ip)
 
 
 @dataclass
@@ -31,18 +61,54 @@ class Window:
         while times and times[0] <= now - self.seconds:
             times.popleft()
 
-    def allow(self, key: str, now: float) -> bool:
-        """Count an event of `key` at `now` if within both limits; False (not counted) if not."""
+    def check(self, key: str, now: float) -> Refusal | None:
+        """Count an event of `key` at `now` if within both limits (None); if not, the limit
+        that refused it (the event is not counted)."""
         self._trim(self._all, now)
         for k in [k for k, t in self._by_key.items() if t and t[-1] <= now - self.seconds]:
             del self._by_key[k]  # nothing of theirs in the window: forget the key
         mine = self._by_key.setdefault(key, deque())
         self._trim(mine, now)
-        if len(mine) >= self.per_key or len(self._all) >= self.total:
-            return False
+        if len(mine) >= self.per_key:
+            return Refusal.KEY
+        if len(self._all) >= self.total:
+            return Refusal.TOTAL
         mine.append(now)
         self._all.append(now)
-        return True
+        return None
+
+    def allow(self, key: str, now: float) -> bool:
+        """Count an event of `key` at `now` if within both limits; False (not counted) if not."""
+        return self.check(key, now) is None
+
+
+@dataclass
+class Slots:
+    """At most `per_key` things held at once per key and `total` overall (no time: a slot is
+    held from :meth:`take` until :meth:`give`)."""
+
+    per_key: int
+    total: int
+    _held: Counter[str] = field(default_factory=Counter)
+
+    def take(self, key: str) -> Refusal | None:
+        """Hold a slot for `key` (None), or the limit that refused it (nothing held)."""
+        if self._held[key] >= self.per_key:
+            return Refusal.KEY
+        if self._held.total() >= self.total:
+            return Refusal.TOTAL
+        self._held[key] += 1
+        return None
+
+    def give(self, key: str) -> None:
+        """Give back a slot `key` took."""
+        self._held[key] -= 1
+        if self._held[key] <= 0:
+            del self._held[key]
+
+    def held(self, key: str | None = None) -> int:
+        """Slots held by `key`, or by everybody."""
+        return self._held.total() if key is None else self._held[key]
 
 
 def callback_window() -> Window:

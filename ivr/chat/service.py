@@ -42,6 +42,7 @@ from ivr.chat.journey import (
     Event,
     FlagIdentity,
     ForgetTranscript,
+    Guide,
     Left,
     NoCounselor,
     NoCounselorReason,
@@ -74,10 +75,11 @@ CITIZEN_GONE = 60.0
 #: and the counselor's place is free again. Longer than CITIZEN_GONE: a phone's browser in the
 #: background or on a bad line comes back, and the counselor can still write meanwhile.
 CITIZEN_LEFT_CONNECTED = 600.0
-#: A guided start not finished is forgotten after this long without the citizen's page.
+#: A guided start not finished is forgotten after this long without the citizen's page (the
+#: consent question here; the buttons before it are kept by the citizen: ivr.chat.cookies).
 KEEP_IDLE = 3600.0
-#: Chats kept at once at most (beyond: a new one is refused, with the phone line offered).
-MAX_CHATS = 2000
+#: Live chats at once at most without settings (chat_max_live); beyond, a new one is refused.
+MAX_LIVE = 500
 OFFER_PREFIX = "chatoffer-"
 #: The defaults of chat_offer_seconds and chat_max_wait (ivr.config), without settings.
 OFFER_SECONDS = 30.0
@@ -183,12 +185,17 @@ class ChatService:
         chat_id = self._by_identity.get(identity)
         return self.chats.get(chat_id) if chat_id else None
 
-    def full(self) -> bool:
-        return len(self.chats) >= MAX_CHATS
+    def live(self) -> int:
+        """Chats not ended (the ended ones stay KEEP_ENDED on the screens)."""
+        return sum(1 for c in self.chats.values() if c.journey.step is not Step.ENDED)
 
-    async def start(self, identity: str, now: float) -> LiveChat:
-        """A new chat for `identity` (its previous one, if any, must have ended; check
-        :meth:`full` first)."""
+    def full(self, max_live: int = MAX_LIVE) -> bool:
+        return self.live() >= max_live
+
+    async def start(self, identity: str, now: float, guide: Guide | None = None) -> LiveChat:
+        """A new chat for `identity`, going on from `guide` (the citizen's guided start; None:
+        one beginning `now`). Its previous chat, if any, must have ended; check :meth:`full`
+        first."""
         level = 0
         store = self.store
         if store is not None:
@@ -199,7 +206,7 @@ class ChatService:
             if running is not None and running.journey.step is not Step.ENDED:
                 return running
         chat_id = f"chat-{secrets.token_hex(8)}"
-        journey = ChatJourney(chat_id, self.params, now, flagged=level > 0)
+        journey = ChatJourney.resume(chat_id, self.params, guide or Guide(now), level > 0)
         chat = LiveChat(journey, identity, level, last_seen=now)
         self.chats[chat_id] = chat
         self._by_identity[identity] = chat_id
@@ -481,7 +488,7 @@ class ChatService:
         waiting = [c for c in self.chats.values() if c.journey.step is Step.WAITING]
         for chat in waiting:
             if not chat.queued:
-                self._enqueue(chat, chat.journey.started_at)
+                self._enqueue(chat, chat.queued_at or chat.journey.started_at)
                 changed |= {f"chat:{c.chat_id}" for c in waiting}
             if chat.offer is not None and now - chat.offered_at >= offer_seconds:
                 log.info("chat %s: %s did not take it in time", chat.chat_id, chat.offer.member)
@@ -572,7 +579,7 @@ class ChatService:
                 offers.append(
                     {
                         "chat_id": chat.chat_id,
-                        "waited": int(now - j.started_at),
+                        "waited": int(now - (chat.queued_at or j.started_at)),
                         "flag": chat.flag_level,
                         "consent": j.consent,
                         "path": j.path,

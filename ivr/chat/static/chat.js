@@ -48,4 +48,11 @@
   });
   var source = new EventSource("/chat/events");
   source.onmessage = function (ev) { show(JSON.parse(ev.data)); };
+  source.onerror = function () {
+    // Closed for good: the server refused the stream (too many open from this connection);
+    // a dropped connection is retried by the browser itself.
+    if (source.readyState === EventSource.CLOSED) {
+      document.getElementById("refusal").textContent = root.dataset.streamRefused;
+    }
+  };
 })();
