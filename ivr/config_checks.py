@@ -82,6 +82,7 @@ def problems(s: Settings) -> list[str]:
     check(s.max_consecutive_no_answers >= 1, "max_consecutive_no_answers", "at least 1")
     check(s.chats_per_counselor >= 0, "chats_per_counselor", "must not be negative")
     check(s.chat_offer_seconds > 0, "chat_offer_seconds", "must be positive")
+    check(s.wallboard_wellbeing_minutes > 0, "wallboard_wellbeing_minutes", "must be positive")
     for ep in s.staff_endpoints:
         check(
             ep.isascii() and ep.replace("_", "").replace("-", "").isalnum(),

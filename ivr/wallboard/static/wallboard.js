@@ -55,6 +55,32 @@
     }
     body.replaceChildren(rows);
   }
+  // Silence alerts and abuse endings of the last hour, the newest first.
+  function showAlerts(alerts) {
+    var body = document.querySelector("#alerts tbody");
+    var rows = document.createDocumentFragment();
+    alerts.forEach(function (a) {
+      var tr = document.createElement("tr");
+      tr.dataset.kind = a.kind;
+      tr.dataset.call = a.call_id;
+      cell(tr, "time", a.time);
+      cell(tr, "text", a.text);
+      cell(tr, "line", a.line);
+      cell(tr, "member", a.member);
+      cell(tr, "call", a.call);
+      rows.appendChild(tr);
+    });
+    if (!alerts.length) {
+      var none = document.createElement("tr");
+      none.className = "none";
+      var td = document.createElement("td");
+      td.colSpan = 5;
+      td.textContent = "최근 1시간 동안 알림이 없습니다.";
+      none.appendChild(td);
+      rows.appendChild(none);
+    }
+    body.replaceChildren(rows);
+  }
   function show(board) {
     document.body.dataset.pushed = "yes";  // the first board arrived (screenshots wait for it)
     document.getElementById("waiting").textContent = String(board.waiting);
@@ -74,9 +100,12 @@
       cell(tr, "state", m.state_ko);
       cell(tr, "time", m.time);
       cell(tr, "chats", String(m.chats));
+      cell(tr, "wellbeing", m.wellbeing || "");
+      if (m.wellbeing) tr.dataset.wellbeing = "over";
       rows.appendChild(tr);
     });
     body.replaceChildren(rows);
+    showAlerts(board.alerts || []);
     if (board.chat_figures) {
       document.querySelectorAll("[data-chat-figure]").forEach(function (el) {
         el.textContent = String(board.chat_figures[el.dataset.chatFigure]);
