@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from ivr.chat.journey import Enqueue, FlagIdentity
 from ivr.flow import call as flow
 from ivr.flow.commands import NoticeKind
 from ivr.timezone import SEOUL
@@ -45,6 +46,19 @@ def test_the_abuse_flag_is_an_abuse_ending() -> None:
 
 def test_other_commands_are_no_alerts() -> None:
     assert alerts.from_command("c1", None, None, flow.Answer(), T0) is None
+    assert alerts.from_chat_command("chat-1", Enqueue(T0), T0) is None
+
+
+def test_a_chat_ended_for_abuse_is_an_abuse_ending() -> None:
+    got = alerts.from_chat_command("chat-0123456789abcdef", FlagIdentity("counselor04"), T0)
+    assert got == Alert(AlertKind.CHAT_ABUSE_END, T0, "chat-0123456789abcdef", None, "counselor04")
+    (shown,) = alerts.view([got])
+    assert (shown["text"], shown["line"], shown["member"], shown["call"]) == (
+        "폭언으로 채팅 종료",
+        "채팅 상담",
+        "counselor04",
+        "…abcdef",
+    )
 
 
 def test_the_newest_come_first() -> None:

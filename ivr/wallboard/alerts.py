@@ -8,7 +8,9 @@ of a call before it is carried out; `from_command` picks the two that matter her
   (`NotifyStaff` both_silent / caller_silent, raised by the conversation's silence detection,
   ivr.flow.conversation); "the caller spoke again" (`resumed`) is not an alert;
 - an **abuse ending** is the counselor's `*9` or the desk's button: the conversation ends the
-  call and flags the caller (`FlagCaller`, whose row is `caller_flags`).
+  call and flags the caller (`FlagCaller`, whose row is `caller_flags`); a chat ended for
+  abuse from the desk flags the chat identity (`FlagIdentity`, told by the chat service's
+  `command_listeners`; `from_chat_command`).
 
 Each alert names the time, the line (queue), the counselor and the call by its id (the
 caller's channel id: never the caller's number). `Alerts` keeps the latest `keep` of those
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ivr.chat.journey import FlagIdentity
 from ivr.desk.screen import line_ko
 from ivr.flow.commands import FlagCaller, NoticeKind, NotifyStaff
 from ivr.timezone import SEOUL
@@ -42,6 +45,7 @@ class AlertKind(enum.StrEnum):
     BOTH_SILENT = "both_silent"
     CALLER_SILENT = "caller_silent"
     ABUSE_END = "abuse_end"
+    CHAT_ABUSE_END = "chat_abuse_end"
 
 
 _SILENCE = {
@@ -74,6 +78,13 @@ def from_command(
             return Alert(_SILENCE[kind], now, call_id, line, command.member or member, seconds)
         case FlagCaller():
             return Alert(AlertKind.ABUSE_END, now, call_id, line, command.member or member)
+    return None
+
+
+def from_chat_command(chat_id: str, command: Any, now: float) -> Alert | None:
+    """The alert a chat's command makes, if any: an abuse ending."""
+    if isinstance(command, FlagIdentity):
+        return Alert(AlertKind.CHAT_ABUSE_END, now, chat_id, None, command.member)
     return None
 
 
@@ -116,6 +127,8 @@ def text_ko(alert: Alert) -> str:
         return f"침묵 알림: 양쪽 모두 {seconds}초째 말이 없음"
     if alert.kind is AlertKind.CALLER_SILENT:
         return f"침묵 알림: 발신자가 {seconds}초째 말이 없음"
+    if alert.kind is AlertKind.CHAT_ABUSE_END:
+        return "폭언으로 채팅 종료"
     return "폭언으로 통화 종료"
 
 
@@ -130,7 +143,7 @@ def view(alerts: Iterable[Alert]) -> list[dict[str, Any]]:
             "kind": a.kind.value,
             "time": datetime.fromtimestamp(a.at, SEOUL).strftime("%H:%M:%S"),
             "text": text_ko(a),
-            "line": line_ko(a.line),
+            "line": "채팅 상담" if a.kind is AlertKind.CHAT_ABUSE_END else line_ko(a.line),
             "member": a.member or "–",
             "call_id": a.call_id,
             "call": short_call(a.call_id),

@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.chat import http as chat_http
+from ivr.chat.service import LiveChat
 from ivr.context import ActiveCall
 from ivr.controller import Controller
 from ivr.keys import CONTROLLER
@@ -79,6 +80,7 @@ class Feed:
     alert_log: alerts.Alerts = field(default_factory=alerts.Alerts)
     stretches: wellbeing.Wellbeing = field(init=False)
     _attached: object = None
+    _chats_attached: object = None
 
     def __post_init__(self) -> None:
         self.stretches = wellbeing.Wellbeing(self.desk.settings.wallboard_wellbeing_minutes * 60)
@@ -98,8 +100,19 @@ class Feed:
         if alert is not None:
             self.alert_log.add(alert)
 
+    def heard_chat(self, chat: LiveChat, command: object) -> None:
+        """A command of a chat, before it is carried out: kept when it is an alert."""
+        alert = alerts.from_chat_command(chat.chat_id, command, time.time())
+        if alert is not None:
+            self.alert_log.add(alert)
+
     def look(self, now: float) -> list[board.MemberLine] | None:
-        """The counselors' states now (None: no controller), seen by the wellbeing mark too."""
+        """The counselors' states now (None: no controller), seen by the wellbeing mark too;
+        the chat service's commands heard from the first look (it is built after the board)."""
+        service = self.app.get(chat_http.SERVICE) if self.app is not None else None
+        if service is not None and service is not self._chats_attached:
+            service.command_listeners.append(self.heard_chat)
+            self._chats_attached = service
         controller = self.controller()
         if controller is None:
             return None
