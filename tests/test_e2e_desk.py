@@ -34,7 +34,7 @@ from tests.e2e_ringgroup_support import (
     until,
     wait_channel_gone,
 )
-from tests.test_e2e_wallboard import SUPERVISOR_PW, alert
+from tests.test_e2e_wallboard import alert, open_board
 
 #: The desk's counselor (tests/e2e_ringgroup_support.py: left in the abuse wrap-up).
 COUNSELOR = "counselor09"
@@ -69,23 +69,6 @@ async def open_screen(browser: Any, base: str, member: str) -> None:
         sign_in(browser, base, member, PASSWORD)
         browser.get(f"{base}/desk")
         WebDriverWait(browser, 10).until(pushed)
-
-    await asyncio.to_thread(go)
-
-
-async def open_board(hotline: Hotline, board: Any, base: str) -> None:
-    """supervisor01's wallboard, marked so that a reload would show."""
-    await hotline.app[STORE].change(
-        "INSERT OR REPLACE INTO desk_passwords (member, hash, set_at, set_by)"
-        " VALUES (?, ?, 0, 'test')",
-        ("supervisor01", hash_password(SUPERVISOR_PW)),
-    )
-
-    def go() -> None:
-        sign_in(board, base, "supervisor01", SUPERVISOR_PW)
-        WebDriverWait(board, 10).until(lambda b: b.current_url.endswith("/wallboard"))
-        WebDriverWait(board, 10).until(pushed)
-        board.execute_script("window.loadedOnce = 'yes'")  # gone if the page reloads
 
     await asyncio.to_thread(go)
 

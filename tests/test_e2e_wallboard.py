@@ -61,24 +61,32 @@ def wellbeing(browser: Any, name: str) -> str | None:
     return found
 
 
-async def test_the_wallboard_shows_a_waiting_caller_then_the_counselor_on_the_call(
-    clean_hotline: Hotline, phones: PhoneFactory, browser: Any
-) -> None:
-    hotline = clean_hotline
-    assert member(hotline, COUNSELOR)["logged_in"] and not member(hotline, COUNSELOR)["paused"]
+async def open_board(hotline: Hotline, board: Any, base: str) -> None:
+    """supervisor01's wallboard, marked so that a reload would show."""
     await hotline.app[STORE].change(
         "INSERT OR REPLACE INTO desk_passwords (member, hash, set_at, set_by)"
         " VALUES (?, ?, 0, 'test')",
         ("supervisor01", hash_password(SUPERVISOR_PW)),
     )
+
+    def go() -> None:
+        sign_in(board, base, "supervisor01", SUPERVISOR_PW)
+        WebDriverWait(board, 10).until(lambda b: b.current_url.endswith("/wallboard"))
+        WebDriverWait(board, 10).until(
+            lambda b: b.execute_script("return document.body.dataset.pushed") == "yes"
+        )
+        board.execute_script("window.loadedOnce = 'yes'")  # gone if the page reloads
+
+    await asyncio.to_thread(go)
+
+
+async def test_the_wallboard_shows_a_waiting_caller_then_the_counselor_on_the_call(
+    clean_hotline: Hotline, phones: PhoneFactory, browser: Any
+) -> None:
+    hotline = clean_hotline
+    assert member(hotline, COUNSELOR)["logged_in"] and not member(hotline, COUNSELOR)["paused"]
     base = f"http://127.0.0.1:{hotline.settings.desk_port}"
-
-    def open_board() -> None:
-        sign_in(browser, base, "supervisor01", SUPERVISOR_PW)
-        WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith("/wallboard"))
-        browser.execute_script("window.loadedOnce = 'yes'")  # gone if the page reloads
-
-    await asyncio.to_thread(open_board)
+    await open_board(hotline, browser, base)
     await wait_for(lambda: row(browser, COUNSELOR) == ("offline", "오프라인"), message="offline")
     assert await asyncio.to_thread(lambda: browser.find_element(By.ID, "waiting").text) == "0"
 

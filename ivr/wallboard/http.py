@@ -65,7 +65,9 @@ def _today(now: float) -> float:
 
 @dataclass
 class Feed:
-    """What every wallboard screen of the desk shares: the state clock and today's figures."""
+    """What every wallboard screen of the desk shares: the state clock, today's figures, the
+    recent alerts (heard from the controller and the chat service) and the wellbeing stretches
+    (fed by every look)."""
 
     desk: Desk
     clock: board.StateClock = field(default_factory=board.StateClock)
