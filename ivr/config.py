@@ -113,6 +113,11 @@ class Settings:
     #: The counselor's screen shows "상담 감독 중" while a supervisor listens, whispers or
     #: barges into their call (the centre's policy).
     monitor_notice_counselor: bool = True
+    #: The wallboard marks a counselor on calls and wrap-ups this many minutes without a break
+    #: (a gap of 10 minutes or any pause, as the workload report counts it).
+    #: 상황판: 휴식 없이 이 시간(분)보다 오래 통화·후처리를 이어 간 상담사를
+    #: "휴식 없이 2시간 10분"처럼 표시합니다.
+    wallboard_wellbeing_minutes: float = 120.0
 
     #: Stasis application name.
     ari_app: str = "ivr120"

@@ -91,6 +91,7 @@ def problems(s: Settings) -> list[str]:
         "chat_streams_total",
     ):
         check(getattr(s, name) > 0, name, "must be positive")
+    check(s.wallboard_wellbeing_minutes > 0, "wallboard_wellbeing_minutes", "must be positive")
     for ep in s.staff_endpoints:
         check(
             ep.isascii() and ep.replace("_", "").replace("-", "").isalnum(),

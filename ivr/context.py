@@ -117,9 +117,20 @@ class CallContext:
     #: Told (member, body) of every SIP MESSAGE to a staff phone, before it is sent: the web
     #: desk shows the same notices (ivr.desk). Listeners only take note; they never fail.
     message_listeners: list[Callable[[str, str], None]] = field(default_factory=list)
+    #: Told (call, command) of every command of a call before it is carried out (not again
+    #: on a retry): the wallboard shows silence notices and abuse endings as they happen
+    #: (ivr.wallboard.alerts). Listeners only take note; one that fails is logged and ignored.
+    command_listeners: list[Callable[[ActiveCall, Any], None]] = field(default_factory=list)
 
     def post_flow(self, call_id: str, event: flow.FlowEvent | FollowupEvent) -> None:
         self.post(FlowInput(call_id, event))
+
+    def tell_listeners(self, call: ActiveCall, command: Any) -> None:
+        for listener in self.command_listeners:
+            try:
+                listener(call, command)
+            except Exception:
+                log.exception("call %s: a command listener failed", call.call_id)
 
     async def hangup(self, channel_id: str) -> None:
         try:

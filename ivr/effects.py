@@ -70,6 +70,7 @@ class Effects:
 
     async def run(self, call: ActiveCall, commands: list[flow.Command]) -> None:
         for cmd in commands:
+            self.ctx.tell_listeners(call, cmd)
             try:
                 await self._carry_out(call, cmd)
             except AriNotFound as exc:

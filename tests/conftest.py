@@ -305,6 +305,8 @@ async def hotline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hot
             "followup_dialling": False,
             "both_silence_notify": 4,
             "caller_silence_notify": 8,
+            # The wallboard's wellbeing mark within a test's call (tests/test_e2e_wallboard.py).
+            "wallboard_wellbeing_minutes": 0.05,
             "log_level": "INFO",
         },
     )

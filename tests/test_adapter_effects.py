@@ -403,3 +403,26 @@ async def test_failed_commands_and_writes_are_counted_as_errors(rig: Rig) -> Non
     rig.fake.script[("POST", "bridges")] = 500
     await rig.run(call, flow.Hold())
     assert _errors(rig) == {"controller": 0, "command": 1, "bookkeeping": 1}
+
+
+# -- command listeners (the wallboard's alerts) ------------------------------------------
+async def test_command_listeners_are_told_once_even_when_a_write_is_retried(rig: Rig) -> None:
+    """The wallboard hears each command once, before it is carried out; a failing listener
+    is logged and the call goes on."""
+    rig.controller.ctx.store = RaisingStore(rig.store, {"flag_caller"}, times=1)  # type: ignore[assignment]
+    heard: list[tuple[str, flow.Command]] = []
+
+    def broken(call: ActiveCall, cmd: Any) -> None:
+        raise RuntimeError("a broken listener")
+
+    rig.controller.ctx.command_listeners[:] = [
+        broken,
+        lambda c, cmd: heard.append((c.call_id, cmd)),
+    ]
+    call = rig.call()
+    flag = flow.FlagCaller(member=MEMBER)
+    await rig.run(call, flag, flow.Answer())
+    await rig.next_input()  # the flag's retry: written now
+    assert heard == [(CALL, flag), (CALL, flow.Answer())]
+    assert rig.carried_out(flow.FlagCaller)[-1] is None and rig.carried_out(flow.Answer) == [None]
+    assert rig.rows("SELECT call_id, member FROM caller_flags") == [(CALL, MEMBER)]

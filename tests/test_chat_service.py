@@ -11,7 +11,9 @@ from ivr.chat.journey import (
     NOTICE_NO_COUNSELOR,
     Choose,
     ConsentAnswered,
+    CounselorEnded,
     Enqueue,
+    FlagIdentity,
     Outcome,
     Step,
 )
@@ -225,3 +227,24 @@ async def test_a_connected_citizen_whose_page_is_gone_ends_the_chat_and_frees_th
     await s.step(1.0 + CITIZEN_LEFT_CONNECTED + 1, OFFER_SECONDS)
     assert chat.journey.step is Step.ENDED and chat.journey.outcome is Outcome.COMPLETED
     assert group.chats_of("c1") == set()
+
+
+async def test_command_listeners_hear_the_abuse_end_of_a_chat() -> None:
+    """The wallboard hears a chat's commands (its abuse endings) before they are carried out;
+    a failing listener is logged and the chat goes on."""
+    s = service()
+    s.present.update({"c1": 1})
+    heard: list[tuple[str, object]] = []
+
+    def broken(chat: LiveChat, cmd: object) -> None:
+        raise RuntimeError("a broken listener")
+
+    s.command_listeners[:] = [broken, lambda chat, cmd: heard.append((chat.chat_id, cmd))]
+    chat = await waiting_chat(s)
+    await s.step(0.0, OFFER_SECONDS)
+    assert await s.accept("c1", chat.chat_id, 1.0)
+    await s.feed(chat, CounselorEnded(abuse=True), 2.0)
+    assert chat.journey.step is Step.ENDED and chat.journey.outcome is Outcome.ABUSE
+    assert [c for i, c in heard if i == chat.chat_id and isinstance(c, FlagIdentity)] == [
+        FlagIdentity("c1")
+    ]

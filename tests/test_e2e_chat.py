@@ -42,6 +42,7 @@ from ivr.web.site import DESK_APP
 from tests.conftest import Hotline
 from tests.desk_support import settled, sign_in, start_browser, submit, wait_for
 from tests.e2e_ringgroup_support import member, rows_where
+from tests.test_e2e_wallboard import alert, open_board
 
 COUNSELOR = "counselor02"
 COUNSELOR_PW = "chat-e2e-counselor-pass"
@@ -185,6 +186,22 @@ async def test_a_citizen_chats_with_a_counselor_who_ends_it_for_abuse(
     assert chat["answered_at"] >= chat["queued_at"] >= chat["started_at"]
     flags = rows_where(hotline, "SELECT * FROM caller_flags WHERE call_id = ?", chat["chat_id"])
     assert [(f["caller_hash"], f["member"]) for f in flags] == [(chat["identity_hash"], COUNSELOR)]
+    # The supervisors' wallboard lists the abuse ending (heard from the desk's start, with no
+    # board open), under 채팅 상담 with the counselor, never the citizen's identity.
+    board = await asyncio.to_thread(start_browser)
+    try:
+        await open_board(hotline, board, base)
+        shown = await wait_for(
+            lambda: alert(board, chat_id, "chat_abuse_end"), message="the abuse end on the board"
+        )
+        assert (shown["text"], shown["line"], shown["member"]) == (
+            "폭언으로 채팅 종료",
+            "채팅 상담",
+            COUNSELOR,
+        )
+        assert chat["identity_hash"] not in str(shown)
+    finally:
+        await asyncio.to_thread(board.quit)
 
     # Kept with consent, sealed: the database holds no text; a read decrypts it and is audited.
     kept = rows_where(hotline, "SELECT * FROM chat_messages WHERE chat_id = ?", chat["chat_id"])

@@ -2,7 +2,8 @@
 real product — Asterisk, the controller, pjsua2 phones. A caller who consented reaches
 counselor09: the call is on counselor09's screen within a second with its context, a silence
 notice arrives as it is sent to the phone, another counselor sees nothing of it (and cannot act
-on it), counselor09 ends it for abuse with the button, then stores the wrap-up form."""
+on it), counselor09 ends it for abuse with the button — the supervisor's wallboard shows the
+silence alert and the abuse ending as they happen — then stores the wrap-up form."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from tests.e2e_ringgroup_support import (
     until,
     wait_channel_gone,
 )
+from tests.test_e2e_wallboard import alert, open_board
 
 #: The desk's counselor (tests/e2e_ringgroup_support.py: left in the abuse wrap-up).
 COUNSELOR = "counselor09"
@@ -133,10 +135,25 @@ async def test_counselor_screen_shows_the_call_ends_it_for_abuse_and_stores_the_
     finally:
         await asyncio.to_thread(other.quit)
 
-    # The counselor ends the call for abuse with the button.
-    await asyncio.to_thread(submit, browser, "btn-abuse")
-    done = await asyncio.to_thread(lambda: browser.find_element(By.ID, "done").text)
-    assert done == desk_http.DONE_KO["abuse"]
+    # A supervisor's wallboard lists the call's silence alert; the abuse ending below is
+    # pushed to it as it happens (no reload).
+    board = await asyncio.to_thread(start_browser)
+    try:
+        await open_board(hotline, board, base)
+        silent = await wait_for(lambda: alert(board, call_id, "both_silent"), message="silence")
+        assert silent["member"] == COUNSELOR
+
+        # The counselor ends the call for abuse with the button.
+        await asyncio.to_thread(submit, browser, "btn-abuse")
+        done = await asyncio.to_thread(lambda: browser.find_element(By.ID, "done").text)
+        assert done == desk_http.DONE_KO["abuse"]
+        ended = await wait_for(lambda: alert(board, call_id, "abuse_end"), message="abuse end")
+        assert (ended["text"], ended["member"]) == ("폭언으로 통화 종료", COUNSELOR)
+        assert ended["line"] == screen.line_ko(call.flow.record.queue)
+        assert NUMBER not in str(ended)
+        assert await asyncio.to_thread(board.execute_script, "return window.loadedOnce") == "yes"
+    finally:
+        await asyncio.to_thread(board.quit)
     await phone.wait_for("call_state", state="DISCONNECTED", timeout=10)
     flags = await until(
         lambda: rows_where(hotline, "SELECT * FROM caller_flags WHERE call_id=?", call_id),

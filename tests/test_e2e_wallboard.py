@@ -1,6 +1,8 @@
 """End to end: the supervisors' wallboard in a real browser (headless Chromium) against the
 real product — Asterisk, the controller, pjsua2 phones. A caller waiting appears on the board,
-then, without a reload, the counselor who answers is shown on the call."""
+then, without a reload, the counselor who answers is shown on the call, the silence alert of
+the silent call as it is sent to the counselor's phone, and the counselor marked on calls
+past the wellbeing limit (3 s in the tests)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ from typing import Any
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from ivr.desk import screen
 from ivr.keys import STORE
 from ivr.web.auth import hash_password
-from tests.conftest import Hotline, PhoneFactory
+from tests.conftest import TEST_CALLER_NUMBER, Hotline, PhoneFactory
 from tests.desk_support import settled, sign_in, start_browser, submit, wait_for
 from tests.e2e_ringgroup_support import WAITING, choose_line, counselor, dial, member
 from tests.test_e2e_metrics import scrape
@@ -34,24 +37,56 @@ def row(browser: Any, name: str) -> tuple[str, str] | None:
     return None if found is None else (found[0], found[1])
 
 
-async def test_the_wallboard_shows_a_waiting_caller_then_the_counselor_on_the_call(
-    clean_hotline: Hotline, phones: PhoneFactory, browser: Any
-) -> None:
-    hotline = clean_hotline
-    assert member(hotline, COUNSELOR)["logged_in"] and not member(hotline, COUNSELOR)["paused"]
+def alert(browser: Any, call_id: str, kind: str) -> dict[str, str] | None:
+    """The board's alert of `kind` for the call (its cells by class), read in one script."""
+    found: dict[str, str] | None = browser.execute_script(
+        "const r = [...document.querySelectorAll('#alerts tbody tr')].find("
+        "t => t.dataset.call === arguments[0] && t.dataset.kind === arguments[1]);"
+        "if (!r) return null; const f = {};"
+        "r.querySelectorAll('td').forEach(d => f[d.className] = d.textContent); return f;",
+        call_id,
+        kind,
+    )
+    return found
+
+
+def wellbeing(browser: Any, name: str) -> str | None:
+    """The counselor's wellbeing mark on the board (None: not marked)."""
+    found: str | None = browser.execute_script(
+        "const r = document.querySelector("
+        "`#members tr[data-member='${arguments[0]}'][data-wellbeing='over']`);"
+        "return r ? r.querySelector('.wellbeing').textContent : null;",
+        name,
+    )
+    return found
+
+
+async def open_board(hotline: Hotline, board: Any, base: str) -> None:
+    """supervisor01's wallboard, marked so that a reload would show."""
     await hotline.app[STORE].change(
         "INSERT OR REPLACE INTO desk_passwords (member, hash, set_at, set_by)"
         " VALUES (?, ?, 0, 'test')",
         ("supervisor01", hash_password(SUPERVISOR_PW)),
     )
+
+    def go() -> None:
+        sign_in(board, base, "supervisor01", SUPERVISOR_PW)
+        WebDriverWait(board, 10).until(lambda b: b.current_url.endswith("/wallboard"))
+        WebDriverWait(board, 10).until(
+            lambda b: b.execute_script("return document.body.dataset.pushed") == "yes"
+        )
+        board.execute_script("window.loadedOnce = 'yes'")  # gone if the page reloads
+
+    await asyncio.to_thread(go)
+
+
+async def test_the_wallboard_shows_a_waiting_caller_then_the_counselor_on_the_call(
+    clean_hotline: Hotline, phones: PhoneFactory, browser: Any
+) -> None:
+    hotline = clean_hotline
+    assert member(hotline, COUNSELOR)["logged_in"] and not member(hotline, COUNSELOR)["paused"]
     base = f"http://127.0.0.1:{hotline.settings.desk_port}"
-
-    def open_board() -> None:
-        sign_in(browser, base, "supervisor01", SUPERVISOR_PW)
-        WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith("/wallboard"))
-        browser.execute_script("window.loadedOnce = 'yes'")  # gone if the page reloads
-
-    await asyncio.to_thread(open_board)
+    await open_board(hotline, browser, base)
     await wait_for(lambda: row(browser, COUNSELOR) == ("offline", "오프라인"), message="offline")
     assert await asyncio.to_thread(lambda: browser.find_element(By.ID, "waiting").text) == "0"
 
@@ -74,6 +109,19 @@ async def test_the_wallboard_shows_a_waiting_caller_then_the_counselor_on_the_ca
         message=f"{COUNSELOR} on the call",
     )
     await wait_for(lambda: browser.find_element(By.ID, "waiting").text == "0", message="0 waiting")
+    # The phones send no sound: the both-silent notice to the counselor's phone (after 4 s) is
+    # on the board as it happens, with the line, the counselor and the call.
+    silent = await wait_for(
+        lambda: alert(browser, call_id, "both_silent"), timeout=30, message="the silence alert"
+    )
+    line = screen.line_ko(hotline.controller.calls[call_id].flow.record.queue)
+    assert silent["text"].startswith("침묵 알림: 양쪽 모두") and "초째 말이 없음" in silent["text"]
+    assert (silent["line"], silent["member"]) == (line, COUNSELOR)
+    assert call_id.endswith(silent["call"].lstrip("…")) and ":" in silent["time"]
+    assert TEST_CALLER_NUMBER not in str(silent)
+    # On the call past the tests' wellbeing limit (3 s): marked, without a reload.
+    mark = await wait_for(lambda: wellbeing(browser, COUNSELOR), message="the wellbeing mark")
+    assert mark.startswith("휴식 없이 ") and mark.endswith("분")
     # The call is offered for listen / whisper / barge, without a reload.
     buttons = await wait_for(
         lambda: browser.execute_script(

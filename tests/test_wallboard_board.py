@@ -108,12 +108,23 @@ def test_the_view_in_korean() -> None:
             "state_ko": "휴식 (break)",
             "time": "1:15",
             "chats": 0,
+            "wellbeing": None,
         }
     ]
     assert v["chats_waiting"] == 0 and v["chats_longest"] == "–"
     assert v["chat_figures"] is None
     assert v["figures"]["service_level"] == "100%"
     assert board.mmss(3725) == "1:02:05"
+
+
+def test_a_member_past_the_wellbeing_limit_carries_the_mark() -> None:
+    lines = StateClock().lines([member("counselor01"), member("counselor02")], 10.0)
+    marks = {"counselor02": "휴식 없이 2시간 10분"}
+    v = board.view(board.Waiting(0, 0.0), lines, None, wellbeing=marks)
+    assert [(m["member"], m["wellbeing"]) for m in v["members"]] == [
+        ("counselor01", None),
+        ("counselor02", "휴식 없이 2시간 10분"),
+    ]
 
 
 def test_chats_waiting_and_open_per_counselor() -> None:

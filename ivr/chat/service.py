@@ -22,6 +22,7 @@ import logging
 import secrets
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +138,10 @@ class ChatService:
         self._sealer: Sealer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._recovered = False
+        #: Told (chat, command) of every command of a chat before it is carried out: the
+        #: wallboard shows abuse endings as they happen (ivr.wallboard.alerts). Listeners only
+        #: take note; one that fails is logged and ignored.
+        self.command_listeners: list[Callable[[LiveChat, Command], None]] = []
 
     # -- resources (read from the product at use: the desk is built before they open) -----
     @property
@@ -229,8 +234,13 @@ class ChatService:
         for cmd in commands:
             if isinstance(cmd, Refused):
                 refused.append(cmd)
-            else:
-                await self._do(chat, cmd, now)
+                continue
+            for listener in self.command_listeners:
+                try:
+                    listener(chat, cmd)
+                except Exception:
+                    log.exception("chat %s: a command listener failed", chat.chat_id)
+            await self._do(chat, cmd, now)
         if offered is not None:
             self.notify(f"desk:{offered.member}")  # the offer may be gone (the citizen left)
         self.notify_chat(chat)

@@ -119,29 +119,54 @@ def _busy(calls: Sequence[CallRow]) -> list[tuple[float, float]]:
     return sorted(spans)
 
 
+class Breaks:
+    """The break rule between two busy spans, shared with the wallboard's wellbeing mark
+    (ivr.wallboard.wellbeing): a gap of `gap` minutes or more is a break, and so is any time
+    paused or logged out (`away`: (start, end), an open one ending at +inf) within it."""
+
+    def __init__(self, away: Sequence[tuple[float, float]], gap: float = BREAK_MINUTES) -> None:
+        # Away intervals by start, with the latest end among those started so far: the gap
+        # (end, a) holds a pause when one that started before `a` ended after `end`.
+        ordered = sorted(away)
+        self._starts = [s for s, _ in ordered]
+        self._latest = list(itertools.accumulate((e for _, e in ordered), max))
+        self.gap = gap * 60
+
+    def between(self, end: float, start: float) -> bool:
+        """Whether the time from a span's `end` to the next one's `start` is a break."""
+        if start - end >= self.gap:
+            return True
+        k = bisect.bisect_left(self._starts, start)
+        return k > 0 and self._latest[k - 1] > end
+
+
+def stretches(
+    spans: Sequence[tuple[float, float]],
+    away: Sequence[tuple[float, float]],
+    gap: float = BREAK_MINUTES,
+) -> list[tuple[float, float]]:
+    """Busy spans (start, end) strung together into stretches without a break, in order."""
+    ordered = sorted(spans)
+    if not ordered:
+        return []
+    breaks = Breaks(away, gap)
+    out = []
+    start, end = ordered[0]
+    for a, b in ordered[1:]:
+        if breaks.between(end, a):
+            out.append((start, end))
+            start, end = a, b
+        elif b > end:
+            end = b
+    out.append((start, end))
+    return out
+
+
 def longest_stretch(
     calls: Sequence[CallRow], away: Sequence[tuple[float, float]], gap: float = BREAK_MINUTES
 ) -> float:
     """The longest stretch (s) of calls and wrap-ups without a break (module docstring)."""
-    spans = _busy(calls)
-    if not spans:
-        return 0.0
-    # Away intervals by start, with the latest end among those started so far: the gap
-    # (end, a) holds a pause when one that started before `a` ended after `end`.
-    ordered = sorted(away)
-    starts = [s for s, _ in ordered]
-    latest = list(itertools.accumulate((e for _, e in ordered), max))
-    best = 0.0
-    start, end = spans[0]
-    for a, b in spans[1:]:
-        k = bisect.bisect_left(starts, a)
-        paused = k > 0 and latest[k - 1] > end
-        if a - end >= gap * 60 or paused:
-            best = max(best, end - start)
-            start, end = a, b
-        elif b > end:
-            end = b
-    return max(best, end - start)
+    return max((e - s for s, e in stretches(_busy(calls), away, gap)), default=0.0)
 
 
 @dataclass(frozen=True)

@@ -226,9 +226,13 @@ def view(
     figs: Figures | None,
     chats: ChatsNow | None = None,
     chat_figs: ChatFigures | None = None,
+    wellbeing: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """What the page shows and the event stream sends, in words (Korean) and numbers."""
+    """What the page shows and the event stream sends, in words (Korean) and numbers;
+    `wellbeing`: the members past the limit without a break, with their mark
+    (ivr.wallboard.wellbeing)."""
     chats = chats or ChatsNow(Waiting(0, 0.0), {})
+    wellbeing = wellbeing or {}
     return {
         "waiting": wait.count,
         "longest": mmss(wait.longest) if wait.count else "–",
@@ -241,6 +245,7 @@ def view(
                 "state_ko": STATE_KO[m.state] + (f" ({m.reason})" if m.reason else ""),
                 "time": mmss(m.seconds),
                 "chats": chats.open.get(m.member, 0),
+                "wellbeing": wellbeing.get(m.member),
             }
             for m in lines
         ],

@@ -7,6 +7,11 @@
 The stream reads the controller's own views (`members()`, `status()` and each waiting call's
 record) every `TICK` seconds and sends the board when it differs from the last one sent;
 today's figures come from the store, read at most every `FIGURES_TTL` seconds for all screens.
+Silence alerts and abuse endings (ivr/wallboard/alerts.py) are heard as the controller carries
+them out (`CallContext.command_listeners`), from the desk's start, whether a screen is open or
+not; the members' states are looked at every `LOOK` seconds by the desk itself too, so the
+wellbeing mark (ivr/wallboard/wellbeing.py) counts from the desk's start, not from the first
+screen.
 The stream ends as soon as its session no longer holds (signed out elsewhere, idle past
 IDLE_SECONDS: the stream itself is not activity) or no longer has a watcher's role.
 """
@@ -14,8 +19,10 @@ IDLE_SECONDS: the stream itself is not activity) or no longer has a watcher's ro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,9 +31,12 @@ from typing import Any
 from aiohttp import web
 
 from ivr.chat import http as chat_http
+from ivr.chat.service import LiveChat
+from ivr.context import ActiveCall
+from ivr.controller import Controller
 from ivr.keys import CONTROLLER
 from ivr.timezone import SEOUL
-from ivr.wallboard import board, monitor, monitoring
+from ivr.wallboard import alerts, board, monitor, monitoring, wellbeing
 from ivr.web.auth import WATCHERS
 from ivr.web.sessions import Session
 from ivr.web.site import DESK, SESSION, Desk, desk_of, requires
@@ -41,6 +51,8 @@ TICK = 0.25
 FIGURES_TTL = 5.0
 #: A comment line at least this often keeps proxies from closing an idle stream.
 KEEPALIVE = 15.0
+#: Seconds between the desk's own looks at the members' states (for the wellbeing mark).
+LOOK = 1.0
 #: Call states that are waiting for staff (queued, or a member's phone ringing).
 WAITING_STATES = frozenset({"waiting", "connecting"})
 
@@ -53,7 +65,9 @@ def _today(now: float) -> float:
 
 @dataclass
 class Feed:
-    """What every wallboard screen of the desk shares: the state clock and today's figures."""
+    """What every wallboard screen of the desk shares: the state clock, today's figures, the
+    recent alerts (heard from the controller and the chat service) and the wellbeing stretches
+    (fed by every look)."""
 
     desk: Desk
     clock: board.StateClock = field(default_factory=board.StateClock)
@@ -64,6 +78,52 @@ class Feed:
     app: web.Application | None = None
     _chat_figures: board.ChatFigures | None = None
     _chat_figures_at: float = -1e18
+    #: Silence alerts and abuse endings of the last hour.
+    alert_log: alerts.Alerts = field(default_factory=alerts.Alerts)
+    stretches: wellbeing.Wellbeing = field(init=False)
+    _attached: object = None
+    _chats_attached: object = None
+
+    def __post_init__(self) -> None:
+        self.stretches = wellbeing.Wellbeing(self.desk.settings.wallboard_wellbeing_minutes * 60)
+
+    def controller(self) -> Controller | None:
+        """The running controller, its calls' commands heard by `heard` (from the first look)."""
+        c = self.desk.main.get(CONTROLLER)
+        if c is not None and c.ctx is not self._attached:
+            c.ctx.command_listeners.append(self.heard)
+            self._attached = c.ctx
+        return c
+
+    def heard(self, call: ActiveCall, command: object) -> None:
+        """A command of a call, before it is carried out: kept when it is an alert."""
+        rec = call.flow.record
+        alert = alerts.from_command(call.call_id, rec.queue, rec.member, command, time.time())
+        if alert is not None:
+            self.alert_log.add(alert)
+
+    def heard_chat(self, chat: LiveChat, command: object) -> None:
+        """A command of a chat, before it is carried out: kept when it is an alert."""
+        alert = alerts.from_chat_command(chat.chat_id, command, time.time())
+        if alert is not None:
+            self.alert_log.add(alert)
+
+    def look(self, now: float) -> list[board.MemberLine] | None:
+        """The counselors' states now (None: no controller), seen by the wellbeing mark too;
+        the chat service's commands heard from the first look (it is built after the board)."""
+        service = self.app.get(chat_http.SERVICE) if self.app is not None else None
+        if service is not None and service is not self._chats_attached:
+            service.command_listeners.append(self.heard_chat)
+            self._chats_attached = service
+        controller = self.controller()
+        if controller is None:
+            return None
+        counselors = set(self.desk.settings.counselors)
+        lines = self.clock.lines(
+            (m for m in controller.members() if m["member"] in counselors), now
+        )
+        self.stretches.observe(lines, now)
+        return lines
 
     async def figures(self, now: float) -> board.Figures | None:
         store = self.desk.store
@@ -115,14 +175,11 @@ class Feed:
         )
 
     async def view(self, now: float) -> dict[str, Any]:
-        controller = self.desk.main.get(CONTROLLER)
-        counselors = set(self.desk.settings.counselors)
+        controller = self.controller()
+        lines = self.look(now) or []
         if controller is None:
-            lines: list[board.MemberLine] = []
             wait = board.waiting((), now)
         else:
-            members = [m for m in controller.members() if m["member"] in counselors]
-            lines = self.clock.lines(members, now)
             queued = []
             for c in controller.status()["calls"]:
                 if c["state"] not in WAITING_STATES:
@@ -132,7 +189,15 @@ class Feed:
                 queued.append(at if at is not None else now - float(c["seconds"]))
             wait = board.waiting(queued, now)
         figs = await self.figures(now)
-        out = board.view(wait, lines, figs, self.chats(now), await self.chat_figures(now))
+        out = board.view(
+            wait,
+            lines,
+            figs,
+            self.chats(now),
+            await self.chat_figures(now),
+            self.stretches.marks(now),
+        )
+        out["alerts"] = alerts.view(self.alert_log.recent(now))
         live = [] if controller is None else monitoring.live_calls(controller)
         out["calls"] = [{"call_id": t.call_id, "member": t.member} for t in live]
         out["connected"] = controller is not None
@@ -165,9 +230,31 @@ async def events(request: web.Request) -> web.StreamResponse:
     return await view_stream(request, WATCHERS, feed.view, tick=TICK, keepalive=KEEPALIVE)
 
 
+async def _looking(app: web.Application) -> AsyncIterator[None]:
+    """The desk's own look at the members every LOOK seconds, while it runs."""
+    feed = app[FEED]
+
+    async def run() -> None:
+        while not feed.desk.stopping.is_set():
+            try:
+                feed.look(time.time())
+            except Exception:
+                log.exception("wallboard: the look at the members failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(feed.desk.stopping.wait(), LOOK)
+
+    task = asyncio.create_task(run(), name="wallboard-look")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def add_routes(app: web.Application) -> None:
     desk = app[DESK]
     app[FEED] = Feed(desk, app=app)
+    app[FEED].controller()  # the alerts are heard from the desk's start
+    app.cleanup_ctx.append(_looking)
     desk.add_templates(HERE / "templates")
     desk.pages.append(("/wallboard", "상황판 (슈퍼바이저)", WATCHERS))
     app.router.add_get("/wallboard", page)

@@ -8,6 +8,16 @@
     td.textContent = text;
     tr.appendChild(td);
   }
+  // The row an empty table shows.
+  function noneRow(span, text) {
+    var tr = document.createElement("tr");
+    tr.className = "none";
+    var td = document.createElement("td");
+    td.colSpan = span;
+    td.textContent = text;
+    tr.appendChild(td);
+    return tr;
+  }
   var MODES = [["listen", "듣기"], ["whisper", "귓속말"], ["barge", "끼어들기"]];
   function hidden(form, name, value) {
     var input = document.createElement("input");
@@ -18,11 +28,8 @@
   }
   // The calls a supervisor may monitor, each with its three buttons (forms with the CSRF token).
   function showCalls(calls) {
-    var body = document.querySelector("#live-calls tbody");
     var csrf = document.getElementById("monitor").dataset.csrf;
-    var rows = document.createDocumentFragment();
-    calls.forEach(function (c) {
-      var tr = document.createElement("tr");
+    fillRows("#live-calls tbody", calls, function (tr, c) {
       tr.dataset.call = c.call_id;
       cell(tr, "", c.member);
       var td = document.createElement("td");
@@ -42,18 +49,34 @@
         td.appendChild(form);
       });
       tr.appendChild(td);
+    }, [2, "감독할 수 있는 통화가 없습니다."]);
+  }
+  // Replace a table's rows: `fill(tr, item)` writes each; `empty` ([colspan, text]) if none.
+  function fillRows(selector, items, fill, empty) {
+    var rows = document.createDocumentFragment();
+    items.forEach(function (item) {
+      var tr = document.createElement("tr");
+      fill(tr, item);
       rows.appendChild(tr);
     });
-    if (!calls.length) {
-      var none = document.createElement("tr");
-      none.className = "none";
-      var td2 = document.createElement("td");
-      td2.colSpan = 2;
-      td2.textContent = "감독할 수 있는 통화가 없습니다.";
-      none.appendChild(td2);
-      rows.appendChild(none);
-    }
-    body.replaceChildren(rows);
+    if (!items.length && empty) rows.appendChild(noneRow(empty[0], empty[1]));
+    document.querySelector(selector).replaceChildren(rows);
+  }
+  // Silence alerts and abuse endings of the last hour, the newest first.
+  function alertRow(tr, a) {
+    tr.dataset.kind = a.kind;
+    tr.dataset.call = a.call_id;
+    ["time", "text", "line", "member", "call"].forEach(function (k) { cell(tr, k, a[k]); });
+  }
+  function memberRow(tr, m) {
+    tr.dataset.member = m.member;
+    tr.dataset.state = m.state;
+    if (m.wellbeing) tr.dataset.wellbeing = "over";
+    cell(tr, "", m.member);
+    cell(tr, "state", m.state_ko);
+    cell(tr, "time", m.time);
+    cell(tr, "chats", String(m.chats));
+    cell(tr, "wellbeing", m.wellbeing || "");
   }
   function show(board) {
     document.body.dataset.pushed = "yes";  // the first board arrived (screenshots wait for it)
@@ -64,19 +87,8 @@
     var live = document.getElementById("live");
     live.dataset.state = board.connected ? "connected" : "down";
     live.textContent = board.connected ? "실시간" : "제어기 연결 없음";
-    var body = document.querySelector("#members tbody");
-    var rows = document.createDocumentFragment();
-    board.members.forEach(function (m) {
-      var tr = document.createElement("tr");
-      tr.dataset.member = m.member;
-      tr.dataset.state = m.state;
-      cell(tr, "", m.member);
-      cell(tr, "state", m.state_ko);
-      cell(tr, "time", m.time);
-      cell(tr, "chats", String(m.chats));
-      rows.appendChild(tr);
-    });
-    body.replaceChildren(rows);
+    fillRows("#members tbody", board.members, memberRow, null);
+    fillRows("#alerts tbody", board.alerts || [], alertRow, [5, "최근 1시간 동안 알림이 없습니다."]);
     if (board.chat_figures) {
       document.querySelectorAll("[data-chat-figure]").forEach(function (el) {
         el.textContent = String(board.chat_figures[el.dataset.chatFigure]);
