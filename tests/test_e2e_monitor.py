@@ -400,3 +400,31 @@ async def test_a_barge_ends_on_the_event_of_the_counselor_hanging_up(
         await caller.wait_for("call_state", state="DISCONNECTED", timeout=10)  # call completed
     finally:
         await board.http.close()
+
+
+async def test_a_supervisor_declining_the_ring_ends_the_monitoring_at_once(
+    clean_hotline: Hotline,
+    phones: PhoneFactory,
+    tones: dict[str, Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="ivr.audit")
+    hotline = clean_hotline
+    caller, staff, sup, call_id, board = await setup(
+        hotline, phones, tones, "declined-caller", supervisor_answers=False
+    )
+    try:
+        status, location = await board.post("/wallboard/monitor", call_id=call_id, mode="whisper")
+        assert (status, location) == (303, "/wallboard?done=whisper")
+        await sup.wait_for("incoming", timeout=15)
+        await sup.reject(486)
+        await no_monitor_left(hotline)  # within its 10 s, not at the end of the ring time
+        assert (
+            f"monitor: {SUPERVISOR} ended whisper on call {call_id}"
+            " (the supervisor's phone did not answer)" in audited(caplog)
+        )
+        assert hotline.controller.calls[call_id].flow.state is CONNECTED  # the call goes on
+        await caller.hangup()
+        await staff.wait_for("call_state", state="DISCONNECTED", timeout=10)
+    finally:
+        await board.http.close()
