@@ -247,7 +247,9 @@ class Monitors:
                     )
                 why = await self._connected(controller, r)
         except AriError as exc:
-            why = f"failed: {exc}"
+            # Once the end is decided (the call ended while the snoop was being made), an
+            # error is its consequence: the audit line keeps the end's own reason.
+            why = r.ended or f"failed: {exc}"
             log.warning("monitor %s on call %s: %s", p.id, p.target.call_id, exc)
         finally:
             r.ended = r.ended or Ended.STOPPED  # the watcher tells it nothing more
