@@ -338,6 +338,13 @@ async def test_a_reconnect_to_ari_keeps_a_live_listen_and_its_snoop(
         await board.http.close()
 
 
+async def ring_only(board: Wallboard, sup: RemotePhone, call_id: str, mode: str) -> None:
+    """Ask for `mode` on the call; the supervisor's phone rings (not answered)."""
+    status, location = await board.post("/wallboard/monitor", call_id=call_id, mode=mode)
+    assert (status, location) == (303, f"/wallboard?done={mode}")
+    await sup.wait_for("incoming", timeout=15)
+
+
 async def test_the_supervisors_phone_stops_ringing_when_the_call_ends_first(
     clean_hotline: Hotline,
     phones: PhoneFactory,
@@ -350,9 +357,7 @@ async def test_the_supervisors_phone_stops_ringing_when_the_call_ends_first(
         hotline, phones, tones, "ended-first-caller", supervisor_answers=False
     )
     try:
-        status, location = await board.post("/wallboard/monitor", call_id=call_id, mode="listen")
-        assert (status, location) == (303, "/wallboard?done=listen")
-        await sup.wait_for("incoming", timeout=15)  # ringing, not answered
+        await ring_only(board, sup, call_id, "listen")
 
         await caller.hangup()
         # Cancelled on the call's end, long before the origination's 30 s ring time.
@@ -414,9 +419,7 @@ async def test_a_supervisor_declining_the_ring_ends_the_monitoring_at_once(
         hotline, phones, tones, "declined-caller", supervisor_answers=False
     )
     try:
-        status, location = await board.post("/wallboard/monitor", call_id=call_id, mode="whisper")
-        assert (status, location) == (303, "/wallboard?done=whisper")
-        await sup.wait_for("incoming", timeout=15)
+        await ring_only(board, sup, call_id, "whisper")
         await sup.reject(486)
         await no_monitor_left(hotline)  # within its 10 s, not at the end of the ring time
         assert (
