@@ -15,7 +15,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ivr import configs, inputs, recovery, resume
 from ivr.ari import events
@@ -44,6 +44,18 @@ from ivr.summary.consent import ConsentRecorder
 from ivr.tap import TAP_PREFIX
 
 log = logging.getLogger(__name__)
+
+
+class Watcher(Protocol):
+    """Another room with ARI objects of its own in our Stasis app (the wallboard's monitoring,
+    ivr.wallboard.monitoring): told after each input the controller handled (the ARI event,
+    or None for any other input), so it decides on the event and sees the calls as they are
+    now; asked at each reconcile which channel and bridge ids are its own (they are kept).
+    Watchers only take note; they never fail the loop."""
+
+    def owned(self) -> set[str]: ...
+
+    def handled(self, event: events.Event | None) -> None: ...
 
 
 class Controller:
@@ -110,6 +122,8 @@ class Controller:
         #: Each live call's snapshot, and the calls a dead run left to take back.
         self.live = resume.LiveCalls(self)
         self.registrations: Registrations = self.staff.registrations
+        #: Rooms outside the controller watching its calls (`Watcher`).
+        self.watchers: list[Watcher] = []
 
     @property
     def flow_config(self) -> flow.FlowConfig:
@@ -139,6 +153,7 @@ class Controller:
                 except Exception:
                     self.ctx.tallies["controller"] += 1
                     log.exception("unexpected error handling %s", type(item).__name__)
+                self._tell_watchers(item)
         finally:
             for t in (reader, ticker, alive):
                 t.cancel()
@@ -160,6 +175,15 @@ class Controller:
                     fut.set_result(await func())
                 except Exception as exc:
                     fut.set_exception(exc)
+
+    def _tell_watchers(self, item: inputs.Input) -> None:
+        event = item.event if isinstance(item, inputs.AriInput) else None
+        for watcher in list(self.watchers):
+            try:
+                watcher.handled(event)
+            except Exception:
+                self.ctx.tallies["controller"] += 1
+                log.exception("a watcher failed on %s", type(item).__name__)
 
     async def _read_events(self) -> None:
         async for event in self.ari.events():

@@ -12,7 +12,9 @@ connect, before `reconcile`); for everything else:
   recordings: a caller in our Stasis app that no live call owns hears the apology (recovery
   context); staff legs, crisis legs, feature-code calls, snoop and external-media channels no
   live call owns are hung up; our bridges and stored recordings no live call owns (and that
-  wait for no collection) are destroyed — a log line per object;
+  wait for no collection) are destroyed — a log line per object. A watcher's objects (a
+  supervisor's live listen/whisper/barge, `Controller.watchers`) belong to a live call and are
+  kept: a reconnect of the websocket does not end what goes on in Asterisk;
 - calls whose channels vanished because Asterisk itself went away (its start time changed)
   are ended with `end_reason = pbx_lost` (`mark_pbx_lost`).
 """
@@ -120,6 +122,11 @@ async def reconcile(ctrl: Controller, channels: list[dict[str, Any]]) -> None:
         x for c in ctrl.calls.values() for t in c.taps.values() for x in (t.snoop_id, t.media_id)
     }
     live_channels |= set(ctrl.features.playbacks.values())  # feature-code confirmations
+    # A live monitoring's phone leg, snoop and bridge (ivr.wallboard.monitoring): the call
+    # goes on across a reconnect, and so does the supervisor's listening to it; the monitoring
+    # ends itself, with its own reason, when the call did end meanwhile.
+    watched = {x for w in ctrl.watchers for x in w.owned()}
+    live_channels |= watched
     callers = []
     for c in channels:
         cid = str(c.get("id", ""))
@@ -145,7 +152,7 @@ async def reconcile(ctrl: Controller, channels: list[dict[str, Any]]) -> None:
         # A caller we lost track of (the controller restarted): apologise and let go.
         log.warning("recovering orphaned channel %s", cid)
         await ctrl.journey.recover(cid)
-    await _destroy_bridges(ctrl, live_taps)
+    await _destroy_bridges(ctrl, live_taps | watched)
     await _remove_recordings(ctrl)
 
 

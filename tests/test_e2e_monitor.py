@@ -103,16 +103,21 @@ class Wallboard:
 
 
 async def setup(
-    hotline: Hotline, phones: PhoneFactory, tones: dict[str, Path], name: str
+    hotline: Hotline,
+    phones: PhoneFactory,
+    tones: dict[str, Path],
+    name: str,
+    supervisor_answers: bool = True,
 ) -> tuple[RemotePhone, RemotePhone, RemotePhone, str, Wallboard]:
     """A caller talking with COUNSELOR (each playing its tone), the supervisor's phone
-    registered (auto-answer) and the supervisor signed in to the wallboard."""
+    registered (auto-answer unless told otherwise) and the supervisor signed in to the
+    wallboard."""
     await hotline.app[STORE].change(
         "INSERT OR REPLACE INTO desk_passwords (member, hash, set_at, set_by)"
         " VALUES (?, ?, 0, 'test')",
         (SUPERVISOR, hash_password(SUPERVISOR_PW)),
     )
-    sup = await counselor(hotline, phones, SUPERVISOR, auto_answer=True)
+    sup = await counselor(hotline, phones, SUPERVISOR, auto_answer=supervisor_answers)
     staff = await counselor(hotline, phones, COUNSELOR, auto_answer=True)
     caller, call_id = await dial(hotline, phones, name)
     await choose_line(hotline, caller, call_id)
@@ -269,6 +274,159 @@ async def test_a_barge_is_heard_by_both_and_ends_when_the_supervisor_hangs_up(
         talk = hotline.controller.calls[call_id].talk_bridge
         assert talk in {b["id"] for b in await hotline.ari.get("bridges")}  # the call's, kept
         await hears(caller, tmp_path, "caller-after", (COUNSELOR_TONE,))
+        await caller.hangup()
+        await staff.wait_for("call_state", state="DISCONNECTED", timeout=10)
+    finally:
+        await board.http.close()
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def handled_so_far(hotline: Hotline) -> None:
+    """Return once the controller has handled every input queued before (they go in turn)."""
+    await hotline.controller.submit(_nothing)
+
+
+async def owned_in_asterisk(hotline: Hotline, plan_id: str) -> set[str]:
+    chans = {c["id"] for c in await hotline.ari.get("channels")}
+    bridges = {b["id"] for b in await hotline.ari.get("bridges")}
+    return {x for x in chans | bridges if x.startswith(plan_id)}
+
+
+async def test_a_reconnect_to_ari_keeps_a_live_listen_and_its_snoop(
+    clean_hotline: Hotline,
+    phones: PhoneFactory,
+    tones: dict[str, Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    hotline = clean_hotline
+    caller, staff, sup, call_id, board = await setup(hotline, phones, tones, "reconnect-caller")
+    try:
+        plan_id = await start(hotline, board, sup, call_id, "listen")
+        owned = {f"{plan_id}-sup", f"{plan_id}-snoop", plan_id}
+        assert await owned_in_asterisk(hotline, plan_id) == owned
+
+        # The websocket drops (the client's HTTP session closed under it, as a network failure
+        # would); the controller reconnects and reconciles against Asterisk's channels.
+        ari, before = hotline.ari, hotline.ari.connects
+        await ari.close()
+        await until(lambda: ari.connects > before and ari.ws_connected, what="ARI reconnected")
+        await handled_so_far(hotline)  # the Connected event's reconcile is done
+
+        recovered = [r.getMessage() for r in caplog.records if r.name == "ivr.recovery"]
+        assert not [m for m in recovered if plan_id in m], recovered
+        assert await owned_in_asterisk(hotline, plan_id) == owned
+        assert monitors(hotline).active[SUPERVISOR].id == plan_id
+        await handled_so_far(hotline)
+        assert plan_id in monitors(hotline).connected
+        await hears(sup, tmp_path, "supervisor-after", (CALLER_TONE, COUNSELOR_TONE))
+
+        assert await board.post("/wallboard/monitor/stop") == (303, "/wallboard?done=stopped")
+        await sup.wait_for("call_state", state="DISCONNECTED", timeout=10)
+        await no_monitor_left(hotline)
+        ended = [m for m in audited(caplog) if m.startswith(f"monitor: {SUPERVISOR} ended")]
+        assert ended == [
+            f"monitor: {SUPERVISOR} ended listen on call {call_id} (stopped by the supervisor)"
+        ]
+        await caller.hangup()
+        await staff.wait_for("call_state", state="DISCONNECTED", timeout=10)
+    finally:
+        await board.http.close()
+
+
+async def ring_only(board: Wallboard, sup: RemotePhone, call_id: str, mode: str) -> None:
+    """Ask for `mode` on the call; the supervisor's phone rings (not answered)."""
+    status, location = await board.post("/wallboard/monitor", call_id=call_id, mode=mode)
+    assert (status, location) == (303, f"/wallboard?done={mode}")
+    await sup.wait_for("incoming", timeout=15)
+
+
+async def test_the_supervisors_phone_stops_ringing_when_the_call_ends_first(
+    clean_hotline: Hotline,
+    phones: PhoneFactory,
+    tones: dict[str, Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="ivr.audit")
+    hotline = clean_hotline
+    caller, staff, sup, call_id, board = await setup(
+        hotline, phones, tones, "ended-first-caller", supervisor_answers=False
+    )
+    try:
+        await ring_only(board, sup, call_id, "listen")
+
+        await caller.hangup()
+        # Cancelled on the call's end, long before the origination's 30 s ring time.
+        await sup.wait_for("call_state", state="DISCONNECTED", timeout=5)
+        await no_monitor_left(hotline)
+        mine = [m for m in audited(caplog) if m.startswith(f"monitor: {SUPERVISOR}")]
+        assert mine == [
+            f"monitor: {SUPERVISOR} rang for listen on call {call_id} (counselor {COUNSELOR})",
+            f"monitor: {SUPERVISOR} ended listen on call {call_id}"
+            " (the call ended before the supervisor answered)",
+        ]
+        await staff.wait_for("call_state", state="DISCONNECTED", timeout=10)
+    finally:
+        await board.http.close()
+
+
+async def test_a_barge_ends_on_the_event_of_the_counselor_hanging_up(
+    clean_hotline: Hotline,
+    phones: PhoneFactory,
+    tones: dict[str, Path],
+    supervisor_tone: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="ivr.audit")
+    hotline = clean_hotline
+    caller, staff, sup, call_id, board = await setup(hotline, phones, tones, "barge-left-caller")
+    try:
+        plan_id = await start(hotline, board, sup, call_id, "barge")
+        await sup.play(supervisor_tone)
+        await hears(caller, tmp_path, "caller", (COUNSELOR_TONE, SUPERVISOR_TONE))
+        leg = monitors(hotline).active[SUPERVISOR].target.leg_id
+
+        await staff.hangup()
+        await until(lambda: leg not in hotline.controller.legs, what="the counselor's leg gone")
+        await handled_so_far(hotline)
+        # Over on the leg's own event: the supervisor is not left alone with the caller.
+        assert plan_id not in monitors(hotline).connected
+        await sup.wait_for("call_state", state="DISCONNECTED", timeout=10)
+        await no_monitor_left(hotline)
+        assert (
+            f"monitor: {SUPERVISOR} ended barge on call {call_id} (the counselor left the call)"
+            in audited(caplog)
+        )
+        await caller.wait_for("call_state", state="DISCONNECTED", timeout=10)  # call completed
+    finally:
+        await board.http.close()
+
+
+async def test_a_supervisor_declining_the_ring_ends_the_monitoring_at_once(
+    clean_hotline: Hotline,
+    phones: PhoneFactory,
+    tones: dict[str, Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="ivr.audit")
+    hotline = clean_hotline
+    caller, staff, sup, call_id, board = await setup(
+        hotline, phones, tones, "declined-caller", supervisor_answers=False
+    )
+    try:
+        await ring_only(board, sup, call_id, "whisper")
+        await sup.reject(486)
+        await no_monitor_left(hotline)  # within its 10 s, not at the end of the ring time
+        assert (
+            f"monitor: {SUPERVISOR} ended whisper on call {call_id}"
+            " (the supervisor's phone did not answer)" in audited(caplog)
+        )
+        assert hotline.controller.calls[call_id].flow.state is CONNECTED  # the call goes on
         await caller.hangup()
         await staff.wait_for("call_state", state="DISCONNECTED", timeout=10)
     finally:

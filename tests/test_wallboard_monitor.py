@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ivr.wallboard import monitor
-from ivr.wallboard.monitor import Mode
+from ivr.wallboard.monitor import Ended, Mode, PhoneEvent
 
 TARGET = monitor.Target("1700.1", "counselor02", "ivr-abc-leg1", "talk-1700.1")
 
@@ -41,3 +41,38 @@ def test_modes_from_the_form() -> None:
     assert monitor.mode_of("barge") is Mode.BARGE
     assert monitor.mode_of("spy") is None
     assert set(monitor.MODE_KO) == set(Mode)
+
+
+def test_the_supervisors_leg_answered_is_its_stasis_start_and_gone_its_end() -> None:
+    p = monitor.plan("ab12", Mode.LISTEN, "supervisor01", TARGET)
+    assert monitor.phone_event(p, "StasisStart", "tap-mon-ab12-sup") is PhoneEvent.ANSWERED
+    assert monitor.phone_event(p, "StasisEnd", "tap-mon-ab12-sup") is PhoneEvent.GONE
+    assert monitor.phone_event(p, "ChannelDestroyed", "tap-mon-ab12-sup") is PhoneEvent.GONE
+    assert monitor.phone_event(p, "ChannelStateChange", "tap-mon-ab12-sup") is None
+    assert monitor.phone_event(p, "StasisStart", "tap-mon-ab12-snoop") is None  # its snoop
+
+
+def test_a_call_going_on_with_the_same_counselor_leg_is_not_over() -> None:
+    p = monitor.plan("ab12", Mode.BARGE, "supervisor01", TARGET)
+    assert monitor.call_over(p, TARGET, leg_present=True, answered=True) is None
+
+
+def test_a_call_over_while_the_supervisors_phone_rings_ends_the_ringing() -> None:
+    p = monitor.plan("ab12", Mode.LISTEN, "supervisor01", TARGET)
+    assert monitor.call_over(p, None, leg_present=True, answered=False) is Ended.CALL_ENDED_RINGING
+
+
+def test_the_caller_gone_ends_it_as_the_call_ended() -> None:
+    p = monitor.plan("ab12", Mode.LISTEN, "supervisor01", TARGET)
+    assert monitor.call_over(p, None, leg_present=True, answered=True) is Ended.CALL_ENDED
+
+
+def test_the_counselor_gone_ends_a_barge_as_the_counselor_left() -> None:
+    p = monitor.plan("ab12", Mode.BARGE, "supervisor01", TARGET)
+    assert monitor.call_over(p, None, leg_present=False, answered=True) is Ended.COUNSELOR_LEFT
+
+
+def test_another_counselor_leg_on_the_call_is_another_call_to_monitor() -> None:
+    p = monitor.plan("ab12", Mode.WHISPER, "supervisor01", TARGET)
+    other = monitor.Target("1700.1", "counselor03", "ivr-abc-leg2", "talk-1700.1")
+    assert monitor.call_over(p, other, leg_present=False, answered=True) is Ended.COUNSELOR_LEFT

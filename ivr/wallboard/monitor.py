@@ -6,9 +6,17 @@
                                    supervisor's phone leg ─┘  hears both, heard by the counselor
     barge    (끼어들기) the supervisor's phone leg joins the call's own talk bridge: all hear all
 
-A supervisor has at most one monitoring at a time; it starts when their phone answers and ends
-when they stop it, hang up, or the call (or its counselor leg) ends. Every id the adapter makes
-starts with `MONITOR_PREFIX` (under the taps' prefix, so the controller ignores their events).
+A supervisor has at most one monitoring at a time:
+
+    RINGING --phone answered (StasisStart)--> CONNECTED --stop / hang-up / call over--> ENDED
+       └──── call over / no answer / stop ─────────────────────────────────────────────┘
+
+It is decided on the controller's events, never on a poll (`call_over`, `phone_event`): the
+call ending (or the counselor leaving it) while the supervisor's phone still rings cancels that
+ringing at once; the counselor hanging up ends a barge on that very event, so the supervisor is
+never left alone with the caller. Every id the adapter makes starts with `MONITOR_PREFIX`
+(under the taps' prefix, so the controller ignores their events; a reconnect's reconcile keeps
+a live monitoring's ids, see ivr/recovery.py).
 """
 
 from __future__ import annotations
@@ -37,6 +45,47 @@ ERROR_KO = {
     "no_controller": "제어기에 연결되어 있지 않습니다",
     "failed": "감독 전화를 걸지 못했습니다",
 }
+
+
+class Ended(enum.StrEnum):
+    """Why a monitoring ended: the words of its audit line ("monitor: … ended … (<why>)")."""
+
+    STOPPED = "stopped by the supervisor"
+    NOT_ANSWERED = "the supervisor's phone did not answer"
+    CALL_ENDED_RINGING = "the call ended before the supervisor answered"
+    CALL_ENDED = "the call ended"
+    COUNSELOR_LEFT = "the counselor left the call"
+    SUPERVISOR_HUNG_UP = "the supervisor hung up"
+    PRODUCT_STOPPING = "the product is stopping"
+
+
+class PhoneEvent(enum.Enum):
+    """What an ARI event says about the supervisor's phone leg."""
+
+    ANSWERED = "answered"  # it entered Stasis: originated channels do so when answered
+    GONE = "gone"
+
+
+def phone_event(p: Plan, event_type: str, channel_id: str) -> PhoneEvent | None:
+    """The ARI event `event_type` on `channel_id`, as seen by the monitoring `p`."""
+    if channel_id != p.phone:
+        return None
+    if event_type == "StasisStart":
+        return PhoneEvent.ANSWERED
+    if event_type in ("StasisEnd", "ChannelDestroyed"):
+        return PhoneEvent.GONE
+    return None
+
+
+def call_over(p: Plan, now: Target | None, leg_present: bool, answered: bool) -> Ended | None:
+    """Whether the monitored call is over for `p`, given the call as the controller has it now
+    (`now`: its target, None when it no longer talks with a counselor) and whether the
+    counselor's leg is still there. None: it goes on."""
+    if now == p.target:
+        return None
+    if not answered:
+        return Ended.CALL_ENDED_RINGING
+    return Ended.CALL_ENDED if leg_present else Ended.COUNSELOR_LEFT
 
 
 def mode_of(value: str) -> Mode | None:
