@@ -151,3 +151,61 @@ async def test_the_standby_takes_over_a_killed_active_controller_and_its_call(
     assert await b.wait(10) == LEASE_LOST_EXIT, b.text()
     assert "lost" in b.text()
     assert TEST_CALLER_NUMBER not in a.text() + b.text()
+
+
+async def test_a_paused_active_controller_is_replaced_and_ends_when_it_runs_again(
+    pair: tuple[IvrRun, IvrRun], phones: PhoneFactory, tmp_path: Path
+) -> None:
+    a, b = pair
+    await a.start()
+    pid = asterisk_pid(pbx_of(a))
+    await b.start(healthy=False)
+
+    async def b_standing_by() -> bool:
+        return "lease: standby;" in b.text()
+
+    await wait_for("the second controller standing by", b_standing_by)
+    caller = await phones("caller")
+    await caller.call(a.uri_120)
+    await caller.wait_for("call_state", state="CONFIRMED", timeout=10)
+
+    async def snapshot() -> bool:
+        return bool(a.rows("SELECT call_id FROM live_calls"))
+
+    await wait_for("the menu call's snapshot", snapshot)
+    call_id = a.rows("SELECT call_id FROM live_calls")[0]["call_id"]
+
+    a.signal(signal.SIGSTOP)  # still holding the instance lock, its websocket, its ports
+    try:
+
+        async def b_active() -> bool:
+            return "lease: standby -> active (token 2" in b.text()
+
+        await wait_for("the take-over", b_active, timeout=10)
+        await b.wait_health(200, timeout=60)
+        assert "a controller that lost the lease" in b.text(), b.text()
+
+        async def taken_back() -> bool:
+            return f"call {call_id}: taken back after a restart" in b.text()
+
+        await wait_for("the call taken back", taken_back)
+    finally:
+        a.signal(signal.SIGCONT)
+    assert await a.wait(10) == LEASE_LOST_EXIT, a.text()
+    assert "lease controller token 1 lost" in a.text(), a.text()
+    assert alive(pid), "the fenced controller stopped Asterisk"
+    assert await b.health() == 200
+    # The call goes on with the new active controller, after the old one ended.
+    await caller.record(tmp_path / "after.wav")
+    await asyncio.sleep(2.0)
+    after = read_wav(Path(await caller.stop_record()))
+    assert not is_silent(after.samples), "the caller heard nothing after the old one ended"
+    assert [r["call_id"] for r in b.rows("SELECT call_id FROM live_calls")] == [call_id]
+    await caller.hangup()
+
+    async def closed_once() -> bool:
+        rows = b.rows("SELECT outcome FROM calls WHERE call_id=?", call_id)
+        return len(rows) == 1 and rows[0]["outcome"] is not None
+
+    await wait_for("the record completed", closed_once)
+    assert b.rows("SELECT * FROM live_calls") == []

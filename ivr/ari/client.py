@@ -105,8 +105,8 @@ class AriClient:
         self.ws_connected = False
         #: Websocket connections made (the reconnects on /metrics are the ones after the first).
         self.connects = 0
-        #: Called before every REST request; raises to refuse it (an active/standby
-        #: controller that may have lost its lease, ivr/lease/fence.py).
+        #: Called before every REST request and websocket connection; raises to refuse it (an
+        #: active/standby controller that may have lost its lease, ivr/lease/fence.py).
         self.guard: Callable[[], None] | None = None
 
     async def __aenter__(self) -> AriClient:
@@ -184,6 +184,8 @@ class AriClient:
         url = f"{self.base_url}/events"
         delay = self.backoff_initial
         while True:
+            if self.guard is not None:  # a controller that lost its lease takes no events
+                self.guard()
             try:
                 ws = await self._http().ws_connect(
                     url, params={"app": self.app, "subscribeAll": "false"}, heartbeat=20
