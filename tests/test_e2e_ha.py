@@ -22,6 +22,7 @@ from ivr.lease.keeper import LEASE_LOST_EXIT
 from ivr.lease.model import LeaseParams
 from ivr.pbx.adopt import alive
 from ivr.phone.audio import is_silent, read_wav
+from ivr.phone.remote import RemotePhone
 from ivr.store import Store
 from tests.conftest import TEST_CALLER_NUMBER, PhoneFactory, free_port
 from tests.e2e_product import IvrRun, asterisk_pid, asterisk_processes, keep_log_and_remove, pbx_of
@@ -94,10 +95,10 @@ def _take_lease_from(state: Path) -> None:
                    (time.time() + 3600,))  # fmt: skip
 
 
-async def test_the_standby_takes_over_a_killed_active_controller_and_its_call(
-    pair: tuple[IvrRun, IvrRun], phones: PhoneFactory, tmp_path: Path
-) -> None:
-    a, b = pair
+async def _active_and_standby_with_a_caller(
+    a: IvrRun, b: IvrRun, phones: PhoneFactory
+) -> tuple[int, RemotePhone, str]:
+    """a active, b standing by, a caller in a's menu: (Asterisk's pid, the caller, its call id)."""
     await a.start()
     assert "lease: standby -> active (token 1" in a.text(), a.text()
     pid = asterisk_pid(pbx_of(a))
@@ -108,7 +109,6 @@ async def test_the_standby_takes_over_a_killed_active_controller_and_its_call(
 
     await wait_for("the second controller standing by", b_standing_by)
     assert await b.health() is None
-
     caller = await phones("caller")
     await caller.identity(TEST_CALLER_NUMBER)
     await caller.call(a.uri_120)
@@ -118,7 +118,14 @@ async def test_the_standby_takes_over_a_killed_active_controller_and_its_call(
         return bool(a.rows("SELECT call_id FROM live_calls"))
 
     await wait_for("the menu call's snapshot", snapshot)
-    call_id = a.rows("SELECT call_id FROM live_calls")[0]["call_id"]
+    return pid, caller, a.rows("SELECT call_id FROM live_calls")[0]["call_id"]
+
+
+async def test_the_standby_takes_over_a_killed_active_controller_and_its_call(
+    pair: tuple[IvrRun, IvrRun], phones: PhoneFactory, tmp_path: Path
+) -> None:
+    a, b = pair
+    pid, caller, call_id = await _active_and_standby_with_a_caller(a, b, phones)
 
     await a.kill()
     killed = time.monotonic()
@@ -157,23 +164,7 @@ async def test_a_paused_active_controller_is_replaced_and_ends_when_it_runs_agai
     pair: tuple[IvrRun, IvrRun], phones: PhoneFactory, tmp_path: Path
 ) -> None:
     a, b = pair
-    await a.start()
-    pid = asterisk_pid(pbx_of(a))
-    await b.start(healthy=False)
-
-    async def b_standing_by() -> bool:
-        return "lease: standby;" in b.text()
-
-    await wait_for("the second controller standing by", b_standing_by)
-    caller = await phones("caller")
-    await caller.call(a.uri_120)
-    await caller.wait_for("call_state", state="CONFIRMED", timeout=10)
-
-    async def snapshot() -> bool:
-        return bool(a.rows("SELECT call_id FROM live_calls"))
-
-    await wait_for("the menu call's snapshot", snapshot)
-    call_id = a.rows("SELECT call_id FROM live_calls")[0]["call_id"]
+    pid, caller, call_id = await _active_and_standby_with_a_caller(a, b, phones)
 
     a.signal(signal.SIGSTOP)  # still holding the instance lock, its websocket, its ports
     try:

@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 from ivr.lease.keeper import LEASE_LOST_EXIT
-from ivr.store import Store
-from tests.lease_support import PARAMS, Process
+from tests.lease_support import PARAMS, Process, prepare
 
 
 def _call_ids(path: Path) -> list[str]:
@@ -23,8 +22,7 @@ def _call_ids(path: Path) -> list[str]:
 
 async def test_a_paused_active_controller_is_fenced_after_the_take_over(tmp_path: Path) -> None:
     path = tmp_path / "ivr.sqlite3"
-    store = await Store.open(path)
-    await store.close()
+    await prepare(path)
     a = Process("node", str(path), "a")
     b: Process | None = None
     try:
@@ -56,8 +54,7 @@ async def test_a_paused_active_controller_is_fenced_after_the_take_over(tmp_path
 
 async def test_a_cleanly_stopped_active_controller_hands_over_at_once(tmp_path: Path) -> None:
     path = tmp_path / "ivr.sqlite3"
-    store = await Store.open(path)
-    await store.close()
+    await prepare(path)
     a = Process("node", str(path), "a")
     b: Process | None = None
     try:
