@@ -46,6 +46,10 @@ needed; reads, exports, notes and withdrawals are audited):
 The web desk (ivr.web.admin_commands; on the database file):
 
     ivr-admin desk-password MEMBER [--by NAME]     set a staff member's desk password
+
+Active/standby controllers (ivr.lease.admin_commands; on the database file):
+
+    ivr-admin lease                                which controller is active (docs/ha.md)
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ from ivr.config import ConfigError, Settings, load_settings
 from ivr.flags import admin_commands as flags_commands
 from ivr.flow import admin_commands as flow_commands
 from ivr.followup import admin_commands as followup_commands
+from ivr.lease import admin_commands as lease_commands
 from ivr.staff import admin_commands as staff_commands
 from ivr.summary import admin_commands as summary_commands
 from ivr.web import admin_commands as desk_commands
@@ -75,6 +80,7 @@ PLUGINS: tuple[Any, ...] = (
     summary_commands,
     followup_commands,
     desk_commands,
+    lease_commands,
 )
 
 

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ from ivr.keys import (
     ARI,
     CATALOG,
     CONTROLLER,
+    FENCE,
     MENU,
     PBX,
     ROSTER,
@@ -45,6 +47,7 @@ from ivr.keys import (
     STORE,
     SUMMARY_WORKER,
 )
+from ivr.lease.fence import Fence
 from ivr.paths import project_file
 from ivr.pbx.install import locate
 from ivr.pbx.runner import Pbx, PbxStartError, die_with_parent, port_in_use
@@ -77,11 +80,16 @@ class Options:
     observer: Observer | None = None
     #: Serve the web desk on desk_bind:desk_port (ivr/web; ivr-run: yes, tests: when they use it).
     serve_desk: bool = False
+    #: The lease this controller holds (ha_enabled, ivr/lease): every database write and ARI
+    #: command is refused, and the process ends, once it is no longer ours.
+    fence: Fence | None = None
 
 
 def build_app(settings: Settings, options: Options = Options()) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
+    if options.fence is not None:
+        app[FENCE] = options.fence
     secure_state_dir(settings.state_dir)  # umask 077 and owner-only modes, before any write
     secrets = load_or_create(settings.secrets_path, settings.staff_endpoints)
     app[SECRETS] = secrets
@@ -156,6 +164,7 @@ async def _pbx_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = await Store.open(settings.state_path(settings.database))
+    store.fence = app.get(FENCE)
     app[STORE] = store
     try:
         yield
@@ -219,6 +228,9 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
     ari = AriClient(
         settings.ari_url, settings.ari_user, app[SECRETS].ari_password, settings.ari_app
     )
+    fence = app.get(FENCE)
+    if fence is not None:
+        ari.guard = lambda: fence.check(time.time())
     app[ARI] = ari
     try:
         yield

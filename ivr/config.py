@@ -255,6 +255,18 @@ class Settings:
     #: Seconds a stop waits for callers to hear the apology before Asterisk goes down.
     shutdown_grace: float = 12.0
 
+    #: Active/standby controllers (ivr/lease, docs/ha.md; 이중화 — 대기 컨트롤러): with true,
+    #: ivr-run first waits as a standby until it holds the lease in the database, then starts
+    #: as usual (adopting the running Asterisk), and ends at once with exit status 75 if it
+    #: ever loses the lease (its supervisor starts it again, as a standby).
+    ha_enabled: bool = False
+    #: Seconds the lease lasts unless renewed: a standby takes over this long (plus at most
+    #: ha_renew_seconds) after the active controller died (임대 시간, 초).
+    ha_lease_seconds: float = 2.0
+    #: Seconds between renewals and between a standby's looks; at most half of
+    #: ha_lease_seconds (갱신 간격, 초).
+    ha_renew_seconds: float = 0.5
+
     #: SQLite database file (relative paths are under state_dir).
     database: Path = Path("ivr120.sqlite3")
     log_level: str = "INFO"

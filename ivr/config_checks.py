@@ -142,6 +142,12 @@ def problems(s: Settings) -> list[str]:
         check(getattr(s, name) > 0, name, "must be positive")
     check(s.ring_retry_interval > 0, "ring_retry_interval", "must be positive")
     check(s.shutdown_grace >= 0, "shutdown_grace", "must not be negative")
+    check(s.ha_renew_seconds > 0, "ha_renew_seconds", "must be positive")
+    check(
+        s.ha_lease_seconds >= 2 * s.ha_renew_seconds,
+        "ha_lease_seconds",
+        f"must be at least twice ha_renew_seconds ({s.ha_renew_seconds})",
+    )
     check(s.max_recognizers >= 0, "max_recognizers", "must not be negative")
     check(s.menu_max_failures >= 1, "menu_max_failures", "must be at least 1")
     check(s.retention_days >= 1, "retention_days", "must be at least 1 (days)")

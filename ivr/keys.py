@@ -13,6 +13,7 @@ from ivr.config import Settings
 from ivr.controller import Controller
 from ivr.flow.menu import Menu
 from ivr.followup.agencies import AgencyBook
+from ivr.lease.fence import Fence
 from ivr.pbx.runner import Pbx
 from ivr.pbx.secrets import Secrets
 from ivr.prompts.catalog import Catalog
@@ -32,6 +33,8 @@ SUMMARY_WORKER = web.AppKey("summary_worker", asyncio.subprocess.Process)
 RELOAD_LOCK = web.AppKey("reload_lock", asyncio.Lock)
 #: The partner-agency catalog in force (a reload replaces its `current`).
 AGENCIES = web.AppKey("agencies", AgencyBook)
+#: The lease this controller holds, when it is one of an active/standby pair (ivr/lease).
+FENCE = web.AppKey("fence", Fence)
 
 
 def running_controller(request: web.Request) -> Controller:

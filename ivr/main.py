@@ -13,6 +13,8 @@ from ivr.app import Options, build_app
 from ivr.config import ConfigError, load_settings
 from ivr.flow.menu import MenuError
 from ivr.followup.agencies import AgencyError
+from ivr.lease.keeper import LeaseKeeper
+from ivr.lease.standby import wait_as_standby
 from ivr.logs import setup_logging
 from ivr.pbx.install import PbxUnavailable
 from ivr.pbx.lock import InstanceBusy
@@ -63,11 +65,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     secure_state_dir(settings.state_dir)  # owner-only files from here on (umask 077)
     setup_logging(settings)
+    keeper: LeaseKeeper | None = None
+    if settings.ha_enabled:  # active/standby (docs/ha.md): first hold the lease
+        keeper = wait_as_standby(settings)
+        if keeper is None:
+            return 0
     try:
         options = Options(
             manage_pbx=not args.external_pbx,
             run_summary_worker=settings.summary_worker_managed,
             serve_desk=True,
+            fence=keeper.fence if keeper else None,
         )
         app = build_app(settings, options)
         log.info(
@@ -90,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as exc:
         print(f"ivr-run: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if keeper is not None:  # a clean stop: the standby takes over at its next look
+            keeper.stop(release=True)
     return 0
 
 

@@ -7,6 +7,10 @@ mid-call still leaves a trace. Schema changes go through `ivr.store_schema.MIGRA
 Records the database cannot take (a full disk) are kept in memory and written, in order, when
 it can again (`ivr.store_buffer`); such a write raises `WriteDeferred`, which callers log and
 go on from. Administrators' changes (`lift_flags`) are not kept: they fail at once.
+
+With a `fence` (active/standby controllers, ivr/lease) every write transaction starts with
+``BEGIN IMMEDIATE`` and checks that the lease's token is still this controller's; when it is
+not, nothing is committed and `LeaseLost` is raised (never kept for later).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -24,6 +28,7 @@ import aiosqlite
 
 from ivr.flow.call import CallRecord
 from ivr.flow.record import Stage
+from ivr.lease.fence import CHECK_SQL, Fence
 from ivr.store_buffer import (
     DEFAULT_LIMIT,
     DEFAULT_RETRY_SECONDS,
@@ -110,6 +115,8 @@ class Store:
         self.retry_seconds = retry_seconds
         self._lock = asyncio.Lock()
         self._retrying: asyncio.Task[None] | None = None
+        #: Set when this controller holds the lease of an active/standby pair (ivr/lease).
+        self.fence: Fence | None = None
 
     @classmethod
     async def open(cls, path: Path, retry_seconds: float = DEFAULT_RETRY_SECONDS) -> Store:
@@ -163,14 +170,33 @@ class Store:
                 self._retry_later()
                 raise WriteDeferred(f"{what}: kept in memory ({exc})") from exc
 
-    async def _apply(self, write: Write) -> int:
+    async def _begin(self) -> None:
+        """Start a write transaction; with a fence, refuse it (LeaseLost) unless the lease's
+        token is still ours. One extra SELECT per write, under the write lock
+        (BEGIN IMMEDIATE), so no take-over can come between the check and the commit."""
+        if self.fence is None:
+            return
+        await self._db.execute("BEGIN IMMEDIATE")
+        cur = await self._db.execute(CHECK_SQL, (self.fence.name,))
+        row = await cur.fetchone()
+        self.fence.verify(int(row[0]) if row else None)
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction (call holding the lock): committed when the block ends,
+        rolled back if it raises (the connection stays usable after SQLITE_FULL)."""
         try:
-            cur = await self._db.execute(write.sql, write.args)
+            await self._begin()
+            yield self._db
             await self._db.commit()
         except BaseException:
             with contextlib.suppress(Exception):
-                await self._db.rollback()  # the connection stays usable after SQLITE_FULL
+                await self._db.rollback()
             raise
+
+    async def _apply(self, write: Write) -> int:
+        async with self._transaction() as db:
+            cur = await db.execute(write.sql, write.args)
         return int(cur.lastrowid or 0)
 
     async def _flush(self) -> None:
@@ -271,19 +297,18 @@ class Store:
     ) -> tuple[int, int]:
         """Close the calls and ring attempts a dead run left open (once: only open ones), but
         for the calls with a snapshot (ivr.resume takes those back)."""
-        async with self._lock:
-            cur = await self._db.execute(
+        async with self._lock, self._transaction() as db:
+            cur = await db.execute(
                 "UPDATE calls SET ended_at=?, outcome='error', end_reason=?, downtime_seconds=?"
                 " WHERE outcome IS NULL"
                 # a live call's snapshot: taken back, or closed, at the first connect
                 " AND call_id NOT IN (SELECT call_id FROM live_calls)",
                 (at, reason, downtime),
             )
-            rings = await self._db.execute(
+            rings = await db.execute(
                 "UPDATE ring_attempts SET ended_at=?, outcome=? WHERE outcome IS NULL",
                 (at, reason),
             )
-            await self._db.commit()
         return cur.rowcount, rings.rowcount
 
     # -- ring attempts and counselor state ---------------------------------------------------
@@ -313,19 +338,21 @@ class Store:
         )
 
     async def save_member_state(self, state: MemberState) -> None:
-        await self._db.execute(
-            "INSERT OR REPLACE INTO counselor_state (member, logged_in, logged_in_since, paused,"
-            " pause_reason, paused_since) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                state.member,
-                int(state.logged_in),
-                state.logged_in_since,
-                int(state.paused),
-                state.pause_reason,
-                state.paused_since,
-            ),
-        )
-        await self._db.commit()
+        # Under the lock like every write: a commit here must not land inside another
+        # coroutine's `atomically` transaction.
+        async with self._lock, self._transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO counselor_state (member, logged_in, logged_in_since,"
+                " paused, pause_reason, paused_since) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    state.member,
+                    int(state.logged_in),
+                    state.logged_in_since,
+                    int(state.paused),
+                    state.pause_reason,
+                    state.paused_since,
+                ),
+            )
 
     async def member_states(self) -> list[MemberState]:
         cur = await self._db.execute(
@@ -414,29 +441,17 @@ class Store:
     async def change(self, sql: str, args: tuple[Any, ...]) -> int:
         """A change that must happen now or fail (a lock, an administrator's action): not
         kept for later. Returns the number of rows changed."""
-        async with self._lock:
-            try:
-                cur = await self._db.execute(sql, args)
-                await self._db.commit()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await self._db.rollback()
-                raise
-            return cur.rowcount
+        async with self._lock, self._transaction() as db:
+            cur = await db.execute(sql, args)
+        return cur.rowcount
 
     async def atomically(self, func: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         """Run `func` (reads and writes on the connection) as one transaction, in turn with
         every other write of this process; committed when it returns, rolled back if it
         raises."""
-        async with self._lock:
-            try:
-                result = await func(self._db)
-                await self._db.commit()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await self._db.rollback()
-                raise
-            return result
+        async with self._lock, self._transaction() as db:
+            result = await func(db)
+        return result
 
     async def fetch(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         cur = await self._db.execute(sql, args)

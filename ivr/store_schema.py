@@ -411,6 +411,17 @@ MIGRATIONS: tuple[str, ...] = (
     -- before this column, or while the controller was not up when it was opened).
     ALTER TABLE chats ADD COLUMN queue TEXT;
     """,
+    """
+    -- Active/standby controllers (ivr/lease): the one lease row and its fencing token, which
+    -- only grows (+1 on every take-over). Empty unless ha_enabled.
+    CREATE TABLE leases (
+        name       TEXT PRIMARY KEY,
+        holder     TEXT NOT NULL,
+        token      INTEGER NOT NULL,
+        expires_at REAL NOT NULL,
+        taken_at   REAL NOT NULL
+    );
+    """,
 )
 
 

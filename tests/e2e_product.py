@@ -114,15 +114,17 @@ class IvrRun:
             db.close()
 
     # -- the process -------------------------------------------------------------------------
-    async def start(self, timeout: float = 120) -> None:
-        """Start ivr-run and return once /health says 200."""
+    async def start(self, timeout: float = 120, healthy: bool = True) -> None:
+        """Start ivr-run and return once /health says 200 (at once with healthy=False: a
+        standby of an active/standby pair serves nothing yet)."""
         self.runs += 1
         with self.log.open("wb") as out:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "ivr.main", *self.args, env=self.env, stdout=out,
                 stderr=out,
             )  # fmt: skip
-        await self.wait_health(200, timeout)
+        if healthy:
+            await self.wait_health(200, timeout)
 
     async def health(self) -> int | None:
         with contextlib.suppress(aiohttp.ClientError, OSError):

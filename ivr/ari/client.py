@@ -14,7 +14,7 @@ import base64
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -105,6 +105,9 @@ class AriClient:
         self.ws_connected = False
         #: Websocket connections made (the reconnects on /metrics are the ones after the first).
         self.connects = 0
+        #: Called before every REST request and websocket connection; raises to refuse it (an
+        #: active/standby controller that may have lost its lease, ivr/lease/fence.py).
+        self.guard: Callable[[], None] | None = None
 
     async def __aenter__(self) -> AriClient:
         return self
@@ -131,6 +134,8 @@ class AriClient:
         body: Any = None,
     ) -> Any:
         """Send one REST request; return the decoded JSON (or None) or raise an AriError."""
+        if self.guard is not None:
+            self.guard()
         url = f"{self.base_url}/{path.lstrip('/')}"
         query = {k: _fmt(v) for k, v in (params or {}).items()}
         try:
@@ -148,6 +153,8 @@ class AriClient:
 
     async def get_bytes(self, path: str) -> bytes:
         """GET a binary resource (a stored recording's file)."""
+        if self.guard is not None:
+            self.guard()
         url = f"{self.base_url}/{path.lstrip('/')}"
         try:
             async with self._http().get(url, timeout=self._timeout) as resp:
@@ -177,6 +184,8 @@ class AriClient:
         url = f"{self.base_url}/events"
         delay = self.backoff_initial
         while True:
+            if self.guard is not None:  # a controller that lost its lease takes no events
+                self.guard()
             try:
                 ws = await self._http().ws_connect(
                     url, params={"app": self.app, "subscribeAll": "false"}, heartbeat=20

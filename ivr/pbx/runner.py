@@ -83,7 +83,8 @@ class Pbx:
         self.host_base = install.host_path(base)
         self._proc: asyncio.subprocess.Process | None = None
         self._console: int | None = None
-        self._lock = InstanceLock(self.host_base / LOCK_NAME)
+        # ha_enabled: a Pbx is made only once this process holds the lease (ivr/lease/standby)
+        self._lock = InstanceLock(self.host_base / LOCK_NAME, under_lease=settings.ha_enabled)
         self._claimed = False
         #: The pid of a running Asterisk of this instance that a previous run left (adopted).
         self.adopted: int | None = None
