@@ -97,3 +97,13 @@ def test_ipv4_addresses_are_counted_as_they_are() -> None:
     assert address_key("192.0.2.7") == "192.0.2.7"
     assert address_key("::ffff:192.0.2.7") == "192.0.2.7"
     assert address_key(None) == "?"
+
+
+def test_newcomers_refused_by_the_total_leave_nothing_behind() -> None:
+    w = Window(per_key=3, total=2, seconds=600.0)
+    assert w.check("a", 0.0) is None and w.check("b", 1.0) is None
+    for n in range(1000):  # a flood of new addresses past the total
+        assert w.check(f"x{n}", 2.0) is Refusal.TOTAL
+    assert w.keys() == 2
+    assert w.check("c", 700.0) is None  # a and b's events left the window: forgotten
+    assert w.keys() == 1

@@ -65,17 +65,26 @@ class Window:
         """Count an event of `key` at `now` if within both limits (None); if not, the limit
         that refused it (the event is not counted)."""
         self._trim(self._all, now)
-        for k in [k for k, t in self._by_key.items() if t and t[-1] <= now - self.seconds]:
+        for k in [k for k, t in self._by_key.items() if not t or t[-1] <= now - self.seconds]:
             del self._by_key[k]  # nothing of theirs in the window: forget the key
-        mine = self._by_key.setdefault(key, deque())
-        self._trim(mine, now)
-        if len(mine) >= self.per_key:
-            return Refusal.KEY
+        # A key is kept only while it has counted events: a refused newcomer leaves nothing
+        # behind (else a flood of new addresses past the total would grow the dict forever).
+        mine = self._by_key.get(key)
+        if mine is not None:
+            self._trim(mine, now)
+            if len(mine) >= self.per_key:
+                return Refusal.KEY
         if len(self._all) >= self.total:
             return Refusal.TOTAL
+        if mine is None:
+            mine = self._by_key[key] = deque()
         mine.append(now)
         self._all.append(now)
         return None
+
+    def keys(self) -> int:
+        """Addresses (keys) with events in the window, as last counted."""
+        return len(self._by_key)
 
     def allow(self, key: str, now: float) -> bool:
         """Count an event of `key` at `now` if within both limits; False (not counted) if not."""
