@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.chat import views
 from ivr.chat.journey import (
     NOTICE_NO_COUNSELOR,
     Choose,
@@ -117,7 +118,7 @@ async def test_with_the_controller_down_the_citizen_is_told_at_once() -> None:
     s = service(up=False)
     chat = await waiting_chat(s)
     assert chat.journey.step is Step.ENDED and chat.journey.outcome is Outcome.UNANSWERED
-    view = s.citizen_view(chat)
+    view = views.citizen_view(s, chat)
     assert view["callback"] and NOTICE_NO_COUNSELOR in [ln["text"] for ln in view["lines"]]
 
 
@@ -157,7 +158,7 @@ async def test_a_chat_waiting_the_maximum_ends_with_the_callback_form() -> None:
     assert chat.journey.step is Step.WAITING
     await s.step(600.0, OFFER_SECONDS, 600.0)
     assert chat.journey.outcome is Outcome.UNANSWERED and group.waiting_chats == []
-    assert s.citizen_view(chat)["callback"]
+    assert views.citizen_view(s, chat)["callback"]
 
 
 async def test_a_chat_taken_before_its_enqueue_is_carried_out_is_not_queued_again() -> None:

@@ -48,7 +48,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.chat import records
+from ivr.chat import records, views
 from ivr.chat.cookies import (
     OPTION_CHARS,
     drop_guide,
@@ -213,7 +213,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         request,
         "chat.html",
         step=step.value,
-        view=service.citizen_view(chat),
+        view=views.citizen_view(service, chat),
         categories=[c for c in CATEGORIES if agencies.select(c)],
         category=category,
         agencies=[a.view() for a in agencies.select(category)] if category else [],
@@ -385,7 +385,7 @@ async def citizen_events(request: web.Request) -> web.StreamResponse:
         return await _stream(
             request,
             f"chat:{chat.chat_id}" if chat is not None else "chat:-",
-            lambda: service.citizen_view(service.chat_of(identity)),
+            lambda: views.citizen_view(service, service.chat_of(identity)),
             lambda: service.chat_of(identity) is chat,
         )
     finally:
@@ -406,7 +406,7 @@ def _member(request: web.Request) -> str:
 async def desk_page(request: web.Request) -> web.StreamResponse:
     service = service_of(request)
     return desk_of(request).render(
-        request, "desk_chats.html", view=service.desk_view(_member(request), time.time())
+        request, "desk_chats.html", view=views.desk_view(service, _member(request), time.time())
     )
 
 
@@ -421,7 +421,7 @@ async def desk_events(request: web.Request) -> web.StreamResponse:
         return await _stream(
             request,
             f"desk:{member}",
-            lambda: service.desk_view(member, time.time()),
+            lambda: views.desk_view(service, member, time.time()),
             lambda: desk.sessions.current(session, time.time()),
         )
     finally:
