@@ -1,5 +1,11 @@
 """A few hand-made SIP requests over UDP from a chosen source address (127.0.0.x), for the
-security tests: what a scanner or a spoofing peer sends, which no well-behaved phone would."""
+security tests: what a scanner or a spoofing peer sends, which no well-behaved phone would.
+
+Over UDP a request can be lost, and Asterisk drops incoming requests on purpose while its
+PJSIP task queues are overloaded (a burst of calls, a busy machine), counting on the client to
+send again. So a request is retransmitted as RFC 3261 17.1.1.2 says (timer A: 0.5 s, doubling,
+at most 4 s apart) until the server answers it at all; a retransmission carries the same branch,
+so Asterisk takes it as the same transaction and repeats its last response."""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import hashlib
 import re
 import secrets
 import socket
+import time
 from dataclasses import dataclass
 
 
@@ -14,6 +21,10 @@ from dataclasses import dataclass
 class Response:
     status: int
     headers: dict[str, str]
+
+
+#: RFC 3261's T1 and T2: the first retransmission interval and the longest one.
+T1, T2 = 0.5, 4.0
 
 
 def _md5(text: str) -> str:
@@ -30,6 +41,11 @@ class SipClient:
         self.source, self.port = self.sock.getsockname()
         self.call_id = secrets.token_hex(8)
         self.cseq = 0
+        #: The request waiting for its first response, sent again until one arrives.
+        self._pending: bytes | None = None
+        #: The CSeq ("2 INVITE") of the last request: a late response to an earlier one (a
+        #: repeated 401 for a retransmitted INVITE) is not this request's answer.
+        self._cseq_awaited = ""
 
     def close(self) -> None:
         self.sock.close()
@@ -52,27 +68,51 @@ class SipClient:
             f"{extra}"
             f"Content-Length: {len(body.encode())}\r\n\r\n{body}"
         )
-        self.sock.sendto(msg.encode(), self.server)
+        self._request(msg)
         return branch
 
+    def _request(self, msg: str) -> None:
+        """Send a request that expects a response (every method but ACK)."""
+        self._pending = msg.encode()
+        cseq = re.search(r"^CSeq: *(.+?)\r$", msg, re.MULTILINE)
+        self._cseq_awaited = cseq.group(1) if cseq else ""
+        self.sock.sendto(self._pending, self.server)
+
     def _final(self, timeout: float) -> Response | None:
-        """The first final (>= 200) response, or None when nothing final arrives in time."""
-        self.sock.settimeout(timeout)
+        """The first final (>= 200) response, or None when nothing final arrives in time.
+
+        Until the first response of any kind, the pending request is sent again on timer A."""
+        deadline = time.monotonic() + timeout
+        interval = T1
+        resend_at = time.monotonic() + interval
         while True:
+            now = time.monotonic()
+            if now >= deadline:
+                self._pending = None
+                return None
+            if self._pending is not None and now >= resend_at:
+                self.sock.sendto(self._pending, self.server)
+                interval = min(interval * 2, T2)
+                resend_at = now + interval
+            wake = deadline if self._pending is None else min(deadline, resend_at)
+            self.sock.settimeout(max(wake - now, 0.001))
             try:
                 data, _ = self.sock.recvfrom(65535)
             except TimeoutError:
-                return None
+                continue
             head = data.decode("utf-8", "replace").split("\r\n\r\n", 1)[0].split("\r\n")
             m = re.match(r"SIP/2.0 (\d{3})", head[0])
             if m is None:
                 continue  # a request from the server (e.g. OPTIONS); not what we wait for
+            headers = {}
+            for line in head[1:]:
+                k, _, v = line.partition(":")
+                headers[k.strip().lower()] = v.strip()
+            if headers.get("cseq") != self._cseq_awaited:
+                continue  # a repeated response to an earlier request
+            self._pending = None  # answered: the server has the request
             status = int(m.group(1))
             if status >= 200:
-                headers = {}
-                for line in head[1:]:
-                    k, _, v = line.partition(":")
-                    headers[k.strip().lower()] = v.strip()
                 return Response(status, headers)
 
     def invite(self, to_user: str, from_user: str, timeout: float = 5.0) -> Response | None:
@@ -133,7 +173,10 @@ class StaffSip(SipClient):
             f"CSeq: {cseq} {method}\r\n"
             "Content-Length: 0\r\n\r\n"
         )
-        self.sock.sendto(msg.encode(), self.server)
+        if method == "ACK":  # ACK has no response, so it is never sent again
+            self.sock.sendto(msg.encode(), self.server)
+        else:
+            self._request(msg)
 
     def call(self, to_user: str, user: str, password: str, timeout: float = 5.0) -> Response | None:
         """INVITE sip:to_user@server as `user`; the final response (None: none in time)."""
@@ -179,7 +222,7 @@ class StaffSip(SipClient):
             "Content-Type: application/sdp\r\n"
             f"Content-Length: {len(sdp.encode())}\r\n\r\n{sdp}"
         )
-        self.sock.sendto(msg.encode(), self.server)
+        self._request(msg)
         return branch
 
     @staticmethod
