@@ -330,10 +330,13 @@ class StaffDriver:
     async def endpoint_changed(self, endpoint: str, state: str) -> None:
         if endpoint not in self._staff:
             return
-        log.info("endpoint %s is %s", endpoint, state)
         change = self.registrations.update(endpoint, state, self.ctx.clock())
-        if change is not None and change.online:
-            await self._tell_if_off_shift(change.member)
+        # Asterisk repeats the endpoint's state with every channel that comes or goes on it
+        # (each call from an unregistered phone, too): only a change is worth a log line.
+        if change is not None:
+            log.info("endpoint %s is %s", endpoint, state)
+            if change.online:
+                await self._tell_if_off_shift(change.member)
         await self.plan_all()
 
     async def seed_registrations(self) -> None:
