@@ -5,8 +5,10 @@ table is a new migration, never an edit of an old one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
+import time
 
 import aiosqlite
 
@@ -429,6 +431,25 @@ MIGRATIONS: tuple[str, ...] = (
 #: How long a controller waits for the other one of a pair migrating the same file (a
 #: migration of a large database may take longer than the store's usual busy timeout).
 MIGRATION_BUSY_SECONDS = 60.0
+#: How often use_wal tries again while the file is locked.
+WAL_RETRY_SECONDS = 0.05
+
+
+async def use_wal(db: aiosqlite.Connection, wait_seconds: float = MIGRATION_BUSY_SECONDS) -> None:
+    """PRAGMA journal_mode=WAL, waiting while another connection writes.
+
+    Hand-written retry: SQLite does not call the busy handler here (a file still in rollback
+    mode, another controller of the pair migrating it: "database is locked" at once).
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(WAL_RETRY_SECONDS)
 
 
 def statements(script: str) -> list[str]:

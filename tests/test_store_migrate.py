@@ -140,3 +140,23 @@ def test_statements_of_every_migration() -> None:
     assert len(trigger) == 1 and trigger[0].endswith("END;")
     with pytest.raises(ValueError, match="incomplete"):
         statements("CREATE TABLE a (x); CREATE TABLE b (")
+
+
+async def test_a_fresh_file_being_migrated_is_waited_for_before_wal(tmp_path: Path) -> None:
+    """SQLite refuses journal_mode=WAL at once (no busy wait) while another connection writes
+    a file still in rollback mode: the second controller's first statement on a fresh file."""
+    path = tmp_path / "ivr120.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE other (x)")
+    opening = asyncio.ensure_future(Store.open(path))
+    done, _ = await asyncio.wait({opening}, timeout=1.0)
+    assert not done  # waiting, not failed with "database is locked"
+    holder.execute("COMMIT")
+    holder.close()
+    store = await opening
+    await store.close()
+    assert _schema(path)[0] == len(MIGRATIONS)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    db.close()
