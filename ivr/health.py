@@ -1,11 +1,12 @@
 """GET /health: 200 when calls can be taken; otherwise 503 with the reasons (English, for
-monitoring). The only path that needs no token (it says nothing about calls)."""
+monitoring). The only path that needs no token (it says nothing about calls). With ha_enabled
+it says `"role": "active"` (a standby's own /health: ivr/lease/http.py)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from ivr.keys import ARI, CONTROLLER, PBX, STORE
+from ivr.keys import ARI, CONTROLLER, FENCE, PBX, STORE
 
 
 def add_routes(app: web.Application) -> None:
@@ -30,6 +31,10 @@ async def _health(request: web.Request) -> web.Response:
         body["store"] = health
         if not health["ok"]:
             reasons.append(f"records cannot be written: {health['error']}")
+    fence = request.app.get(FENCE)
+    if fence is not None:  # active/standby (ivr/lease): this one holds the lease
+        body["role"] = "active"
+        body["lease"] = {"token": fence.token, "expires_at": fence.valid_until}
     body["ok"] = not reasons
     if reasons:
         body["reasons"] = reasons

@@ -14,7 +14,7 @@ from ivr.config import ConfigError, load_settings
 from ivr.flow.menu import MenuError
 from ivr.followup.agencies import AgencyError
 from ivr.lease.keeper import LeaseKeeper
-from ivr.lease.standby import wait_as_standby
+from ivr.lease.standby import StandbyError, wait_as_standby
 from ivr.logs import setup_logging
 from ivr.pbx.install import PbxUnavailable
 from ivr.pbx.lock import InstanceBusy
@@ -67,7 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(settings)
     keeper: LeaseKeeper | None = None
     if settings.ha_enabled:  # active/standby (docs/ha.md): first hold the lease
-        keeper = wait_as_standby(settings)
+        try:
+            keeper = wait_as_standby(settings)
+        except StandbyError as exc:
+            print(f"ivr-run: {exc}", file=sys.stderr)
+            return 1
         if keeper is None:
             return 0
     try:

@@ -37,7 +37,7 @@ from ivr.store_buffer import (
     Write,
     WriteDeferred,
 )
-from ivr.store_schema import MIGRATIONS, migrate
+from ivr.store_schema import MIGRATIONS, migrate, use_wal
 
 __all__ = ["MIGRATIONS", "Store", "WriteDeferred"]
 
@@ -123,7 +123,7 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(path)
         try:
-            await db.execute("PRAGMA journal_mode=WAL")
+            await use_wal(db)  # waits while the other controller of a pair migrates
             # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on a power loss or
             # an OS crash. A consent answer, a callback request or a call record that the caller
             # was told is kept must survive; a sync per commit costs little at this call rate.

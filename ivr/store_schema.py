@@ -5,7 +5,10 @@ table is a new migration, never an edit of an old one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
+import time
 
 import aiosqlite
 
@@ -425,10 +428,91 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-async def migrate(db: aiosqlite.Connection) -> None:
-    cur = await db.execute("PRAGMA user_version")
+#: How long a controller waits for the other one of a pair migrating the same file (a
+#: migration of a large database may take longer than the store's usual busy timeout).
+MIGRATION_BUSY_SECONDS = 60.0
+#: How often use_wal tries again while the file is locked.
+WAL_RETRY_SECONDS = 0.05
+
+
+async def use_wal(db: aiosqlite.Connection, wait_seconds: float = MIGRATION_BUSY_SECONDS) -> None:
+    """PRAGMA journal_mode=WAL, waiting while another connection writes.
+
+    Hand-written retry: SQLite does not call the busy handler here (a file still in rollback
+    mode, another controller of the pair migrating it: "database is locked" at once).
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(WAL_RETRY_SECONDS)
+
+
+def statements(script: str) -> list[str]:
+    """The statements of a migration script, one by one.
+
+    Hand-written on top of sqlite3.complete_statement (SQLite's own tokenizer: semicolons in
+    comments, strings and trigger bodies do not end a statement) because executescript, the
+    only stdlib way to run a script, commits the open transaction first (Python 3.11), which
+    would give up the write lock the migration holds.
+    """
+    out: list[str] = []
+    current = ""
+    *pieces, rest = script.split(";")
+    for piece in pieces:
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    rest = current + rest
+    if rest.strip() and any(
+        line.strip() and not line.strip().startswith("--") for line in rest.splitlines()
+    ):
+        raise ValueError(f"incomplete statement at the end of a migration: {rest.strip()!r}")
+    return out
+
+
+async def migrate(db: aiosqlite.Connection, migrations: tuple[str, ...] = MIGRATIONS) -> None:
+    """Apply what is missing of `migrations`, each step in its own write transaction.
+
+    Two controllers of an active/standby pair may start at the same moment on one file: each
+    step takes the write lock first (BEGIN IMMEDIATE; the other one waits up to
+    MIGRATION_BUSY_SECONDS), reads user_version under it and applies the next migration with
+    the new user_version in the same transaction — a crash half-way leaves the old version and
+    nothing of the step. A database at the newest version is only read.
+    """
+    cur = await db.execute("PRAGMA busy_timeout")
     row = await cur.fetchone()
-    version = int(row[0]) if row else 0
-    for i, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        log.info("database: applying migration %d", i)
-        await db.executescript(f"BEGIN; {script} PRAGMA user_version={i}; COMMIT;")
+    busy_ms = int(row[0]) if row else 0
+    await db.execute(f"PRAGMA busy_timeout={int(MIGRATION_BUSY_SECONDS * 1000)}")
+    try:
+        while await _step(db, migrations):
+            pass
+    finally:
+        await db.execute(f"PRAGMA busy_timeout={busy_ms}")
+
+
+async def _step(db: aiosqlite.Connection, migrations: tuple[str, ...]) -> bool:
+    """Apply the next missing migration; False when there is none (nothing written)."""
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        cur = await db.execute("PRAGMA user_version")
+        row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        if version >= len(migrations):
+            await db.execute("ROLLBACK")
+            return False
+        log.info("database: applying migration %d", version + 1)
+        for statement in statements(migrations[version]):
+            await db.execute(statement)
+        await db.execute(f"PRAGMA user_version={version + 1}")
+        await db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            await db.execute("ROLLBACK")
+        raise
+    return True

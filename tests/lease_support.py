@@ -37,6 +37,16 @@ async def prepare(path: Path) -> None:
     await store.close()
 
 
+async def held_by_another(path: Path) -> None:
+    """The database with the lease held for an hour by a controller that is not under test."""
+    await prepare(path)
+    conn = records.connect(path, 1.0)
+    try:
+        records.attempt(conn, "elsewhere", None, time.time(), LeaseParams(3600.0, 1.0))
+    finally:
+        conn.close()
+
+
 def race(path: Path) -> None:
     conn = records.connect(path, timeout=5.0)
     me = f"racer-{id(conn)}"

@@ -1,6 +1,7 @@
 """End to end: two `ivr-run` with ha_enabled against one Asterisk (docs/ha.md).
 
-A standby waits, touching nothing of the instance, until the lease is free; when the active
+A standby waits, touching nothing of the instance and answering /health with 503 "standby"
+and the lease it sees, until the lease is free; when the active
 controller is killed with SIGKILL during a call the standby takes the lease over within the
 lease and a look, adopts the running Asterisk and takes the call back; a controller whose lease
 was taken over ends at once with LEASE_LOST_EXIT."""
@@ -17,16 +18,22 @@ from pathlib import Path
 
 import pytest
 
-from ivr.lease import records
 from ivr.lease.keeper import LEASE_LOST_EXIT
 from ivr.lease.model import LeaseParams
 from ivr.pbx.adopt import alive
 from ivr.phone.audio import is_silent, read_wav
 from ivr.phone.remote import RemotePhone
-from ivr.store import Store
 from tests.conftest import TEST_CALLER_NUMBER, PhoneFactory, free_port
-from tests.e2e_product import IvrRun, asterisk_pid, asterisk_processes, keep_log_and_remove, pbx_of
+from tests.e2e_product import (
+    IvrRun,
+    asterisk_pid,
+    asterisk_processes,
+    health,
+    keep_log_and_remove,
+    pbx_of,
+)
 from tests.e2e_product import wait_checked as wait_for
+from tests.lease_support import held_by_another
 
 LEASE = LeaseParams(lease_seconds=2.0, renew_seconds=0.5)
 
@@ -58,23 +65,11 @@ async def pair(tmp_path: Path) -> AsyncIterator[tuple[IvrRun, IvrRun]]:
         keep_log_and_remove(a, tmp_path)
 
 
-async def _held_by_another(state: Path) -> None:
-    """The database with the lease held for an hour by a controller that is not under test."""
-    path = state / "ivr120.sqlite3"
-    store = await Store.open(path)
-    await store.close()
-    conn = records.connect(path, 1.0)
-    try:
-        records.attempt(conn, "elsewhere", None, time.time(), LeaseParams(3600.0, 1.0))
-    finally:
-        conn.close()
-
-
 async def test_a_standby_waits_touching_nothing_and_stops_on_sigterm(
     pair: tuple[IvrRun, IvrRun],
 ) -> None:
     a, _ = pair
-    await _held_by_another(a.state)
+    await held_by_another(a.state / "ivr120.sqlite3")
     await a.start(healthy=False)
 
     async def standing_by() -> bool:
@@ -82,7 +77,10 @@ async def test_a_standby_waits_touching_nothing_and_stops_on_sigterm(
 
     await wait_for("the standby line", standing_by)
     assert asterisk_processes(a.instance) == []
-    assert await a.health() is None
+    status, body = await health(a.status_port)  # alive, not serving calls
+    assert (status, body["role"], body["ok"]) == (503, "standby", False), body
+    assert body["lease"]["holder"] == "elsewhere" and body["lease"]["token"] == 1, body
+    assert body["lease"]["expires_at"] > time.time() + 3000, body
     a.signal(signal.SIGTERM)
     assert await a.wait(10) == 0, a.text()
     assert asterisk_processes(a.instance) == []
@@ -108,7 +106,11 @@ async def _active_and_standby_with_a_caller(
         return "lease: standby;" in b.text()
 
     await wait_for("the second controller standing by", b_standing_by)
-    assert await b.health() is None
+    status, body = await health(b.status_port)
+    assert (status, body["role"], body["lease"]["token"]) == (503, "standby", 1), body
+    assert a.proc is not None and f":{a.proc.pid}:" in body["lease"]["holder"], body
+    status, body = await health(a.status_port)
+    assert (status, body["role"], body["lease"]["token"]) == (200, "active", 1), body
     caller = await phones("caller")
     await caller.identity(TEST_CALLER_NUMBER)
     await caller.call(a.uri_120)
@@ -140,6 +142,8 @@ async def test_the_standby_takes_over_a_killed_active_controller_and_its_call(
     assert took_over < LEASE.lease_seconds + 2 * LEASE.renew_seconds, took_over
     await b.wait_health(200, timeout=60)
     serving = time.monotonic() - killed
+    _, body = await health(b.status_port)
+    assert (body["role"], body["lease"]["token"]) == ("active", 2), body
     assert asterisk_pid(pbx_of(b)) == pid, "Asterisk was restarted"
     assert f"adopting the running Asterisk (pid {pid})" in b.text(), b.text()
 

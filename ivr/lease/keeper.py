@@ -64,6 +64,8 @@ class LeaseKeeper:
         self._thread: threading.Thread | None = None
         self.lease: Lease | None = None
         self.fence: Fence | None = None
+        #: The row of the last look while standing by (another controller's lease, or None).
+        self.seen: Lease | None = None
 
     def wait_active(self, stop: threading.Event | None = None) -> Fence | None:
         """Block as a standby until this process holds the lease (its fence), or `stop` is set
@@ -78,6 +80,7 @@ class LeaseKeeper:
             except sqlite3.Error as exc:
                 log.warning("lease: cannot read it (%s); trying again", exc)
             else:
+                self.seen = row
                 if decision is Decision.TAKE_OVER and row is not None:
                     log.info("lease: standby -> active (token %d, holder %s)", row.token, self.me)
                     self.lease = row

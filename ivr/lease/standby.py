@@ -3,9 +3,10 @@
 The database is migrated first (the leases table), then the keeper looks every
 ha_renew_seconds until the lease is free or lapsed and takes it; from then on it renews it in
 its own thread while the controller starts as usual (adopting the running Asterisk, ivr.resume
-taking the calls back). A SIGINT or SIGTERM while standing by ends the wait (nothing was
-started); the active controller's clean stop releases the lease so the standby takes over at
-its next look.
+taking the calls back). While it waits, the status port serves only /health, saying standby
+(ivr/lease/http.py); it is closed before the controller starts and opens it again. A SIGINT or
+SIGTERM while standing by ends the wait (nothing was started); the active controller's clean
+stop releases the lease so the standby takes over at its next look.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ import signal
 import threading
 from pathlib import Path
 
+from aiohttp import web
+
 from ivr.config import Settings
+from ivr.lease.fence import Fence
+from ivr.lease.http import standby_app
 from ivr.lease.keeper import LeaseKeeper
 from ivr.lease.model import LeaseParams
 from ivr.store import Store
@@ -24,9 +29,37 @@ from ivr.store import Store
 log = logging.getLogger(__name__)
 
 
+class StandbyError(Exception):
+    """The standby cannot wait (its status port is taken)."""
+
+
 async def _migrate(path: Path) -> None:
     store = await Store.open(path)
     await store.close()
+
+
+async def stand_by(keeper: LeaseKeeper, status_port: int) -> Fence | None:
+    """Serve the standby's /health while the keeper waits (in a thread) for the lease."""
+    loop = asyncio.get_running_loop()
+    stop = threading.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(standby_app(lambda: keeper.seen), access_log=None)
+    try:
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", status_port).start()
+        except OSError as exc:
+            raise StandbyError(
+                f"status port TCP 127.0.0.1:{status_port} is already in use ({exc.strerror}); "
+                "set status_port (IVR120_STATUS_PORT) to a free one. (포트가 이미 사용 중입니다)"
+            ) from exc
+        return await asyncio.to_thread(keeper.wait_active, stop)
+    finally:
+        await runner.cleanup()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
 
 
 def wait_as_standby(settings: Settings) -> LeaseKeeper | None:
@@ -34,15 +67,11 @@ def wait_as_standby(settings: Settings) -> LeaseKeeper | None:
     path = settings.state_path(settings.database)
     asyncio.run(_migrate(path))
     keeper = LeaseKeeper(path, LeaseParams(settings.ha_lease_seconds, settings.ha_renew_seconds))
-    stop = threading.Event()
-    previous = {
-        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
     try:
-        fence = keeper.wait_active(stop)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        fence = asyncio.run(stand_by(keeper, settings.status_port))
+    except BaseException:
+        keeper.stop(release=False)
+        raise
     if fence is None:
         keeper.stop(release=False)
         log.info("lease: stopped while standing by")
