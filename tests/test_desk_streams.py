@@ -1,20 +1,24 @@
 """The cap on the staff's live streams (ivr.web.streams: the wallboard's and the counselor
 screen's event streams), over HTTP against the desk served on a free port over a real store:
 one member past `desk_streams_per_member` is answered 429 in Korean with Retry-After, another
-member is not held back by it, and a stream that ends gives its slot back."""
+member is not held back by it, and a stream that ends gives its slot back. And in a real
+browser (headless Chromium): a wallboard refused so says it and tries again, without reloading."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+from typing import Any
 
 import aiohttp
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from ivr.config import ConfigError, load_settings
 from ivr.keys import SETTINGS
 from ivr.web.streams import MSG_TOO_MANY_STREAMS
-from tests.desk_support import wait_for
+from tests.desk_support import sign_in, wait_for
 from tests.test_desk_web import (
     COUNSELOR_PW,
     SUPERVISOR_PW,
@@ -111,6 +115,32 @@ async def test_streams_ended_by_the_desk_stopping_give_their_slots_back(desk: De
         for resp in streams:
             await read_to_the_end(resp)
         await wait_for(lambda: state.streams.held() == 0, 10)
+
+
+#: What the page shows while refused (ivr/web/static/live.js).
+PAGE_TOO_MANY = "실시간 화면이 너무 많이 열려 있습니다 — 사용하지 않는 창이나 탭을 닫아 주세요"
+
+
+async def test_a_wallboard_past_the_cap_says_so_and_tries_again_without_reloading(
+    desk: DeskSite, browser: Any
+) -> None:
+    desk.main[SETTINGS] = dataclasses.replace(desk.main[SETTINGS], desk_streams_per_member=1)
+    async with http_client() as http:
+        await signed_in(http, desk, "supervisor01", SUPERVISOR_PW)
+        held = await open_stream(http, desk.base)
+
+        def refused_board() -> Any:
+            sign_in(browser, desk.base, "supervisor01", SUPERVISOR_PW)
+            WebDriverWait(browser, 20).until(
+                lambda b: b.find_element(By.ID, "live").text == PAGE_TOO_MANY
+            )
+            return browser.find_element(By.TAG_NAME, "body")
+
+        body = await asyncio.to_thread(refused_board)
+        assert browser.current_url.endswith("/wallboard")
+        held.close()  # the other screen closed: the page's next try gets the stream
+        # The same page (a reload would leave `body` stale) gets its first board.
+        await wait_for(lambda: body.get_attribute("data-pushed") == "yes", 30, "the board")
 
 
 def test_the_cap_must_be_positive() -> None:

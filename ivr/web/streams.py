@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 TICK = 0.25
 #: A comment line after this long without a change (s), so proxies keep the stream open.
 KEEPALIVE = 15.0
-#: Seconds a member past the cap is asked to wait (Retry-After): time to close a tab.
-RETRY_AFTER = 30
+#: Seconds a member past the cap is asked to wait (Retry-After; the pages retry as often:
+#: ivr/web/static/live.js).
+RETRY_AFTER = 10
 MSG_TOO_MANY_STREAMS = (
     "실시간 화면이 너무 많이 열려 있습니다. 사용하지 않는 창이나 탭을 닫은 뒤 다시 시도해 주세요."
 )
