@@ -43,14 +43,6 @@ async def signed_in(http: aiohttp.ClientSession, site: DeskSite, member: str, pw
     assert resp.status == 303
 
 
-async def open_desk_stream(http: aiohttp.ClientSession, base: str) -> aiohttp.ClientResponse:
-    resp = await http.get(f"{base}/desk/events", allow_redirects=False)
-    assert resp.status == 200 and resp.content_type == "text/event-stream"
-    first = await asyncio.wait_for(resp.content.readline(), 10)
-    assert first.startswith(b"data: {")
-    return resp
-
-
 async def refused(http: aiohttp.ClientSession, url: str) -> None:
     async with http.get(url, allow_redirects=False) as resp:
         assert resp.status == 429
@@ -72,7 +64,7 @@ async def test_one_member_past_the_cap_is_refused_and_another_member_is_not(
         await refused(other_tab, f"{desk.base}/wallboard/events")
         # Another member is not held back by it.
         await signed_in(counselor, desk, "counselor01", COUNSELOR_PW)
-        mine = [await open_desk_stream(counselor, desk.base) for _ in range(CAP)]
+        mine = [await open_stream(counselor, desk.base, "/desk/events") for _ in range(CAP)]
         await refused(counselor, f"{desk.base}/desk/events")
         for resp in streams + mine:
             resp.close()
