@@ -110,6 +110,10 @@ class Settings:
     #: Staff members (SIP accounts) who are the desk's administrators (every page); the other
     #: roles come from the lists above: counselors, social_workers, companions, supervisors.
     desk_administrators: tuple[str, ...] = ()
+    #: Live screens (the wallboard's and counselor screen's event streams) one signed-in
+    #: member may hold open at once; beyond, HTTP 429 (a runaway tab or a stolen session
+    #: cannot open thousands). 한 직원이 동시에 열 수 있는 실시간 화면(탭) 수.
+    desk_streams_per_member: int = 8
     #: The counselor's screen shows "상담 감독 중" while a supervisor listens, whispers or
     #: barges into their call (the centre's policy).
     monitor_notice_counselor: bool = True

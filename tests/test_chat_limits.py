@@ -9,10 +9,10 @@ from ivr.chat.limits import (
     Refusal,
     Slots,
     Window,
-    address_key,
     callback_window,
 )
 from ivr.config import Settings
+from ivr.web.addresses import address_key
 
 DEFAULTS = Settings()
 

@@ -473,8 +473,10 @@ async def test_sign_in_never_redirects_off_the_site(desk: DeskSite) -> None:
     assert resp.status == 303 and resp.headers["Location"] == "/wallboard"
 
 
-async def open_stream(http: aiohttp.ClientSession, base: str) -> aiohttp.ClientResponse:
-    resp = await http.get(f"{base}/wallboard/events", allow_redirects=False)
+async def open_stream(
+    http: aiohttp.ClientSession, base: str, path: str = "/wallboard/events"
+) -> aiohttp.ClientResponse:
+    resp = await http.get(f"{base}{path}", allow_redirects=False)
     assert resp.status == 200 and resp.content_type == "text/event-stream"
     first = await asyncio.wait_for(resp.content.readline(), 10)
     assert first.startswith(b"data: {")

@@ -222,3 +222,19 @@ def test_sign_in_refuses_a_next_page_off_the_site(target: str | None) -> None:
 @pytest.mark.parametrize("target", ["/", "/wallboard", "/wallboard?tab=1#top", "/a:b/c"])
 def test_sign_in_follows_a_next_page_on_the_site(target: str) -> None:
     assert site._safe_next(target) == target
+
+
+def test_the_limiter_counts_an_ipv6_client_by_its_64_network() -> None:
+    lim = SignInLimiter(LimitParams(per_account=5, per_address=2, window=60))
+    # Two addresses of one /64 (one subscriber rotating addresses) count together ...
+    assert lim.attempt("a", "2001:db8:1:2::10", 0.0) == 0
+    assert lim.attempt("b", "2001:db8:1:2:ffff:1:2:3", 1.0) == 0
+    assert lim.attempt("c", "2001:db8:1:2::99", 2.0) == pytest.approx(58.0)
+    # ... another /64 is another client.
+    assert lim.attempt("c", "2001:db8:1:3::10", 2.0) == 0
+    # A success takes its try back from the /64, whichever address of it signed in.
+    assert lim.attempt("d", "2001:db8:1:3::11", 3.0) == 0
+    lim.succeeded("d", "2001:db8:1:3::12", 3.0)
+    assert lim.blocked_for("e", "2001:db8:1:3::13", 4.0) == 0
+    assert lim.attempt("e", "2001:db8:1:3::13", 4.0) == 0
+    assert lim.blocked_for("f", "2001:db8:1:3::14", 5.0) > 0

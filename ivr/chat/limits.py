@@ -4,15 +4,14 @@ A chat identity is free (a new cookie per visit), so limits that matter are per 
 and in total: :class:`Window` counts events in a sliding window per key and overall (chats
 started, callback requests), :class:`Slots` counts what is held open at once per key and
 overall (the citizens' event streams). The key is the client's address
-(:func:`address_key`: an IPv6 client by its /64, which one subscriber usually holds whole).
-Pure (the time is passed in); the state is in memory (a restart forgets it, which only lets a
-little more through once).
+(:func:`ivr.web.addresses.address_key`: an IPv6 client by its /64, which one subscriber
+usually holds whole). Pure (the time is passed in); the state is in memory (a restart forgets
+it, which only lets a little more through once).
 """
 
 from __future__ import annotations
 
 import enum
-import ipaddress
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
@@ -20,8 +19,6 @@ from dataclasses import dataclass, field
 CALLBACKS_PER_ADDRESS = 3
 CALLBACKS_TOTAL = 60
 CALLBACK_WINDOW = 3600.0
-#: The prefix an IPv6 client is counted by (a home or phone subscriber gets a /64 or more).
-IPV6_PREFIX = 64
 
 
 class Refusal(enum.StrEnum):
@@ -29,22 +26,6 @@ class Refusal(enum.StrEnum):
 
     KEY = "key"  # this key's (the client address's)
     TOTAL = "total"  # everybody's together
-
-
-def address_key(remote: str | None) -> str:
-    """The key a client address is counted by: an IPv4 address as it is, an IPv6 one by its
-    /64 network (an IPv4-mapped one as the IPv4 address); "?" when unknown."""
-    if not remote:
-        return "?"
-    try:
-        ip = ipaddress.ip_address(remote)
-    except ValueError:
-        return remote
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((int(ip), IPV6_PREFIX), strict=False))
-    return str(ip)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ivr.config import Settings
+from ivr.web.addresses import address_key
 
 
 class Role(enum.StrEnum):
@@ -115,9 +116,17 @@ class LimitParams:
             raise ValueError("sign-in limits must be positive")
 
 
+def _address(address: str) -> str:
+    return f"ip:{address_key(address)}"
+
+
 @dataclass
 class SignInLimiter:
-    """Counts failed sign-ins per account and per address over a sliding window."""
+    """Counts failed sign-ins per account and per address over a sliding window.
+
+    An address is given as it is (the audit keeps it so) and counted by its
+    :func:`~ivr.web.addresses.address_key`: an IPv6 client by its /64, so new addresses in
+    it are no way round the limit per address."""
 
     params: LimitParams = field(default_factory=LimitParams)
     _fails: dict[str, deque[float]] = field(default_factory=dict)
@@ -136,7 +145,7 @@ class SignInLimiter:
         waits = []
         for key, limit in (
             (f"a:{account}", self.params.per_account),
-            (f"ip:{address}", self.params.per_address),
+            (_address(address), self.params.per_address),
         ):
             q = self._recent(key, now)
             if len(q) >= limit:
@@ -144,7 +153,7 @@ class SignInLimiter:
         return max(waits, default=0.0)
 
     def failed(self, account: str, address: str, now: float) -> None:
-        for key in (f"a:{account}", f"ip:{address}"):
+        for key in (f"a:{account}", _address(address)):
             self._fails.setdefault(key, deque()).append(now)
 
     def attempt(self, account: str, address: str, now: float) -> float:
@@ -159,8 +168,9 @@ class SignInLimiter:
         """The account signed in: its failures are forgotten, and the address's try counted
         by `attempt` at `at` is taken back."""
         self._fails.pop(f"a:{account}", None)
-        q = self._fails.get(f"ip:{address}")
+        key = _address(address)
+        q = self._fails.get(key)
         if q is not None and at in q:
             q.remove(at)
             if not q:
-                del self._fails[f"ip:{address}"]
+                del self._fails[key]

@@ -27,6 +27,7 @@ import jinja2
 from aiohttp import web
 
 from ivr.audit import audit
+from ivr.chat.limits import Slots
 from ivr.config import Settings
 from ivr.keys import SECRETS, SETTINGS, STORE
 from ivr.store import Store
@@ -80,6 +81,9 @@ class Desk:
     templates: jinja2.Environment = field(init=False)
     #: Set when the desk stops: live streams (server-sent events) end.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The live streams open per signed-in member (ivr.web.streams; the cap is the setting
+    #: desk_streams_per_member, read per stream).
+    streams: Slots = field(default_factory=lambda: Slots(per_key=0, total=0))
     #: Links on the home page: (path, Korean title, roles that see it); rooms add theirs.
     pages: list[tuple[str, str, frozenset[Role]]] = field(default_factory=list)
 

@@ -62,13 +62,5 @@
     watched.hidden = !view.monitored;
     watched.textContent = view.monitored || "";
   }
-  var source = new EventSource("/desk/events");
-  source.onmessage = function (ev) { show(JSON.parse(ev.data)); };
-  source.onerror = function () {
-    var live = byId("live");
-    live.dataset.state = "down";
-    live.textContent = "연결 끊김 — 다시 연결하는 중";
-    // Closed for good: signed out or the session expired; reloading shows the sign-in page.
-    if (source.readyState === EventSource.CLOSED) window.location.reload();
-  };
+  window.ivrLive("/desk/events", show);  // /static/live.js: reconnects, or the sign-in page
 })();

@@ -101,14 +101,5 @@
       });
     }
   }
-  var source = new EventSource("/wallboard/events");
-  source.onmessage = function (ev) { show(JSON.parse(ev.data)); };
-  source.onerror = function () {
-    var live = document.getElementById("live");
-    live.dataset.state = "down";
-    live.textContent = "연결 끊김 — 다시 연결하는 중";
-    // Closed for good: the desk answered with a page, not a stream (signed out, or the
-    // session expired). Reloading shows the sign-in page.
-    if (source.readyState === EventSource.CLOSED) window.location.reload();
-  };
+  window.ivrLive("/wallboard/events", show);  // /static/live.js: reconnects, or the sign-in page
 })();
