@@ -11,7 +11,9 @@ Silence alerts and abuse endings (ivr/wallboard/alerts.py) are heard as the cont
 them out (`CallContext.command_listeners`), from the desk's start, whether a screen is open or
 not; the members' states are looked at every `LOOK` seconds by the desk itself too, so the
 wellbeing mark (ivr/wallboard/wellbeing.py) counts from the desk's start, not from the first
-screen.
+screen. What came before a controller was first heard (a restart, the standby taking over) is
+seeded from the store (ivr/wallboard/records.py) by the desk's look or the first view: the
+rows older than that moment, so nothing is shown twice.
 The stream ends as soon as its session no longer holds (signed out elsewhere, idle past
 IDLE_SECONDS: the stream itself is not activity) or no longer has a watcher's role.
 """
@@ -36,7 +38,7 @@ from ivr.context import ActiveCall
 from ivr.controller import Controller
 from ivr.keys import CONTROLLER
 from ivr.timezone import SEOUL
-from ivr.wallboard import alerts, board, monitor, monitoring, wellbeing
+from ivr.wallboard import alerts, board, monitor, monitoring, records, wellbeing
 from ivr.web.auth import WATCHERS
 from ivr.web.sessions import Session
 from ivr.web.site import DESK, SESSION, Desk, desk_of, requires
@@ -82,6 +84,10 @@ class Feed:
     alert_log: alerts.Alerts = field(default_factory=alerts.Alerts)
     stretches: wellbeing.Wellbeing = field(init=False)
     _attached: object = None
+    #: When the controller's commands were first heard (the seed reads what came before).
+    _attached_at: float = 0.0
+    #: The controller the board was seeded for.
+    _seeded: object = None
     _chats_attached: object = None
 
     def __post_init__(self) -> None:
@@ -93,7 +99,31 @@ class Feed:
         if c is not None and c.ctx is not self._attached:
             c.ctx.command_listeners.append(self.heard)
             self._attached = c.ctx
+            self._attached_at = time.time()
         return c
+
+    async def seed(self) -> None:
+        """Once per controller heard: the alerts and wellbeing spans stored before it (within
+        the longest of the alert window and the wellbeing limit + a break)."""
+        store = self.desk.store
+        if store is None or self._attached is None or self._seeded is self._attached:
+            return
+        self._seeded = self._attached
+        end = self._attached_at
+        window = self.alert_log.params.window
+        start = end - max(window, self.stretches.limit + self.stretches.gap * 60)
+        try:
+            rows = await records.read(store, start, end)
+        except Exception:
+            log.exception("wallboard: the stored alerts and calls could not be read")
+            return
+        self.alert_log.seed(alerts.from_rows(rows.silences, rows.abuses, end - window, end))
+        self.stretches.seed(wellbeing.from_rows(rows.calls, rows.events, start), time.time())
+        log.info(
+            "wallboard: seeded %d alerts and %d calls from the store",
+            len(rows.silences) + len(rows.abuses),
+            len(rows.calls),
+        )
 
     def heard(self, call: ActiveCall, command: object) -> None:
         """A command of a call, before it is carried out: kept when it is an alert."""
@@ -176,6 +206,7 @@ class Feed:
 
     async def view(self, now: float) -> dict[str, Any]:
         controller = self.controller()
+        await self.seed()
         lines = self.look(now) or []
         if controller is None:
             wait = board.waiting((), now)
@@ -237,6 +268,8 @@ async def _looking(app: web.Application) -> AsyncIterator[None]:
     async def run() -> None:
         while not feed.desk.stopping.is_set():
             try:
+                feed.controller()
+                await feed.seed()
                 feed.look(time.time())
             except Exception:
                 log.exception("wallboard: the look at the members failed")
