@@ -11,9 +11,10 @@ Silence alerts and abuse endings (ivr/wallboard/alerts.py) are heard as the cont
 them out (`CallContext.command_listeners`), from the desk's start, whether a screen is open or
 not; the members' states are looked at every `LOOK` seconds by the desk itself too, so the
 wellbeing mark (ivr/wallboard/wellbeing.py) counts from the desk's start, not from the first
-screen. What came before a controller was first heard (a restart, the standby taking over) is
-seeded from the store (ivr/wallboard/records.py) by the desk's look or the first view: the
-rows older than that moment, so nothing is shown twice.
+screen. What came before is seeded from the store (ivr/wallboard/records.py) by the desk's
+first look or view, and again when a new controller is heard (the standby taking over): the
+rows from the last seed (at most the seed window back) to the moment the controller was first
+heard (or the desk's start without one), so nothing is read twice and nothing heard live is.
 The stream ends as soon as its session no longer holds (signed out elsewhere, idle past
 IDLE_SECONDS: the stream itself is not activity) or no longer has a watcher's role.
 """
@@ -86,8 +87,11 @@ class Feed:
     _attached: object = None
     #: When the controller's commands were first heard (the seed reads what came before).
     _attached_at: float = 0.0
-    #: The controller the board was seeded for.
-    _seeded: object = None
+    #: The controller context the board was last seeded for, and up to when.
+    _seeded_for: object = None
+    _seeded_to: float | None = None
+    #: Held while seeding: a view waits for the seed under way rather than show the board bare.
+    _seeding: asyncio.Lock = field(default_factory=asyncio.Lock)
     _chats_attached: object = None
 
     def __post_init__(self) -> None:
@@ -103,21 +107,29 @@ class Feed:
         return c
 
     async def seed(self) -> None:
-        """Once per controller heard: the alerts and wellbeing spans stored before it (within
-        the longest of the alert window and the wellbeing limit + a break)."""
+        """At the start and once per new controller heard: the alerts and wellbeing spans
+        stored since the last seed, within the longest of the alert window and the wellbeing
+        limit + a break (module docstring)."""
+        async with self._seeding:
+            await self._seed()
+
+    async def _seed(self) -> None:
         store = self.desk.store
-        if store is None or self._attached is None or self._seeded is self._attached:
+        if store is None or (self._seeded_to is not None and self._seeded_for is self._attached):
             return
-        self._seeded = self._attached
-        end = self._attached_at
+        end = self._attached_at if self._attached is not None else time.time()
         window = self.alert_log.params.window
         start = end - max(window, self.stretches.limit + self.stretches.gap * 60)
+        if self._seeded_to is not None:
+            start = max(start, self._seeded_to)
+        self._seeded_for, self._seeded_to = self._attached, end
         try:
             rows = await records.read(store, start, end)
         except Exception:
             log.exception("wallboard: the stored alerts and calls could not be read")
             return
-        self.alert_log.seed(alerts.from_rows(rows.silences, rows.abuses, end - window, end))
+        since = max(start, end - window)
+        self.alert_log.seed(alerts.from_rows(rows.silences, rows.abuses, since, end))
         self.stretches.seed(wellbeing.from_rows(rows.calls, rows.events, start), time.time())
         log.info(
             "wallboard: seeded %d alerts and %d calls from the store",
