@@ -12,17 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from ivr.config import load_settings
-from ivr.keys import SECRETS, SETTINGS, STORE
-from ivr.pbx.secrets import load_or_create
+from ivr.keys import STORE
 from ivr.store import Store
 from ivr.wallboard.http import FEED
-from ivr.web.site import DESK_APP, desk_ctx
-from tests.conftest import free_port
-from tests.desk_support import set_desk_password
-from tests.test_desk_web import SUPERVISOR_PW, DeskSite, http_client
+from ivr.web.site import DESK_APP
+from tests.test_desk_web import SUPERVISOR_PW, DeskSite, desk_site, http_client
 from tests.test_wallboard_monitor_web import signed_in
 
 NOW = time.time()
@@ -83,35 +78,14 @@ ROWS: list[tuple[str, tuple[Any, ...]]] = [
 
 @pytest.fixture
 async def desk(tmp_path: Path) -> AsyncIterator[DeskSite]:
-    """The desk (tests/test_desk_web.py's, without a controller) over a database that already
-    holds ROWS when it starts."""
-    config = tmp_path / "ivr120.toml"
-    config.write_text(
-        f'state_dir = "{tmp_path / "state"}"\n'
-        f"desk_port = {free_port()}\n"
-        'counselors = ["counselor01", "counselor02"]\n'
-        'supervisors = ["supervisor01"]\n',
-        encoding="utf-8",
-    )
-    settings = load_settings(config, env={})
-    set_desk_password(config, "supervisor01", SUPERVISOR_PW)
-    main = web.Application()
-    main[SETTINGS] = settings
-    main[SECRETS] = load_or_create(settings.state_dir / "secrets.json", settings.staff_endpoints)
-    path = settings.state_path(settings.database)
-    store = await Store.open(path)
-    for sql, args in ROWS:
-        await store.change(sql, args)
-    await store.close()
-    main[STORE] = store = await Store.open(path)  # the restart: a fresh Store over the file
-    serving = desk_ctx(main)
-    await serving.__anext__()
-    try:
-        yield DeskSite(settings, config, main)
-    finally:
-        with pytest.raises(StopAsyncIteration):
-            await serving.__anext__()
-        await store.close()
+    """The desk over a database that already holds ROWS when it starts."""
+
+    async def stored(store: Store) -> None:
+        for sql, args in ROWS:
+            await store.change(sql, args)
+
+    async with desk_site(tmp_path, stored) as site:
+        yield site
 
 
 def alert_rows(page: str) -> list[tuple[str, str]]:
