@@ -73,6 +73,14 @@ ROWS: list[tuple[str, tuple[Any, ...]]] = [
         (NOW - 1000, NOW - 990, NOW - 980, NOW - 200),
     ),
     (CALL, call("1600.9", "general", "counselor01", NOW - 7300, NOW - 7200, "abuse_ended")),
+    # counselor03: on one call still going on (its snapshot), answered 2 h 13 min 20 s ago.
+    (
+        "INSERT INTO live_calls (call_id, owner, state, caller_hash, channel_name, flag_level,"
+        " started_at, stage_since, stage_seconds, menu_path, menu_failures, member,"
+        " answered_at, consent_stored, recordings, updated_at) VALUES ('1700.5', 'run', 'talking',"
+        " 'hash', 'PJSIP/trunk-1', 0, ?, ?, '{}', '1', 0, 'counselor03', ?, 0, '{}', ?)",
+        (NOW - 8100, NOW - 8000, NOW - 8000, NOW),
+    ),
 ]
 
 
@@ -124,5 +132,9 @@ async def test_a_restarted_board_marks_the_counselor_on_calls_past_the_limit(
 ) -> None:
     feed = desk.main[DESK_APP][FEED]
     await feed.seed()
-    # 1700.1 answered 7900 s ago to 1700.2's wrap-up end 30 s ago: 7870 s; counselor01 paused.
-    assert feed.stretches.marks(time.time()) == {"counselor02": "휴식 없이 2시간 11분"}
+    # counselor02: 1700.1 answered 7900 s ago to 1700.2's wrap-up end 30 s ago, 7870 s;
+    # counselor01 was paused between the calls.
+    assert feed.stretches.marks(time.time()) == {
+        "counselor02": "휴식 없이 2시간 11분",
+        "counselor03": "휴식 없이 2시간 13분",  # to the start: the desk's looks go on from there
+    }

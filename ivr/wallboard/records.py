@@ -38,11 +38,15 @@ FROM chats h LEFT JOIN caller_flags f ON f.call_id = h.chat_id AND f.kind = 'abu
 WHERE h.outcome = 'abuse' AND h.ended_at >= ?
 GROUP BY h.chat_id
 """
+# The calls still going on (their live_calls snapshot) are busy up to `end` (the looks go on).
 _BUSY = """
 SELECT member, answered_at, ended_at, wrapup_seconds FROM calls
 WHERE member IS NOT NULL AND answered_at IS NOT NULL AND ended_at IS NOT NULL
   AND ended_at < ? AND ended_at + COALESCE(wrapup_seconds, 0) >= ?
-ORDER BY answered_at
+UNION ALL
+SELECT member, answered_at, ?, NULL FROM live_calls
+WHERE member IS NOT NULL AND answered_at IS NOT NULL AND answered_at < ?
+ORDER BY 2
 """
 _EVENTS = """
 SELECT member, at, field, new FROM counselor_events
@@ -67,6 +71,6 @@ async def read(store: Store, start: float, end: float) -> Stored:
         AbuseRow(c, at, None, m, chat=True)
         for c, at, m in await store.fetch(_CHAT_ABUSES, (start - 60,))
     ]
-    calls = [BusyRow(*r) for r in await store.fetch(_BUSY, (end, start))]
+    calls = [BusyRow(*r) for r in await store.fetch(_BUSY, (end, start, end, end))]
     events = [MemberEvent(*r) for r in await store.fetch(_EVENTS, (start, end))]
     return Stored(silences, abuses, calls, events)

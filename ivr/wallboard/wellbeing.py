@@ -18,7 +18,8 @@ the current stretch are kept, so memory stays a few entries per member.
 
 What the desk did not see (before it started, or before the standby took over) comes from
 what is stored (`from_rows`, the rows read by ivr/wallboard/records.py), as the report reads
-it: each ended call a span from its answer to its end + the stored wrap-up, the
+it: each ended call a span from its answer to its end + the stored wrap-up (a call still
+going on, its `live_calls` snapshot, from its answer to the seed's moment), the
 `counselor_events` pauses and log-outs the absences (`ivr.report.workload.away_since`).
 `Wellbeing.seed` merges them under what the looks saw.
 """
