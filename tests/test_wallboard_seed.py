@@ -20,7 +20,6 @@ from ivr.web.site import DESK_APP
 from tests.test_desk_web import SUPERVISOR_PW, DeskSite, desk_site, http_client
 from tests.test_wallboard_monitor_web import signed_in
 
-NOW = time.time()
 CALL = (
     "INSERT INTO calls (call_id, caller_hash, started_at, queue, queued_at, answered_at, member,"
     " ended_at, outcome, wrapup_seconds) VALUES (?, 'hash', ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -33,63 +32,66 @@ def call(
     return (cid, answered - 30, line, answered - 20, answered, member, ended, outcome, 30.0)
 
 
-ROWS: list[tuple[str, tuple[Any, ...]]] = [
-    # counselor02: on calls from 2 h 12 min ago until a minute ago, 100 s between them.
-    (CALL, call("1700.1", "loneliness", "counselor02", NOW - 7900, NOW - 4000)),
-    (CALL, call("1700.2", "loneliness", "counselor02", NOW - 3900, NOW - 60)),
-    (
-        "INSERT INTO silence_events (call_id, party, started_at, seconds, action)"
-        " VALUES ('1700.2', 'both', ?, 20, 'told_counselor')",
-        (NOW - 620,),
-    ),
-    (  # the menu's gentle word is no alert
-        "INSERT INTO silence_events (call_id, party, started_at, seconds, action)"
-        " VALUES ('1700.2', 'caller', ?, 8, 'gentle_prompt')",
-        (NOW - 900,),
-    ),
-    # counselor01: as long on calls, but paused between them: no mark; one call ended for abuse.
-    (CALL, call("1700.3", "general", "counselor01", NOW - 7900, NOW - 4000)),
-    (CALL, call("1700.4", "general", "counselor01", NOW - 3900, NOW - 300, "abuse_ended")),
-    (
-        "INSERT INTO caller_flags (caller_hash, kind, level, created_at, until, call_id, member)"
-        " VALUES ('hash', 'abuse', 1, ?, ?, '1700.4', 'counselor01')",
-        (NOW - 305, NOW + 86400),
-    ),
-    (
-        "INSERT INTO counselor_events (member, at, field, old, new, reason)"
-        " VALUES ('counselor01', ?, 'paused', 'false', 'true', 'break')",
-        (NOW - 3990,),
-    ),
-    (
-        "INSERT INTO counselor_events (member, at, field, old, new, reason)"
-        " VALUES ('counselor01', ?, 'paused', 'true', 'false', '')",
-        (NOW - 3950,),
-    ),
-    # A chat ended for abuse, and an abuse ending of two hours ago (past the hour: not shown).
-    (
-        "INSERT INTO chats (chat_id, identity_hash, started_at, queued_at, answered_at, ended_at,"
-        " member, consent, outcome) VALUES ('chat-9', 'id', ?, ?, ?, ?, 'counselor01', 'no',"
-        " 'abuse')",
-        (NOW - 1000, NOW - 990, NOW - 980, NOW - 200),
-    ),
-    (CALL, call("1600.9", "general", "counselor01", NOW - 7300, NOW - 7200, "abuse_ended")),
-    # counselor03: on one call still going on (its snapshot), answered 2 h 13 min 20 s ago.
-    (
-        "INSERT INTO live_calls (call_id, owner, state, caller_hash, channel_name, flag_level,"
-        " started_at, stage_since, stage_seconds, menu_path, menu_failures, member,"
-        " answered_at, consent_stored, recordings, updated_at) VALUES ('1700.5', 'run', 'talking',"
-        " 'hash', 'PJSIP/trunk-1', 0, ?, ?, '{}', '1', 0, 'counselor03', ?, 0, '{}', ?)",
-        (NOW - 8100, NOW - 8000, NOW - 8000, NOW),
-    ),
-]
+def rows(now: float) -> list[tuple[str, tuple[Any, ...]]]:
+    """The last hours' rows, `now` the desk's start."""
+    return [
+        # counselor02: on calls from 2 h 12 min ago until a minute ago, 100 s between them.
+        (CALL, call("1700.1", "loneliness", "counselor02", now - 7900, now - 4000)),
+        (CALL, call("1700.2", "loneliness", "counselor02", now - 3900, now - 60)),
+        (
+            "INSERT INTO silence_events (call_id, party, started_at, seconds, action)"
+            " VALUES ('1700.2', 'both', ?, 20, 'told_counselor')",
+            (now - 620,),
+        ),
+        (  # the menu's gentle word is no alert
+            "INSERT INTO silence_events (call_id, party, started_at, seconds, action)"
+            " VALUES ('1700.2', 'caller', ?, 8, 'gentle_prompt')",
+            (now - 900,),
+        ),
+        # counselor01: as long on calls, but paused between them: no mark; one call ended for abuse.
+        (CALL, call("1700.3", "general", "counselor01", now - 7900, now - 4000)),
+        (CALL, call("1700.4", "general", "counselor01", now - 3900, now - 300, "abuse_ended")),
+        (
+            "INSERT INTO caller_flags (caller_hash, kind, level, created_at, until, call_id,"
+            " member) VALUES ('hash', 'abuse', 1, ?, ?, '1700.4', 'counselor01')",
+            (now - 305, now + 86400),
+        ),
+        (
+            "INSERT INTO counselor_events (member, at, field, old, new, reason)"
+            " VALUES ('counselor01', ?, 'paused', 'false', 'true', 'break')",
+            (now - 3990,),
+        ),
+        (
+            "INSERT INTO counselor_events (member, at, field, old, new, reason)"
+            " VALUES ('counselor01', ?, 'paused', 'true', 'false', '')",
+            (now - 3950,),
+        ),
+        # A chat ended for abuse, and an abuse ending of two hours ago (past the hour: not shown).
+        (
+            "INSERT INTO chats (chat_id, identity_hash, started_at, queued_at, answered_at,"
+            " ended_at, member, consent, outcome)"
+            " VALUES ('chat-9', 'id', ?, ?, ?, ?, 'counselor01', 'no', 'abuse')",
+            (now - 1000, now - 990, now - 980, now - 200),
+        ),
+        (CALL, call("1600.9", "general", "counselor01", now - 7300, now - 7200, "abuse_ended")),
+        # counselor03: on one call still going on (its snapshot), answered 2 h 13 min 20 s ago.
+        (
+            "INSERT INTO live_calls (call_id, owner, state, caller_hash, channel_name, flag_level,"
+            " started_at, stage_since, stage_seconds, menu_path, menu_failures, member,"
+            " answered_at, consent_stored, recordings, updated_at) VALUES ('1700.5', 'run',"
+            " 'talking', 'hash', 'PJSIP/trunk-1', 0, ?, ?, '{}', '1', 0, 'counselor03', ?, 0,"
+            " '{}', ?)",
+            (now - 8100, now - 8000, now - 8000, now),
+        ),
+    ]
 
 
 @pytest.fixture
 async def desk(tmp_path: Path) -> AsyncIterator[DeskSite]:
-    """The desk over a database that already holds ROWS when it starts."""
+    """The desk over a database that already holds `rows` when it starts."""
 
     async def stored(store: Store) -> None:
-        for sql, args in ROWS:
+        for sql, args in rows(time.time()):
             await store.change(sql, args)
 
     async with desk_site(tmp_path, stored) as site:
