@@ -7,6 +7,7 @@ The browser script runs in a thread (`asyncio.to_thread`): the desk serves on th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -14,7 +15,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,16 @@ class DeskSite:
 
 @pytest.fixture
 async def desk(tmp_path: Path) -> AsyncIterator[DeskSite]:
+    async with desk_site(tmp_path) as site:
+        yield site
+
+
+@contextlib.asynccontextmanager
+async def desk_site(
+    tmp_path: Path, stored: Callable[[Store], Awaitable[None]] | None = None
+) -> AsyncIterator[DeskSite]:
+    """The desk without a controller; `stored`: rows written before it starts, by a Store
+    closed again (the desk opens the file afresh, as after a restart)."""
     config = tmp_path / "ivr120.toml"
     config.write_text(
         f'state_dir = "{tmp_path / "state"}"\n'
@@ -78,7 +89,12 @@ async def desk(tmp_path: Path) -> AsyncIterator[DeskSite]:
     main = web.Application()
     main[SETTINGS] = settings
     main[SECRETS] = load_or_create(settings.state_dir / "secrets.json", settings.staff_endpoints)
-    store = main[STORE] = await Store.open(settings.state_path(settings.database))
+    path = settings.state_path(settings.database)
+    if stored is not None:
+        before = await Store.open(path)
+        await stored(before)
+        await before.close()
+    store = main[STORE] = await Store.open(path)
     serving = desk_ctx(main)
     await serving.__anext__()
     try:

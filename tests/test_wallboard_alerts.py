@@ -110,3 +110,50 @@ def test_the_alerts_in_korean_never_with_a_number() -> None:
         "x1",
     )
     assert (shown[2]["time"], shown[2]["text"]) == ("09:32:05", "폭언으로 통화 종료")
+
+
+# -- seeded from the stored rows after a restart (alerts.from_rows, Alerts.seed) ------------
+def test_stored_rows_make_the_same_alerts_as_the_live_commands() -> None:
+    silences = [
+        alerts.SilenceRow("c1", "both", T0, 20.0, "loneliness", "counselor02"),
+        alerts.SilenceRow("c2", "caller", T0 + 5, 45.0, "general", "counselor03"),
+    ]
+    abuses = [
+        alerts.AbuseRow("c3", T0 + 9, "loneliness", "counselor07"),
+        alerts.AbuseRow("chat-1", T0 + 7, None, "counselor04", chat=True),
+    ]
+    got = alerts.from_rows(silences, abuses, T0 - 3600, T0 + 60)
+    live_both = flow.NotifyStaff(NoticeKind.BOTH_SILENT, 20.0, member="counselor02")
+    live_caller = flow.NotifyStaff(NoticeKind.CALLER_SILENT, 45.0)
+    assert got == [
+        alerts.from_command("c1", "loneliness", "counselor02", live_both, T0),
+        alerts.from_command("c2", "general", "counselor03", live_caller, T0 + 5),
+        alerts.from_chat_command("chat-1", FlagIdentity("counselor04"), T0 + 7),
+        alerts.from_command("c3", "loneliness", None, flow.FlagCaller("counselor07"), T0 + 9),
+    ]
+
+
+def test_stored_rows_outside_the_window_and_staff_silences_are_left_out() -> None:
+    silences = [
+        alerts.SilenceRow("old", "both", T0 - 3601, 20.0, None, None),
+        alerts.SilenceRow("staff", "staff", T0, 20.0, None, None),
+        alerts.SilenceRow("after", "caller", T0 + 60, 20.0, None, None),  # heard live
+    ]
+    abuses = [alerts.AbuseRow("old-abuse", T0 - 3700, None, None)]
+    assert alerts.from_rows(silences, abuses, T0 - 3600, T0 + 60) == []
+
+
+def test_seeded_alerts_go_under_the_live_ones_without_doubling() -> None:
+    log = Alerts()
+    live = alert(T0 + 100, "c-live")
+    log.add(live)
+    again = Alert(live.kind, T0 + 101, "c-live", live.line, live.member)  # the same, stored
+    log.seed([alert(T0, "c-old"), again])
+    assert log.recent(T0 + 200) == [live, alert(T0, "c-old")]
+
+
+def test_seeding_past_keep_drops_the_oldest() -> None:
+    log = Alerts(AlertParams(keep=2))
+    log.add(alert(T0 + 10, "c-live"))
+    log.seed([alert(T0, "c-1"), alert(T0 + 5, "c-2")])
+    assert [a.call_id for a in log.recent(T0 + 20)] == ["c-live", "c-2"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ivr.report import workload
+from ivr.wallboard import wellbeing
 from ivr.wallboard.board import BoardState, MemberLine
 from ivr.wallboard.wellbeing import Wellbeing, stretch_ko
 
@@ -132,3 +133,54 @@ def test_the_mark_in_korean(seconds: float, text: str) -> None:
 def test_the_limit_must_be_positive() -> None:
     with pytest.raises(ValueError, match="wellbeing"):
         Wellbeing(0)
+
+
+# -- seeded from the stored calls and member events after a restart ----------------------------
+def busy(answered: float, ended: float, wrapup: float | None = None) -> wellbeing.BusyRow:
+    return wellbeing.BusyRow(M, answered, ended, wrapup)
+
+
+def test_stored_calls_and_wrapups_seed_the_stretch() -> None:
+    # Calls 0-3000 (+300 wrap-up) and 3600-7000 stored; the desk starts at 7000 with the
+    # member on a new call: 2 h 0 min already, marked once past the limit.
+    w = Wellbeing(LIMIT)
+    w.seed(wellbeing.from_rows([busy(0, 3000, 300), busy(3600, 7000)], [], 0), 7000)
+    assert w.stretch(M, 7000) == 7000
+    look(w, 7000, ON_CALL, 7000)
+    look(w, 7300, ON_CALL, 7000)
+    assert w.marks(7300) == {M: "휴식 없이 2시간 1분"}
+
+
+def test_a_stored_pause_between_calls_is_a_break() -> None:
+    pause = [
+        workload.MemberEvent(M, 3100, "paused", "true"),
+        workload.MemberEvent(M, 3200, "paused", "false"),
+    ]
+    w = Wellbeing(LIMIT)
+    w.seed(wellbeing.from_rows([busy(0, 3000), busy(3300, 7000)], pause, 0), 7000)
+    assert w.stretch(M, 7000) == 3700
+
+
+def test_a_stored_open_pause_stays_until_a_look_ends_it() -> None:
+    # Paused since 7100 (stored, not unpaused): no stretch; back on a call at 7300 counts anew.
+    w = Wellbeing(LIMIT)
+    w.seed(
+        wellbeing.from_rows([busy(0, 7000)], [workload.MemberEvent(M, 7100, "paused", "true")], 0),
+        7200,
+    )
+    assert w.stretch(M, 7200) is None
+    look(w, 7300, ON_CALL, 7300)
+    look(w, 7400, ON_CALL, 7300)
+    assert w.stretch(M, 7400) == 100
+
+
+def test_a_seed_does_not_disturb_the_span_a_look_is_growing() -> None:
+    w = board((5000, ON_CALL, 4000))
+    w.seed(wellbeing.from_rows([busy(0, 3500)], [], 0), 5000)
+    look(w, 8000, ON_CALL, 4000)
+    assert w.stretch(M, 8000) == 8000 and w.marks(8000) == {M: "휴식 없이 2시간 13분"}
+
+
+def test_calls_that_ended_before_the_window_are_left_out() -> None:
+    seed = wellbeing.from_rows([busy(0, 1000), busy(5000, 6000)], [], 2000)
+    assert seed.spans == {M: [(5000, 6000)]}

@@ -92,6 +92,11 @@ def away_intervals(
     events: Iterable[MemberEvent], period: Period
 ) -> dict[str, list[tuple[float, float]]]:
     """Per member, the times paused or logged out (start, end); an open one ends at +inf."""
+    return away_since(events, period.start)
+
+
+def away_since(events: Iterable[MemberEvent], start: float) -> dict[str, list[tuple[float, float]]]:
+    """`away_intervals` from `start` (the wallboard's seed reads from a time, not a period)."""
     out: dict[str, list[tuple[float, float]]] = defaultdict(list)
     since: dict[tuple[str, str], float] = {}
     seen: set[tuple[str, str]] = set()
@@ -101,12 +106,12 @@ def away_intervals(
         if away:
             since.setdefault(key, e.at)
         else:
-            start = since.pop(key, period.start if key not in seen else None)
-            if start is not None:
-                out[e.member].append((start, e.at))
+            began = since.pop(key, start if key not in seen else None)
+            if began is not None:
+                out[e.member].append((began, e.at))
         seen.add(key)
-    for (member, _field), start in since.items():
-        out[member].append((start, math.inf))
+    for (member, _field), began in since.items():
+        out[member].append((began, math.inf))
     return out
 
 

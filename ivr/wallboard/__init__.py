@@ -8,6 +8,7 @@ screen.
   and the chat service's `command_listeners`.
 - wellbeing.py: who has been on calls past the limit without a break (pure; the workload
   report's break rule).
+- records.py: the stored rows both are seeded from at the start (a restart, a take-over).
 - http.py: the desk routes (the page and its server-sent event stream), reading the
   controller's `status()`/`members()` and the store.
 - monitor.py / monitoring.py: listen, whisper, barge — the pure plan, and the adapter (ARI

@@ -17,6 +17,14 @@ caller's channel id: never the caller's number). `Alerts` keeps the latest `keep
 within the last `window` seconds; older ones drop off, the oldest first::
 
     add(alert) ──> kept (newest last) ──(more than keep, or older than window)──> dropped
+
+After a restart (or on the standby taking over) the board is seeded from what is stored
+(`from_rows`, the rows read by ivr/wallboard/records.py): the `silence_events` the product
+told the counselor about (action told_counselor: party both → both_silent, caller →
+caller_silent, at the notice's time = started_at + seconds), the calls that ended for abuse
+(outcome abuse_ended; at the flag's time, else the call's end) and the chats that did
+(outcome abuse). `Alerts.seed` merges them under the live ones; one already kept (same kind
+and call, within SAME_SECONDS) is not added twice.
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ from ivr.timezone import SEOUL
 KEEP = 20
 #: Seconds an alert stays on the board.
 WINDOW = 3600.0
+#: A seeded alert this close in time to a kept one of the same kind and call is that one.
+SAME_SECONDS = 5.0
 #: Characters of the call id shown (the whole id is in the row's data-call).
 CALL_SHOWN = 6
 
@@ -88,6 +98,57 @@ def from_chat_command(chat_id: str, command: Any, now: float) -> Alert | None:
     return None
 
 
+_PARTY = {"both": AlertKind.BOTH_SILENT, "caller": AlertKind.CALLER_SILENT}
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceRow:
+    """A stored silence notice (`silence_events` with its call's line and counselor)."""
+
+    call_id: str
+    #: ivr.flow.commands.SilenceOf: both | caller (staff is never a notice).
+    party: str
+    #: When the counselor was told (started_at + seconds).
+    at: float
+    seconds: float
+    line: str | None
+    member: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AbuseRow:
+    """A stored abuse ending: a call (`calls`, line known) or a chat (`chats`, line None)."""
+
+    call_id: str
+    at: float
+    line: str | None
+    member: str | None
+    chat: bool = False
+
+
+def from_rows(
+    silences: Iterable[SilenceRow], abuses: Iterable[AbuseRow], start: float, end: float
+) -> list[Alert]:
+    """The alerts the stored rows make, `start` <= at < `end`, oldest first (as `add` would
+    have kept them)."""
+    out = [
+        Alert(_PARTY[r.party], r.at, r.call_id, r.line, r.member, r.seconds)
+        for r in silences
+        if r.party in _PARTY
+    ]
+    out += [
+        Alert(
+            AlertKind.CHAT_ABUSE_END if r.chat else AlertKind.ABUSE_END,
+            r.at,
+            r.call_id,
+            None if r.chat else r.line,
+            r.member,
+        )
+        for r in abuses
+    ]
+    return sorted((a for a in out if start <= a.at < end), key=lambda a: a.at)
+
+
 @dataclass(frozen=True, slots=True)
 class AlertParams:
     #: Alerts kept at most (the oldest drops first).
@@ -113,6 +174,20 @@ class Alerts:
         self._kept.append(alert)
         while len(self._kept) > self.params.keep:
             self._kept.popleft()
+
+    def seed(self, alerts: Iterable[Alert]) -> None:
+        """Stored alerts (from_rows) put in time order among the kept ones; one already kept
+        (same kind and call, within SAME_SECONDS) is skipped; past `keep` the oldest drop."""
+        kept = list(self._kept)
+        new = [
+            a
+            for a in alerts
+            if not any(
+                k.kind is a.kind and k.call_id == a.call_id and abs(k.at - a.at) < SAME_SECONDS
+                for k in kept
+            )
+        ]
+        self._kept = deque(sorted(kept + new, key=lambda a: a.at)[-self.params.keep :])
 
     def recent(self, now: float) -> list[Alert]:
         """Those within the window at `now`, the newest first."""

@@ -11,7 +11,10 @@ Silence alerts and abuse endings (ivr/wallboard/alerts.py) are heard as the cont
 them out (`CallContext.command_listeners`), from the desk's start, whether a screen is open or
 not; the members' states are looked at every `LOOK` seconds by the desk itself too, so the
 wellbeing mark (ivr/wallboard/wellbeing.py) counts from the desk's start, not from the first
-screen.
+screen. What came before is seeded from the store (ivr/wallboard/records.py) by the desk's
+first look or view, and again when a new controller is heard (the standby taking over): the
+rows from the last seed (at most the seed window back) to the moment the controller was first
+heard (or the desk's start without one), so nothing is read twice and nothing heard live is.
 The stream ends as soon as its session no longer holds (signed out elsewhere, idle past
 IDLE_SECONDS: the stream itself is not activity) or no longer has a watcher's role.
 """
@@ -36,7 +39,7 @@ from ivr.context import ActiveCall
 from ivr.controller import Controller
 from ivr.keys import CONTROLLER
 from ivr.timezone import SEOUL
-from ivr.wallboard import alerts, board, monitor, monitoring, wellbeing
+from ivr.wallboard import alerts, board, monitor, monitoring, records, wellbeing
 from ivr.web.auth import WATCHERS
 from ivr.web.sessions import Session
 from ivr.web.site import DESK, SESSION, Desk, desk_of, requires
@@ -82,6 +85,13 @@ class Feed:
     alert_log: alerts.Alerts = field(default_factory=alerts.Alerts)
     stretches: wellbeing.Wellbeing = field(init=False)
     _attached: object = None
+    #: When the controller's commands were first heard (the seed reads what came before).
+    _attached_at: float = 0.0
+    #: The controller context the board was last seeded for, and up to when.
+    _seeded_for: object = None
+    _seeded_to: float | None = None
+    #: Held while seeding: a view waits for the seed under way rather than show the board bare.
+    _seeding: asyncio.Lock = field(default_factory=asyncio.Lock)
     _chats_attached: object = None
 
     def __post_init__(self) -> None:
@@ -93,7 +103,39 @@ class Feed:
         if c is not None and c.ctx is not self._attached:
             c.ctx.command_listeners.append(self.heard)
             self._attached = c.ctx
+            self._attached_at = time.time()
         return c
+
+    async def seed(self) -> None:
+        """At the start and once per new controller heard: the alerts and wellbeing spans
+        stored since the last seed, within the longest of the alert window and the wellbeing
+        limit + a break (module docstring)."""
+        async with self._seeding:
+            await self._seed()
+
+    async def _seed(self) -> None:
+        store = self.desk.store
+        if store is None or (self._seeded_to is not None and self._seeded_for is self._attached):
+            return
+        end = self._attached_at if self._attached is not None else time.time()
+        window = self.alert_log.params.window
+        start = end - max(window, self.stretches.limit + self.stretches.gap * 60)
+        if self._seeded_to is not None:
+            start = max(start, self._seeded_to)
+        self._seeded_for, self._seeded_to = self._attached, end
+        try:
+            rows = await records.read(store, start, end)
+        except Exception:
+            log.exception("wallboard: the stored alerts and calls could not be read")
+            return
+        since = max(start, end - window)
+        self.alert_log.seed(alerts.from_rows(rows.silences, rows.abuses, since, end))
+        self.stretches.seed(wellbeing.from_rows(rows.calls, rows.events, start), time.time())
+        log.info(
+            "wallboard: seeded %d alerts and %d calls from the store",
+            len(rows.silences) + len(rows.abuses),
+            len(rows.calls),
+        )
 
     def heard(self, call: ActiveCall, command: object) -> None:
         """A command of a call, before it is carried out: kept when it is an alert."""
@@ -176,6 +218,7 @@ class Feed:
 
     async def view(self, now: float) -> dict[str, Any]:
         controller = self.controller()
+        await self.seed()
         lines = self.look(now) or []
         if controller is None:
             wait = board.waiting((), now)
@@ -237,6 +280,8 @@ async def _looking(app: web.Application) -> AsyncIterator[None]:
     async def run() -> None:
         while not feed.desk.stopping.is_set():
             try:
+                feed.controller()
+                await feed.seed()
                 feed.look(time.time())
             except Exception:
                 log.exception("wallboard: the look at the members failed")

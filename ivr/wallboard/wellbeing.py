@@ -14,17 +14,24 @@ states live (`StateClock` lines, every look), so its spans are what it saw::
 A member's current stretch runs from its first busy span to now while busy, or to the end of
 the last span during a gap that is not (yet) a break; after a break there is none. Past
 `limit` seconds the member is marked "휴식 없이 2시간 10분". Only the spans and absences of
-the current stretch are kept, so memory stays a few entries per member. What the desk did not
-see (before it started) is not counted.
+the current stretch are kept, so memory stays a few entries per member.
+
+What the desk did not see (before it started, or before the standby took over) comes from
+what is stored (`from_rows`, the rows read by ivr/wallboard/records.py), as the report reads
+it: each ended call a span from its answer to its end + the stored wrap-up (a call still
+going on, its `live_calls` snapshot, from its answer to the seed's moment), the
+`counselor_events` pauses and log-outs the absences (`ivr.report.workload.away_since`).
+`Wellbeing.seed` merges them under what the looks saw.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ivr.report.workload import BREAK_MINUTES, Breaks, stretches
+from ivr.report.workload import BREAK_MINUTES, Breaks, MemberEvent, away_since, stretches
 from ivr.wallboard.board import BoardState, MemberLine
 
 BUSY = frozenset({BoardState.ON_CALL, BoardState.WRAPUP})
@@ -38,6 +45,49 @@ def stretch_ko(seconds: float) -> str:
     if hours and minutes:
         return f"휴식 없이 {hours}시간 {minutes}분"
     return f"휴식 없이 {hours}시간" if hours else f"휴식 없이 {minutes}분"
+
+
+Intervals = list[tuple[float, float]]
+
+
+@dataclass(frozen=True, slots=True)
+class BusyRow:
+    """A stored call a member answered (`calls`; wrap-up None when not stored)."""
+
+    member: str
+    answered_at: float
+    ended_at: float
+    wrapup_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    """Per member, the stored busy spans and absences (an open one ends at +inf)."""
+
+    spans: Mapping[str, Intervals]
+    away: Mapping[str, Intervals]
+
+
+def union(intervals: Iterable[tuple[float, float]]) -> Intervals:
+    """Overlapping intervals joined, in order (so at most the last one is open)."""
+    out: Intervals = []
+    for a, b in sorted(intervals):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def from_rows(calls: Iterable[BusyRow], events: Iterable[MemberEvent], start: float) -> Seed:
+    """The spans and absences the stored rows of `start` on make (events in time order)."""
+    spans: dict[str, Intervals] = defaultdict(list)
+    for c in calls:
+        end = c.ended_at + (c.wrapup_seconds or 0.0)
+        if end >= start:
+            spans[c.member].append((c.answered_at, end))
+    away = {m: union(a) for m, a in away_since(events, start).items()}
+    return Seed({m: sorted(s) for m, s in spans.items()}, away)
 
 
 @dataclass
@@ -76,6 +126,21 @@ class Wellbeing:
             elif m in self._away_now:
                 away[-1] = (away[-1][0], now)
                 self._away_now.discard(m)
+            self._prune(m, now)
+
+    def seed(self, seed: Seed, now: float) -> None:
+        """Stored spans and absences merged under what the looks saw (a span the looks are
+        growing stays the last; an absence still open waits for a look to close it)."""
+        for m in set(seed.spans) | set(seed.away):
+            spans = self._spans.setdefault(m, [])
+            current: Sequence[tuple[float, float]] = ()
+            if m in self._busy_now:
+                current = [spans.pop()]
+            spans[:] = [*sorted(spans + list(seed.spans.get(m, ()))), *current]
+            away = union(self._away.get(m, []) + list(seed.away.get(m, ())))
+            self._away[m] = away
+            if away and away[-1][1] == math.inf:
+                self._away_now.add(m)
             self._prune(m, now)
 
     def stretch(self, member: str, now: float) -> float | None:
