@@ -24,6 +24,7 @@ from ivr.prompts.catalog import CatalogError, MissingPromptError
 from ivr.security.files import secure_state_dir
 from ivr.staff.roster import RosterError
 from ivr.stopping import serve
+from ivr.store_schema import SchemaTooNew
 
 log = logging.getLogger("ivr")
 
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings.ha_enabled:  # active/standby (docs/ha.md): first hold the lease
         try:
             keeper = wait_as_standby(settings)
-        except StandbyError as exc:
+        except (StandbyError, SchemaTooNew) as exc:
             print(f"ivr-run: {exc}", file=sys.stderr)
             return 1
         if keeper is None:
@@ -99,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         RosterError,
         SecretsError,
         InstanceBusy,
+        SchemaTooNew,
     ) as exc:
         print(f"ivr-run: {exc}", file=sys.stderr)
         return 1

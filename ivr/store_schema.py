@@ -476,6 +476,10 @@ def statements(script: str) -> list[str]:
     return out
 
 
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer version of the product than this one."""
+
+
 async def migrate(db: aiosqlite.Connection, migrations: tuple[str, ...] = MIGRATIONS) -> None:
     """Apply what is missing of `migrations`, each step in its own write transaction.
 
@@ -484,6 +488,10 @@ async def migrate(db: aiosqlite.Connection, migrations: tuple[str, ...] = MIGRAT
     MIGRATION_BUSY_SECONDS), reads user_version under it and applies the next migration with
     the new user_version in the same transaction — a crash half-way leaves the old version and
     nothing of the step. A database at the newest version is only read.
+
+    A database newer than `migrations` (an older release started on it: a downgrade, or the
+    old node of a pair after the new one migrated) raises `SchemaTooNew` before anything is
+    written: this code does not know its tables and would write rows the newer code misreads.
     """
     cur = await db.execute("PRAGMA busy_timeout")
     row = await cur.fetchone()
@@ -503,7 +511,14 @@ async def _step(db: aiosqlite.Connection, migrations: tuple[str, ...]) -> bool:
         cur = await db.execute("PRAGMA user_version")
         row = await cur.fetchone()
         version = int(row[0]) if row else 0
-        if version >= len(migrations):
+        if version > len(migrations):
+            raise SchemaTooNew(
+                f"the database is at schema version {version}, newer than this release knows "
+                f"({len(migrations)}): it was opened by a newer version of the product. Run that "
+                "version, or restore a backup taken before the upgrade; nothing was changed. "
+                "(데이터베이스가 이 버전보다 새로운 버전에서 사용되었습니다)"
+            )
+        if version == len(migrations):
             await db.execute("ROLLBACK")
             return False
         log.info("database: applying migration %d", version + 1)

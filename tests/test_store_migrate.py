@@ -1,7 +1,7 @@
 """The migrations on a real SQLite file (ivr/store_schema.py migrate): controllers of a pair
 starting at the same moment on one fresh file all open it, the schema applied once; a failing
 step leaves the version before it and nothing of the step; a database at the newest version
-is only read."""
+is only read; one newer than this release is refused with nothing written."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import aiosqlite
 import pytest
 
 from ivr.store import Store
-from ivr.store_schema import MIGRATIONS, migrate, statements
+from ivr.store_schema import MIGRATIONS, SchemaTooNew, migrate, statements
 
 OPENERS = 4
 
@@ -92,6 +92,22 @@ async def test_a_database_at_the_newest_version_is_left_untouched(tmp_path: Path
     await store.close()
     assert _schema(path) == schema
     assert path.read_bytes() == before
+
+
+async def test_a_database_newer_than_this_release_is_refused_untouched(tmp_path: Path) -> None:
+    # An older release started on a database a newer one migrated (a downgrade, or the old
+    # node of a pair): it must not write rows into tables it does not know.
+    path = tmp_path / "ivr120.sqlite3"
+    store = await Store.open(path)
+    await store.close()
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(SchemaTooNew, match=f"schema version {len(MIGRATIONS) + 1}, newer"):
+        await Store.open(path)
+    assert path.read_bytes() == before
+    assert _schema(path)[0] == len(MIGRATIONS) + 1
 
 
 async def test_a_failing_step_leaves_the_version_before_it(tmp_path: Path) -> None:
