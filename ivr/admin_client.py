@@ -34,7 +34,13 @@ async def request(
             aiohttp.ClientSession(headers=headers) as http,
             http.request(method, url + path, json=body, timeout=aiohttp.ClientTimeout(10)) as r,
         ):
-            data = await r.json(content_type=None)
+            try:
+                data = await r.json(content_type=None)
+            except ValueError:  # not the controller's API (a proxy, another program)
+                raise AdminError(
+                    f"컨트롤러가 아닌 응답입니다 — not the controller's API ({url}{path}: "
+                    f"HTTP {r.status})"
+                ) from None
             if r.status >= 300:
                 raise AdminError(
                     f"{data.get('message_ko', '')} ({data.get('error_id')}: {data.get('message')})"

@@ -97,6 +97,24 @@ async def test_a_closed_stream_gives_its_slot_back(desk: DeskSite) -> None:
             resp.close()
 
 
+async def test_a_stream_request_is_not_the_members_activity(desk: DeskSite) -> None:
+    # A refused tab retries every RETRY_AFTER seconds, and a live screen reconnects on its own:
+    # neither may keep the session from its idle sign-out. A page is activity.
+    desk.main[SETTINGS] = dataclasses.replace(desk.main[SETTINGS], desk_streams_per_member=1)
+    sessions = desk_state(desk).sessions
+    async with http_client() as http:
+        await signed_in(http, desk, "supervisor01", SUPERVISOR_PW)
+        (session,) = [s for s in sessions._by_id.values() if s.member == "supervisor01"]
+        session.last_seen = seen = session.last_seen - 600  # ten minutes without a page
+        stream = await open_stream(http, desk.base)
+        await refused(http, f"{desk.base}/wallboard/events")
+        assert session.last_seen == seen
+        stream.close()
+        async with http.get(f"{desk.base}/wallboard") as page:
+            assert page.status == 200
+        assert session.last_seen > seen
+
+
 async def test_streams_ended_by_the_desk_stopping_give_their_slots_back(desk: DeskSite) -> None:
     state = desk_state(desk)
     async with http_client() as http:

@@ -1,7 +1,7 @@
 """A standby's status port (ivr/lease/standby.py, ivr/lease/http.py) on a real port and a real
 SQLite file: /health 503 "standby" with the lease it sees while another controller is active;
-the port closed once the lease is ours (the controller opens it again); a taken port refused
-with a clear message."""
+an admin command told that it stands by; the port closed once the lease is ours (the
+controller opens it again); a taken port refused with a clear message."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ivr.admin_client import AdminError, request
 from ivr.lease.keeper import LeaseKeeper
 from ivr.lease.model import LeaseParams
 from ivr.lease.standby import StandbyError, stand_by
@@ -46,6 +47,9 @@ async def test_the_standby_says_so_until_it_holds_the_lease(tmp_path: Path) -> N
         assert status == 503
         assert body["role"] == "standby" and body["ok"] is False
         assert body["lease"]["holder"] == "elsewhere" and body["lease"]["token"] == 1
+        # An ivr-admin command sent to the standby hears that it stands by, not a traceback.
+        with pytest.raises(AdminError, match="대기\\(standby\\) 중.*standby: this controller"):
+            await request(f"http://127.0.0.1:{port}", "any-token", "GET", "/calls")
         with sqlite3.connect(path) as db:  # the active controller stopped cleanly
             db.execute("UPDATE leases SET expires_at=0")
         db.close()

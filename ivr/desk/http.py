@@ -461,6 +461,7 @@ def add_routes(app: web.Application) -> None:
     desk.pages.append(("/desk", "상담 화면", SERVED))
     app.router.add_get("/desk", page)
     app.router.add_get("/desk/events", events)
+    desk.background.add("/desk/events")
     app.router.add_post("/desk/call", call_action)
     app.router.add_post("/desk/member", member_action)
     app.router.add_post("/desk/wrapup", wrapup)

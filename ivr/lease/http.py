@@ -2,8 +2,9 @@
 
 503 with `"role": "standby"`: alive, but not serving calls — a load balancer that sends to the
 controllers answering 200 skips it, a monitor tells it from a dead one (no answer at all) by
-the role. The lease it last saw says who is active and until when. The only path served while
-standing by (nothing else of the controller exists yet).
+the role. The lease it last saw says who is active and until when. Every other path (an
+`ivr-admin` command sent to this node) is answered 503 with the error body the controller's
+API uses, saying that this node stands by: nothing else of the controller exists yet.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from ivr.lease.model import Lease
 
 #: The reason in a standby's /health (English, for monitoring, like ivr/health.py's).
 STANDBY_REASON = "standby: waiting for the lease (another controller is active)"
+MSG_STANDBY_KO = (
+    "이 컨트롤러는 대기(standby) 중입니다. 활성 컨트롤러가 있는 서버에서 다시 실행해 주세요."
+)
 
 
 def lease_body(lease: Lease | None) -> dict[str, object] | None:
@@ -36,6 +40,16 @@ def standby_app(seen: Callable[[], Lease | None]) -> web.Application:
         }
         return web.json_response(body, status=503)
 
+    async def standing_by(request: web.Request) -> web.Response:
+        body = {
+            "error_id": "standby",
+            "message": "this controller is standing by; run the command on the active one",
+            "message_ko": MSG_STANDBY_KO,
+            "lease": lease_body(seen()),
+        }
+        return web.json_response(body, status=503)
+
     app = web.Application()
     app.router.add_get("/health", health)
+    app.router.add_route("*", "/{tail:.*}", standing_by)
     return app

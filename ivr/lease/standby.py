@@ -57,6 +57,7 @@ async def stand_by(keeper: LeaseKeeper, status_port: int) -> Fence | None:
             ) from exc
         return await asyncio.to_thread(keeper.wait_active, stop)
     finally:
+        stop.set()  # cancelled while waiting: the thread ends too (asyncio.run waits for it)
         await runner.cleanup()
         for sig in signals:
             loop.remove_signal_handler(sig)

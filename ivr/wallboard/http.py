@@ -304,5 +304,6 @@ def add_routes(app: web.Application) -> None:
     desk.pages.append(("/wallboard", "상황판 (슈퍼바이저)", WATCHERS))
     app.router.add_get("/wallboard", page)
     app.router.add_get("/wallboard/events", events)
+    desk.background.add("/wallboard/events")
     app.router.add_static("/wallboard/static", HERE / "static")
     monitoring.add_routes(app)  # listen, whisper, barge

@@ -76,7 +76,9 @@ class Sessions:
         key = self.key if s.member is not None else self._anon_key
         return f"{s.sid}.{self._mac(key, s.sid)}"
 
-    def from_cookie(self, value: str | None, now: float) -> Session | None:
+    def from_cookie(self, value: str | None, now: float, touch: bool = True) -> Session | None:
+        """The session of a cookie, or None. `touch`: the request is the member's activity
+        (False for what a page asks on its own, a live stream: it keeps no one signed in)."""
         if not value or "." not in value:
             return None
         sid, _, mac = value.partition(".")
@@ -88,7 +90,8 @@ class Sessions:
         if s is None or now - s.last_seen > IDLE_SECONDS:
             self._by_id.pop(sid, None)
             return None
-        s.last_seen = now
+        if touch:
+            s.last_seen = now
         return s
 
     def _anonymous(self, sid: str, now: float) -> Session:

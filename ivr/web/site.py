@@ -84,6 +84,9 @@ class Desk:
     #: The live streams open per signed-in member (ivr.web.streams; the cap is the setting
     #: desk_streams_per_member, read per stream).
     streams: Slots = field(default_factory=lambda: Slots(per_key=0, total=0))
+    #: Paths a page requests on its own (live streams, ivr.web.streams): not the member's
+    #: activity, so a tab left open (or refused and retrying) signs no one in for good.
+    background: set[str] = field(default_factory=set)
     #: Links on the home page: (path, Korean title, roles that see it); rooms add theirs.
     pages: list[tuple[str, str, frozenset[Role]]] = field(default_factory=list)
 
@@ -165,7 +168,8 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     desk = desk_of(request)
     now = time.time()
     cookie = request.cookies.get(COOKIE)
-    s = desk.sessions.from_cookie(cookie, now) or desk.sessions.new(now)
+    touch = request.path not in desk.background
+    s = desk.sessions.from_cookie(cookie, now, touch) or desk.sessions.new(now)
     request[SESSION] = s
     if request.method == "POST":
         form = await request.post()

@@ -2,9 +2,11 @@
 // the counselor screen: ivrLive(url, show) calls show(view) for every view the desk sends.
 // A stream closed for good (the desk answered with something else than a stream) is one of:
 // the session ended (signed out, expired, no longer of the role) — reloading shows the sign-in
-// page — or too many live screens of this member open (429). The page asks the desk for
-// itself to tell them apart: still served means the cap, so it says so and tries again later
-// instead of reloading (a reload would open the page and the stream again at once, a loop).
+// page — or too many live screens of this member open (429). The page asks the stream's URL
+// once more with fetch, which sees the status an EventSource hides: 429 means the cap, so it
+// says so and tries again later instead of reloading (a reload would open the page and the
+// stream again at once, a loop). Asking the stream (not the page) reads nothing and audits
+// nothing; the desk does not count a stream request as the member's activity.
 (function () {
   "use strict";
   var RETRY_MS = 10000;  // ivr.web.streams.RETRY_AFTER
@@ -23,14 +25,18 @@
       source.onerror = function () {
         down("연결 끊김 — 다시 연결하는 중");
         if (source.readyState !== EventSource.CLOSED) return;  // the browser reconnects
-        fetch(window.location.href, { redirect: "manual", cache: "no-store" }).then(
+        var ask = new AbortController();
+        fetch(url, { redirect: "manual", cache: "no-store", signal: ask.signal }).then(
           function (resp) {
-            if (!resp.ok) {
-              window.location.reload();
-              return;
+            ask.abort();  // a stream that opened gives its slot back at the desk's next tick
+            if (resp.status === 429) {
+              down(TOO_MANY);
+              window.setTimeout(open, RETRY_MS);
+            } else if (resp.ok) {
+              window.setTimeout(open, 1000);  // a slot was free after all: after it is given back
+            } else {
+              window.location.reload();  // the session ended: the sign-in page
             }
-            down(TOO_MANY);
-            window.setTimeout(open, RETRY_MS);
           },
           function () { window.setTimeout(open, RETRY_MS); }  // the desk is not answering
         );
