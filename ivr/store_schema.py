@@ -425,6 +425,13 @@ MIGRATIONS: tuple[str, ...] = (
         taken_at   REAL NOT NULL
     );
     """,
+    """
+    -- The wallboard's seed at a start (ivr/wallboard/records.py) reads these by time and by
+    -- call, on the connection the controller writes through: no whole-table scan.
+    CREATE INDEX IF NOT EXISTS silence_events_started ON silence_events (started_at);
+    CREATE INDEX IF NOT EXISTS counselor_events_at ON counselor_events (at);
+    CREATE INDEX IF NOT EXISTS caller_flags_call ON caller_flags (call_id);
+    """,
 )
 
 

@@ -6,6 +6,7 @@ without a break; nothing older than the window, nothing twice, no number."""
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,10 +14,12 @@ from typing import Any
 
 import pytest
 
+from ivr.chat import http as chat_http
 from ivr.keys import STORE
 from ivr.store import Store
-from ivr.wallboard.http import FEED
-from ivr.web.site import DESK_APP
+from ivr.wallboard.http import FEED, SEED_RETRY, Feed
+from ivr.wallboard.wellbeing import stretch_ko
+from ivr.web.site import DESK, DESK_APP
 from tests.test_desk_web import SUPERVISOR_PW, DeskSite, desk_site, http_client
 from tests.test_wallboard_monitor_web import signed_in
 
@@ -125,7 +128,7 @@ async def test_a_restarted_board_shows_the_stored_alerts_once(desk: DeskSite) ->
         (time.time() - 45,),
     )
     feed = desk.main[DESK_APP][FEED]
-    await feed.seed()
+    await feed.seed(time.time())
     assert [a.call_id for a in feed.alert_log.recent(time.time())] == ["chat-9", "1700.4", "1700.2"]
 
 
@@ -133,10 +136,47 @@ async def test_a_restarted_board_marks_the_counselor_on_calls_past_the_limit(
     desk: DeskSite,
 ) -> None:
     feed = desk.main[DESK_APP][FEED]
-    await feed.seed()
+    await feed.seed(time.time())
+    # counselor03's live call counts to the seed's end (the desk's looks go on from there):
+    # however long the rows took to write, the mark is that of its answer to the seed.
+    [(answered,)] = await desk.main[STORE].fetch(
+        "SELECT answered_at FROM live_calls WHERE call_id = '1700.5'"
+    )
+    assert feed._seeded_to is not None
     # counselor02: 1700.1 answered 7900 s ago to 1700.2's wrap-up end 30 s ago, 7870 s;
     # counselor01 was paused between the calls.
     assert feed.stretches.marks(time.time()) == {
         "counselor02": "휴식 없이 2시간 11분",
-        "counselor03": "휴식 없이 2시간 13분",  # to the start: the desk's looks go on from there
+        "counselor03": stretch_ko(feed._seeded_to - answered),
     }
+
+
+async def test_a_failed_seed_is_tried_again_later_and_the_board_still_shows(
+    desk: DeskSite, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = desk.main[DESK_APP]
+    feed = Feed(app[DESK], app=app)  # a board of its own, not yet seeded
+    store = desk.main[STORE]
+    real, failures = store.fetch, [sqlite3.OperationalError("database is locked")]
+
+    async def fetch(sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        if failures:
+            raise failures.pop()
+        return await real(sql, args)
+
+    monkeypatch.setattr(store, "fetch", fetch)  # a fake for the error path: fails once
+    now = time.time()
+    board = await feed.view(now)  # the board without what is stored, not an error
+    assert board["alerts"] == [] and feed._seeded_to is None
+    assert "could not be read" in caplog.text
+    await feed.seed(now + SEED_RETRY - 1)  # not before the back-off
+    assert feed.alert_log.recent(now) == []
+    await feed.seed(now + SEED_RETRY)
+    assert [a.call_id for a in feed.alert_log.recent(now)] == ["chat-9", "1700.4", "1700.2"]
+
+
+async def test_the_chat_service_is_heard_from_the_desk_start_before_any_seed(
+    desk: DeskSite,
+) -> None:
+    app = desk.main[DESK_APP]
+    assert app[FEED].heard_chat in app[chat_http.SERVICE].command_listeners

@@ -12,9 +12,15 @@ them out (`CallContext.command_listeners`), from the desk's start, whether a scr
 not; the members' states are looked at every `LOOK` seconds by the desk itself too, so the
 wellbeing mark (ivr/wallboard/wellbeing.py) counts from the desk's start, not from the first
 screen. What came before is seeded from the store (ivr/wallboard/records.py) by the desk's
-first look or view, and again when a new controller is heard (the standby taking over): the
-rows from the last seed (at most the seed window back) to the moment the controller was first
-heard (or the desk's start without one), so nothing is read twice and nothing heard live is.
+first look or view, up to the moment the controller was first heard (or the seed's own moment
+without one), and again when a controller is first heard by a desk that started without one
+(a standby taking over in the same process): the rows from the last seed to that moment, so
+nothing is read twice and nothing heard live is. A controller replacing another one within a
+process (not done in production: a take-over is a new process, whose desk seeds afresh) reads
+nothing more: the old one's listeners heard everything up to it. The chat service's commands
+are heard from the desk's start (before any seed, so no abuse ending falls between). A seed
+that fails (the database locked, a bad row) is logged, the board shows what it hears live,
+and it is tried again after SEED_RETRY seconds.
 The stream ends as soon as its session no longer holds (signed out elsewhere, idle past
 IDLE_SECONDS: the stream itself is not activity) or no longer has a watcher's role.
 """
@@ -34,10 +40,11 @@ from typing import Any
 from aiohttp import web
 
 from ivr.chat import http as chat_http
-from ivr.chat.service import LiveChat
+from ivr.chat.service import ChatService, LiveChat
 from ivr.context import ActiveCall
 from ivr.controller import Controller
 from ivr.keys import CONTROLLER
+from ivr.store import Store
 from ivr.timezone import SEOUL
 from ivr.wallboard import alerts, board, monitor, monitoring, records, wellbeing
 from ivr.web.auth import WATCHERS
@@ -56,6 +63,8 @@ FIGURES_TTL = 5.0
 KEEPALIVE = 15.0
 #: Seconds between the desk's own looks at the members' states (for the wellbeing mark).
 LOOK = 1.0
+#: Seconds before a failed seed is tried again (not at every tick: the store may be busy).
+SEED_RETRY = 30.0
 #: Call states that are waiting for staff (queued, or a member's phone ringing).
 WAITING_STATES = frozenset({"waiting", "connecting"})
 
@@ -92,50 +101,77 @@ class Feed:
     _seeded_to: float | None = None
     #: Held while seeding: a view waits for the seed under way rather than show the board bare.
     _seeding: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: When a failed seed may be tried again, and whether the failure was logged in full.
+    _retry_at: float = -1e18
+    _seed_failed: bool = False
     _chats_attached: object = None
 
     def __post_init__(self) -> None:
         self.stretches = wellbeing.Wellbeing(self.desk.settings.wallboard_wellbeing_minutes * 60)
 
     def controller(self) -> Controller | None:
-        """The running controller, its calls' commands heard by `heard` (from the first look)."""
+        """The running controller, its calls' commands heard by `heard` (from the first look),
+        and the chat service's by `heard_chat`."""
+        self.chat_service()
         c = self.desk.main.get(CONTROLLER)
         if c is not None and c.ctx is not self._attached:
             c.ctx.command_listeners.append(self.heard)
+            if self._attached is None:  # a replaced one heard up to now (module docstring)
+                self._attached_at = time.time()
             self._attached = c.ctx
-            self._attached_at = time.time()
         return c
 
-    async def seed(self) -> None:
-        """At the start and once per new controller heard: the alerts and wellbeing spans
-        stored since the last seed, within the longest of the alert window and the wellbeing
-        limit + a break (module docstring)."""
-        async with self._seeding:
-            await self._seed()
+    def chat_service(self) -> ChatService | None:
+        """The desk's chat service (built after the board), its commands heard by `heard_chat`."""
+        service = self.app.get(chat_http.SERVICE) if self.app is not None else None
+        if service is not None and service is not self._chats_attached:
+            service.command_listeners.append(self.heard_chat)
+            self._chats_attached = service
+        return service
 
-    async def _seed(self) -> None:
-        store = self.desk.store
-        if store is None or (self._seeded_to is not None and self._seeded_for is self._attached):
-            return
-        end = self._attached_at if self._attached is not None else time.time()
+    async def seed(self, now: float) -> None:
+        """At the start and once a controller is first heard: the alerts and wellbeing spans
+        stored since the last seed, within the longest of the alert window and the wellbeing
+        limit + a break (module docstring). Never raises: a failure is logged and the seed
+        tried again at a look SEED_RETRY seconds on."""
+        async with self._seeding:
+            if self.desk.store is None or now < self._retry_at:
+                return
+            if self._seeded_to is not None and self._seeded_for is self._attached:
+                return
+            try:
+                await self._seed(self.desk.store, now)
+            except Exception:
+                self._retry_at = now + SEED_RETRY
+                if not self._seed_failed:
+                    log.exception("wallboard: the stored alerts and calls could not be read")
+                else:
+                    log.warning("wallboard: the seed failed again; tried again later")
+                self._seed_failed = True
+                return
+            if self._seed_failed:
+                log.info("wallboard: the seed succeeded after a failure")
+            self._seed_failed = False
+
+    async def _seed(self, store: Store, now: float) -> None:
+        end = self._attached_at if self._attached is not None else now
         window = self.alert_log.params.window
         start = end - max(window, self.stretches.limit + self.stretches.gap * 60)
         if self._seeded_to is not None:
             start = max(start, self._seeded_to)
-        self._seeded_for, self._seeded_to = self._attached, end
-        try:
+        if start < end:
             rows = await records.read(store, start, end)
-        except Exception:
-            log.exception("wallboard: the stored alerts and calls could not be read")
-            return
-        since = max(start, end - window)
-        self.alert_log.seed(alerts.from_rows(rows.silences, rows.abuses, since, end))
-        self.stretches.seed(wellbeing.from_rows(rows.calls, rows.events, start), time.time())
-        log.info(
-            "wallboard: seeded %d alerts and %d calls from the store",
-            len(rows.silences) + len(rows.abuses),
-            len(rows.calls),
-        )
+            since = max(start, end - window)
+            found = alerts.from_rows(rows.silences, rows.abuses, since, end)
+            spans = wellbeing.from_rows(rows.calls, rows.events, start)
+            self.alert_log.seed(found)
+            self.stretches.seed(spans, now)
+            log.info(
+                "wallboard: seeded %d alerts and %d calls from the store",
+                len(found),
+                len(rows.calls),
+            )
+        self._seeded_for, self._seeded_to = self._attached, max(end, self._seeded_to or end)
 
     def heard(self, call: ActiveCall, command: object) -> None:
         """A command of a call, before it is carried out: kept when it is an alert."""
@@ -153,10 +189,6 @@ class Feed:
     def look(self, now: float) -> list[board.MemberLine] | None:
         """The counselors' states now (None: no controller), seen by the wellbeing mark too;
         the chat service's commands heard from the first look (it is built after the board)."""
-        service = self.app.get(chat_http.SERVICE) if self.app is not None else None
-        if service is not None and service is not self._chats_attached:
-            service.command_listeners.append(self.heard_chat)
-            self._chats_attached = service
         controller = self.controller()
         if controller is None:
             return None
@@ -218,7 +250,7 @@ class Feed:
 
     async def view(self, now: float) -> dict[str, Any]:
         controller = self.controller()
-        await self.seed()
+        await self.seed(now)
         lines = self.look(now) or []
         if controller is None:
             wait = board.waiting((), now)
@@ -276,12 +308,13 @@ async def events(request: web.Request) -> web.StreamResponse:
 async def _looking(app: web.Application) -> AsyncIterator[None]:
     """The desk's own look at the members every LOOK seconds, while it runs."""
     feed = app[FEED]
+    feed.controller()  # the chat service is built after the board's routes: heard from here
 
     async def run() -> None:
         while not feed.desk.stopping.is_set():
             try:
                 feed.controller()
-                await feed.seed()
+                await feed.seed(time.time())
                 feed.look(time.time())
             except Exception:
                 log.exception("wallboard: the look at the members failed")
