@@ -43,6 +43,9 @@ HANGUL = re.compile(r"[\uac00-\ud7a3]")
 CALLER = ["안녕하세요", "외로워", "병원비가 너무 비싸요", "외로워", "외로워", "외로워"]
 STAFF = ["네 말씀하세요", "그러셨군요"]
 
+#: SIGTERMs sent at once in the burst test.
+BURST = 300
+
 
 @pytest.fixture(scope="module")
 def voices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
@@ -252,6 +255,39 @@ def test_sigterm_mid_job_puts_the_job_back(tmp_path: Path, voices: dict[str, Pat
         assert "stopped mid-job, pending again" in rest
     assert job_row(state, "call-long")[:2] == ("pending", 0)
     assert count(state, "SELECT COUNT(*) FROM transcripts") == 0
+
+
+def test_a_burst_of_sigterms_stops_the_worker(tmp_path: Path) -> None:
+    # A SIGKILL of ivr-run sends the worker its parent-death SIGTERM again as each of the dead
+    # parent's threads goes: several at once. A handler that took a lock (threading.Event.set)
+    # could wait for its own thread, and the worker hung for good, holding its lock
+    # (ivr/signal_stop.py). Here: hundreds at once, while it waits for jobs.
+    state = make_state(tmp_path / "state")
+    with subprocess.Popen(
+        worker_command(),
+        env=worker_env(state),
+        cwd=PROJECT_ROOT,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    ) as proc:
+        lines = Lines(proc)
+        try:
+            lines.wait_for("summary worker started", timeout=60)
+            for _ in range(BURST):
+                try:
+                    proc.send_signal(signal.SIGTERM)
+                except ProcessLookupError:  # it has already gone
+                    break
+            rest = lines.wait_for("summary worker stopped (signal)", timeout=20)
+            proc.wait(timeout=20)
+        finally:
+            if proc.poll() is None:  # hung: the test fails, the worker does not stay behind
+                proc.kill()
+            lines.close()
+        # 0, or killed by a last SIGTERM of the burst arriving during interpreter shutdown
+        # (after the handler is gone): either way it stopped, which is what a hang never did.
+        assert proc.returncode in (0, -signal.SIGTERM), rest
 
 
 def test_no_consent_means_nothing_is_stored(tmp_path: Path, voices: dict[str, Path]) -> None:

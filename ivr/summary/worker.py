@@ -49,10 +49,14 @@ from ivr.crypto import Sealer
 from ivr.logs import setup_logging
 from ivr.pbx.secrets import load_existing
 from ivr.security.files import UMASK
+from ivr.signal_stop import SignalStop
 from ivr.summary import jobs, records
 from ivr.summary.needs import NeedList, load_needs
 from ivr.summary.summarize import Word, build_summary
 from speech.recognizer import WAV_CHUNK_BYTES, FreeRecognizer, load_model, read_wav
+
+#: What ends the worker's loops: set by SIGTERM/SIGINT in `main` (a SignalStop), or by a test.
+Stop = threading.Event | SignalStop
 
 log = logging.getLogger("ivr.summary.worker")
 
@@ -118,7 +122,7 @@ def transcribe(
     model: Any,
     party: str = "caller",
     offset: float = 0.0,
-    stop: threading.Event | None = None,
+    stop: Stop | None = None,
 ) -> Transcript:
     """Free-form transcription of a mono 16-bit WAV with word timings (blocking).
 
@@ -162,7 +166,7 @@ class Worker:
         needs: NeedList | None = None,
         retry_delay: float = DEFAULT_RETRY_DELAY,
         model_loader: Callable[[], Any] = load_model,
-        stop: threading.Event | None = None,
+        stop: Stop | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -392,7 +396,7 @@ def _open(settings: Settings) -> tuple[Sealer, sqlite3.Connection]:
 
 
 def _open_when_ready(
-    settings: Settings, once: bool, stop: threading.Event
+    settings: Settings, once: bool, stop: Stop
 ) -> tuple[Sealer, sqlite3.Connection] | None:
     """The key and the database; without --once, waits for the controller to create them
     (None if stopped meanwhile). The worker never creates secrets: one installation, one key."""
@@ -428,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     os.umask(UMASK)  # owner-only files, as ivr-run (which also tightens existing ones)
     setup_logging(settings, "summary")
-    stop = threading.Event()
+    stop = SignalStop()  # not threading.Event: its set() can deadlock in a handler
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
