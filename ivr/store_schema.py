@@ -432,6 +432,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS counselor_events_at ON counselor_events (at);
     CREATE INDEX IF NOT EXISTS caller_flags_call ON caller_flags (call_id);
     """,
+    """
+    -- 24: the wallboard counts open callbacks and today's closed ones every few seconds
+    -- (ivr/wallboard/records.py); callbacks are never purged: by status, by request time.
+    CREATE INDEX IF NOT EXISTS callbacks_status ON callbacks (status);
+    CREATE INDEX IF NOT EXISTS callbacks_requested ON callbacks (requested_at, status);
+    """,
 )
 
 

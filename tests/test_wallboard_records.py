@@ -23,6 +23,7 @@ GROWING = {
     "h",
     "caller_flags",
     "f",
+    "callbacks",
 }
 QUERIES = {
     "silences": records._SILENCES,
@@ -30,6 +31,9 @@ QUERIES = {
     "chat_abuses": records._CHAT_ABUSES,
     "busy": records._BUSY,
     "events": records._EVENTS,
+    "today_calls": records.TODAY_CALLS,
+    "open_callbacks": records.OPEN_CALLBACKS,
+    "closed_callbacks": records.CLOSED_CALLBACKS_SINCE,
 }
 
 

@@ -206,20 +206,13 @@ class Feed:
         async with self._lock:
             if now - self._figures_at >= FIGURES_TTL:
                 start = _today(now)
-                rows = await store.fetch(
-                    "SELECT answered_at IS NOT NULL, wait_seconds, outcome FROM calls"
-                    " WHERE queued_at IS NOT NULL AND ended_at IS NOT NULL AND started_at >= ?",
-                    (start,),
-                )
-                cb = await store.fetch(
-                    "SELECT SUM(status = 'open'),"
-                    " SUM(status != 'open' AND requested_at >= ?) FROM callbacks",
-                    (start,),
-                )
+                rows = await store.fetch(records.TODAY_CALLS, (start,))
+                opened = await store.fetch(records.OPEN_CALLBACKS)
+                closed = await store.fetch(records.CLOSED_CALLBACKS_SINCE, (start,))
                 self._figures = board.figures(
                     (board.CallRow(bool(a), w, o) for a, w, o in rows),
-                    int(cb[0][0] or 0),
-                    int(cb[0][1] or 0),
+                    int(opened[0][0]),
+                    int(closed[0][0]),
                 )
                 self._figures_at = now
             return self._figures

@@ -69,6 +69,17 @@ SELECT member, at, field, new FROM counselor_events
 WHERE at >= ? AND at < ? AND field IN ('logged_in', 'paused') ORDER BY at, id
 """
 
+# The board's figures of today (Feed.figures, every FIGURES_TTL s): through indexes as well —
+# `callbacks` is never purged either (migration 24: by status, and by request time).
+TODAY_CALLS = """
+SELECT answered_at IS NOT NULL, wait_seconds, outcome FROM calls
+WHERE started_at >= ? AND queued_at IS NOT NULL AND ended_at IS NOT NULL
+"""
+OPEN_CALLBACKS = "SELECT COUNT(*) FROM callbacks WHERE status = 'open'"
+CLOSED_CALLBACKS_SINCE = (
+    "SELECT COUNT(*) FROM callbacks WHERE requested_at >= ? AND status != 'open'"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Stored:
