@@ -50,7 +50,7 @@ from ivr.keys import (
 from ivr.lease.fence import Fence
 from ivr.paths import project_file
 from ivr.pbx.install import locate
-from ivr.pbx.runner import Pbx, PbxStartError, die_with_parent, port_in_use
+from ivr.pbx.runner import Pbx, PbxStartError, die_with, port_in_use
 from ivr.pbx.secrets import load_or_create
 from ivr.prompts.build import build as build_prompts
 from ivr.prompts.catalog import load_catalog
@@ -193,7 +193,7 @@ async def _summary_worker_ctx(app: web.Application) -> AsyncIterator[None]:
             # Its own session: a Ctrl-C in the terminal reaches only ivr-run, which stops the
             # worker itself (the supervisor must not see it end and start it again).
             start_new_session=True,
-            preexec_fn=die_with_parent,
+            preexec_fn=die_with(os.getpid()),
         )
 
     proc = await spawn()

@@ -42,6 +42,25 @@ def asterisk_processes(instance: str) -> list[int]:
     return pids
 
 
+def summary_workers(env: dict[str, str]) -> list[int]:
+    """Summary workers of one run: their environment (ivr-run's) names its instance and its
+    status port (two runs of an HA pair share the instance, not the port)."""
+    marks = [f"IVR120_{k}={env[f'IVR120_{k}']}".encode() for k in ("INSTANCE", "STATUS_PORT")]
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if b"ivr.summary.worker" not in (entry / "cmdline").read_bytes():
+                continue
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if all(mark in environ for mark in marks):
+            pids.append(int(entry.name))
+    return pids
+
+
 @dataclass
 class IvrRun:
     """One instance of the product, started (and started again) as `ivr-run` subprocesses."""
@@ -171,6 +190,20 @@ class IvrRun:
         for pid in asterisk_processes(self.instance):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(os.getpgid(pid), signal.SIGKILL)
+        await self._no_worker_left()
+
+    async def _no_worker_left(self) -> None:
+        """The run's summary worker ends with it (its parent-death signal, or ivr-run's own
+        stop); one still alive 30 s after is a product fault (an orphan holding the worker's
+        lock makes no summary after a restart): killed, and the test fails."""
+        deadline = asyncio.get_running_loop().time() + 30
+        while left := summary_workers(self.env):
+            if asyncio.get_running_loop().time() > deadline:
+                for pid in left:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                raise AssertionError(f"summary worker {left} outlived ivr-run by 30 s")
+            await asyncio.sleep(0.1)
 
 
 def pbx_of(run: IvrRun) -> Pbx:
