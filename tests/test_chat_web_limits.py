@@ -185,3 +185,46 @@ async def test_a_guide_cookie_not_signed_by_the_desk_is_begun_afresh(desk: DeskS
         assert (await post(http, desk, "choose", csrf, option="chat"))[0] == 303
     (chat,) = service_of(desk).chats.values()
     assert chat.journey.started_at >= started and chat.journey.path == ["chat"]
+
+
+async def test_a_double_click_on_the_chat_button_starts_one_chat_counted_once(
+    desk: DeskSite,
+) -> None:
+    """The second click arrives while the first is still starting the chat (held in its read
+    of the abuse flags): it waits for that chat and is not counted as a start of its own."""
+    service = service_of(desk)
+    assert service.store is not None
+    reading, release, second_waits = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    read_flag, starting = service.store.active_flag, service.starting
+
+    async def held_flag(identity: str, now: float) -> Any:
+        reading.set()
+        await release.wait()
+        return await read_flag(identity, now)
+
+    def seen_starting(identity: str) -> asyncio.Event | None:
+        started = starting(identity)
+        if started is not None:
+            second_waits.set()
+        return started
+
+    service.store.active_flag = held_flag  # type: ignore[method-assign]
+    service.starting = seen_starting  # type: ignore[method-assign]
+    clients = [http_client() for _ in range(3)]
+    try:
+        double = clients[0]
+        csrf = await csrf_of(double, f"{desk.base}/chat")
+        first = asyncio.create_task(post(double, desk, "choose", csrf, option="chat"))
+        await asyncio.wait_for(reading.wait(), 10)
+        second = asyncio.create_task(post(double, desk, "choose", csrf, option="chat"))
+        await asyncio.wait_for(second_waits.wait(), 10)
+        release.set()
+        assert [(await first)[0], (await second)[0]] == [303, 303]
+        assert len(service.chats) == 1
+        # Counted once: the address's other two starts (3 in 10 minutes) are still allowed.
+        service.store.active_flag = read_flag  # type: ignore[method-assign]
+        assert [(await ask_for_a_counselor(c, desk))[0] for c in clients[1:]] == [303, 303]
+    finally:
+        for c in clients:
+            await c.close()
+    assert len(service.chats) == 3

@@ -312,6 +312,12 @@ async def choose(request: web.Request) -> web.StreamResponse:
         resp = _answer(request, True)
         keep_guide(request, resp, journey.guide(), now)
         return resp
+    if (started := service.starting(identity)) is not None:
+        # A second click while the first is starting the chat: that chat, counted once.
+        await started.wait()
+        resp = _answer(request, True)
+        drop_guide(resp)
+        return resp
     refused = _start_refused(request, service, now)
     if refused is not None:
         return refused

@@ -133,6 +133,9 @@ class ChatService:
         self.counselors: Queue = counselors if counselors is not None else Counselors(main)
         self.chats: dict[str, LiveChat] = {}
         self._by_identity: dict[str, str] = {}
+        #: Identities whose chat is being started (a double click on 상담사와 채팅하기), each
+        #: with what is set when that start is over.
+        self._starting: dict[str, asyncio.Event] = {}
         self.present: Counter[str] = Counter()
         self._topics: dict[str, asyncio.Event] = {}
         self._sealer: Sealer | None = None
@@ -204,7 +207,13 @@ class ChatService:
         level = 0
         store = self.store
         if store is not None:
-            flag = await store.active_flag(identity, now)
+            started = self._starting[identity] = asyncio.Event()
+            try:
+                flag = await store.active_flag(identity, now)
+            finally:
+                if self._starting.get(identity) is started:
+                    del self._starting[identity]
+                started.set()
             level = flag.level if flag else 0
             # A second request of the identity may have started one meanwhile: that one.
             running = self.chat_of(identity)
@@ -217,6 +226,11 @@ class ChatService:
         self._by_identity[identity] = chat_id
         log.info("chat %s: started (identity %s, flag %d)", chat_id, identity, level)
         return chat
+
+    def starting(self, identity: str) -> asyncio.Event | None:
+        """Set when the chat of `identity` an earlier request is starting has started; None
+        when none is being started."""
+        return self._starting.get(identity)
 
     def forget(self, identity: str) -> None:
         """The citizen starts afresh (their ended chat stays until KEEP_ENDED for the desk)."""
