@@ -12,6 +12,7 @@ import signal
 import socket
 import sqlite3
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,8 @@ from ivr.pbx.secrets import load_or_create
 from tests.conftest import free_port
 
 
-def asterisk_processes(instance: str) -> list[int]:
-    """Asterisk processes of one instance (their command line names its config)."""
-    pids = []
+def _processes(program: bytes) -> Iterator[tuple[Path, bytes]]:
+    """Live processes whose command line holds `program`: their /proc entry and command line."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -37,9 +37,14 @@ def asterisk_processes(instance: str) -> list[int]:
             cmd = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if b"asterisk" in cmd and f"/srv/ivr120/{instance}/".encode() in cmd:
-            pids.append(int(entry.name))
-    return pids
+        if program in cmd:
+            yield entry, cmd
+
+
+def asterisk_processes(instance: str) -> list[int]:
+    """Asterisk processes of one instance (their command line names its config)."""
+    mark = f"/srv/ivr120/{instance}/".encode()
+    return [int(entry.name) for entry, cmd in _processes(b"asterisk") if mark in cmd]
 
 
 def summary_workers(env: dict[str, str]) -> list[int]:
@@ -47,12 +52,8 @@ def summary_workers(env: dict[str, str]) -> list[int]:
     status port (two runs of an HA pair share the instance, not the port)."""
     marks = [f"IVR120_{k}={env[f'IVR120_{k}']}".encode() for k in ("INSTANCE", "STATUS_PORT")]
     pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for entry, _ in _processes(b"ivr.summary.worker"):
         try:
-            if b"ivr.summary.worker" not in (entry / "cmdline").read_bytes():
-                continue
             environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue

@@ -51,20 +51,16 @@ class PbxStartError(RuntimeError):
     """Asterisk did not come up; the message says why and where its log is."""
 
 
-def die_with_parent() -> None:
-    """Runs in a child between fork and exec: the child gets SIGTERM when its parent dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def die_with(parent: int) -> Callable[[], None]:
-    """Like `die_with_parent`, for the process `parent` (the caller's ``os.getpid()`` before the
-    fork): a parent that died between the fork and the ``prctl`` sends no signal, so the child
-    checks that it is still the parent's and exits at once if not (an orphan would otherwise run
-    on, holding what it locks, with nobody to stop it)."""
+    """What a child runs between fork and exec (``preexec_fn``) to get SIGTERM when `parent`
+    (the caller's ``os.getpid()`` before the fork) dies. A parent that died between the fork and
+    the ``prctl`` sends no signal, so the child checks that it is still the parent's and exits at
+    once if not (an orphan would otherwise run on, holding what it locks, with nobody to stop
+    it)."""
 
     def preexec() -> None:
-        die_with_parent()
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != parent:
             os._exit(1)
 
