@@ -3,7 +3,8 @@
 Every room (the inbound journey's effects, the staff driver, consent and recording capture,
 callbacks, abuse flags) gets one `CallContext` in its constructor; the controller builds it.
 Rooms never touch the input queue directly: they `post` an input, which is handled in turn
-with the ARI events, so no two handlers ever interleave.
+with the ARI events, in its call's lane (ivr.lanes): one call's handlers never interleave, and
+what calls share is changed by one lane at a time.
 """
 
 from __future__ import annotations

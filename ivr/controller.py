@@ -1,10 +1,14 @@
-"""The ARI adapter loop. Inputs (ARI events, timers, audio taps, submitted admin actions) go
-through one queue and are handled one at a time, so no two handlers ever interleave. Each ARI
-event goes to the room that owns the channel, by its Stasis arguments: none = an inbound call
-(ivr.flow.effects), ``leg`` = a staff leg (ivr.staff.driver), ``feature`` = a staff phone's
-feature code (ivr.staff.feature_codes), ``crisis`` = the crisis line. The rooms' commands are
-carried out through one table with the two failure policies (ivr.effects). Decisions: the
-pure machines (ivr.flow.call, ivr.staff.ringgroup, ivr.staff.roster)."""
+"""The ARI adapter loop. Inputs (ARI events, timers, audio taps, submitted admin actions) come
+through one queue, in order, and go to lanes (ivr.lanes): one call's inputs are handled one at
+a time, in order, while other calls' inputs run beside them, so no caller waits on another
+caller's ARI replies; what is not one call's own business (staff legs, feature codes, the crisis
+line, endpoints, the ring-group tick, admin actions, a reconnect) runs alone, after everything
+before it. Each ARI event goes to the room that owns the channel, by its Stasis arguments:
+none = an inbound call (ivr.flow.effects), ``leg`` = a staff leg (ivr.staff.driver),
+``feature`` = a staff phone's feature code (ivr.staff.feature_codes), ``crisis`` = the crisis
+line. The rooms' commands are carried out through one table with the two failure policies
+(ivr.effects); a command that touches what calls share runs in one lane at a time. Decisions:
+the pure machines (ivr.flow.call, ivr.staff.ringgroup, ivr.staff.roster)."""
 
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ from ivr.flow.menu import Menu
 from ivr.flow.survey_records import SurveyRecords
 from ivr.followup.dialler import CITIZEN_ARG, FOLLOWUP_ARG, Dialler
 from ivr.followup.events import FollowupEvent
+from ivr.lanes import GLOBAL, Lanes, Shared
 from ivr.pbx.secrets import Secrets
 from ivr.staff import roster as rosters
 from ivr.staff.driver import LEG_ARG, Leg, StaffDriver
@@ -44,6 +49,9 @@ from ivr.summary.consent import ConsentRecorder
 from ivr.tap import TAP_PREFIX
 
 log = logging.getLogger(__name__)
+
+#: The lane of the ARI events the controller only passes to its watchers.
+OTHER_EVENTS = "~events"
 
 
 class Watcher(Protocol):
@@ -106,7 +114,9 @@ class Controller:
         rooms = (self.journey, self.staff, self.consent, *more, SurveyRecords(self.ctx))
         table = {kind: do for room in rooms for kind, do in room.handlers().items()}
         kept = tuple(k for room in rooms for k in getattr(room, "bookkeeping", ()))
-        self.effects = Effects(self.ctx, table, kept)
+        local = frozenset(k for room in rooms for k in getattr(room, "call_local", ()))
+        self.effects = Effects(self.ctx, table, kept, local, Shared())
+        self.lanes: Lanes[inputs.Input] = Lanes(self._handle_one, self._lane_of)
         self.connected = asyncio.Event()
         self._recent = RecentEvents()  # drops events delivered twice (two subscriptions)
         self._pbx_started: str | None = None  # Asterisk's startup time, seen at the last connect
@@ -129,6 +139,10 @@ class Controller:
     def flow_config(self) -> flow.FlowConfig:
         return self.journey.flow_config
 
+    def backlog(self) -> tuple[int, int]:
+        """(inputs not started yet, calls with an input in progress) (for /metrics)."""
+        return self._inputs.qsize() + self.lanes.waiting, self.lanes.busy
+
     @property
     def catalog_version(self) -> int:
         return self.ctx.catalog_version
@@ -147,17 +161,61 @@ class Controller:
         alive = asyncio.create_task(recovery.heartbeat(self.settings.state_dir), name="alive")
         try:
             while True:
-                item = await self._inputs.get()
-                try:
-                    await self._handle(item)
-                except Exception:
-                    self.ctx.tallies["controller"] += 1
-                    log.exception("unexpected error handling %s", type(item).__name__)
-                self._tell_watchers(item)
+                await self.lanes.dispatch(await self._inputs.get())
         finally:
             for t in (reader, ticker, alive):
                 t.cancel()
+            await self.lanes.close()
             await asyncio.gather(reader, ticker, alive, return_exceptions=True)
+
+    async def _handle_one(self, item: inputs.Input) -> None:
+        try:
+            await self._handle(item)
+        except Exception:
+            self.ctx.tallies["controller"] += 1
+            log.exception("unexpected error handling %s", type(item).__name__)
+        self._tell_watchers(item)
+
+    def _lane_of(self, item: inputs.Input) -> str | None:
+        """The call whose lane `item` goes to, or GLOBAL (run alone). Decided when the input is
+        taken, from what is known then; when in doubt GLOBAL, which is always safe."""
+        match item:
+            case inputs.FlowInput(call_id=call_id):
+                return call_id
+            case inputs.RetryBookkeeping(call=call):
+                return call.call_id
+            case inputs.AriInput(event=ev):
+                return self._lane_of_event(ev)
+        return GLOBAL
+
+    def _lane_of_event(self, ev: events.Event) -> str | None:
+        match ev:
+            case events.StasisStart(args=(kind, *_)) if kind in self._started:
+                return GLOBAL
+            case events.StasisStart():
+                return ev.channel.id  # a new call (or an audio tap's own channel)
+            case events.ChannelDtmfReceived(channel=ch):
+                return ch.id if ch.id in self.calls else GLOBAL
+            case events.PlaybackFinished(playback_id=pid):
+                return self.journey.playbacks.get(pid, GLOBAL)
+            case events.StasisEnd() | events.ChannelDestroyed():
+                cid = ev.channel.id
+                if cid.startswith(TAP_PREFIX):
+                    return cid
+                return cid if self._only_a_call(cid) else GLOBAL
+            case events.ChannelEvent():
+                return ev.channel.id  # nothing to do but tell the watchers
+            case events.Connected() | events.Disconnected():
+                return GLOBAL
+            case events.RecordingFinished() | events.EndpointStateChange():
+                return GLOBAL
+        return OTHER_EVENTS
+
+    def _only_a_call(self, cid: str) -> bool:
+        """`cid` is a call's channel and nothing else's (as `_channel_gone` asks, in order)."""
+        if cid in self.journey.crisis_legs or cid in self.staff.legs or self.followup.owns(cid):
+            return False
+        return cid in self.calls
 
     async def _handle(self, item: inputs.Input) -> None:
         match item:
@@ -201,6 +259,12 @@ class Controller:
         return await fut
 
     async def _feed(self, call_id: str, event: flow.FlowEvent | FollowupEvent) -> None:
+        lane = Lanes.current()
+        if lane is not None and lane != call_id:
+            # Another call's event, from a call's lane: in turn in that call's lane (carried
+            # out here it would interleave with that call's own commands).
+            self._inputs.put_nowait(inputs.FlowInput(call_id, event))
+            return
         call = self.calls.get(call_id)
         if call is not None:
             await self.effects.run(call, call.flow.handle(event, self.clock()))

@@ -12,6 +12,10 @@ failure policies.
   failure is an audit line, and when the last try fails the counselor's phone reads
   "저장하지 못했습니다". (A record the database only deferred — a full disk, a lock — is kept by
   the store and written later: that is not a failure here.)
+
+Calls' commands run in their calls' lanes (ivr.lanes), side by side; a command a room has not
+declared `call_local` holds the shared part, so the ring groups, staff legs and the follow-up
+dialler still see one command at a time.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ivr.context import ActiveCall, CallContext
 from ivr.flow import call as flow
 from ivr.flow.record import CallEndReason
 from ivr.inputs import RetryBookkeeping
+from ivr.lanes import Shared
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +64,18 @@ class Effects:
         ctx: CallContext,
         table: Mapping[type[flow.Command], Handler],
         bookkeeping: tuple[type[Any], ...] = (),
+        call_local: frozenset[type[Any]] = frozenset(),
+        shared: Shared | None = None,
     ) -> None:
         self.ctx = ctx
         self.table = dict(table)
         #: The commands with the bookkeeping policy: these, and those the rooms declare.
         self.bookkeeping: tuple[type[Any], ...] = BOOKKEEPING + tuple(bookkeeping)
+        #: The commands that touch only their own call (its channel, bridges, timers, taps and
+        #: rows), as the rooms declare them: carried out in the call's lane beside other
+        #: calls'. Every other command holds `shared` (ivr.lanes), one lane at a time.
+        self.call_local = call_local
+        self.shared = shared or Shared()
         self.retry_delays = RETRY_DELAYS
         #: Notices sent off the loop (a slow phone must not hold up the calls).
         self._notices: set[asyncio.Task[bool]] = set()
@@ -96,7 +108,11 @@ class Effects:
     async def _carry_out(self, call: ActiveCall, cmd: flow.Command) -> None:
         observer = self.ctx.observer
         try:
-            await self.table[type(cmd)](call, cmd)
+            if type(cmd) in self.call_local:
+                await self.table[type(cmd)](call, cmd)
+            else:
+                async with self.shared.hold():
+                    await self.table[type(cmd)](call, cmd)
         except BaseException as exc:
             if observer is not None:
                 observer(cmd, exc)

@@ -1,4 +1,5 @@
-"""The adapter's inputs: one queue, handled one at a time, in order (ivr.controller)."""
+"""The adapter's inputs: one queue, taken in order, each handled in its call's lane or alone
+(ivr.controller, ivr.lanes)."""
 
 from __future__ import annotations
 

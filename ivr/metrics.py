@@ -18,6 +18,9 @@ tasks due now are counted in the database just before. The families (all prefixe
   handle; `command`: a call command that failed and ended the call; `bookkeeping`: a record
   that could not be written, each attempt);
 - `ari_reconnects_total`: ARI websocket connections after the first;
+- `controller_inputs_waiting`, `controller_lanes_busy`: the controller's inputs (ARI events,
+  timers, audio events) taken and not started yet, and the calls with an input in progress now
+  (ivr.lanes); a waiting count that keeps growing is a controller falling behind;
 - `speech_fallback_total`: callers' utterances not recognised because every recognizer was
   busy, one per utterance (the caller answers that question with keys; the callers'
   recognizer pool's count, `speech.pool.RecognizerPool.fallbacks`).
@@ -60,6 +63,7 @@ class Snapshot:
     tallies: Mapping[str, int] = field(default_factory=dict)
     ari_reconnects: int = 0
     chats: Mapping[str, int] = field(default_factory=dict)  # step -> chats
+    backlog: tuple[int, int] = (0, 0)  # inputs waiting, lanes busy (Controller.backlog)
 
 
 def snapshot(
@@ -108,6 +112,7 @@ def snapshot(
         tallies={**controller.ctx.tallies, SPEECH_FALLBACK: _fallbacks(controller)},
         ari_reconnects=reconnects,
         chats=chats,
+        backlog=controller.backlog(),
     )
 
 
@@ -167,7 +172,16 @@ def families(s: Snapshot) -> list[Metric]:
         "Callers' utterances not recognised because every speech recognizer was busy",
     )
     fallback.add_metric([], s.tallies.get(SPEECH_FALLBACK, 0))
-    return [*out, errors, reconnects, fallback]
+    waiting = GaugeMetricFamily(
+        "ivr120_controller_inputs_waiting",
+        "Controller inputs (ARI events, timers, audio events) taken and not started yet",
+    )
+    waiting.add_metric([], s.backlog[0])
+    busy = GaugeMetricFamily(
+        "ivr120_controller_lanes_busy", "Calls with a controller input in progress now"
+    )
+    busy.add_metric([], s.backlog[1])
+    return [*out, errors, reconnects, fallback, waiting, busy]
 
 
 async def followups_due(store: Any, now: float) -> dict[str, int] | None:

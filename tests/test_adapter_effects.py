@@ -46,6 +46,20 @@ class FakeAri:
 
     script: dict[tuple[str, str], int | str] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    #: Requests held until their event is set (then answered from `script`).
+    gates: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
+    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def paths(self, method: str, prefix: str) -> list[str]:
+        """The paths of the `method` requests received so far that start with `prefix`."""
+        return [p for m, p, _ in self.requests if m == method and p.startswith(prefix)]
+
+    async def request_arrives(self, method: str, prefix: str, timeout: float = 10) -> None:
+        """Until the fake has received a `method` request for a path starting with `prefix`."""
+        async with self.arrived:
+            await asyncio.wait_for(
+                self.arrived.wait_for(lambda: self.paths(method, prefix)), timeout
+            )
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -55,6 +69,10 @@ class FakeAri:
     async def rest(self, request: web.Request) -> web.StreamResponse:
         method, path = request.method, request.match_info["tail"]
         self.requests.append((method, path, dict(request.query)))
+        async with self.arrived:
+            self.arrived.notify_all()
+        if (gate := self.gates.get((method, path))) is not None:
+            await gate.wait()
         answer = self.script.get((method, path), 200)
         if answer == "slow":
             await asyncio.sleep(SLOW)

@@ -61,6 +61,8 @@ async def test_metrics_show_the_waiting_caller_then_an_empty_queue(
     counted = {k[1]: v for k, v in got.items() if k[0] == "ivr120_counselors"}
     assert counted[(("state", "busy"), ("team", "counselors"))] == 0
     assert got["ivr120_ari_reconnects_total", ()] >= 0
+    assert got["ivr120_controller_inputs_waiting", ()] >= 0  # scraped between inputs
+    assert got["ivr120_controller_lanes_busy", ()] >= 0
     assert ("ivr120_followups_due", (("team", "counselors"),)) in got
     # The wait grows while the caller waits (measured, not guessed: the next scrape that
     # shows a longer one).

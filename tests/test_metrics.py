@@ -61,6 +61,7 @@ def _controller(flows: dict[str, Any], waiting: list[str]) -> Any:
         members=lambda: members,
         ctx=SimpleNamespace(tallies=Counter({"bookkeeping": 2})),
         journey=SimpleNamespace(recognizers=pool),
+        backlog=lambda: (7, 3),
     )
 
 
@@ -96,6 +97,8 @@ def test_a_snapshot_counts_calls_by_stage_the_queue_and_the_longest_wait() -> No
     assert got["ivr120_errors_total", (("where", "controller"),)] == 0
     assert got["ivr120_ari_reconnects_total", ()] == 2
     assert got["ivr120_speech_fallback_total", ()] == 1
+    assert got["ivr120_controller_inputs_waiting", ()] == 7
+    assert got["ivr120_controller_lanes_busy", ()] == 3
 
 
 def test_nobody_waiting_is_a_queue_of_zero_with_no_wait() -> None:

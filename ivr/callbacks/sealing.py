@@ -14,6 +14,8 @@ from ivr.store import WriteDeferred
 
 
 class Callbacks:
+    call_local = (flow.RequestCallback,)  # rows of its own call (ivr.effects)
+
     def __init__(self, ctx: CallContext) -> None:
         self.ctx = ctx
 

@@ -30,6 +30,25 @@ MOH_CLASS = "default"
 
 
 class CallEffects:
+    #: What touches only the call's own channel, bridges, timers, taps and rows (ivr.effects):
+    #: carried out beside other calls'. Connecting and hanging up staff legs and the crisis
+    #: line touch what calls share.
+    call_local = (
+        flow.Answer,
+        flow.Play,
+        flow.StopPlayback,
+        flow.StartTimer,
+        flow.CancelTimer,
+        flow.Hold,
+        flow.HangupCaller,
+        flow.Recover,
+        flow.StartListening,
+        flow.Listen,
+        flow.NotifyStaff,
+        flow.RecordSilence,
+        flow.Finish,
+    )
+
     def __init__(
         self,
         ctx: CallContext,

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 class SurveyRecords:
     bookkeeping = (RecordSurvey,)
+    call_local = (RecordSurvey,)  # a row of its own call (ivr.effects)
 
     def __init__(self, ctx: CallContext) -> None:
         self.ctx = ctx

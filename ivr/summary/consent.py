@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 
 class ConsentRecorder:
+    #: The consent row and the call's own recordings (ivr.effects).
+    call_local = (flow.RecordConsent, flow.StartRecording, flow.StopRecording, flow.WithdrawConsent)
+
     def __init__(self, ctx: CallContext, capture: Capture) -> None:
         self.ctx = ctx
         self.capture = capture
