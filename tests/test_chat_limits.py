@@ -1,18 +1,13 @@
-"""The anonymous visitors' limits (ivr.chat.limits): per client address and in total, in a
-sliding window (chats started, callback requests) or held at once (event streams); the times
-are passed in and the answers computed by hand."""
+"""The anonymous visitors' limits (ivr.web.limits; the chat's own in ivr.chat.limits): per
+client address and in total, in a sliding window (chats started, callback requests) or held at
+once (event streams); the times are passed in and the answers computed by hand."""
 
 from __future__ import annotations
 
-from ivr.chat.limits import (
-    CALLBACKS_PER_ADDRESS,
-    Refusal,
-    Slots,
-    Window,
-    callback_window,
-)
+from ivr.chat.limits import CALLBACKS_PER_ADDRESS, callback_window
 from ivr.config import Settings
 from ivr.web.addresses import address_key
+from ivr.web.limits import Refusal, Slots, Window
 
 DEFAULTS = Settings()
 

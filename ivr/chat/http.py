@@ -70,7 +70,7 @@ from ivr.chat.journey import (
     Typed,
     WithdrawConsent,
 )
-from ivr.chat.limits import Refusal, Slots, Window, callback_window
+from ivr.chat.limits import callback_window
 from ivr.chat.service import ChatService, LiveChat
 from ivr.followup.agencies import CATEGORIES, Agencies, load_agencies
 from ivr.keys import AGENCIES
@@ -78,6 +78,7 @@ from ivr.paths import project_file
 from ivr.timezone import SEOUL
 from ivr.web.addresses import address_key
 from ivr.web.auth import WATCHERS, Role
+from ivr.web.limits import Refusal, Slots, Window
 from ivr.web.sessions import Session
 from ivr.web.site import DESK, SESSION, Desk, desk_of, redirect, requires
 

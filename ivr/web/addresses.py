@@ -1,5 +1,5 @@
 """The key a client address is counted by, for every per-address limit (the desk's sign-in
-limiter in ivr.web.auth, the public chat's limits in ivr.chat.limits).
+limiter in ivr.web.auth, the public chat's limits in ivr.web.limits).
 
 An IPv6 client counts by its /64: a home or phone subscriber usually holds a whole /64 and may
 use any address in it, so new addresses there are no way round a limit. Pure.

@@ -27,7 +27,6 @@ import jinja2
 from aiohttp import web
 
 from ivr.audit import audit
-from ivr.chat.limits import Slots
 from ivr.config import Settings
 from ivr.keys import SECRETS, SETTINGS, STORE
 from ivr.store import Store
@@ -40,6 +39,7 @@ from ivr.web.auth import (
     hash_password,
     role_of,
 )
+from ivr.web.limits import Slots
 from ivr.web.sessions import COOKIE, IDLE_SECONDS, Session, Sessions, cookie_key
 
 log = logging.getLogger(__name__)
