@@ -107,6 +107,12 @@ class Settings:
     desk_port: int = 8090
     desk_tls_cert: Path = Path("")
     desk_tls_key: Path = Path("")
+    #: The reverse proxy in front of the desk (nginx, a load balancer: addresses or networks,
+    #: one hop). When set, each client's address is taken from the proxy's X-Forwarded-For
+    #: (the sign-in and chat limits and the audit lines count the citizen, not the proxy),
+    #: its scheme and host from X-Forwarded-Proto/-Host, and a request that did not come
+    #: through the proxy is answered 400 (it could claim any address). Empty: the peer's own.
+    desk_trusted_proxies: tuple[str, ...] = ()
     #: Staff members (SIP accounts) who are the desk's administrators (every page); the other
     #: roles come from the lists above: counselors, social_workers, companions, supervisors.
     desk_administrators: tuple[str, ...] = ()

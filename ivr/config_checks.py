@@ -45,6 +45,11 @@ def problems(s: Settings) -> list[str]:
         "desk_tls_cert and desk_tls_key go together (both PEM files, or neither)",
     )
     check(s.desk_streams_per_member > 0, "desk_streams_per_member", "must be positive")
+    for proxy in s.desk_trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            errors.append(f"desk_trusted_proxies: {proxy!r} is not an IP address or network")
     unknown_admins = sorted(set(s.desk_administrators) - set(s.staff_endpoints))
     check(not unknown_admins, "desk_administrators", f"{unknown_admins} are not staff accounts")
     for name in ("tap_rtp_bind", "tap_rtp_address"):

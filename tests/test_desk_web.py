@@ -71,16 +71,16 @@ async def desk(tmp_path: Path) -> AsyncIterator[DeskSite]:
 
 @contextlib.asynccontextmanager
 async def desk_site(
-    tmp_path: Path, stored: Callable[[Store], Awaitable[None]] | None = None
+    tmp_path: Path, stored: Callable[[Store], Awaitable[None]] | None = None, more: str = ""
 ) -> AsyncIterator[DeskSite]:
     """The desk without a controller; `stored`: rows written before it starts, by a Store
-    closed again (the desk opens the file afresh, as after a restart)."""
+    closed again (the desk opens the file afresh, as after a restart); `more`: config lines."""
     config = tmp_path / "ivr120.toml"
     config.write_text(
         f'state_dir = "{tmp_path / "state"}"\n'
         f"desk_port = {free_port()}\n"
         'counselors = ["counselor01", "counselor02"]\n'
-        'supervisors = ["supervisor01"]\n',
+        'supervisors = ["supervisor01"]\n' + more,
         encoding="utf-8",
     )
     settings = load_settings(config, env={})

@@ -30,6 +30,7 @@ from ivr.audit import audit
 from ivr.config import Settings
 from ivr.keys import SECRETS, SETTINGS, STORE
 from ivr.store import Store
+from ivr.web import proxy
 from ivr.web.auth import (
     ROLE_KO,
     WATCHERS,
@@ -204,7 +205,8 @@ def _finish(desk: Desk, request: web.Request, resp: web.StreamResponse, cookie: 
             # a partner's page) keeps the visitor's session and its CSRF token; POSTs still
             # carry the token. Signed in: Strict (docs/desk.md).
             samesite="Strict" if s.member is not None else "Lax",
-            secure=desk.settings.desk_tls,
+            # Secure with the desk's own TLS, or a proxy's (ivr.web.proxy: the scheme it saw).
+            secure=desk.settings.desk_tls or request.secure,
         )
 
 
@@ -310,7 +312,7 @@ def build_desk(main: web.Application) -> web.Application:
     from ivr.desk import http as desk_http
     from ivr.wallboard import http as wallboard_http
 
-    app = web.Application(middlewares=[session_middleware])
+    app = web.Application(middlewares=[*proxy.middlewares(main[SETTINGS]), session_middleware])
     desk = Desk(main=main, sessions=Sessions(cookie_key(main[SECRETS].data_key)))
     app[DESK] = desk
     app.router.add_get("/", home)
