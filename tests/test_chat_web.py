@@ -150,3 +150,27 @@ async def test_a_chat_screen_refused_for_too_many_streams_says_so_in_korean(
                 return str(settled(browser).until(lambda b: b.find_element(By.ID, "refusal").text))
 
             assert await asyncio.to_thread(script) == MSG_STREAM_REFUSED
+
+
+async def test_a_double_press_on_a_guide_button_sends_one_choice(
+    desk: DeskSite, browser: Any
+) -> None:
+    """chat.js drops a second submit of a guide form while the first is on its way (a double
+    click or an impatient tap); the first choice goes through with its button's value."""
+
+    def run() -> tuple[int, str]:
+        browser.get(f"{desk.base}/chat")
+        sent = browser.execute_script(
+            "var f = document.querySelector('form.buttons'), n = 0;"
+            "f.addEventListener('submit', function (e) { if (!e.defaultPrevented) n++; });"
+            "var b = document.getElementById('opt-info'); b.click(); b.click();"
+            "return n;"
+        )
+        heading = settled(browser).until(
+            lambda b: (h := b.find_elements(By.TAG_NAME, "h2")) and h[0].text
+        )
+        return sent, heading
+
+    sent, heading = await asyncio.to_thread(run)
+    assert sent == 1, f"{sent} submissions of one choice"
+    assert heading == "지원 프로그램 안내"

@@ -2,6 +2,23 @@
 // without a reload. Everything anyone typed is written with textContent (never as HTML).
 "use strict";
 (function () {
+  // The guide's buttons are plain forms: a second press while the first is on its way (a
+  // double click, an impatient tap on a slow phone) is dropped, so the desk gets one choice.
+  // Not by disabling the buttons: a button disabled in its own submit leaves its name=value
+  // out of the form. If the page has not gone after 10 s (no network), pressing works again.
+  var guides = document.querySelectorAll("form.buttons");
+  guides.forEach(function (f) {
+    f.addEventListener("submit", function (ev) {
+      if (f.dataset.sent) { ev.preventDefault(); return; }
+      f.dataset.sent = "yes";
+      setTimeout(function () { delete f.dataset.sent; }, 10000);
+    });
+  });
+  window.addEventListener("pageshow", function (ev) {  // back to this page from the cache
+    if (ev.persisted) guides.forEach(function (f) { delete f.dataset.sent; });
+  });
+})();
+(function () {
   var root = document.getElementById("chat");
   var CHAT_STEPS = ["waiting", "connected", "ended"];
   if (!root || CHAT_STEPS.indexOf(root.dataset.step) < 0) return;  // the guide: plain forms
