@@ -117,6 +117,7 @@ class Controller:
         local = frozenset(k for room in rooms for k in getattr(room, "call_local", ()))
         self.effects = Effects(self.ctx, table, kept, local, Shared())
         self.lanes: Lanes[inputs.Input] = Lanes(self._handle_one, self._lane_of)
+        self._running = False  # the input loop turns (run)
         self.connected = asyncio.Event()
         self._recent = RecentEvents()  # drops events delivered twice (two subscriptions)
         self._pbx_started: str | None = None  # Asterisk's startup time, seen at the last connect
@@ -159,10 +160,12 @@ class Controller:
         reader = asyncio.create_task(self._read_events(), name="ari-events")
         ticker = asyncio.create_task(self._tick(), name="ring-retry")
         alive = asyncio.create_task(recovery.heartbeat(self.settings.state_dir), name="alive")
+        self._running = True
         try:
             while True:
                 await self.lanes.dispatch(await self._inputs.get())
         finally:
+            self._running = False
             for t in (reader, ticker, alive):
                 t.cancel()
             await self.lanes.close()
@@ -207,7 +210,10 @@ class Controller:
                 return ev.channel.id  # nothing to do but tell the watchers
             case events.Connected() | events.Disconnected():
                 return GLOBAL
-            case events.RecordingFinished() | events.EndpointStateChange():
+            case events.EndpointStateChange(resource=endpoint):
+                # The trunk's and other endpoints' changes (with every call) are not staff's.
+                return GLOBAL if self.staff.is_staff(endpoint) else OTHER_EVENTS
+            case events.RecordingFinished():
                 return GLOBAL
         return OTHER_EVENTS
 
@@ -360,10 +366,15 @@ class Controller:
     async def shutdown(self, grace: float) -> None:
         """End every call in progress as an error: the caller hears the apology from the
         dialplan and the record is completed. Waits up to `grace` seconds for the channels."""
-        for call_id in list(self.calls):
-            await self._feed(call_id, flow.Failed("the controller is stopping"))
-        for leg_id in [*self.staff.legs, *self.journey.crisis_legs, *self.followup.offers]:
-            await self.ctx.hangup(leg_id)
+
+        async def end_all() -> None:
+            for call_id in list(self.calls):
+                await self._feed(call_id, flow.Failed("the controller is stopping"))
+            for leg_id in [*self.staff.legs, *self.journey.crisis_legs, *self.followup.offers]:
+                await self.ctx.hangup(leg_id)
+
+        # In turn with the inputs, alone (GLOBAL): not between a call's own commands in its lane.
+        await (self.submit(end_all) if self._running else end_all())
         # Recordings being fetched: finish, or they are fetched at the next start.
         await self.capture.wait(grace)
         deadline = asyncio.get_running_loop().time() + grace

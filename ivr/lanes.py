@@ -77,7 +77,11 @@ class Lanes(Generic[T]):
 
     async def dispatch(self, item: T) -> None:
         """Hand `item` to its lane (returns at once), or, for a GLOBAL one, run it alone."""
-        key = self._key(item)
+        try:
+            key = self._key(item)
+        except Exception:  # a routing error must not stop the loop: alone is always safe
+            log.exception("no lane for %s; handled alone", type(item).__name__)
+            key = GLOBAL
         if key is GLOBAL:
             await self.idle()
             await self._handle(item)
@@ -120,8 +124,9 @@ class Lanes(Generic[T]):
 
 
 class Shared:
-    """What calls share, held by one lane at a time. Outside lanes (a GLOBAL input, which
-    runs alone, or code outside the loop) holding is not needed and is a no-op."""
+    """What calls share, held by one lane at a time. Outside lanes holding is a no-op: a GLOBAL
+    input runs alone; code outside the loop that changes calls (the stop's ending of every
+    call) goes through `Controller.submit`, a GLOBAL input, and tests drive a loop of their own."""
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()

@@ -9,8 +9,9 @@ import asyncio
 
 from ivr import inputs
 from ivr.ari.events import parse_event
+from ivr.controller import OTHER_EVENTS
 from ivr.lanes import GLOBAL, Lanes, Shared
-from tests.test_adapter_effects import Rig, rig  # noqa: F401 - the fixture
+from tests.test_adapter_effects import MEMBER, Rig, rig  # noqa: F401 - the fixture
 
 
 class Script:
@@ -210,3 +211,32 @@ async def test_an_event_for_another_call_goes_through_that_calls_lane(rig: Rig) 
     held.set()
     await controller.lanes.idle()
     await controller.shutdown(0)
+
+
+async def test_an_input_without_a_lane_because_routing_failed_is_handled_alone() -> None:
+    handled: list[str] = []
+
+    async def handle(item: str) -> None:
+        handled.append(item)
+
+    def key(item: str) -> str | None:
+        if item == "odd":
+            raise KeyError(item)
+        return item
+
+    lanes: Lanes[str] = Lanes(handle, key)
+    await lanes.dispatch("odd")  # handled alone, at once: the loop goes on
+    assert handled == ["odd"] and lanes.busy == 0
+
+
+def endpoint_change(resource: str) -> inputs.AriInput:
+    ev = {"type": "EndpointStateChange", "endpoint": {"resource": resource, "state": "online"}}
+    return inputs.AriInput(parse_event(ev))
+
+
+async def test_only_a_staff_phones_state_stops_the_lanes(rig: Rig) -> None:  # noqa: F811
+    """A staff phone's state changes who can be rung: alone (GLOBAL). The trunk's (it changes
+    with every call) and other endpoints' are nobody's business but the watchers'."""
+    controller = rig.controller
+    assert controller._lane_of(endpoint_change(MEMBER)) is GLOBAL
+    assert controller._lane_of(endpoint_change("carrier")) == OTHER_EVENTS

@@ -327,6 +327,10 @@ class StaffDriver:
                 await ctx.feed(call_id, flow.QueueStatus(ahead, estimate, reachable))
 
     # -- registrations -------------------------------------------------------------------
+    def is_staff(self, endpoint: str) -> bool:
+        """`endpoint` is a staff phone (its state changes who can be rung)."""
+        return endpoint in self._staff
+
     async def endpoint_changed(self, endpoint: str, state: str) -> None:
         if endpoint not in self._staff:
             return
