@@ -60,6 +60,8 @@ class ActiveCall:
     #: Last QueueStatus sent: (ahead, estimate bucket, anybody reachable).
     reported: tuple[int, int, bool] | None = None
     taps: dict[str, Tap] = field(default_factory=dict)  # party -> audio tap
+    #: Taps opened so far, by party (a caller's closes while waiting and opens again).
+    taps_opened: collections.Counter[str] = field(default_factory=collections.Counter)
     channel_name: str = ""
     #: Consent given and not withdrawn: the counseling is being recorded.
     recording: bool = False

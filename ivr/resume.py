@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -217,7 +218,11 @@ class LiveCalls:
             await self._delete(f"playbacks/{s.last_playback}")
         for party, chan in (("caller", cid), ("staff", s.staff_leg)):
             if chan:
-                await self._drop_tap(f"{TAP_PREFIX}{party}-{chan}")
+                found = taps_of(present, base := f"{TAP_PREFIX}{party}-{chan}")
+                for tap_id in found:
+                    await self._drop_tap(tap_id)
+                # Ours take ids after the dead run's (theirs may still be going away).
+                call.taps_opened[party] = max(int(t[len(base) + 1 :] or 1) for t in found)
         ctrl.calls[cid] = call
         leg_gone = False
         with_leg = journey.state is flow.State.CONNECTED or any(
@@ -280,6 +285,20 @@ class LiveCalls:
     async def _delete(self, path: str) -> None:
         with contextlib.suppress(AriError):
             await self.ctrl.ari.delete(path)
+
+
+def taps_of(present: Iterable[str], base: str) -> set[str]:
+    """The dead run's taps on one party's channel among the channel ids `present`: the first
+    (`base`) and any opened again (`base-N`, ivr.tap: a caller's tap closes in the queue)."""
+    ids = {base}
+    for cid in present:
+        for end in ("-snoop", "-media"):
+            rest = (
+                cid[len(base) : -len(end)] if cid.startswith(base) and cid.endswith(end) else None
+            )
+            if rest is not None and (rest == "" or (rest[:1] == "-" and rest[1:].isdigit())):
+                ids.add(base + rest)
+    return ids
 
 
 def _parse(r: tuple[Any, ...]) -> LiveRow:

@@ -73,6 +73,7 @@ class Tap:
         party: str,
         deliver: Callable[[flow.FlowEvent], None],
         recognizers: RecognizerPool | None = None,
+        opened: int = 1,
     ) -> None:
         self.ari = ari
         self.config = config
@@ -80,7 +81,10 @@ class Tap:
         self.party = flow.Party(party)
         self.deliver = deliver
         self.recognizers = recognizers
-        self.id = f"{TAP_PREFIX}{party}-{channel_id}"
+        # A tap opened again on the same channel (`opened` > 1: the caller's, closed while
+        # waiting) gets ids of its own: the last one's may still be going away in Asterisk.
+        again = f"-{opened}" if opened > 1 else ""
+        self.id = f"{TAP_PREFIX}{party}-{channel_id}{again}"
         self.snoop_id = f"{self.id}-snoop"
         self.media_id = f"{self.id}-media"
         self.receiver: RtpReceiver | None = None

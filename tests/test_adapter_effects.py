@@ -349,6 +349,26 @@ async def test_a_staff_leg_hung_up_before_we_cancel_it_is_a_404_and_ignored(rig:
     assert rig.fake.sent("DELETE", "channels/gone-leg")
 
 
+# -- audio taps -------------------------------------------------------------------------
+async def test_a_tap_closed_in_the_queue_opens_again_with_ids_of_its_own(rig: Rig) -> None:
+    """The caller's tap closes while they wait and opens again at the connect: the second one's
+    snoop, external media and bridge get new ids (the first one's may still be going away)."""
+    call = rig.call(flow.State.WAITING)
+    await rig.run(call, flow.StartListening(flow.Party.CALLER))
+    first = call.taps["caller"]
+    assert first.id == f"tap-caller-{CALL}"
+    await rig.run(call, flow.StopListening(flow.Party.CALLER))
+    assert call.taps == {} and first.closed
+    assert rig.fake.sent("DELETE", f"bridges/{first.id}")
+    assert rig.fake.sent("DELETE", f"channels/{first.snoop_id}")
+    await rig.run(call, flow.StartListening(flow.Party.CALLER))
+    again = call.taps["caller"]
+    assert again.id == f"tap-caller-{CALL}-2"
+    assert rig.fake.sent("POST", f"channels/{CALL}/snoop")[-1]["snoopId"] == f"{again.id}-snoop"
+    await rig.run(call, flow.StopListening(flow.Party.CALLER), flow.StopListening("caller"))
+    assert again.closed and rig.carried_out(flow.StopListening) == [None, None, None]
+
+
 # -- recording capture -------------------------------------------------------------------
 async def test_a_refused_recording_409_leaves_the_call_unrecorded_and_going(rig: Rig) -> None:
     call = rig.call()

@@ -24,6 +24,7 @@ from ivr.flow.call import (
     HangupLeg,
     Hold,
     Outcome,
+    Party,
     Play,
     PlaybackDone,
     StaffAnswered,
@@ -31,6 +32,7 @@ from ivr.flow.call import (
     StartListening,
     StartTimer,
     State,
+    StopListening,
     StopPlayback,
     Target,
     TimerFired,
@@ -120,7 +122,11 @@ def test_other_options_lead_to_the_general_queue_at_once() -> None:
 def test_intro_done_starts_the_reassurance_timer() -> None:
     flow, pb = intro()
     cmds = flow.handle(PlaybackDone(pb), 9.0)
-    assert cmds == [StartTimer(REASSURE_TIMER, CONFIG.reassurance_interval)]
+    # No question is open while waiting: the caller's audio tap closes (issue 13).
+    assert cmds == [
+        StopListening(Party.CALLER),
+        StartTimer(REASSURE_TIMER, CONFIG.reassurance_interval),
+    ]
     assert flow.state is State.WAITING
 
 

@@ -21,21 +21,28 @@ from ivr.flow.call import (
     Heard,
     Listen,
     NotifyStaff,
+    Party,
     Play,
     PlaybackDone,
+    QueueStatus,
     RecordSilence,
     RequestCallback,
     Silence,
     SpeechHeard,
+    StaffAnswered,
+    StaffHungUp,
     Started,
     StartListening,
     State,
+    StopListening,
     TimerFired,
 )
 from tests.flow_support import (
     CONFIG,
     MENU,
     connected,
+    connecting,
+    consent_asked,
     make_config,
     menu_waiting,
     of,
@@ -103,6 +110,29 @@ def test_silent_line_is_flagged_for_a_welfare_callback() -> None:
     assert flow.record.end_reason == "silent"
 
 
+def test_the_callers_tap_closes_in_the_queue_and_opens_again_at_the_connect() -> None:
+    """No question is open while a caller waits: their audio tap (a snoop, a bridge and an RTP
+    stream in Asterisk for each caller) closes, and opens again when they are connected, where
+    silence is a signal again (issue 13)."""
+    flow, _ = consent_asked()
+    cmds = flow.handle(Digit("2"), 10.0)
+    assert StopListening(Party.CALLER) in cmds and flow.state is State.WAITING
+    flow, whisper = connecting()
+    cmds = flow.handle(PlaybackDone(whisper), 40.0)
+    assert StartListening(Party.CALLER) in cmds
+    assert StartListening(Party.STAFF) in cmds
+
+
+def test_the_tap_stays_when_the_callback_offer_opens_as_waiting_begins() -> None:
+    """Nobody can answer and the offer is made at once: the tap is kept for "네"."""
+    flow, _ = consent_asked()
+    flow.handle(QueueStatus(0, None, reachable=0), 2.5)
+    cmds = flow.handle(Digit("2"), 10.0)
+    assert flow.state is State.WAITING
+    assert not of(cmds, StopListening) and not of(cmds, StartListening)
+    assert Listen((*YES_WORDS, *NO_WORDS)) in cmds
+
+
 def test_waiting_caller_is_not_disturbed_by_silence() -> None:
     flow = waiting()
     assert flow.handle(Silence("caller", 30.0), 60.0) == []
@@ -118,10 +148,15 @@ def test_yes_by_voice_accepts_the_callback_offer_and_no_declines_it() -> None:
         pb = one(flow.handle(Digit("5"), 2.0), Play).playback_id
         flow.handle(PlaybackDone(pb), 3.0)
         flow.handle(Digit("2"), 3.0)  # the consent question
-        offer = one(flow.handle(TimerFired(REASSURE_TIMER), 20.0), Play)
+        offered = flow.handle(TimerFired(REASSURE_TIMER), 20.0)
+        offer = one(offered, Play)
         assert "callback_offer" in offer.prompts
+        assert offered.index(StartListening(Party.CALLER)) < offered.index(
+            Listen((*YES_WORDS, *NO_WORDS))
+        )
         cmds = flow.handle(Heard(word), 21.0)
         assert bool(of(cmds, RequestCallback)) is accepted
+        assert (StopListening(Party.CALLER) in cmds) is not accepted  # declined: closed again
         assert flow.state is (State.GOODBYE if accepted else State.WAITING)
         if not accepted:
             flow.handle(PlaybackDone(offer.playback_id), 22.0)
@@ -195,3 +230,14 @@ def test_both_silent_is_told_again_after_the_counselor_broke_it() -> None:
     flow.handle(SpeechHeard("staff", 20.0), 76.0)
     again = of(flow.handle(Silence("staff", 20.0), 97.0), NotifyStaff)
     assert "both_silent" in [n.kind for n in again]
+
+
+def test_a_caller_back_in_the_queue_after_the_whisper_has_no_tap() -> None:
+    """The counselor answered during the consent question (the caller's tap still open) and
+    hung up during the whisper: the caller waits again, with no question open and no tap."""
+    flow, _ = consent_asked()
+    flow.handle(StaffAnswered("leg-1", "counselor01"), 5.0)
+    assert flow.state is State.CONNECTING
+    cmds = flow.handle(StaffHungUp(), 6.0)
+    assert flow.state is State.WAITING
+    assert Listen(()) in cmds and StopListening(Party.CALLER) in cmds

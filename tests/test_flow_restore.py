@@ -90,6 +90,7 @@ def test_a_waiting_caller_keeps_the_original_arrival_and_hears_thanks_once() -> 
     assert timer.name == MAX_WAIT_TIMER
     assert timer.seconds == CONFIG.max_wait - (NOW - queued_at)
     assert back.consent is ConsentAnswer.NO  # the answer given before the restart
+    assert of(cmds, StartListening) == []  # no audio tap while waiting (issue 13)
     assert of(cmds, RecordConsent) == []
     # The thanks ends: the usual announcements follow.
     after = back.handle(PlaybackDone(play.playback_id), NOW + 2)

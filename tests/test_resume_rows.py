@@ -30,7 +30,7 @@ from ivr.flow.call import (
 from ivr.flow.menu import load_menu
 from ivr.flow.restore import restore, take
 from ivr.paths import CONFIG_DIR
-from ivr.resume import LiveCalls
+from ivr.resume import LiveCalls, taps_of
 from ivr.staff.driver import StaffDriver
 from ivr.staff.roster import load_roster
 from ivr.store import Store
@@ -200,3 +200,19 @@ async def test_a_caller_whose_counselor_hung_up_during_the_whisper_waits_again(
     assert one(new.ran, Enqueue) == Enqueue("loneliness", queued_at or -1.0)
     assert "counselor01" not in new.staff.groups["loneliness"].busy_members()
     assert new.staff.legs == {}
+
+
+def test_the_dead_runs_taps_are_found_opened_again_too_and_no_other_calls() -> None:
+    """A caller's tap closes in the queue and opens again (ids `tap-caller-<id>-N`): taking a
+    call back drops each of them, and never the tap of a call whose id merely starts alike."""
+    present = [
+        "1700.5",
+        "tap-caller-1700.5-snoop",
+        "tap-caller-1700.5-media",
+        "tap-caller-1700.5-2-snoop",
+        "tap-caller-1700.5-2-media",
+        "tap-caller-1700.55-snoop",  # another call
+        "tap-caller-1700.5-x-snoop",  # not a tap of ours
+    ]
+    assert taps_of(present, "tap-caller-1700.5") == {"tap-caller-1700.5", "tap-caller-1700.5-2"}
+    assert taps_of([], "tap-staff-leg1") == {"tap-staff-leg1"}

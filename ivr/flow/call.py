@@ -63,6 +63,7 @@ from ivr.flow.commands import (
     StartListening,
     StartRecording,
     StartTimer,
+    StopListening,
     StopPlayback,
     StopRecording,
     Target,
@@ -128,6 +129,7 @@ __all__ += ["SpeechHeard", "Heard", "Failed", "FlowEvent", "ConversationEvent", 
 __all__ += ["Answer", "Target", "Play", "StopPlayback", "StartTimer", "CancelTimer", "Hold"]
 __all__ += ["Enqueue", "Dequeue", "Connect", "HangupLeg", "HangupCaller", "Recover", "FlagCaller"]
 __all__ += ["RequestCallback", "RingCrisis", "JoinTalk", "StartListening", "Listen", "NotifyStaff"]
+__all__ += ["StopListening"]
 __all__ += ["RecordSilence", "RecordConsent", "StartRecording", "WithdrawConsent", "Finish"]
 __all__ += ["Command", "ConsentAnswer", "AnsweredBy", "CallbackReason", "CallbackConsent"]
 __all__ += ["NoticeKind", "SilenceOf", "SilenceAction", "CallEndReason", "CallRecord"]
@@ -393,11 +395,16 @@ class CallFlow:
 
     def _start_waiting(self, now: float) -> list[Command]:
         """The intro (and question) are over: announcements from now on, at once if nobody
-        could answer."""
+        could answer. No question is open while waiting: the caller's tap closes (it opens
+        again for the callback offer and at the connect) unless the offer opens now."""
         self._goto(State.WAITING)
         if self.waiting.nobody:
-            return self._announce(now)
-        return [StartTimer(REASSURE_TIMER, self.config.reassurance_interval)]
+            cmds = self._announce(now)
+        else:
+            cmds = [StartTimer(REASSURE_TIMER, self.config.reassurance_interval)]
+        if any(isinstance(c, StartListening) for c in cmds):
+            return [c for c in cmds if not isinstance(c, StartListening)]  # kept for the offer
+        return [StopListening(Party.CALLER), *cmds]
 
     def _queue_status(self, event: QueueStatus, now: float) -> list[Command]:
         if self.waiting.update(event) and self.state is State.WAITING:
@@ -418,8 +425,8 @@ class CallFlow:
         waited = now - (self.record.queued_at or now)
         said = self.waiting.announcement(waited, self._queue.reassurance)
         announce: list[Command] = [self._play(said, Target.HOLDING)]
-        if self.offer is Offer.OPEN and not offered_before:
-            announce.append(Listen((*YES_WORDS, *NO_WORDS)))  # "네" answers the offer too
+        if self.offer is Offer.OPEN and not offered_before:  # "네" answers the offer too
+            announce += [StartListening(Party.CALLER), Listen((*YES_WORDS, *NO_WORDS))]
         return announce
 
     def _in_waiting(self, event: FlowEvent, now: float) -> list[Command]:
@@ -440,7 +447,7 @@ class CallFlow:
         if isinstance(event, Heard) and offered:
             if event.phrase in NO_WORDS:
                 self.waiting.decline()
-                return [Listen(())]
+                return [Listen(()), StopListening(Party.CALLER)]
             if event.phrase in YES_WORDS:
                 event, via = Digit(CALLBACK_KEY), CallbackConsent.CALLER_VOICE
         if isinstance(event, Digit) and event.digit == CALLBACK_KEY and offered:
@@ -480,7 +487,7 @@ class CallFlow:
         self.conversation = Conversation(
             self.call_id, params, self._ids, leg, self.record.member, self._consent
         )
-        return [Listen(()), *self.conversation.start()]
+        return [Listen(()), *self.conversation.start(), StartListening(Party.CALLER)]
 
     def _in_connected(self, event: FlowEvent, now: float) -> list[Command]:
         """Connected-phase events go to the conversation; when it ends, so does the call."""
@@ -530,7 +537,10 @@ class CallFlow:
             self._goto(State.WAITING)
             assert self.record.queued_at is not None
             waited = now - self.record.queued_at
+            # No question open: no tap (as in _start_waiting), unless the offer is.
+            untap: list[Command] = [Listen(()), StopListening(Party.CALLER)]
             return [
+                *(untap if self.offer is not Offer.OPEN else []),
                 *self._stop_playback(),
                 Enqueue(self._queue.name, self.record.queued_at),
                 StartTimer(REASSURE_TIMER, self.config.reassurance_interval),

@@ -216,6 +216,14 @@ class StartListening:
 
 
 @dataclass(frozen=True, slots=True)
+class StopListening:
+    """Close the party's audio tap (a caller waiting in the queue with no question open: the
+    tap costs Asterisk a snoop, a bridge and an RTP stream per caller, issue 13)."""
+
+    party: Party
+
+
+@dataclass(frozen=True, slots=True)
 class Listen:
     """Recognise these phrases from the caller from now on (empty: stop recognising)."""
 
@@ -313,6 +321,7 @@ Command = (
     | RingCrisis
     | JoinTalk
     | StartListening
+    | StopListening
     | Listen
     | NotifyStaff
     | RecordSilence

@@ -43,6 +43,7 @@ class CallEffects:
         flow.HangupCaller,
         flow.Recover,
         flow.StartListening,
+        flow.StopListening,
         flow.Listen,
         flow.NotifyStaff,
         flow.RecordSilence,
@@ -94,6 +95,7 @@ class CallEffects:
             flow.Recover: self._recover_cmd,
             flow.RingCrisis: self._ring_crisis,
             flow.StartListening: self._start_listening,
+            flow.StopListening: self._stop_listening,
             flow.Listen: self._listen,
             flow.NotifyStaff: self._notify_staff,
             flow.RecordSilence: self._record_silence,
@@ -260,7 +262,16 @@ class CallEffects:
         def deliver(event: flow.FlowEvent) -> None:
             self.ctx.post_flow(call_id, event)
 
-        tap = Tap(self.ctx.ari, self.tap_config, channel, party, deliver, self.recognizers)
+        call.taps_opened[party] += 1
+        tap = Tap(
+            self.ctx.ari,
+            self.tap_config,
+            channel,
+            party,
+            deliver,
+            self.recognizers,
+            opened=call.taps_opened[party],
+        )
         try:
             await tap.open()
         except Exception as exc:
@@ -271,6 +282,11 @@ class CallEffects:
             return
         call.taps[party] = tap
         await self.consent.record_party(call, party)
+
+    async def _stop_listening(self, call: ActiveCall, cmd: flow.StopListening) -> None:
+        tap = call.taps.pop(cmd.party, None)
+        if tap is not None:
+            await tap.close()  # its snoop, external-media channel, bridge and socket
 
     async def _listen(self, call: ActiveCall, cmd: flow.Listen) -> None:
         tap = call.taps.get("caller")

@@ -197,7 +197,7 @@ def _waiting(
     flow._consent = consent  # noqa: SLF001
     waited = now - snap.queued_at
     return [
-        *cmds,
+        *(c for c in cmds if not isinstance(c, StartListening)),  # no tap while waiting
         Listen(()),
         Enqueue(flow._queue.name, snap.queued_at),  # noqa: SLF001
         StartTimer(MAX_WAIT_TIMER, max(config.max_wait - waited, 0.0)),
