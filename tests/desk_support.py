@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from ivr.web import browser
@@ -28,13 +29,19 @@ def start_browser() -> WebDriver:
 
 
 async def wait_for(what: Callable[[], Any], timeout: float = 10.0, message: str = "") -> Any:
-    """Poll `what()` (a Selenium read, off the event loop) until it is truthy."""
+    """Poll `what()` (a Selenium read, off the event loop) until it is truthy. A read that met
+    the live page re-rendering under it (an element gone stale between finding it and reading
+    it) is read again."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
-        last = await asyncio.to_thread(what)
-        if last:
-            return last
+        try:
+            last = await asyncio.to_thread(what)
+        except StaleElementReferenceException as exc:
+            last = exc
+        else:
+            if last:
+                return last
         await asyncio.sleep(0.05)
     pytest.fail(f"timed out waiting for {message or what} (last: {last!r})")
 

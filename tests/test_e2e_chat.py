@@ -237,12 +237,7 @@ async def test_a_citizen_chats_with_a_counselor_who_ends_it_for_abuse(
     await asyncio.to_thread(again)
     assert ("system", NOTICE_ABUSE_POLICY) in await asyncio.to_thread(lines, browser, "#lines li")
     await wait_for(
-        lambda: (
-            "주의 표시 1단계"
-            in " ".join(
-                e.text for e in desk_browser.find_elements(By.CSS_SELECTOR, "#offers .offer")
-            )
-        ),
+        lambda: "주의 표시 1단계" in " ".join(t for _, t in lines(desk_browser, "#offers .offer")),
         message="the flag on the new offer",
     )
 
