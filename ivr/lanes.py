@@ -56,7 +56,7 @@ class Lanes(Generic[T]):
         self._handle, self._key = handle, key
         self._queued: dict[str, collections.deque[T]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        #: The most lanes running at once since the start (shown on /metrics).
+        #: The most lanes running at once since the start (a figure for tests and profiling).
         self.most = 0
 
     @staticmethod
