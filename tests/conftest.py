@@ -35,7 +35,7 @@ logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 #: A made-up caller number (never a real one): the tests check it is never stored in clear.
 TEST_CALLER_NUMBER = "0299990000"
-COUNSELORS = tuple(f"counselor{n:02d}" for n in range(1, 10))
+COUNSELORS = tuple(f"counselor{n:02d}" for n in range(1, 11))
 #: The follow-up teams and the supervisor of the session's hotline.
 SOCIAL_WORKERS = ("social01", "social02")
 COMPANIONS = ("companion01", "companion02", "companion03")

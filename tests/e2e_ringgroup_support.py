@@ -9,6 +9,7 @@ has its own counselors or leaves them as it found them:
     counselor05     no-answer partner, warm transfer counselor06  console softphone (abuse)
     counselor07     abuse end (wrap-up)              counselor08  admin CLI, flagged re-call
     counselor09     the web desk's counselor screen (abuse end from the desk)
+    counselor10     the desk's callback, withdrawal and crisis buttons
 """
 
 from __future__ import annotations
