@@ -116,6 +116,12 @@ class Settings:
     #: Staff members (SIP accounts) who are the desk's administrators (every page); the other
     #: roles come from the lists above: counselors, social_workers, companions, supervisors.
     desk_administrators: tuple[str, ...] = ()
+    #: Desk accounts of wall screens (not SIP accounts, not people): they see the wallboard
+    #: and nothing else (no listening, no transcripts, no other page), and the board left open
+    #: keeps their session (a person's session ends after 12 hours without a page).
+    #: Give each screen its password with `ivr-admin desk-password NAME`.
+    #: 벽면 상황판 화면 계정: 상황판만 볼 수 있고, 화면이 열려 있는 동안 로그인이 유지됩니다.
+    wallboard_screens: tuple[str, ...] = ()
     #: Live screens (the wallboard's and counselor screen's event streams) one signed-in
     #: member may hold open at once; beyond, HTTP 429 (a runaway tab or a stolen session
     #: cannot open thousands). 한 직원이 동시에 열 수 있는 실시간 화면(탭) 수.

@@ -4,10 +4,14 @@ service to the network (kept apart from the settings' definitions so each file d
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ivr.config import Settings
+
+#: A wall screen's account name (it is typed at sign-in and written in audit lines).
+SCREEN_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def problems(s: Settings) -> list[str]:
@@ -52,6 +56,14 @@ def problems(s: Settings) -> list[str]:
             errors.append(f"desk_trusted_proxies: {proxy!r} is not an IP address or network")
     unknown_admins = sorted(set(s.desk_administrators) - set(s.staff_endpoints))
     check(not unknown_admins, "desk_administrators", f"{unknown_admins} are not staff accounts")
+    people = sorted(set(s.wallboard_screens) & {*s.staff_endpoints, *s.desk_administrators})
+    check(
+        not people,
+        "wallboard_screens",
+        f"{people} are staff accounts (a wall screen has an account of its own)",
+    )
+    bad = [n for n in s.wallboard_screens if not SCREEN_NAME.fullmatch(n)]
+    check(not bad, "wallboard_screens", f"{bad}: letters, digits, '-' and '_' only")
     for name in ("tap_rtp_bind", "tap_rtp_address"):
         value = getattr(s, name)
         try:

@@ -1,6 +1,8 @@
 """The wallboard's desk routes: the page and its live stream (server-sent events).
 
-    GET /wallboard          the board (supervisors and administrators; others get 403)
+    GET /wallboard          the board (supervisors, administrators and the wall screens'
+                            accounts, `wallboard_screens`, which see no live calls to
+                            monitor; others get 403)
     GET /wallboard/events   text/event-stream: the board as JSON whenever it changes
     POST /wallboard/monitor[/stop]  listen, whisper, barge (ivr/wallboard/monitoring.py)
 
@@ -22,7 +24,8 @@ are heard from the desk's start (before any seed, so no abuse ending falls betwe
 that fails (the database locked, a bad row) is logged, the board shows what it hears live,
 and it is tried again after SEED_RETRY seconds.
 The stream ends as soon as its session no longer holds (signed out elsewhere, idle past
-IDLE_SECONDS: the stream itself is not activity) or no longer has a watcher's role.
+IDLE_SECONDS: the stream itself is not activity, except a wall screen's) or no longer has a
+role that sees the board.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from ivr.keys import CONTROLLER
 from ivr.store import Store
 from ivr.timezone import SEOUL
 from ivr.wallboard import alerts, board, monitor, monitoring, records, wellbeing
-from ivr.web.auth import WATCHERS
+from ivr.web.auth import BOARD_VIEWERS, WATCHERS
 from ivr.web.sessions import Session
 from ivr.web.site import DESK, SESSION, Desk, desk_of, requires
 from ivr.web.streams import view_stream
@@ -57,6 +60,9 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 #: Seconds between two looks at the controller's state (a change is on the wall within this).
 TICK = 0.25
+#: Seconds a built board is handed to every screen that asks (fifty screens ticking on their own
+#: share about one build per SHARED instead of building two hundred a second).
+SHARED = 0.1
 #: Seconds today's figures are reused before the store is read again.
 FIGURES_TTL = 5.0
 #: A comment line at least this often keeps proxies from closing an idle stream.
@@ -105,6 +111,9 @@ class Feed:
     _retry_at: float = -1e18
     _seed_failed: bool = False
     _chats_attached: object = None
+    #: The last board built and when (shared by the screens for SHARED seconds).
+    _built: tuple[float, dict[str, Any]] | None = None
+    _building: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.stretches = wellbeing.Wellbeing(self.desk.settings.wallboard_wellbeing_minutes * 60)
@@ -242,6 +251,15 @@ class Feed:
         )
 
     async def view(self, now: float) -> dict[str, Any]:
+        """The board now: the one built less than SHARED seconds ago, or a new one."""
+        async with self._building:
+            if self._built is not None and 0 <= now - self._built[0] < SHARED:
+                return self._built[1]
+            out = await self._build(now)
+            self._built = (now, out)
+            return out
+
+    async def _build(self, now: float) -> dict[str, Any]:
         controller = self.controller()
         await self.seed(now)
         lines = self.look(now) or []
@@ -275,7 +293,14 @@ class Feed:
 FEED = web.AppKey("wallboard_feed", Feed)
 
 
-@requires(WATCHERS)
+def _board_of(s: Session, board: dict[str, Any]) -> dict[str, Any]:
+    """The board as `s` may see it: a wall screen gets no live calls (nothing to monitor)."""
+    if s.role in WATCHERS:
+        return board
+    return {**board, "calls": []}
+
+
+@requires(BOARD_VIEWERS)
 async def page(request: web.Request) -> web.StreamResponse:
     feed = request.app[FEED]
     monitors = request.app[monitoring.MONITORS]
@@ -284,7 +309,8 @@ async def page(request: web.Request) -> web.StreamResponse:
     return desk_of(request).render(
         request,
         "wallboard.html",
-        board=await feed.view(time.time()),
+        board=_board_of(s, await feed.view(time.time())),
+        supervises=s.role in WATCHERS,
         mine=monitors.active.get(s.member or ""),
         modes=list(monitor.MODE_KO.items()),
         mode_ko=monitor.MODE_KO,
@@ -292,10 +318,15 @@ async def page(request: web.Request) -> web.StreamResponse:
     )
 
 
-@requires(WATCHERS)
+@requires(BOARD_VIEWERS)
 async def events(request: web.Request) -> web.StreamResponse:
     feed = request.app[FEED]
-    return await view_stream(request, WATCHERS, feed.view, tick=TICK, keepalive=KEEPALIVE)
+    s: Session = request[SESSION]
+
+    async def view(now: float) -> dict[str, Any]:
+        return _board_of(s, await feed.view(now))
+
+    return await view_stream(request, BOARD_VIEWERS, view, tick=TICK, keepalive=KEEPALIVE)
 
 
 async def _looking(app: web.Application) -> AsyncIterator[None]:
@@ -327,7 +358,7 @@ def add_routes(app: web.Application) -> None:
     app[FEED].controller()  # the alerts are heard from the desk's start
     app.cleanup_ctx.append(_looking)
     desk.add_templates(HERE / "templates")
-    desk.pages.append(("/wallboard", "상황판 (슈퍼바이저)", WATCHERS))
+    desk.pages.append(("/wallboard", "상황판 (슈퍼바이저)", BOARD_VIEWERS))
     app.router.add_get("/wallboard", page)
     app.router.add_get("/wallboard/events", events)
     desk.background.add("/wallboard/events")

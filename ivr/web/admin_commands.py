@@ -59,7 +59,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if role is None:
         print(
             f"ivr-admin: {args.member!r} has no desk account (not a counselor, social worker, "
-            "companion or supervisor) (데스크 계정이 없는 사용자입니다)",
+            "companion, supervisor or wall screen) (데스크 계정이 없는 사용자입니다)",
             file=sys.stderr,
         )
         return 2

@@ -6,7 +6,8 @@ crisis line). The desk password is separate from the phone's generated SIP secre
 
 Roles come from the settings' lists: ``counselors`` → counselor, ``social_workers`` → social
 worker, ``companions`` → companion, ``supervisors`` → supervisor; a member also in
-``desk_administrators`` is an administrator (who sees every page).
+``desk_administrators`` is an administrator (who sees every page). The accounts in
+``wallboard_screens`` are wall screens: not SIP accounts, they see the wallboard only.
 
 Pure logic here (no I/O, time passed in): the hash, the roles and the sign-in limiter.
 """
@@ -31,6 +32,8 @@ class Role(enum.StrEnum):
     COMPANION = "companion"
     SUPERVISOR = "supervisor"
     ADMINISTRATOR = "administrator"
+    #: A wall screen's account (`wallboard_screens`): the board only.
+    WALL_SCREEN = "wall_screen"
 
 
 ROLE_KO = {
@@ -39,10 +42,16 @@ ROLE_KO = {
     Role.COMPANION: "동행단",
     Role.SUPERVISOR: "슈퍼바이저",
     Role.ADMINISTRATOR: "관리자",
+    Role.WALL_SCREEN: "상황판 화면",
 }
 
-#: Roles that see the wallboard.
+#: Roles that watch and supervise: listen, whisper, barge, the chats' records.
 WATCHERS = frozenset({Role.SUPERVISOR, Role.ADMINISTRATOR})
+#: Roles that see the wallboard: the watchers and the wall screens.
+BOARD_VIEWERS = WATCHERS | {Role.WALL_SCREEN}
+#: Roles whose open live screen keeps their session (a wall screen is nobody's activity; a
+#: person's session ends after IDLE_SECONDS without a page of theirs).
+KEPT_BY_SCREEN = frozenset({Role.WALL_SCREEN})
 
 
 def role_of(settings: Settings, member: str) -> Role | None:
@@ -54,6 +63,7 @@ def role_of(settings: Settings, member: str) -> Role | None:
         (settings.counselors, Role.COUNSELOR),
         (settings.social_workers, Role.SOCIAL_WORKER),
         (settings.companions, Role.COMPANION),
+        (settings.wallboard_screens, Role.WALL_SCREEN),
     ):
         if member in names:
             return role

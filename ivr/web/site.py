@@ -32,8 +32,8 @@ from ivr.keys import SECRETS, SETTINGS, STORE
 from ivr.store import Store
 from ivr.web import proxy
 from ivr.web.auth import (
+    BOARD_VIEWERS,
     ROLE_KO,
-    WATCHERS,
     Role,
     SignInLimiter,
     check_password,
@@ -225,7 +225,7 @@ def _safe_next(target: str | None) -> str | None:
 
 
 def _home_of(role: Role) -> str:
-    return "/wallboard" if role in WATCHERS else "/"
+    return "/wallboard" if role in BOARD_VIEWERS else "/"
 
 
 async def signin_page(request: web.Request) -> web.StreamResponse:

@@ -3,7 +3,8 @@
 Every `tick` seconds the view is built again and sent as one `data:` line of JSON when it
 differs from the last one sent; a comment line keeps the connection open when nothing changed
 for `keepalive` seconds. The stream re-checks its session every tick and ends when it is signed
-out, idle too long (the stream itself is not activity) or no longer of a role the room serves,
+out, idle too long (the stream itself is not activity, except a wall screen's: ivr.web.auth
+KEPT_BY_SCREEN) or no longer of a role the room serves,
 when the desk stops, or when the browser goes away (seen at the next tick).
 
 A signed-in member holds at most `desk_streams_per_member` streams at once (`Desk.streams`,
@@ -23,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.web.auth import Role, role_of
+from ivr.web.auth import KEPT_BY_SCREEN, Role, role_of
 from ivr.web.sessions import Session
 from ivr.web.site import SESSION, Desk, desk_of
 
@@ -101,8 +102,11 @@ async def _serve(
         transport = request.transport
         return transport is None or transport.is_closing()
 
+    kept = session.role in KEPT_BY_SCREEN
     try:
         while not desk.stopping.is_set() and holds() and not gone():
+            if kept:  # a wall screen's open board is its activity (ivr.web.auth)
+                session.last_seen = time.time()
             data = json.dumps(await view(time.time()), ensure_ascii=False, sort_keys=True)
             if data != last:
                 await resp.write(f"data: {data}\n\n".encode())

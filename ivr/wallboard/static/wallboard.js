@@ -28,7 +28,9 @@
   }
   // The calls a supervisor may monitor, each with its three buttons (forms with the CSRF token).
   function showCalls(calls) {
-    var csrf = document.getElementById("monitor").dataset.csrf;
+    var monitor = document.getElementById("monitor");
+    if (!monitor) return; // a wall screen's board: nothing to monitor
+    var csrf = monitor.dataset.csrf;
     fillRows("#live-calls tbody", calls, function (tr, c) {
       tr.dataset.call = c.call_id;
       cell(tr, "", c.member);
@@ -79,7 +81,6 @@
     cell(tr, "wellbeing", m.wellbeing || "");
   }
   function show(board) {
-    document.body.dataset.pushed = "yes";  // the first board arrived (screenshots wait for it)
     document.getElementById("waiting").textContent = String(board.waiting);
     document.getElementById("longest").textContent = board.longest;
     document.getElementById("chats-waiting").textContent = String(board.chats_waiting);
@@ -100,6 +101,7 @@
         el.textContent = String(board.figures[el.dataset.figure]);
       });
     }
+    document.body.dataset.pushed = "yes";  // a pushed board is shown (screenshots wait for it)
   }
   window.ivrLive("/wallboard/events", show);  // /static/live.js: reconnects, or the sign-in page
 })();
