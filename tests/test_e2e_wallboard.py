@@ -13,11 +13,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from ivr.desk import screen
+from ivr.flow.states import State
 from ivr.keys import STORE
 from ivr.web.auth import hash_password
 from tests.conftest import TEST_CALLER_NUMBER, Hotline, PhoneFactory
 from tests.desk_support import settled, sign_in, start_browser, submit, wait_for
-from tests.e2e_ringgroup_support import WAITING, choose_line, counselor, dial, member
+from tests.e2e_ringgroup_support import WAITING, counselor, dial, member
 from tests.test_e2e_metrics import scrape
 
 SUPERVISOR_PW = "wallboard-e2e-password"
@@ -91,10 +92,18 @@ async def test_the_wallboard_shows_a_waiting_caller_then_the_counselor_on_the_ca
     assert await asyncio.to_thread(lambda: browser.find_element(By.ID, "waiting").text) == "0"
 
     caller, call_id = await dial(hotline, phones, "wallboard-caller")
-    await choose_line(hotline, caller, call_id)
-    await hotline.wait_state(call_id, WAITING)
+    await caller.dtmf("5")
+    # Asked for consent the caller is already in the queue (the ring group may ring for them):
+    # on the board as waiting, before any answer.
+    await hotline.wait_state(call_id, State.CONSENT)
     await wait_for(
         lambda: browser.find_element(By.ID, "waiting").text == "1", message="1 caller waiting"
+    )
+    assert hotline.controller.calls[call_id].flow.state is State.CONSENT
+    await caller.dtmf("2")
+    await hotline.wait_state(call_id, WAITING)
+    await wait_for(
+        lambda: browser.find_element(By.ID, "waiting").text == "1", message="still 1 waiting"
     )
     longest = await wait_for(
         lambda: (t := browser.find_element(By.ID, "longest").text) != "–" and t,

@@ -46,6 +46,7 @@ from ivr.chat import http as chat_http
 from ivr.chat.service import ChatService, LiveChat
 from ivr.context import ActiveCall
 from ivr.controller import Controller
+from ivr.flow.states import QUEUED_STATES, State
 from ivr.keys import CONTROLLER
 from ivr.store import Store
 from ivr.timezone import SEOUL
@@ -71,8 +72,10 @@ KEEPALIVE = 15.0
 LOOK = 1.0
 #: Seconds before a failed seed is tried again (not at every tick: the store may be busy).
 SEED_RETRY = 30.0
-#: Call states that are waiting for staff (queued, or a member's phone ringing).
-WAITING_STATES = frozenset({"waiting", "connecting"})
+#: Call states that are waiting for staff: in the queue (from the intro on: the ring group may
+#: ring for them while they hear it and the consent question, and their wait counts from it),
+#: or a member's phone ringing.
+WAITING_STATES = frozenset(s.value for s in QUEUED_STATES | {State.CONNECTING})
 
 
 def _today(now: float) -> float:
