@@ -55,6 +55,7 @@ def test_smoke_run_every_call_reaches_the_queue_in_product_and_native() -> None:
     cmd = [
         sys.executable, "-m", "ivr.bench.load", "load",
         "--steps", "2", "--hold", "3", "--menu-wait", "3", "--consent-wait", "3",
+        "--wallboards", "2",
     ]  # fmt: skip
     proc = subprocess.run(
         cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=840, check=False
@@ -88,6 +89,9 @@ def test_smoke_run_every_call_reaches_the_queue_in_product_and_native() -> None:
     assert int(product) > 0 and int(native) > 0 and ratio.endswith("×"), out
     p50, p95 = _row(out, "/health p50 / p95 (ms)")[0].split(" / ")
     assert float(p50) <= float(p95), out
+    # Both callers were seen arriving on both signed-in wallboard screens (the product's desk).
+    board, none = _row(out, "queued to wallboard p50 / p95 (ms)")
+    assert re.fullmatch(r"\d+ / \d+ \(2 × 2\)", board) and none == "—", out
     # Every caller's greeting and intro were found in what they received, in both systems.
     for label in ("greeting after 200 OK p50 / p95 (ms)", "key 5 (end) to intro p50 / p95 (ms)"):
         cells = _row(out, label)

@@ -29,6 +29,7 @@ import wave
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from secrets import token_urlsafe
 
 import aiohttp
 
@@ -46,6 +47,7 @@ from ivr.bench.sipp import (
     write_line_pcap,
 )
 from ivr.bench.sipp import scenario as caller_scenario
+from ivr.bench.wallboard import Wallboards, set_password
 from ivr.config import Settings
 from ivr.flow.call import CONSENT_PROMPTS
 from ivr.flow.menu import Menu, load_menu
@@ -174,6 +176,8 @@ class Plan:
     consent_wait: float | None
     keep: bool
     capture: bool = True
+    #: Wallboard screens open on the product's desk during its steps (ivr/bench/wallboard.py).
+    wallboards: int = 0
 
     def journey(self, sounds: Path, menu: Menu) -> Journey:
         j = default_journey(sounds, menu, self.hold)
@@ -195,6 +199,7 @@ async def run_step(
     queued: Callable[[float], Awaitable[tuple[int, int | None]]],
     dtmf_ms: int,
     signatures: tuple[Signature, Signature] | None,
+    screens: Wallboards | None = None,
 ) -> StepResult:
     text = caller_scenario(journey, sipp.inner("line.pcap"), dtmf_ms)
     call_s = (journey.menu_wait_ms + journey.consent_wait_ms + journey.hold_ms) / 1000
@@ -208,7 +213,10 @@ async def run_step(
     monitor = Monitor(w)
     watching = asyncio.create_task(monitor.run())
     t0 = time.monotonic()
+    board = None
     try:
+        if screens is not None:
+            await screens.start()
         res = await sipp.run(
             f"{system}-{callers}", target, text, callers, plan.rate, SIPP_MEDIA_BASE, timeout
         )
@@ -217,7 +225,11 @@ async def run_step(
             if left:
                 say(f"{system}: {left} calls still up when SIPp's time ran out; hung up")
         reached, still_open = await queued(since)
+        if screens is not None:
+            board = await screens.finish(since)
     finally:
+        if screens is not None:
+            await screens.close()
         monitor.stop()
         await watching
         if cap is not None:
@@ -247,6 +259,7 @@ async def run_step(
         seconds=seconds,
         greeting=found.greeting if found is not None else None,
         dtmf=found.dtmf if found is not None else None,
+        board=board,
     )
 
 
@@ -300,12 +313,17 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
     load_before = os.getloadavg()
     results: dict[tuple[str, int], StepResult] = {}
     idle: dict[str, tuple[float, float | None]] = {}
-    product = Product(work, install, rtp)
+    product = Product(work, install, rtp, plan.wallboards)
     native: NativePbx | None = None
     journey: Journey | None = None
     try:
         say(f"starting the product (instance {product.settings.instance}, RTP {rtp[0]}-{rtp[1]})")
         w = await product.start()
+        screens = None
+        if plan.wallboards:
+            password = token_urlsafe(18)
+            await asyncio.to_thread(set_password, product.settings.state_dir, password)
+            screens = Wallboards(product.desk_url, plan.wallboards, password, product.database)
         idle["product"] = await idle_cpu(w)
         journey = plan.journey(product.sounds, menu)
         longest = max(journey.menu_wait_ms, journey.consent_wait_ms, journey.hold_ms) / 1000
@@ -329,8 +347,9 @@ async def run(plan: Plan, out: Callable[[str], None] = print) -> int:
         for n in plan.steps:
             say(f"product: {n} callers")
             results["product", n] = await run_step(
-                "product", n, plan, journey, sipp, target, w, product_queued, dtmf_ms, signatures
-            )
+                "product", n, plan, journey, sipp, target, w, product_queued, dtmf_ms, signatures,
+                screens,
+            )  # fmt: skip
         await product.stop()
 
         s = replace(
@@ -447,6 +466,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="no packet capture (no greeting and DTMF latencies)",
     )
+    p.add_argument(
+        "--wallboards",
+        type=int,
+        default=50,
+        help="wallboard screens open on the product's desk during its steps (default 50; 0: none)",
+    )
     p.add_argument("--keep", action="store_true",
                    help="keep the instances, SIPp files and logs afterwards")  # fmt: skip
 
@@ -454,7 +479,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main_load(args: argparse.Namespace) -> int:
     plan = Plan(
         args.steps, args.rate, args.hold, args.menu_wait, args.consent_wait, args.keep,
-        capture=not args.no_capture,
+        capture=not args.no_capture, wallboards=max(0, args.wallboards),
     )  # fmt: skip
     if os.geteuid() != 0:
         say("warning: not root; the PBX root and SIPp in it need root")

@@ -62,8 +62,13 @@ async def poll_until(
 class Product:
     """The product as an administrator runs it: `python -m ivr.main` with default settings."""
 
-    def __init__(self, work: Path, install: AsteriskInstall, rtp: tuple[int, int]) -> None:
+    def __init__(
+        self, work: Path, install: AsteriskInstall, rtp: tuple[int, int], screens: int = 0
+    ) -> None:
         self.install = install
+        #: Wallboard screens the bench opens (ivr/bench/wallboard.py): one member holds them
+        #: all, so its cap on live screens is raised to that many (the one setting changed).
+        self.screens = screens
         self.settings = replace(
             Settings(),
             instance=f"benchp{os.getpid()}",
@@ -72,6 +77,8 @@ class Product:
             sip_port=free_port(socket.SOCK_DGRAM),
             http_port=free_port(socket.SOCK_STREAM),
             status_port=free_port(socket.SOCK_STREAM),
+            desk_port=free_port(socket.SOCK_STREAM),
+            desk_streams_per_member=max(Settings().desk_streams_per_member, screens),
             rtp_port_start=rtp[0],
             rtp_port_end=rtp[1],
         )
@@ -94,6 +101,8 @@ class Product:
             IVR120_SIP_PORT=str(s.sip_port),
             IVR120_HTTP_PORT=str(s.http_port),
             IVR120_STATUS_PORT=str(s.status_port),
+            IVR120_DESK_PORT=str(s.desk_port),
+            IVR120_DESK_STREAMS_PER_MEMBER=str(s.desk_streams_per_member),
             IVR120_RTP_PORT_START=str(s.rtp_port_start),
             IVR120_RTP_PORT_END=str(s.rtp_port_end),
         )
@@ -125,14 +134,21 @@ class Product:
         return Watched(pid, proc.pid, self.health_url, self.pbx)
 
     @property
+    def desk_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.desk_port}"
+
+    @property
+    def database(self) -> Path:
+        return self.settings.state_path(self.settings.database)
+
+    @property
     def sounds(self) -> Path:
         assert self.pbx is not None
         return self.pbx.sounds_dir
 
     def counts(self, since: float) -> tuple[int, int, int]:
         """(calls started, ended, queued) since `since` in the product's records."""
-        db = self.settings.state_path(self.settings.database)
-        with contextlib.closing(sqlite3.connect(db, timeout=10)) as con:
+        with contextlib.closing(sqlite3.connect(self.database, timeout=10)) as con:
             row = con.execute(
                 "SELECT count(*), count(ended_at), count(queued_at) FROM calls"
                 " WHERE started_at >= ?",

@@ -6,6 +6,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ivr.bench.wallboard import BoardLatency
+
 DASH = "—"
 
 
@@ -50,6 +52,8 @@ class StepResult:
     #: per call where the capture found them (None: not captured).
     greeting: tuple[float, ...] | None = None
     dtmf: tuple[float, ...] | None = None
+    #: Caller queued → on the wallboard screens (product only; None: no screens).
+    board: BoardLatency | None = None
 
     def per_call_ms(self, cpu: float | None) -> float | None:
         return None if cpu is None or not self.calls else cpu * 1000 / self.calls
@@ -89,6 +93,19 @@ def _latency(values: tuple[float, ...] | None, calls: int) -> str:
     return text
 
 
+def _board(r: StepResult) -> str:
+    b = r.board
+    if b is None:
+        return DASH
+    if not b.seconds:
+        return f"none shown of {b.arrivals} × {b.screens}"
+    p50, p95 = percentile(b.seconds, 50), percentile(b.seconds, 95)
+    text = f"{_n(p50 and p50 * 1000)} / {_n(p95 and p95 * 1000)} ({b.arrivals} × {b.screens})"
+    if b.missed:
+        text += f", {b.missed} never shown"
+    return text
+
+
 def step_table(
     step: int, callers: int, rate: float, hold: float, p: StepResult | None, n: StepResult | None
 ) -> str:
@@ -123,6 +140,7 @@ def step_table(
     row("greeting after 200 OK p50 / p95 (ms)", lambda r: _latency(r.greeting, r.ok + r.failed))
     row("key 5 (end) to intro p50 / p95 (ms)", lambda r: _latency(r.dtmf, r.ok + r.failed))
     row("/health p50 / p95 (ms)", _health)
+    row("queued to wallboard p50 / p95 (ms)", _board)
     row("step duration (s)", lambda r: f"{r.seconds:.0f}")
     head = ("", "product", "native", "product/native")
     widths = [max(len(r[i]) for r in (head, *rows)) for i in range(4)]
