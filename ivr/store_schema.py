@@ -438,6 +438,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS callbacks_status ON callbacks (status);
     CREATE INDEX IF NOT EXISTS callbacks_requested ON callbacks (requested_at, status);
     """,
+    """
+    -- When the run holding a chat last saw it live (ivr.chat.restore): a chat left open by a
+    -- restart is taken up again when this is recent, else closed as interrupted at this time.
+    ALTER TABLE chats ADD COLUMN seen_at REAL;
+    """,
 )
 
 

@@ -115,23 +115,6 @@ async def test_a_withdrawal_with_the_database_free_says_so_at_once(tmp_path: Pat
     await store.close()
 
 
-async def test_chats_left_open_by_a_previous_run_are_closed_at_the_first_tick(
-    tmp_path: Path,
-) -> None:
-    store = await Store.open(tmp_path / "db.sqlite")
-    main = {STORE: store, SETTINGS: Settings()}
-    await store.change(
-        "INSERT INTO chats (chat_id, identity_hash, started_at, queued_at, consent)"
-        " VALUES ('chat-old', 'chat-x', 1.0, 1.0, 'no')",
-        (),
-    )
-    s = service(main)
-    await s.step(100.0)
-    rows = await store.fetch("SELECT ended_at, outcome, ended_by FROM chats")
-    assert rows == [(100.0, "interrupted", "system")]
-    await store.close()
-
-
 async def test_two_first_requests_of_one_identity_at_once_make_one_chat(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "db.sqlite")
     s = service({STORE: store, SETTINGS: Settings()})

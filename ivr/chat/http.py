@@ -203,6 +203,7 @@ async def _stream(
 async def page(request: web.Request) -> web.StreamResponse:
     desk = desk_of(request)
     service = service_of(request)
+    await service.ready()
     identity = identity_of(request)
     chat = service.chat_of(identity) if identity else None
     now = time.time()
@@ -265,6 +266,7 @@ async def _citizen_chat(request: web.Request) -> LiveChat | web.Response:
         return desk_of(request).render(
             request, "message.html", status=400, title="채팅", message=MSG_NO_COOKIE
         )
+    await service_of(request).ready()
     chat = service_of(request).chat_of(identity)
     if chat is None:
         return _answer(request, False, MSG_CONFLICT, 409)
@@ -299,6 +301,7 @@ async def choose(request: web.Request) -> web.StreamResponse:
             request, "message.html", status=400, title="채팅", message=MSG_NO_COOKIE
         )
     service = service_of(request)
+    await service.ready()
     chat = service.chat_of(identity)
     if chat is not None and chat.journey.step is not Step.ENDED:
         return await _citizen_event(request, option)
@@ -360,6 +363,7 @@ async def leave(request: web.Request) -> web.StreamResponse:
 async def new(request: web.Request) -> web.StreamResponse:
     identity = identity_of(request)
     if identity is not None:
+        await service_of(request).ready()
         chat = service_of(request).chat_of(identity)
         if chat is None or chat.journey.step is Step.ENDED:
             service_of(request).forget(identity)
@@ -386,6 +390,11 @@ async def citizen_events(request: web.Request) -> web.StreamResponse:
     if refusal is Refusal.TOTAL:
         log.warning("chat stream refused: %d streams open, the most", streams.held())
         return web.Response(status=503, text=MSG_STREAMS_FULL)
+    try:
+        await service.ready()
+    except BaseException:
+        streams.give(address)
+        raise
     chat = service.chat_of(identity)
     if chat is not None:
         chat.watchers += 1

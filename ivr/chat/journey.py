@@ -369,6 +369,35 @@ class ChatJourney:
             path=list(guide.path),
         )
 
+    @classmethod
+    def restored(
+        cls,
+        chat_id: str,
+        params: ChatParams,
+        started_at: float,
+        consent: bool,
+        member: str | None,
+        *,
+        flagged: bool = False,
+        path: tuple[str, ...] = (),
+        callback_asked: bool = False,
+        lines: int = 0,
+    ) -> ChatJourney:
+        """A chat a previous run left open (ivr.chat.restore), as it was: CONNECTED to
+        `member`, or WAITING when no counselor had taken it; `lines` the messages it had."""
+        return cls(
+            chat_id,
+            params,
+            started_at,
+            flagged=flagged,
+            step=Step.WAITING if member is None else Step.CONNECTED,
+            consent=consent,
+            member=member,
+            path=list(path),
+            callback_asked=callback_asked,
+            _lines=lines,
+        )
+
     def guide(self) -> Guide:
         """Where the guided start is (only while it is: GUIDE, INFO or CONSENT)."""
         if self.step not in GUIDE_STEPS:

@@ -66,19 +66,47 @@ async def ended(store: Store, chat_id: str, at: float, outcome: str, by: str) ->
     )
 
 
-async def close_left_open(store: Store, now: float, live: set[str]) -> int:
-    """Close the chats a previous run left open (outcome ``interrupted``; their live lines were
-    in that process's memory only), except `live` (this run's). Returns how many."""
-    rows = await store.fetch("SELECT chat_id FROM chats WHERE ended_at IS NULL")
-    left = [str(r[0]) for r in rows if r[0] not in live]
-    for chat_id in left:
+#: The columns of a chat left open, as :func:`left_open` reads them (ivr.chat.restore).
+OPEN_COLUMNS = (
+    "chat_id, identity_hash, started_at, queued_at, answered_at, member, consent, flag_level,"
+    " path, seen_at"
+)
+
+
+async def left_open(store: Store, live: set[str]) -> list[tuple[object, ...]]:
+    """The chats not ended, except `live` (this run's), with when each was last heard of:
+    its `seen_at`, or its latest kept message or answer when later (OPEN_COLUMNS, then that
+    time, then whether a callback was asked from it)."""
+    rows = await store.fetch(
+        f"SELECT {OPEN_COLUMNS},"
+        " max(coalesce(seen_at, 0), queued_at, coalesce(answered_at, 0),"
+        "     coalesce((SELECT max(at) FROM chat_messages m WHERE m.chat_id = c.chat_id), 0)),"
+        " EXISTS (SELECT 1 FROM callbacks b WHERE b.call_id = c.chat_id)"
+        " FROM chats c WHERE ended_at IS NULL ORDER BY queued_at"
+    )
+    return [r for r in rows if r[0] not in live]
+
+
+async def seen(store: Store, chat_ids: list[str], now: float) -> None:
+    """The chats `chat_ids` are live in this run at `now` (one statement for all)."""
+    if chat_ids:
+        marks = ",".join("?" * len(chat_ids))
         await store.write(
-            "chat left open",
-            "UPDATE chats SET ended_at = ?, outcome = 'interrupted', ended_by = 'system'"
-            " WHERE chat_id = ? AND ended_at IS NULL",
-            (now, chat_id),
+            "chats seen",
+            f"UPDATE chats SET seen_at = ? WHERE ended_at IS NULL AND chat_id IN ({marks})",
+            (now, *chat_ids),
         )
-    return len(left)
+
+
+async def interrupted(store: Store, chat_id: str, at: float) -> None:
+    """A chat a previous run left open and nobody can take up again: closed as ``interrupted``
+    at `at` (when it was last heard of)."""
+    await store.write(
+        "chat left open",
+        "UPDATE chats SET ended_at = ?, outcome = 'interrupted', ended_by = 'system'"
+        " WHERE chat_id = ? AND ended_at IS NULL",
+        (at, chat_id),
+    )
 
 
 async def message(

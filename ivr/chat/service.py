@@ -23,11 +23,10 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ivr.audit import audit
-from ivr.chat import records
+from ivr.chat import records, restore
 from ivr.chat.journey import (
     NOTICE_WITHDRAWING,
     NOTICE_WITHDRAWN,
@@ -54,6 +53,7 @@ from ivr.chat.journey import (
     RequestCallback,
     Step,
 )
+from ivr.chat.live import LiveChat
 from ivr.chat.queue import Counselors, Queue
 from ivr.context import safe_store
 from ivr.crypto import Sealer
@@ -61,8 +61,7 @@ from ivr.flow.commands import CallbackConsent, CallbackReason
 from ivr.followup.requests import FollowupRequests, describe
 from ivr.keys import SECRETS, SETTINGS, STORE
 from ivr.privacy import caller_hash
-from ivr.staff.chatoffers import ChatOffer
-from ivr.staff.ringgroup import Channel, RingGroup
+from ivr.staff.ringgroup import Channel, RingGroup, UnknownMemberError
 from ivr.store import Store, WriteDeferred
 
 log = logging.getLogger(__name__)
@@ -82,45 +81,13 @@ KEEP_IDLE = 3600.0
 #: Live chats at once at most without settings (chat_max_live); beyond, a new one is refused.
 MAX_LIVE = 500
 OFFER_PREFIX = "chatoffer-"
+#: Seconds a citizen's request waits at most for the chats of a previous run to be taken up.
+READY_WAIT = 5.0
 #: The defaults of chat_offer_seconds and chat_max_wait (ivr.config), without settings.
 OFFER_SECONDS = 30.0
 MAX_WAIT = 600.0
 #: Steps of the guided start (before the queue).
 GUIDED = frozenset({Step.GUIDE, Step.INFO, Step.CONSENT})
-
-
-@dataclass
-class Line:
-    seq: int
-    sender: str  # "citizen", "counselor" or "system"
-    text: str
-    at: float
-
-
-@dataclass
-class LiveChat:
-    journey: ChatJourney
-    identity: str
-    """The keyed hash of the chat identity (the abuse flags' caller_hash)."""
-    flag_level: int = 0
-    lines: list[Line] = field(default_factory=list)
-    queued: bool = False
-    """In the ring group's waiting list (False while waiting: not queued yet)."""
-    queued_at: float | None = None
-    """When the citizen asked for a counselor (its Enqueue): the wait shown on the wallboard and
-    timed against `chat_max_wait`."""
-    stored: bool = False
-    offer: ChatOffer | None = None
-    offered_at: float = 0.0
-    ended_at: float | None = None
-    watchers: int = 0
-    """The citizen's pages open on it (their event streams)."""
-    last_seen: float = 0.0
-    """The last request from the citizen, or the last moment a page of theirs was open."""
-
-    @property
-    def chat_id(self) -> str:
-        return self.journey.chat_id
 
 
 class ChatService:
@@ -141,6 +108,9 @@ class ChatService:
         self._sealer: Sealer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._recovered = False
+        #: Set once the chats a previous run left open are taken up (ivr.chat.restore).
+        self.recovered = asyncio.Event()
+        self._seen_at = -1e18
         #: Told (chat, command) of every command of a chat before it is carried out: the
         #: wallboard shows abuse endings as they happen (ivr.wallboard.alerts). Listeners only
         #: take note; one that fails is logged and ignored.
@@ -227,6 +197,27 @@ class ChatService:
         log.info("chat %s: started (identity %s, flag %d)", chat_id, identity, level)
         return chat
 
+    def resumed(
+        self, journey: ChatJourney, identity: str, flag_level: int, queued_at: float, now: float
+    ) -> LiveChat:
+        """A chat a previous run left open, taken up again (ivr.chat.restore): a waiting one
+        is queued by the next tick with its first `queued_at`, a connected one counts against
+        its counselor again."""
+        chat = LiveChat(journey, identity, flag_level, queued_at=queued_at, stored=True)
+        chat.last_seen, chat.recount = now, journey.step is Step.CONNECTED
+        self.chats[chat.chat_id] = chat
+        self._by_identity[identity] = chat.chat_id
+        self.notify_chat(chat)
+        return chat
+
+    async def ready(self, timeout: float = READY_WAIT) -> None:
+        """Wait, at most `timeout` seconds, until the chats a previous run left open are taken
+        up: a citizen's page coming back after a restart finds their chat, and a new chat is
+        not started beside it."""
+        if not self.recovered.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.recovered.wait(), timeout)
+
     def starting(self, identity: str) -> asyncio.Event | None:
         """Set when the chat of `identity` an earlier request is starting has started; None
         when none is being started."""
@@ -308,8 +299,7 @@ class ChatService:
                 if group is not None:
                     group.chat_ended(member, chat.chat_id)
             case Deliver(sender, text, at, keep):
-                line = Line(len(chat.lines) + 1, sender, text, at)
-                chat.lines.append(line)
+                line = chat.add(sender, text, at)
                 if keep and store is not None:
                     await safe_store(
                         records.message(
@@ -317,7 +307,7 @@ class ChatService:
                         )
                     )
             case Notice(text):
-                chat.lines.append(Line(len(chat.lines) + 1, "system", text, now))
+                chat.add("system", text, now)
             case Connected(member, at):
                 log.info("chat %s: taken by %s", chat.chat_id, member)
                 if store is not None:
@@ -379,7 +369,7 @@ class ChatService:
 
     @staticmethod
     def _line(chat: LiveChat, sender: str, text: str, at: float) -> None:
-        chat.lines.append(Line(len(chat.lines) + 1, sender, text, at))
+        chat.add(sender, text, at)
 
     def _enqueue(self, chat: LiveChat, since: float) -> None:
         group = self.group()
@@ -509,6 +499,17 @@ class ChatService:
         group = self.group()
         if group is None:
             return changed
+        for chat in self.chats.values():
+            if chat.recount and chat.journey.member is not None:
+                chat.recount = False
+                try:
+                    group.chat_resumed(chat.journey.member, chat.chat_id)
+                except UnknownMemberError:
+                    log.warning(
+                        "chat %s: taken up again, but %s is no longer a counselor",
+                        chat.chat_id,
+                        chat.journey.member,
+                    )
         waiting = [c for c in self.chats.values() if c.journey.step is Step.WAITING]
         for chat in waiting:
             if not chat.queued:
@@ -544,12 +545,21 @@ class ChatService:
         `max_wait` end unanswered (with the callback form), then :meth:`tick`."""
         store = self.store
         if not self._recovered and store is not None:
-            # Once per run, before anything else: close what a previous run left open.
-            with contextlib.suppress(WriteDeferred):
-                closed = await records.close_left_open(store, now, set(self.chats))
-                if closed:
-                    log.warning("closed %d chat(s) a previous run left open", closed)
+            # Once per run, before anything else: what a previous run left open.
+            resumed, closed = await restore.recover(self, store, now)
+            if resumed or closed:
+                log.warning(
+                    "chats a previous run left open: %d taken up again, %d closed as interrupted",
+                    resumed,
+                    closed,
+                )
             self._recovered = True
+            self.recovered.set()
+        if store is not None and now - self._seen_at >= restore.SEEN_EVERY:
+            self._seen_at = now
+            live = [c.chat_id for c in self.chats.values() if c.stored and c.ended_at is None]
+            with contextlib.suppress(WriteDeferred):
+                await records.seen(store, live, now)
         for chat in self.gone(now):
             log.info("chat %s: the citizen's page is gone; ended", chat.chat_id)
             await self.feed(chat, Left(), now)

@@ -203,6 +203,17 @@ class ChatOffers:
         self._chats_taken[offer.member] = self._chats_taken.get(offer.member, 0) + 1
         return offer
 
+    def chat_resumed(self, member: str, chat_id: str) -> bool:
+        """A chat `member` was in before a restart (ivr.chat.restore) counts against their
+        chats again, whatever their state now (they took it then). False if it already did;
+        UnknownMemberError if `member` is no longer in the group."""
+        self._get(member)
+        chats = self._chats.setdefault(member, set())
+        if chat_id in chats:
+            return False
+        chats.add(chat_id)
+        return True
+
     def chat_ended(self, member: str, chat_id: str) -> bool:
         """A member's chat ended (either side). False if they were not in it."""
         chats = self._chats.get(member)
