@@ -66,9 +66,8 @@ class Product:
         self, work: Path, install: AsteriskInstall, rtp: tuple[int, int], screens: int = 0
     ) -> None:
         self.install = install
-        #: Wallboard screens the bench opens (ivr/bench/wallboard.py): one member holds them
-        #: all, so its cap on live screens is raised to that many (the one setting changed).
-        self.screens = screens
+        # `screens`: wallboard screens the bench opens (ivr/bench/wallboard.py); one member
+        # holds them all, so its cap on live screens is raised to that many.
         self.settings = replace(
             Settings(),
             instance=f"benchp{os.getpid()}",
