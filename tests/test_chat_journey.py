@@ -14,6 +14,7 @@ from ivr.chat.journey import (
     MSG_TOO_FAST,
     MSG_WAIT_FULL,
     NOTICE_ABUSE_POLICY,
+    NOTICE_COUNSELOR_GONE,
     NOTICE_NO_COUNSELOR,
     NOTICE_WAITED_TOO_LONG,
     Accepted,
@@ -25,6 +26,7 @@ from ivr.chat.journey import (
     Closed,
     ConsentAnswered,
     CounselorEnded,
+    CounselorGone,
     Deliver,
     Dequeue,
     Enqueue,
@@ -109,6 +111,16 @@ def test_a_flagged_identity_is_told_the_policy_when_it_queues() -> None:
 
 def test_a_counselor_accepting_connects() -> None:
     assert connected().member == "counselor01"
+
+
+def test_a_chat_whose_counselor_is_gone_queues_again_at_its_first_place() -> None:
+    j = connected()
+    assert j.handle(CounselorGone(2.0), 9.0) == [Enqueue(2.0), Notice(NOTICE_COUNSELOR_GONE)]
+    assert j.step is Step.WAITING and j.member is None
+    j.handle(Accepted("counselor02"), 10.0)
+    assert j.member == "counselor02"
+    with pytest.raises(ChatStateError):
+        waiting().handle(CounselorGone(2.0), 9.0)
 
 
 def test_the_citizen_may_type_while_waiting() -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from ivr.chat import restore
 from ivr.chat.journey import (
+    NOTICE_COUNSELOR_GONE,
     ChatParams,
     Choose,
     ConsentAnswered,
@@ -47,9 +48,11 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
         await db.close()
 
 
-def run_of(store: Store, key: str) -> tuple[ChatService, RingGroup]:
+def run_of(
+    store: Store, key: str, members: tuple[str, ...] = ("c1", "c2")
+) -> tuple[ChatService, RingGroup]:
     """One run's chat service over `store`, its ring group new (as after a restart)."""
-    group = RingGroup("loneliness", ("c1", "c2"), make_config())
+    group = RingGroup("loneliness", members, make_config())
     main: dict[Any, Any] = {
         STORE: store,
         SECRETS: types.SimpleNamespace(data_key=key, caller_hash_key="k"),
@@ -68,6 +71,16 @@ async def queued(s: ChatService, identity: str, consent: bool, now: float) -> Li
     return chat
 
 
+async def talking_in(s: ChatService, consent: bool = True, said: str = "네") -> LiveChat:
+    """A chat c1 took at T0 + 1, in which the citizen and c1 said a line each."""
+    chat = await queued(s, "chat-talking", consent, T0)
+    await s.step(T0, OFFER)
+    assert await s.accept("c1", chat.chat_id, T0 + 1)
+    await s.feed(chat, Typed("citizen", "안녕하세요"), T0 + 2)
+    await s.feed(chat, Typed("counselor", said), T0 + 3)
+    return chat
+
+
 def texts(chat: LiveChat) -> list[tuple[str, str]]:
     return [(ln.sender, ln.text) for ln in chat.lines]
 
@@ -76,11 +89,7 @@ async def test_a_restart_takes_up_the_waiting_and_the_connected_chats_as_they_we
     store: Store,
 ) -> None:
     first, _ = run_of(store, KEY)
-    talking = await queued(first, "chat-talking", True, T0)
-    await first.step(T0, OFFER)
-    assert await first.accept("c1", talking.chat_id, T0 + 1)
-    await first.feed(talking, Typed("citizen", "안녕하세요"), T0 + 2)
-    await first.feed(talking, Typed("counselor", "네, 말씀하세요"), T0 + 3)
+    talking = await talking_in(first, said="네, 말씀하세요")
     waiting = await queued(first, "chat-waiting", False, T0 + 4)
     await first.feed(waiting, Typed("citizen", "기다릴게요"), T0 + 5)
     mark = T0 + restore.SEEN_EVERY
@@ -164,14 +173,132 @@ def test_the_plan_takes_up_what_was_heard_of_within_the_limit() -> None:
         member = "c1" if answered is not None else None
         return restore.OpenChat.of(
             (chat_id, "chat-i", 1.0, 2.0, answered, member, "yes", 1, "info,chat", None)
-            + (heard, 0)
+            + (heard, 0, 7)
         )
 
     fresh, old = row("a", 1000.0, answered=3.0), row("b", 1000.0 - restore.RESUME_WITHIN - 1)
-    assert restore.plan([fresh, old], 1000.0) == ([fresh], [old])
+    assert restore.plan([fresh, old], 1000.0, set()) == ([fresh], [old])
+    assert fresh.last_seq == 7
+    # An identity with a chat in this run already: nothing of it is taken up.
+    assert restore.plan([fresh], 1000.0, {"chat-i"}) == ([], [fresh])
     assert fresh.path == ("info", "chat") and fresh.consent and fresh.member == "c1"
     journey = restore.journey_of(fresh, ChatParams(), lines=4)
     assert journey.step is Step.CONNECTED and journey.flagged and journey.member == "c1"
     waiting = restore.journey_of(old, ChatParams(), lines=0)
     assert waiting.step is Step.WAITING and waiting.member is None
     assert waiting.outcome is None and Outcome.INTERRUPTED.value == "interrupted"
+
+
+async def test_kept_messages_that_cannot_be_read_are_not_shown_and_new_ones_go_on_after_them(
+    store: Store,
+) -> None:
+    first, _ = run_of(store, KEY)
+    talking = await talking_in(first)
+
+    # The next run cannot open what was kept (here: another data key).
+    other = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    second, _ = run_of(store, other)
+    await second.step(T0 + 10, OFFER)
+    back = second.chat_of("chat-talking")
+    assert back is not None and back.journey.step is Step.CONNECTED
+    assert texts(back) == [
+        ("system", restore.NOTICE_RESUMED),
+        ("system", restore.NOTICE_EARLIER_UNREADABLE),
+    ]
+    await second.feed(back, Typed("citizen", "들리세요?"), T0 + 11)
+    kept = await store.fetch(
+        "SELECT seq FROM chat_messages WHERE chat_id = ? ORDER BY seq", (talking.chat_id,)
+    )
+    assert len(kept) == 3 and len({seq for (seq,) in kept}) == 3, kept
+
+
+async def test_a_connected_chat_whose_counselor_left_the_roster_queues_again_at_its_place(
+    store: Store,
+) -> None:
+    first, _ = run_of(store, KEY)
+    talking = await talking_in(first, consent=False)
+
+    second, group = run_of(store, KEY, members=("c2",))  # c1 was taken off the roster
+    second.present["c2"] = 1
+    await second.step(T0 + 10, OFFER)
+    back = second.chat_of("chat-talking")
+    assert back is not None and back.journey.step is Step.WAITING
+    assert back.journey.member is None and back.queued and back.queued_at == T0
+    assert texts(back)[-1] == ("system", NOTICE_COUNSELOR_GONE)
+    assert group.waiting_chats == [talking.chat_id]
+    await second.step(T0 + 11, OFFER)
+    assert back.offer is not None and back.offer.member == "c2"
+    assert await second.accept("c2", talking.chat_id, T0 + 12)
+    row = await store.fetch(
+        "SELECT member, answered_at FROM chats WHERE chat_id = ?", (talking.chat_id,)
+    )
+    assert row == [("c2", T0 + 12)]
+
+
+async def test_one_live_chat_per_identity_after_a_restart(store: Store) -> None:
+    first, _ = run_of(store, KEY)
+    older = await queued(first, "chat-same", False, T0)
+    # A second open row for the same identity (a release that let two exist).
+    await store.change(
+        "INSERT INTO chats (chat_id, identity_hash, started_at, queued_at, consent)"
+        " VALUES ('chat-newer', 'chat-same', ?, ?, 'no')",
+        (T0 + 2, T0 + 3),
+    )
+    other = await queued(first, "chat-other", False, T0 + 4)
+
+    second, _ = run_of(store, KEY)
+    # The citizen of "chat-other" came back before the take-up and started a new chat.
+    fresh = await second.start("chat-other", T0 + 9)
+    await second.step(T0 + 10, OFFER)
+    same = second.chat_of("chat-same")
+    assert same is not None and same.chat_id == "chat-newer"
+    assert second.chat_of("chat-other") is fresh
+    rows = await store.fetch(
+        "SELECT chat_id, outcome FROM chats WHERE outcome IS NOT NULL ORDER BY queued_at"
+    )
+    assert rows == [(older.chat_id, "interrupted"), (other.chat_id, "interrupted")]
+
+
+async def test_a_take_up_that_fails_is_tried_again_and_the_tick_goes_on(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _ = run_of(store, KEY)
+    left = await queued(first, "chat-left", False, T0)
+    calls: list[int] = []
+    real = restore.records.left_open
+
+    async def failing(store: Store, live: set[str]) -> list[tuple[object, ...]]:
+        calls.append(1)
+        if len(calls) < restore.RECOVER_TRIES:
+            raise RuntimeError("disk I/O error")  # what a broken disk gives, on demand
+        return await real(store, live)
+
+    monkeypatch.setattr(restore.records, "left_open", failing)
+    second, group = run_of(store, KEY)
+    new = await queued(second, "chat-new", False, T0 + 5)
+    await second.step(T0 + 6, OFFER)
+    assert not second.recovered.is_set()
+    assert new.queued and group.waiting_chats == [new.chat_id]  # the tick went on
+    for n in range(restore.RECOVER_TRIES - 1):
+        await second.step(T0 + 7 + n, OFFER)
+    assert second.recovered.is_set() and len(calls) == restore.RECOVER_TRIES
+    assert second.chat_of("chat-left") is not None
+    assert group.waiting_chats == [left.chat_id, new.chat_id]  # its first place
+
+
+async def test_a_take_up_that_keeps_failing_gives_up_and_leaves_the_rows_open(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _ = run_of(store, KEY)
+    await queued(first, "chat-left", False, T0)
+
+    async def failing(store: Store, live: set[str]) -> list[tuple[object, ...]]:
+        raise RuntimeError("disk I/O error")
+
+    monkeypatch.setattr(restore.records, "left_open", failing)
+    second, _ = run_of(store, KEY)
+    for n in range(restore.RECOVER_TRIES):
+        assert not second.recovered.is_set()
+        await second.step(T0 + 6 + n, OFFER)
+    assert second.recovered.is_set() and second.chats == {}
+    assert await store.fetch("SELECT count(*) FROM chats WHERE ended_at IS NULL") == [(1,)]

@@ -10,6 +10,7 @@
     WAITING, CONNECTED, ENDED ──WithdrawConsent──> (same step, consent False)
     WAITING, CONNECTED ──CallbackAsked(number)──> (same step; once a chat)
     WAITING ──NoCounselor(reason)──> ENDED (outcome unanswered; the callback form stays)
+    CONNECTED ──CounselorGone(since)──> WAITING (queued again with its first place)
 
 GUIDE is the short guided start (buttons, like the phone menu): information about support
 programmes (the agency catalog, INFO, by category) or "상담사와 채팅하기". :class:`Guide` is
@@ -33,6 +34,9 @@ clear nor logged), once a chat; a number that is not a Korean phone number is re
 :class:`NoCounselor` (the adapter: nobody can take chats now, or the wait reached its
 maximum) ends a waiting chat with a notice giving the 120 line and the callback form, which
 stays open on the ended chat (:attr:`ChatJourney.callback_open`).
+:class:`CounselorGone` (the adapter: a chat taken up after a restart whose counselor is no
+longer in the roster) puts a connected chat back in the queue, at its first place, with a
+notice: the citizen wanted a counselor, and another one takes it.
 Events that do not fit the state raise :class:`ChatStateError` naming the state (never the
 citizen's text).
 """
@@ -82,6 +86,9 @@ NOTICE_WAITED_TOO_LONG = (
     "기다리시게 해서 죄송합니다. 지금은 상담사가 모두 상담 중입니다. "
     "전화 120(외로움안녕120)으로 연락하시거나, "
     "아래 ‘전화로 연락받기’에 전화번호를 남겨 주시면 상담사가 전화드리겠습니다."
+)
+NOTICE_COUNSELOR_GONE = (
+    "상담사가 채팅에서 나가게 되어 다른 상담사를 연결하고 있습니다. 잠시만 기다려 주세요."
 )
 NOTICE_WITHDRAWING = (
     "보관 동의 철회를 받았습니다. 보관된 상담 내용을 삭제하고 있습니다. 끝나면 알려 드리겠습니다."
@@ -201,6 +208,14 @@ class CallbackAsked:
     """As typed (digits, dashes, spaces); never logged."""
 
 
+@dataclass(frozen=True, slots=True)
+class CounselorGone:
+    """The adapter: the counselor of a connected chat is no longer in the roster (a chat
+    taken up after a restart); it queues again as it first did, at `since`."""
+
+    since: float
+
+
 Event = (
     Choose
     | ConsentAnswered
@@ -211,6 +226,7 @@ Event = (
     | WithdrawConsent
     | CallbackAsked
     | NoCounselor
+    | CounselorGone
 )
 
 
@@ -435,6 +451,10 @@ class ChatJourney:
                 self.step = Step.CONNECTED
                 self.member = member
                 return [Connected(member, now), Notice(NOTICE_CONNECTED)]
+            case CounselorGone(since) if self.step is Step.CONNECTED:
+                self.step = Step.WAITING
+                self.member = None
+                return [Enqueue(since), Notice(NOTICE_COUNSELOR_GONE)]
             case NoCounselor(reason) if self.step is Step.WAITING:
                 notice = (
                     NOTICE_WAITED_TOO_LONG

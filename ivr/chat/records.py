@@ -76,12 +76,15 @@ OPEN_COLUMNS = (
 async def left_open(store: Store, live: set[str]) -> list[tuple[object, ...]]:
     """The chats not ended, except `live` (this run's), with when each was last heard of:
     its `seen_at`, or its latest kept message or answer when later (OPEN_COLUMNS, then that
-    time, then whether a callback was asked from it)."""
+    time, whether a callback was asked from it, and the number of its last kept message:
+    read here, with no decryption, so new messages go on after it even when the kept ones
+    cannot be read)."""
     rows = await store.fetch(
         f"SELECT {OPEN_COLUMNS},"
         " max(coalesce(seen_at, 0), queued_at, coalesce(answered_at, 0),"
         "     coalesce((SELECT max(at) FROM chat_messages m WHERE m.chat_id = c.chat_id), 0)),"
-        " EXISTS (SELECT 1 FROM callbacks b WHERE b.call_id = c.chat_id)"
+        " EXISTS (SELECT 1 FROM callbacks b WHERE b.call_id = c.chat_id),"
+        " coalesce((SELECT max(seq) FROM chat_messages m WHERE m.chat_id = c.chat_id), 0)"
         " FROM chats c WHERE ended_at IS NULL ORDER BY queued_at"
     )
     return [r for r in rows if r[0] not in live]

@@ -61,7 +61,7 @@ from ivr.flow.commands import CallbackConsent, CallbackReason
 from ivr.followup.requests import FollowupRequests, describe
 from ivr.keys import SECRETS, SETTINGS, STORE
 from ivr.privacy import caller_hash
-from ivr.staff.ringgroup import Channel, RingGroup, UnknownMemberError
+from ivr.staff.ringgroup import Channel, RingGroup
 from ivr.store import Store, WriteDeferred
 
 log = logging.getLogger(__name__)
@@ -107,9 +107,9 @@ class ChatService:
         self._topics: dict[str, asyncio.Event] = {}
         self._sealer: Sealer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._recovered = False
+        self.recovery = restore.Recovery()
         #: Set once the chats a previous run left open are taken up (ivr.chat.restore).
-        self.recovered = asyncio.Event()
+        self.recovered = self.recovery.done
         self._seen_at = -1e18
         #: Told (chat, command) of every command of a chat before it is carried out: the
         #: wallboard shows abuse endings as they happen (ivr.wallboard.alerts). Listeners only
@@ -499,17 +499,6 @@ class ChatService:
         group = self.group()
         if group is None:
             return changed
-        for chat in self.chats.values():
-            if chat.recount and chat.journey.member is not None:
-                chat.recount = False
-                try:
-                    group.chat_resumed(chat.journey.member, chat.chat_id)
-                except UnknownMemberError:
-                    log.warning(
-                        "chat %s: taken up again, but %s is no longer a counselor",
-                        chat.chat_id,
-                        chat.journey.member,
-                    )
         waiting = [c for c in self.chats.values() if c.journey.step is Step.WAITING]
         for chat in waiting:
             if not chat.queued:
@@ -544,17 +533,9 @@ class ChatService:
         """One tick: the chats whose citizen is gone end (abandoned), those that waited
         `max_wait` end unanswered (with the callback form), then :meth:`tick`."""
         store = self.store
-        if not self._recovered and store is not None:
-            # Once per run, before anything else: what a previous run left open.
-            resumed, closed = await restore.recover(self, store, now)
-            if resumed or closed:
-                log.warning(
-                    "chats a previous run left open: %d taken up again, %d closed as interrupted",
-                    resumed,
-                    closed,
-                )
-            self._recovered = True
-            self.recovered.set()
+        if not self.recovered.is_set() and store is not None:
+            await self.recovery.attempt(self, store, now)
+        await restore.recount(self, now)
         if store is not None and now - self._seen_at >= restore.SEEN_EVERY:
             self._seen_at = now
             live = [c.chat_id for c in self.chats.values() if c.stored and c.ended_at is None]
