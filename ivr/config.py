@@ -88,6 +88,11 @@ class Settings:
     #: the box at about 250 (`ivr-bench load`, README "Capacity").
     rtp_port_start: int = 10000
     rtp_port_end: int = 19999
+    #: Seconds without any media from a caller's, a citizen's or a staff phone (no RTP at all:
+    #: a quiet caller's phone still sends it) after which Asterisk hangs up that leg, so a call
+    #: whose BYE was lost, a carrier or a counselor's phone that went away, does not hold a
+    #: place or a counselor forever (a call on hold is not timed). 0: never.
+    rtp_timeout: int = 60
     #: Asterisk's HTTP server for ARI; keep it on loopback.
     http_bind: str = "127.0.0.1"
     http_port: int = 8088

@@ -33,6 +33,11 @@ def problems(s: Settings) -> list[str]:
         "must be below rtp_port_end",
     )
     check(
+        s.rtp_timeout == 0 or 10 <= s.rtp_timeout <= 3600,
+        "rtp_timeout",
+        f"{s.rtp_timeout} must be 0 (never) or 10-3600 seconds",
+    )
+    check(
         len({s.sip_port, s.http_port, s.status_port}) == 3,
         "http_port",
         "sip_port, http_port and status_port must differ",

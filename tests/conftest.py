@@ -32,6 +32,7 @@ from ivr.phone.remote import RemotePhone
 # fake servers' access lines would carry request URLs (a dialled test number among them) into
 # the privacy tests' captured text.
 logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+log = logging.getLogger(__name__)
 
 #: A made-up caller number (never a real one): the tests check it is never stored in clear.
 TEST_CALLER_NUMBER = "0299990000"
@@ -183,6 +184,22 @@ class Hotline:
                 f"bridges={[b['id'] for b in bridges or []]} calls={list(self.controller.calls)}"
             )
 
+    async def sweep(self) -> None:
+        """Before a test: wait until idle; what an earlier test left behind (that test failed
+        at its teardown for it) is hung up and deleted, so it fails no test after it."""
+        try:
+            await self.wait_clean()
+            return
+        except pytest.fail.Exception as exc:
+            log.warning("an earlier test %s: hanging it up", exc)
+        for ch in await self.ari.get("channels"):
+            with contextlib.suppress(Exception):
+                await self.ari.delete(f"channels/{ch['id']}")
+        for b in await self.ari.get("bridges"):
+            with contextlib.suppress(Exception):
+                await self.ari.delete(f"bridges/{b['id']}")
+        await self.wait_clean()
+
     async def wait_endpoint(self, endpoint: str, state: str, timeout: float = 10) -> None:
         async with asyncio.timeout(timeout):
             while True:
@@ -280,6 +297,9 @@ async def hotline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hot
             "desk_port": free_port(),
             "rtp_port_start": 31000,
             "rtp_port_end": 31999,
+            # A phone that vanished without a BYE is hung up after this (tests/
+            # test_e2e_vanished_phone.py); every phone of the tests sends RTP all along.
+            "rtp_timeout": 15,
             "counselors": ",".join(COUNSELORS),
             "agents": "agent01",
             "social_workers": ",".join(SOCIAL_WORKERS),
@@ -344,6 +364,9 @@ async def phones() -> AsyncIterator[PhoneFactory]:
         yield start
     finally:
         for phone in started:
+            # Shown with a failure only (pytest shows a test's output then): what each phone
+            # saw and said, the first thing to read when a call did not go as asserted.
+            print(phone.diagnostics())
             with contextlib.suppress(Exception):
                 await phone.close()
 
@@ -365,7 +388,7 @@ async def clean_hotline(hotline: Hotline) -> AsyncIterator[Hotline]:
     """The hotline, checked to be idle before and after the test (nothing left behind)."""
     for ep in COUNSELORS:
         await hotline.wait_endpoint(ep, "offline", timeout=15)
-    await hotline.wait_clean()
+    await hotline.sweep()
     yield hotline
     await hotline.wait_clean()
 
