@@ -128,6 +128,7 @@ def test_environment_lists_are_comma_separated() -> None:
         ({"overrides": {"http_port": 5060}}, "sip_port, http_port and status_port must differ"),
         ({"overrides": {"status_port": 8088}}, "must differ"),
         ({"overrides": {"rtp_port_start": 20000}}, "rtp_port_start"),
+        ({"overrides": {"rtp_timeout": 5}}, "rtp_timeout"),
         ({"overrides": {"pbx_mode": "docker"}}, "pbx_mode"),
         ({"overrides": {"counselors": []}}, "counselors"),
         ({"overrides": {"counselors": ["bad name"]}}, "counselors/agents"),
