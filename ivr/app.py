@@ -39,6 +39,7 @@ from ivr.keys import (
     CATALOG,
     CONTROLLER,
     FENCE,
+    HANDOVER,
     MENU,
     PBX,
     ROSTER,
@@ -88,6 +89,7 @@ class Options:
 def build_app(settings: Settings, options: Options = Options()) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
+    app[HANDOVER] = asyncio.Event()
     if options.fence is not None:
         app[FENCE] = options.fence
     secure_state_dir(settings.state_dir)  # umask 077 and owner-only modes, before any write
@@ -158,7 +160,10 @@ async def _pbx_ctx(app: web.Application) -> AsyncIterator[None]:
             watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watch
-        await pbx.stop()
+        if app[HANDOVER].is_set():
+            pbx.leave_running()
+        else:
+            await pbx.stop()
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -283,8 +288,12 @@ async def _controller_ctx(
         await asyncio.wait_for(controller.connected.wait(), 30)
         log.info("controller connected to ARI; ready for calls on 120")
         yield
-        log.info("stopping: ending calls in progress with an apology")
-        await controller.shutdown(settings.shutdown_grace)
+        if app[HANDOVER].is_set():
+            left = await controller.hand_over(settings.shutdown_grace)
+            log.warning("handing over: %d call(s) stay in Asterisk for the next run", left)
+        else:
+            log.info("stopping: ending calls in progress with an apology")
+            await controller.shutdown(settings.shutdown_grace)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -118,6 +118,8 @@ class Controller:
         self.effects = Effects(self.ctx, table, kept, local, Shared())
         self.lanes: Lanes[inputs.Input] = Lanes(self._handle_one, self._lane_of)
         self._running = False  # the input loop turns (run)
+        #: What takes inputs while it runs: the ARI event reader and the ticker.
+        self._takers: tuple[asyncio.Task[None], ...] = ()
         self.connected = asyncio.Event()
         self._recent = RecentEvents()  # drops events delivered twice (two subscriptions)
         self._pbx_started: str | None = None  # Asterisk's startup time, seen at the last connect
@@ -159,6 +161,7 @@ class Controller:
         )
         reader = asyncio.create_task(self._read_events(), name="ari-events")
         ticker = asyncio.create_task(self._tick(), name="ring-retry")
+        self._takers = (reader, ticker)
         alive = asyncio.create_task(recovery.heartbeat(self.settings.state_dir), name="alive")
         self._running = True
         try:
@@ -386,6 +389,19 @@ class Controller:
                 return
             await asyncio.sleep(0.2)
 
+    async def hand_over(self, grace: float) -> int:
+        """A stop that keeps the calls (an update: SIGUSR2, ivr/stopping.py): no more events
+        or ticks are taken, those taken are carried out (each call's snapshot in live_calls is
+        then as its journey is), and recordings being fetched finish (up to `grace` s). Every
+        channel and bridge stays in Asterisk for the next run to take back (ivr.resume), as
+        after a crash but with nothing half done. Returns the calls left to it."""
+        for task in self._takers:
+            task.cancel()
+        if self._running:
+            await self.submit(_nothing)  # in turn after every input already taken
+        await self.capture.wait(grace)
+        return len(self.calls)
+
     def close(self) -> None:
         """Release what the controller holds besides its task (the speech threads)."""
         self.journey.close()
@@ -401,3 +417,7 @@ class Controller:
             "counselors": self.members(),
             "followup_dialling": self.followup.control.view(),
         }
+
+
+async def _nothing() -> None:
+    """A barrier for :meth:`Controller.submit`."""

@@ -35,6 +35,9 @@ RELOAD_LOCK = web.AppKey("reload_lock", asyncio.Lock)
 AGENCIES = web.AppKey("agencies", AgencyBook)
 #: The lease this controller holds, when it is one of an active/standby pair (ivr/lease).
 FENCE = web.AppKey("fence", Fence)
+#: Set when this stop hands over (SIGUSR2, ivr/stopping.py): the calls stay in Asterisk,
+#: which keeps running, for the next run to take back.
+HANDOVER = web.AppKey("handover", asyncio.Event)
 
 
 def running_controller(request: web.Request) -> Controller:

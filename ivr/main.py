@@ -1,4 +1,5 @@
-"""`ivr-run`: start the PBX and the controller in the foreground until Ctrl-C or SIGTERM."""
+"""`ivr-run`: start the PBX and the controller in the foreground until Ctrl-C or SIGTERM
+(or SIGUSR2: stop for an update, leaving the calls to the next run; ivr/stopping.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ivr.app import Options, build_app
 from ivr.config import ConfigError, load_settings
 from ivr.flow.menu import MenuError
 from ivr.followup.agencies import AgencyError
+from ivr.keys import HANDOVER
 from ivr.lease.keeper import LeaseKeeper
 from ivr.lease.standby import StandbyError, wait_as_standby
 from ivr.logs import setup_logging
@@ -23,7 +25,7 @@ from ivr.pbx.secrets import SecretsError
 from ivr.prompts.catalog import CatalogError, MissingPromptError
 from ivr.security.files import secure_state_dir
 from ivr.staff.roster import RosterError
-from ivr.stopping import serve
+from ivr.stopping import leave, serve
 from ivr.store_schema import SchemaTooNew
 
 log = logging.getLogger("ivr")
@@ -67,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     secure_state_dir(settings.state_dir)  # owner-only files from here on (umask 077)
     setup_logging(settings)
     keeper: LeaseKeeper | None = None
+    handed_over = False
     if settings.ha_enabled:  # active/standby (docs/ha.md): first hold the lease
         try:
             keeper = wait_as_standby(settings)
@@ -90,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.status_port,
         )
         asyncio.run(serve(app, settings.status_port, settings.shutdown_grace))
+        handed_over = app[HANDOVER].is_set()
     except (
         AgencyError,
         MenuError,
@@ -107,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if keeper is not None:  # a clean stop: the standby takes over at its next look
             keeper.stop(release=True)
+    if handed_over:
+        log.warning("handed over: Asterisk and its calls are left for the next run")
+        leave(0)
     return 0
 
 

@@ -10,6 +10,12 @@ bounds the whole stop: if the process has not ended `shutdown_grace + STOP_MARGI
 after the first signal — stuck in the cleanup, in a thread join at interpreter exit, anywhere —
 it stops the managed Asterisk and the summary worker by signal and ends the process at once.
 Committed records are safe then: every write is committed and synced (ivr/store.py).
+
+SIGUSR2 is the stop for an update (a hand-over): the same orderly close, except that no call
+is ended and Asterisk is left running with every call on it (the watchdog too leaves it); the
+next `ivr-run` of the instance adopts it and takes the calls back (ivr.resume), as after a
+crash but with every input already taken carried out, the summary worker stopped, the
+database closed and, with `ha_enabled`, the lease released at once for the standby.
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
+from typing import NoReturn
 
 from aiohttp import web
 
-from ivr.keys import PBX, SUMMARY_WORKER
+from ivr.keys import HANDOVER, PBX, SUMMARY_WORKER
 from ivr.supervise import WORKER
 
 log = logging.getLogger(__name__)
@@ -33,6 +41,9 @@ log = logging.getLogger(__name__)
 STOP_MARGIN = 4.0
 #: Exit status of a stop the watchdog had to end.
 FORCED_EXIT = 1
+#: The stop for an update: the calls stay in Asterisk, which keeps running, and the next run
+#: takes them back (`systemctl kill -s USR2 ivr120`, then systemd starts it again).
+HANDOVER_SIGNAL = signal.SIGUSR2
 
 
 class Watchdog:
@@ -60,15 +71,27 @@ class Watchdog:
 
 def kill_children(app: web.Application) -> None:
     """Stop what the app started that would outlive it (from any thread, never blocking
-    for long): the summary worker and a managed (or adopted) Asterisk."""
+    for long): the summary worker and a managed (or adopted) Asterisk — not Asterisk when
+    the stop hands over (its calls are the next run's)."""
     supervised = app.get(WORKER)
     worker = supervised.proc if supervised is not None else app.get(SUMMARY_WORKER)
     if worker is not None and worker.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(worker.pid, signal.SIGKILL)
     pbx = app.get(PBX)
-    if pbx is not None:
+    if pbx is not None and not app[HANDOVER].is_set():
         pbx.kill_now()
+
+
+def leave(status: int = 0) -> NoReturn:
+    """End the process at once after a hand-over, with the logs flushed. Not a normal exit:
+    at interpreter exit asyncio would kill the Asterisk child left running (its process
+    object is collected, and with it its transport, which kills a child still running)."""
+    logging.shutdown()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(status)
 
 
 async def serve(app: web.Application, port: int, grace: float) -> None:
@@ -81,11 +104,15 @@ async def serve(app: web.Application, port: int, grace: float) -> None:
         if stop.is_set():
             log.warning("%s: already stopping (within %.0f s)", sig.name, watchdog.budget)
             return
-        log.info("%s: stopping", sig.name)
+        if sig is HANDOVER_SIGNAL:
+            app[HANDOVER].set()
+            log.warning("%s: handing over - the calls stay in Asterisk for the next run", sig.name)
+        else:
+            log.info("%s: stopping", sig.name)
         watchdog.arm()
         stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, HANDOVER_SIGNAL):
         loop.add_signal_handler(sig, on_signal, sig)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=min(5.0, grace))
     try:

@@ -275,3 +275,18 @@ def keep_log_and_remove(run: IvrRun, tmp_path: Path) -> None:
     with contextlib.suppress(OSError):
         shutil.copy(left.log_file, tmp_path / "asterisk-messages.log")
     left.remove_instance()
+
+
+async def agent_online(run: IvrRun, phones: Any, ari: AriClient) -> Any:
+    """The phone of agent01, registered with the run and seen online by Asterisk."""
+    agent = await phones("agent01")
+    reg = await agent.register(
+        "agent01", run.secrets()["sip_passwords"]["agent01"], f"127.0.0.1:{run.sip_port}"
+    )
+    assert reg["code"] == 200, reg
+
+    async def online() -> bool:
+        return (await ari.get("endpoints/PJSIP/agent01")).get("state") == "online"
+
+    await wait_checked("the agent online", online)
+    return agent

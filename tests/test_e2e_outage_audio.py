@@ -29,7 +29,7 @@ from ivr.paths import project_file
 from ivr.phone.audio import longest_silence, read_wav
 from ivr.phone.remote import RemotePhone
 from tests.conftest import PhoneFactory, write_roster
-from tests.e2e_product import IvrRun, keep_log_and_remove
+from tests.e2e_product import IvrRun, agent_online, keep_log_and_remove
 from tests.e2e_product import wait_checked as wait_for
 
 INPUT_TIMEOUT = 5.0
@@ -71,16 +71,7 @@ async def test_no_caller_hears_dead_air_while_the_controller_is_dead(
     await run.start()
     ari = run.ari()
     try:
-        agent = await phones("agent01")
-        reg = await agent.register(
-            "agent01", run.secrets()["sip_passwords"]["agent01"], f"127.0.0.1:{run.sip_port}"
-        )
-        assert reg["code"] == 200, reg
-
-        async def online() -> bool:
-            return (await ari.get("endpoints/PJSIP/agent01")).get("state") == "online"
-
-        await wait_for("the agent online", online)
+        agent = await agent_online(run, phones, ari)
 
         def states() -> dict[str, str]:
             return {r["call_id"]: r["state"] for r in run.rows("SELECT * FROM live_calls")}

@@ -35,7 +35,7 @@ from tests.conftest import (
     PhoneFactory,
     write_roster,
 )
-from tests.e2e_product import IvrRun, asterisk_pid, keep_log_and_remove, pbx_of
+from tests.e2e_product import IvrRun, agent_online, asterisk_pid, keep_log_and_remove, pbx_of
 from tests.e2e_product import wait_checked as wait_for
 
 ORPHAN = "ivr120-orphan-recording"
@@ -99,6 +99,35 @@ async def agent_takes_the_waiting_caller(
     assert tone_present(by_agent.samples, by_agent.rate, CALLER_TONE)
 
 
+async def talking_and_waiting(
+    run: IvrRun, phones: PhoneFactory, agent: RemotePhone
+) -> tuple[RemotePhone, RemotePhone, dict[str, str]]:
+    """A caller who chose 1 and talks with the agent, and one waiting in the queue behind,
+    once both snapshots are written: (talking, waiting, their call ids by snapshot state)."""
+    talking = await phones("talking")
+    await talking.identity(TEST_CALLER_NUMBER)
+    await talking.call(run.uri_120)
+    await talking.wait_for("call_state", state="CONFIRMED", timeout=10)
+    await talking.wait_for("media", active=True, timeout=10)
+    await talking.dtmf("1")
+    await agent.wait_for("incoming", timeout=30)
+    await agent.answer()
+    await agent.wait_for("call_state", state="CONFIRMED", timeout=10)
+    waiting = await phones("waiting")
+    await waiting.call(run.uri_120)
+    await waiting.wait_for("call_state", state="CONFIRMED", timeout=10)
+    await waiting.wait_for("media", active=True, timeout=10)
+    await waiting.dtmf("1")
+
+    async def two_snapshots() -> bool:
+        states = {r["state"] for r in run.rows("SELECT state FROM live_calls")}
+        return states == {"connected", "waiting"}
+
+    await wait_for("the two live snapshots", two_snapshots)
+    ids = {r["state"]: r["call_id"] for r in run.rows("SELECT state, call_id FROM live_calls")}
+    return talking, waiting, ids
+
+
 async def test_sigkill_with_calls_adopts_asterisk_and_takes_every_call_back(
     product: IvrRun, phones: PhoneFactory, tones: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -107,16 +136,7 @@ async def test_sigkill_with_calls_adopts_asterisk_and_takes_every_call_back(
     pid = asterisk_pid(pbx_of(run))
     ari = run.ari()
     try:
-        agent = await phones("agent01")
-        reg = await agent.register(
-            "agent01", run.secrets()["sip_passwords"]["agent01"], f"127.0.0.1:{run.sip_port}"
-        )
-        assert reg["code"] == 200, reg
-
-        async def online() -> bool:
-            return (await ari.get("endpoints/PJSIP/agent01")).get("state") == "online"
-
-        await wait_for("the agent online", online)
+        agent = await agent_online(run, phones, ari)
 
         # A connected call: the caller chose 1, the agent answered.
         talking = await phones("talking")
@@ -274,36 +294,8 @@ async def test_a_counselor_who_hangs_up_while_no_controller_runs_gets_the_next_c
     await run.start()
     ari = run.ari()
     try:
-        agent = await phones("agent01")
-        reg = await agent.register(
-            "agent01", run.secrets()["sip_passwords"]["agent01"], f"127.0.0.1:{run.sip_port}"
-        )
-        assert reg["code"] == 200, reg
-
-        async def online() -> bool:
-            return (await ari.get("endpoints/PJSIP/agent01")).get("state") == "online"
-
-        await wait_for("the agent online", online)
-        talking = await phones("talking")
-        await talking.call(run.uri_120)
-        await talking.wait_for("call_state", state="CONFIRMED", timeout=10)
-        await asyncio.sleep(1.0)  # the menu has begun
-        await talking.dtmf("1")
-        await agent.wait_for("incoming", timeout=30)
-        await agent.answer()
-        await agent.wait_for("call_state", state="CONFIRMED", timeout=10)
-        waiting = await phones("waiting")
-        await waiting.call(run.uri_120)
-        await waiting.wait_for("call_state", state="CONFIRMED", timeout=10)
-        await asyncio.sleep(1.0)
-        await waiting.dtmf("1")
-
-        async def two_snapshots() -> bool:
-            states = {r["state"] for r in run.rows("SELECT state FROM live_calls")}
-            return states == {"connected", "waiting"}
-
-        await wait_for("the two live snapshots", two_snapshots)
-        ids = {r["state"]: r["call_id"] for r in run.rows("SELECT state, call_id FROM live_calls")}
+        agent = await agent_online(run, phones, ari)
+        talking, waiting, ids = await talking_and_waiting(run, phones, agent)
         [leg] = run.rows("SELECT staff_leg FROM live_calls WHERE state='connected'")
         queued_before = run.rows("SELECT queued_at FROM live_calls WHERE state='waiting'")
 
@@ -373,17 +365,7 @@ async def test_a_restart_during_the_survey_ends_with_the_thanks_and_a_completed_
     try:
         await run.start()
         ari = run.ari()
-        agent = await phones("agent01")
-        reg = await agent.register(
-            "agent01", run.secrets()["sip_passwords"]["agent01"], f"127.0.0.1:{run.sip_port}"
-        )
-        assert reg["code"] == 200, reg
-
-        async def online() -> bool:
-            assert ari is not None
-            return (await ari.get("endpoints/PJSIP/agent01")).get("state") == "online"
-
-        await wait_for("the agent online", online)
+        agent = await agent_online(run, phones, ari)
         caller = await phones("surveyed")
         await caller.call(run.uri_120)
         await caller.wait_for("call_state", state="CONFIRMED", timeout=10)

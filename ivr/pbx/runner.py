@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 SYSTEM_DATA_DIR = "/usr/share/asterisk"
 SHARED_DATA = ("documentation", "rest-api", "static-http")
 _PR_SET_PDEATHSIG = 1
+#: Asterisk processes a hand-over left running (Pbx.leave_running), kept referenced.
+_LEFT_RUNNING: list[asyncio.subprocess.Process] = []
 
 
 class PbxStartError(RuntimeError):
@@ -396,12 +398,28 @@ class Pbx:
                     os.killpg(proc.pid, signal.SIGKILL)
                 await proc.wait()
             log.info("Asterisk stopped")
+        self._let_go()
+
+    def _let_go(self) -> None:
+        """Close Asterisk's console file and give the instance's claim back."""
         if self._console is not None:
             os.close(self._console)
             self._console = None
         if self._claimed:
             self._claimed = False
             self._lock.release()
+
+    def leave_running(self) -> None:
+        """A hand-over (ivr/stopping.py): this run lets go of Asterisk, which keeps running
+        with every call on it for the next run of the instance to adopt. The process object
+        stays referenced (_LEFT_RUNNING): asyncio kills a child whose transport is collected,
+        so the run then ends with os._exit (ivr.stopping.leave)."""
+        if self._proc is not None:
+            _LEFT_RUNNING.append(self._proc)
+        pid = self._own_running()
+        self._proc, self.adopted = None, None
+        self._let_go()
+        log.info("Asterisk (pid %s) keeps running for the next run", pid)
 
     async def wait_ended(self) -> None:
         """Return once Asterisk has ended (at once when none runs)."""
