@@ -123,6 +123,19 @@ async def _active_and_standby_with_a_caller(
     return pid, caller, a.rows("SELECT call_id FROM live_calls")[0]["call_id"]
 
 
+async def taken_back_and_heard(b: IvrRun, caller: RemotePhone, call_id: str, wav: Path) -> None:
+    """b takes the call back, and the caller hears the menu again (2 s of it recorded)."""
+
+    async def taken_back() -> bool:
+        return f"call {call_id}: taken back after a restart" in b.text()
+
+    await wait_for("the call taken back", taken_back)
+    await caller.record(wav)
+    await asyncio.sleep(2.0)
+    again = read_wav(Path(await caller.stop_record()))
+    assert not is_silent(again.samples), "the caller heard nothing after the take-over"
+
+
 async def test_the_standby_takes_over_a_killed_active_controller_and_its_call(
     pair: tuple[IvrRun, IvrRun], phones: PhoneFactory, tmp_path: Path
 ) -> None:
@@ -147,14 +160,7 @@ async def test_the_standby_takes_over_a_killed_active_controller_and_its_call(
     assert asterisk_pid(pbx_of(b)) == pid, "Asterisk was restarted"
     assert f"adopting the running Asterisk (pid {pid})" in b.text(), b.text()
 
-    async def taken_back() -> bool:
-        return f"call {call_id}: taken back after a restart" in b.text()
-
-    await wait_for("the call taken back", taken_back)
-    await caller.record(tmp_path / "menu-again.wav")
-    await asyncio.sleep(2.0)
-    again = read_wav(Path(await caller.stop_record()))
-    assert not is_silent(again.samples), "the caller heard nothing after the take-over"
+    await taken_back_and_heard(b, caller, call_id, tmp_path / "menu-again.wav")
     print(f"take-over after {took_over:.2f} s, serving again after {serving:.2f} s")
 
     # Its lease taken over, the controller ends at once and commands nothing more.
@@ -204,3 +210,35 @@ async def test_a_paused_active_controller_is_replaced_and_ends_when_it_runs_agai
 
     await wait_for("the record completed", closed_once)
     assert b.rows("SELECT * FROM live_calls") == []
+
+
+async def test_a_hand_over_releases_the_lease_and_the_standby_takes_the_call(
+    pair: tuple[IvrRun, IvrRun], phones: PhoneFactory, tmp_path: Path
+) -> None:
+    """An update of the active controller (SIGUSR2): it ends without ending the call and
+    lets the lease lapse at once; the standby takes over at its next look (not after the
+    lease ran out), adopts the same Asterisk and takes the call back."""
+    a, b = pair
+    pid, caller, call_id = await _active_and_standby_with_a_caller(a, b, phones)
+
+    a.signal(signal.SIGUSR2)
+    assert await a.wait(30) == 0, a.text()
+    assert "lease: released (token 1)" in a.text(), a.text()
+    assert alive(pid), "Asterisk stopped with the handed-over controller"
+    assert not [e for e in caller.events if e.get("state") == "DISCONNECTED"]
+
+    async def b_active() -> bool:
+        return "lease: standby -> active (token 2" in b.text()
+
+    await wait_for("the take-over", b_active, timeout=10)
+    await b.wait_health(200, timeout=60)
+    assert asterisk_pid(pbx_of(b)) == pid, "Asterisk was restarted"
+
+    await taken_back_and_heard(b, caller, call_id, tmp_path / "menu-again.wav")
+    await caller.hangup()
+
+    async def closed_once() -> bool:
+        rows = b.rows("SELECT outcome FROM calls WHERE call_id=?", call_id)
+        return len(rows) == 1 and rows[0]["outcome"] is not None
+
+    await wait_for("the record completed", closed_once)
