@@ -68,6 +68,13 @@ class ActiveCall:
     #: The consent row was written: only then may the call be recorded.
     consent_stored: bool = False
     recordings: dict[str, str] = field(default_factory=dict)  # party -> recording name
+    #: Recordings of the call a previous run made (name -> party): a call taken back after a
+    #: restart is recorded on in new segments, and all are collected at its end (ivr.resume).
+    earlier_recordings: dict[str, str] = field(default_factory=dict)
+
+    def all_recordings(self) -> dict[str, str]:
+        """Every recording of the call, this run's and earlier runs' (name -> party)."""
+        return {**self.earlier_recordings, **{n: p for p, n in self.recordings.items()}}
 
     def view(self, now: float) -> dict[str, Any]:
         """The call as /status shows it (the caller's hash, never the number)."""

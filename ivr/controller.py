@@ -329,7 +329,6 @@ class Controller:
     async def _resync(self) -> None:
         """After (re)connecting: subscribe to endpoint states, reconcile channels, and collect
         recordings a previous run left in Asterisk."""
-        await self.consent.collect_left_over()
         app = self.settings.ari_app
         with contextlib.suppress(AriError):
             await self.ari.post(f"applications/{app}/subscription", eventSource="endpoint:PJSIP")
@@ -352,6 +351,8 @@ class Controller:
             await self._channel_gone(leg, 0)
         taken = await self.live.adopt(channels)  # the calls a dead run left, before reconcile
         await recovery.reconcile(self, [c for c in channels if c.get("id") not in taken])
+        # After the take-back: a call taken back collects its earlier recordings at its end.
+        await self.consent.collect_left_over()
 
     # -- administration (staff actions go to self.staff) ----------------------------------
     async def apply_config(

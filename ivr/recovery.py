@@ -175,7 +175,7 @@ async def _destroy_bridges(ctrl: Controller, live_taps: set[str]) -> None:
 
 async def _remove_recordings(ctrl: Controller) -> None:
     """Stored recordings of ours that no live call owns and no collection waits for."""
-    keep = {n for c in ctrl.calls.values() for n in c.recordings.values()}
+    keep = {n for c in ctrl.calls.values() for n in c.all_recordings()}
     try:
         keep |= {name for name, _, _ in await ctrl.store.recordings_to_collect()}
         stored = await ctrl.ari.get("recordings/stored")

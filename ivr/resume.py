@@ -19,8 +19,10 @@ kept in the `live_calls` table as its journey changes, and the next run rebuilds
   not restore is left to reconcile (the apology, a BYE); a row whose caller is gone closes
   its record once (`controller_restart`).
 
-Not taken back yet: recordings in progress (a consented call's recording stops with the dead
-run's taps; what was recorded is collected as left over), and a warm transfer in progress.
+A consented call's recording stops with the dead run's taps; the call taken back is
+recorded on in new segments (`ivr120-<call>-caller-2`, …) from the taps it opens, and at its
+end every segment is collected for one summary (a withdrawal deletes them all). Not taken
+back yet: a warm transfer in progress.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class LiveRow:
     consent_stored: bool
     holding_bridge: str | None
     talk_bridge: str | None
+    #: Every recording of the call so far, this run's and earlier runs' (name -> party).
     recordings: dict[str, str]
 
 
@@ -86,7 +89,7 @@ def row_of(call: ActiveCall, owner: str) -> LiveRow | None:
         call.consent_stored,
         call.holding_bridge,
         call.talk_bridge,
-        dict(call.recordings),
+        call.all_recordings(),
     )
 
 
@@ -212,6 +215,18 @@ class LiveCalls:
             talk_bridge=row.talk_bridge,
             channel_name=str(channel.get("name") or row.channel_name),
             consent_stored=row.consent_stored,
+            earlier_recordings=dict(row.recordings),
+        )
+        # Its recordings the store knows of and the snapshot may not (a crash in between);
+        # with the database failing, the snapshot's alone.
+        with contextlib.suppress(Exception):
+            for name, owner, party in await ctrl.store.recordings_to_collect():
+                if owner == cid:
+                    call.earlier_recordings.setdefault(name, party)
+        # A consented counseling is recorded on (new segments, from the taps opened now).
+        talking = journey.conversation is not None and journey.conversation.recording
+        call.recording = bool(
+            talking and row.consent_stored and journey.state is flow.State.CONNECTED
         )
         # The dead run's playback may still play, and its audio taps hold the ids ours take.
         if s.last_playback:
@@ -332,5 +347,16 @@ def _parse(r: tuple[Any, ...]) -> LiveRow:
         bool(stored),
         hold,
         talk_bridge,
-        {str(k): str(v) for k, v in json.loads(recordings).items()},
+        recordings_of(json.loads(recordings)),
     )
+
+
+def recordings_of(stored: dict[str, str]) -> dict[str, str]:
+    """The `recordings` column as name -> party; rows of a release before segments held
+    party -> name (a hand-over from it to this one reads them so)."""
+    return {
+        (str(k) if str(k).startswith("ivr120-") else str(v)): (
+            str(v) if str(k).startswith("ivr120-") else str(k)
+        )
+        for k, v in stored.items()
+    }

@@ -12,7 +12,7 @@ import signal
 import socket
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -290,3 +290,15 @@ async def agent_online(run: IvrRun, phones: Any, ari: AriClient) -> Any:
 
     await wait_checked("the agent online", online)
     return agent
+
+
+@contextlib.asynccontextmanager
+async def running_product(tmp: Path, name: str, rtp: int, **env: str) -> AsyncIterator[IvrRun]:
+    """An IvrRun for one test (not started): ended, its log kept and its instance removed
+    at the end."""
+    run = IvrRun.create(tmp, name, rtp=rtp, **env)
+    try:
+        yield run
+    finally:
+        await run.close()
+        keep_log_and_remove(run, tmp)

@@ -16,25 +16,16 @@ from ivr.pbx.adopt import alive
 from ivr.phone.audio import read_wav, tone_present
 from ivr.phone.remote import RemotePhone
 from tests.conftest import CALLER_TONE, COUNSELOR_TONE, PhoneFactory
-from tests.e2e_product import IvrRun, agent_online, asterisk_pid, keep_log_and_remove, pbx_of
+from tests.e2e_product import IvrRun, agent_online, asterisk_pid, pbx_of, running_product
 from tests.e2e_product import wait_checked as wait_for
 from tests.test_e2e_restart import agent_takes_the_waiting_caller, heard, talking_and_waiting
 
 
 @pytest.fixture
 async def run(tmp_path: Path) -> AsyncIterator[IvrRun]:
-    product = IvrRun.create(
-        tmp_path,
-        "handover",
-        rtp=35800,
-        IVR120_AGENTS="agent01",
-        IVR120_WRAPUP_SECONDS="0",
-    )
-    try:
+    env = {"IVR120_AGENTS": "agent01", "IVR120_WRAPUP_SECONDS": "0"}
+    async with running_product(tmp_path, "handover", 35800, **env) as product:
         yield product
-    finally:
-        await product.close()
-        keep_log_and_remove(product, tmp_path)
 
 
 async def hears(listener: RemotePhone, tone: float, wav: Path) -> bool:

@@ -30,7 +30,7 @@ from ivr.flow.call import (
 from ivr.flow.menu import load_menu
 from ivr.flow.restore import restore, take
 from ivr.paths import CONFIG_DIR
-from ivr.resume import LiveCalls, taps_of
+from ivr.resume import LiveCalls, recordings_of, taps_of
 from ivr.staff.driver import StaffDriver
 from ivr.staff.roster import load_roster
 from ivr.store import Store
@@ -216,3 +216,13 @@ def test_the_dead_runs_taps_are_found_opened_again_too_and_no_other_calls() -> N
     ]
     assert taps_of(present, "tap-caller-1700.5") == {"tap-caller-1700.5", "tap-caller-1700.5-2"}
     assert taps_of([], "tap-staff-leg1") == {"tap-staff-leg1"}
+
+
+def test_the_recordings_column_reads_both_layouts() -> None:
+    # A release before segments kept party -> name (a hand-over from it reads it so).
+    assert recordings_of({"caller": "ivr120-c1-caller", "staff": "ivr120-c1-staff"}) == {
+        "ivr120-c1-caller": "caller",
+        "ivr120-c1-staff": "staff",
+    }
+    both = {"ivr120-c1-caller": "caller", "ivr120-c1-caller-2": "caller"}
+    assert recordings_of(both) == both

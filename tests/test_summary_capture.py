@@ -162,7 +162,7 @@ async def test_nothing_is_fetched_before_recording_finished(rig: Rig) -> None:
     rig.capture.params = CaptureParams(
         finish_timeout=0.05, attempts=100, first_delay=0.01, max_delay=0.05
     )
-    rig.capture.collect_later("c1", {"staff": NAME})
+    rig.capture.collect_later("c1", {NAME: "staff"})
     async with asyncio.timeout(5):  # it asks Asterisk, which says "still recording", twice
         while sum(1 for _, p in rig.fake.log if "live" in p) < 2:
             await asyncio.sleep(0.01)
@@ -183,7 +183,7 @@ async def test_a_zero_size_wav_is_not_deleted_but_fetched_again(rig: Rig) -> Non
     file was fetched, written and read back."""
     rig.fake.live = False
     rig.capture.finished(NAME)
-    await rig.capture.collect("c1", {"staff": NAME})
+    await rig.capture.collect("c1", {NAME: "staff"})
     assert rig.fake.fetches() == 3
     assert rig.fake.deleted_after == 3, "Asterisk's copy was deleted before a good fetch"
     assert wav_problem((rig.audio / "c1" / "staff.wav").read_bytes()) is None
@@ -193,7 +193,7 @@ async def test_a_zero_size_wav_is_not_deleted_but_fetched_again(rig: Rig) -> Non
 @pytest.mark.parametrize("rig", [[UNFINISHED]], indirect=True)
 async def test_a_file_that_stays_broken_is_failed_after_bounded_retries(rig: Rig) -> None:
     rig.fake.live = False
-    await rig.capture.collect("c1", {"staff": NAME})  # no event: the live check says finished
+    await rig.capture.collect("c1", {NAME: "staff"})  # no event: the live check says finished
     assert rig.fake.fetches() == FAST.attempts
     assert not rig.fake.deleted, "a recording never fetched whole was deleted in Asterisk"
     assert rig.row() == ("failed", None)
@@ -205,7 +205,7 @@ async def test_a_local_disk_that_refuses_the_file_keeps_asterisks_copy(rig: Rig)
     rig.audio.write_text("not a directory")  # every write below it fails
     rig.fake.live = False
     rig.capture.finished(NAME)
-    await rig.capture.collect("c1", {"staff": NAME})
+    await rig.capture.collect("c1", {NAME: "staff"})
     assert not rig.fake.deleted
     assert rig.row() == ("recording", None)  # collected again at the next start
     assert rig.jobs() == 0

@@ -141,8 +141,8 @@ class Capture:
 
     # -- tasks ---------------------------------------------------------------------------
     def collect_later(self, call_id: str, recordings: dict[str, str]) -> None:
-        """Fetch the call's recordings (party -> name) in the background."""
-        for name in recordings.values():
+        """Fetch the call's recordings (name -> party) in the background."""
+        for name in recordings:
             self._event(name)  # from now on a finished event is kept for it
         task = asyncio.create_task(self.collect(call_id, recordings), name=f"collect-{call_id}")
         self._tasks.add(task)
@@ -158,14 +158,16 @@ class Capture:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
     async def collect(self, call_id: str, recordings: dict[str, str]) -> None:
-        """Fetch each recording, then queue the transcription job if any was fetched."""
+        """Fetch each recording (name -> party; a party recorded in several segments, after a
+        restart, has several), then queue the transcription job if any was fetched: one job
+        for all, so the summary has every segment."""
         fetched = 0
         try:
-            for party, name in recordings.items():
+            for name, party in recordings.items():
                 if await self._collect_one(call_id, party, name):
                     fetched += 1
         finally:
-            for name in recordings.values():
+            for name in recordings:
                 self.forget(name)
         if fetched:
             await self._store(
@@ -175,7 +177,13 @@ class Capture:
 
     async def _collect_one(self, call_id: str, party: str, name: str) -> bool:
         p = self.params
-        path = self.audio_dir / call_id / f"{party}.wav"
+        # caller.wav, staff.wav; a later segment's: caller-2.wav (its name's ending).
+        base = f"ivr120-{call_id}-"
+        path = (
+            self.audio_dir
+            / call_id
+            / f"{name[len(base) :] if name.startswith(base) else party}.wav"
+        )
         delay = p.first_delay
         local_error = False
         for attempt in range(1, p.attempts + 1):

@@ -87,7 +87,9 @@ class ConsentRecorder:
         tap = call.taps.get(party)
         if not call.recording or tap is None or party in call.recordings:
             return
-        name = f"ivr120-{call.call_id}-{party}"
+        # A call taken back after a restart goes on in a new segment of its own name.
+        segment = 1 + sum(1 for p in call.earlier_recordings.values() if p == party)
+        name = f"ivr120-{call.call_id}-{party}" + (f"-{segment}" if segment > 1 else "")
         try:
             await self.ctx.ari.post(
                 f"bridges/{tap.id}/record",
@@ -128,6 +130,12 @@ class ConsentRecorder:
                 await self.ctx.ari.delete(f"recordings/live/{name}")  # stop and discard
             await safe_store(self.ctx.store.recording_status(name, "deleted"))
         call.recordings.clear()
+        for name in call.earlier_recordings:  # a previous run's, finished in Asterisk
+            for where in ("live", "stored"):
+                with contextlib.suppress(AriNotFound):
+                    await self.ctx.ari.delete(f"recordings/{where}/{name}")
+            await safe_store(self.ctx.store.recording_status(name, "deleted"))
+        call.earlier_recordings.clear()
         try:
             await self.ctx.store.withdraw_consent(call.call_id, by, self.ctx.clock())
         except WriteDeferred as exc:
@@ -136,16 +144,18 @@ class ConsentRecorder:
 
     def collect(self, call: ActiveCall) -> None:
         """The call ended: fetch its recordings once Asterisk has finished them."""
-        if call.recordings:
-            self.capture.collect_later(call.call_id, dict(call.recordings))
+        recordings = call.all_recordings()
+        if recordings:
+            self.capture.collect_later(call.call_id, recordings)
             call.recordings.clear()
+            call.earlier_recordings.clear()
 
     async def collect_left_over(self) -> None:
         """After (re)connecting: recordings a previous run left in Asterisk are fetched."""
         with contextlib.suppress(Exception):
             pending: dict[str, dict[str, str]] = {}
             for name, call_id, party in await self.ctx.store.recordings_to_collect():
-                if call_id not in self.ctx.calls:
-                    pending.setdefault(call_id, {})[party] = name
+                if call_id not in self.ctx.calls:  # a call taken back collects its own
+                    pending.setdefault(call_id, {})[name] = party
             for call_id, recs in pending.items():
                 self.capture.collect_later(call_id, recs)
