@@ -443,6 +443,18 @@ MIGRATIONS: tuple[str, ...] = (
     -- restart is taken up again when this is recent, else closed as interrupted at this time.
     ALTER TABLE chats ADD COLUMN seen_at REAL;
     """,
+    """
+    -- Signed-in desk sessions (ivr/web/session_store.py), so that a restart or a hand-over
+    -- signs nobody out: the session id's SHA-256 only (the cookie's id is not kept), who and
+    -- since when; a sign-out deletes its row, `ivr-admin desk-password` the member's rows.
+    CREATE TABLE desk_sessions (
+        sid_hash      TEXT PRIMARY KEY,
+        member        TEXT NOT NULL,
+        role          TEXT NOT NULL,
+        signed_in_at  REAL NOT NULL,
+        last_seen     REAL NOT NULL
+    );
+    """,
 )
 
 

@@ -27,6 +27,7 @@ from ivr.controller import Controller
 from ivr.pbx.runner import Pbx
 from ivr.phone.audio import write_tone_wav
 from ivr.phone.remote import RemotePhone
+from ivr.store import Store
 
 # The suite captures INFO (pyproject: log_level) to show the product's lines on a failure; the
 # fake servers' access lines would carry request URLs (a dialled test number among them) into
@@ -381,6 +382,16 @@ async def citizen(hotline: Hotline) -> AsyncIterator[RemotePhone]:
     finally:
         with contextlib.suppress(Exception):
             await phone.close()
+
+
+@pytest.fixture
+async def db_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A real SQLite store in the test's directory (`ivr.db`, migrated), closed at the end."""
+    db = await Store.open(tmp_path / "ivr.db")
+    try:
+        yield db
+    finally:
+        await db.close()
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ from __future__ import annotations
 import base64
 import os
 import types
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,13 +37,9 @@ KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
+async def store(db_store: Store) -> Store:
     """One database for every run of a test, as a restart finds it."""
-    db = await Store.open(tmp_path / "ivr.db")
-    try:
-        yield db
-    finally:
-        await db.close()
+    return db_store
 
 
 def run_of(

@@ -9,12 +9,16 @@ from __future__ import annotations
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
+from ivr.bench.wallboard import MEMBER, set_password
 from ivr.pbx.adopt import alive
 from ivr.phone.audio import read_wav, tone_present
 from ivr.phone.remote import RemotePhone
+from ivr.web.browser import settled, sign_in, submit
 from tests.conftest import CALLER_TONE, COUNSELOR_TONE, PhoneFactory
 from tests.e2e_product import IvrRun, agent_online, asterisk_pid, pbx_of, running_product
 from tests.e2e_product import wait_checked as wait_for
@@ -83,3 +87,29 @@ async def test_a_hand_over_keeps_every_call_for_the_next_run(
         assert run.rows("SELECT * FROM live_calls") == []
     finally:
         await ari.close()
+
+
+async def test_a_hand_over_signs_nobody_out_of_the_desk(run: IvrRun, browser: Any) -> None:
+    """A supervisor's wallboard open in Chromium across the hand-over and the next start: the
+    page comes back signed in (no sign-in page), and a form rendered before (sign-out, with
+    its CSRF token) still posts."""
+    await run.start()
+    password = "wallboard-handover-pw"
+    set_password(run.state, password)
+    base = f"http://127.0.0.1:{run.env['IVR120_DESK_PORT']}"
+    sign_in(browser, base, MEMBER, password)
+    browser.get(f"{base}/wallboard")
+    pushed = "return document.body.dataset.pushed"
+    settled(browser).until(lambda b: b.execute_script(pushed) == "yes")
+
+    run.signal(signal.SIGUSR2)
+    assert await run.wait(30) == 0, run.text()
+    await run.start()
+    assert "desk: 1 signed-in session(s) kept from before this start" in run.text()
+    browser.get(f"{base}/wallboard")
+    settled(browser).until(lambda b: b.execute_script(pushed) == "yes")
+    assert urlsplit(browser.current_url).path == "/wallboard", browser.current_url
+    submit(browser, "signout")  # the page's form, its token from before the restart
+    assert urlsplit(browser.current_url).path == "/signin", browser.current_url
+    browser.get(f"{base}/wallboard")
+    assert urlsplit(browser.current_url).path == "/signin", browser.current_url

@@ -5,7 +5,8 @@
 The password is read twice from the terminal, or once from standard input when that is not a
 terminal (scripts: ``printf '%s\\n' "$PW" | ivr-admin desk-password counselor01``). Only its
 scrypt hash is stored; the change is audited. A member who signs in with the old password
-afterwards is refused; sessions already open stay until sign-out or a restart.
+afterwards is refused; sessions already open stay until sign-out, and do not come back after
+the next restart (ivr/web/session_store.py).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ async def _store(settings: Settings, member: str, hashed: str, by: str) -> None:
             " set_at = excluded.set_at, set_by = excluded.set_by",
             (member, hashed, time.time(), by),
         )
+        # Sessions signed in with the old password do not come back at the next start.
+        await store.change("DELETE FROM desk_sessions WHERE member = ?", (member,))
     finally:
         await store.close()
 

@@ -1,12 +1,15 @@
-"""Desk sessions: a signed cookie naming a session the server keeps in memory.
+"""Desk sessions: a signed cookie naming a session the server keeps.
 
 The cookie holds ``<session id>.<HMAC-SHA256>``; the key is derived from the data key in
-``state_dir/secrets.json`` (never committed, never in the code). The session itself (who, the
-CSRF token, since when) lives in this process only: signing out, or a restart of the controller,
-ends it for good — a copied cookie is worth nothing afterwards. Cookies are HttpOnly,
-SameSite=Strict once signed in (Lax while anonymous: docs/desk.md), and Secure over TLS.
+``state_dir/secrets.json`` (never committed, never in the code). The session itself (who,
+since when) is held here by the SHA-256 of its id, and kept in the database by the same hash
+(ivr/web/session_store.py) so that a restart or a hand-over signs nobody out; the id itself is
+only in the cookie. Signing out ends a session for good — a copied cookie is worth nothing
+afterwards. Cookies are HttpOnly, SameSite=Strict once signed in (Lax while anonymous:
+docs/desk.md), and Secure over TLS.
 
-Every session, signed in or not, has a CSRF token; every form carries it in a hidden field
+Every session, signed in or not, has a CSRF token, derived from its id with the key (so a form
+rendered before a restart still posts after it); every form carries it in a hidden field
 ``csrf`` and a POST without the session's token is refused (403). Only signed-in sessions are
 kept here: a visitor who has not signed in gets a cookie signed for "anonymous" use whose CSRF
 token is derived from its id with the key, so requests without a cookie (a flood of them, or
@@ -35,6 +38,11 @@ def cookie_key(data_key: str) -> bytes:
     return hmac.new(data_key.encode(), b"ivr120 desk session cookie v1", hashlib.sha256).digest()
 
 
+def sid_hash(sid: str) -> str:
+    """How a session is held and stored: the SHA-256 of its id (never the id itself)."""
+    return hashlib.sha256(_b(sid)).hexdigest()
+
+
 def _b(text: str) -> bytes:
     """Bytes of any text a client sent (compare_digest refuses non-ASCII str; a header may
     carry undecodable bytes as surrogates)."""
@@ -49,6 +57,8 @@ class Session:
     member: str | None = None
     role: Role | None = None
     signed_in_at: float | None = None
+    #: `last_seen` as last written to the database (ivr/web/session_store.py).
+    stored_seen: float = 0.0
 
 
 @dataclass
@@ -58,10 +68,13 @@ class Sessions:
     #: Signs the cookies of visitors not signed in, and derives their CSRF tokens.
     _anon_key: bytes = field(init=False, repr=False)
     _csrf_key: bytes = field(init=False, repr=False)
+    #: Derives the CSRF tokens of signed-in sessions.
+    _signed_csrf_key: bytes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._anon_key = hmac.new(self.key, b"anonymous", hashlib.sha256).digest()
         self._csrf_key = hmac.new(self.key, b"anonymous csrf", hashlib.sha256).digest()
+        self._signed_csrf_key = hmac.new(self.key, b"signed-in csrf", hashlib.sha256).digest()
 
     def __len__(self) -> int:
         """Sessions kept (the signed-in ones)."""
@@ -86,10 +99,13 @@ class Sessions:
             return self._anonymous(sid, now)
         if not hmac.compare_digest(_b(mac), _b(self._mac(self.key, sid))):
             return None
-        s = self._by_id.get(sid)
+        key = sid_hash(sid)
+        s = self._by_id.get(key)
         if s is None or now - s.last_seen > IDLE_SECONDS:
-            self._by_id.pop(sid, None)
+            self._by_id.pop(key, None)
             return None
+        if not s.sid:  # kept from before a restart: its id comes back with its cookie
+            s.sid, s.csrf = sid, self._mac(self._signed_csrf_key, sid)
         if touch:
             s.last_seen = now
         return s
@@ -103,35 +119,55 @@ class Sessions:
 
     def sign_in(self, old: Session, member: str, role: Role, now: float) -> Session:
         """A fresh session id and CSRF token at sign-in (no fixation of a planted cookie)."""
-        self._by_id.pop(old.sid, None)
+        self._by_id.pop(sid_hash(old.sid), None)
         if len(self._by_id) >= MAX_SESSIONS:
             self._expire(now)
+        sid = secrets.token_urlsafe(24)
         s = Session(
-            sid=secrets.token_urlsafe(24),
-            csrf=secrets.token_urlsafe(24),
+            sid=sid,
+            csrf=self._mac(self._signed_csrf_key, sid),
             last_seen=now,
             member=member,
             role=role,
             signed_in_at=now,
         )
-        self._by_id[s.sid] = s
+        self._by_id[sid_hash(sid)] = s
         return s
+
+    def restore(
+        self, key: str, member: str, role: Role, signed_in_at: float, last_seen: float, now: float
+    ) -> bool:
+        """A session kept from before a restart, by its id's hash `key` (its id and CSRF token
+        are filled in when its cookie comes back). False when idle too long."""
+        if now - last_seen > IDLE_SECONDS or len(self._by_id) >= MAX_SESSIONS:
+            return False
+        self._by_id[key] = Session(
+            sid="",
+            csrf="",
+            last_seen=last_seen,
+            member=member,
+            role=role,
+            signed_in_at=signed_in_at,
+            stored_seen=last_seen,
+        )
+        return True
 
     def current(self, s: Session, now: float) -> bool:
         """Whether signed-in session `s` still holds (not signed out, not idle too long)."""
-        return self._by_id.get(s.sid) is s and now - s.last_seen <= IDLE_SECONDS
+        return self._by_id.get(sid_hash(s.sid)) is s and now - s.last_seen <= IDLE_SECONDS
 
     def end(self, s: Session) -> None:
-        self._by_id.pop(s.sid, None)
+        self._by_id.pop(sid_hash(s.sid), None)
 
     def _expire(self, now: float) -> None:
-        for sid, s in list(self._by_id.items()):
+        for key, s in list(self._by_id.items()):
             if now - s.last_seen > IDLE_SECONDS:
-                del self._by_id[sid]
+                del self._by_id[key]
         excess = len(self._by_id) - MAX_SESSIONS + 1
         if excess > 0:
-            for s in sorted(self._by_id.values(), key=lambda s: s.last_seen)[:excess]:
-                del self._by_id[s.sid]
+            oldest = sorted(self._by_id.items(), key=lambda kv: kv[1].last_seen)[:excess]
+            for key, _ in oldest:
+                del self._by_id[key]
 
     @staticmethod
     def csrf_ok(s: Session, token: str | None) -> bool:

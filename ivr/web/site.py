@@ -28,9 +28,10 @@ from aiohttp import web
 
 from ivr.audit import audit
 from ivr.config import Settings
+from ivr.context import safe_store
 from ivr.keys import SECRETS, SETTINGS, STORE
 from ivr.store import Store
-from ivr.web import proxy
+from ivr.web import proxy, session_store
 from ivr.web.auth import (
     BOARD_VIEWERS,
     ROLE_KO,
@@ -172,6 +173,8 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     touch = request.path not in desk.background
     s = desk.sessions.from_cookie(cookie, now, touch) or desk.sessions.new(now)
     request[SESSION] = s
+    if s.member is not None and desk.store is not None:
+        await safe_store(session_store.seen(desk.store, s))
     if request.method == "POST":
         form = await request.post()
         token = form.get("csrf")
@@ -284,6 +287,8 @@ async def signin(request: web.Request) -> web.StreamResponse:
     desk.limiter.succeeded(member, address, tick)
     s = desk.sessions.sign_in(request[SESSION], member, role, now)
     request[SESSION] = s
+    if desk.store is not None:  # kept across a restart (ivr/web/session_store.py)
+        await safe_store(session_store.signed_in(desk.store, s))
     audit.info("desk sign-in: %s (%s) from %s", member, role.value, address)
     return redirect(_safe_next(nxt) or _home_of(role))
 
@@ -293,6 +298,8 @@ async def signout(request: web.Request) -> web.StreamResponse:
     s: Session = request[SESSION]
     if s.member is not None:
         audit.info("desk sign-out: %s from %s", s.member, request.remote or "?")
+        if desk.store is not None:
+            await safe_store(session_store.signed_out(desk.store, s))
     desk.sessions.end(s)
     request[SESSION] = desk.sessions.new(time.time())
     return redirect("/signin?out=1")
@@ -343,6 +350,15 @@ async def desk_ctx(main: web.Application) -> AsyncIterator[None]:
     """Serve the desk while the product runs (after the controller is up; stopped first)."""
     settings = main[SETTINGS]
     app = main[DESK_APP] = build_desk(main)
+    store = main.get(STORE)
+    if store is not None:
+        try:
+            kept = await session_store.load(store, app[DESK].sessions, settings, time.time())
+        except Exception as exc:  # the desk serves anyway; the members sign in again
+            log.warning("desk: the sessions from before this start could not be read (%s)", exc)
+        else:
+            if kept:
+                log.info("desk: %d signed-in session(s) kept from before this start", kept)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     try:
