@@ -390,6 +390,11 @@ class Controller:
                 return
             await asyncio.sleep(0.2)
 
+    def not_taken_back(self) -> list[str]:
+        """The calls a next run could not take back now (ivr.resume.not_taken_back)."""
+        journeys = {cid: c.flow for cid, c in self.calls.items()}
+        return resume.not_taken_back(journeys, self.journey.flow_config, self.clock())
+
     async def hand_over(self, grace: float) -> int:
         """A stop that keeps the calls (an update: SIGUSR2, ivr/stopping.py): no more events
         or ticks are taken, those taken are carried out (each call's snapshot in live_calls is
@@ -398,8 +403,16 @@ class Controller:
         after a crash but with nothing half done. Returns the calls left to it."""
         for task in self._takers:
             task.cancel()
+
+        async def last() -> None:
+            # Phones still ringing: stopped (no penalty); the next run offers those callers.
+            for leg_id in [x for x, leg in self.staff.legs.items() if not leg.answered]:
+                await self.staff.cancel_leg(leg_id)
+
         if self._running:
-            await self.submit(_nothing)  # in turn after every input already taken
+            await self.submit(last)  # in turn after every input already taken
+        else:
+            await last()
         await self.capture.wait(grace)
         return len(self.calls)
 
@@ -418,7 +431,3 @@ class Controller:
             "counselors": self.members(),
             "followup_dialling": self.followup.control.view(),
         }
-
-
-async def _nothing() -> None:
-    """A barrier for :meth:`Controller.submit`."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +26,7 @@ from ivr.pbx.secrets import SecretsError
 from ivr.prompts.catalog import CatalogError, MissingPromptError
 from ivr.security.files import secure_state_dir
 from ivr.staff.roster import RosterError
-from ivr.stopping import leave, serve
+from ivr.stopping import HANDOVER_SIGNAL, leave, serve
 from ivr.store_schema import SchemaTooNew
 
 log = logging.getLogger("ivr")
@@ -68,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     secure_state_dir(settings.state_dir)  # owner-only files from here on (umask 077)
     setup_logging(settings)
+    # SIGUSR2 (the hand-over) means something only while serving (ivr/stopping.py); before
+    # (a standby waiting, the start) and after (asyncio's close restores the default, which
+    # would end the process mid-way) it is ignored, never the end of the process.
+    signal.signal(HANDOVER_SIGNAL, signal.SIG_IGN)
     keeper: LeaseKeeper | None = None
     handed_over = False
     if settings.ha_enabled:  # active/standby (docs/ha.md): first hold the lease
@@ -92,8 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.ari_url,
             settings.status_port,
         )
-        asyncio.run(serve(app, settings.status_port, settings.shutdown_grace))
-        handed_over = app[HANDOVER].is_set()
+        try:
+            asyncio.run(serve(app, settings.status_port, settings.shutdown_grace))
+        finally:
+            signal.signal(HANDOVER_SIGNAL, signal.SIG_IGN)
+            handed_over = app[HANDOVER].is_set()
     except (
         AgencyError,
         MenuError,
@@ -111,9 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if keeper is not None:  # a clean stop: the standby takes over at its next look
             keeper.stop(release=True)
-    if handed_over:
-        log.warning("handed over: Asterisk and its calls are left for the next run")
-        leave(0)
+        if handed_over:  # whatever happened after: never a normal exit (ivr.stopping.leave)
+            log.warning("handed over: Asterisk and its calls are left for the next run")
+            leave(0)
     return 0
 
 

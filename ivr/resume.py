@@ -42,6 +42,7 @@ from ivr.flow import call as flow
 from ivr.flow.events import StaffHungUp
 from ivr.flow.record import CallEndReason
 from ivr.flow.restore import Snapshot, restore, take
+from ivr.flow.states import FlowConfig
 from ivr.staff.driver import Leg
 from ivr.tap import TAP_PREFIX
 
@@ -349,6 +350,19 @@ def _parse(r: tuple[Any, ...]) -> LiveRow:
         talk_bridge,
         recordings_of(json.loads(recordings)),
     )
+
+
+def not_taken_back(journeys: dict[str, Any], config: FlowConfig, now: float) -> list[str]:
+    """The calls (of `journeys`, by call id) a next run could not take back now: its restore
+    refuses their snapshot (a crisis transfer, a goodbye), or they have none (a follow-up
+    call, not an inbound journey). A hand-over waits for them (ivr/stopping.py)."""
+    left = []
+    for call_id, journey in journeys.items():
+        if not isinstance(journey, flow.CallFlow):
+            left.append(call_id)
+        elif not journey.ended and restore(take(journey), config, now, "check") is None:
+            left.append(call_id)
+    return left
 
 
 def recordings_of(stored: dict[str, str]) -> dict[str, str]:

@@ -11,11 +11,13 @@ after the first signal — stuck in the cleanup, in a thread join at interpreter
 it stops the managed Asterisk and the summary worker by signal and ends the process at once.
 Committed records are safe then: every write is committed and synced (ivr/store.py).
 
-SIGUSR2 is the stop for an update (a hand-over): the same orderly close, except that no call
-is ended and Asterisk is left running with every call on it (the watchdog too leaves it); the
-next `ivr-run` of the instance adopts it and takes the calls back (ivr.resume), as after a
-crash but with every input already taken carried out, the summary worker stopped, the
-database closed and, with `ha_enabled`, the lease released at once for the standby.
+SIGUSR2 is the stop for an update (a hand-over): once every call is one the next run can take
+back (a crisis transfer, a goodbye or a follow-up call is waited for, up to `shutdown_grace`;
+still up, nothing is handed over), the same orderly close, except that no call is ended and
+Asterisk is left running with every call on it (the watchdog too leaves it); the next
+`ivr-run` of the instance adopts it and takes the calls back (ivr.resume), as after a crash
+but with every input already taken carried out, phones still ringing stopped, the summary
+worker stopped, the database closed and, with `ha_enabled`, the lease released at once.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import NoReturn
 
 from aiohttp import web
 
-from ivr.keys import HANDOVER, PBX, SUMMARY_WORKER
+from ivr.keys import CONTROLLER, HANDOVER, PBX, SUMMARY_WORKER
 from ivr.supervise import WORKER
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,8 @@ STOP_MARGIN = 4.0
 #: Exit status of a stop the watchdog had to end.
 FORCED_EXIT = 1
 #: The stop for an update: the calls stay in Asterisk, which keeps running, and the next run
-#: takes them back (`systemctl kill -s USR2 ivr120`, then systemd starts it again).
+#: takes them back (`systemctl kill --kill-whom=main -s USR2 ivr120`: to ivr-run alone, never
+#: to Asterisk, which SIGUSR2 would end; then systemd starts it again).
 HANDOVER_SIGNAL = signal.SIGUSR2
 
 
@@ -94,21 +97,58 @@ def leave(status: int = 0) -> NoReturn:
     os._exit(status)
 
 
+#: Seconds between two looks at the calls a hand-over waits for.
+HANDOVER_LOOK = 0.2
+
+
+async def hand_over(
+    app: web.Application, grace: float, stop: asyncio.Event, watchdog: Watchdog
+) -> None:
+    """SIGUSR2: the hand-over starts once every call is one the next run can take back; a
+    call that is not (a crisis transfer, a goodbye, a follow-up call) is waited for up to
+    `grace` seconds; still there, nothing is handed over and the product runs on (logged:
+    send SIGUSR2 again later). Nobody is cut off by an update."""
+    log.warning("%s: handing over - the calls stay in Asterisk for the next run", "SIGUSR2")
+    controller = app.get(CONTROLLER)
+    deadline = asyncio.get_running_loop().time() + grace
+    left = controller.not_taken_back() if controller is not None else []
+    while left and asyncio.get_running_loop().time() < deadline and not stop.is_set():
+        await asyncio.sleep(HANDOVER_LOOK)
+        left = controller.not_taken_back() if controller is not None else []
+    if stop.is_set():
+        return  # a SIGTERM meanwhile: the usual stop
+    if left:
+        log.error(
+            "SIGUSR2: NOT handing over - %d call(s) the next run could not take back are still "
+            "up (a crisis transfer, a goodbye or a follow-up call); still running: send SIGUSR2 "
+            "again when they have ended (인계하지 않았습니다: 이어받을 수 없는 통화가 있습니다)",
+            len(left),
+        )
+        return
+    app[HANDOVER].set()
+    watchdog.arm()
+    stop.set()
+
+
 async def serve(app: web.Application, port: int, grace: float) -> None:
     """Serve the status page on loopback `port` until the first SIGINT/SIGTERM, then stop."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     watchdog = Watchdog(grace + STOP_MARGIN, lambda: kill_children(app))
 
+    waiting: list[asyncio.Task[None]] = []
+
     def on_signal(sig: signal.Signals) -> None:
         if stop.is_set():
             log.warning("%s: already stopping (within %.0f s)", sig.name, watchdog.budget)
             return
         if sig is HANDOVER_SIGNAL:
-            app[HANDOVER].set()
-            log.warning("%s: handing over - the calls stay in Asterisk for the next run", sig.name)
-        else:
-            log.info("%s: stopping", sig.name)
+            if waiting and not waiting[0].done():
+                log.warning("%s: already handing over", sig.name)
+            else:
+                waiting[:] = [asyncio.create_task(hand_over(app, grace, stop, watchdog))]
+            return
+        log.info("%s: stopping", sig.name)
         watchdog.arm()
         stop.set()
 

@@ -211,22 +211,27 @@ async def test_a_connected_chat_whose_counselor_left_the_roster_queues_again_at_
 ) -> None:
     first, _ = run_of(store, KEY)
     talking = await talking_in(first, consent=False)
+    # The conversation goes on past chat_max_wait (600 s) before the restart.
+    later = T0 + 700.0
+    await first.step(later - 10, OFFER)  # seen live then
 
     second, group = run_of(store, KEY, members=("c2",))  # c1 was taken off the roster
     second.present["c2"] = 1
-    await second.step(T0 + 10, OFFER)
+    # Long after it first queued: it waits again (timed from now), it is not ended.
+    await second.step(later, OFFER)
     back = second.chat_of("chat-talking")
     assert back is not None and back.journey.step is Step.WAITING
     assert back.journey.member is None and back.queued and back.queued_at == T0
     assert texts(back)[-1] == ("system", NOTICE_COUNSELOR_GONE)
     assert group.waiting_chats == [talking.chat_id]
-    await second.step(T0 + 11, OFFER)
+    await second.step(later + 1, OFFER)
+    assert back.journey.step is Step.WAITING
     assert back.offer is not None and back.offer.member == "c2"
-    assert await second.accept("c2", talking.chat_id, T0 + 12)
+    assert await second.accept("c2", talking.chat_id, later + 2)
     row = await store.fetch(
         "SELECT member, answered_at FROM chats WHERE chat_id = ?", (talking.chat_id,)
     )
-    assert row == [("c2", T0 + 12)]
+    assert row == [("c2", later + 2)]
 
 
 async def test_one_live_chat_per_identity_after_a_restart(store: Store) -> None:

@@ -2,9 +2,9 @@
 ports, as `make run` runs it) holds a chat between a citizen and a counselor, each in a real
 browser (headless Chromium), and a second citizen waiting; it is killed with SIGKILL and
 started again. The citizen's page comes back by itself with the conversation (kept with
-consent) and a notice, the waiting chat keeps its place, the counselor is still signed in (desk
-sessions are kept across a restart) and finds the chat on the desk, and the conversation goes on, kept
-after the lines kept before (ivr.chat.restore)."""
+consent) and a notice, the waiting chat keeps its place, the counselor is still signed in
+(desk sessions are kept across a restart) and finds the chat on the desk, and the
+conversation goes on, kept after the lines kept before (ivr.chat.restore)."""
 
 from __future__ import annotations
 

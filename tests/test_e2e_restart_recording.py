@@ -6,7 +6,6 @@ fetched and transcribed into one summary — words from after the restart includ
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -86,7 +85,8 @@ async def test_a_consented_call_is_recorded_on_after_a_crash_into_one_summary(
         await wait_for("the call taken back", taken_back)
         for party in ("caller", "staff"):  # recorded on, in a segment of its own
             await recording(ari, f"ivr120-{call_id}-{party}-2")
-        await asyncio.sleep(3.0)  # the caller says the sentence again into the new segment
+        await caller.play(sentence, loop=False)  # the caller says it again, into the new one
+        await caller.wait_for("play_done", timeout=30)
         await caller.hangup()
 
         async def summarised() -> bool:

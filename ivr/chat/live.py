@@ -29,6 +29,9 @@ class LiveChat:
     queued_at: float | None = None
     """When the citizen asked for a counselor (its Enqueue): the wait shown on the wallboard and
     timed against `chat_max_wait`."""
+    requeued_at: float | None = None
+    """When a chat that had a counselor queued again (ivr.chat.restore's CounselorGone): its
+    place stays `queued_at`, its wait against `chat_max_wait` counts from here."""
     stored: bool = False
     offer: ChatOffer | None = None
     offered_at: float = 0.0

@@ -215,4 +215,5 @@ async def recount(service: ChatService, now: float) -> None:
                 chat.chat_id,
                 member,
             )
+            chat.requeued_at = now  # the wait is timed from now; the place stays the first
             await service.feed(chat, CounselorGone(chat.queued_at or chat.journey.started_at), now)

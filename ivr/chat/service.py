@@ -545,7 +545,7 @@ class ChatService:
             log.info("chat %s: the citizen's page is gone; ended", chat.chat_id)
             await self.feed(chat, Left(), now)
         for chat in list(self.chats.values()):
-            since = chat.queued_at
+            since = chat.requeued_at or chat.queued_at
             if chat.journey.step is Step.WAITING and since is not None and now - since >= max_wait:
                 log.info("chat %s: waited %.0f s; the maximum", chat.chat_id, now - since)
                 await self.feed(chat, NoCounselor(NoCounselorReason.MAX_WAIT), now)

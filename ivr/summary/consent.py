@@ -123,23 +123,27 @@ class ConsentRecorder:
             log.info("call %s: recording of the %s stopped (counseling over)", call.call_id, party)
 
     async def _withdraw(self, call: ActiveCall, cmd: flow.WithdrawConsent) -> None:
+        """The withdrawal is written first (from then on nothing is summarised for the call,
+        whatever else fails), then every recording of the call — this run's, still live, and
+        earlier runs' segments, stored in Asterisk — is discarded, each on its own: one that
+        Asterisk refuses is logged and the others are still deleted."""
         by = cmd.by or "counselor"
         call.recording = False
-        for name in call.recordings.values():
-            with contextlib.suppress(AriNotFound):
-                await self.ctx.ari.delete(f"recordings/live/{name}")  # stop and discard
-            await safe_store(self.ctx.store.recording_status(name, "deleted"))
-        call.recordings.clear()
-        for name in call.earlier_recordings:  # a previous run's, finished in Asterisk
-            for where in ("live", "stored"):
-                with contextlib.suppress(AriNotFound):
-                    await self.ctx.ari.delete(f"recordings/{where}/{name}")
-            await safe_store(self.ctx.store.recording_status(name, "deleted"))
-        call.earlier_recordings.clear()
         try:
             await self.ctx.store.withdraw_consent(call.call_id, by, self.ctx.clock())
         except WriteDeferred as exc:
             log.warning("record not written yet: %s", exc)
+        for name in call.all_recordings():
+            for where in ("live", "stored"):  # still recording, or finished already
+                try:
+                    await self.ctx.ari.delete(f"recordings/{where}/{name}")  # stop, discard
+                except AriNotFound:
+                    pass
+                except AriError as exc:
+                    log.error("call %s: cannot delete recording %s: %s", call.call_id, name, exc)
+            await safe_store(self.ctx.store.recording_status(name, "deleted"))
+        call.recordings.clear()
+        call.earlier_recordings.clear()
         audit.info("consent withdrawn during call %s by %s; recording discarded", call.call_id, by)
 
     def collect(self, call: ActiveCall) -> None:
