@@ -126,6 +126,16 @@ async def test_asterisk_killed_mid_call_pbx_lost_once_and_serving_again_within_2
         for phone in (talking, agent, waiting, ringing):
             await phone.hangup()
             await phone.wait_for("call_state", state="DISCONNECTED", timeout=20)
+        # The second agent goes home: the restarted Asterisk may still hold their contact (it
+        # keeps contacts across a restart), and, never called, they would be rung first for
+        # the next caller (and, not answering, paused) — not what this test is about.
+        await ringing.unregister()
+        await ringing.wait_for("reg_state", active=False)
+
+        async def second_offline() -> bool:
+            return not await online("agent02")
+
+        await wait_for("the second agent offline", second_offline)
 
         # A new caller is served, and the counselor, freed by the loss, takes the call.
         if not await online():  # the restarted Asterisk kept the phone's contact, or:
