@@ -171,6 +171,13 @@ class LiveCalls:
         taken: set[str] = set()
         rows, self._left = self._left, []
         present = {str(c.get("id", "")): c for c in channels}
+        # The recordings the store knows of and a snapshot may not (a crash in between); with
+        # the database failing, the snapshots' alone.
+        stored: dict[str, dict[str, str]] = {}
+        if rows:
+            with contextlib.suppress(Exception):
+                for name, owner, party in await self.ctrl.store.recordings_to_collect():
+                    stored.setdefault(owner, {})[name] = party
         for row in rows:
             cid = row.snap.call_id
             channel = present.get(cid)
@@ -192,7 +199,7 @@ class LiveCalls:
                 )
                 await self._close(cid, "its snapshot could not be restored")
                 continue
-            await self._take_back(row, channel, present, *got)
+            await self._take_back(row, channel, present, stored.get(cid, {}), *got)
             taken.add(cid)
         return taken
 
@@ -201,6 +208,7 @@ class LiveCalls:
         row: LiveRow,
         channel: dict[str, Any],
         present: dict[str, Any],
+        stored: dict[str, str],
         journey: flow.CallFlow,
         cmds: list[flow.Command],
     ) -> None:
@@ -216,14 +224,8 @@ class LiveCalls:
             talk_bridge=row.talk_bridge,
             channel_name=str(channel.get("name") or row.channel_name),
             consent_stored=row.consent_stored,
-            earlier_recordings=dict(row.recordings),
+            earlier_recordings={**stored, **row.recordings},
         )
-        # Its recordings the store knows of and the snapshot may not (a crash in between);
-        # with the database failing, the snapshot's alone.
-        with contextlib.suppress(Exception):
-            for name, owner, party in await ctrl.store.recordings_to_collect():
-                if owner == cid:
-                    call.earlier_recordings.setdefault(name, party)
         # A consented counseling is recorded on (new segments, from the taps opened now).
         talking = journey.conversation is not None and journey.conversation.recording
         call.recording = bool(
@@ -368,9 +370,8 @@ def not_taken_back(journeys: dict[str, Any], config: FlowConfig, now: float) -> 
 def recordings_of(stored: dict[str, str]) -> dict[str, str]:
     """The `recordings` column as name -> party; rows of a release before segments held
     party -> name (a hand-over from it to this one reads them so)."""
-    return {
-        (str(k) if str(k).startswith("ivr120-") else str(v)): (
-            str(v) if str(k).startswith("ivr120-") else str(k)
-        )
-        for k, v in stored.items()
-    }
+    out = {}
+    for k, v in stored.items():
+        name, party = (str(k), str(v)) if str(k).startswith("ivr120-") else (str(v), str(k))
+        out[name] = party
+    return out

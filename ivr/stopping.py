@@ -110,11 +110,15 @@ async def hand_over(
     send SIGUSR2 again later). Nobody is cut off by an update."""
     log.warning("%s: handing over - the calls stay in Asterisk for the next run", "SIGUSR2")
     controller = app.get(CONTROLLER)
+
+    def not_taken_back() -> list[str]:
+        return controller.not_taken_back() if controller is not None else []
+
     deadline = asyncio.get_running_loop().time() + grace
-    left = controller.not_taken_back() if controller is not None else []
+    left = not_taken_back()
     while left and asyncio.get_running_loop().time() < deadline and not stop.is_set():
         await asyncio.sleep(HANDOVER_LOOK)
-        left = controller.not_taken_back() if controller is not None else []
+        left = not_taken_back()
     if stop.is_set():
         return  # a SIGTERM meanwhile: the usual stop
     if left:

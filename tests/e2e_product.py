@@ -302,3 +302,18 @@ async def running_product(tmp: Path, name: str, rtp: int, **env: str) -> AsyncIt
     finally:
         await run.close()
         keep_log_and_remove(run, tmp)
+
+
+async def dial_and_press(
+    run: IvrRun, phones: Any, name: str, key: str, number: str | None = None
+) -> Any:
+    """A caller's phone (`name`, calling from `number` if given) dials 120, is answered, and
+    presses `key` once its media flows."""
+    phone = await phones(name)
+    if number is not None:
+        await phone.identity(number)
+    await phone.call(run.uri_120)
+    await phone.wait_for("call_state", state="CONFIRMED", timeout=10)
+    await phone.wait_for("media", active=True, timeout=10)
+    await phone.dtmf(key)
+    return phone

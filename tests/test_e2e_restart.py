@@ -35,7 +35,14 @@ from tests.conftest import (
     PhoneFactory,
     write_roster,
 )
-from tests.e2e_product import IvrRun, agent_online, asterisk_pid, keep_log_and_remove, pbx_of
+from tests.e2e_product import (
+    IvrRun,
+    agent_online,
+    asterisk_pid,
+    dial_and_press,
+    keep_log_and_remove,
+    pbx_of,
+)
 from tests.e2e_product import wait_checked as wait_for
 
 ORPHAN = "ivr120-orphan-recording"
@@ -104,20 +111,11 @@ async def talking_and_waiting(
 ) -> tuple[RemotePhone, RemotePhone, dict[str, str]]:
     """A caller who chose 1 and talks with the agent, and one waiting in the queue behind,
     once both snapshots are written: (talking, waiting, their call ids by snapshot state)."""
-    talking = await phones("talking")
-    await talking.identity(TEST_CALLER_NUMBER)
-    await talking.call(run.uri_120)
-    await talking.wait_for("call_state", state="CONFIRMED", timeout=10)
-    await talking.wait_for("media", active=True, timeout=10)
-    await talking.dtmf("1")
+    talking = await dial_and_press(run, phones, "talking", "1", TEST_CALLER_NUMBER)
     await agent.wait_for("incoming", timeout=30)
     await agent.answer()
     await agent.wait_for("call_state", state="CONFIRMED", timeout=10)
-    waiting = await phones("waiting")
-    await waiting.call(run.uri_120)
-    await waiting.wait_for("call_state", state="CONFIRMED", timeout=10)
-    await waiting.wait_for("media", active=True, timeout=10)
-    await waiting.dtmf("1")
+    waiting = await dial_and_press(run, phones, "waiting", "1")
 
     async def two_snapshots() -> bool:
         states = {r["state"] for r in run.rows("SELECT state FROM live_calls")}

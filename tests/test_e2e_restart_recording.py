@@ -17,7 +17,7 @@ from ivr.ari.client import AriClient, AriNotFound
 from ivr.crypto import Sealer
 from speech.synth import espeak_korean
 from tests.conftest import TEST_CALLER_NUMBER, PhoneFactory, write_roster
-from tests.e2e_product import IvrRun, running_product
+from tests.e2e_product import IvrRun, dial_and_press, running_product
 from tests.e2e_product import wait_checked as wait_for
 
 
@@ -48,12 +48,7 @@ async def test_a_consented_call_is_recorded_on_after_a_crash_into_one_summary(
     await run.start()
     ari = run.ari()
     try:
-        caller = await phones("caller")
-        await caller.identity(TEST_CALLER_NUMBER)
-        await caller.call(run.uri_120)
-        await caller.wait_for("call_state", state="CONFIRMED", timeout=10)
-        await caller.wait_for("media", active=True, timeout=10)
-        await caller.dtmf("5")
+        caller = await dial_and_press(run, phones, "caller", "5", TEST_CALLER_NUMBER)
 
         def in_state(wanted: str) -> Any:
             async def check() -> bool:
