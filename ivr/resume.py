@@ -56,7 +56,7 @@ _COLUMNS = (
     "call_id, state, started_at, stage_since, menu_path, menu_failures, queue, queued_at,"
     " member, staff_leg, answered_at, consent, talk, last_playback, stage_seconds,"
     " owner, caller_hash, channel_name, flag_level, consent_stored, holding_bridge, talk_bridge,"
-    " recordings"
+    " recordings, staff_lost"
 )
 
 
@@ -137,6 +137,7 @@ class LiveCalls:
             "talk_bridge": row.talk_bridge,
             "recordings": json.dumps(row.recordings),
             "last_playback": s.last_playback,
+            "staff_lost": s.staff_lost,
             "updated_at": self.ctrl.clock(),
         }
         sql = "INSERT OR REPLACE INTO live_calls ({}) VALUES ({})".format(
@@ -322,7 +323,7 @@ def taps_of(present: Iterable[str], base: str) -> set[str]:
 def _parse(r: tuple[Any, ...]) -> LiveRow:
     (cid, state, started, since, path, failures, queue, queued_at, member, leg, answered) = r[:11]
     consent, talk, last_pb, stage_json = r[11:15]
-    owner, caller_hash, name, flag_level, stored, hold, talk_bridge, recordings = r[15:23]
+    owner, caller_hash, name, flag_level, stored, hold, talk_bridge, recordings, lost = r[15:24]
     snap = Snapshot(
         call_id=str(cid),
         state=str(state),
@@ -340,6 +341,7 @@ def _parse(r: tuple[Any, ...]) -> LiveRow:
         talk=talk,
         last_playback=last_pb,
         stage_seconds={str(k): float(v) for k, v in json.loads(stage_json).items()},
+        staff_lost=int(lost or 0),
     )
     return LiveRow(
         snap,

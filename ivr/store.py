@@ -247,7 +247,7 @@ class Store:
                wait_seconds=?, talk_seconds=?, ended_at=?, outcome=?, end_reason=?,
                menu_failures=?, ended_in=?, menu_seconds=?, intro_seconds=?,
                consent_seconds=?, queue_seconds=?, staff_seconds=?, goodbye_seconds=?,
-               whisper_seconds=?, dialling_seconds=?, outcome_seconds=?
+               whisper_seconds=?, dialling_seconds=?, outcome_seconds=?, staff_lost=?
                WHERE call_id=?""",
             (
                 "".join(rec.menu_path),
@@ -263,6 +263,7 @@ class Store:
                 rec.menu_failures,
                 rec.ended_in,
                 *(rec.stage_seconds.get(stage) for stage in Stage),
+                rec.staff_lost,
                 call_id,
             ),
         )

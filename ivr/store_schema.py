@@ -455,6 +455,12 @@ MIGRATIONS: tuple[str, ...] = (
         last_seen     REAL NOT NULL
     );
     """,
+    """
+    -- Times a call's counselor's phone was lost mid-conversation (no media for rtp_timeout,
+    -- a network failure) and the caller waited again for the next counselor (ivr.flow.call).
+    ALTER TABLE calls ADD COLUMN staff_lost INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE live_calls ADD COLUMN staff_lost INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

@@ -30,11 +30,17 @@ from ivr.app import SECRETS
 from ivr.ari.client import AriNotFound
 from ivr.flow import call as flow
 from ivr.paths import PROJECT_ROOT
+from ivr.phone.audio import read_wav, tone_ratio
 from ivr.phone.remote import RemotePhone
 from tests.conftest import TEST_CALLER_NUMBER, Hotline, PhoneFactory
 
 CONNECTED = flow.State.CONNECTED
 WAITING = flow.State.WAITING
+
+#: A tone counts as heard with this share of the received power at its frequency (two
+#: parties mixed give about half each); a tone not heard stays far below NOT_HEARD.
+HEARD = 0.15
+NOT_HEARD = 0.03
 
 
 class Spy:
@@ -89,6 +95,22 @@ async def record_for(phone: RemotePhone, path: Path, seconds: float) -> Path:
     await phone.record(path)
     await asyncio.sleep(seconds)
     return Path(await phone.stop_record())
+
+
+async def hears(
+    phone: RemotePhone, tmp_path: Path, name: str, tones: tuple[float, ...], timeout: float = 15
+) -> Any:
+    """Record the phone in 1.5 s spans until every tone is heard in one span; that span."""
+    deadline = time.monotonic() + timeout
+    n = 0
+    while True:
+        n += 1
+        wav = read_wav(await record_for(phone, tmp_path / f"{name}-{n}.wav", 1.5))
+        ratios = {f: tone_ratio(wav.samples, wav.rate, f) for f in tones}
+        if all(r >= HEARD for r in ratios.values()):
+            return wav
+        if time.monotonic() > deadline:
+            pytest.fail(f"{name}: not all of {tones} heard within {timeout} s: {ratios}")
 
 
 async def dial(

@@ -17,7 +17,7 @@ import pytest
 
 from ivr.desk.http import SCREENS
 from ivr.keys import STORE
-from ivr.phone.audio import read_wav, tone_ratio
+from ivr.phone.audio import tone_ratio
 from ivr.phone.remote import RemotePhone
 from ivr.wallboard.monitor import MONITOR_PREFIX
 from ivr.wallboard.monitoring import MONITORS, Monitors
@@ -32,10 +32,11 @@ from tests.conftest import (
 )
 from tests.e2e_ringgroup_support import (
     CONNECTED,
+    NOT_HEARD,
     choose_line,
     counselor,
     dial,
-    record_for,
+    hears,
     until,
 )
 
@@ -44,10 +45,6 @@ SUPERVISOR_PW = "monitor-e2e-password"
 SUPERVISOR_TONE = CRISIS_TONE
 #: Left logged in and unpaused by the other tests (as in tests/test_e2e_wallboard.py).
 COUNSELOR = "counselor02"
-#: A tone counts as heard with this share of the received power at its frequency (two
-#: parties mixed give about half each); a tone not heard stays far below NOT_HEARD.
-HEARD = 0.15
-NOT_HEARD = 0.03
 
 
 @pytest.fixture
@@ -59,22 +56,6 @@ def supervisor_tone(tmp_path: Path) -> Path:
 
 def monitors(hotline: Hotline) -> Monitors:
     return hotline.app[DESK_APP][MONITORS]
-
-
-async def hears(
-    phone: RemotePhone, tmp_path: Path, name: str, tones: tuple[float, ...], timeout: float = 15
-) -> Any:
-    """Record the phone in 1.5 s spans until every tone is heard in one span; that span."""
-    deadline = time.monotonic() + timeout
-    n = 0
-    while True:
-        n += 1
-        wav = read_wav(await record_for(phone, tmp_path / f"{name}-{n}.wav", 1.5))
-        ratios = {f: tone_ratio(wav.samples, wav.rate, f) for f in tones}
-        if all(r >= HEARD for r in ratios.values()):
-            return wav
-        if time.monotonic() > deadline:
-            pytest.fail(f"{name}: not all of {tones} heard within {timeout} s: {ratios}")
 
 
 class Wallboard:

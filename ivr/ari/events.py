@@ -89,7 +89,10 @@ class ChannelDestroyed(ChannelEvent):
 
 @dataclass(frozen=True)
 class ChannelHangupRequest(ChannelEvent):
+    #: The Q.850 cause; for a soft hangup (`soft`), Asterisk's soft-hangup reason instead:
+    #: 1 (AST_SOFTHANGUP_DEV) is the channel driver's own, as for `rtp_timeout`.
     cause: int = 0
+    soft: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,8 @@ def parse_event(d: dict[str, Any]) -> Event:
     if kind == "ChannelDestroyed":
         return ChannelDestroyed(kind, d, chan, int(d.get("cause", 0)), str(d.get("cause_txt", "")))
     if kind == "ChannelHangupRequest":
-        return ChannelHangupRequest(kind, d, chan, int(d.get("cause", 0) or 0))
+        cause = int(d.get("cause", 0) or 0)
+        return ChannelHangupRequest(kind, d, chan, cause, bool(d.get("soft", False)))
     if kind == "ChannelStateChange":
         return ChannelStateChange(kind, d, chan)
     if kind == "PlaybackFinished":

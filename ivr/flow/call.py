@@ -14,6 +14,7 @@ and carries out the returned commands against ARI. Every transition is logged on
     caller still hears music) --whisper done--> CONNECTED --the conversation ends--> ENDED
     (or GOODBYE first: the abuse policy notice), WAITING --callback accepted--> GOODBYE
     three failed choices --> GOODBYE --done--> ENDED
+    CONNECTED --the counselor's phone lost--> WAITING (an apology, music, the first arrival kept)
     CONNECTED --counselor hung up, the line has a survey--> SURVEY (ivr.flow.survey) --> ENDED
     (a consented recording stops on entering SURVEY: the question and answer are not in it)
     an adapter failure in any live state --> ENDED via Recover (apology from the dialplan)
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import logging
 
+from ivr.flow.call_state import CallState
 from ivr.flow.commands import (
     Answer,
     AnsweredBy,
@@ -76,7 +78,6 @@ from ivr.flow.conversation import (
     STAFF_WITHDRAW,
     Conversation,
     ConversationParams,
-    PlaybackIds,
 )
 from ivr.flow.events import (
     CallerHungUp,
@@ -99,7 +100,7 @@ from ivr.flow.events import (
     TimerFired,
 )
 from ivr.flow.menu import Queue
-from ivr.flow.record import CallEndReason, CallRecord, Stage
+from ivr.flow.record import CallEndReason, CallRecord
 from ivr.flow.states import (
     CONSENT_NO_KEY,
     CONSENT_PROMPTS,
@@ -112,13 +113,13 @@ from ivr.flow.states import (
     NO_WORDS,
     QUEUED_STATES,
     REASSURE_TIMER,
-    STAGE_OF,
+    STAFF_LOST_PROMPT,
     YES_WORDS,
     FlowConfig,
     State,
 )
-from ivr.flow.survey import SURVEY_TIMER, Survey
-from ivr.flow.waiting import CALLBACK_KEY, Offer, WaitingRoom
+from ivr.flow.survey import Survey
+from ivr.flow.waiting import CALLBACK_KEY, Offer
 
 log = logging.getLogger(__name__)
 
@@ -137,93 +138,8 @@ __all__ += ["STAFF_ABUSE", "STAFF_CALLBACK", "STAFF_CRISIS", "STAFF_WITHDRAW", "
 __all__ += ["CallFlow", "FlowConfig", "State", "Offer", "StopRecording"]
 
 
-class CallFlow:
+class CallFlow(CallState):
     """One caller's journey. `handle(event, now)` returns the commands to carry out."""
-
-    def __init__(self, call_id: str, config: FlowConfig, now: float) -> None:
-        self.call_id = call_id
-        self.config = config
-        self.state = State.MENU_PLAYING
-        self.record = CallRecord(started_at=now)
-        self._now = self._stage_since = now  # the time of the event being handled
-        self._where = Stage.MENU  # the last stage other than the goodbye
-        self._playback: str | None = None
-        self._ids = PlaybackIds(call_id)
-        self._queue: Queue | None = None
-        self._leg: str | None = None  # the answered staff leg until the conversation has it
-        self._flagged = False
-        self.waiting = WaitingRoom(config.callback_offer_after, config.announce_position)
-        self._closing = Outcome.NO_CHOICE  # what GOODBYE ends as
-        self._spoke_this_round = False  # speech heard since the menu last started
-        self._ever_spoke = False
-        self._ever_pressed = False
-        self._announce_due = False  # announce as soon as the current playback ends
-        self._consent: ConsentAnswer | None = None
-        #: The connected phase, from the moment the caller and the counselor are bridged.
-        self.conversation: Conversation | None = None
-        #: The post-call survey, once the counselor hung up on a line that asks one.
-        self.survey: Survey | None = None
-
-    @property
-    def consent(self) -> ConsentAnswer | None:
-        """The caller's answer to the summary question: yes, no, none, pending (being asked),
-        withdrawn (during the call), or None (not asked)."""
-        if self.conversation is not None:
-            return self.conversation.consent
-        return self._consent
-
-    @property
-    def offer(self) -> Offer:
-        """The callback offer while waiting."""
-        return self.waiting.offer
-
-    @property
-    def failures(self) -> int:
-        """Failed choices counted so far in the menu."""
-        return self.record.menu_failures
-
-    # -- helpers -------------------------------------------------------------------------
-    def _goto(self, new: State) -> None:
-        if new is not self.state:
-            log.info("call %s: %s -> %s", self.call_id, self.state.value, new.value)
-            self._stage_changed(new)
-            self.state = new
-
-    def _stage_changed(self, new: State) -> None:
-        """Count the time of the stage left; at the end, note where the caller was."""
-        old_stage, new_stage = STAGE_OF[self.state], STAGE_OF.get(new)
-        if new_stage is old_stage:
-            return
-        self.record.spent(old_stage, self._now - self._stage_since)
-        self._stage_since = self._now
-        if new_stage is None:
-            self.record.ended_in = self._where
-        elif new_stage is not Stage.GOODBYE:
-            self._where = new_stage
-
-    def _play(
-        self, prompts: tuple[str, ...], target: Target = Target.CALLER, leg: str | None = None
-    ) -> Play:
-        self._playback = self._ids.next()
-        return Play(self._playback, prompts, target, leg)
-
-    def _stop_playback(self) -> list[Command]:
-        pb, self._playback = self._playback, None
-        return [StopPlayback(pb)] if pb else []
-
-    def _menu(self, lead: tuple[str, ...] = ()) -> list[Command]:
-        self._goto(State.MENU_PLAYING)
-        return [self._play((*lead, *self.config.menu.option_prompts))]
-
-    def _end(self, now: float, outcome: Outcome) -> list[Command]:
-        self.record.ended_at = now
-        self.record.outcome = outcome
-        self._goto(State.ENDED)
-        return [Finish(outcome)]
-
-    @property
-    def ended(self) -> bool:
-        return self.state in END_STATES
 
     # -- the machine ---------------------------------------------------------------------
     def handle(self, event: FlowEvent, now: float) -> list[Command]:
@@ -478,7 +394,8 @@ class CallFlow:
     def _connect(self, now: float) -> list[Command]:
         """Bridged with the counselor: the conversation machine takes over."""
         assert self._leg is not None and self.record.member is not None
-        self.record.answered_at = now
+        if self.record.answered_at is None:  # a caller requeued keeps their first answer
+            self.record.answered_at = now
         self._goto(State.CONNECTED)
         params = ConversationParams(
             self.config.both_silence_notify, self.config.caller_silence_notify
@@ -500,6 +417,8 @@ class CallFlow:
             self.record.end_reason = conv.end_reason
         if conv.ending is None or conv.ending.caller_gone:
             return cmds
+        if conv.ending.staff_lost:
+            return [*cmds, *self._counselor_lost(conv)]
         if conv.ending.prompt is not None:
             # The caller hears why the call ends (abuse policy), then is hung up.
             self._closing = conv.ending.outcome
@@ -517,6 +436,28 @@ class CallFlow:
             # Music under the question (issue 14): no dead air should the controller die now.
             return [*cmds, *stop, Hold(), *self.survey.start()]
         return [*cmds, HangupCaller(), *self._end(now, conv.ending.outcome)]
+
+    def _counselor_lost(self, conv: Conversation) -> list[Command]:
+        """The counselor's phone went away mid-conversation: the caller hears an apology and
+        music, and waits again by their first arrival (ahead of later callers) for the next
+        counselor. A consented recording stops here (the next counselor's is a new segment);
+        a withdrawal holds for the rest of the call."""
+        assert self._queue is not None and self.record.queued_at is not None
+        self.record.staff_lost += 1
+        self._consent, self.conversation = conv.consent, None
+        self._goto(State.WAITING)
+        stop: list[Command] = [StopRecording()] if conv.consent is ConsentAnswer.YES else []
+        keep_tap = self.offer is Offer.OPEN  # the callback offer hears "네" (as in _announce)
+        untap: list[Command] = [] if keep_tap else [Listen(()), StopListening(Party.CALLER)]
+        return [
+            *stop,
+            Hold(),
+            StopListening(Party.STAFF),
+            *untap,
+            Enqueue(self._queue.name, self.record.queued_at),
+            StartTimer(MAX_WAIT_TIMER, self.config.max_wait),
+            self._play((STAFF_LOST_PROMPT,), Target.HOLDING),
+        ]
 
     def _in_survey(self, event: FlowEvent, now: float) -> list[Command]:
         assert self.survey is not None
@@ -554,11 +495,6 @@ class CallFlow:
             return [HangupCaller(), *self._end(now, self._closing)]
         return []
 
-    def _cancel_timers(self) -> list[Command]:
-        timers: tuple[str, ...] = (INPUT_TIMER, REASSURE_TIMER, CONSENT_TIMER, MAX_WAIT_TIMER)
-        timers += (SURVEY_TIMER,) if self.state is State.SURVEY else ()
-        return [CancelTimer(name) for name in timers]
-
     def _caller_gone(self, now: float) -> list[Command]:
         state = self.state
         cmds = [*self._cancel_timers(), *self._stop_playback()]
@@ -572,6 +508,9 @@ class CallFlow:
             State.GOODBYE: self._closing,
             State.SURVEY: Outcome.COMPLETED,  # the counseling was over; no answer stored
         }.get(state, Outcome.ABANDONED_MENU)
+        if state in (State.WAITING, State.CONNECTING) and self.record.staff_lost:
+            # Counselled, then cut off by the counselor's lost phone: not a caller who gave up.
+            outcome, self.record.end_reason = Outcome.COMPLETED, CallEndReason.STAFF_LOST
         if state is State.CONNECTED and self.conversation is not None:
             cmds += self.conversation.handle(CallerHungUp(), now)
             assert self.conversation.ending is not None
@@ -588,11 +527,3 @@ class CallFlow:
         self._playback = None
         done = self.state is State.SURVEY  # the counseling itself completed
         return [*cmds, Recover(), *self._end(now, Outcome.COMPLETED if done else Outcome.ERROR)]
-
-    def _hangup_legs(self) -> list[Command]:
-        """Every leg still with the call: the one being whispered to, the conversation's."""
-        cmds: list[Command] = [HangupLeg(self._leg)] if self._leg is not None else []
-        self._leg = None
-        if self.conversation is not None:
-            cmds += self.conversation.close()
-        return cmds

@@ -13,6 +13,8 @@ clock; the playback ids come from the owner's `PlaybackIds`, so they stay unique
     THREE_WAY --counselor hung up--> HANDED_OVER (the crisis line stays with the caller)
     HANDED_OVER --crisis line hung up--> ENDED (transferred)
     TALKING/CRISIS_RINGING --counselor hung up--> ENDED (completed)
+    TALKING/CRISIS_RINGING --counselor's phone lost--> ENDED (`staff_lost`: the owner finds the
+        caller another counselor; a crisis line still ringing is hung up if it answers)
     any state with the counselor --*9--> ENDED (abuse: the owner plays the policy notice)
     any state --caller hung up--> ENDED (completed, or transferred once HANDED_OVER)
     any state --close() (the owner failed)--> ENDED (error)
@@ -29,7 +31,9 @@ What each event means here:
   counselor knows when they spoke themselves. A notice that ended can be told again after a
   new stretch of silence.
 - `CrisisAnswered` / `CrisisEnded`: the crisis leg rung for `*7`.
-- `StaffHungUp` / `CallerHungUp`: a side of the call is gone.
+- `StaffHungUp` / `CallerHungUp`: a side of the call is gone. `StaffHungUp(lost=True)`: the
+  counselor did not hang up, their phone went away (no media for `rtp_timeout` seconds, a
+  network failure): the caller was cut off from them, not helped to the end.
 
 Recording is on from the start when the caller consented ("yes"), off otherwise, and off for
 good once consent is withdrawn. An owner that asks the question after the bridging (an outbound
@@ -153,6 +157,8 @@ class Ending:
     prompt: str | None = None
     #: The caller is gone already: nothing to play or hang up.
     caller_gone: bool = False
+    #: The counselor's phone was lost mid-conversation: the caller is still there, cut off.
+    staff_lost: bool = False
 
 
 class Conversation:
@@ -223,8 +229,10 @@ class Conversation:
             log.info("call %s: conversation %s -> %s", self.call_id, self.state.value, new.value)
             self.state = new
 
-    def _end(self, outcome: Outcome, prompt: str | None = None, gone: bool = False) -> None:
-        self.ending = Ending(outcome, prompt, gone)
+    def _end(
+        self, outcome: Outcome, prompt: str | None = None, gone: bool = False, lost: bool = False
+    ) -> None:
+        self.ending = Ending(outcome, prompt, gone, lost)
         self._goto(State.ENDED)
 
     def _hangup_legs(self) -> list[Command]:
@@ -256,8 +264,8 @@ class Conversation:
         match event:
             case CallerHungUp():
                 return self._caller_gone()
-            case StaffHungUp():
-                return self._staff_gone()
+            case StaffHungUp(lost=lost):
+                return self._staff_gone(lost)
             case StaffDigit(digit=digit):
                 return self._staff_key(digit) if self.state in WITH_STAFF else []
             case Silence() | SpeechHeard():
@@ -274,14 +282,16 @@ class Conversation:
         self._end(Outcome.TRANSFERRED if handed_over else Outcome.COMPLETED, gone=True)
         return cmds
 
-    def _staff_gone(self) -> list[Command]:
+    def _staff_gone(self, lost: bool) -> list[Command]:
         self.staff_leg = None
         if self.state is State.THREE_WAY:
             # Warm transfer done: the counselor dropped, the crisis line stays with the caller.
             self.end_reason = CallEndReason.CRISIS_TRANSFER
             self._goto(State.HANDED_OVER)
         elif self.state is not State.HANDED_OVER:
-            self._end(Outcome.COMPLETED)
+            # Lost: not an ending the counselor chose; the owner keeps the caller (a crisis
+            # line still ringing is hung up if it answers: the conversation has ended).
+            self._end(Outcome.COMPLETED, lost=lost)
         return []
 
     def _crisis_answered(self, leg: str) -> list[Command]:

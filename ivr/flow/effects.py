@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from secrets import token_hex
 from typing import Any
 
 from ivr.ari.client import AriConnectionError, AriError, AriNotFound
@@ -181,9 +182,10 @@ class CallEffects:
 
     async def _hold(self, call: ActiveCall, cmd: flow.Hold) -> None:
         ari, cid = self.ctx.ari, call.call_id
-        # After the conversation (music under the survey) a bridge of its own: the first one,
-        # deleted at the connect, may still hold its id for a moment (409 "already exists").
-        bridge = f"hold-{cid}" if call.talk_bridge is None else f"hold-{cid}-after"
+        # After a conversation (music under the survey, or waiting again for a counselor after
+        # one's phone was lost) a bridge of its own: the first one, deleted at the connect, may
+        # still hold its id for a moment (409 "already exists").
+        bridge = f"hold-{cid}" if call.talk_bridge is None else f"hold-{cid}-{token_hex(3)}"
         if call.holding_bridge == bridge:
             return  # in it since the answer, with its music
         await ari.post("bridges", type="holding", bridgeId=bridge, name=bridge)
@@ -193,9 +195,11 @@ class CallEffects:
 
     async def _connect(self, call: ActiveCall, cmd: flow.Connect) -> None:
         ari, cid = self.ctx.ari, call.call_id
-        bridge = f"talk-{cid}"
-        await ari.post("bridges", type="mixing", bridgeId=bridge, name=bridge)
-        call.talk_bridge = bridge
+        bridge = call.talk_bridge  # a caller connected again keeps their talk bridge
+        if bridge is None:
+            bridge = f"talk-{cid}"
+            await ari.post("bridges", type="mixing", bridgeId=bridge, name=bridge)
+            call.talk_bridge = bridge
         # The caller moves straight from the holding bridge into the talk bridge (ARI moves a
         # channel that is in another bridge), and only then is the emptied holding bridge
         # deleted. Deleting it first, with the caller still in it, and re-bridging the caller

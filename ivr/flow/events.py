@@ -70,6 +70,10 @@ class CallerHungUp:
 class StaffHungUp:
     """The connected staff member's channel is gone."""
 
+    #: Their phone was lost, not hung up: Asterisk ended the channel for lack of media from it
+    #: (`rtp_timeout`) or for a network failure (ivr.staff.driver, `LOST_CAUSES`).
+    lost: bool = False
+
 
 @dataclass(frozen=True, slots=True)
 class QueueStatus:

@@ -16,6 +16,7 @@ class CallEndReason(enum.StrEnum):
     SILENT = "silent"  # a silent line, flagged for a welfare callback
     CONTROLLER_RESTART = "controller_restart"  # left open by a controller that died (ivr.recovery)
     PBX_LOST = "pbx_lost"  # Asterisk went away with the call (ivr.recovery)
+    STAFF_LOST = "staff_lost"  # hung up waiting again, after the counselor's phone was lost
 
 
 class Stage(enum.StrEnum):
@@ -54,6 +55,8 @@ class CallRecord:
     ended_in: Stage | None = None
     #: When the counselor left, if the caller stayed on for the survey (talk ends there).
     staff_left_at: float | None = None
+    #: Times the counselor's phone was lost mid-conversation (the caller waited again).
+    staff_lost: int = 0
     #: Seconds spent in each stage entered (they add up to the call's length).
     stage_seconds: dict[Stage, float] = field(default_factory=dict)
 

@@ -90,6 +90,8 @@ class Snapshot:
     last_playback: str | None = None
     #: Seconds spent in each stage before `stage_since` (`Stage` value -> seconds).
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    #: Times the counselor's phone was lost (a caller waiting again keeps their first answer).
+    staff_lost: int = 0
 
 
 def take(flow: CallFlow) -> Snapshot:
@@ -115,6 +117,7 @@ def take(flow: CallFlow) -> Snapshot:
         talk=conv.state.value if conv is not None else None,
         last_playback=f"{ids.call_id}-pb{ids.count}" if ids.count else None,
         stage_seconds={s.value: v for s, v in rec.stage_seconds.items()},
+        staff_lost=rec.staff_lost,
     )
 
 
@@ -138,6 +141,7 @@ def restore(
     rec = flow.record
     rec.menu_path = list(snap.menu_path)
     rec.menu_failures = snap.menu_failures
+    rec.staff_lost = snap.staff_lost
     try:
         rec.stage_seconds = {Stage(k): float(v) for k, v in snap.stage_seconds.items()}
         consent = ConsentAnswer(snap.consent) if snap.consent else None
@@ -195,6 +199,8 @@ def _waiting(
         consent = ConsentAnswer.NONE  # the question was cut off: no answer, no consent
         cmds.append(RecordConsent(consent, AnsweredBy.NONE, CONSENT_PROMPTS))
     flow._consent = consent  # noqa: SLF001
+    if snap.staff_lost:  # waiting again after a lost counselor: the first answer stays
+        flow.record.member, flow.record.answered_at = snap.member, snap.answered_at
     waited = now - snap.queued_at
     return [
         *(c for c in cmds if not isinstance(c, StartListening)),  # no tap while waiting

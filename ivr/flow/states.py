@@ -36,11 +36,15 @@ CONSENT_TIMER = "consent-answer"
 CONSENT_YES_KEY = "1"
 CONSENT_NO_KEY = "2"
 
+#: What a caller hears when their counselor's phone was lost mid-call, before waiting again.
+STAFF_LOST_PROMPT = "staff_lost_sorry"
+
 #: Every prompt id this module plays (besides the menu's own); the app checks the catalog.
 FLOW_PROMPTS = frozenset(
     {"invalid_choice", "gentle_prompt", "not_understood", "goodbye", "silent_goodbye"}
     | {"abuse_policy_notice", "callback_confirm", *CONSENT_PROMPTS}
     | {"thanks_for_waiting"}  # after a restart (ivr.flow.restore)
+    | {STAFF_LOST_PROMPT}
     | WAITING_PROMPTS
     | CONVERSATION_PROMPTS
     | SURVEY_PROMPTS

@@ -36,6 +36,15 @@ LEG_ARG = "leg"
 INFO_HEADER = "PJSIP_HEADER(add,X-IVR120-{})"
 #: ChannelDestroyed causes of an unanswered ring attempt.
 CAUSE_OUTCOME = {17: LegOutcome.BUSY, 21: LegOutcome.REJECTED}
+#: Q.850 causes of an answered staff leg that mean its phone was lost, not hung up: 44 is
+#: what Asterisk sets when no media came for `rtp_timeout` seconds (a phone that lost power
+#: or its network); 27, 38 and 41 are network failures. A counselor's own hang-up is 16.
+LOST_CAUSES = frozenset({27, 38, 41, 44})
+#: The soft-hangup reason of a hang-up the channel driver itself requested (AST_SOFTHANGUP_DEV):
+#: the rtp_timeout's, or a SIP session that failed. The StasisEnd that ends a staff leg here
+#: comes before the ChannelDestroyed that carries cause 44, so this is what tells a lost phone
+#: (measured on Asterisk 22: `soft: true, cause: 1`; a BYE's request has neither).
+SOFTHANGUP_DEV = 1
 ACTIONS = ("login", "logout", "pause", "unpause")
 #: The staff team whose ring group is the menu queue they answer (the others have their own).
 COUNSELORS = "counselors"
@@ -52,6 +61,11 @@ class Leg:
     member: str
     answered: bool = False
     abuse: bool = False
+    #: The cause of the hang-up Asterisk announced (ChannelHangupRequest): the StasisEnd that
+    #: ends the leg here carries none.
+    hangup_cause: int = 0
+    #: Asterisk's channel driver ended the leg (no media, a failed session): the phone is lost.
+    lost: bool = False
 
 
 def load_teams(settings: Any) -> staff_teams.Teams:
@@ -139,11 +153,21 @@ class StaffDriver:
         await self.ctx.feed(call_id, flow.StaffAnswered(leg_id, member))
         await self.after_group_change(leg.queue)
 
+    def hangup_requested(self, leg_id: str, cause: int, soft: bool) -> None:
+        leg = self.legs.get(leg_id)
+        if leg is None:
+            return
+        if soft:
+            leg.lost = leg.lost or cause == SOFTHANGUP_DEV
+        elif cause:
+            leg.hangup_cause = cause
+
     async def leg_gone(self, leg_id: str, cause: int) -> None:
         now = self.ctx.clock()
         leg = self.legs.pop(leg_id, None)
         if leg is None:
             return
+        cause = cause or leg.hangup_cause
         group = self.groups[leg.queue]
         if leg.answered:
             reason = EndReason.ABUSE if leg.abuse else EndReason.NORMAL
@@ -153,7 +177,12 @@ class StaffDriver:
                 flow.State.CONNECTING,
                 flow.State.CONNECTED,
             ):
-                await self.ctx.feed(leg.call_id, flow.StaffHungUp())
+                lost = leg.lost or cause in LOST_CAUSES
+                if lost:
+                    member, call_id = leg.member, leg.call_id
+                    why = f"cause {cause}" if cause else "no media, or its SIP session failed"
+                    log.warning("call %s: %s's phone was lost (%s)", call_id, member, why)
+                await self.ctx.feed(leg.call_id, flow.StaffHungUp(lost=lost))
             if until is not None:  # after the caller is told: bookkeeping never delays them
                 await safe_store(self.ctx.store.call_wrapup(leg.call_id, until - now))
         else:

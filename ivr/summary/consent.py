@@ -121,6 +121,10 @@ class ConsentRecorder:
                 log.warning("call %s: cannot stop recording the %s: %s", call.call_id, party, exc)
                 continue
             log.info("call %s: recording of the %s stopped (counseling over)", call.call_id, party)
+        # Kept as earlier segments: a counselor who takes the call on (the first one's phone
+        # was lost) is recorded in new ones.
+        call.earlier_recordings.update({name: party for party, name in call.recordings.items()})
+        call.recordings.clear()
 
     async def _withdraw(self, call: ActiveCall, cmd: flow.WithdrawConsent) -> None:
         """The withdrawal is written first (from then on nothing is summarised for the call,
