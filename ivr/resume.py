@@ -39,7 +39,8 @@ from ivr import recovery
 from ivr.ari.client import AriError
 from ivr.context import ActiveCall, safe_store
 from ivr.flow import call as flow
-from ivr.flow.events import StaffHungUp
+from ivr.flow.conversation import State as TalkState
+from ivr.flow.events import CrisisEnded, StaffHungUp
 from ivr.flow.record import CallEndReason
 from ivr.flow.restore import Snapshot, restore, take
 from ivr.flow.states import FlowConfig
@@ -56,7 +57,7 @@ _COLUMNS = (
     "call_id, state, started_at, stage_since, menu_path, menu_failures, queue, queued_at,"
     " member, staff_leg, answered_at, consent, talk, last_playback, stage_seconds,"
     " owner, caller_hash, channel_name, flag_level, consent_stored, holding_bridge, talk_bridge,"
-    " recordings, staff_lost"
+    " recordings, staff_lost, crisis_leg"
 )
 
 
@@ -138,6 +139,7 @@ class LiveCalls:
             "recordings": json.dumps(row.recordings),
             "last_playback": s.last_playback,
             "staff_lost": s.staff_lost,
+            "crisis_leg": s.crisis_leg,
             "updated_at": self.ctrl.clock(),
         }
         sql = "INSERT OR REPLACE INTO live_calls ({}) VALUES ({})".format(
@@ -247,6 +249,11 @@ class LiveCalls:
         with_leg = journey.state is flow.State.CONNECTED or any(
             isinstance(c, flow.Connect) for c in cmds
         )
+        # A crisis line joined (warm transfer) is the call's again; one gone meanwhile ends
+        # as its hang-up does (back to the counselor, or the call's end once handed over).
+        crisis_gone = bool(s.crisis_leg) and s.crisis_leg not in present
+        if s.crisis_leg and not crisis_gone:
+            ctrl.journey.crisis_legs[s.crisis_leg] = cid
         if s.staff_leg and s.member and with_leg:
             # The counselor is on this call again; their leg is the staff driver's.
             queue = s.queue or ""
@@ -276,6 +283,8 @@ class LiveCalls:
             await ctrl.staff.leg_gone(s.staff_leg or "", 0)
         elif leg_gone and cid in ctrl.calls:
             await ctrl.ctx.feed(cid, StaffHungUp())
+        if crisis_gone and cid in ctrl.calls:
+            await ctrl.ctx.feed(cid, CrisisEnded())
         await self.save(call)
         if s.queue in ctrl.staff.groups:
             await ctrl.staff.after_group_change(s.queue)
@@ -323,7 +332,8 @@ def taps_of(present: Iterable[str], base: str) -> set[str]:
 def _parse(r: tuple[Any, ...]) -> LiveRow:
     (cid, state, started, since, path, failures, queue, queued_at, member, leg, answered) = r[:11]
     consent, talk, last_pb, stage_json = r[11:15]
-    owner, caller_hash, name, flag_level, stored, hold, talk_bridge, recordings, lost = r[15:24]
+    owner, caller_hash, name, flag_level, stored, hold, talk_bridge, recordings = r[15:23]
+    lost, crisis_leg = r[23:25]
     snap = Snapshot(
         call_id=str(cid),
         state=str(state),
@@ -342,6 +352,7 @@ def _parse(r: tuple[Any, ...]) -> LiveRow:
         last_playback=last_pb,
         stage_seconds={str(k): float(v) for k, v in json.loads(stage_json).items()},
         staff_lost=int(lost or 0),
+        crisis_leg=crisis_leg,
     )
     return LiveRow(
         snap,
@@ -358,14 +369,17 @@ def _parse(r: tuple[Any, ...]) -> LiveRow:
 
 def not_taken_back(journeys: dict[str, Any], config: FlowConfig, now: float) -> list[str]:
     """The calls (of `journeys`, by call id) a next run could not take back now: its restore
-    refuses their snapshot (a crisis transfer, a goodbye), or they have none (a follow-up
-    call, not an inbound journey). A hand-over waits for them (ivr/stopping.py)."""
+    refuses their snapshot (a goodbye), or they have none (a follow-up call, not an inbound
+    journey), or a crisis line is ringing for them (a restore stops it). A hand-over waits for
+    them (ivr/stopping.py)."""
     left = []
     for call_id, journey in journeys.items():
         if not isinstance(journey, flow.CallFlow):
             left.append(call_id)
         elif not journey.ended and restore(take(journey), config, now, "check") is None:
             left.append(call_id)
+        elif journey.conversation and journey.conversation.state is TalkState.CRISIS_RINGING:
+            left.append(call_id)  # a restore would stop the ringing: wait for its answer
     return left
 
 

@@ -461,6 +461,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE calls ADD COLUMN staff_lost INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE live_calls ADD COLUMN staff_lost INTEGER NOT NULL DEFAULT 0;
     """,
+    """
+    -- The crisis line's channel once it joined a call (warm transfer): a restart takes the
+    -- three-way call, or the caller handed over to the crisis line, back (ivr.flow.restore).
+    ALTER TABLE live_calls ADD COLUMN crisis_leg TEXT;
+    """,
 )
 
 

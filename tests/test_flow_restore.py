@@ -153,7 +153,8 @@ def test_what_cannot_be_understood_is_not_restored() -> None:
     assert restore(take(goodbye()[0]), CONFIG, NOW, "r1") is None
     conn = take(connected())
     assert restore(dataclasses.replace(conn, staff_leg=None), CONFIG, NOW, "r1") is None
-    assert restore(dataclasses.replace(conn, talk="three_way"), CONFIG, NOW, "r1") is None
+    assert restore(dataclasses.replace(conn, talk="dancing"), CONFIG, NOW, "r1") is None
+    assert restore(dataclasses.replace(conn, talk="handed_over"), CONFIG, NOW, "r1") is None
 
 
 def test_the_snapshot_is_small_and_plain() -> None:

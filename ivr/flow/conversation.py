@@ -91,13 +91,15 @@ STAFF_ABUSE = "9"
 STAFF_CRISIS = "7"
 STAFF_CALLBACK = "8"
 STAFF_WITHDRAW = "6"
+#: What the counselor hears when the crisis line was not reached (also after a restart).
+STAFF_CRISIS_UNREACHABLE = "staff_crisis_unreachable"
 
 #: Every prompt id this module plays.
 CONVERSATION_PROMPTS = frozenset(
     {
         "abuse_policy_end",
         "staff_callback_ack",
-        "staff_crisis_unreachable",
+        STAFF_CRISIS_UNREACHABLE,
         "staff_consent_withdrawn",
     }
 )
@@ -305,7 +307,7 @@ class Conversation:
         if self.state is State.CRISIS_RINGING:
             # The crisis line did not answer: tell the counselor, who is still on the line.
             self._goto(State.TALKING)
-            return [self._to_staff("staff_crisis_unreachable")]
+            return [self._to_staff(STAFF_CRISIS_UNREACHABLE)]
         self.crisis_leg = None
         if self.state is State.THREE_WAY:
             self._goto(State.TALKING)

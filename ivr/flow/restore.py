@@ -16,6 +16,15 @@ caller back where they were. Pure: no I/O, no clock (`now` comes in).
                                                              leg gone, the caller's tap only (the
                                                              adapter then ends the call as the
                                                              counselor's hang-up)
+    CONNECTED (crisis ringing)  CONNECTED (talking)          as talking; the counselor hears that
+                                                             the crisis line was not reached (the
+                                                             adapter hangs up the dead run's
+                                                             ringing leg): `*7` rings it again
+    CONNECTED (three-way)       CONNECTED (three-way)        as talking, the crisis leg with the
+                                                             call again (the adapter feeds the
+                                                             end of a leg gone meanwhile)
+    CONNECTED (handed over)     CONNECTED (handed over)      the caller's tap; the crisis line
+                                                             stays with the caller
     SURVEY                      SURVEY (the thank-you)       the survey's thank-you, then the
                                                              line hangs up: completed (the
                                                              answer window went with the dead
@@ -38,16 +47,18 @@ from ivr.flow.commands import (
     ConsentAnswer,
     Enqueue,
     Listen,
+    Play,
     RecordConsent,
     StartListening,
     StartTimer,
     SurveyKind,
     Target,
 )
+from ivr.flow.conversation import STAFF_CRISIS_UNREACHABLE as CRISIS_UNREACHABLE
 from ivr.flow.conversation import Conversation, ConversationParams, PlaybackIds
 from ivr.flow.conversation import State as TalkState
 from ivr.flow.events import Party
-from ivr.flow.record import Stage
+from ivr.flow.record import CallEndReason, Stage
 from ivr.flow.states import CONSENT_PROMPTS, MAX_WAIT_TIMER, STAGE_OF, FlowConfig, State
 from ivr.flow.survey import Survey
 
@@ -58,6 +69,10 @@ THANKS_FOR_WAITING = "thanks_for_waiting"
 RESTORE_PROMPTS = frozenset({THANKS_FOR_WAITING})
 
 _MENU = frozenset({State.MENU_PLAYING, State.MENU_WAITING})
+#: The conversation's states with the counselor on the call that a restart takes back.
+_WITH_COUNSELOR = frozenset(
+    {TalkState.TALKING.value, TalkState.CRISIS_RINGING.value, TalkState.THREE_WAY.value}
+)
 _QUEUED = frozenset({State.INTRO, State.CONSENT, State.WAITING})
 
 
@@ -92,6 +107,8 @@ class Snapshot:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     #: Times the counselor's phone was lost (a caller waiting again keeps their first answer).
     staff_lost: int = 0
+    #: The crisis line's channel once it joined the call (warm transfer, `*7`).
+    crisis_leg: str | None = None
 
 
 def take(flow: CallFlow) -> Snapshot:
@@ -118,6 +135,7 @@ def take(flow: CallFlow) -> Snapshot:
         last_playback=f"{ids.call_id}-pb{ids.count}" if ids.count else None,
         stage_seconds={s.value: v for s, v in rec.stage_seconds.items()},
         staff_lost=rec.staff_lost,
+        crisis_leg=conv.crisis_leg if conv is not None else None,
     )
 
 
@@ -158,6 +176,8 @@ def restore(
         return flow, _waiting(flow, snap, consent, now)
     if state is State.SURVEY:
         return flow, _survey_thanks(flow, snap, consent, now)
+    if state is State.CONNECTED and snap.talk == TalkState.HANDED_OVER.value:
+        return _handed_over(flow, snap, consent, now)
     if snap.staff_leg is None or snap.member is None:
         return None
     if state is State.CONNECTING:
@@ -165,7 +185,7 @@ def restore(
         flow._leg, rec.member = snap.staff_leg, snap.member  # noqa: SLF001
         cmds = _as(flow, State.WAITING, snap, now)
         return flow, [*cmds, *flow._connect(now)]  # noqa: SLF001
-    if state is State.CONNECTED and snap.talk == TalkState.TALKING.value:
+    if state is State.CONNECTED and snap.talk in _WITH_COUNSELOR:
         cmds = _connected(flow, snap, consent, now)
         if staff_gone:  # no tap on a leg that is gone
             cmds = [
@@ -221,10 +241,36 @@ def _connected(
     rec.member, rec.answered_at = snap.member, snap.answered_at
     params = ConversationParams(flow.config.both_silence_notify, flow.config.caller_silence_notify)
     ids = flow._ids  # noqa: SLF001
-    flow.conversation = Conversation(
-        flow.call_id, params, ids, snap.staff_leg, snap.member, consent
-    )
-    return [*cmds, Listen(()), StartListening(Party.STAFF, leg_id=snap.staff_leg)]
+    conv = Conversation(flow.call_id, params, ids, snap.staff_leg, snap.member, consent)
+    flow.conversation = conv
+    cmds += [Listen(()), StartListening(Party.STAFF, leg_id=snap.staff_leg)]
+    if snap.talk == TalkState.THREE_WAY.value and snap.crisis_leg is not None:
+        conv.state, conv.crisis_leg = TalkState.THREE_WAY, snap.crisis_leg
+    elif snap.talk != TalkState.TALKING.value:
+        # The crisis line was ringing (the dead run's leg is hung up) or had no leg: the
+        # counselor hears it was not reached, and can ring it again.
+        cmds.append(Play(ids.next(), (CRISIS_UNREACHABLE,), Target.LEG, snap.staff_leg))
+    return cmds
+
+
+def _handed_over(
+    flow: CallFlow, snap: Snapshot, consent: ConsentAnswer | None, now: float
+) -> tuple[CallFlow, list[Command]] | None:
+    """The counselor had left a warm transfer: the crisis line stays with the caller."""
+    if snap.crisis_leg is None or snap.member is None:
+        return None
+    cmds = _as(flow, State.CONNECTED, snap, now)
+    rec = flow.record
+    rec.member, rec.answered_at = snap.member, snap.answered_at
+    rec.end_reason = CallEndReason.CRISIS_TRANSFER
+    params = ConversationParams(flow.config.both_silence_notify, flow.config.caller_silence_notify)
+    ids = flow._ids  # noqa: SLF001
+    # Built as with the counselor, then as the counselor's leaving left it (their leg gone).
+    conv = Conversation(flow.call_id, params, ids, snap.crisis_leg, snap.member, consent)
+    conv.staff_leg, conv.crisis_leg = None, snap.crisis_leg
+    conv.state, conv.end_reason = TalkState.HANDED_OVER, CallEndReason.CRISIS_TRANSFER
+    flow.conversation = conv
+    return flow, [*cmds, Listen(())]
 
 
 def _survey_thanks(
