@@ -209,8 +209,8 @@ class Controller:
                 if cid.startswith(TAP_PREFIX):
                     return cid
                 return cid if self._only_a_call(cid) else GLOBAL
-            case events.ChannelHangupRequest(channel=ch) if ch.id in self.staff.legs:
-                return GLOBAL  # its cause is kept for the StasisEnd (GLOBAL) that follows
+            case events.ChannelHangupRequest(channel=ch) if self._staff_channel(ch.id):
+                return GLOBAL  # what it says is kept for the StasisEnd (GLOBAL) that follows
             case events.ChannelEvent():
                 return ev.channel.id  # nothing to do but tell the watchers
             case events.Connected() | events.Disconnected():
@@ -221,6 +221,9 @@ class Controller:
             case events.RecordingFinished():
                 return GLOBAL
         return OTHER_EVENTS
+
+    def _staff_channel(self, cid: str) -> bool:
+        return cid in self.staff.legs or self.followup.owns(cid)
 
     def _only_a_call(self, cid: str) -> bool:
         """`cid` is a call's channel and nothing else's (as `_channel_gone` asks, in order)."""
@@ -311,8 +314,9 @@ class Controller:
                     call_id = journey.playback_finished(pid)
                     if call_id is not None:
                         await self._feed(call_id, flow.PlaybackDone(pid))
-            case events.ChannelHangupRequest(channel=ch, cause=cause, soft=soft):
-                staff.hangup_requested(ch.id, cause, soft)
+            case events.ChannelHangupRequest():
+                staff.hangup_requested(ev)
+                self.followup.hangup_requested(ev)
             case events.StasisEnd() | events.ChannelDestroyed():
                 await self._channel_gone(ev.channel.id, getattr(ev, "cause", 0))
             case events.RecordingFinished(name=name):

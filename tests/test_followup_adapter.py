@@ -10,6 +10,7 @@ import logging
 
 import pytest
 
+from ivr.ari.events import parse_event
 from ivr.flow import call as flow
 from ivr.followup import model
 from ivr.followup.commands import CloseTask, RecordOptOut
@@ -141,6 +142,28 @@ async def test_more_help_closes_the_task_and_makes_an_in_depth_task(fu: Rig) -> 
     assert saved.prompts == ("followup_outcome_saved",)
     await fu.controller._feed(call_id, flow.PlaybackDone(saved.playback_id))
     assert call_id not in fu.controller.calls  # finished: taps closed, record written
+
+
+async def test_a_lost_staff_phone_mid_call_is_not_a_hang_up(fu: Rig) -> None:
+    """Asterisk ends the staff leg for lack of media (the ChannelHangupRequest it sends first
+    is a soft one by the channel driver; the StasisEnd after it carries no cause): the citizen
+    hears they will be called again, and the task is due again soon, not counted."""
+    task_id = await add_task(fu)
+    leg, call_id = await answered_call(fu)
+    whisper = next(c for c, _ in fu.seen if isinstance(c, flow.Play))
+    await fu.controller._feed(call_id, flow.PlaybackDone(whisper.playback_id))
+    await fu.controller._feed(call_id, CitizenAnswered())
+    request = {"type": "ChannelHangupRequest", "cause": 1, "soft": True, "channel": {"id": leg}}
+    await fu.controller._on_ari(parse_event(request))
+    await fu.controller.followup.channel_gone(leg, 0)  # the StasisEnd
+    told = [c for c, _ in fu.seen if isinstance(c, flow.Play)][-1]
+    assert told.prompts == ("followup_staff_lost",)
+    t = await task(fu, task_id)
+    assert t.status is model.Status.OPEN and t.attempts == 0
+    [result] = [r[0] for r in fu.rows("SELECT result FROM followup_attempts")]
+    assert result == model.AttemptResult.STAFF_LOST
+    await fu.controller._feed(call_id, flow.PlaybackDone(told.playback_id))
+    assert call_id not in fu.controller.calls  # the citizen let go after the words
 
 
 async def test_dialling_paused_keeps_the_tasks_and_rings_nobody(fu: Rig) -> None:

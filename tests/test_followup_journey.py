@@ -227,6 +227,18 @@ def test_staff_hanging_up_lets_the_citizen_go_with_the_default() -> None:
     assert cmds[-1] == flow.Finish(flow.Outcome.COMPLETED)
 
 
+def test_a_lost_staff_phone_tells_the_citizen_and_calls_again_soon() -> None:
+    c = connected()
+    cmds = c.handle(flow.StaffHungUp(lost=True), T0 + 100)
+    assert flow.HangupCaller() not in cmds and c.state is State.GOODBYE
+    assert plays(cmds) == [(("followup_staff_lost",), flow.Target.CALLER)]
+    assert of(cmds, RecordAttempt) == [RecordAttempt(AR.STAFF_LOST, None, 90.0, False)]
+    assert not of(cmds, CloseTask)  # nobody keyed an outcome: the citizen is called again
+    assert of(cmds, RescheduleTask) == [RescheduleTask(T0 + 100 + 60)]  # soon, as staff_left
+    done = c.handle(flow.PlaybackDone(c._playback or ""), T0 + 106)
+    assert done[0] == flow.HangupCaller() and done[-1] == flow.Finish(flow.Outcome.COMPLETED)
+
+
 def test_silence_notices_run_as_on_inbound_calls() -> None:
     c = connected()
     cmds = c.handle(flow.Silence(flow.Party.CALLER, 41.0), T0 + 60)

@@ -87,12 +87,24 @@ class ChannelDestroyed(ChannelEvent):
     cause_txt: str = ""
 
 
+#: The soft-hangup reason of a hang-up a channel driver requested itself (AST_SOFTHANGUP_DEV).
+SOFTHANGUP_DEV = 1
+
+
 @dataclass(frozen=True)
 class ChannelHangupRequest(ChannelEvent):
     #: The Q.850 cause; for a soft hangup (`soft`), Asterisk's soft-hangup reason instead:
     #: 1 (AST_SOFTHANGUP_DEV) is the channel driver's own, as for `rtp_timeout`.
     cause: int = 0
     soft: bool = False
+
+    @property
+    def by_channel_driver(self) -> bool:
+        """Asterisk's channel driver asked for it (`rtp_timeout`: no media came; a SIP session
+        that failed): the phone at the other end was lost, nobody hung up. The StasisEnd that
+        follows carries no cause, and the ChannelDestroyed with Q.850 cause 44 comes after it;
+        measured on Asterisk 22 (`soft: true, cause: 1`; a BYE's request has neither)."""
+        return self.soft and self.cause == SOFTHANGUP_DEV
 
 
 @dataclass(frozen=True)

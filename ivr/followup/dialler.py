@@ -20,6 +20,7 @@ import logging
 from datetime import datetime
 
 from ivr import configs
+from ivr.ari import events
 from ivr.ari.client import AriError
 from ivr.context import ActiveCall, CallContext, safe_store
 from ivr.flow import call as flow
@@ -242,6 +243,11 @@ class Dialler:
             log.exception("follow-up task %d: attempt not recorded", task.id)
         await ctx.feed(call.call_id, flow.StaffAnswered(leg_id, member))
 
+    def hangup_requested(self, ev: events.ChannelHangupRequest) -> None:
+        offer = self.offers.get(ev.channel.id)
+        if offer is not None and offer.answered and ev.by_channel_driver:
+            offer.lost = True
+
     async def channel_gone(self, channel_id: str, cause: int) -> None:
         """A staff leg or a citizen's channel ended."""
         ctx = self.ctx
@@ -263,7 +269,9 @@ class Dialler:
             )
             await self.staff.after_group_change(group.name)
             if call is not None:
-                await ctx.feed(offer.call_id, flow.StaffHungUp())
+                if offer.lost:
+                    log.warning("follow-up %s: %s's phone was lost", offer.call_id, offer.member)
+                await ctx.feed(offer.call_id, flow.StaffHungUp(lost=offer.lost))
             else:  # the call never started (or is over): the task is free again
                 await safe_store(self.records.unlock(offer.task.id, self.owner))
             if until is not None:

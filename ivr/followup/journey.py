@@ -17,6 +17,8 @@ same here as for an inbound call: "the caller" is the citizen.
     WHISPER/DIALLING --staff hung up--> ENDED (the citizen's leg is cancelled; the attempt is
     `staff_left`, not counted against the citizen)
     CONNECTED --staff hung up--> ENDED (the citizen is hung up; the default outcome)
+    CONNECTED --the staff member's phone lost--> GOODBYE (the citizen hears they will be called
+    again; the attempt is `staff_lost`, not counted, the task due again soon) --done--> ENDED
     CONNECTED --*9 abuse--> GOODBYE (the citizen hears the policy) --done--> ENDED
     any live state --adapter failure--> ENDED via Recover (an answered citizen hears the
     apology from the dialplan)
@@ -110,11 +112,13 @@ OUTCOME_MENU = "followup_outcome_menu"
 #: A monitoring call's menu names the referral: it worked (1) or did not (4).
 OUTCOME_MENU_MONITORING = "followup_outcome_menu_monitoring"
 OUTCOME_SAVED = "followup_outcome_saved"
+#: The citizen's last words when the staff member's phone was lost mid-call.
+STAFF_LOST_GOODBYE = "followup_staff_lost"
 #: Every prompt id this module plays (the app checks the catalog).
 FOLLOWUP_PROMPTS = frozenset(
     {*WHISPER.values(), WHISPER_AGAIN, OPT_OUT_NOTICE, OPT_OUT_CONFIRM, STAFF_OPT_OUT}
     | {NOT_CONNECTED, RESCHEDULED, CLOSED_UNREACHABLE, OUTCOME_MENU, OUTCOME_MENU_MONITORING}
-    | {OUTCOME_SAVED}
+    | {OUTCOME_SAVED, STAFF_LOST_GOODBYE}
     | QUESTION_PROMPTS
 )
 
@@ -474,6 +478,12 @@ class FollowupCall:
             cmds += self._settle_talked(self._default_choice(), now)
             return cmds + self._end(now, ending.outcome)
         self.staff_leg = None
+        if ending.staff_lost:
+            # The staff member's phone was lost, nobody chose to end: the citizen hears that
+            # they will be called again, and the task is due again soon (not counted).
+            self._goto(State.GOODBYE)
+            cmds += self._settle(model.AttemptResult.STAFF_LOST, now)[0]
+            return [*cmds, self._play((STAFF_LOST_GOODBYE,), Target.CALLER)]
         if ending.prompt is not None:
             # Abuse: the citizen hears the policy, then is hung up.
             self._goto(State.GOODBYE)

@@ -65,6 +65,7 @@ class AttemptResult(enum.StrEnum):
     FAILED = "failed"  # the trunk or the number failed
     STAFF_NO_ANSWER = "staff_no_answer"  # the staff member's phone was not answered
     STAFF_LEFT = "staff_left"  # the staff member hung up before the citizen answered
+    STAFF_LOST = "staff_lost"  # the staff member's phone was lost mid-conversation
     OPTED_OUT = "opted_out"
     #: The dialler's own failure (no sealed number, unsealing, ARI refusing the originate).
     SERVICE_FAILED = "service_failed"

@@ -19,6 +19,8 @@ class Offer:
     call_id: str
     answered: bool = False
     attempt_id: int | None = None
+    #: Asterisk's channel driver ended the staff leg (no media, a failed session): lost.
+    lost: bool = False
 
 
 @dataclass

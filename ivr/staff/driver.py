@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ivr.ari import events
 from ivr.ari.client import AriError
 from ivr.context import ActiveCall, CallContext, safe_store
 from ivr.flow import call as flow
@@ -40,11 +41,6 @@ CAUSE_OUTCOME = {17: LegOutcome.BUSY, 21: LegOutcome.REJECTED}
 #: what Asterisk sets when no media came for `rtp_timeout` seconds (a phone that lost power
 #: or its network); 27, 38 and 41 are network failures. A counselor's own hang-up is 16.
 LOST_CAUSES = frozenset({27, 38, 41, 44})
-#: The soft-hangup reason of a hang-up the channel driver itself requested (AST_SOFTHANGUP_DEV):
-#: the rtp_timeout's, or a SIP session that failed. The StasisEnd that ends a staff leg here
-#: comes before the ChannelDestroyed that carries cause 44, so this is what tells a lost phone
-#: (measured on Asterisk 22: `soft: true, cause: 1`; a BYE's request has neither).
-SOFTHANGUP_DEV = 1
 ACTIONS = ("login", "logout", "pause", "unpause")
 #: The staff team whose ring group is the menu queue they answer (the others have their own).
 COUNSELORS = "counselors"
@@ -153,14 +149,14 @@ class StaffDriver:
         await self.ctx.feed(call_id, flow.StaffAnswered(leg_id, member))
         await self.after_group_change(leg.queue)
 
-    def hangup_requested(self, leg_id: str, cause: int, soft: bool) -> None:
-        leg = self.legs.get(leg_id)
+    def hangup_requested(self, ev: events.ChannelHangupRequest) -> None:
+        leg = self.legs.get(ev.channel.id)
         if leg is None:
             return
-        if soft:
-            leg.lost = leg.lost or cause == SOFTHANGUP_DEV
-        elif cause:
-            leg.hangup_cause = cause
+        if ev.by_channel_driver:
+            leg.lost = True
+        elif not ev.soft and ev.cause:
+            leg.hangup_cause = ev.cause
 
     async def leg_gone(self, leg_id: str, cause: int) -> None:
         now = self.ctx.clock()
