@@ -28,6 +28,7 @@ from ivr.flow.call import (
     StopListening,
     StopRecording,
     Target,
+    TimerFired,
     WithdrawConsent,
 )
 from ivr.flow.commands import ConsentAnswer, RingCrisis
@@ -35,7 +36,8 @@ from ivr.flow.conversation import State as TalkState
 from ivr.flow.events import CrisisAnswered, CrisisEnded, Party
 from ivr.flow.record import CallEndReason, Stage
 from ivr.flow.restore import restore, take
-from ivr.flow.states import MAX_WAIT_TIMER, STAFF_LOST_PROMPT
+from ivr.flow.states import MAX_WAIT_TIMER, REASSURE_TIMER, STAFF_LOST_PROMPT
+from ivr.flow.waiting import Offer
 from tests.flow_support import CONFIG, LEG, connecting, of, one, waiting
 
 LEG2 = "leg-2"
@@ -76,6 +78,15 @@ def test_the_caller_hears_an_apology_over_music_and_waits_first_in_line() -> Non
     assert StopListening(Party.STAFF) in cmds and StopListening(Party.CALLER) in cmds
     assert not of(cmds, HangupCaller) and not of(cmds, Finish) and not of(cmds, HangupLeg)
     assert flow.record.staff_lost == 1 and flow.conversation is None
+    assert flow.record.requeued_at == 100.0  # the wallboard's and the announcements' wait
+
+
+def test_the_announcements_count_the_wait_from_the_loss() -> None:
+    flow = talking()
+    lost(flow, now=400.0)  # after a long talk: by the first arrival, past the callback offer
+    assert 400.0 - 2.0 > CONFIG.callback_offer_after
+    said = flow.handle(TimerFired(REASSURE_TIMER), 400.0 + CONFIG.reassurance_interval)
+    assert said and flow.offer is Offer.NOT_MADE  # waited 30 s since the loss: no offer yet
 
 
 def test_the_next_counselor_takes_the_call_on_and_the_first_answer_stays() -> None:

@@ -338,7 +338,8 @@ class CallFlow(CallState):
         self._announce_due = False
         assert self._queue is not None
         offered_before = self.offer is Offer.OPEN
-        waited = now - (self.record.queued_at or now)
+        rec = self.record  # waiting again after a lost counselor: counted from then
+        waited = now - (rec.requeued_at or rec.queued_at or now)
         said = self.waiting.announcement(waited, self._queue.reassurance)
         announce: list[Command] = [self._play(said, Target.HOLDING)]
         if self.offer is Offer.OPEN and not offered_before:  # "네" answers the offer too
@@ -444,6 +445,7 @@ class CallFlow(CallState):
         a withdrawal holds for the rest of the call."""
         assert self._queue is not None and self.record.queued_at is not None
         self.record.staff_lost += 1
+        self.record.requeued_at = self._now
         self._consent, self.conversation = conv.consent, None
         self._goto(State.WAITING)
         stop: list[Command] = [StopRecording()] if conv.consent is ConsentAnswer.YES else []

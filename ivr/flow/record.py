@@ -57,6 +57,8 @@ class CallRecord:
     staff_left_at: float | None = None
     #: Times the counselor's phone was lost mid-conversation (the caller waited again).
     staff_lost: int = 0
+    #: When the caller last began waiting again after a lost counselor (the wallboard's wait).
+    requeued_at: float | None = None
     #: Seconds spent in each stage entered (they add up to the call's length).
     stage_seconds: dict[Stage, float] = field(default_factory=dict)
 

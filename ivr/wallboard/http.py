@@ -274,7 +274,10 @@ class Feed:
                 if c["state"] not in WAITING_STATES:
                     continue
                 call = controller.calls.get(c["call_id"])
-                at = call.flow.record.queued_at if call is not None else None
+                # Waiting again after a lost counselor: the wait since then, not since the
+                # first arrival (which keeps their place in the queue).
+                rec = call.flow.record if call is not None else None
+                at = (rec.requeued_at or rec.queued_at) if rec is not None else None
                 queued.append(at if at is not None else now - float(c["seconds"]))
             wait = board.waiting(queued, now)
         figs = await self.figures(now)
