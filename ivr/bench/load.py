@@ -24,6 +24,7 @@ import os
 import shlex
 import socket
 import sys
+import tempfile
 import time
 import wave
 from collections.abc import Awaitable, Callable, Sequence
@@ -496,8 +497,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     load = sub.add_parser("load", help="the product against the native dialplan under SIPp load")
     add_arguments(load)
+    fo = sub.add_parser("failover", help="a standby replacing a killed active controller")
+    fo.add_argument("--rounds", type=int, default=10, help="kills to measure (default 10)")
+    fo.add_argument("--lease", type=float, default=Settings().ha_lease_seconds)
+    fo.add_argument("--renew", type=float, default=Settings().ha_renew_seconds)
+    fo.add_argument("--logs", type=Path, help="keep the two controllers' logs in this directory")
     args = p.parse_args(argv)
+    if args.command == "failover":
+        return main_failover(args)
     return main_load(args)
+
+
+def main_failover(args: argparse.Namespace) -> int:
+    from ivr.bench import failover
+
+    say("command: ivr-bench " + shlex.join(sys.argv[1:]))
+    with tempfile.TemporaryDirectory(prefix="ivr120-failover-") as tmp:
+        work = Path(tmp)
+        work.chmod(0o700)
+        try:
+            rounds = max(1, args.rounds)
+            return asyncio.run(failover.run(rounds, args.lease, args.renew, work, args.logs))
+        except (PbxUnavailable, PbxStartError, TimeoutError, RuntimeError) as exc:
+            print(f"ivr-bench: {exc}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

@@ -92,29 +92,7 @@ class Product:
 
     async def start(self, timeout: float = 300.0) -> Watched:
         s = self.settings
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IVR120_")}
-        env.update(
-            IVR120_INSTANCE=s.instance,
-            IVR120_STATE_DIR=str(s.state_dir),
-            IVR120_SIP_BIND=s.sip_bind,
-            IVR120_SIP_PORT=str(s.sip_port),
-            IVR120_HTTP_PORT=str(s.http_port),
-            IVR120_STATUS_PORT=str(s.status_port),
-            IVR120_DESK_PORT=str(s.desk_port),
-            IVR120_DESK_STREAMS_PER_MEMBER=str(s.desk_streams_per_member),
-            IVR120_RTP_PORT_START=str(s.rtp_port_start),
-            IVR120_RTP_PORT_END=str(s.rtp_port_end),
-        )
-        # The product's output has hashed callers and audit lines: owner-only, like its logs.
-        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "ivr.main",
-                cwd=PROJECT_ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=fd, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        finally:
-            os.close(fd)
+        self.proc = await spawn(s, self.log_path)
         proc = self.proc
 
         async def healthy() -> bool:
@@ -186,6 +164,35 @@ class Product:
             with contextlib.suppress(TimeoutError):
                 await poll_until(lambda: not _runs(pid, etc), 15, "Asterisk gone")
                 return
+
+
+async def spawn(s: Settings, log_path: Path, **extra: str) -> asyncio.subprocess.Process:
+    """`python -m ivr.main` with the settings that differ from the defaults (ports, paths)
+    in its environment, as an administrator starts it; its output appended to `log_path`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IVR120_")}
+    env.update(
+        IVR120_INSTANCE=s.instance,
+        IVR120_STATE_DIR=str(s.state_dir),
+        IVR120_SIP_BIND=s.sip_bind,
+        IVR120_SIP_PORT=str(s.sip_port),
+        IVR120_HTTP_PORT=str(s.http_port),
+        IVR120_STATUS_PORT=str(s.status_port),
+        IVR120_DESK_PORT=str(s.desk_port),
+        IVR120_DESK_STREAMS_PER_MEMBER=str(s.desk_streams_per_member),
+        IVR120_RTP_PORT_START=str(s.rtp_port_start),
+        IVR120_RTP_PORT_END=str(s.rtp_port_end),
+        **extra,
+    )
+    # The product's output has hashed callers and audit lines: owner-only, like its logs.
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ivr.main",
+            cwd=PROJECT_ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=fd, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    finally:
+        os.close(fd)
 
 
 def _runs(pid: int, etc: str) -> bool:
