@@ -57,7 +57,7 @@ _COLUMNS = (
     "call_id, state, started_at, stage_since, menu_path, menu_failures, queue, queued_at,"
     " member, staff_leg, answered_at, consent, talk, last_playback, stage_seconds,"
     " owner, caller_hash, channel_name, flag_level, consent_stored, holding_bridge, talk_bridge,"
-    " recordings, staff_lost, crisis_leg"
+    " recordings, staff_lost, crisis_leg, requeued_at"
 )
 
 
@@ -140,6 +140,7 @@ class LiveCalls:
             "last_playback": s.last_playback,
             "staff_lost": s.staff_lost,
             "crisis_leg": s.crisis_leg,
+            "requeued_at": s.requeued_at,
             "updated_at": self.ctrl.clock(),
         }
         sql = "INSERT OR REPLACE INTO live_calls ({}) VALUES ({})".format(
@@ -333,7 +334,7 @@ def _parse(r: tuple[Any, ...]) -> LiveRow:
     (cid, state, started, since, path, failures, queue, queued_at, member, leg, answered) = r[:11]
     consent, talk, last_pb, stage_json = r[11:15]
     owner, caller_hash, name, flag_level, stored, hold, talk_bridge, recordings = r[15:23]
-    lost, crisis_leg = r[23:25]
+    lost, crisis_leg, requeued_at = r[23:26]
     snap = Snapshot(
         call_id=str(cid),
         state=str(state),
@@ -353,6 +354,7 @@ def _parse(r: tuple[Any, ...]) -> LiveRow:
         stage_seconds={str(k): float(v) for k, v in json.loads(stage_json).items()},
         staff_lost=int(lost or 0),
         crisis_leg=crisis_leg,
+        requeued_at=None if requeued_at is None else float(requeued_at),
     )
     return LiveRow(
         snap,

@@ -466,6 +466,11 @@ MIGRATIONS: tuple[str, ...] = (
     -- three-way call, or the caller handed over to the crisis line, back (ivr.flow.restore).
     ALTER TABLE live_calls ADD COLUMN crisis_leg TEXT;
     """,
+    """
+    -- When a caller began waiting again after a lost counselor: their wait (the timers, the
+    -- announcements) counts from then after a restart too; queued_at keeps their place.
+    ALTER TABLE live_calls ADD COLUMN requeued_at REAL;
+    """,
 )
 
 

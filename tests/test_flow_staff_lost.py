@@ -184,3 +184,52 @@ def test_a_restart_while_waiting_again_keeps_the_first_answer() -> None:
     assert (rec.member, rec.answered_at, rec.staff_lost) == ("counselor01", 40.0, 1)
     taken_on(again)
     assert again.record.answered_at == 40.0
+
+
+def test_a_callback_offer_made_before_the_talk_is_not_left_open() -> None:
+    flow = talking()
+    flow.waiting.offer = Offer.OPEN  # offered while waiting, then a counselor answered
+    cmds = lost(flow)
+    assert flow.offer is Offer.NOT_MADE
+    assert StopListening(Party.CALLER) in cmds  # no "네" to the apology taken as a yes
+
+
+def test_the_next_counselor_dropping_in_the_whisper_keeps_who_talked_and_the_wait() -> None:
+    flow = talking()
+    lost(flow, now=700.0)  # a talk longer than the longest wait
+    whisper = one(flow.handle(StaffAnswered(LEG2, "counselor02"), 720.0), Play).playback_id
+    cmds = flow.handle(StaffHungUp(), 721.0)
+    assert flow.state is State.WAITING and flow.record.member == "counselor01"
+    assert StartTimer(MAX_WAIT_TIMER, CONFIG.max_wait - 21.0) in cmds  # from the loss
+    assert flow.handle(PlaybackDone(whisper), 722.0) == []
+    flow.handle(CallerHungUp(), 730.0)
+    assert (flow.record.member, flow.record.answered_at) == ("counselor01", 40.0)
+
+
+def test_the_talk_time_is_the_talks_without_the_wait_between() -> None:
+    flow = talking()
+    lost(flow)  # talked 40-100
+    taken_on(flow)  # again from 130
+    flow.handle(StaffHungUp(), 200.0)
+    assert flow.record.talk_seconds == 60.0 + 70.0
+
+
+def test_a_restart_during_the_next_whisper_keeps_the_first_answer() -> None:
+    flow = talking()
+    lost(flow)
+    flow.handle(StaffAnswered(LEG2, "counselor02"), 130.0)
+    assert flow.state is State.CONNECTING
+    got = restore(take(flow), CONFIG, 135.0, "r1")
+    assert got is not None
+    again, _ = got
+    assert again.record.answered_at == 40.0 and again.record.member == "counselor02"
+
+
+def test_a_restart_while_waiting_again_counts_the_wait_from_the_loss() -> None:
+    flow = talking()
+    lost(flow, now=700.0)
+    got = restore(take(flow), CONFIG, 710.0, "r1")
+    assert got is not None
+    again, cmds = got
+    assert StartTimer(MAX_WAIT_TIMER, CONFIG.max_wait - 10.0) in cmds
+    assert again.record.requeued_at == 700.0

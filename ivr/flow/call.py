@@ -397,6 +397,7 @@ class CallFlow(CallState):
         assert self._leg is not None and self.record.member is not None
         if self.record.answered_at is None:  # a caller requeued keeps their first answer
             self.record.answered_at = now
+        self._talked_with = self.record.member
         self._goto(State.CONNECTED)
         params = ConversationParams(
             self.config.both_silence_notify, self.config.caller_silence_notify
@@ -449,13 +450,15 @@ class CallFlow(CallState):
         self._consent, self.conversation = conv.consent, None
         self._goto(State.WAITING)
         stop: list[Command] = [StopRecording()] if conv.consent is ConsentAnswer.YES else []
-        keep_tap = self.offer is Offer.OPEN  # the callback offer hears "네" (as in _announce)
-        untap: list[Command] = [] if keep_tap else [Listen(()), StopListening(Party.CALLER)]
+        # A callback offer made before the talk is over: the announcements offer it again
+        # when this wait is long (a "네" to the apology must not be taken as a yes).
+        self.waiting.offer = Offer.NOT_MADE
         return [
             *stop,
             Hold(),
             StopListening(Party.STAFF),
-            *untap,
+            Listen(()),
+            StopListening(Party.CALLER),
             Enqueue(self._queue.name, self.record.queued_at),
             StartTimer(MAX_WAIT_TIMER, self.config.max_wait),
             self._play((STAFF_LOST_PROMPT,), Target.HOLDING),
@@ -476,16 +479,17 @@ class CallFlow(CallState):
         if isinstance(event, StaffHungUp):
             # The counselor hung up during the whisper: the caller waits on, keeping their place.
             self._leg = None
-            self.record.member = None
+            self.record.member = self._talked_with  # after a lost counselor: who talked
             self._goto(State.WAITING)
-            assert self.record.queued_at is not None
-            waited = now - self.record.queued_at
+            rec = self.record
+            assert rec.queued_at is not None
+            waited = now - (rec.requeued_at or rec.queued_at)
             # No question open: no tap (as in _start_waiting), unless the offer is.
             untap: list[Command] = [Listen(()), StopListening(Party.CALLER)]
             return [
                 *(untap if self.offer is not Offer.OPEN else []),
                 *self._stop_playback(),
-                Enqueue(self._queue.name, self.record.queued_at),
+                Enqueue(self._queue.name, rec.queued_at),
                 StartTimer(REASSURE_TIMER, self.config.reassurance_interval),
                 StartTimer(MAX_WAIT_TIMER, max(self.config.max_wait - waited, 0.0)),
             ]

@@ -50,6 +50,7 @@ class CallState:
         self._ids = PlaybackIds(call_id)
         self._queue: Queue | None = None
         self._leg: str | None = None  # the answered staff leg until the conversation has it
+        self._talked_with: str | None = None  # the last counselor connected with the caller
         self._flagged = False
         self.waiting = WaitingRoom(config.callback_offer_after, config.announce_position)
         self._closing = Outcome.NO_CHOICE  # what GOODBYE ends as

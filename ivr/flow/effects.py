@@ -186,8 +186,8 @@ class CallEffects:
         # one's phone was lost) a bridge of its own: the first one, deleted at the connect, may
         # still hold its id for a moment (409 "already exists").
         bridge = f"hold-{cid}" if call.talk_bridge is None else f"hold-{cid}-{token_hex(3)}"
-        if call.holding_bridge == bridge:
-            return  # in it since the answer, with its music
+        if call.holding_bridge is not None:
+            return  # in one already (since the answer, or since a conversation), with its music
         await ari.post("bridges", type="holding", bridgeId=bridge, name=bridge)
         call.holding_bridge = bridge
         await ari.post(f"bridges/{bridge}/addChannel", channel=cid, role="participant")

@@ -76,5 +76,7 @@ class CallRecord:
     def talk_seconds(self) -> float | None:
         if self.answered_at is None or self.ended_at is None:
             return None
+        if self.staff_lost:  # the talks only, not the waits again between them
+            return self.stage_seconds.get(Stage.STAFF, 0.0)
         talked_until = self.ended_at if self.staff_left_at is None else self.staff_left_at
         return talked_until - self.answered_at

@@ -109,6 +109,8 @@ class Snapshot:
     staff_lost: int = 0
     #: The crisis line's channel once it joined the call (warm transfer, `*7`).
     crisis_leg: str | None = None
+    #: When the caller began waiting again after a lost counselor (their wait from then on).
+    requeued_at: float | None = None
 
 
 def take(flow: CallFlow) -> Snapshot:
@@ -136,6 +138,7 @@ def take(flow: CallFlow) -> Snapshot:
         stage_seconds={s.value: v for s, v in rec.stage_seconds.items()},
         staff_lost=rec.staff_lost,
         crisis_leg=conv.crisis_leg if conv is not None else None,
+        requeued_at=rec.requeued_at,
     )
 
 
@@ -183,6 +186,7 @@ def restore(
     if state is State.CONNECTING:
         flow._consent = consent  # noqa: SLF001
         flow._leg, rec.member = snap.staff_leg, snap.member  # noqa: SLF001
+        rec.answered_at = snap.answered_at  # set: a caller waiting again after a lost counselor
         cmds = _as(flow, State.WAITING, snap, now)
         return flow, [*cmds, *flow._connect(now)]  # noqa: SLF001
     if state is State.CONNECTED and snap.talk in _WITH_COUNSELOR:
@@ -221,7 +225,9 @@ def _waiting(
     flow._consent = consent  # noqa: SLF001
     if snap.staff_lost:  # waiting again after a lost counselor: the first answer stays
         flow.record.member, flow.record.answered_at = snap.member, snap.answered_at
-    waited = now - snap.queued_at
+        flow.record.requeued_at = snap.requeued_at
+        flow._talked_with = snap.member  # noqa: SLF001
+    waited = now - (snap.requeued_at or snap.queued_at)
     return [
         *(c for c in cmds if not isinstance(c, StartListening)),  # no tap while waiting
         Listen(()),

@@ -39,8 +39,9 @@ INFO_HEADER = "PJSIP_HEADER(add,X-IVR120-{})"
 CAUSE_OUTCOME = {17: LegOutcome.BUSY, 21: LegOutcome.REJECTED}
 #: Q.850 causes of an answered staff leg that mean its phone was lost, not hung up: 44 is
 #: what Asterisk sets when no media came for `rtp_timeout` seconds (a phone that lost power
-#: or its network); 27, 38 and 41 are network failures. A counselor's own hang-up is 16.
-LOST_CAUSES = frozenset({27, 38, 41, 44})
+#: or its network); 18 a SIP session refresh nobody answered; 27, 38 and 41 network failures.
+#: A counselor's own hang-up is 16.
+LOST_CAUSES = frozenset({18, 27, 38, 41, 44})
 ACTIONS = ("login", "logout", "pause", "unpause")
 #: The staff team whose ring group is the menu queue they answer (the others have their own).
 COUNSELORS = "counselors"
